@@ -10,16 +10,18 @@
    Sections (each printed line is "label key=value ..." so tests/t_views.sh can
    parse it and recompute every number independently):
 
-     1. continuous   the system h'(t) = A h(t) + B x(t), y(t) = C h(t)   (S4 eq. 1)
+     1. continuous   the system h'(t) = A h(t) + B x(t), y(t) = C h(t)  (Mamba 1a,b)
      2. discretise   step size delta: zero-order hold versus Mamba's B ~ delta*B
-     3. lti          S4: recurrent view == convolutional view        (S4 eq. 2, 3)
+     3. lti          S4: recurrent view (Mamba 2a,b) == convolution (Mamba 3a,b)
      4. s6           Mamba: delta, B, C depend on the input: no single kernel;
                      the scan computes it; delta decides forget or remember.
      5. state        why the state is fixed and a KV cache is not (mamba-130m).
 
    Names follow Gu & Dao, "Mamba: Linear-Time Sequence Modeling with Selective
    State Spaces" (2023), Section 2 and Algorithm 2, and Gu, Goel & Re,
-   "Efficiently Modeling Long Sequences with Structured State Spaces" (S4, 2022).
+   "Efficiently Modeling Long Sequences with Structured State Spaces" (S4, 2022),
+   sections 2.1 (continuous), 2.3 (recurrent), 2.4 (convolutional). S4 writes u
+   for the input and x for the state; Mamba, and this file, write x and h.
    Everything is diagonal, as in S4D and Mamba: A, Abar are vectors of length N
    and every matrix operation below is elementwise over the N state entries. */
 
@@ -44,7 +46,8 @@ static void make_abc(double A[N], double B[N], double C[N])
     }
 }
 
-/* Zero-order hold (S4 and Mamba eq. 4):
+/* Zero-order hold (Mamba eq. 4; S4D and Mamba use it, the first S4 used the
+   bilinear transform instead):
        Abar = exp(delta A)
        Bbar = (delta A)^-1 (exp(delta A) - I) delta B
    For diagonal A the second line is, entry by entry, expm1(delta a) / a * b.
@@ -136,7 +139,7 @@ static void section_lti(void)
     for (t = 0; t < L; t++) x[t] = input_x(t);
     printf("== 3. S4 (time-invariant, dt=%g, ZOH, L=%d): two views, one answer\n", dt, L);
 
-    /* Recurrent view (S4 eq. 2 / Mamba eq. 2a, 2b): O(L N), state carried. */
+    /* Recurrent view (Mamba eq. 2a, 2b; S4 section 2.3): O(L N), state carried. */
     for (t = 0; t < L; t++) {
         y_rec[t] = 0.0;
         for (n = 0; n < N; n++) {
@@ -144,7 +147,7 @@ static void section_lti(void)
             y_rec[t] += C[n] * h[n];                /* y_t = C h_t                   */
         }
     }
-    /* Convolutional view (S4 eq. 3 / Mamba eq. 3a, 3b): unroll the recurrence,
+    /* Convolutional view (Mamba eq. 3a, 3b; S4 section 2.4): unroll the recurrence,
        h_t = sum_k Abar^k Bbar x_{t-k}, so y = Kbar * x with the kernel
        Kbar = (C Bbar, C Abar Bbar, ..., C Abar^(L-1) Bbar). It exists only
        because Abar, Bbar, C are the same at every step. */
@@ -188,7 +191,8 @@ static void select_params(const double u[D], double delta[D], double Bt[N], doub
     }
 }
 
-/* One step of the selective scan for all channels; returns nothing, fills y. */
+/* One step of the selective scan for all channels (what mamba__ssm_step does
+   for d_inner channels); fills y. */
 static void s6_step(const double A[N], double h[D][N], const double u[D], double y[D])
 {
     double delta[D], Bt[N], Ct[N];
