@@ -1,0 +1,492 @@
+#!/usr/bin/env python3
+"""Convert a Mamba checkpoint directory to a .mamba file (docs/format.md).
+
+usage: convert.py CHECKPOINT_DIR OUT.mamba [--dtype f32|f16|bf16]
+                  [--override ROLE=DTYPE ...] [--tokenizer tokenizer.json | --no-tokenizer]
+
+Two input layouts are read as they are published:
+
+1. state-spaces (`mamba_ssm`): config.json with d_model, n_layer, vocab_size,
+   ssm_cfg, rms_norm, pad_vocab_size_multiple, ...; weights in
+   pytorch_model.bin (loaded with torch, imported only for this file type).
+2. transformers (`model_type` "mamba" or "falcon_mamba"): config.json with
+   hidden_size, num_hidden_layers, state_size, ...; weights in
+   model.safetensors or shards listed in model.safetensors.index.json, read
+   by mambafile.read_safetensors (no torch, no safetensors package).
+
+Dimensions come from the tensor shapes; config values, where present, must
+agree with them. Biases are detected from the tensors present.
+
+Token ids written to the header:
+  n_vocab  state-spaces: config vocab_size before padding.
+           transformers: max id + 1 of tokenizer.json (model vocab and added
+           tokens) when one is found, else config vocab_size.
+  eos_id   config eos_token_id if given; else the id of "<|endoftext|>" in the
+           tokenizer; else 0 (the GPT-NeoX vocabulary that all state-spaces
+           Mamba-1 models use has <|endoftext|> at id 0).
+  bos_id, pad_id  from config bos_token_id / pad_token_id; none (-1) when absent.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import numpy as np  # noqa: E402
+import mambafile as mf  # noqa: E402
+
+PROG = "convert.py"
+BIG_MODEL_PARAMS = 50 * 1000 * 1000
+
+
+class ConvertError(Exception):
+    """An error reported as one line on stderr, exit status 1."""
+
+
+def warn(msg):
+    sys.stderr.write("%s: warning: %s\n" % (PROG, msg))
+
+
+# ---------------------------------------------------------------- loading weights
+
+def load_torch_bin(path):
+    """pytorch_model.bin -> {name: LazyTensor}. torch is imported only here."""
+    try:
+        import torch
+    except ImportError:
+        raise ConvertError("%s needs PyTorch to read, and torch is not installed" % path)
+    try:
+        try:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+        except TypeError:   # torch without weights_only
+            sd = torch.load(path, map_location="cpu")
+    except Exception as e:  # torch raises many kinds; report them as one line
+        raise ConvertError("cannot load %s: %s" % (path, str(e).splitlines()[0] if str(e) else type(e).__name__))
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict):
+        raise ConvertError("%s does not hold a state dict" % path)
+    out = {}
+    for name, t in sd.items():
+        if not hasattr(t, "shape") or not hasattr(t, "float"):
+            continue
+        out[name] = mf.LazyTensor(tuple(t.shape), lambda t=t: t.detach().float().numpy(),
+                                  str(t.dtype), name=name)
+    return out
+
+
+def load_weights(ckpt):
+    """Find and open the weights of a checkpoint dir: single safetensors,
+    sharded safetensors, or pytorch_model.bin (in that order of preference)."""
+    single = os.path.join(ckpt, "model.safetensors")
+    index = os.path.join(ckpt, "model.safetensors.index.json")
+    binf = os.path.join(ckpt, "pytorch_model.bin")
+    try:
+        if os.path.isfile(single):
+            return read_st(single)
+        if os.path.isfile(index):
+            try:
+                with open(index) as f:
+                    wmap = json.load(f)["weight_map"]
+            except (ValueError, KeyError, TypeError) as e:
+                raise ConvertError("%s: cannot read weight_map (%s)" % (index, e))
+            out, shards = {}, {}
+            for name, shard in sorted(wmap.items()):
+                p = os.path.join(ckpt, shard)
+                if p not in shards:
+                    if not os.path.isfile(p):
+                        raise ConvertError("missing weights shard %s (listed in %s)" % (p, index))
+                    shards[p] = read_st(p)
+                if name not in shards[p]:
+                    raise ConvertError("missing tensor %s in shard %s (listed in %s)" % (name, p, index))
+                out[name] = shards[p][name]
+            return out
+        if os.path.isfile(binf):
+            return load_torch_bin(binf)
+    except OSError as e:
+        raise ConvertError("cannot read weights: %s" % e)
+    raise ConvertError("no weights in %s (expected model.safetensors, model.safetensors.index.json "
+                       "or pytorch_model.bin)" % ckpt)
+
+
+def read_st(path):
+    try:
+        return mf.read_safetensors(path)
+    except mf.SafetensorsError as e:
+        raise ConvertError(str(e))
+
+
+# ---------------------------------------------------------------- config
+
+def read_config(ckpt):
+    if not os.path.isdir(ckpt):
+        raise ConvertError("checkpoint directory %s does not exist" % ckpt)
+    path = os.path.join(ckpt, "config.json")
+    if not os.path.isfile(path):
+        raise ConvertError("missing %s" % path)
+    try:
+        with open(path) as f:
+            cfg = json.load(f)
+    except ValueError as e:
+        raise ConvertError("%s is not valid JSON: %s" % (path, e))
+    if not isinstance(cfg, dict):
+        raise ConvertError("%s is not a JSON object" % path)
+    return cfg
+
+
+KNOWN_ARCHITECTURES = {"MambaForCausalLM": "mamba", "MambaModel": "mamba",
+                       "FalconMambaForCausalLM": "falcon_mamba", "FalconMambaModel": "falcon_mamba",
+                       "MambaLMHeadModel": "mamba"}
+
+
+def describe(cfg):
+    """Decide the layout: returns ("state-spaces" | "hf", arch number)."""
+    mt = cfg.get("model_type")
+    archs = cfg.get("architectures") or []
+    if not isinstance(archs, list):
+        archs = [archs]
+    for a in archs:
+        if a not in KNOWN_ARCHITECTURES:
+            raise ConvertError("unknown architecture %s in config.json (supported: %s)"
+                               % (a, ", ".join(sorted(KNOWN_ARCHITECTURES))))
+    if mt is not None:
+        if mt not in ("mamba", "falcon_mamba"):
+            raise ConvertError("unknown model_type %r in config.json (supported: mamba, falcon_mamba)" % mt)
+        if "hidden_size" not in cfg and "d_model" in cfg:
+            return "state-spaces", mf.ARCH_MAMBA1
+        return "hf", (mf.ARCH_FALCON_MAMBA if mt == "falcon_mamba" else mf.ARCH_MAMBA1)
+    if "d_model" in cfg and "n_layer" in cfg:
+        layer = (cfg.get("ssm_cfg") or {}).get("layer", "Mamba1")
+        if layer != "Mamba1":
+            raise ConvertError("unknown architecture: ssm_cfg.layer = %r (only Mamba1 is supported)" % layer)
+        if cfg.get("attn_layer_idx"):
+            raise ConvertError("unknown architecture: hybrid model with attention layers (attn_layer_idx)")
+        if cfg.get("d_intermediate"):
+            raise ConvertError("unknown architecture: d_intermediate=%r (MLP blocks are not supported)"
+                               % cfg["d_intermediate"])
+        return "state-spaces", mf.ARCH_MAMBA1
+    if "hidden_size" in cfg:
+        raise ConvertError("config.json has no model_type; cannot tell the architecture")
+    raise ConvertError("unknown model: config.json has neither d_model/n_layer (state-spaces) "
+                       "nor model_type (transformers)")
+
+
+def need_int(cfg, key, where="config.json"):
+    v = cfg.get(key)
+    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        raise ConvertError("%s: %s must be a positive integer, got %r" % (where, key, v))
+    return v
+
+
+# ---------------------------------------------------------------- tokenizer
+
+def tokenizer_info(path):
+    """(n_ids, id of <|endoftext|> or None) from a tokenizer.json."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            tj = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ConvertError("cannot read tokenizer %s: %s" % (path, e))
+    ids = {}
+    vocab = (tj.get("model") or {}).get("vocab") or {}
+    if isinstance(vocab, dict):
+        ids.update(vocab)
+    elif isinstance(vocab, list):   # unigram: [[piece, score], ...]
+        ids.update({p[0]: i for i, p in enumerate(vocab)})
+    for t in tj.get("added_tokens") or []:
+        ids[t.get("content")] = t.get("id")
+    nums = [v for v in ids.values() if isinstance(v, int)]
+    if not nums:
+        raise ConvertError("tokenizer %s has no vocabulary" % path)
+    return max(nums) + 1, ids.get("<|endoftext|>")
+
+
+def pack_tokenizer(path, explicit):
+    try:
+        import tokpack
+    except ImportError:
+        if explicit:
+            raise ConvertError("--tokenizer given but tools/tokpack.py is not available")
+        warn("tools/tokpack.py not available; writing no tokenizer section")
+        return None
+    try:
+        return tokpack.pack_tokenizer(path)
+    except Exception as e:
+        msg = "cannot pack tokenizer %s: %s" % (path, e)
+        if explicit:
+            raise ConvertError(msg)
+        warn(msg + "; writing no tokenizer section")
+        return None
+
+
+# ---------------------------------------------------------------- the conversion
+
+def shape_of(w, name):
+    if name not in w:
+        raise ConvertError("missing tensor %s" % name)
+    return tuple(w[name].shape)
+
+
+def check_shape(w, name, want):
+    got = shape_of(w, name)
+    if got != tuple(want):
+        raise ConvertError("misshapen tensor %s: expected %s, got %s" % (name, tuple(want), got))
+    return w[name]
+
+
+def agree(cfg, key, value, what, where="config.json"):
+    """If cfg states key, it must equal value (read from the tensors)."""
+    if key in cfg and cfg[key] is not None and cfg[key] != "auto" and cfg[key] != value:
+        raise ConvertError("%s says %s=%r but %s gives %r" % (where, key, cfg[key], what, value))
+
+
+def bias_agrees(cfg, key, present, tensor, where="config.json"):
+    if key in cfg and cfg[key] is not None and bool(cfg[key]) != present:
+        if cfg[key]:
+            raise ConvertError("missing tensor %s (%s says %s=true)" % (tensor, where, key))
+        raise ConvertError("%s says %s=false but tensor %s exists" % (where, key, tensor))
+
+
+def build(cfg, layout, arch, w, tok_path):
+    """Check the weights against the config; return (config dict, tensor list
+    of (role, layer, LazyTensor, None)) with the dtype left to the caller."""
+    L = "backbone.layers.%d."
+    M = L + "mixer."
+    if layout == "state-spaces":
+        ssm = cfg.get("ssm_cfg") or {}
+        if not isinstance(ssm, dict):
+            raise ConvertError("config.json: ssm_cfg must be an object")
+        d_model = need_int(cfg, "d_model")
+        n_layer = need_int(cfg, "n_layer")
+        vocab = need_int(cfg, "vocab_size")
+        if cfg.get("rms_norm", True) is False:
+            raise ConvertError("unknown architecture: rms_norm=false (LayerNorm blocks are not supported)")
+        mult = cfg.get("pad_vocab_size_multiple", 8)
+        padded = vocab if not mult or vocab % mult == 0 else vocab + mult - vocab % mult
+        norm_eps = float(cfg.get("norm_epsilon", 1e-5))
+        mixer_eps = 0.0
+        tie = cfg.get("tie_embeddings", True)
+        n_vocab = vocab
+        c_sub, c_keys = ssm, {"d_state": "d_state", "d_conv": "d_conv", "dt_rank": "dt_rank"}
+        bias_key, conv_bias_key, where_sub = "bias", "conv_bias", "config.json ssm_cfg"
+        expand = ssm.get("expand")
+        inner_key = None
+        bos = eos = pad = None
+    else:
+        d_model = need_int(cfg, "hidden_size")
+        n_layer = need_int(cfg, "num_hidden_layers")
+        padded = need_int(cfg, "vocab_size")
+        norm_eps = float(cfg.get("layer_norm_epsilon", 1e-5))
+        mixer_eps = float(cfg.get("mixer_rms_eps", 1e-6)) if arch == mf.ARCH_FALCON_MAMBA else 0.0
+        tie = cfg.get("tie_word_embeddings", True)
+        n_vocab = padded
+        c_sub = cfg
+        c_keys = {"d_state": "state_size", "d_conv": "conv_kernel", "dt_rank": "time_step_rank"}
+        bias_key, conv_bias_key, where_sub = "use_bias", "use_conv_bias", "config.json"
+        expand = cfg.get("expand")
+        inner_key = "intermediate_size"
+
+        def tid(key):
+            v = cfg.get(key)
+            if isinstance(v, list):
+                v = v[0] if v else None
+            return v if isinstance(v, int) and not isinstance(v, bool) else None
+        bos, eos, pad = tid("bos_token_id"), tid("eos_token_id"), tid("pad_token_id")
+
+    # Embedding (either name) and the vocabulary.
+    emb_name = next((n for n in ("backbone.embedding.weight", "backbone.embeddings.weight") if n in w), None)
+    if emb_name is None:
+        raise ConvertError("missing tensor backbone.embeddings.weight (or backbone.embedding.weight)")
+    check_shape(w, emb_name, (padded, d_model))
+    if tok_path and layout == "hf":
+        n_ids, _ = tokenizer_info(tok_path)
+        if n_ids > padded:
+            raise ConvertError("tokenizer %s has %d ids but the embedding only %d rows" % (tok_path, n_ids, padded))
+        n_vocab = n_ids
+    if eos is None:
+        eot = tokenizer_info(tok_path)[1] if tok_path else None
+        eos = eot if eot is not None else 0
+
+    # Dimensions from layer 0's shapes; stated config values must agree.
+    a_shape = shape_of(w, (M % 0) + "A_log")
+    if len(a_shape) != 2:
+        raise ConvertError("misshapen tensor %sA_log: expected 2 dimensions, got %s" % (M % 0, a_shape))
+    d_inner, d_state = a_shape
+    conv_shape = shape_of(w, (M % 0) + "conv1d.weight")
+    if len(conv_shape) != 3 or conv_shape[:2] != (d_inner, 1):
+        raise ConvertError("misshapen tensor %sconv1d.weight: expected (%d, 1, d_conv), got %s"
+                           % (M % 0, d_inner, conv_shape))
+    d_conv = conv_shape[2]
+    dtp_shape = shape_of(w, (M % 0) + "dt_proj.weight")
+    if len(dtp_shape) != 2 or dtp_shape[0] != d_inner:
+        raise ConvertError("misshapen tensor %sdt_proj.weight: expected (%d, dt_rank), got %s"
+                           % (M % 0, d_inner, dtp_shape))
+    dt_rank = dtp_shape[1]
+    agree(c_sub, c_keys["d_state"], d_state, "%sA_log" % (M % 0), where_sub)
+    agree(c_sub, c_keys["d_conv"], d_conv, "%sconv1d.weight" % (M % 0), where_sub)
+    agree(c_sub, c_keys["dt_rank"], dt_rank, "%sdt_proj.weight" % (M % 0), where_sub)
+    if inner_key:
+        agree(cfg, inner_key, d_inner, "%sA_log" % (M % 0))
+    if isinstance(expand, (int, float)) and not isinstance(expand, bool) and expand * d_model != d_inner \
+            and not (inner_key and inner_key in cfg):
+        raise ConvertError("%s says expand=%r (d_inner %r) but %sA_log gives d_inner %d"
+                           % (where_sub, expand, expand * d_model, M % 0, d_inner))
+    if dt_rank != math.ceil(d_model / 16) and c_sub.get(c_keys["dt_rank"], "auto") == "auto":
+        warn("dt_rank %d from the tensors differs from ceil(d_model/16) = %d; using the tensors"
+             % (dt_rank, math.ceil(d_model / 16)))
+
+    # Biases: decided by the tensors, checked against the config.
+    has_in_b = (M % 0) + "in_proj.bias" in w
+    has_out_b = (M % 0) + "out_proj.bias" in w
+    has_conv_b = (M % 0) + "conv1d.bias" in w
+    bias_agrees(c_sub, bias_key, has_in_b, (M % 0) + "in_proj.bias", where_sub)
+    bias_agrees(c_sub, bias_key, has_out_b, (M % 0) + "out_proj.bias", where_sub)
+    bias_agrees(c_sub, conv_bias_key, has_conv_b, (M % 0) + "conv1d.bias", where_sub)
+
+    # Output matrix: written only when separate from the embedding.
+    lm = None
+    if "lm_head.weight" in w:
+        check_shape(w, "lm_head.weight", (padded, d_model))
+        if tie is False:
+            lm = w["lm_head.weight"]
+        elif not np.array_equal(np.asarray(w["lm_head.weight"]), np.asarray(w[emb_name])):
+            if tie:
+                warn("config says the embeddings are tied but lm_head.weight differs; writing it separately")
+            lm = w["lm_head.weight"]
+    elif tie is False:
+        raise ConvertError("missing tensor lm_head.weight (config says the embeddings are not tied)")
+
+    config = dict(arch=arch, d_model=d_model, n_layer=n_layer, d_inner=d_inner, d_state=d_state,
+                  d_conv=d_conv, dt_rank=dt_rank, n_vocab_padded=padded, n_vocab=n_vocab,
+                  norm_eps=norm_eps, mixer_rms_eps=mixer_eps, bos_id=bos, eos_id=eos, pad_id=pad)
+
+    def fold_a(a):   # A = -exp(A_log), computed in float64, stored f32
+        return (-np.exp(np.asarray(a, dtype=np.float64))).astype(np.float32)
+
+    tensors = [(1, 0, w[emb_name])]
+    used = {emb_name, "lm_head.weight"}
+    for i in range(n_layer):
+        p, m = L % i, M % i
+        spec = [(16, p + "norm.weight", (d_model,)),
+                (17, m + "in_proj.weight", (2 * d_inner, d_model))]
+        if has_in_b:
+            spec.append((18, m + "in_proj.bias", (2 * d_inner,)))
+        spec.append((19, m + "conv1d.weight", (d_inner, 1, d_conv)))
+        if has_conv_b:
+            spec.append((20, m + "conv1d.bias", (d_inner,)))
+        spec += [(21, m + "x_proj.weight", (dt_rank + 2 * d_state, d_inner)),
+                 (22, m + "dt_proj.weight", (d_inner, dt_rank)),
+                 (23, m + "dt_proj.bias", (d_inner,)),
+                 (24, m + "A_log", (d_inner, d_state)),
+                 (25, m + "D", (d_inner,)),
+                 (26, m + "out_proj.weight", (d_model, d_inner))]
+        if has_out_b:
+            spec.append((27, m + "out_proj.bias", (d_model,)))
+        for role, name, want in spec:
+            t = check_shape(w, name, want)
+            used.add(name)
+            if role == 19:
+                t = t.map(lambda a: np.asarray(a).reshape(d_inner, d_conv), (d_inner, d_conv))
+            elif role == 24:
+                t = t.map(fold_a, (d_inner, d_state))
+            tensors.append((role, i, t))
+        for opt in ("in_proj.bias", "out_proj.bias", "conv1d.bias"):
+            if m + opt in w and m + opt not in used:
+                raise ConvertError("unexpected tensor %s (layer 0 has no %s)" % (m + opt, opt))
+    tensors.append((2, 0, check_shape(w, "backbone.norm_f.weight", (d_model,))))
+    used.add("backbone.norm_f.weight")
+    if lm is not None:
+        tensors.append((3, 0, lm))
+
+    extra = sorted(n for n in w if n not in used)
+    bad = [n for n in extra if n.startswith("backbone.")]
+    if bad:
+        raise ConvertError("unexpected tensor %s (n_layer=%d; a different architecture?)" % (bad[0], n_layer))
+    if extra:
+        warn("ignoring %d unknown tensors, e.g. %s" % (len(extra), extra[0]))
+    return config, tensors
+
+
+def parse_overrides(items):
+    out = {}
+    for it in items or []:
+        if "=" not in it:
+            raise ConvertError("--override wants ROLE=DTYPE, got %r" % it)
+        role, dt = it.split("=", 1)
+        role = role.strip().replace(".", "_")
+        if role.endswith("_weight"):
+            role = role[:-len("_weight")]
+        if role not in mf.ROLES:
+            raise ConvertError("--override: unknown role %r (roles: %s)" % (role, ", ".join(sorted(mf.ROLES))))
+        if dt not in mf.DTYPES:
+            raise ConvertError("--override: unknown dtype %r (use f32, f16 or bf16)" % dt)
+        r = mf.ROLES[role]
+        if dt != "f32" and r not in mf.MATRIX_ROLES:
+            raise ConvertError("--override: %s must be f32 in format version 1" % role)
+        out[r] = dt
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog=PROG, description="Convert a Mamba checkpoint directory to .mamba")
+    ap.add_argument("checkpoint", help="directory with config.json and the weights")
+    ap.add_argument("out", help="output .mamba file")
+    ap.add_argument("--dtype", default="f32",
+                    help="storage of the big matrices (embedding, lm_head, in/x/dt/out_proj): f32, f16, bf16")
+    ap.add_argument("--override", action="append", metavar="ROLE=DTYPE",
+                    help="storage of one role, e.g. in_proj=f16 (repeatable)")
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--tokenizer", help="tokenizer.json to pack (default: the checkpoint's, if any)")
+    g.add_argument("--no-tokenizer", action="store_true", help="write no tokenizer section")
+    args = ap.parse_args(argv)
+
+    try:
+        if args.dtype not in mf.DTYPES:
+            raise ConvertError("unknown dtype %r (use f32, f16 or bf16)" % args.dtype)
+        overrides = parse_overrides(args.override)
+        cfg = read_config(args.checkpoint)
+        layout, arch = describe(cfg)
+        if args.tokenizer and not os.path.isfile(args.tokenizer):
+            raise ConvertError("tokenizer %s does not exist" % args.tokenizer)
+        tok_path = args.tokenizer
+        if tok_path is None:
+            cand = os.path.join(args.checkpoint, "tokenizer.json")
+            tok_path = cand if os.path.isfile(cand) else None
+        w = load_weights(args.checkpoint)
+        config, tensors = build(cfg, layout, arch, w, tok_path)
+
+        tok = None
+        if not args.no_tokenizer and tok_path:
+            tok = pack_tokenizer(tok_path, explicit=args.tokenizer is not None)
+
+        items = []
+        for role, layer, t in tensors:
+            dt = overrides.get(role, args.dtype if role in mf.MATRIX_ROLES else "f32")
+            items.append((role, layer, t, dt))
+        n_params = sum(int(np.prod(t.shape)) for _, _, t in tensors)
+        progress = None
+        if n_params > BIG_MODEL_PARAMS:
+            def progress(done, total):
+                sys.stderr.write("\r%s: writing %s: %3d%% (%d / %d MB)" % (
+                    PROG, args.out, 100 * done // max(total, 1), done >> 20, total >> 20))
+                if done >= total:
+                    sys.stderr.write("\n")
+                sys.stderr.flush()
+        try:
+            size = mf.write(args.out, config, items, tokenizer=tok, progress=progress)
+        except ValueError as e:
+            raise ConvertError(str(e))
+        except OSError as e:
+            raise ConvertError("cannot write %s: %s" % (args.out, e))
+        sys.stderr.write("%s: wrote %s: %s layout, arch %d, %d layers, d_model %d, %d params, %d bytes%s\n" % (
+            PROG, args.out, layout, arch, config["n_layer"], config["d_model"], n_params, size,
+            ", tokenizer %d bytes" % len(tok) if tok else ""))
+    except ConvertError as e:
+        sys.stderr.write("%s: error: %s\n" % (PROG, e))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,435 @@
+#!/usr/bin/env python3
+"""Write and read `.mamba` weight files (docs/format.md, version 1), plus a
+small safetensors reader/writer.  Only numpy is needed.
+
+Public functions (used by tools/convert.py, tests and other tools):
+
+    write(path, config, tensors, tokenizer=None, progress=None) -> int (file size)
+    read(path) -> (header: dict, tensors: {(role, layer): float32 ndarray})
+    f32_to_bf16(a) -> uint16 ndarray      (round to nearest even)
+    bf16_to_f32(u) -> float32 ndarray
+    read_safetensors(path) -> {name: LazyTensor}
+    write_safetensors(path, {name: ndarray}, dtype=None, metadata=None)
+
+`tensors` for write() is a list of (role, layer, array, dtype) where role is
+an int or a role name ("in_proj", "A", ...), dtype is "f32", "f16" or "bf16",
+and array is a numpy array or anything with `.shape` that np.asarray() turns
+into one (LazyTensor), so large checkpoints are converted one tensor at a time.
+"""
+import json
+import os
+import struct
+
+import numpy as np
+
+MAGIC = b"\x89MAMBA\r\n"
+FORMAT_VERSION = 1
+HEADER_BYTES = 128
+ENTRY_BYTES = 48
+TENSOR_ALIGN = 64
+ENDIAN_CHECK = 0x12345678
+FLOAT_CHECK = 370.5
+NONE_ID = 0xFFFFFFFF
+
+ARCH_MAMBA1 = 1
+ARCH_FALCON_MAMBA = 2
+
+FLAG_CONV_BIAS = 1 << 0
+FLAG_IN_PROJ_BIAS = 1 << 1
+FLAG_OUT_PROJ_BIAS = 1 << 2
+FLAG_LM_HEAD = 1 << 3
+
+# role number -> name (docs/format.md, "Roles and shapes")
+ROLE_NAMES = {
+    1: "embedding", 2: "norm_f", 3: "lm_head",
+    16: "norm", 17: "in_proj", 18: "in_proj_bias", 19: "conv1d", 20: "conv1d_bias",
+    21: "x_proj", 22: "dt_proj", 23: "dt_proj_bias", 24: "A", 25: "D",
+    26: "out_proj", 27: "out_proj_bias",
+}
+ROLES = {name: num for num, name in ROLE_NAMES.items()}
+GLOBAL_ROLES = (1, 2, 3)
+LAYER_ROLES = tuple(range(16, 28))
+MATRIX_ROLES = (1, 3, 17, 21, 22, 26)   # may be f16/bf16; all others are f32
+# role -> flag bit that must be set for it to be present
+OPTIONAL_ROLES = {3: FLAG_LM_HEAD, 18: FLAG_IN_PROJ_BIAS, 20: FLAG_CONV_BIAS,
+                  27: FLAG_OUT_PROJ_BIAS}
+
+DTYPES = {"f32": 0, "f16": 1, "bf16": 2}
+DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
+DTYPE_SIZE = {0: 4, 1: 2, 2: 2}
+
+
+def role_number(role):
+    """Accept a role as int or name; return the int."""
+    if isinstance(role, str):
+        if role not in ROLES:
+            raise ValueError("unknown role %r" % role)
+        return ROLES[role]
+    if int(role) not in ROLE_NAMES:
+        raise ValueError("unknown role %r" % role)
+    return int(role)
+
+
+def expected_shape(role, c):
+    """The shape docs/format.md requires for a role, given the config dict c."""
+    dm, di, ds = c["d_model"], c["d_inner"], c["d_state"]
+    v = c["n_vocab_padded"]
+    return {
+        1: (v, dm), 2: (dm,), 3: (v, dm),
+        16: (dm,), 17: (2 * di, dm), 18: (2 * di,), 19: (di, c["d_conv"]), 20: (di,),
+        21: (c["dt_rank"] + 2 * ds, di), 22: (di, c["dt_rank"]), 23: (di,),
+        24: (di, ds), 25: (di,), 26: (dm, di), 27: (dm,),
+    }[role]
+
+
+# ---------------------------------------------------------------- bf16 / f16
+
+def f32_to_bf16(a):
+    """float32 -> bfloat16 bit patterns (uint16), rounding to nearest even.
+    NaNs stay NaN (quiet bit forced so the truncation cannot make them Inf)."""
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    u = a.view(np.uint32)
+    nan = np.isnan(a)
+    with np.errstate(over="ignore"):
+        rounded = (u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)
+    quiet = (u >> np.uint32(16)) | np.uint32(0x0040)
+    return np.where(nan, quiet, rounded).astype(np.uint16)
+
+
+def bf16_to_f32(u):
+    """bfloat16 bit patterns (uint16) -> float32 (exact)."""
+    u = np.ascontiguousarray(u, dtype=np.uint16)
+    return (u.astype(np.uint32) << np.uint32(16)).view(np.float32)
+
+
+def encode(a, dtype):
+    """float array -> little-endian bytes in the given storage dtype."""
+    a = np.asarray(a, dtype=np.float32)
+    if dtype == "f32":
+        return np.ascontiguousarray(a, dtype="<f4").tobytes()
+    if dtype == "f16":
+        with np.errstate(over="ignore"):
+            return np.ascontiguousarray(a.astype("<f2")).tobytes()
+    if dtype == "bf16":
+        return f32_to_bf16(a).astype("<u2").tobytes()
+    raise ValueError("unknown dtype %r (use f32, f16 or bf16)" % (dtype,))
+
+
+def _align(n, a):
+    return (n + a - 1) // a * a
+
+
+def _id(x):
+    """Token id for the header: None or negative means 'none'."""
+    if x is None or int(x) < 0:
+        return NONE_ID
+    return int(x)
+
+
+# ---------------------------------------------------------------- writer
+
+def write(path, config, tensors, tokenizer=None, progress=None):
+    """Write a .mamba file.
+
+    config: dict with arch, d_model, n_layer, d_inner, d_state, d_conv, dt_rank,
+      n_vocab_padded, n_vocab, norm_eps, and optionally mixer_rms_eps (0),
+      bos_id/eos_id/pad_id (None or -1 = none) and flags (checked against the
+      tensors; the flags are otherwise derived from which tensors are given).
+    tensors: list of (role, layer, array, dtype).
+    tokenizer: bytes of the tokenizer section, or None.
+    progress: optional callable(done_bytes, total_bytes) called after each tensor.
+    Raises ValueError on anything that would make an invalid file.
+    Returns the file size in bytes.
+    """
+    c = dict(config)
+    c.setdefault("mixer_rms_eps", 0.0)
+    for k in ("arch", "d_model", "n_layer", "d_inner", "d_state", "d_conv", "dt_rank",
+              "n_vocab_padded", "n_vocab", "norm_eps"):
+        if k not in c:
+            raise ValueError("config lacks %s" % k)
+    if c["arch"] not in (ARCH_MAMBA1, ARCH_FALCON_MAMBA):
+        raise ValueError("unknown arch %r" % c["arch"])
+    if not 0 < c["n_vocab"] <= c["n_vocab_padded"]:
+        raise ValueError("n_vocab %d not in 1..n_vocab_padded (%d)" % (c["n_vocab"], c["n_vocab_padded"]))
+
+    # Normalise and check every entry; put them in the writer's canonical order.
+    items = {}
+    for role, layer, arr, dtype in tensors:
+        role = role_number(role)
+        layer = int(layer)
+        if dtype not in DTYPES:
+            raise ValueError("unknown dtype %r (use f32, f16 or bf16)" % (dtype,))
+        if dtype != "f32" and role not in MATRIX_ROLES:
+            raise ValueError("%s must be f32, got %s" % (ROLE_NAMES[role], dtype))
+        if role in GLOBAL_ROLES:
+            if layer != 0:
+                raise ValueError("%s must have layer 0" % ROLE_NAMES[role])
+        elif not 0 <= layer < c["n_layer"]:
+            raise ValueError("%s layer %d out of range" % (ROLE_NAMES[role], layer))
+        shape = tuple(int(s) for s in arr.shape)
+        want = expected_shape(role, c)
+        if shape != want:
+            raise ValueError("%s (layer %d): shape %s, expected %s" % (ROLE_NAMES[role], layer, shape, want))
+        if (role, layer) in items:
+            raise ValueError("%s (layer %d) given twice" % (ROLE_NAMES[role], layer))
+        items[(role, layer)] = (arr, dtype, shape)
+
+    flags = 0
+    for role, bit in OPTIONAL_ROLES.items():
+        if (role, 0) in items:
+            flags |= bit
+    if "flags" in c and c["flags"] is not None and int(c["flags"]) != flags:
+        raise ValueError("config flags 0x%x disagree with the tensors given (0x%x)" % (c["flags"], flags))
+
+    order = [(1, 0)]
+    for i in range(c["n_layer"]):
+        order += [(r, i) for r in LAYER_ROLES]
+    order += [(2, 0), (3, 0)]
+    for key in order:
+        role, layer = key
+        needed = role not in OPTIONAL_ROLES or (flags & OPTIONAL_ROLES[role])
+        if needed and key not in items:
+            raise ValueError("missing %s (layer %d)" % (ROLE_NAMES[role], layer))
+        if not needed and key in items:
+            raise ValueError("%s (layer %d) given but flags do not call for it" % (ROLE_NAMES[role], layer))
+    order = [k for k in order if k in items]
+    if len(order) != len(items):
+        raise ValueError("unexpected tensors given")
+
+    # Layout: header, directory, tokenizer (8-aligned), tensors (64-aligned).
+    tensors_offset = HEADER_BYTES
+    pos = tensors_offset + ENTRY_BYTES * len(order)
+    tok_off, tok_len = 0, 0
+    if tokenizer is not None:
+        tokenizer = bytes(tokenizer)
+        tok_off, tok_len = _align(pos, 8), len(tokenizer)
+        pos = tok_off + tok_len
+    layout = []
+    for key in order:
+        arr, dtype, shape = items[key]
+        nbytes = int(np.prod(shape)) * DTYPE_SIZE[DTYPES[dtype]]
+        pos = _align(pos, TENSOR_ALIGN)
+        layout.append((key, arr, dtype, shape, pos, nbytes))
+        pos += nbytes
+    file_bytes = pos
+
+    header = bytearray(HEADER_BYTES)
+    struct.pack_into("<8sIIIfQIIIIIIIIIIffIIIIQQQQ", header, 0,
+                     MAGIC, FORMAT_VERSION, HEADER_BYTES, ENDIAN_CHECK, FLOAT_CHECK, file_bytes,
+                     c["arch"], flags, c["d_model"], c["n_layer"], c["d_inner"], c["d_state"],
+                     c["d_conv"], c["dt_rank"], c["n_vocab_padded"], c["n_vocab"],
+                     float(c["norm_eps"]), float(c["mixer_rms_eps"]),
+                     _id(c.get("bos_id")), _id(c.get("eos_id")), _id(c.get("pad_id")),
+                     len(order), tensors_offset, tok_off, tok_len, 0)
+    directory = bytearray()
+    for (role, layer), arr, dtype, shape, off, nbytes in layout:
+        dims = list(shape) + [0] * (4 - len(shape))
+        directory += struct.pack("<IIII4IQQ", role, layer, DTYPES[dtype], len(shape), *dims, off, nbytes)
+
+    total = sum(item[5] for item in layout)
+    done = 0
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(header)
+            f.write(directory)
+            if tokenizer is not None:
+                f.write(b"\0" * (tok_off - f.tell()))
+                f.write(tokenizer)
+            for (role, layer), arr, dtype, shape, off, nbytes in layout:
+                f.write(b"\0" * (off - f.tell()))
+                data = encode(np.asarray(arr, dtype=np.float32).reshape(shape), dtype)
+                assert len(data) == nbytes
+                f.write(data)
+                done += nbytes
+                if progress is not None:
+                    progress(done, total)
+            assert f.tell() == file_bytes
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return file_bytes
+
+
+# ---------------------------------------------------------------- reader
+
+def read(path):
+    """Read a .mamba file back. Returns (header, tensors): header is a dict of
+    the header fields (ids of 0xFFFFFFFF become -1) plus 'tokenizer' (bytes or
+    None) and 'dtypes' {(role, layer): "f32"|"f16"|"bf16"}; tensors maps
+    (role, layer) -> float32 ndarray of the stored shape. Raises ValueError on
+    a malformed file (the checks are a subset of the C loader's)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < HEADER_BYTES:
+        raise ValueError("file too short for a header")
+    fields = struct.unpack_from("<8sIIIfQIIIIIIIIIIffIIIIQQQQ", data, 0)
+    names = ("magic", "format_version", "header_bytes", "endian_check", "float_check", "file_bytes",
+             "arch", "flags", "d_model", "n_layer", "d_inner", "d_state", "d_conv", "dt_rank",
+             "n_vocab_padded", "n_vocab", "norm_eps", "mixer_rms_eps", "bos_id", "eos_id", "pad_id",
+             "n_tensors", "tensors_offset", "tokenizer_offset", "tokenizer_bytes", "reserved")
+    h = dict(zip(names, fields))
+    if h["magic"] != MAGIC:
+        raise ValueError("bad magic")
+    if h["format_version"] != FORMAT_VERSION or h["header_bytes"] != HEADER_BYTES:
+        raise ValueError("unsupported version/header size")
+    if h["endian_check"] != ENDIAN_CHECK or h["float_check"] != FLOAT_CHECK:
+        raise ValueError("bad endian/float sentinel")
+    if h["file_bytes"] != len(data):
+        raise ValueError("file_bytes %d != actual size %d" % (h["file_bytes"], len(data)))
+    for k in ("bos_id", "eos_id", "pad_id"):
+        if h[k] == NONE_ID:
+            h[k] = -1
+    h["tokenizer"] = None
+    if h["tokenizer_bytes"]:
+        o, n = h["tokenizer_offset"], h["tokenizer_bytes"]
+        if o % 8 or o + n > len(data):
+            raise ValueError("bad tokenizer section")
+        h["tokenizer"] = data[o:o + n]
+    to, nt = h["tensors_offset"], h["n_tensors"]
+    if to % 8 or to + nt * ENTRY_BYTES > len(data):
+        raise ValueError("bad tensor directory")
+    out, dtypes = {}, {}
+    for i in range(nt):
+        role, layer, dt, ndim, s0, s1, s2, s3, off, nbytes = struct.unpack_from(
+            "<IIII4IQQ", data, to + i * ENTRY_BYTES)
+        if dt not in DTYPE_NAMES or ndim not in (1, 2):
+            raise ValueError("tensor %d: bad dtype/ndim" % i)
+        shape = (s0, s1, s2, s3)[:ndim]
+        count = int(np.prod(shape))
+        if off % TENSOR_ALIGN or nbytes != count * DTYPE_SIZE[dt] or off + nbytes > len(data):
+            raise ValueError("tensor %d: bad offset/size" % i)
+        raw = data[off:off + nbytes]
+        if dt == 0:
+            a = np.frombuffer(raw, dtype="<f4").astype(np.float32)
+        elif dt == 1:
+            a = np.frombuffer(raw, dtype="<f2").astype(np.float32)
+        else:
+            a = bf16_to_f32(np.frombuffer(raw, dtype="<u2"))
+        if (role, layer) in out:
+            raise ValueError("tensor (%d, %d) appears twice" % (role, layer))
+        out[(role, layer)] = a.reshape(shape)
+        dtypes[(role, layer)] = DTYPE_NAMES[dt]
+    h["dtypes"] = dtypes
+    return h, out
+
+
+# ---------------------------------------------------------------- safetensors
+
+ST_DTYPES = {"F32": ("<f4", 4), "F16": ("<f2", 2), "BF16": ("<u2", 2)}
+
+
+class LazyTensor(object):
+    """A tensor that is read (and turned into float32) only when np.asarray()
+    is called on it. `fn` is an optional transform applied after loading."""
+
+    def __init__(self, shape, load, dtype="F32", fn=None, name=""):
+        self.shape = tuple(int(s) for s in shape)
+        self.dtype = dtype
+        self.name = name
+        self._load, self._fn = load, fn
+
+    def numpy(self):
+        a = self._load()
+        return self._fn(a) if self._fn is not None else a
+
+    def __array__(self, dtype=None):
+        a = self.numpy()
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+    def map(self, fn, shape):
+        """A new LazyTensor that applies fn after this one loads."""
+        return LazyTensor(shape, self.numpy, self.dtype, fn, self.name)
+
+
+class SafetensorsError(ValueError):
+    pass
+
+
+def read_safetensors(path):
+    """Parse a .safetensors file's header and return {name: LazyTensor}; the
+    data are memory-mapped and converted to float32 on access. Only F32, F16
+    and BF16 are accepted. Raises SafetensorsError on a malformed header."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) != 8:
+            raise SafetensorsError("%s: bad safetensors header: file shorter than 8 bytes" % path)
+        (hlen,) = struct.unpack("<Q", head)
+        if hlen == 0 or hlen > size - 8 or hlen > 100 * 1024 * 1024:
+            raise SafetensorsError("%s: bad safetensors header: header length %d does not fit the file (%d bytes)"
+                                   % (path, hlen, size))
+        try:
+            meta = json.loads(f.read(hlen).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise SafetensorsError("%s: bad safetensors header: invalid JSON (%s)" % (path, e))
+    if not isinstance(meta, dict):
+        raise SafetensorsError("%s: bad safetensors header: not a JSON object" % path)
+    base = 8 + hlen
+    data_size = size - base
+    out = {}
+    spans = []
+    for name, info in meta.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dt, shape, (begin, end) = info["dtype"], list(info["shape"]), info["data_offsets"]
+            ok = all(isinstance(x, int) and x >= 0 for x in shape + [begin, end])
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise SafetensorsError("%s: bad safetensors header: entry %s is malformed" % (path, name))
+        if dt not in ST_DTYPES:
+            raise SafetensorsError("%s: tensor %s has unsupported dtype %s (need F32, F16 or BF16)"
+                                   % (path, name, dt))
+        npdt, isz = ST_DTYPES[dt]
+        count = int(np.prod(shape)) if shape else 1
+        if not begin <= end <= data_size or end - begin != count * isz:
+            raise SafetensorsError("%s: bad safetensors header: data_offsets [%d, %d] of %s do not fit "
+                                   "(shape %s %s, %d data bytes)" % (path, begin, end, name, shape, dt, data_size))
+        spans.append((begin, end, name))
+
+        def load(path=path, off=base + begin, npdt=npdt, shape=tuple(shape), dt=dt, count=count):
+            if count == 0:
+                return np.zeros(shape, np.float32)
+            m = np.memmap(path, dtype=npdt, mode="r", offset=off, shape=(count,))
+            a = bf16_to_f32(m) if dt == "BF16" else m.astype(np.float32)
+            return a.reshape(shape)
+
+        out[name] = LazyTensor(shape, load, dt, name=name)
+    spans.sort()
+    for (b0, e0, n0), (b1, e1, n1) in zip(spans, spans[1:]):
+        if b1 < e0:
+            raise SafetensorsError("%s: bad safetensors header: %s and %s overlap" % (path, n0, n1))
+    return out
+
+
+def write_safetensors(path, tensors, dtype=None, metadata=None):
+    """Write {name: ndarray} as safetensors. dtype None keeps each array's
+    dtype (float32/float16); "F32"/"F16"/"BF16" converts all."""
+    header, blobs, pos = {}, [], 0
+    for name, a in tensors.items():
+        a = np.asarray(a)
+        dt = dtype or {np.dtype(np.float16): "F16"}.get(a.dtype, "F32")
+        if dt == "F32":
+            b = np.ascontiguousarray(a, dtype="<f4").tobytes()
+        elif dt == "F16":
+            b = np.ascontiguousarray(a, dtype="<f2").tobytes()
+        elif dt == "BF16":
+            b = f32_to_bf16(a).astype("<u2").tobytes()
+        else:
+            raise ValueError("unknown dtype %r" % dt)
+        header[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [pos, pos + len(b)]}
+        blobs.append(b)
+        pos += len(b)
+    if metadata:
+        header["__metadata__"] = metadata
+    hj = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    hj += b" " * (-len(hj) % 8)   # pad the header to 8 bytes as the reference writer does
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(hj)))
+        f.write(hj)
+        for b in blobs:
+            f.write(b)
