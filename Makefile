@@ -1,0 +1,40 @@
+# mamba.h - build, test, run.  `make` builds the programs into build/,
+# `make test` runs every test, `make run` generates a story.
+
+CC      ?= cc
+CXX     ?= c++
+PYTHON  ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
+CFLAGS  ?= -O2 -march=native
+WARN     = -std=c99 -Wall -Wextra -pedantic
+LDLIBS   = -lm
+OMPFLAGS = $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
+BUILD    = build
+MODEL   ?= models/tinystories.mamba
+
+EXAMPLES = $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
+CTESTS   = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/test_*.c))
+SHTESTS  = $(wildcard tests/t_*.sh)
+
+.PHONY: all test run clean check-c check-sh
+all: $(EXAMPLES)
+
+$(BUILD):
+	mkdir -p $(BUILD)
+
+$(BUILD)/%: examples/%.c mamba.h | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) $(OMPFLAGS) -I. $< -o $@ $(LDLIBS)
+
+$(BUILD)/test_%: tests/test_%.c mamba.h tests/harness.h | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) -I. $< -o $@ $(LDLIBS)
+
+test: all $(CTESTS)
+	@set -e; fail=0; \
+	for t in $(CTESTS); do echo "== $$t"; ./$$t || fail=1; done; \
+	for t in $(SHTESTS); do echo "== $$t"; PYTHON="$(PYTHON)" BUILD="$(BUILD)" CC="$(CC)" CXX="$(CXX)" sh $$t || fail=1; done; \
+	if [ $$fail = 0 ]; then echo "ALL TESTS PASSED"; else echo "SOME TESTS FAILED"; exit 1; fi
+
+run: all
+	./$(BUILD)/generate $(MODEL)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,90 @@
+/* test_kernels.c - each kernel of mamba.h against values worked out by hand. */
+#define MAMBA_IMPLEMENTATION
+#include "mamba.h"
+#include "harness.h"
+
+int main(void)
+{
+    /* softplus: log(1 + e^0) = ln 2; past the threshold of 20 it is the identity */
+    CHECK_NEAR(mamba__softplus(0.0f), 0.69314718, 1e-7);
+    CHECK_NEAR(mamba__softplus(-30.0f), 9.3576e-14, 1e-18);
+    CHECK(mamba__softplus(20.5f) == 20.5f, "threshold");
+    CHECK_NEAR(mamba__softplus(19.0f), 19.0000000056, 2e-6);
+    /* silu(1) = 1 / (1 + 1/e) = 0.7310585786 */
+    CHECK_NEAR(mamba__silu(1.0f), 0.7310585786, 1e-7);
+    CHECK_NEAR(mamba__silu(-2.0f), -0.2384058440, 1e-7);
+    CHECK(mamba__silu(0.0f) == 0.0f, "silu(0)");
+
+    /* RMSNorm of (3, 4): mean square 12.5, so x / sqrt(12.5) * w */
+    {
+        float x[2] = {3, 4}, w[2] = {1, 2}, out[2];
+        mamba__rmsnorm(out, x, w, 2, 0.0f);
+        CHECK_NEAR(out[0], 3 / 3.5355339059, 1e-6);
+        CHECK_NEAR(out[1], 2 * 4 / 3.5355339059, 1e-6);
+        mamba__rmsnorm(out, x, NULL, 2, 12.5f); /* weightless, eps doubles the mean square */
+        CHECK_NEAR(out[0], 3 / 5.0, 1e-6);
+    }
+
+    /* half and bfloat16 */
+    CHECK(mamba__f16_to_f32(0x3C00) == 1.0f, "f16 1");
+    CHECK(mamba__f16_to_f32(0xC000) == -2.0f, "f16 -2");
+    CHECK(mamba__f16_to_f32(0x7BFF) == 65504.0f, "f16 max");
+    CHECK(mamba__f16_to_f32(0x0001) == 5.9604644775390625e-08f, "f16 smallest subnormal");
+    CHECK(mamba__f16_to_f32(0x03FF) == 6.0975551605224609375e-05f, "f16 largest subnormal");
+    CHECK(mamba__f16_to_f32(0x3555) == 0.333251953125f, "f16 1/3");
+    CHECK(mamba__bf16_to_f32(0x3F80) == 1.0f, "bf16 1");
+    CHECK(mamba__bf16_to_f32(0xC049) == -3.140625f, "bf16 -pi");
+
+    /* matvec: (2x3) times (1, 2, 3) plus bias, in each dtype */
+    {
+        float w[6] = {1, 2, 3, -1, 0.5f, 0.25f}, x[3] = {1, 2, 3}, b[2] = {10, 20}, out[2];
+        uint16_t h[6] = {0x3C00, 0x4000, 0x4200, 0xBC00, 0x3800, 0x3400};
+        uint16_t bf[6] = {0x3F80, 0x4000, 0x4040, 0xBF80, 0x3F00, 0x3E80};
+        mamba_matrix W;
+        W.data = w; W.dtype = MAMBA_DTYPE_F32; W.rows = 2; W.cols = 3;
+        mamba__matvec(out, &W, x, b);
+        CHECK(out[0] == 24.0f && out[1] == 20.75f, "f32 matvec %g %g", out[0], out[1]);
+        W.data = h; W.dtype = MAMBA_DTYPE_F16;
+        mamba__matvec(out, &W, x, NULL);
+        CHECK(out[0] == 14.0f && out[1] == 0.75f, "f16 matvec %g %g", out[0], out[1]);
+        W.data = bf; W.dtype = MAMBA_DTYPE_BF16;
+        mamba__matvec(out, &W, x, NULL);
+        CHECK(out[0] == 14.0f && out[1] == 0.75f, "bf16 matvec %g %g", out[0], out[1]);
+    }
+    /* a long dot product takes the unrolled path and the tail */
+    {
+        float w[37], x[37];
+        int i;
+        for (i = 0; i < 37; i++) { w[i] = (float)(i + 1); x[i] = 1.0f; }
+        CHECK(mamba__dot_f32(w, x, 37) == 703.0f, "sum 1..37");
+    }
+
+    /* conv step, d_conv 3, one channel: window (1, 2, 3) -> shift in 4 -> (2, 3, 4);
+       out = silu(0.5*2 + 0.25*3 + 1*4 + 0.5) = silu(6.25) */
+    {
+        float window[3] = {1, 2, 3}, weight[3] = {0.5f, 0.25f, 1.0f}, bias[1] = {0.5f}, x[1] = {4};
+        mamba__conv_step(x, window, weight, bias, 1, 3);
+        CHECK(window[0] == 2 && window[1] == 3 && window[2] == 4, "window shifted");
+        CHECK_NEAR(x[0], 6.25 / (1 + exp(-6.25)), 1e-6);
+        window[0] = window[1] = window[2] = 0; x[0] = 2;
+        mamba__conv_step(x, window, weight, NULL, 1, 3); /* no bias: silu(1 * 2) */
+        CHECK_NEAR(x[0], 2 / (1 + exp(-2.0)), 1e-6);
+    }
+
+    /* the selective scan, one channel, d_state 2:
+       Delta 0.5, A (-1, -2), B (1, 2), C (3, -1), x 2, D 0.5, z 1, h (0.4, -0.2)
+       h0 = e^-0.5 * 0.4 + 0.5*1*2 = 1.242612264;  h1 = e^-1 * -0.2 + 0.5*2*2 = 1.926424112
+       y = 3*h0 - h1 + 0.5*2 = 2.801412680, times silu(1) = 0.7310585786 -> 2.047996735 */
+    {
+        float y[1], h[2] = {0.4f, -0.2f}, x[1] = {2}, z[1] = {1}, delta[1] = {0.5f};
+        float A[2] = {-1, -2}, B[2] = {1, 2}, C[2] = {3, -1}, D[1] = {0.5f};
+        mamba__ssm_step(y, h, x, z, delta, A, B, C, D, 1, 2);
+        CHECK_NEAR(h[0], 1.242612264, 1e-6);
+        CHECK_NEAR(h[1], 1.926424112, 1e-6);
+        CHECK_NEAR(y[0], 2.047996735, 1e-6);
+    }
+    CHECK(mamba_argmax((const float[]){1, 5, 5, 2}, 4) == 1, "argmax takes the first of ties");
+    CHECK(mamba_argmax((const float[]){1, 5, 9}, 2) == 1, "argmax stops at n");
+    CHECK(!strcmp(mamba_result_string(MAMBA_ERR_TOKEN), "token id out of range"), "result string");
+    return harness_summary();
+}
