@@ -321,6 +321,14 @@ MAMBA_API mamba_result mamba_step(const mamba_model *m, mamba_state *s, int toke
    greedy decoding. n is usually config.n_vocab, so padding rows never win. */
 MAMBA_API int mamba_argmax(const float *logits, int n);
 
+/* ---- >>forward-api (batched prompt processing) ------------------------ */
+
+/* ---- >>snapshot-api (state save/load) --------------------------------- */
+
+/* ---- >>sampler-api ---------------------------------------------------- */
+
+/* ---- >>tokenizer-api -------------------------------------------------- */
+
 #ifdef __cplusplus
 }
 #endif
@@ -1188,6 +1196,14 @@ MAMBA_API mamba_result mamba_state_copy(mamba_state *dst, const mamba_state *src
     dst->pos = src->pos;
     return MAMBA_OK;
 }
+
+/* ---- >>forward (batched prompt processing) ---------------------------- */
+
+/* ---- >>snapshot (state save/load) ------------------------------------- */
+
+/* ---- >>sampler -------------------------------------------------------- */
+
+/* ---- >>tokenizer ------------------------------------------------------ */
 
 /* ---- >>results ------------------------------------------------------- */
 
