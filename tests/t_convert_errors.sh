@@ -103,6 +103,49 @@ EOF
 convert_ok hf-tokenizer "$T/good" "$T/tok.mamba" --no-tokenizer
 check_ok hf-tokenizer "$T/tok.mamba" "$T/good" n_vocab=50 eos_id=0 tokenizer_bytes=0
 
+# tokenizer packing (tools/tokpack.py): implicit failure warns, explicit failure is an error
+$PYTHON - "$T/badtok.json" <<'EOF'
+import json, sys
+json.dump({"version": "1.0", "model": {"type": "WordLevel", "vocab": {"a": 0}}}, open(sys.argv[1], "w"))
+EOF
+if [ -f tools/tokpack.py ]; then
+    expect_error tokenizer-explicit "cannot pack tokenizer $T/badtok.json" "$T/good" "$T/x.mamba" --tokenizer "$T/badtok.json"
+    # a byte-level BPE tokenizer packs; the section must be exactly pack_tokenizer()'s bytes
+    $PYTHON - "$T/good/tokenizer.json" <<'EOF'
+import json, sys
+t = json.load(open(sys.argv[1]))
+t["pre_tokenizer"] = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+t["decoder"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
+json.dump(t, open(sys.argv[1], "w"))
+EOF
+    convert_ok hf-packed "$T/good" "$T/packed.mamba"
+    if $PYTHON - "$T/packed.mamba" "$T/good/tokenizer.json" <<'EOF'
+import sys
+sys.path.insert(0, "tools")
+import mambafile, tokpack
+h, t = mambafile.read(sys.argv[1])
+want = tokpack.pack_tokenizer(sys.argv[2])
+sys.exit(0 if h["tokenizer"] == want and h["tokenizer_offset"] % 8 == 0 and h["n_vocab"] == 50 else 1)
+EOF
+    then ok; else bad "tokenizer section differs from pack_tokenizer()"; fi
+    check_ok hf-packed "$T/packed.mamba" "$T/good" n_vocab=50
+else
+    expect_error tokenizer-explicit "tokpack.py is not available" "$T/good" "$T/x.mamba" --tokenizer "$T/badtok.json"
+fi
+
+# the test checkpoints of tools/make_testdata.py (real layouts): convert, then run the
+# converted file through the float64 reference and compare with the golden logits
+for dir in tests/data/ckpt/*/; do
+    [ -d "$dir" ] || continue
+    ck=$(basename "$dir")
+    convert_ok "data-$ck" "$dir" "$T/$ck.mamba"
+    if $PYTHON tests/convert/golden_check.py "$T/$ck.mamba" "$ck" >"$T/gc" 2>&1; then ok
+    else bad "data-$ck: reference on the converted file differs from golden:"; cat "$T/gc"; fi
+done
+convert_ok data-bf16 tests/data/ckpt/hf_bias_untied "$T/hbu.mamba" --dtype bf16
+if $PYTHON tests/convert/golden_check.py "$T/hbu.mamba" hf_bias_untied 0.15 >"$T/gc" 2>&1; then ok
+else bad "data-bf16: reference on the bf16 file is off:"; cat "$T/gc"; fi
+
 # state-spaces layout (pytorch_model.bin, tied lm_head saved alongside): needs torch
 if $PYTHON -c "import torch" 2>/dev/null; then
     $MK "$T/ss" ss

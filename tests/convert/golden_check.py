@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Run a converted .mamba through the float64 reference (tools/reference.py)
+and compare with the golden logits of tests/data/golden. This checks the
+converter's semantics (header eps/arch, A folding, conv squeeze, tied or
+separate output) without the C library.
+
+usage: golden_check.py OUT.mamba NAME   (NAME of tests/data/golden/NAME.*)
+"""
+import os
+import sys
+
+import numpy as np
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import mambafile as mf  # noqa: E402
+import reference  # noqa: E402
+
+NAMES = {16: "norm.weight", 17: "mixer.in_proj.weight", 18: "mixer.in_proj.bias",
+         19: "mixer.conv1d.weight", 20: "mixer.conv1d.bias", 21: "mixer.x_proj.weight",
+         22: "mixer.dt_proj.weight", 23: "mixer.dt_proj.bias", 25: "mixer.D",
+         26: "mixer.out_proj.weight", 27: "mixer.out_proj.bias"}
+
+
+def main():
+    path, name = sys.argv[1], sys.argv[2]
+    h, t = mf.read(path)
+    p = {"backbone.embedding.weight": t[(1, 0)], "backbone.norm_f.weight": t[(2, 0)]}
+    if (3, 0) in t:
+        p["lm_head.weight"] = t[(3, 0)]
+    for (role, layer), a in t.items():
+        pre = "backbone.layers.%d." % layer
+        if role == 24:   # back to A_log; float64 so the round trip adds no error
+            p[pre + "mixer.A_log"] = np.log(-a.astype(np.float64))
+        elif role == 19:
+            p[pre + NAMES[role]] = a.reshape(a.shape[0], 1, a.shape[1])
+        elif role in NAMES:
+            p[pre + NAMES[role]] = a
+    arch = {1: "mamba", 2: "falcon_mamba"}[h["arch"]]
+    model = reference.MambaReference(p, arch, h["norm_eps"], h["mixer_rms_eps"])
+    gdir = os.path.join(ROOT, "tests", "data", "golden")
+    tokens = [int(x) for x in open(os.path.join(gdir, name + ".tokens")).read().split()]
+    rows_file = os.path.join(gdir, name + ".rows")
+    keep = None
+    if os.path.exists(rows_file):
+        keep = set(int(x) for x in open(rows_file).read().split())
+    gold = np.fromfile(os.path.join(gdir, name + ".logits"), dtype="<f4")
+    out = []
+    for i, tok in enumerate(tokens):
+        lg = model.step(tok)
+        if keep is None or i in keep:
+            out.append(lg)
+    out = np.array(out, dtype=np.float64).ravel()
+    if out.size != gold.size:
+        print("%s: %d logits, golden has %d" % (name, out.size, gold.size))
+        sys.exit(1)
+    err = np.max(np.abs(out - gold)) / max(1.0, np.max(np.abs(gold)))
+    # golden is float32 of float64 logits; the .mamba holds float32 (or half) weights
+    tol = float(sys.argv[3]) if len(sys.argv) > 3 else 1e-4
+    print("%s: max scaled error %.3g (tol %g)" % (name, err, tol))
+    sys.exit(0 if err <= tol else 1)
+
+
+if __name__ == "__main__":
+    main()
