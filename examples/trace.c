@@ -1,0 +1,285 @@
+/* trace.c - watch the selective mechanism of a real model, token by token.
+
+   build/trace [MODEL.mamba] [--tokens "ID ID ..."] [--csv FILE]
+
+   Runs the model over a prompt and shows, for every token and every layer,
+   what the selective scan did with its state:
+
+     mean_delta  mean over the d_inner channels of Delta = softplus(...), the
+                 step size the block chose for this token (max_delta: the largest)
+     kept        mean over channels c and state entries n of exp(Delta[c] A[c][n]):
+                 the fraction of the old state h that survives this step.
+                 1 - kept is what the token overwrote. A is negative, so a
+                 small Delta keeps (kept ~ 1: remember the past) and a large
+                 Delta resets (kept ~ 0: focus on this token).
+     state_norm  |h|, the Frobenius norm of the layer's (d_inner, d_state) state
+                 after the step.
+
+   The screen gets one line per token with a one-character shade per layer
+   for "kept"; --csv FILE gets every number, one row per (token, layer):
+     token_index,token_id,text,layer,mean_delta,max_delta,kept,state_norm
+
+   How: the library's mamba_step() keeps Delta only for the last layer (in
+   state.delta, scratch that the next layer overwrites), and from the states
+   alone Delta cannot be recovered: h_new = kept * h_old + Delta B x mixes the
+   two. So trace_step() below runs the block again, line by line, as
+   mamba__block() in mamba.h does, with the library's own private kernels
+   (this file defines MAMBA_IMPLEMENTATION, so they are visible), and takes
+   the statistics on the way. To prove the copy is faithful, every token is
+   also fed to mamba_step() on a second state, and the two must agree bit for
+   bit (logits and state); the program stops with an error if they do not.
+
+   The default model is models/tinystories.mamba; the default prompt is a
+   fixed list of ids (text prompts arrive with the tokenizer). */
+#define MAMBA_IMPLEMENTATION
+#include "mamba.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What one layer did with one token. */
+typedef struct trace_stats {
+    double mean_delta, max_delta; /* over the d_inner channels */
+    double kept;                  /* mean exp(Delta A) over d_inner x d_state */
+    double state_norm;            /* |h| after the step */
+} trace_stats;
+
+/* One Mamba block, as mamba__block() in mamba.h, plus statistics.
+   Every line that changes the state or the residual stream calls the same
+   kernel with the same arguments as the library, so the result is the same
+   bit for bit; the statistics are read beside it and change nothing. */
+static void trace_block(const mamba_model *m, mamba_state *s, int l, trace_stats *st)
+{
+    const mamba_config *cfg = &m->config;
+    const mamba_layer *L = &m->layers[l];
+    const int d_inner = cfg->d_inner, d_state = cfg->d_state, dt_rank = cfg->dt_rank;
+    float *x = s->xz;            /* (d_inner) */
+    float *z = s->xz + d_inner;  /* (d_inner) the gate */
+    float *dt_in = s->dbc;       /* (dt_rank) */
+    float *B = s->dbc + dt_rank; /* (d_state) */
+    float *C = B + d_state;      /* (d_state) */
+    float *window = s->conv + (size_t)l * (size_t)d_inner * (size_t)cfg->d_conv;
+    float *h = s->ssm + (size_t)l * (size_t)d_inner * (size_t)d_state;
+    double sum_delta = 0.0, max_delta = 0.0, sum_kept = 0.0, sum_h2 = 0.0;
+    int c, n, i;
+
+    /* 1. u = RMSNorm(r) * w_norm: the block looks at a normalised residual. */
+    mamba__rmsnorm(s->u, s->r, L->norm, cfg->d_model, cfg->norm_eps);
+    /* 2. (x, z) = in_proj(u): x feeds the scan, z gates its output. */
+    mamba__matvec(s->xz, &L->in_proj, s->u, L->in_proj_bias);
+    /* 3. x = SiLU(causal conv over the last d_conv x's): a little local context. */
+    mamba__conv_step(x, window, L->conv_weight, L->conv_bias, d_inner, cfg->d_conv);
+    /* 4. (delta, B, C) = x_proj(x): the selection. These depend on the token;
+          in S4 they were constants. */
+    mamba__matvec(s->dbc, &L->x_proj, x, NULL);
+    if (cfg->arch == MAMBA_ARCH_FALCON) {
+        mamba__rmsnorm(dt_in, dt_in, NULL, dt_rank, cfg->mixer_rms_eps);
+        mamba__rmsnorm(B, B, NULL, d_state, cfg->mixer_rms_eps);
+        mamba__rmsnorm(C, C, NULL, d_state, cfg->mixer_rms_eps);
+    }
+    /* 5. Delta = softplus(dt_proj(delta) + dt_bias) > 0: one step size per channel. */
+    mamba__matvec(s->delta, &L->dt_proj, dt_in, L->dt_bias);
+    for (i = 0; i < d_inner; i++) s->delta[i] = mamba__softplus(s->delta[i]);
+
+    /* The statistics of the selection, before the state moves:
+       kept[c][n] = exp(Delta[c] A[c][n]) is exactly the factor the scan
+       multiplies h[c][n] by in step 6 (the same expf of the same product). */
+    for (c = 0; c < d_inner; c++) {
+        const float *Ac = L->A + (size_t)c * (size_t)d_state;
+        float dt = s->delta[c];
+        sum_delta += dt;
+        if (c == 0 || dt > max_delta) max_delta = dt;
+        for (n = 0; n < d_state; n++) sum_kept += expf(dt * Ac[n]);
+    }
+
+    /* 6. h = exp(Delta A) h + Delta B x;  y = (C h + D x) * SiLU(z): the scan step. */
+    mamba__ssm_step(s->y, h, x, z, s->delta, L->A, B, C, L->D, d_inner, d_state);
+    for (i = 0; i < d_inner * d_state; i++) sum_h2 += (double)h[i] * (double)h[i];
+
+    /* 7. r = r + out_proj(y): back into the residual stream. */
+    mamba__matvec(s->u, &L->out_proj, s->y, L->out_proj_bias);
+    for (i = 0; i < cfg->d_model; i++) s->r[i] += s->u[i];
+
+    st->mean_delta = sum_delta / d_inner;
+    st->max_delta = max_delta;
+    st->kept = sum_kept / ((double)d_inner * (double)d_state);
+    st->state_norm = sqrt(sum_h2);
+}
+
+/* mamba_step() with statistics: stats gets n_layer entries. */
+static mamba_result trace_step(const mamba_model *m, mamba_state *s, int token, float *logits, trace_stats *stats)
+{
+    const mamba_config *cfg = &m->config;
+    size_t row = (size_t)token * (size_t)cfg->d_model;
+    int l, i;
+    if (token < 0 || token >= cfg->n_vocab_padded) return MAMBA_ERR_TOKEN;
+    /* r = embedding[token] */
+    for (i = 0; i < cfg->d_model; i++) {
+        if (m->embedding.dtype == MAMBA_DTYPE_F32)
+            s->r[i] = ((const float *)m->embedding.data)[row + (size_t)i];
+        else if (m->embedding.dtype == MAMBA_DTYPE_F16)
+            s->r[i] = mamba__f16_to_f32(((const uint16_t *)m->embedding.data)[row + (size_t)i]);
+        else
+            s->r[i] = mamba__bf16_to_f32(((const uint16_t *)m->embedding.data)[row + (size_t)i]);
+    }
+    for (l = 0; l < cfg->n_layer; l++) trace_block(m, s, l, &stats[l]);
+    s->pos++;
+    /* logits = lm_head(RMSNorm(r) * w_norm_f) */
+    mamba__rmsnorm(s->u, s->r, m->norm_f, cfg->d_model, cfg->norm_eps);
+    mamba__matvec(logits, &m->lm_head, s->u, NULL);
+    return MAMBA_OK;
+}
+
+/* The shade of "kept": darker keeps more. The scale is not linear, because
+   what matters for memory is how close to 1 the factor is: kept = 0.99 per
+   step still remembers ~100 tokens back, 0.9 only ~10. */
+static const char trace_shades[] = " .:-=+*#%@";
+static const double trace_shade_from[] = {0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999};
+
+static char trace_shade(double kept)
+{
+    int k = 9;
+    while (k > 0 && kept < trace_shade_from[k]) k--;
+    return trace_shades[k];
+}
+
+/* Whitespace-separated non-negative ids: returns the count, -1 if malformed. */
+static long parse_ids(const char *text, int *ids, long cap)
+{
+    long n = 0;
+    const char *p = text;
+    for (;;) {
+        char *end;
+        long v;
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ',') p++;
+        if (!*p) return n;
+        v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > 0x7FFFFFFFL) return -1;
+        if (n < cap) ids[n] = (int)v;
+        n++;
+        p = end;
+    }
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: trace [MODEL.mamba] [--tokens \"ID ID ...\"] [--csv FILE]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = "models/tinystories.mamba", *tokens = NULL, *csv_path = NULL;
+    int *ids = NULL, i, l, status = 1, have_path = 0, n_layer;
+    long n_ids, t;
+    float *logits = NULL, *check = NULL;
+    trace_stats *stats = NULL, *sum = NULL;
+    mamba_model model;
+    mamba_state state, shadow;
+    mamba_result r;
+    FILE *csv = NULL;
+
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = argv[++i];
+        else if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv_path = argv[++i];
+        else if (argv[i][0] != '-' && !have_path) { path = argv[i]; have_path = 1; }
+        else return usage();
+    }
+
+    r = mamba_model_open(&model, path);
+    if (r != MAMBA_OK) {
+        fprintf(stderr, "trace: %s: %s (%s)\n", path, mamba_result_string(r), model.error ? model.error : "");
+        return 1;
+    }
+    n_layer = model.config.n_layer;
+
+    /* The prompt: the given ids, or a fixed spread of ids inside the vocabulary. */
+    if (tokens) {
+        n_ids = parse_ids(tokens, NULL, 0);
+        if (n_ids <= 0) { fprintf(stderr, "trace: --tokens: need one or more ids\n"); goto done_model; }
+    } else {
+        n_ids = 16;
+    }
+    ids = (int *)malloc(sizeof(int) * (size_t)n_ids);
+    if (!ids) goto done_model;
+    if (tokens) parse_ids(tokens, ids, n_ids);
+    else
+        for (t = 0; t < n_ids; t++) ids[t] = (int)((t * 7919 + 1) % model.config.n_vocab);
+
+    if (mamba_state_new(&state, &model) != MAMBA_OK) goto done_model;
+    if (mamba_state_new(&shadow, &model) != MAMBA_OK) { mamba_state_free(&state); goto done_model; }
+    logits = (float *)malloc(sizeof(float) * (size_t)model.config.n_vocab_padded);
+    check = (float *)malloc(sizeof(float) * (size_t)model.config.n_vocab_padded);
+    stats = (trace_stats *)malloc(sizeof(trace_stats) * (size_t)n_layer);
+    sum = (trace_stats *)calloc((size_t)n_layer, sizeof(trace_stats));
+    if (!logits || !check || !stats || !sum) { fprintf(stderr, "trace: out of memory\n"); goto done; }
+    if (csv_path) {
+        csv = fopen(csv_path, "w");
+        if (!csv) { fprintf(stderr, "trace: cannot write %s\n", csv_path); goto done; }
+        fprintf(csv, "token_index,token_id,text,layer,mean_delta,max_delta,kept,state_norm\n");
+    }
+
+    printf("trace: %s  n_layer=%d d_inner=%d d_state=%d, %ld tokens\n", path, n_layer, model.config.d_inner,
+           model.config.d_state, n_ids);
+    printf("kept = mean exp(Delta*A) over channels and state entries: the share of the old state a layer keeps\n");
+    printf("shade of kept, per layer:");
+    for (i = 0; i < 10; i++) printf("  '%c'>=%g", trace_shades[i], trace_shade_from[i]);
+    printf("\n\n%5s %7s  %-*s %9s %9s %7s %10s\n", "t", "id", n_layer + 2 > 6 ? n_layer + 2 : 6, "layers",
+           "meanDelta", "maxDelta", "kept", "|h|");
+
+    for (t = 0; t < n_ids; t++) {
+        double md = 0.0, xd = 0.0, kp = 0.0, hn = 0.0;
+        r = trace_step(&model, &state, ids[t], logits, stats);
+        if (r == MAMBA_OK) r = mamba_step(&model, &shadow, ids[t], check);
+        if (r != MAMBA_OK) {
+            fprintf(stderr, "trace: token %ld (id %d): %s\n", t, ids[t], mamba_result_string(r));
+            goto done;
+        }
+        /* the copy of the block must be the block */
+        if (memcmp(logits, check, sizeof(float) * (size_t)model.config.n_vocab_padded) != 0 ||
+            memcmp(state.ssm, shadow.ssm,
+                   sizeof(float) * (size_t)n_layer * (size_t)model.config.d_inner * (size_t)model.config.d_state)) {
+            fprintf(stderr, "trace: token %ld: trace_step() and mamba_step() differ: "
+                            "examples/trace.c no longer mirrors mamba__block()\n", t);
+            goto done;
+        }
+        printf("%5ld %7d  |", t, ids[t]);
+        for (l = 0; l < n_layer; l++) {
+            putchar(trace_shade(stats[l].kept));
+            md += stats[l].mean_delta / n_layer;
+            if (stats[l].max_delta > xd) xd = stats[l].max_delta;
+            kp += stats[l].kept / n_layer;
+            hn += stats[l].state_norm / n_layer;
+            sum[l].mean_delta += stats[l].mean_delta / (double)n_ids;
+            if (stats[l].max_delta > sum[l].max_delta) sum[l].max_delta = stats[l].max_delta;
+            sum[l].kept += stats[l].kept / (double)n_ids;
+            sum[l].state_norm = stats[l].state_norm; /* the last one */
+            if (csv)
+                fprintf(csv, "%ld,%d,\"\",%d,%.9g,%.9g,%.9g,%.9g\n", t, ids[t], l, stats[l].mean_delta,
+                        stats[l].max_delta, stats[l].kept, stats[l].state_norm);
+        }
+        printf("|%*s %9.5f %9.5f %7.4f %10.4g\n", n_layer + 2 < 6 ? 6 - n_layer - 2 : 0, "", md, xd, kp, hn);
+    }
+    printf("(numbers on a line: mean over layers of meanDelta, kept and |h|; max over layers of maxDelta)\n");
+    printf("\nper layer, over the %ld tokens:\n%5s %9s %9s %7s %10s\n", n_ids, "layer", "meanDelta", "maxDelta",
+           "kept", "|h| last");
+    for (l = 0; l < n_layer; l++)
+        printf("%5d %9.5f %9.5f %7.4f %10.4g\n", l, sum[l].mean_delta, sum[l].max_delta, sum[l].kept,
+               sum[l].state_norm);
+    printf("trace_step() == mamba_step() bit for bit at all %ld tokens\n", n_ids);
+    status = 0;
+done:
+    if (csv && fclose(csv) != 0) status = 1;
+    free(sum);
+    free(stats);
+    free(check);
+    free(logits);
+    mamba_state_free(&shadow);
+    mamba_state_free(&state);
+done_model:
+    free(ids);
+    mamba_model_close(&model);
+    return status;
+}
