@@ -327,6 +327,43 @@ MAMBA_API int mamba_argmax(const float *logits, int n);
 
 /* ---- >>sampler-api ---------------------------------------------------- */
 
+/* A random number generator whose whole state is this struct: the caller
+   owns it, seeds it, and may copy it to replay a generation. Same seed,
+   same logits -> same tokens, on any machine and any thread count.
+   (xorshift64*, Vigna 2016; statistically plenty for sampling text.) */
+typedef struct mamba_rng {
+    unsigned long long s; /* never 0 after seeding */
+} mamba_rng;
+
+MAMBA_API void mamba_rng_seed(mamba_rng *rng, unsigned long long seed);
+MAMBA_API unsigned int mamba_rng_u32(mamba_rng *rng);  /* uniform in 0..2^32-1 */
+MAMBA_API float mamba_rng_float(mamba_rng *rng);       /* uniform in [0, 1), 24 bits */
+
+/* How to turn logits into the next token. The filters compose in this
+   order, as in Hugging Face's generate(): repetition penalty, temperature,
+   then top-k, top-p and min-p on the softmax (each on what the previous
+   left, renormalised), then one draw.
+   mamba_sampler_default() gives plain sampling at temperature 1. */
+typedef struct mamba_sampler {
+    float temperature;        /* <= 0: greedy (argmax); 1: the model's distribution */
+    int top_k;                /* keep the k most likely tokens; <= 0 off */
+    float top_p;              /* keep the smallest set with mass >= top_p; >= 1 off */
+    float min_p;              /* keep tokens with p >= min_p * p_max; <= 0 off */
+    float repetition_penalty; /* > 1 discourages recent tokens (CTRL, Keskar 2019); 1 off */
+} mamba_sampler;
+
+MAMBA_API mamba_sampler mamba_sampler_default(void);
+
+/* Pick the next token from the first n logits (n is config.n_vocab, so
+   the padding rows of the output matrix are never drawn). recent holds the
+   last n_recent tokens for the repetition penalty (may be NULL when
+   n_recent is 0). The logits are overwritten (with probabilities); work
+   is caller memory for n ints. Never allocates; O(n) on average (top-k and
+   top-p select their candidates by partial quickselect, not a full sort).
+   Returns the token id in 0..n-1, or -1 for bad arguments (NULL, n < 1). */
+MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logits, int n, const int *recent,
+                           int n_recent, int *work);
+
 /* ---- >>tokenizer-api -------------------------------------------------- */
 
 #ifdef __cplusplus
@@ -1202,6 +1239,182 @@ MAMBA_API mamba_result mamba_state_copy(mamba_state *dst, const mamba_state *src
 /* ---- >>snapshot (state save/load) ------------------------------------- */
 
 /* ---- >>sampler -------------------------------------------------------- */
+
+MAMBA_API void mamba_rng_seed(mamba_rng *rng, unsigned long long seed)
+{
+    /* splitmix64 scrambles the seed so that 0, 1, 2 ... give unrelated streams */
+    unsigned long long z = seed + 0x9E3779B97F4A7C15ull;
+    if (!rng) return;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    rng->s = z ? z : 0x2545F4914F6CDD1Dull;
+}
+
+MAMBA_API unsigned int mamba_rng_u32(mamba_rng *rng)
+{
+    unsigned long long x = rng->s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    rng->s = x;
+    return (unsigned int)((x * 0x2545F4914F6CDD1Dull) >> 32) & 0xFFFFFFFFu;
+}
+
+MAMBA_API float mamba_rng_float(mamba_rng *rng)
+{
+    return (float)(mamba_rng_u32(rng) >> 8) * (1.0f / 16777216.0f);
+}
+
+MAMBA_API mamba_sampler mamba_sampler_default(void)
+{
+    mamba_sampler s;
+    s.temperature = 1.0f;
+    s.top_k = 0;
+    s.top_p = 1.0f;
+    s.min_p = 0.0f;
+    s.repetition_penalty = 1.0f;
+    return s;
+}
+
+/* Partial quickselect on idx[0..n) by descending p: afterwards the k most
+   likely tokens are in idx[0..k), in no particular order. Average O(n). The
+   pivot is the median of three, so sorted input is no worst case. Equal
+   probabilities are ordered by token id, so the result is deterministic. */
+static int mamba__before(const float *p, int a, int b)
+{
+    return p[a] > p[b] || (p[a] == p[b] && a < b);
+}
+
+static void mamba__select_top(const float *p, int *idx, int n, int k)
+{
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2, i = lo, j = hi, pivot, t;
+        /* median of three as the pivot */
+        int a = idx[lo], b = idx[mid], c = idx[hi];
+        if (mamba__before(p, b, a)) { t = a; a = b; b = t; }
+        if (mamba__before(p, c, b)) { t = b; b = c; c = t; }
+        if (mamba__before(p, b, a)) { t = a; a = b; b = t; }
+        pivot = b;
+        while (i <= j) {
+            while (mamba__before(p, idx[i], pivot)) i++;
+            while (mamba__before(p, pivot, idx[j])) j--;
+            if (i <= j) {
+                t = idx[i]; idx[i] = idx[j]; idx[j] = t;
+                i++;
+                j--;
+            }
+        }
+        if (k - 1 <= j) hi = j;
+        else if (k - 1 >= i) lo = i;
+        else break;
+    }
+}
+
+/* Insertion sort of a few candidates by descending p (k is small). */
+static void mamba__sort_top(const float *p, int *idx, int k)
+{
+    int i, j;
+    for (i = 1; i < k; i++) {
+        int v = idx[i];
+        for (j = i; j > 0 && mamba__before(p, v, idx[j - 1]); j--) idx[j] = idx[j - 1];
+        idx[j] = v;
+    }
+}
+
+MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logits, int n, const int *recent,
+                           int n_recent, int *work)
+{
+    float *p = logits, pmax, inv_t, r, acc;
+    double sum;
+    int i, j, m;
+    if (!smp || !rng || !logits || !work || n < 1 || n_recent < 0 || (n_recent > 0 && !recent)) return -1;
+
+    /* 1. repetition penalty: each distinct recent token once; positive
+          logits are divided, negative ones multiplied (both lower it) */
+    if (smp->repetition_penalty > 0.0f && smp->repetition_penalty != 1.0f) {
+        for (i = 0; i < n_recent; i++) {
+            int t = recent[i], seen = 0;
+            if (t < 0 || t >= n) continue;
+            for (j = 0; j < i && !seen; j++) seen = recent[j] == t;
+            if (seen) continue;
+            p[t] = p[t] > 0.0f ? p[t] / smp->repetition_penalty : p[t] * smp->repetition_penalty;
+        }
+    }
+    /* 2. temperature 0 means greedy */
+    if (!(smp->temperature > 0.0f)) return mamba_argmax(p, n);
+
+    /* 3. softmax of logits / T, with the maximum subtracted so exp never overflows */
+    inv_t = 1.0f / smp->temperature;
+    pmax = p[mamba_argmax(p, n)];
+    sum = 0.0;
+    for (i = 0; i < n; i++) {
+        p[i] = expf((p[i] - pmax) * inv_t);
+        sum += p[i];
+    }
+    for (i = 0; i < n; i++) p[i] = (float)(p[i] / sum);
+
+    /* 4. the candidates: every token with p > 0 */
+    m = 0;
+    for (i = 0; i < n; i++)
+        if (p[i] > 0.0f) work[m++] = i;
+    if (m == 0) return mamba_argmax(logits, n);
+    /* 5. top-k: the k most likely, by quickselect */
+    if (smp->top_k > 0 && smp->top_k < m) {
+        mamba__select_top(p, work, m, smp->top_k);
+        m = smp->top_k;
+    }
+    /* 6. top-p (nucleus): the smallest prefix of the sorted candidates whose
+          mass is >= top_p of what is left (renormalised after top-k, as
+          Hugging Face does). Select the top 64, 256, ... until they hold
+          enough mass, so only a handful are ever sorted. */
+    if (smp->top_p < 1.0f) {
+        int k = 64;
+        double mass, target = 0.0;
+        for (i = 0; i < m; i++) target += p[work[i]];
+        target *= smp->top_p;
+        for (;;) {
+            if (k > m) k = m;
+            mamba__select_top(p, work, m, k);
+            mass = 0.0;
+            for (i = 0; i < k; i++) mass += p[work[i]];
+            if (mass >= target || k == m) break;
+            k *= 4;
+        }
+        mamba__sort_top(p, work, k);
+        mass = 0.0;
+        for (i = 0; i < k; i++) {
+            mass += p[work[i]];
+            if (mass >= target) {
+                i++;
+                break;
+            }
+        }
+        m = i < k ? i : k;
+    }
+    /* 7. min-p: drop tokens far less likely than the best one. The best has
+          p = exp(0) / sum, the largest, and always survives; the ratio is the
+          same before and after renormalising, so the order with 5 and 6
+          matters not. */
+    if (smp->min_p > 0.0f) {
+        float floor_p = smp->min_p * (float)(1.0 / sum);
+        for (i = j = 0; i < m; i++)
+            if (p[work[i]] >= floor_p) work[j++] = work[i];
+        m = j;
+    }
+    /* 8. one draw from what is left, renormalised */
+    sum = 0.0;
+    for (i = 0; i < m; i++) sum += p[work[i]];
+    r = mamba_rng_float(rng) * (float)sum;
+    acc = 0.0f;
+    for (i = 0; i < m; i++) {
+        acc += p[work[i]];
+        if (r < acc) return work[i];
+    }
+    return work[m - 1]; /* rounding left r at the very top */
+}
+
 
 /* ---- >>tokenizer ------------------------------------------------------ */
 
