@@ -12,17 +12,27 @@ BUILD    = build
 MODEL   ?= models/tinystories.mamba
 
 EXAMPLES = $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
+BENCHES  = $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/*.c))
 CTESTS   = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/test_*.c))
 SHTESTS  = $(wildcard tests/t_*.sh)
 
 .PHONY: all test run clean check-c check-sh
-all: $(EXAMPLES)
+all: $(EXAMPLES) $(BENCHES)
 
 $(BUILD):
 	mkdir -p $(BUILD)
 
 $(BUILD)/%: examples/%.c mamba.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $(OMPFLAGS) -I. $< -o $@ $(LDLIBS)
+
+# bench/NAME.c -> build/NAME, like the examples
+$(BUILD)/%: bench/%.c mamba.h | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) $(OMPFLAGS) -I. $< -o $@ $(LDLIBS)
+
+# constant cost per token: step MODEL 100,000 tokens, time and memory at 1, 1k, 10k, 100k
+.PHONY: constant
+constant: $(BUILD)/constant
+	./$(BUILD)/constant $(MODEL)
 
 $(BUILD)/test_%: tests/test_%.c mamba.h tests/harness.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -I. $< -o $@ $(LDLIBS)
