@@ -597,11 +597,9 @@ static void mamba__tok_bpe(mamba__tok_enc *e, const unsigned char *w, size_t n, 
 static void mamba__tok_word(mamba__tok_enc *e, const unsigned *cp, size_t a, size_t b,
                             unsigned char *free_mem, size_t avail)
 {
-    size_t i, n = 0, maxb;
-    if ((b - a) > avail / 4) { e->too_small = 1; return; }
-    maxb = (b - a) * 4;
+    size_t i, n = 0;
+    if ((b - a) > avail / 4) { e->too_small = 1; return; } /* at most 4 bytes per code point */
     for (i = a; i < b; i++) n += mamba__tok_put_utf8(cp[i], free_mem + n);
-    (void)maxb;
     mamba__tok_bpe(e, free_mem, n, free_mem + n, avail - n);
 }
 
@@ -619,7 +617,7 @@ static void mamba__tok_pretok(mamba__tok_enc *e, const unsigned *cp, size_t a, s
     size_t i = a;
     while (i < b && !e->too_small) {
         size_t j = i;
-        unsigned c = cp[i], k;
+        unsigned c = cp[i];
         if (c == '\'' && i + 1 < b) {
             unsigned c1 = cp[i + 1], c2 = i + 2 < b ? cp[i + 2] : 0;
             if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') j = i + 2;
@@ -644,7 +642,6 @@ static void mamba__tok_pretok(mamba__tok_enc *e, const unsigned *cp, size_t a, s
                 else j = r;                      /* \s+: a single one */
             }
         }
-        (void)k;
         mamba__tok_word(e, cp, i, j, free_mem, avail);
         i = j;
     }
@@ -713,9 +710,10 @@ static void mamba__tok_segment(mamba__tok_enc *e, const unsigned char *s, size_t
     }
     if (t->flags & 1u) {
         /* 2. canonical ordering: every run of non-starters (ccc != 0) is
-           sorted stably by ccc. Insertion sort; for a long run it runs on
-           runs in O(k * distinct classes) by moving each mark only past
-           marks of a higher class, which is all a stable sort must do. */
+           sorted stably by ccc. Most runs are 1-2 marks and already in
+           order; otherwise a stable pass per distinct class present
+           (O(run * classes), never quadratic in the run length) writes the
+           sorted run into the free memory past the code points. */
         size_t r = 0;
         while (r < n) {
             size_t q;
@@ -723,8 +721,6 @@ static void mamba__tok_segment(mamba__tok_enc *e, const unsigned char *s, size_t
             q = r;
             while (q < n && mamba__tok_ccc(t, cp[q]) != 0) q++;
             if (q - r > 1) {
-                /* stable counting-free merge: repeated insertion, bounded by
-                   checking whether the run is already sorted first */
                 size_t x, sorted = 1;
                 for (x = r + 1; x < q && sorted; x++)
                     if (mamba__tok_ccc(t, cp[x - 1]) > mamba__tok_ccc(t, cp[x])) sorted = 0;
