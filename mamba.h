@@ -167,7 +167,14 @@ typedef enum mamba_result {
     MAMBA_ERR_ALIGN = -11,           /* a tensor not aligned as required */
     MAMBA_ERR_TOKEN = -12,           /* a token id outside the vocabulary */
     MAMBA_ERR_BUFFER_TOO_SMALL = -13, /* the caller's buffer cannot hold the result */
-    MAMBA_ERR_TOKENIZER = -14        /* no tokenizer section, or a malformed one */
+    MAMBA_ERR_TOKENIZER = -14,       /* no tokenizer section, or a malformed one */
+    /* state snapshots (mamba_state_load) and checked loads; numbered from -20
+       to leave room for the codes above */
+    MAMBA_ERR_STATE_MAGIC = -20,     /* not a state snapshot (bad magic) */
+    MAMBA_ERR_STATE_VERSION = -21,   /* a snapshot version this library does not read */
+    MAMBA_ERR_STATE_MODEL = -22,     /* a snapshot of another model (shape or fingerprint) */
+    MAMBA_ERR_STATE_CHECKSUM = -23,  /* a corrupted snapshot (checksum or an impossible field) */
+    MAMBA_ERR_NONFINITE = -24        /* a weight is NaN or infinite (MAMBA_LOAD_CHECK_FINITE) */
 } mamba_result;
 
 /* A static, human-readable string for a result code. Never NULL. */
@@ -183,7 +190,8 @@ typedef enum mamba_arch {
 typedef enum mamba_dtype {
     MAMBA_DTYPE_F32 = 0,
     MAMBA_DTYPE_F16 = 1, /* IEEE half */
-    MAMBA_DTYPE_BF16 = 2 /* the upper 16 bits of an f32 */
+    MAMBA_DTYPE_BF16 = 2, /* the upper 16 bits of an f32 */
+    MAMBA_DTYPE_Q8 = 3    /* int8 in blocks of 32 with an f16 scale each (docs/format.md) */
 } mamba_dtype;
 
 /* The model's hyperparameters, as read from the file. */
@@ -277,10 +285,40 @@ MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data,
 #ifndef MAMBA_NO_STDIO
 /* Load a model from a file: maps it read-only where the platform can,
    reads it into the heap otherwise. Release with mamba_model_close().
-   Errors: MAMBA_ERR_IO, MAMBA_ERR_OUT_OF_MEMORY, or any load error. If the
-   file changes on disk while mapped, the model sees the change: do not
-   rewrite a model file that a running program has open. */
+   Errors: MAMBA_ERR_IO, MAMBA_ERR_OUT_OF_MEMORY, or any load error.
+   A file changed on disk while mapped (MAP_PRIVATE, read-only): a change
+   made in place may or may not show in the model (on Linux it does, for
+   every page: the loader's checks were made on the old bytes, so a bad
+   change can give wrong or NaN logits, though never an out-of-bounds
+   read, as every pointer and size was fixed at load); a file truncated
+   while mapped makes the next read of a page past the new end raise
+   SIGBUS, which kills the process: no error code can report it. So never
+   rewrite or truncate a model file in place while a program runs it:
+   write a new file and rename() it over the old one (the mapping keeps
+   the old file), or, if files may change under you, copy the bytes and
+   use mamba_model_init_memory() on the copy (or build with MAMBA_NO_MMAP,
+   which reads the file into the heap). tests/test_badinput.c shows both. */
 MAMBA_API mamba_result mamba_model_open(mamba_model *m, const char *path);
+#endif
+
+/* Load options for the _ex loaders (a bit set; 0 is the plain load). */
+#define MAMBA_LOAD_CHECK_FINITE 1u /* scan every weight; refuse NaN or infinity */
+
+/* mamba_model_init_memory() with options. MAMBA_LOAD_CHECK_FINITE reads
+   every value of every tensor (f32, f16, bf16, and the f16 scales of q8;
+   int8 values are always finite) and refuses the first NaN or infinity
+   with MAMBA_ERR_NONFINITE, m->error set, m->error_role naming the tensor
+   and m->error_layer its layer (-1 for embedding, norm_f, lm_head). Costs
+   one pass over all the weights, once. Without it a non-finite weight
+   loads and turns logits into NaN: no crash, but no text either. A refused
+   model is unusable (m->data is NULL). Unknown flag bits:
+   MAMBA_ERR_INVALID_ARG. */
+MAMBA_API mamba_result mamba_model_init_memory_ex(mamba_model *m, const void *data, size_t size, unsigned flags);
+
+#ifndef MAMBA_NO_STDIO
+/* mamba_model_open() with the options above; a refused file is closed
+   again (nothing to release), m->error and friends kept. */
+MAMBA_API mamba_result mamba_model_open_ex(mamba_model *m, const char *path, unsigned flags);
 #endif
 
 /* Release what the model owns (a mapping or a heap copy); a model loaded
@@ -318,12 +356,122 @@ MAMBA_API mamba_result mamba_state_copy(mamba_state *dst, const mamba_state *src
 MAMBA_API mamba_result mamba_step(const mamba_model *m, mamba_state *s, int token, float *logits);
 
 /* Index of the largest of the first n logits (the first one on ties):
-   greedy decoding. n is usually config.n_vocab, so padding rows never win. */
+   greedy decoding. n is usually config.n_vocab, so padding rows never win.
+   NaN logits never win (0 if all are NaN); -1 for NULL or n < 1. */
 MAMBA_API int mamba_argmax(const float *logits, int n);
 
 /* ---- >>forward-api (batched prompt processing) ------------------------ */
 
+/* mamba_forward() reads a prompt in blocks of up to `block` tokens at a time.
+   Within a block every projection is a matrix-matrix product: each weight
+   row is read once and used for all the block's tokens, so a prompt costs
+   arithmetic rather than memory bandwidth. Its scratch memory is the
+   caller's, like the state's: ask the size, then pass a buffer.
+
+   CONFIG: MAMBA_FORWARD_BLOCK   a good block size for the scratch (default 64 tokens;
+                                 2 MB of scratch for mamba-130m, 4 MB for 256) */
+#ifndef MAMBA_FORWARD_BLOCK
+#define MAMBA_FORWARD_BLOCK 64
+#endif
+#define MAMBA_FORWARD_MAX_BLOCK 1024 /* the largest block mamba_forward() uses */
+
+/* flags of mamba_forward() */
+#define MAMBA_FORWARD_ALL_LOGITS 1 /* logits of every token, not only the last */
+
+/* Bytes of scratch mamba_forward() needs to work in blocks of `block`
+   tokens (1..MAMBA_FORWARD_MAX_BLOCK):
+     4 * block * (2*d_model + 4*d_inner + dt_rank + 2*d_state)
+   plus at most 64 bytes of alignment per array. 0 for bad arguments. */
+MAMBA_API size_t mamba_forward_scratch_size(const mamba_model *m, int block);
+
+/* Advance the state over tokens[0..n-1], as n calls of mamba_step() would,
+   and write logits: with flags 0, the n_vocab_padded logits after the last
+   token; with MAMBA_FORWARD_ALL_LOGITS, n rows of n_vocab_padded, row i the
+   logits after tokens[i] (logits then holds n * n_vocab_padded floats).
+   logits may be NULL to only advance the state. n == 0 does nothing.
+
+   scratch/scratch_bytes: caller memory, any alignment, used only during the
+   call (one scratch per concurrent call). The block size is the largest
+   whose mamba_forward_scratch_size() fits in scratch_bytes (at most
+   MAMBA_FORWARD_MAX_BLOCK). The results do not depend on the block size nor
+   on the thread count (bit for bit), and agree with mamba_step() to float
+   rounding (about 1e-6 relative: the summation order differs). With
+   scratch NULL it falls back to one mamba_step() per token. Never allocates.
+
+   Errors: MAMBA_ERR_INVALID_ARG (NULL model/state, tokens NULL with n > 0,
+   n < 0, a state of other shapes), MAMBA_ERR_BUFFER_TOO_SMALL (scratch below
+   one token's worth), MAMBA_ERR_TOKEN (any token outside
+   0..n_vocab_padded-1). All tokens are checked before any work: on every
+   error the state and the logits are unchanged. */
+MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const int *tokens, int n, float *logits,
+                                     int flags, void *scratch, size_t scratch_bytes);
+
 /* ---- >>snapshot-api (state save/load) --------------------------------- */
+
+/* A snapshot is a state saved to bytes: to cache a long prompt and resume
+   from it many times, to move a conversation between processes or machines,
+   or to survive a restart. Only the recurrent part is saved (the conv
+   windows, h, the position); the scratch space is recomputed by the next
+   mamba_step(). Loading a snapshot and stepping on gives bit-identical
+   logits to never having stopped.
+
+   The blob, version 1, all integers little-endian, the floats written byte
+   by byte as little-endian IEEE binary32 (so a blob moves between machines):
+
+     offset size
+       0     8   magic "\x89MSTATE\n"
+       8     4   blob version (MAMBA_SNAPSHOT_VERSION)
+      12     4   n_layer        16 4 d_model     20 4 d_inner
+      24     4   d_state        28 4 d_conv      32 4 dt_rank
+      36     4   zero (reserved)
+      40     8   pos, the tokens consumed
+      48     8   the model fingerprint (below)
+      56     8   F, the number of floats: n_layer*d_inner*(d_conv + d_state)
+      64    4F   the conv windows (n_layer, d_inner, d_conv), then h
+                 (n_layer, d_inner, d_state)
+    64+4F    8   checksum: FNV-1a 64 over bytes 0 .. 64+4F-1
+
+   The fingerprint is FNV-1a 64 over, in this order: the 32-bit
+   little-endian values of arch, d_model, n_layer, d_inner, d_state,
+   d_conv, dt_rank, n_vocab_padded, n_vocab, the bits of norm_eps and of
+   mixer_rms_eps, conv_bias, in_proj_bias, out_proj_bias, tied_lm_head and
+   the dtype of the embedding; then raw weight bytes: the first and the last
+   64 bytes of the embedding, all of norm_f up to 64 bytes, and the first 64
+   bytes of each layer's in_proj, A and out_proj. So a snapshot is refused by
+   a model of another shape and by a different model of the same shape; a
+   model that differs from the saving one only in weights outside that
+   sample (a fine-tune that froze exactly those rows) is not detected. It
+   costs a few kilobytes of hashing per save or load.
+
+   Size of a snapshot: 72 + 4 * n_layer * d_inner * (d_conv + d_state). */
+#define MAMBA_SNAPSHOT_VERSION 1
+
+/* Bytes mamba_state_save() writes for this state; 0 for NULL or a state
+   that was never made. */
+MAMBA_API size_t mamba_state_snapshot_size(const mamba_state *s);
+
+/* Write the snapshot of s, made for model m, into buf (cap bytes). On
+   success *written (may be NULL) is the blob's size. Errors:
+   MAMBA_ERR_INVALID_ARG (NULL s, m or buf, or s not made for m's shapes),
+   MAMBA_ERR_BUFFER_TOO_SMALL (cap < mamba_state_snapshot_size(s); then
+   *written is the size needed). Reads s, never changes it. */
+MAMBA_API mamba_result mamba_state_save(const mamba_state *s, const mamba_model *m, void *buf, size_t cap,
+                                        size_t *written);
+
+/* Load a snapshot into s, a state made for model m (mamba_state_new or
+   _init). The blob is checked in this order: MAMBA_ERR_INVALID_ARG (NULL s,
+   m or buf; s not made for m); MAMBA_ERR_TRUNCATED (len shorter than the
+   blob's header or than the size its header gives); MAMBA_ERR_STATE_MAGIC;
+   MAMBA_ERR_STATE_VERSION (a version other than MAMBA_SNAPSHOT_VERSION);
+   MAMBA_ERR_STATE_CHECKSUM (a changed byte: FNV-1a maps any one-byte change
+   to another hash, so every single-bit flip is refused, by this code or,
+   in the magic, version or float count, by the codes before it; also an
+   impossible field under a good checksum); MAMBA_ERR_STATE_MODEL
+   (the sizes or the fingerprint are not m's). Bytes past the blob's end
+   (len larger than needed) are ignored. s is changed only when everything
+   checks out; on any error it is exactly as before. Costs one pass over
+   the blob to check it and one to copy it. */
+MAMBA_API mamba_result mamba_state_load(mamba_state *s, const mamba_model *m, const void *buf, size_t len);
 
 /* ---- >>sampler-api ---------------------------------------------------- */
 
@@ -338,6 +486,7 @@ typedef struct mamba_rng {
 MAMBA_API void mamba_rng_seed(mamba_rng *rng, unsigned long long seed);
 MAMBA_API unsigned int mamba_rng_u32(mamba_rng *rng);  /* uniform in 0..2^32-1 */
 MAMBA_API float mamba_rng_float(mamba_rng *rng);       /* uniform in [0, 1), 24 bits */
+/* (a NULL rng: mamba_rng_seed does nothing, the other two return 0) */
 
 /* How to turn logits into the next token. The filters compose in this
    order, as in Hugging Face's generate(): repetition penalty, temperature,
@@ -365,6 +514,120 @@ MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logi
                            int n_recent, int *work);
 
 /* ---- >>tokenizer-api -------------------------------------------------- */
+#define MAMBA_HAS_TOKENIZER 1
+
+/* >>tokenizer  Byte-level BPE, exactly as Hugging Face's `tokenizers` runs the
+   GPT-NeoX-20B tokenizer.json (and any tokenizer.json of the same family).
+
+   How text becomes ids, in the order Hugging Face does it:
+   1. Added tokens that are not "normalized" (<|endoftext|>, <|padding|>) are
+      cut out of the raw text first, leftmost match first, longest match at a
+      position first. Each becomes its id; the text between them goes on.
+   2. NFC: each remaining piece is put in Unicode Normalization Form C, so
+      "e" + U+0301 (combining acute) and the single U+00E9 give the same ids.
+      NFC = full canonical decomposition, then marks sorted by their canonical
+      combining class, then canonical composition (UAX #15).
+   3. "Normalized" added tokens (in GPT-NeoX the runs of 2..24 spaces) are cut
+      out of the normalized text, again leftmost-longest.
+   4. The GPT-2 pre-tokenizer regex splits each remaining piece into words:
+        's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+      with Unicode letters (L), numbers (N) and white space (\s).
+   5. Byte-level BPE on each word: the word's UTF-8 bytes start as one symbol
+      each (every one of the 256 bytes has an id, so nothing is ever unknown);
+      then the adjacent pair with the lowest merge rank is merged into one
+      symbol, again and again (ties: leftmost), until no pair has a merge.
+      The symbols left are the ids.
+   Decoding is the reverse of step 5 only: each id stands for an exact byte
+   string (the tokenizer.json stores it through GPT-2's byte<->printable
+   character map; the packer undoes that map), and the text is their
+   concatenation.
+
+   The tokenizer is a view of a packed section (tools/tokpack.py writes it;
+   the model file can carry it): nothing is copied and nothing allocated. */
+typedef struct mamba_tokenizer {
+    const unsigned char *data;  /* the section; owned by the caller, must outlive this */
+    size_t bytes;               /* its validated size */
+    unsigned flags;             /* bit 0: NFC normaliser */
+    unsigned n_vocab;           /* ids are 0 .. n_vocab-1 */
+    unsigned n_merges, n_added, n_class, n_ccc, n_decomp, n_decomp_pool, n_comp;
+    unsigned max_token_bytes;   /* longest byte string of one id */
+    unsigned cp_per_byte_x2;    /* bound: code points after decomposition per input byte, times 2 */
+    unsigned utf8_per_byte;     /* bound: normalized UTF-8 bytes per input byte */
+    const unsigned char *tok_offsets, *tok_blob, *byte_ids, *merges, *added, *added_blob;
+    const unsigned char *cls, *ccc, *decomp, *decomp_pool, *comp;
+    unsigned char first_raw[32];  /* bitset: first bytes of non-normalized added tokens */
+    unsigned char first_norm[32]; /* bitset: first bytes of normalized added tokens */
+    const char *error;          /* the check that failed, when init fails */
+} mamba_tokenizer;
+
+/* Validate a packed tokenizer section (hostile input: every offset, count,
+   order and id is checked before use) and point t into it. The caller keeps
+   `section` alive as long as t is used. Cost: one pass over the section
+   (about 1 ms for GPT-NeoX). Errors: MAMBA_ERR_INVALID_ARG (NULL), else
+   MAMBA_ERR_TOKENIZER with t->error naming the failed check. */
+MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *section, size_t bytes);
+
+/* The same on the section the model file carries (m->tokenizer). Returns
+   MAMBA_ERR_TOKENIZER if the model has none. */
+MAMBA_API mamba_result mamba_tokenizer_from_model(mamba_tokenizer *t, const mamba_model *m);
+
+/* Bytes of working memory that mamba_encode() needs, at most, for any input
+   of `len` bytes (about 90 * len + 64 for GPT-NeoX; the bound holds for the
+   worst input, e.g. len invalid bytes forming one 3*len-byte word).
+   Ordinary text needs far less: 6 bytes per input byte between two special
+   tokens, plus 28 bytes per byte of the longest pre-tokenized word, so a
+   fixed 1 MiB buffer encodes any normal prose of any length; when a buffer is
+   too small mamba_encode() says so (MAMBA_ERR_BUFFER_TOO_SMALL), never
+   overruns it. Returns (size_t)-1 if the bound overflows size_t. */
+MAMBA_API size_t mamba_encode_work_size(const mamba_tokenizer *t, size_t len);
+
+/* Encode `len` bytes of UTF-8 text into ids, exactly as Hugging Face's
+   Tokenizer.encode(text) with the same tokenizer.json (no BOS/EOS added).
+   Invalid UTF-8: each maximal ill-formed subsequence becomes U+FFFD, as
+   Python's bytes.decode(errors="replace") and JavaScript's TextDecoder do,
+   and that string is encoded. len == 0 gives 0 ids. text may be NULL when
+   len is 0.
+   `work`/`work_bytes`: caller memory (see mamba_encode_work_size); not kept.
+   On MAMBA_OK, *n_ids ids were written. If max_ids is too small the ids that
+   fit are written, *n_ids is set to the number needed, and the result is
+   MAMBA_ERR_BUFFER_TOO_SMALL; the same code, with *n_ids = 0, when `work` is
+   too small. Thread-safe: t is only read. */
+MAMBA_API mamba_result mamba_encode(const mamba_tokenizer *t, const char *text, size_t len,
+                                    int *ids, size_t max_ids, size_t *n_ids,
+                                    void *work, size_t work_bytes);
+
+/* The exact bytes of one id, zero-copy: *bytes points into the section,
+   *len may be 0 (an id with no token). A token may end inside a UTF-8
+   character (byte-level BPE splits characters freely): use mamba_detok to
+   print a stream. MAMBA_ERR_TOKEN for an id outside 0..n_vocab-1. */
+MAMBA_API mamba_result mamba_decode_token(const mamba_tokenizer *t, int id,
+                                          const char **bytes, size_t *len);
+
+/* Decode n ids into out: the concatenation of their exact bytes (what
+   Hugging Face's decode(ids, skip_special_tokens=false) gives for valid
+   UTF-8, without its U+FFFD replacement of broken characters). *n_out is the
+   byte count; if it exceeds cap, out holds the first cap bytes and the result
+   is MAMBA_ERR_BUFFER_TOO_SMALL. MAMBA_ERR_TOKEN for an id out of range. */
+MAMBA_API mamba_result mamba_decode(const mamba_tokenizer *t, const int *ids, size_t n,
+                                    char *out, size_t cap, size_t *n_out);
+
+/* Streaming decoder: push ids one at a time, get bytes that end on a whole
+   UTF-8 character. A trailing incomplete-but-so-far-valid UTF-8 sequence
+   (at most 3 bytes) is held back until the next push completes it; bytes
+   that can never be valid UTF-8 are passed through unchanged, so the output
+   stream is byte-exact. Call mamba_detok_flush() at the end of the stream. */
+typedef struct mamba_detok {
+    unsigned char held[4];
+    unsigned n_held;
+} mamba_detok;
+
+MAMBA_API void mamba_detok_init(mamba_detok *d);
+/* out must hold t->max_token_bytes + 3 bytes (always enough); with less,
+   MAMBA_ERR_BUFFER_TOO_SMALL and nothing is consumed. */
+MAMBA_API mamba_result mamba_detok_push(const mamba_tokenizer *t, mamba_detok *d, int id,
+                                        char *out, size_t cap, size_t *n_out);
+/* Write the held bytes (0..3) to out (4 bytes room) and return their count. */
+MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 
 #ifdef __cplusplus
 }
@@ -529,9 +792,75 @@ static float mamba__bf16_to_f32(uint16_t b)
 
 /* ---- >>kernels ------------------------------------------------------- */
 
-/* Dot product of n floats. Eight partial sums break the dependency chain so
-   the compiler can keep several FMAs in flight (and vectorise). */
-static float mamba__dot_f32(const float *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+/* Which SIMD path the dot products take is decided at compile time from the
+   compiler's target macros (-march=native sets them for the machine):
+     AVX-512F                       16 floats a vector (x86-64-v4)
+     AVX2 + FMA (F16C for f16)       8 floats a vector (x86-64-v3)
+     NEON on AArch64                 4 floats a vector (every ARMv8-A core)
+     anything else                   the *_scalar functions below.
+   The *_scalar functions are the readable reference: each fast path computes
+   the same sum in another order, and tests/test_simd.c checks every one
+   against its reference on awkward lengths. Whatever the path, a row's sum
+   is computed the same way on any thread, so the output does not depend on
+   the thread count.
+   CONFIG: MAMBA_NO_SIMD         use the scalar kernels even where SIMD exists */
+#if !defined(MAMBA_NO_SIMD) && defined(__AVX512F__)
+#define MAMBA__AVX512 1
+#include <immintrin.h>
+#elif !defined(MAMBA_NO_SIMD) && defined(__AVX2__) && defined(__FMA__)
+#define MAMBA__AVX2 1
+#include <immintrin.h>
+#elif !defined(MAMBA_NO_SIMD) && defined(__ARM_NEON) && defined(__aarch64__)
+#define MAMBA__NEON 1
+#include <arm_neon.h>
+#endif
+
+/* One f16 block scale to f32 in a single instruction where there is one
+   (F16C's vcvtph2ps, AArch64's fcvt); the portable converter otherwise. */
+#if (defined(MAMBA__AVX512) || defined(MAMBA__AVX2)) && defined(__F16C__)
+#define MAMBA__HALF(h) _cvtsh_ss(h)
+#elif defined(MAMBA__NEON)
+#define MAMBA__HALF(h) vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0)
+#else
+#define MAMBA__HALF(h) mamba__f16_to_f32(h)
+#endif
+
+/* q8 (docs/format.md, dtype 3): int8 weights in blocks of 32 along a row,
+   one f16 scale per block:  w[r][c] = d[r][c / 32] * q[r][c].  A matrix of
+   R rows and C columns holds nb = ceil(C / 32) blocks a row: first R*nb*32
+   int8 (each row padded with zeros to whole blocks, so every row starts on
+   a 32-byte boundary), then R*nb f16 scales. */
+#define MAMBA__Q8_BLOCK 32
+
+/* The scalar references are called only where no SIMD path exists (and by
+   the tests); a few helpers only by other parts or programs (bench.c). */
+#if defined(__GNUC__) || defined(__clang__)
+#define MAMBA__MAYBE_UNUSED __attribute__((unused))
+#else
+#define MAMBA__MAYBE_UNUSED
+#endif
+
+static int mamba__q8_blocks(int cols)
+{
+    return (cols + MAMBA__Q8_BLOCK - 1) / MAMBA__Q8_BLOCK;
+}
+
+/* Bytes of one row of a matrix in the file (for q8: its int8 blocks plus
+   their scales). What decoding reads per row; used by bench/bench.c. */
+static MAMBA__MAYBE_UNUSED size_t mamba__row_bytes(int dtype, int cols)
+{
+    switch (dtype) {
+    case MAMBA_DTYPE_F32: return 4 * (size_t)cols;
+    case MAMBA_DTYPE_F16:
+    case MAMBA_DTYPE_BF16: return 2 * (size_t)cols;
+    default: return (size_t)mamba__q8_blocks(cols) * (MAMBA__Q8_BLOCK + 2);
+    }
+}
+
+/* -- the reference dot products ------------------------------------------
+   sum_i w[i] x[i], weights widened to f32. Eight partial sums break the
+   dependency chain (and let a compiler vectorise where nothing else does). */
+static MAMBA__MAYBE_UNUSED float mamba__dot_f32_scalar(const float *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
 {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     float sum;
@@ -543,7 +872,7 @@ static float mamba__dot_f32(const float *MAMBA__RESTRICT w, const float *MAMBA__
     return sum;
 }
 
-static float mamba__dot_f16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+static MAMBA__MAYBE_UNUSED float mamba__dot_f16_scalar(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
 {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     float sum;
@@ -555,7 +884,7 @@ static float mamba__dot_f16(const uint16_t *MAMBA__RESTRICT w, const float *MAMB
     return sum;
 }
 
-static float mamba__dot_bf16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+static MAMBA__MAYBE_UNUSED float mamba__dot_bf16_scalar(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
 {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     float sum;
@@ -567,26 +896,452 @@ static float mamba__dot_bf16(const uint16_t *MAMBA__RESTRICT w, const float *MAM
     return sum;
 }
 
+/* q8:  sum_b d[b] * (sum_{i in block b} q[i] x[i]).  The scale multiplies
+   a block's sum once instead of each weight. q holds whole blocks (the
+   padding of the last one is never read); x holds exactly n floats. The
+   arithmetic is f32: an int8 x int8 product would need the activations
+   quantised too, which doubles the error for a speed decoding does not need
+   (it waits for memory, not for multiplies). */
+static MAMBA__MAYBE_UNUSED float mamba__dot_q8_scalar(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                                  const float *MAMBA__RESTRICT x, int n)
+{
+    float sum = 0.0f;
+    int b, i;
+    for (b = 0; b * MAMBA__Q8_BLOCK < n; b++) {
+        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
+        const float *xb = x + b * MAMBA__Q8_BLOCK;
+        int len = n - b * MAMBA__Q8_BLOCK < MAMBA__Q8_BLOCK ? n - b * MAMBA__Q8_BLOCK : MAMBA__Q8_BLOCK;
+        float acc[4] = {0, 0, 0, 0};
+        for (i = 0; i + 4 <= len; i += 4) {
+            acc[0] += (float)qb[i] * xb[i];
+            acc[1] += (float)qb[i + 1] * xb[i + 1];
+            acc[2] += (float)qb[i + 2] * xb[i + 2];
+            acc[3] += (float)qb[i + 3] * xb[i + 3];
+        }
+        for (; i < len; i++) acc[0] += (float)qb[i] * xb[i];
+        sum += mamba__f16_to_f32(d[b]) * ((acc[0] + acc[1]) + (acc[2] + acc[3]));
+    }
+    return sum;
+}
+
+/* -- the fast paths --------------------------------------------------------
+   Decoding reads each weight once, so these are written to keep the memory
+   bus busy: wide loads, several independent accumulators (an FMA's latency
+   is 4 cycles; one chain would stall), conversion to f32 in registers, and
+   tails by masked loads (AVX-512) or the scalar loop, never past the end. */
+#if defined(MAMBA__AVX512)
+#if defined(__GNUC__) && !defined(__clang__)
+/* GCC 12's AVX-512 intrinsics warn about their own `__Y = __Y` placeholder
+   (GCC bug 105593), mostly when compiled as C++: not ours to fix. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+static float mamba__dot_f32(const float *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
+        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
+    }
+    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+    if (i < n) { /* 1..15 left: masked lanes read nothing and count zero */
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1u);
+        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, w + i), _mm512_maskz_loadu_ps(k, x + i), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+/* 16 halves -> 16 floats: vcvtph2ps, exact. */
+static __m512 mamba__load_f16x16(const uint16_t *p)
+{
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
+}
+
+/* 16 bfloat16 -> 16 floats: zero-extend to 32 bits and shift into the top half. */
+static __m512 mamba__load_bf16x16(const uint16_t *p)
+{
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+
+static float mamba__dot_f16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    float sum;
+    int i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_fmadd_ps(mamba__load_f16x16(w + i), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(mamba__load_f16x16(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+        a2 = _mm512_fmadd_ps(mamba__load_f16x16(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
+        a3 = _mm512_fmadd_ps(mamba__load_f16x16(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
+    }
+    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(mamba__load_f16x16(w + i), _mm512_loadu_ps(x + i), a0);
+    sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+    for (; i < n; i++) sum += mamba__f16_to_f32(w[i]) * x[i];
+    return sum;
+}
+
+static float mamba__dot_bf16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    float sum;
+    int i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_fmadd_ps(mamba__load_bf16x16(w + i), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(mamba__load_bf16x16(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+        a2 = _mm512_fmadd_ps(mamba__load_bf16x16(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
+        a3 = _mm512_fmadd_ps(mamba__load_bf16x16(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
+    }
+    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(mamba__load_bf16x16(w + i), _mm512_loadu_ps(x + i), a0);
+    sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+    for (; i < n; i++) sum += mamba__bf16_to_f32(w[i]) * x[i];
+    return sum;
+}
+
+/* 16 int8 -> 16 floats: sign-extend to 32 bits, convert (exact). */
+static __m512 mamba__load_q8x16(const int8_t *p)
+{
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p)));
+}
+
+static float mamba__dot_q8(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                           const float *MAMBA__RESTRICT x, int n)
+{
+    /* two blocks at a time into two accumulators: the scale FMA of one block
+       does not wait for the other's */
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+    int b = 0, nfull = n / MAMBA__Q8_BLOCK;
+    for (; b + 2 <= nfull; b += 2) {
+        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
+        const float *xb = x + b * MAMBA__Q8_BLOCK;
+        __m512 s0 = _mm512_mul_ps(mamba__load_q8x16(qb), _mm512_loadu_ps(xb));
+        __m512 s1 = _mm512_mul_ps(mamba__load_q8x16(qb + 32), _mm512_loadu_ps(xb + 32));
+        s0 = _mm512_fmadd_ps(mamba__load_q8x16(qb + 16), _mm512_loadu_ps(xb + 16), s0);
+        s1 = _mm512_fmadd_ps(mamba__load_q8x16(qb + 48), _mm512_loadu_ps(xb + 48), s1);
+        a0 = _mm512_fmadd_ps(s0, _mm512_set1_ps(MAMBA__HALF(d[b])), a0);
+        a1 = _mm512_fmadd_ps(s1, _mm512_set1_ps(MAMBA__HALF(d[b + 1])), a1);
+    }
+    for (; b < nfull; b++) {
+        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
+        const float *xb = x + b * MAMBA__Q8_BLOCK;
+        __m512 s0 = _mm512_mul_ps(mamba__load_q8x16(qb), _mm512_loadu_ps(xb));
+        s0 = _mm512_fmadd_ps(mamba__load_q8x16(qb + 16), _mm512_loadu_ps(xb + 16), s0);
+        a0 = _mm512_fmadd_ps(s0, _mm512_set1_ps(MAMBA__HALF(d[b])), a0);
+    }
+    if (b * MAMBA__Q8_BLOCK < n) {
+        /* a short last block (dt_proj's 48 columns = 1.5 blocks): the int8
+           are whole blocks in the file, x is masked to the n - 32b left */
+        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
+        const float *xb = x + b * MAMBA__Q8_BLOCK;
+        int left = n - b * MAMBA__Q8_BLOCK;
+        __mmask16 k0 = (__mmask16)(left >= 16 ? 0xFFFFu : (1u << left) - 1u);
+        __mmask16 k1 = (__mmask16)(left <= 16 ? 0u : (1u << (left - 16)) - 1u);
+        __m512 s0 = _mm512_mul_ps(mamba__load_q8x16(qb), _mm512_maskz_loadu_ps(k0, xb));
+        s0 = _mm512_fmadd_ps(mamba__load_q8x16(qb + 16), _mm512_maskz_loadu_ps(k1, xb + 16), s0);
+        a1 = _mm512_fmadd_ps(s0, _mm512_set1_ps(MAMBA__HALF(d[b])), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#elif defined(MAMBA__AVX2)
+
+static float mamba__hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static float mamba__dot_f32(const float *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    float sum;
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+    sum = mamba__hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) sum += w[i] * x[i];
+    return sum;
+}
+
+#if defined(__F16C__)
+static float mamba__dot_f16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    float sum;
+    int i = 0;
+#define MAMBA__F16X8(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(MAMBA__F16X8(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(MAMBA__F16X8(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(MAMBA__F16X8(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(MAMBA__F16X8(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(MAMBA__F16X8(w + i), _mm256_loadu_ps(x + i), a0);
+#undef MAMBA__F16X8
+    sum = mamba__hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) sum += mamba__f16_to_f32(w[i]) * x[i];
+    return sum;
+}
+#else
+static float mamba__dot_f16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+{
+    return mamba__dot_f16_scalar(w, x, n);
+}
+#endif
+
+static float mamba__dot_bf16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    float sum;
+    int i = 0;
+#define MAMBA__BF16X8(p) \
+    _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))), 16))
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(MAMBA__BF16X8(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(MAMBA__BF16X8(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(MAMBA__BF16X8(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(MAMBA__BF16X8(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(MAMBA__BF16X8(w + i), _mm256_loadu_ps(x + i), a0);
+#undef MAMBA__BF16X8
+    sum = mamba__hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) sum += mamba__bf16_to_f32(w[i]) * x[i];
+    return sum;
+}
+
+static float mamba__dot_q8(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                           const float *MAMBA__RESTRICT x, int n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    float sum;
+    int b = 0, i, nfull = n / MAMBA__Q8_BLOCK;
+    /* 8 int8 -> 8 floats: sign-extend, convert (exact) */
+#define MAMBA__Q8X8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
+    for (; b < nfull; b++) {
+        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
+        const float *xb = x + b * MAMBA__Q8_BLOCK;
+        __m256 s0 = _mm256_mul_ps(MAMBA__Q8X8(qb), _mm256_loadu_ps(xb));
+        __m256 s1 = _mm256_mul_ps(MAMBA__Q8X8(qb + 8), _mm256_loadu_ps(xb + 8));
+        s0 = _mm256_fmadd_ps(MAMBA__Q8X8(qb + 16), _mm256_loadu_ps(xb + 16), s0);
+        s1 = _mm256_fmadd_ps(MAMBA__Q8X8(qb + 24), _mm256_loadu_ps(xb + 24), s1);
+        if (b & 1) a1 = _mm256_fmadd_ps(_mm256_add_ps(s0, s1), _mm256_set1_ps(MAMBA__HALF(d[b])), a1);
+        else a0 = _mm256_fmadd_ps(_mm256_add_ps(s0, s1), _mm256_set1_ps(MAMBA__HALF(d[b])), a0);
+    }
+    sum = mamba__hsum256(_mm256_add_ps(a0, a1));
+    if (b * MAMBA__Q8_BLOCK < n) { /* a short last block */
+        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
+        const float *xb = x + b * MAMBA__Q8_BLOCK;
+        int left = n - b * MAMBA__Q8_BLOCK;
+        __m256 s0 = _mm256_setzero_ps();
+        float t;
+        for (i = 0; i + 8 <= left; i += 8) s0 = _mm256_fmadd_ps(MAMBA__Q8X8(qb + i), _mm256_loadu_ps(xb + i), s0);
+        t = mamba__hsum256(s0);
+        for (; i < left; i++) t += (float)qb[i] * xb[i];
+        sum += MAMBA__HALF(d[b]) * t;
+    }
+#undef MAMBA__Q8X8
+    return sum;
+}
+
+#elif defined(MAMBA__NEON)
+
+static float mamba__dot_f32(const float *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+{
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    float sum;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = vfmaq_f32(a0, vld1q_f32(w + i), vld1q_f32(x + i));
+        a1 = vfmaq_f32(a1, vld1q_f32(w + i + 4), vld1q_f32(x + i + 4));
+        a2 = vfmaq_f32(a2, vld1q_f32(w + i + 8), vld1q_f32(x + i + 8));
+        a3 = vfmaq_f32(a3, vld1q_f32(w + i + 12), vld1q_f32(x + i + 12));
+    }
+    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, vld1q_f32(w + i), vld1q_f32(x + i));
+    sum = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
+    for (; i < n; i++) sum += w[i] * x[i];
+    return sum;
+}
+
+/* 4 halves -> 4 floats (fcvtl, exact) and 4 bfloat16 -> 4 floats (shift) */
+#define MAMBA__F16X4(p) vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)))
+#define MAMBA__BF16X4(p) vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16))
+
+static float mamba__dot_f16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+{
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    float sum;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = vfmaq_f32(a0, MAMBA__F16X4(w + i), vld1q_f32(x + i));
+        a1 = vfmaq_f32(a1, MAMBA__F16X4(w + i + 4), vld1q_f32(x + i + 4));
+        a2 = vfmaq_f32(a2, MAMBA__F16X4(w + i + 8), vld1q_f32(x + i + 8));
+        a3 = vfmaq_f32(a3, MAMBA__F16X4(w + i + 12), vld1q_f32(x + i + 12));
+    }
+    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, MAMBA__F16X4(w + i), vld1q_f32(x + i));
+    sum = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
+    for (; i < n; i++) sum += mamba__f16_to_f32(w[i]) * x[i];
+    return sum;
+}
+
+static float mamba__dot_bf16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+{
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    float sum;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = vfmaq_f32(a0, MAMBA__BF16X4(w + i), vld1q_f32(x + i));
+        a1 = vfmaq_f32(a1, MAMBA__BF16X4(w + i + 4), vld1q_f32(x + i + 4));
+        a2 = vfmaq_f32(a2, MAMBA__BF16X4(w + i + 8), vld1q_f32(x + i + 8));
+        a3 = vfmaq_f32(a3, MAMBA__BF16X4(w + i + 12), vld1q_f32(x + i + 12));
+    }
+    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, MAMBA__BF16X4(w + i), vld1q_f32(x + i));
+    sum = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
+    for (; i < n; i++) sum += mamba__bf16_to_f32(w[i]) * x[i];
+    return sum;
+}
+
+static float mamba__dot_q8(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                           const float *MAMBA__RESTRICT x, int n)
+{
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    float sum;
+    int b = 0, i, nfull = n / MAMBA__Q8_BLOCK;
+    for (; b < nfull; b++) {
+        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
+        const float *xb = x + b * MAMBA__Q8_BLOCK;
+        float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0;
+        for (i = 0; i < MAMBA__Q8_BLOCK; i += 16) {
+            int8x16_t v = vld1q_s8(qb + i);
+            int16x8_t lo = vmovl_s8(vget_low_s8(v)), hi = vmovl_s8(vget_high_s8(v));
+            s0 = vfmaq_f32(s0, vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo))), vld1q_f32(xb + i));
+            s1 = vfmaq_f32(s1, vcvtq_f32_s32(vmovl_s16(vget_high_s16(lo))), vld1q_f32(xb + i + 4));
+            s0 = vfmaq_f32(s0, vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi))), vld1q_f32(xb + i + 8));
+            s1 = vfmaq_f32(s1, vcvtq_f32_s32(vmovl_s16(vget_high_s16(hi))), vld1q_f32(xb + i + 12));
+        }
+        acc = vfmaq_n_f32(acc, vaddq_f32(s0, s1), MAMBA__HALF(d[b]));
+    }
+    sum = vaddvq_f32(acc);
+    if (b * MAMBA__Q8_BLOCK < n) { /* a short last block */
+        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
+        const float *xb = x + b * MAMBA__Q8_BLOCK;
+        int left = n - b * MAMBA__Q8_BLOCK;
+        float t = 0.0f;
+        for (i = 0; i < left; i++) t += (float)qb[i] * xb[i];
+        sum += MAMBA__HALF(d[b]) * t;
+    }
+    return sum;
+}
+#undef MAMBA__F16X4
+#undef MAMBA__BF16X4
+
+#else /* no SIMD: the reference is the kernel */
+
+static float mamba__dot_f32(const float *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+{
+    return mamba__dot_f32_scalar(w, x, n);
+}
+static float mamba__dot_f16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+{
+    return mamba__dot_f16_scalar(w, x, n);
+}
+static float mamba__dot_bf16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+{
+    return mamba__dot_bf16_scalar(w, x, n);
+}
+static float mamba__dot_q8(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                           const float *MAMBA__RESTRICT x, int n)
+{
+    return mamba__dot_q8_scalar(q, d, x, n);
+}
+#endif
+
+/* Row r of W (any dtype) dotted with x (W->cols floats): the one place that
+   knows where a row lives in each storage type. For mamba_step's matvec and
+   for any matrix-matrix product built from it. */
+static float mamba__dot_row(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
+{
+    size_t cols = (size_t)W->cols, row = (size_t)r;
+    switch (W->dtype) {
+    case MAMBA_DTYPE_F32: return mamba__dot_f32((const float *)W->data + row * cols, x, W->cols);
+    case MAMBA_DTYPE_F16: return mamba__dot_f16((const uint16_t *)W->data + row * cols, x, W->cols);
+    case MAMBA_DTYPE_BF16: return mamba__dot_bf16((const uint16_t *)W->data + row * cols, x, W->cols);
+    default: {
+        size_t nb = (size_t)mamba__q8_blocks(W->cols);
+        const int8_t *q = (const int8_t *)W->data;
+        const uint16_t *d = (const uint16_t *)(const void *)(q + (size_t)W->rows * nb * MAMBA__Q8_BLOCK);
+        return mamba__dot_q8(q + row * nb * MAMBA__Q8_BLOCK, d + row * nb, x, W->cols);
+    }
+    }
+}
+
+/* Row r of W widened to f32 into out (W->cols floats): the embedding lookup. */
+static MAMBA__MAYBE_UNUSED void mamba__dequant_row(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r)
+{
+    size_t cols = (size_t)W->cols, row = (size_t)r, i;
+    switch (W->dtype) {
+    case MAMBA_DTYPE_F32: memcpy(out, (const float *)W->data + row * cols, sizeof(float) * cols); break;
+    case MAMBA_DTYPE_F16:
+        for (i = 0; i < cols; i++) out[i] = mamba__f16_to_f32(((const uint16_t *)W->data)[row * cols + i]);
+        break;
+    case MAMBA_DTYPE_BF16:
+        for (i = 0; i < cols; i++) out[i] = mamba__bf16_to_f32(((const uint16_t *)W->data)[row * cols + i]);
+        break;
+    default: {
+        size_t nb = (size_t)mamba__q8_blocks(W->cols);
+        const int8_t *q = (const int8_t *)W->data + row * nb * MAMBA__Q8_BLOCK;
+        const uint16_t *d =
+            (const uint16_t *)(const void *)((const int8_t *)W->data + (size_t)W->rows * nb * MAMBA__Q8_BLOCK);
+        for (i = 0; i < cols; i++) out[i] = mamba__f16_to_f32(d[row * nb + i / MAMBA__Q8_BLOCK]) * (float)q[i];
+        break;
+    }
+    }
+}
+
+/* out[r] = W[r] . x (+ bias[r]) for rows r0 <= r < r1, on the calling
+   thread: the piece a caller with its own threading (a matrix-matrix
+   product over a block of tokens, say) splits its work into. */
+static MAMBA__MAYBE_UNUSED void mamba__matvec_rows(float *MAMBA__RESTRICT out, const mamba_matrix *W, const float *MAMBA__RESTRICT x,
+                               const float *bias, int r0, int r1)
+{
+    int r;
+    for (r = r0; r < r1; r++) {
+        float v = mamba__dot_row(W, r, x);
+        out[r] = bias ? v + bias[r] : v;
+    }
+}
+
 /* out = W x (+ bias):  out[r] = sum_c W[r][c] x[c] (+ bias[r])
    PyTorch: F.linear(x, weight, bias). W is rows x cols in any stored dtype;
-   arithmetic is f32. Rows are independent, so they are split across
-   threads, and each row's sum is computed the same way whatever the thread
-   count: the result is bit-identical for any number of threads. This is
-   where decoding spends its time: every weight is read once per token. */
+   arithmetic is f32. This is where decoding spends its time: every weight
+   is read once per token, so the speed is the memory bandwidth.
+   Threads: one parallel region per matrix, each thread a contiguous block
+   of rows (schedule(static)): each streams its own part of the matrix, and
+   on 2 cores one fork/join per matrix (about 100 per token) costs a few
+   microseconds against milliseconds of reading. Each row's sum is computed
+   the same way whatever thread takes it: bit-identical for any thread
+   count. */
 static void mamba__matvec(float *MAMBA__RESTRICT out, const mamba_matrix *W, const float *MAMBA__RESTRICT x,
                           const float *bias)
 {
-    int rows = W->rows, cols = W->cols, r;
+    int rows = W->rows, r;
     MAMBA__PARALLEL_FOR
     for (r = 0; r < rows; r++) {
-        size_t off = (size_t)r * (size_t)cols;
-        float v;
-        if (W->dtype == MAMBA_DTYPE_F32)
-            v = mamba__dot_f32((const float *)W->data + off, x, cols);
-        else if (W->dtype == MAMBA_DTYPE_F16)
-            v = mamba__dot_f16((const uint16_t *)W->data + off, x, cols);
-        else
-            v = mamba__dot_bf16((const uint16_t *)W->data + off, x, cols);
+        float v = mamba__dot_row(W, r, x);
         out[r] = bias ? v + bias[r] : v;
     }
 }
@@ -728,22 +1483,16 @@ static int mamba__state_fits(const mamba_model *m, const mamba_state *s)
 MAMBA_API mamba_result mamba_step(const mamba_model *m, mamba_state *s, int token, float *logits)
 {
     const mamba_config *cfg;
-    size_t row;
     int l;
-    if (!m || !s || !s->r) return MAMBA_ERR_INVALID_ARG;
+    /* m->data is NULL for a model that failed to load or was closed: its
+       config may be filled in while its tensor pointers are not */
+    if (!m || !s || !s->r || !m->data) return MAMBA_ERR_INVALID_ARG;
     cfg = &m->config;
     if (!mamba__state_fits(m, s)) return MAMBA_ERR_INVALID_ARG;
     if (token < 0 || token >= cfg->n_vocab_padded) return MAMBA_ERR_TOKEN;
 
     /* r = embedding[token]                          MixerModel.embedding */
-    row = (size_t)token * (size_t)cfg->d_model;
-    if (m->embedding.dtype == MAMBA_DTYPE_F32) {
-        memcpy(s->r, (const float *)m->embedding.data + row, sizeof(float) * (size_t)cfg->d_model);
-    } else {
-        const uint16_t *e = (const uint16_t *)m->embedding.data + row;
-        for (l = 0; l < cfg->d_model; l++)
-            s->r[l] = m->embedding.dtype == MAMBA_DTYPE_F16 ? mamba__f16_to_f32(e[l]) : mamba__bf16_to_f32(e[l]);
-    }
+    mamba__dequant_row(s->r, &m->embedding, token); /* widened to f32 from any dtype */
     for (l = 0; l < cfg->n_layer; l++) mamba__block(m, s, l);
     s->pos++;
     if (logits) {
@@ -757,8 +1506,10 @@ MAMBA_API mamba_result mamba_step(const mamba_model *m, mamba_state *s, int toke
 MAMBA_API int mamba_argmax(const float *logits, int n)
 {
     int i, best = 0;
+    if (!logits || n < 1) return -1; /* which mamba_step() refuses as a token */
     for (i = 1; i < n; i++)
-        if (logits[i] > logits[best]) best = i;
+        if (logits[i] > logits[best] || (logits[best] != logits[best] && logits[i] == logits[i]))
+            best = i; /* larger, or the first number after a leading NaN */
     return best;
 }
 
@@ -974,6 +1725,7 @@ MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data,
         seen[erole][elayer] = 1;
         if (dtype == MAMBA_DTYPE_F32) elem = 4;
         else if ((dtype == MAMBA_DTYPE_F16 || dtype == MAMBA_DTYPE_BF16) && matrix) elem = 2;
+        else if (dtype == MAMBA_DTYPE_Q8 && matrix) elem = 0; /* sized by blocks, below */
         else return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor dtype is unknown or not allowed for its role");
         if (ndim != (uint32_t)want_ndim) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor has the wrong number of dimensions");
         for (d = 0; d < 4; d++) {
@@ -982,6 +1734,11 @@ MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data,
             if (got != want) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor shape does not match the config");
         }
         count = (uint64_t)want_shape[0] * (want_ndim == 2 ? (uint64_t)want_shape[1] : 1u);
+        if (elem == 0) { /* q8: each row ceil(cols / 32) blocks of 32 int8 + one f16 scale */
+            count = (uint64_t)want_shape[0] * (((uint64_t)want_shape[1] + MAMBA__Q8_BLOCK - 1) / MAMBA__Q8_BLOCK) *
+                    (MAMBA__Q8_BLOCK + 2);
+            elem = 1;
+        }
         if (nbytes != count * elem) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor byte count does not match its shape");
         if (off % 64 != 0) return mamba__fail(m, MAMBA_ERR_ALIGN, "tensor offset is not a multiple of 64");
         if (off > file_bytes || nbytes > file_bytes - off)
@@ -1116,6 +1873,103 @@ MAMBA_API mamba_result mamba_model_open(mamba_model *m, const char *path)
 }
 #endif /* MAMBA_NO_STDIO */
 
+/* 1 if any of the n values at p, stored as dtype, is NaN or infinite: all
+   exponent bits set, in each format. q8 (rows x cols): its int8 values are
+   finite by construction; its f16 scales follow the rows*blocks*32 int8s. */
+static int mamba__any_nonfinite(const void *p, int dtype, size_t rows, size_t cols)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    size_t n = rows * cols, i;
+    if (!p) return 0; /* an optional tensor that is absent */
+    if (dtype == MAMBA_DTYPE_Q8) {
+        size_t nb = (cols + MAMBA__Q8_BLOCK - 1) / MAMBA__Q8_BLOCK;
+        b += rows * nb * MAMBA__Q8_BLOCK;
+        n = rows * nb;
+        dtype = MAMBA_DTYPE_F16;
+    }
+    for (i = 0; i < n; i++) {
+        if (dtype == MAMBA_DTYPE_F32) {
+            if ((mamba__rd32(b + 4 * i) & 0x7F800000u) == 0x7F800000u) return 1;
+        } else {
+            uint32_t h = (uint32_t)b[2 * i] | ((uint32_t)b[2 * i + 1] << 8);
+            uint32_t mask = dtype == MAMBA_DTYPE_F16 ? 0x7C00u : 0x7F80u; /* f16 : bf16 exponent */
+            if ((h & mask) == mask) return 1;
+        }
+    }
+    return 0;
+}
+
+/* MAMBA_LOAD_CHECK_FINITE: every tensor of a loaded model, in file order. */
+static mamba_result mamba__check_finite(mamba_model *m)
+{
+    const mamba_config *c = &m->config;
+    size_t dm = (size_t)c->d_model, di = (size_t)c->d_inner;
+    const char *bad = NULL;
+    int l, bad_layer = -1;
+#define MAMBA__SCAN(ptr, dtype, rows, cols, name, layer)                                                       \
+    if (!bad && mamba__any_nonfinite(ptr, dtype, rows, cols)) {                                              \
+        bad = name;                                                                                          \
+        bad_layer = layer;                                                                                   \
+    }
+#define MAMBA__SCAN_MAT(w, name, layer) MAMBA__SCAN((w).data, (w).dtype, (size_t)(w).rows, (size_t)(w).cols, name, layer)
+    MAMBA__SCAN_MAT(m->embedding, "embedding", -1)
+    for (l = 0; l < c->n_layer && !bad; l++) {
+        const mamba_layer *L = &m->layers[l];
+        MAMBA__SCAN(L->norm, MAMBA_DTYPE_F32, dm, 1, "norm", l)
+        MAMBA__SCAN_MAT(L->in_proj, "in_proj.weight", l)
+        MAMBA__SCAN(L->in_proj_bias, MAMBA_DTYPE_F32, 2 * di, 1, "in_proj.bias", l)
+        MAMBA__SCAN(L->conv_weight, MAMBA_DTYPE_F32, di, (size_t)c->d_conv, "conv1d.weight", l)
+        MAMBA__SCAN(L->conv_bias, MAMBA_DTYPE_F32, di, 1, "conv1d.bias", l)
+        MAMBA__SCAN_MAT(L->x_proj, "x_proj.weight", l)
+        MAMBA__SCAN_MAT(L->dt_proj, "dt_proj.weight", l)
+        MAMBA__SCAN(L->dt_bias, MAMBA_DTYPE_F32, di, 1, "dt_proj.bias", l)
+        MAMBA__SCAN(L->A, MAMBA_DTYPE_F32, di, (size_t)c->d_state, "A", l)
+        MAMBA__SCAN(L->D, MAMBA_DTYPE_F32, di, 1, "D", l)
+        MAMBA__SCAN_MAT(L->out_proj, "out_proj.weight", l)
+        MAMBA__SCAN(L->out_proj_bias, MAMBA_DTYPE_F32, dm, 1, "out_proj.bias", l)
+    }
+    MAMBA__SCAN(m->norm_f, MAMBA_DTYPE_F32, dm, 1, "norm_f", -1)
+    if (!c->tied_lm_head) MAMBA__SCAN_MAT(m->lm_head, "lm_head", -1)
+#undef MAMBA__SCAN_MAT
+#undef MAMBA__SCAN
+    if (!bad) return MAMBA_OK;
+    m->error_role = bad;
+    m->error_layer = bad_layer;
+    m->data = NULL; /* unusable: mamba_state_new/_init and mamba_step refuse it */
+    return mamba__fail(m, MAMBA_ERR_NONFINITE, "a weight is NaN or infinite");
+}
+
+MAMBA_API mamba_result mamba_model_init_memory_ex(mamba_model *m, const void *data, size_t size, unsigned flags)
+{
+    mamba_result r;
+    if (m && (flags & ~MAMBA_LOAD_CHECK_FINITE) != 0) {
+        memset(m, 0, sizeof *m);
+        m->error_layer = -1;
+        return mamba__fail(m, MAMBA_ERR_INVALID_ARG, "unknown load flags");
+    }
+    r = mamba_model_init_memory(m, data, size);
+    if (r == MAMBA_OK && (flags & MAMBA_LOAD_CHECK_FINITE)) r = mamba__check_finite(m);
+    return r;
+}
+
+#ifndef MAMBA_NO_STDIO
+MAMBA_API mamba_result mamba_model_open_ex(mamba_model *m, const char *path, unsigned flags)
+{
+    mamba_result r;
+    if (m && (flags & ~MAMBA_LOAD_CHECK_FINITE) != 0) {
+        memset(m, 0, sizeof *m);
+        m->error_layer = -1;
+        return mamba__fail(m, MAMBA_ERR_INVALID_ARG, "unknown load flags");
+    }
+    r = mamba_model_open(m, path);
+    if (r == MAMBA_OK && (flags & MAMBA_LOAD_CHECK_FINITE)) {
+        r = mamba__check_finite(m);
+        if (r != MAMBA_OK) mamba_model_close(m); /* keeps error, error_role, error_layer */
+    }
+    return r;
+}
+#endif
+
 MAMBA_API void mamba_model_close(mamba_model *m)
 {
     if (!m) return;
@@ -1236,7 +2090,756 @@ MAMBA_API mamba_result mamba_state_copy(mamba_state *dst, const mamba_state *src
 
 /* ---- >>forward (batched prompt processing) ---------------------------- */
 
+/* mamba_forward() computes exactly what mamba_step() computes, token after
+   token, but one layer at a time for a block of T tokens:
+
+       for each block of T tokens:
+           r[t] = embedding[token t]                      T x d_model
+           for each layer:                                (mamba__fw_layer)
+               u   = RMSNorm(r) * w_norm                  per token
+               xz  = u  in_proj^T                         (T x d_model)(d_model x 2 d_inner)
+               x   = SiLU(conv(x))                        per channel, over t in order
+               dbc = x  x_proj^T                          (T x d_inner)(d_inner x R+2N)
+               delta = softplus(dbc[:, :R] dt_proj^T + b) (T x R)(R x d_inner)
+               y   = scan over t, per channel             h stays in registers across t
+               r  += y out_proj^T                         (T x d_inner)(d_inner x d_model)
+
+   The four projections are matrix-matrix products (mamba__fw_matmul): a
+   weight row is loaded once per block instead of once per token, which
+   turns a memory-bound loop into a compute-bound one. The recurrent parts
+   (conv, scan) must still go through t in order, but per channel: channels
+   are independent, so they run 16 at a time in SIMD lanes and across
+   threads. Threads only ever split independent outputs (rows, channels,
+   tokens), and no sum depends on the block size, so results are bit-
+   identical for any thread count and any block size. */
+
+#if defined(__AVX512F__) && !defined(MAMBA_NO_SIMD) /* CONFIG: MAMBA_NO_SIMD  portable scalar kernels only */
+#define MAMBA__FW_AVX512 1
+#include <immintrin.h>
+#if defined(__cplusplus) && defined(__GNUC__) && !defined(__clang__)
+/* g++ 12's AVX-512 intrinsics start from _mm512_undefined_ps() and warn
+   about it when inlined; the warning is about the header, not this code. */
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+#endif
+
+/* The scratch of one call: T rows of each activation, row-major by token. */
+typedef struct mamba__fw_buf {
+    float *r;     /* (T, d_model) residual stream */
+    float *u;     /* (T, d_model) normed input, later out_proj's output */
+    float *xz;    /* (T, 2*d_inner) in_proj output: x then z, per token */
+    float *dbc;   /* (T, dt_rank + 2*d_state) x_proj output: delta, B, C */
+    float *delta; /* (T, d_inner) Delta */
+    float *y;     /* (T, d_inner) SSM output */
+} mamba__fw_buf;
+
+/* T*n floats rounded up to a 64-byte multiple; 0 on overflow. */
+static size_t mamba__fw_part(size_t T, size_t n)
+{
+    size_t f;
+    if (!mamba__mul(T, n, &f) || f > ((size_t)-1 - 64) / 8) return 0;
+    return (f + 15) & ~(size_t)15;
+}
+
+/* Floats of scratch for blocks of T tokens; 0 on overflow. */
+static size_t mamba__fw_floats(const mamba_config *c, int T)
+{
+    size_t t = (size_t)T, dm = (size_t)c->d_model, di = (size_t)c->d_inner;
+    size_t dbc = (size_t)c->dt_rank + 2 * (size_t)c->d_state;
+    size_t p[4], sum;
+    p[0] = mamba__fw_part(t, dm);     /* r, u */
+    p[1] = mamba__fw_part(t, 2 * di); /* xz */
+    p[2] = mamba__fw_part(t, dbc);    /* dbc */
+    p[3] = mamba__fw_part(t, di);     /* delta, y */
+    if (!p[0] || !p[1] || !p[2] || !p[3]) return 0;
+    sum = 2 * p[0]; /* each part is below SIZE_MAX / 8: these sums cannot wrap */
+    if (p[1] > (size_t)-1 / 4 - sum) return 0;
+    sum += p[1];
+    if (p[2] > (size_t)-1 / 4 - sum) return 0;
+    sum += p[2];
+    if (2 * p[3] > (size_t)-1 / 4 - sum) return 0;
+    return sum + 2 * p[3];
+}
+
+MAMBA_API size_t mamba_forward_scratch_size(const mamba_model *m, int block)
+{
+    size_t f;
+    if (!m || !m->data || block < 1 || block > MAMBA_FORWARD_MAX_BLOCK) return 0;
+    f = mamba__fw_floats(&m->config, block);
+    if (!f || f > ((size_t)-1 - 64) / sizeof(float)) return 0;
+    return f * sizeof(float) + 64; /* + room to align the start to 64 bytes */
+}
+
+static void mamba__fw_carve(mamba__fw_buf *b, const mamba_config *c, int T, float *f)
+{
+    size_t t = (size_t)T, di = (size_t)c->d_inner;
+    b->r = f;
+    f += mamba__fw_part(t, (size_t)c->d_model);
+    b->u = f;
+    f += mamba__fw_part(t, (size_t)c->d_model);
+    b->xz = f;
+    f += mamba__fw_part(t, 2 * di);
+    b->dbc = f;
+    f += mamba__fw_part(t, (size_t)c->dt_rank + 2 * (size_t)c->d_state);
+    b->delta = f;
+    f += mamba__fw_part(t, di);
+    b->y = f;
+}
+
+#ifdef MAMBA__FW_AVX512
+/* exp(x) for 16 floats. Range reduction x = k ln2 + r with |r| <= ln2/2
+   (ln2 split in a high part with 8 trailing zero bits, so k*hi is exact for
+   |k| <= 128, and a low part), then e^r by its Taylor series to r^7
+   (truncation error (ln2/2)^8/8! = 5e-9 relative), then scaled by 2^k with
+   vscalefps. x is clamped to [-87, 88]: below, exp is < 2e-38 and we return
+   ~1.6e-38 (what matters to the scan: Abar is 0 to f32 precision); above, it
+   would overflow. Max relative error against exp() in double over
+   [-87, 88]: 7.7e-8 (under 1 ulp), measured by tests/test_forward.c. expf() is the
+   scalar reference. */
+static __m512 mamba__exp16(__m512 x)
+{
+    __m512 k, r, p;
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145751953125f), x);  /* ln2 high part */
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.42860682030941723e-6f), r); /* ln2 - high */
+    p = _mm512_set1_ps(1.0f / 5040.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, k);
+}
+
+/* SiLU of 16 floats: v / (1 + exp(-v)); mamba__silu() is the reference. */
+static __m512 mamba__silu16(__m512 v)
+{
+    __m512 one = _mm512_set1_ps(1.0f);
+    return _mm512_div_ps(v, _mm512_add_ps(one, mamba__exp16(_mm512_sub_ps(_mm512_setzero_ps(), v))));
+}
+
+/* softplus of 16 floats; mamba__softplus() is the reference.
+     softplus(v) = max(v, 0) + log1p(w),  w = exp(-|v|) in (0, 1]
+     log1p(w)    = 2 atanh(s),  s = w / (2 + w) in (0, 1/3]
+                 = 2 s (1 + s^2/3 + s^4/5 + ... + s^14/15) + O(s^16/17)
+   s is formed without cancellation, so the relative error stays at a few
+   ulp even for tiny w (the truncation is (1/9)^8/17 = 1.4e-9). Above 20 it
+   returns v itself, like F.softplus's threshold and mamba__softplus(). */
+static __m512 mamba__softplus16(__m512 v)
+{
+    __m512 av = _mm512_abs_ps(v);
+    __m512 w = mamba__exp16(_mm512_sub_ps(_mm512_setzero_ps(), av));
+    __m512 s = _mm512_div_ps(w, _mm512_add_ps(_mm512_set1_ps(2.0f), w));
+    __m512 s2 = _mm512_mul_ps(s, s);
+    __m512 p = _mm512_set1_ps(1.0f / 15.0f), res;
+    p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 13.0f));
+    p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 11.0f));
+    p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 9.0f));
+    p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 7.0f));
+    p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 5.0f));
+    p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 3.0f));
+    p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f));
+    res = _mm512_fmadd_ps(_mm512_add_ps(s, s), p, _mm512_max_ps(v, _mm512_setzero_ps()));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_set1_ps(20.0f), _CMP_GT_OQ), res, v);
+}
+
+/* The sum of 16 lanes, pairwise: halves, quarters, then pairs. */
+static float mamba__hsum16(__m512 v)
+{
+    __m256 a = _mm512_castps512_ps256(_mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0x4E)));
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    b = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    b = _mm_add_ss(b, _mm_shuffle_ps(b, b, 1));
+    return _mm_cvtss_f32(b);
+}
+
+/* The matmul micro-kernel: 4 weight rows x 6 tokens of dot products,
+     res[i][j] = sum_k W_i[k] X_j[k]
+   24 accumulators of 16 lanes (a register each), 4 weight vectors and the
+   6 token vectors loaded once per 16-wide step of k and used 6 and 4
+   times: 10 loads per 24 FMAs. The weight rows stay in L1 while the
+   caller walks all the block's tokens past them. The lanes are summed at
+   the end. Every (row, token) sum is formed the same way wherever it sits
+   in a tile, so tiling never changes a result. LOADW(p, k) loads 16 weights
+   at p + k as floats; one kernel per stored dtype. */
+#define MAMBA__FW_ROW(i, w)                                \
+    do {                                                   \
+        a##i##0 = _mm512_fmadd_ps(w, x0, a##i##0);         \
+        a##i##1 = _mm512_fmadd_ps(w, x1, a##i##1);         \
+        a##i##2 = _mm512_fmadd_ps(w, x2, a##i##2);         \
+        a##i##3 = _mm512_fmadd_ps(w, x3, a##i##3);         \
+        a##i##4 = _mm512_fmadd_ps(w, x4, a##i##4);         \
+        a##i##5 = _mm512_fmadd_ps(w, x5, a##i##5);         \
+    } while (0)
+#define MAMBA__FW_SUM(i)                                                                            \
+    do {                                                                                            \
+        res[i][0] = mamba__hsum16(a##i##0); res[i][1] = mamba__hsum16(a##i##1);      \
+        res[i][2] = mamba__hsum16(a##i##2); res[i][3] = mamba__hsum16(a##i##3);      \
+        res[i][4] = mamba__hsum16(a##i##4); res[i][5] = mamba__hsum16(a##i##5);      \
+    } while (0)
+#define MAMBA__FW_KERNEL(NAME, WT, LOADW, TOF32)                                                    \
+    static void NAME(const WT *w0, const WT *w1, const WT *w2, const WT *w3, const float *const *x,  \
+                     int K, float res[4][6])                                                         \
+    {                                                                                               \
+        __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a04 = a00, a05 = a00;    \
+        __m512 a10 = a00, a11 = a00, a12 = a00, a13 = a00, a14 = a00, a15 = a00;                    \
+        __m512 a20 = a00, a21 = a00, a22 = a00, a23 = a00, a24 = a00, a25 = a00;                    \
+        __m512 a30 = a00, a31 = a00, a32 = a00, a33 = a00, a34 = a00, a35 = a00;                    \
+        __m512 x0, x1, x2, x3, x4, x5, w;                                                           \
+        const float *p0 = x[0], *p1 = x[1], *p2 = x[2], *p3 = x[3], *p4 = x[4], *p5 = x[5];         \
+        int k = 0, j;                                                                               \
+        for (; k + 16 <= K; k += 16) {                                                              \
+            x0 = _mm512_loadu_ps(p0 + k); x1 = _mm512_loadu_ps(p1 + k);                             \
+            x2 = _mm512_loadu_ps(p2 + k); x3 = _mm512_loadu_ps(p3 + k);                             \
+            x4 = _mm512_loadu_ps(p4 + k); x5 = _mm512_loadu_ps(p5 + k);                             \
+            w = LOADW(w0, k); MAMBA__FW_ROW(0, w);                                                  \
+            w = LOADW(w1, k); MAMBA__FW_ROW(1, w);                                                  \
+            w = LOADW(w2, k); MAMBA__FW_ROW(2, w);                                                  \
+            w = LOADW(w3, k); MAMBA__FW_ROW(3, w);                                                  \
+        }                                                                                           \
+        if (k < K) { /* the last K % 16: zero-padded copies, the same lanes */                      \
+            float t[10][16];                                                                        \
+            memset(t, 0, sizeof t);                                                                 \
+            for (j = 0; k + j < K; j++) {                                                           \
+                t[0][j] = p0[k + j]; t[1][j] = p1[k + j]; t[2][j] = p2[k + j];                      \
+                t[3][j] = p3[k + j]; t[4][j] = p4[k + j]; t[5][j] = p5[k + j];                      \
+                t[6][j] = TOF32(w0[k + j]); t[7][j] = TOF32(w1[k + j]);                             \
+                t[8][j] = TOF32(w2[k + j]); t[9][j] = TOF32(w3[k + j]);                             \
+            }                                                                                       \
+            x0 = _mm512_loadu_ps(t[0]); x1 = _mm512_loadu_ps(t[1]); x2 = _mm512_loadu_ps(t[2]);     \
+            x3 = _mm512_loadu_ps(t[3]); x4 = _mm512_loadu_ps(t[4]); x5 = _mm512_loadu_ps(t[5]);     \
+            w = _mm512_loadu_ps(t[6]); MAMBA__FW_ROW(0, w);                                         \
+            w = _mm512_loadu_ps(t[7]); MAMBA__FW_ROW(1, w);                                         \
+            w = _mm512_loadu_ps(t[8]); MAMBA__FW_ROW(2, w);                                         \
+            w = _mm512_loadu_ps(t[9]); MAMBA__FW_ROW(3, w);                                         \
+        }                                                                                           \
+        MAMBA__FW_SUM(0); MAMBA__FW_SUM(1); MAMBA__FW_SUM(2); MAMBA__FW_SUM(3);                     \
+    }
+#define MAMBA__FW_LOAD_F32(p, k) _mm512_loadu_ps((p) + (k))
+#define MAMBA__FW_LOAD_F16(p, k) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)((p) + (k))))
+#define MAMBA__FW_LOAD_BF16(p, k)                                                                   \
+    _mm512_castsi512_ps(_mm512_slli_epi32(                                                          \
+        _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)((p) + (k)))), 16))
+#define MAMBA__FW_ID(v) (v)
+MAMBA__FW_KERNEL(mamba__fw_kernel_f32, float, MAMBA__FW_LOAD_F32, MAMBA__FW_ID)
+MAMBA__FW_KERNEL(mamba__fw_kernel_f16, uint16_t, MAMBA__FW_LOAD_F16, mamba__f16_to_f32)
+MAMBA__FW_KERNEL(mamba__fw_kernel_bf16, uint16_t, MAMBA__FW_LOAD_BF16, mamba__bf16_to_f32)
+#endif /* MAMBA__FW_AVX512 */
+
+/* out[t][r] = sum_k W[r][k] X[t][k] (+ bias[r])   for t < T, r < W->rows
+   The block's F.linear: out = X W^T + b. out rows are ldo floats apart, X
+   rows ldx floats apart (so a slice of a wider row can be an input). Work
+   is split across threads by groups of 4 rows; each thread walks all T
+   tokens past its 4 rows while they sit in L1. The portable path computes
+   each dot with mamba__dot_*(), the decode kernels; a dtype without a
+   blocked kernel here goes through mamba__matvec() one token at a time. */
+static void mamba__fw_matmul(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *X, int ldx,
+                             int T)
+{
+    const int rows = W->rows, K = W->cols, nq = (rows + 3) / 4;
+    int q, t;
+    if (W->dtype != MAMBA_DTYPE_F32 && W->dtype != MAMBA_DTYPE_F16 && W->dtype != MAMBA_DTYPE_BF16) {
+        for (t = 0; t < T; t++) mamba__matvec(out + (size_t)t * ldo, W, X + (size_t)t * ldx, bias);
+        return;
+    }
+    MAMBA__PARALLEL_FOR
+    for (q = 0; q < nq; q++) {
+        const int r0 = 4 * q, nr = rows - r0 < 4 ? rows - r0 : 4;
+        size_t off[4];
+        int i, t0;
+        /* a short last group repeats its last row; the copies are discarded */
+        for (i = 0; i < 4; i++) off[i] = (size_t)(i < nr ? r0 + i : r0 + nr - 1) * (size_t)K;
+#ifdef MAMBA__FW_AVX512
+        for (t0 = 0; t0 < T; t0 += 6) {
+            const int nt = T - t0 < 6 ? T - t0 : 6;
+            const float *xp[6];
+            float res[4][6];
+            int j;
+            for (j = 0; j < 6; j++) xp[j] = X + (size_t)(t0 + (j < nt ? j : nt - 1)) * (size_t)ldx;
+            if (W->dtype == MAMBA_DTYPE_F32) {
+                const float *w = (const float *)W->data;
+                mamba__fw_kernel_f32(w + off[0], w + off[1], w + off[2], w + off[3], xp, K, res);
+            } else if (W->dtype == MAMBA_DTYPE_F16) {
+                const uint16_t *w = (const uint16_t *)W->data;
+                mamba__fw_kernel_f16(w + off[0], w + off[1], w + off[2], w + off[3], xp, K, res);
+            } else {
+                const uint16_t *w = (const uint16_t *)W->data;
+                mamba__fw_kernel_bf16(w + off[0], w + off[1], w + off[2], w + off[3], xp, K, res);
+            }
+            for (j = 0; j < nt; j++)
+                for (i = 0; i < nr; i++)
+                    out[(size_t)(t0 + j) * ldo + r0 + i] = bias ? res[i][j] + bias[r0 + i] : res[i][j];
+        }
+#else
+        for (t0 = 0; t0 < T; t0++) {
+            const float *x = X + (size_t)t0 * (size_t)ldx;
+            for (i = 0; i < nr; i++) {
+                float v;
+                if (W->dtype == MAMBA_DTYPE_F32)
+                    v = mamba__dot_f32((const float *)W->data + off[i], x, K);
+                else if (W->dtype == MAMBA_DTYPE_F16)
+                    v = mamba__dot_f16((const uint16_t *)W->data + off[i], x, K);
+                else
+                    v = mamba__dot_bf16((const uint16_t *)W->data + off[i], x, K);
+                out[(size_t)t0 * ldo + r0 + i] = bias ? v + bias[r0 + i] : v;
+            }
+        }
+#endif
+    }
+}
+
+/* The causal conv over a block, in place on x (T rows, ldx apart), for
+   channels [c0, c1): mamba__conv_step() applied to t = 0, 1, ... in order,
+   with the window carried from token to token (and left in the state). */
+static void mamba__fw_conv_scalar(float *x, int ldx, float *window, const float *weight, const float *bias, int c0,
+                                  int c1, int d_conv, int T)
+{
+    int c, t, j;
+    for (c = c0; c < c1; c++) {
+        float *w = window + (size_t)c * (size_t)d_conv;
+        const float *k = weight + (size_t)c * (size_t)d_conv;
+        for (t = 0; t < T; t++) {
+            float *xc = x + (size_t)t * (size_t)ldx + c;
+            float acc = bias ? bias[c] : 0.0f;
+            for (j = 0; j + 1 < d_conv; j++) w[j] = w[j + 1];
+            w[d_conv - 1] = *xc;
+            for (j = 0; j < d_conv; j++) acc += k[j] * w[j];
+            *xc = mamba__silu(acc);
+        }
+    }
+}
+
+/* The selective scan over a block for channels [c0, c1): mamba__ssm_step()
+   applied to t = 0, 1, ... in order. x and z are rows of xz (ldxz apart),
+   B and C rows of dbc (ldbc apart). */
+static void mamba__fw_scan_scalar(float *y, float *h, const float *xz, int ldxz, const float *delta,
+                                  const float *A, const float *Bm, int ldbc, const float *D, int c0, int c1,
+                                  int d_inner, int d_state, int T)
+{
+    int c, t, n;
+    for (c = c0; c < c1; c++) {
+        float *hc = h + (size_t)c * (size_t)d_state;
+        const float *Ac = A + (size_t)c * (size_t)d_state;
+        for (t = 0; t < T; t++) {
+            const float *B = Bm + (size_t)t * (size_t)ldbc, *C = B + d_state;
+            float dt = delta[(size_t)t * d_inner + c], xc = xz[(size_t)t * ldxz + c], acc = 0.0f;
+            for (n = 0; n < d_state; n++) {
+                hc[n] = expf(dt * Ac[n]) * hc[n] + (dt * B[n]) * xc;
+                acc += hc[n] * C[n];
+            }
+            acc += D[c] * xc;
+            y[(size_t)t * d_inner + c] = acc * mamba__silu(xz[(size_t)t * ldxz + d_inner + c]);
+        }
+    }
+}
+
+#ifdef MAMBA__FW_AVX512
+/* The conv for 16 channels c0..c0+15 at once, one lane per channel; the
+   window of each lane is d_conv registers (shifting them is renaming). */
+static void mamba__fw_conv16(float *x, int ldx, float *window, const float *weight, const float *bias, int c0,
+                             int d_conv, int T)
+{
+    __m512 w[8], k[8], acc, b;
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(d_conv));
+    float *win = window + (size_t)c0 * (size_t)d_conv;
+    int t, j;
+    for (j = 0; j < d_conv; j++) {
+        w[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, win + j, 4);
+        k[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, weight + (size_t)c0 * (size_t)d_conv + j, 4);
+    }
+    b = bias ? _mm512_loadu_ps(bias + c0) : _mm512_setzero_ps();
+    for (t = 0; t < T; t++) {
+        float *xc = x + (size_t)t * (size_t)ldx + c0;
+        for (j = 0; j + 1 < d_conv; j++) w[j] = w[j + 1];
+        w[d_conv - 1] = _mm512_loadu_ps(xc);
+        acc = b;
+        for (j = 0; j < d_conv; j++) acc = _mm512_fmadd_ps(k[j], w[j], acc);
+        _mm512_storeu_ps(xc, mamba__silu16(acc));
+    }
+    for (j = 0; j < d_conv; j++) _mm512_i32scatter_ps(win + j, idx, w[j], 4);
+}
+
+/* The scan for 16 channels c0..c0+15, one lane per channel, d_state a
+   multiple of 16. State indices go 16 at a time: h for 16 channels x 16
+   states lives in 16 registers across all T tokens; y[t] collects the
+   partial sums of C h over the state chunks in n order, as the scalar loop
+   does. Then y = (y + D x) * SiLU(z). */
+static void mamba__fw_scan16(float *y, float *h, const float *xz, int ldxz, const float *delta, const float *A,
+                             const float *Bm, int ldbc, const float *D, int c0, int d_inner, int d_state, int T)
+{
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(d_state));
+    float *hb = h + (size_t)c0 * (size_t)d_state;
+    const float *Ab = A + (size_t)c0 * (size_t)d_state;
+    int n0, t, j;
+    for (n0 = 0; n0 < d_state; n0 += 16) {
+        __m512 hv[16], Av[16];
+        for (j = 0; j < 16; j++) {
+            hv[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, hb + n0 + j, 4);
+            Av[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, Ab + n0 + j, 4);
+        }
+        for (t = 0; t < T; t++) {
+            const float *B = Bm + (size_t)t * (size_t)ldbc + n0, *C = B + d_state;
+            float *yt = y + (size_t)t * (size_t)d_inner + c0;
+            __m512 dt = _mm512_loadu_ps(delta + (size_t)t * (size_t)d_inner + c0);
+            __m512 dtx = _mm512_mul_ps(dt, _mm512_loadu_ps(xz + (size_t)t * (size_t)ldxz + c0));
+            __m512 acc = n0 ? _mm512_loadu_ps(yt) : _mm512_setzero_ps();
+            for (j = 0; j < 16; j++) {
+                __m512 dA = mamba__exp16(_mm512_mul_ps(dt, Av[j]));
+                hv[j] = _mm512_fmadd_ps(dA, hv[j], _mm512_mul_ps(dtx, _mm512_set1_ps(B[j])));
+                acc = _mm512_fmadd_ps(hv[j], _mm512_set1_ps(C[j]), acc);
+            }
+            _mm512_storeu_ps(yt, acc);
+        }
+        for (j = 0; j < 16; j++) _mm512_i32scatter_ps(hb + n0 + j, idx, hv[j], 4);
+    }
+    for (t = 0; t < T; t++) {
+        float *yt = y + (size_t)t * (size_t)d_inner + c0;
+        const float *xt = xz + (size_t)t * (size_t)ldxz + c0;
+        __m512 acc = _mm512_fmadd_ps(_mm512_loadu_ps(D + c0), _mm512_loadu_ps(xt), _mm512_loadu_ps(yt));
+        _mm512_storeu_ps(yt, _mm512_mul_ps(acc, mamba__silu16(_mm512_loadu_ps(xt + d_inner))));
+    }
+}
+#endif
+
+/* delta = softplus(delta) over T rows of d_inner; per channel the same
+   function whatever T (the vector part covers whole groups of 16). */
+static void mamba__fw_softplus(float *delta, int d_inner, int T)
+{
+    int t;
+    MAMBA__PARALLEL_FOR
+    for (t = 0; t < T; t++) {
+        float *d = delta + (size_t)t * (size_t)d_inner;
+        int c = 0;
+#ifdef MAMBA__FW_AVX512
+        for (; c + 16 <= d_inner; c += 16) _mm512_storeu_ps(d + c, mamba__softplus16(_mm512_loadu_ps(d + c)));
+#endif
+        for (; c < d_inner; c++) d[c] = mamba__softplus(d[c]);
+    }
+}
+
+/* One Mamba block over T tokens of the block buffer: mamba__block() for
+   t = 0..T-1, reorganised so that each weight is read once. */
+static void mamba__fw_layer(const mamba_model *m, mamba_state *s, int l, const mamba__fw_buf *b, int T)
+{
+    const mamba_config *cfg = &m->config;
+    const mamba_layer *L = &m->layers[l];
+    const int dm = cfg->d_model, di = cfg->d_inner, N = cfg->d_state, R = cfg->dt_rank, dc = cfg->d_conv;
+    const int ldxz = 2 * di, ldbc = R + 2 * N, ngroup = (di + 15) / 16;
+    float *window = s->conv + (size_t)l * (size_t)di * (size_t)dc;
+    float *h = s->ssm + (size_t)l * (size_t)di * (size_t)N;
+    int t, g;
+
+    /* u = RMSNorm(r) * w_norm, token by token */
+    MAMBA__PARALLEL_FOR
+    for (t = 0; t < T; t++)
+        mamba__rmsnorm(b->u + (size_t)t * dm, b->r + (size_t)t * dm, L->norm, dm, cfg->norm_eps);
+    /* (x, z) = in_proj(u) for all T tokens */
+    mamba__fw_matmul(b->xz, ldxz, &L->in_proj, L->in_proj_bias, b->u, dm, T);
+    /* x = SiLU(conv1d(x)), per channel over t in order */
+    MAMBA__PARALLEL_FOR
+    for (g = 0; g < ngroup; g++) {
+        const int c0 = 16 * g, c1 = c0 + 16 < di ? c0 + 16 : di;
+#ifdef MAMBA__FW_AVX512
+        if (c1 - c0 == 16 && dc <= 8) {
+            mamba__fw_conv16(b->xz, ldxz, window, L->conv_weight, L->conv_bias, c0, dc, T);
+            continue;
+        }
+#endif
+        mamba__fw_conv_scalar(b->xz, ldxz, window, L->conv_weight, L->conv_bias, c0, c1, dc, T);
+    }
+    /* (delta, B, C) = x_proj(x) */
+    mamba__fw_matmul(b->dbc, ldbc, &L->x_proj, NULL, b->xz, ldxz, T);
+    if (cfg->arch == MAMBA_ARCH_FALCON) {
+        MAMBA__PARALLEL_FOR
+        for (t = 0; t < T; t++) {
+            float *p = b->dbc + (size_t)t * ldbc;
+            mamba__rmsnorm(p, p, NULL, R, cfg->mixer_rms_eps);
+            mamba__rmsnorm(p + R, p + R, NULL, N, cfg->mixer_rms_eps);
+            mamba__rmsnorm(p + R + N, p + R + N, NULL, N, cfg->mixer_rms_eps);
+        }
+    }
+    /* Delta = softplus(dt_proj(delta) + dt_bias) */
+    mamba__fw_matmul(b->delta, di, &L->dt_proj, L->dt_bias, b->dbc, ldbc, T);
+    mamba__fw_softplus(b->delta, di, T);
+    /* the selective scan, per channel over t in order; y = (C h + D x) * SiLU(z) */
+    MAMBA__PARALLEL_FOR
+    for (g = 0; g < ngroup; g++) {
+        const int c0 = 16 * g, c1 = c0 + 16 < di ? c0 + 16 : di;
+#ifdef MAMBA__FW_AVX512
+        if (c1 - c0 == 16 && N % 16 == 0) {
+            mamba__fw_scan16(b->y, h, b->xz, ldxz, b->delta, L->A, b->dbc + R, ldbc, L->D, c0, di, N, T);
+            continue;
+        }
+#endif
+        mamba__fw_scan_scalar(b->y, h, b->xz, ldxz, b->delta, L->A, b->dbc + R, ldbc, L->D, c0, c1, di, N, T);
+    }
+    /* r = r + out_proj(y) */
+    mamba__fw_matmul(b->u, dm, &L->out_proj, L->out_proj_bias, b->y, di, T);
+    MAMBA__PARALLEL_FOR
+    for (t = 0; t < T; t++) {
+        float *r = b->r + (size_t)t * dm;
+        const float *u = b->u + (size_t)t * dm;
+        int i;
+        for (i = 0; i < dm; i++) r[i] += u[i];
+    }
+}
+
+MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const int *tokens, int n, float *logits,
+                                     int flags, void *scratch, size_t scratch_bytes)
+{
+    const mamba_config *cfg;
+    const int all = (flags & MAMBA_FORWARD_ALL_LOGITS) != 0;
+    mamba__fw_buf b;
+    size_t V;
+    int T, b0, i, l;
+    if (!m || !s || !s->r || n < 0 || (n > 0 && !tokens)) return MAMBA_ERR_INVALID_ARG;
+    cfg = &m->config;
+    if (!mamba__state_fits(m, s)) return MAMBA_ERR_INVALID_ARG;
+    /* every token first, so an error leaves the state as it was */
+    for (i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= cfg->n_vocab_padded) return MAMBA_ERR_TOKEN;
+    if (n == 0) return MAMBA_OK;
+    V = (size_t)cfg->n_vocab_padded;
+    if (!scratch) { /* no scratch: the token-by-token path (cannot fail now) */
+        for (i = 0; i < n; i++)
+            mamba_step(m, s, tokens[i], !logits ? NULL : all ? logits + (size_t)i * V : i == n - 1 ? logits : NULL);
+        return MAMBA_OK;
+    }
+    /* the largest block whose scratch fits */
+    {
+        /* an estimate from the bytes per token, then the exact size decides */
+        size_t fit = scratch_bytes / (mamba_forward_scratch_size(m, 1) - 64);
+        T = fit > MAMBA_FORWARD_MAX_BLOCK ? MAMBA_FORWARD_MAX_BLOCK : fit < 1 ? 1 : (int)fit;
+        while (T > 1 && mamba_forward_scratch_size(m, T) > scratch_bytes) T--;
+        while (T < MAMBA_FORWARD_MAX_BLOCK && mamba_forward_scratch_size(m, T + 1) <= scratch_bytes) T++;
+        if (mamba_forward_scratch_size(m, T) > scratch_bytes) return MAMBA_ERR_BUFFER_TOO_SMALL;
+    }
+    {
+        uintptr_t a = (uintptr_t)scratch;
+        mamba__fw_carve(&b, cfg, T, (float *)(void *)((unsigned char *)scratch + ((64u - (a & 63u)) & 63u)));
+    }
+
+    for (b0 = 0; b0 < n; b0 += T) {
+        const int nb = n - b0 < T ? n - b0 : T;
+        int t;
+        /* r[t] = embedding[token t] */
+        for (t = 0; t < nb; t++) {
+            size_t row = (size_t)tokens[b0 + t] * (size_t)cfg->d_model;
+            float *r = b.r + (size_t)t * (size_t)cfg->d_model;
+            if (m->embedding.dtype == MAMBA_DTYPE_F32) {
+                memcpy(r, (const float *)m->embedding.data + row, sizeof(float) * (size_t)cfg->d_model);
+            } else {
+                const uint16_t *e = (const uint16_t *)m->embedding.data + row;
+                for (i = 0; i < cfg->d_model; i++)
+                    r[i] = m->embedding.dtype == MAMBA_DTYPE_F16 ? mamba__f16_to_f32(e[i]) : mamba__bf16_to_f32(e[i]);
+            }
+        }
+        for (l = 0; l < cfg->n_layer; l++) mamba__fw_layer(m, s, l, &b, nb);
+        if (logits && all) {
+            /* logits[t] = lm_head(RMSNorm(r[t]) * w_norm_f) for the whole block */
+            MAMBA__PARALLEL_FOR
+            for (t = 0; t < nb; t++)
+                mamba__rmsnorm(b.u + (size_t)t * cfg->d_model, b.r + (size_t)t * cfg->d_model, m->norm_f,
+                               cfg->d_model, cfg->norm_eps);
+            mamba__fw_matmul(logits + (size_t)b0 * V, (int)V, &m->lm_head, NULL, b.u, cfg->d_model, nb);
+        }
+        if (b0 + nb == n) /* leave the last residual in the state, as mamba_step() does */
+            memcpy(s->r, b.r + (size_t)(nb - 1) * cfg->d_model, sizeof(float) * (size_t)cfg->d_model);
+    }
+    s->pos += n;
+    if (logits && !all) {
+        /* only the last token's logits: one matrix-vector product, as mamba_step() */
+        mamba__rmsnorm(s->u, s->r, m->norm_f, cfg->d_model, cfg->norm_eps);
+        mamba__matvec(logits, &m->lm_head, s->u, NULL);
+    }
+    return MAMBA_OK;
+}
+
 /* ---- >>snapshot (state save/load) ------------------------------------- */
+
+#define MAMBA__SNAP_HEADER 64u
+#define MAMBA__SNAP_TRAILER 8u
+
+/* FNV-1a 64: h = (h ^ byte) * prime for each byte. Both steps are
+   bijections of h for a fixed byte, and for a fixed h the first is a
+   bijection of the byte, so changing any one byte of the input always
+   changes the hash: every single-bit flip is caught, not just most. */
+#define MAMBA__FNV_OFFSET 0xCBF29CE484222325ull
+static uint64_t mamba__snap_fnv(uint64_t h, const unsigned char *p, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001B3ull;
+    return h;
+}
+
+static void mamba__snap_w32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+static void mamba__snap_w64(unsigned char *p, uint64_t v)
+{
+    mamba__snap_w32(p, (uint32_t)v);
+    mamba__snap_w32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint64_t mamba__snap_fnv32(uint64_t h, uint32_t v)
+{
+    unsigned char b[4];
+    mamba__snap_w32(b, v);
+    return mamba__snap_fnv(h, b, 4);
+}
+
+/* Hash the first (or, with from_end, the last) min(n, 64) bytes at p. */
+static uint64_t mamba__snap_fnv_sample(uint64_t h, const void *p, size_t n, int from_end)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    size_t k = n < 64 ? n : 64;
+    if (!b) return mamba__snap_fnv32(h, 0); /* an absent tensor still moves the hash */
+    return mamba__snap_fnv(h, from_end ? b + (n - k) : b, k);
+}
+
+/* Bytes of a matrix as stored (q8: the int8 blocks, then an f16 scale per
+   block; an unknown later type: only its first bytes count). */
+static size_t mamba__snap_matrix_bytes(const mamba_matrix *w)
+{
+    size_t n = (size_t)w->rows * (size_t)w->cols;
+    if (w->dtype == MAMBA_DTYPE_F32) return 4 * n;
+    if (w->dtype == MAMBA_DTYPE_F16 || w->dtype == MAMBA_DTYPE_BF16) return 2 * n;
+    if (w->dtype == MAMBA_DTYPE_Q8) return (size_t)w->rows * (size_t)((w->cols + 31) / 32) * 34;
+    return n < 64 ? n : 64;
+}
+
+/* The model fingerprint described under >>snapshot-api. */
+static uint64_t mamba__snap_fingerprint(const mamba_model *m)
+{
+    const mamba_config *c = &m->config;
+    uint64_t h = MAMBA__FNV_OFFSET;
+    uint32_t bits;
+    int l;
+    h = mamba__snap_fnv32(h, (uint32_t)c->arch);
+    h = mamba__snap_fnv32(h, (uint32_t)c->d_model);
+    h = mamba__snap_fnv32(h, (uint32_t)c->n_layer);
+    h = mamba__snap_fnv32(h, (uint32_t)c->d_inner);
+    h = mamba__snap_fnv32(h, (uint32_t)c->d_state);
+    h = mamba__snap_fnv32(h, (uint32_t)c->d_conv);
+    h = mamba__snap_fnv32(h, (uint32_t)c->dt_rank);
+    h = mamba__snap_fnv32(h, (uint32_t)c->n_vocab_padded);
+    h = mamba__snap_fnv32(h, (uint32_t)c->n_vocab);
+    memcpy(&bits, &c->norm_eps, 4);
+    h = mamba__snap_fnv32(h, bits);
+    memcpy(&bits, &c->mixer_rms_eps, 4);
+    h = mamba__snap_fnv32(h, bits);
+    h = mamba__snap_fnv32(h, (uint32_t)c->conv_bias);
+    h = mamba__snap_fnv32(h, (uint32_t)c->in_proj_bias);
+    h = mamba__snap_fnv32(h, (uint32_t)c->out_proj_bias);
+    h = mamba__snap_fnv32(h, (uint32_t)c->tied_lm_head);
+    h = mamba__snap_fnv32(h, (uint32_t)m->embedding.dtype);
+    h = mamba__snap_fnv_sample(h, m->embedding.data, mamba__snap_matrix_bytes(&m->embedding), 0);
+    h = mamba__snap_fnv_sample(h, m->embedding.data, mamba__snap_matrix_bytes(&m->embedding), 1);
+    h = mamba__snap_fnv_sample(h, m->norm_f, 4 * (size_t)c->d_model, 0);
+    for (l = 0; l < c->n_layer; l++) {
+        const mamba_layer *L = &m->layers[l];
+        h = mamba__snap_fnv_sample(h, L->in_proj.data, mamba__snap_matrix_bytes(&L->in_proj), 0);
+        h = mamba__snap_fnv_sample(h, L->A, 4 * (size_t)c->d_inner * (size_t)c->d_state, 0);
+        h = mamba__snap_fnv_sample(h, L->out_proj.data, mamba__snap_matrix_bytes(&L->out_proj), 0);
+    }
+    return h;
+}
+
+/* Floats a snapshot of s holds: the conv windows then h, one block. */
+static size_t mamba__snap_floats(const mamba_state *s)
+{
+    return (size_t)s->n_layer * (size_t)s->d_inner * ((size_t)s->d_conv + (size_t)s->d_state);
+}
+
+MAMBA_API size_t mamba_state_snapshot_size(const mamba_state *s)
+{
+    if (!s || !s->conv) return 0;
+    return MAMBA__SNAP_HEADER + 4 * mamba__snap_floats(s) + MAMBA__SNAP_TRAILER;
+}
+
+static const unsigned char mamba__snap_magic[8] = {0x89, 'M', 'S', 'T', 'A', 'T', 'E', '\n'};
+
+MAMBA_API mamba_result mamba_state_save(const mamba_state *s, const mamba_model *m, void *buf, size_t cap,
+                                        size_t *written)
+{
+    unsigned char *p = (unsigned char *)buf;
+    size_t nf, need, i;
+    if (written) *written = 0;
+    if (!s || !m || !buf || !s->conv || !m->data || !mamba__state_fits(m, s)) return MAMBA_ERR_INVALID_ARG;
+    nf = mamba__snap_floats(s);
+    need = mamba_state_snapshot_size(s);
+    if (cap < need) {
+        if (written) *written = need;
+        return MAMBA_ERR_BUFFER_TOO_SMALL;
+    }
+    memcpy(p, mamba__snap_magic, 8);
+    mamba__snap_w32(p + 8, MAMBA_SNAPSHOT_VERSION);
+    mamba__snap_w32(p + 12, (uint32_t)s->n_layer);
+    mamba__snap_w32(p + 16, (uint32_t)s->d_model);
+    mamba__snap_w32(p + 20, (uint32_t)s->d_inner);
+    mamba__snap_w32(p + 24, (uint32_t)s->d_state);
+    mamba__snap_w32(p + 28, (uint32_t)s->d_conv);
+    mamba__snap_w32(p + 32, (uint32_t)s->dt_rank);
+    mamba__snap_w32(p + 36, 0);
+    mamba__snap_w64(p + 40, (uint64_t)s->pos);
+    mamba__snap_w64(p + 48, mamba__snap_fingerprint(m));
+    mamba__snap_w64(p + 56, (uint64_t)nf);
+    /* conv and ssm are one contiguous block (mamba__state_carve) */
+    for (i = 0; i < nf; i++) {
+        uint32_t bits;
+        memcpy(&bits, &s->conv[i], 4);
+        mamba__snap_w32(p + MAMBA__SNAP_HEADER + 4 * i, bits);
+    }
+    mamba__snap_w64(p + need - MAMBA__SNAP_TRAILER, mamba__snap_fnv(MAMBA__FNV_OFFSET, p, need - MAMBA__SNAP_TRAILER));
+    if (written) *written = need;
+    return MAMBA_OK;
+}
+
+MAMBA_API mamba_result mamba_state_load(mamba_state *s, const mamba_model *m, const void *buf, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    uint64_t nf, pos;
+    size_t body, i;
+    if (!s || !m || !buf || !s->conv || !m->data || !mamba__state_fits(m, s)) return MAMBA_ERR_INVALID_ARG;
+    /* what it is, then which version: each readable once its bytes exist */
+    if (len < 8) return MAMBA_ERR_TRUNCATED;
+    if (memcmp(p, mamba__snap_magic, 8) != 0) return MAMBA_ERR_STATE_MAGIC;
+    if (len < 12) return MAMBA_ERR_TRUNCATED;
+    if (mamba__rd32(p + 8) != MAMBA_SNAPSHOT_VERSION) return MAMBA_ERR_STATE_VERSION;
+    if (len < MAMBA__SNAP_HEADER + MAMBA__SNAP_TRAILER) return MAMBA_ERR_TRUNCATED;
+    /* the float count against the bytes there are, by subtracting from the
+       trusted len (no product of an untrusted count can wrap) */
+    nf = mamba__rd64(p + 56);
+    if (nf > (uint64_t)((len - MAMBA__SNAP_HEADER - MAMBA__SNAP_TRAILER) / 4)) return MAMBA_ERR_TRUNCATED;
+    body = MAMBA__SNAP_HEADER + 4 * (size_t)nf;
+    if (mamba__rd64(p + body) != mamba__snap_fnv(MAMBA__FNV_OFFSET, p, body)) return MAMBA_ERR_STATE_CHECKSUM;
+    /* the checksum holds: now the fields mean what they say */
+    pos = mamba__rd64(p + 40);
+    if (mamba__rd32(p + 36) != 0 || pos > (uint64_t)(((unsigned long)-1) >> 1) /* LONG_MAX */)
+        return MAMBA_ERR_STATE_CHECKSUM;
+    if (mamba__rd32(p + 12) != (uint32_t)s->n_layer || mamba__rd32(p + 16) != (uint32_t)s->d_model ||
+        mamba__rd32(p + 20) != (uint32_t)s->d_inner || mamba__rd32(p + 24) != (uint32_t)s->d_state ||
+        mamba__rd32(p + 28) != (uint32_t)s->d_conv || mamba__rd32(p + 32) != (uint32_t)s->dt_rank ||
+        nf != (uint64_t)mamba__snap_floats(s))
+        return MAMBA_ERR_STATE_MODEL;
+    if (mamba__rd64(p + 48) != mamba__snap_fingerprint(m)) return MAMBA_ERR_STATE_MODEL;
+    /* everything checks out: only now touch the state */
+    for (i = 0; i < (size_t)nf; i++) s->conv[i] = mamba__bits_to_f32(mamba__rd32(p + MAMBA__SNAP_HEADER + 4 * i));
+    s->pos = (long)pos;
+    return MAMBA_OK;
+}
 
 /* ---- >>sampler -------------------------------------------------------- */
 
@@ -1253,7 +2856,9 @@ MAMBA_API void mamba_rng_seed(mamba_rng *rng, unsigned long long seed)
 
 MAMBA_API unsigned int mamba_rng_u32(mamba_rng *rng)
 {
-    unsigned long long x = rng->s;
+    unsigned long long x;
+    if (!rng) return 0; /* documented: NULL gives 0 (and mamba_rng_float 0.0f) */
+    x = rng->s;
     x ^= x >> 12;
     x ^= x << 25;
     x ^= x >> 27;
@@ -1418,6 +3023,797 @@ MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logi
 
 /* ---- >>tokenizer ------------------------------------------------------ */
 
+/* >>tokenizer-impl
+
+   The packed section (all u32 little-endian, offsets from its first byte;
+   tools/tokpack.py is the writer and documents the same table):
+
+     0 "MAMBATOK" | 8 version 1 | 12 header_bytes 128 | 16 total_bytes
+    20 flags | 24 n_vocab | 28 n_merges | 32 n_added | 36 n_class | 40 n_ccc
+    44 n_decomp | 48 n_decomp_pool | 52 n_comp | 56 token_blob_bytes
+    60 added_blob_bytes | 64 max_token_bytes
+    68.. offsets of: tok_offsets u32[n_vocab+1], tok_blob, byte_ids u32[256],
+         merges {left,right,rank,result}[n_merges] sorted by (left,right),
+         added {id,flags,off,len}[n_added] longest first, added_blob,
+         class u32[n_class] (start<<8|class), ccc u32[n_ccc] (start<<8|ccc),
+         decomp {cp, off<<3|len}[n_decomp] sorted, decomp_pool u32[],
+         comp {first,second,composite}[n_comp] sorted by (first,second)
+
+   Every read goes through mamba__tok_u32(), byte by byte: the section needs no
+   alignment and the code runs the same on a big-endian machine. */
+
+#define MAMBA__TOK_HEADER 128u
+#define MAMBA__TOK_NONE 0xFFFFFFFFu
+#define MAMBA__TOK_MAXCP 0x10FFFFu
+
+static unsigned mamba__tok_u32(const unsigned char *p)
+{
+    return (unsigned)p[0] | ((unsigned)p[1] << 8) | ((unsigned)p[2] << 16) | ((unsigned)p[3] << 24);
+}
+/* element i (u32) of an array of u32 */
+static unsigned mamba__tok_at(const unsigned char *arr, size_t i) { return mamba__tok_u32(arr + 4 * i); }
+
+static mamba_result mamba__tok_fail(mamba_tokenizer *t, const char *why)
+{
+    t->error = why;
+    return MAMBA_ERR_TOKENIZER;
+}
+
+/* Find an array of `count` elements of `elem` bytes at the u32 offset stored
+   at header byte `field`; bounds are checked by subtracting from the trusted
+   size, so no untrusted addition can wrap. */
+static int mamba__tok_array(const unsigned char *s, size_t total, unsigned field, size_t count,
+                            size_t elem, const unsigned char **out)
+{
+    size_t off = mamba__tok_u32(s + field);
+    if (off < MAMBA__TOK_HEADER || off > total || (off & 3u)) return 0;
+    if (count != 0 && elem > ((size_t)-1) / count) return 0;
+    if (count * elem > total - off) return 0;
+    *out = s + off;
+    return 1;
+}
+
+/* length of the UTF-8 encoding of code point c */
+static unsigned mamba__tok_u8len(unsigned c) { return c < 0x80 ? 1u : c < 0x800 ? 2u : c < 0x10000 ? 3u : 4u; }
+
+static void mamba__tok_bitset(unsigned char *set, unsigned b) { set[b >> 3] |= (unsigned char)(1u << (b & 7)); }
+static int mamba__tok_inset(const unsigned char *set, unsigned b) { return (set[b >> 3] >> (b & 7)) & 1; }
+
+/* Check a start<<8|value range table: starts strictly increasing from 0. */
+static int mamba__tok_ranges_ok(const unsigned char *arr, unsigned n, unsigned max_value)
+{
+    unsigned i, prev = 0;
+    if (n == 0 || (mamba__tok_at(arr, 0) >> 8) != 0) return 0;
+    for (i = 0; i < n; i++) {
+        unsigned e = mamba__tok_at(arr, i), start = e >> 8;
+        if ((e & 0xFFu) > max_value || start > MAMBA__TOK_MAXCP) return 0;
+        if (i > 0 && start <= prev) return 0;
+        prev = start;
+    }
+    return 1;
+}
+
+MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *section, size_t bytes)
+{
+    const unsigned char *s = (const unsigned char *)section;
+    size_t total, blob, ablob;
+    unsigned i, max_len = 0, ratio_x2 = 2, u8ratio = 3, comp_ratio = 1;
+    if (!t) return MAMBA_ERR_INVALID_ARG;
+    memset(t, 0, sizeof *t);
+    if (!s) return MAMBA_ERR_INVALID_ARG;
+    /* 1. header: size, magic, version, sizes */
+    if (bytes < MAMBA__TOK_HEADER) return mamba__tok_fail(t, "tokenizer section shorter than its header");
+    if (memcmp(s, "MAMBATOK", 8) != 0) return mamba__tok_fail(t, "tokenizer section magic is not MAMBATOK");
+    if (mamba__tok_u32(s + 8) != 1) return mamba__tok_fail(t, "tokenizer section version is not 1");
+    if (mamba__tok_u32(s + 12) != MAMBA__TOK_HEADER) return mamba__tok_fail(t, "tokenizer header_bytes is not 128");
+    total = mamba__tok_u32(s + 16);
+    if (total < MAMBA__TOK_HEADER || total > bytes) return mamba__tok_fail(t, "tokenizer total_bytes exceeds the section");
+    t->flags = mamba__tok_u32(s + 20);
+    if (t->flags & ~1u) return mamba__tok_fail(t, "tokenizer flags has unknown bits");
+    t->n_vocab = mamba__tok_u32(s + 24);
+    t->n_merges = mamba__tok_u32(s + 28);
+    t->n_added = mamba__tok_u32(s + 32);
+    t->n_class = mamba__tok_u32(s + 36);
+    t->n_ccc = mamba__tok_u32(s + 40);
+    t->n_decomp = mamba__tok_u32(s + 44);
+    t->n_decomp_pool = mamba__tok_u32(s + 48);
+    t->n_comp = mamba__tok_u32(s + 52);
+    blob = mamba__tok_u32(s + 56);
+    ablob = mamba__tok_u32(s + 60);
+    t->max_token_bytes = mamba__tok_u32(s + 64);
+    if (t->n_vocab == 0 || t->n_vocab > 0x7FFFFFFFu) return mamba__tok_fail(t, "tokenizer n_vocab is 0 or too large");
+    /* 2. every array inside the section */
+    if (!mamba__tok_array(s, total, 68, (size_t)t->n_vocab + 1, 4, &t->tok_offsets) ||
+        !mamba__tok_array(s, total, 72, blob, 1, &t->tok_blob) ||
+        !mamba__tok_array(s, total, 76, 256, 4, &t->byte_ids) ||
+        !mamba__tok_array(s, total, 80, t->n_merges, 16, &t->merges) ||
+        !mamba__tok_array(s, total, 84, t->n_added, 16, &t->added) ||
+        !mamba__tok_array(s, total, 88, ablob, 1, &t->added_blob) ||
+        !mamba__tok_array(s, total, 92, t->n_class, 4, &t->cls) ||
+        !mamba__tok_array(s, total, 96, t->n_ccc, 4, &t->ccc) ||
+        !mamba__tok_array(s, total, 100, t->n_decomp, 8, &t->decomp) ||
+        !mamba__tok_array(s, total, 104, t->n_decomp_pool, 4, &t->decomp_pool) ||
+        !mamba__tok_array(s, total, 108, t->n_comp, 12, &t->comp))
+        return mamba__tok_fail(t, "tokenizer array offset misaligned or out of bounds");
+    /* 3. token byte strings: offsets start at 0, never decrease, end at the blob size */
+    if (mamba__tok_at(t->tok_offsets, 0) != 0 || mamba__tok_at(t->tok_offsets, t->n_vocab) != blob)
+        return mamba__tok_fail(t, "tokenizer token offsets do not span the blob");
+    for (i = 0; i < t->n_vocab; i++) {
+        unsigned a = mamba__tok_at(t->tok_offsets, i), b = mamba__tok_at(t->tok_offsets, i + 1);
+        if (b < a) return mamba__tok_fail(t, "tokenizer token offsets decrease");
+        if (b - a > max_len) max_len = b - a;
+    }
+    if (max_len != t->max_token_bytes) return mamba__tok_fail(t, "tokenizer max_token_bytes is wrong");
+    for (i = 0; i < 256; i++) {
+        unsigned id = mamba__tok_at(t->byte_ids, i);
+        if (id != MAMBA__TOK_NONE && id >= t->n_vocab) return mamba__tok_fail(t, "tokenizer byte id out of range");
+    }
+    /* 4. merges: ids in range, sorted strictly by (left, right), and each
+       result spells left's bytes then right's (so decode(encode(x)) == x) */
+    for (i = 0; i < t->n_merges; i++) {
+        const unsigned char *m = t->merges + 16 * (size_t)i;
+        unsigned l = mamba__tok_u32(m), r = mamba__tok_u32(m + 4), res = mamba__tok_u32(m + 12);
+        unsigned lo, ll, ro, rl, so, sl;
+        if (l >= t->n_vocab || r >= t->n_vocab || res >= t->n_vocab)
+            return mamba__tok_fail(t, "tokenizer merge id out of range");
+        if (i > 0) {
+            unsigned pl = mamba__tok_u32(m - 16), pr = mamba__tok_u32(m - 12);
+            if (l < pl || (l == pl && r <= pr)) return mamba__tok_fail(t, "tokenizer merges not sorted");
+        }
+        lo = mamba__tok_at(t->tok_offsets, l); ll = mamba__tok_at(t->tok_offsets, l + 1) - lo;
+        ro = mamba__tok_at(t->tok_offsets, r); rl = mamba__tok_at(t->tok_offsets, r + 1) - ro;
+        so = mamba__tok_at(t->tok_offsets, res); sl = mamba__tok_at(t->tok_offsets, res + 1) - so;
+        if ((size_t)ll + rl != sl || memcmp(t->tok_blob + so, t->tok_blob + lo, ll) != 0 ||
+            memcmp(t->tok_blob + so + ll, t->tok_blob + ro, rl) != 0)
+            return mamba__tok_fail(t, "tokenizer merge result is not left+right");
+    }
+    /* 5. added tokens: in range, non-empty, longest first */
+    for (i = 0; i < t->n_added; i++) {
+        const unsigned char *a = t->added + 16 * (size_t)i;
+        unsigned id = mamba__tok_u32(a), fl = mamba__tok_u32(a + 4), off = mamba__tok_u32(a + 8), len = mamba__tok_u32(a + 12);
+        if (id >= t->n_vocab || (fl & ~3u) || len == 0 || off > ablob || len > ablob - off)
+            return mamba__tok_fail(t, "tokenizer added token malformed");
+        if (i > 0 && len > mamba__tok_u32(a - 4)) return mamba__tok_fail(t, "tokenizer added tokens not longest first");
+        mamba__tok_bitset((fl & 1u) ? t->first_norm : t->first_raw, t->added_blob[off]);
+    }
+    /* 6. Unicode tables */
+    if (!mamba__tok_ranges_ok(t->cls, t->n_class, 3)) return mamba__tok_fail(t, "tokenizer class table malformed");
+    if (!mamba__tok_ranges_ok(t->ccc, t->n_ccc, 255)) return mamba__tok_fail(t, "tokenizer ccc table malformed");
+    for (i = 0; i < t->n_decomp; i++) {
+        unsigned cp = mamba__tok_at(t->decomp, 2 * (size_t)i), ol = mamba__tok_at(t->decomp, 2 * (size_t)i + 1);
+        unsigned off = ol >> 3, len = ol & 7u, k, u8 = 0;
+        if (cp > MAMBA__TOK_MAXCP || len == 0 || len > 4 || off > t->n_decomp_pool || len > t->n_decomp_pool - off)
+            return mamba__tok_fail(t, "tokenizer decomposition malformed");
+        if (i > 0 && cp <= mamba__tok_at(t->decomp, 2 * (size_t)i - 2))
+            return mamba__tok_fail(t, "tokenizer decompositions not sorted");
+        for (k = 0; k < len; k++) {
+            unsigned c = mamba__tok_at(t->decomp_pool, off + k);
+            if (c > MAMBA__TOK_MAXCP) return mamba__tok_fail(t, "tokenizer decomposition code point out of range");
+            u8 += mamba__tok_u8len(c);
+        }
+        /* bounds for mamba_encode_work_size: cp needs u8len(cp) input bytes */
+        k = mamba__tok_u8len(cp);
+        if ((2 * len + k - 1) / k > ratio_x2) ratio_x2 = (2 * len + k - 1) / k;
+        if ((u8 + k - 1) / k > u8ratio) u8ratio = (u8 + k - 1) / k;
+    }
+    for (i = 0; i < t->n_comp; i++) {
+        const unsigned char *c = t->comp + 12 * (size_t)i;
+        unsigned a = mamba__tok_u32(c), b = mamba__tok_u32(c + 4), x = mamba__tok_u32(c + 8);
+        if (a > MAMBA__TOK_MAXCP || b > MAMBA__TOK_MAXCP || x > MAMBA__TOK_MAXCP)
+            return mamba__tok_fail(t, "tokenizer composition code point out of range");
+        if (i > 0) {
+            unsigned pa = mamba__tok_u32(c - 12), pb = mamba__tok_u32(c - 8);
+            if (a < pa || (a == pa && b <= pb)) return mamba__tok_fail(t, "tokenizer compositions not sorted");
+        }
+        /* a composite longer in UTF-8 than its two parts would grow the text */
+        if (mamba__tok_u8len(x) > mamba__tok_u8len(a) + mamba__tok_u8len(b)) comp_ratio = 2;
+    }
+    t->cp_per_byte_x2 = ratio_x2;
+    t->utf8_per_byte = u8ratio * comp_ratio;
+    t->data = s;
+    t->bytes = total;
+    return MAMBA_OK;
+}
+
+MAMBA_API mamba_result mamba_tokenizer_from_model(mamba_tokenizer *t, const mamba_model *m)
+{
+    if (!t || !m) return MAMBA_ERR_INVALID_ARG;
+    if (!m->tokenizer || m->tokenizer_bytes == 0) {
+        memset(t, 0, sizeof *t);
+        t->error = "the model file has no tokenizer section";
+        return MAMBA_ERR_TOKENIZER;
+    }
+    return mamba_tokenizer_init(t, m->tokenizer, m->tokenizer_bytes);
+}
+
+/* ---- Unicode lookups (binary searches over the packed tables) ---- */
+
+/* value of the range containing c in a start<<8|value table */
+static unsigned mamba__tok_range(const unsigned char *arr, unsigned n, unsigned c)
+{
+    unsigned lo = 0, hi = n; /* invariant: start[lo] <= c, answer in [lo, hi) */
+    while (hi - lo > 1) {
+        unsigned mid = lo + (hi - lo) / 2;
+        if ((mamba__tok_at(arr, mid) >> 8) <= c) lo = mid; else hi = mid;
+    }
+    return mamba__tok_at(arr, lo) & 0xFFu;
+}
+
+enum { MAMBA__TOK_OTHER = 0, MAMBA__TOK_LETTER = 1, MAMBA__TOK_NUMBER = 2, MAMBA__TOK_SPACE = 3 };
+
+static unsigned mamba__tok_class(const mamba_tokenizer *t, unsigned c)
+{
+    return mamba__tok_range(t->cls, t->n_class, c);
+}
+static unsigned mamba__tok_ccc(const mamba_tokenizer *t, unsigned c)
+{
+    if (c < 0x300) return 0; /* no combining mark below U+0300: the common case */
+    return mamba__tok_range(t->ccc, t->n_ccc, c);
+}
+
+/* Hangul syllables decompose and compose by arithmetic (Unicode ch. 3.12):
+   S = SBase + (L * VCount + V) * TCount + T. */
+#define MAMBA__TOK_SBASE 0xAC00u
+#define MAMBA__TOK_LBASE 0x1100u
+#define MAMBA__TOK_VBASE 0x1161u
+#define MAMBA__TOK_TBASE 0x11A7u
+#define MAMBA__TOK_LCOUNT 19u
+#define MAMBA__TOK_VCOUNT 21u
+#define MAMBA__TOK_TCOUNT 28u
+#define MAMBA__TOK_SCOUNT (MAMBA__TOK_LCOUNT * MAMBA__TOK_VCOUNT * MAMBA__TOK_TCOUNT)
+
+/* the composite of the pair (a, b), or 0 if they do not compose */
+static unsigned mamba__tok_compose(const mamba_tokenizer *t, unsigned a, unsigned b)
+{
+    unsigned lo = 0, hi = t->n_comp;
+    if (a - MAMBA__TOK_LBASE < MAMBA__TOK_LCOUNT && b - MAMBA__TOK_VBASE < MAMBA__TOK_VCOUNT)
+        return MAMBA__TOK_SBASE + ((a - MAMBA__TOK_LBASE) * MAMBA__TOK_VCOUNT + (b - MAMBA__TOK_VBASE)) * MAMBA__TOK_TCOUNT;
+    if (a - MAMBA__TOK_SBASE < MAMBA__TOK_SCOUNT && (a - MAMBA__TOK_SBASE) % MAMBA__TOK_TCOUNT == 0 &&
+        b - MAMBA__TOK_TBASE - 1 < MAMBA__TOK_TCOUNT - 1)
+        return a + (b - MAMBA__TOK_TBASE);
+    while (lo < hi) {
+        unsigned mid = lo + (hi - lo) / 2;
+        const unsigned char *e = t->comp + 12 * (size_t)mid;
+        unsigned ea = mamba__tok_u32(e), eb = mamba__tok_u32(e + 4);
+        if (ea == a && eb == b) return mamba__tok_u32(e + 8);
+        if (ea < a || (ea == a && eb < b)) lo = mid + 1; else hi = mid;
+    }
+    return 0;
+}
+
+/* Decode one UTF-8 character at s[0..n), n >= 1. Returns the bytes consumed;
+   *cp gets the code point, or U+FFFD for an ill-formed sequence. The bytes
+   consumed for an ill-formed sequence are its "maximal subpart" (the longest
+   prefix of a valid sequence, at least one byte): the WHATWG / Unicode
+   recommendation that Python and JavaScript follow. */
+static size_t mamba__tok_utf8(const unsigned char *s, size_t n, unsigned *cp)
+{
+    unsigned b0 = s[0], need, c, lo = 0x80, hi = 0xBF;
+    size_t i;
+    if (b0 < 0x80) { *cp = b0; return 1; }
+    if (b0 >= 0xC2 && b0 <= 0xDF) { need = 1; c = b0 & 0x1F; }
+    else if (b0 >= 0xE0 && b0 <= 0xEF) {
+        need = 2; c = b0 & 0x0F;
+        if (b0 == 0xE0) lo = 0xA0;      /* no overlong 3-byte forms */
+        if (b0 == 0xED) hi = 0x9F;      /* no surrogates */
+    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+        need = 3; c = b0 & 0x07;
+        if (b0 == 0xF0) lo = 0x90;      /* no overlong 4-byte forms */
+        if (b0 == 0xF4) hi = 0x8F;      /* nothing past U+10FFFF */
+    } else { *cp = 0xFFFD; return 1; }
+    for (i = 1; i <= need; i++) {
+        unsigned b;
+        if (i >= n) { *cp = 0xFFFD; return i; }
+        b = s[i];
+        if (b < lo || b > hi) { *cp = 0xFFFD; return i; }
+        lo = 0x80; hi = 0xBF;
+        c = (c << 6) | (b & 0x3F);
+    }
+    *cp = c;
+    return need + 1;
+}
+
+static size_t mamba__tok_put_utf8(unsigned c, unsigned char *o)
+{
+    if (c < 0x80) { o[0] = (unsigned char)c; return 1; }
+    if (c < 0x800) { o[0] = (unsigned char)(0xC0 | (c >> 6)); o[1] = (unsigned char)(0x80 | (c & 0x3F)); return 2; }
+    if (c < 0x10000) {
+        o[0] = (unsigned char)(0xE0 | (c >> 12)); o[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+        o[2] = (unsigned char)(0x80 | (c & 0x3F)); return 3;
+    }
+    o[0] = (unsigned char)(0xF0 | (c >> 18)); o[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
+    o[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3F)); o[3] = (unsigned char)(0x80 | (c & 0x3F)); return 4;
+}
+
+/* ---- the encoder's state: output ids and working memory ---- */
+
+typedef struct mamba__tok_enc {
+    const mamba_tokenizer *t;
+    int *ids;
+    size_t max_ids, n_ids;      /* n_ids counts past max_ids: the size needed */
+    unsigned char *work;        /* caller memory */
+    size_t work_bytes;
+    int too_small;              /* work memory ran out */
+} mamba__tok_enc;
+
+static void mamba__tok_emit(mamba__tok_enc *e, unsigned id)
+{
+    if (e->n_ids < e->max_ids) e->ids[e->n_ids] = (int)id;
+    e->n_ids++;
+}
+
+/* Merge lookup: binary search of (left, right); 1 and rank/result if found. */
+static int mamba__tok_merge(const mamba_tokenizer *t, unsigned l, unsigned r, unsigned *rank, unsigned *res)
+{
+    unsigned lo = 0, hi = t->n_merges;
+    while (lo < hi) {
+        unsigned mid = lo + (hi - lo) / 2;
+        const unsigned char *m = t->merges + 16 * (size_t)mid;
+        unsigned ml = mamba__tok_u32(m), mr = mamba__tok_u32(m + 4);
+        if (ml == l && mr == r) { *rank = mamba__tok_u32(m + 8); *res = mamba__tok_u32(m + 12); return 1; }
+        if (ml < l || (ml == l && mr < r)) lo = mid + 1; else hi = mid;
+    }
+    return 0;
+}
+
+/* A min-heap of candidate merges, keyed rank << 32 | position: the lowest
+   rank first, and among equal ranks the leftmost, which is the order Hugging
+   Face's BPE (word.rs, merge_all) pops them in. Entries go stale when a
+   neighbour merges; they are checked when popped, not removed early. */
+typedef unsigned long long mamba__tok_u64;
+
+static void mamba__tok_heap_push(mamba__tok_u64 *h, size_t *n, mamba__tok_u64 v)
+{
+    size_t i = (*n)++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (h[p] <= v) break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = v;
+}
+
+static mamba__tok_u64 mamba__tok_heap_pop(mamba__tok_u64 *h, size_t *n)
+{
+    mamba__tok_u64 top = h[0], v = h[--*n];
+    size_t i = 0, m = *n;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= m) break;
+        if (c + 1 < m && h[c + 1] < h[c]) c++;
+        if (v <= h[c]) break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (m > 0) h[i] = v;
+    return top;
+}
+
+/* BPE on one word of n bytes at w (inside the work memory at `mem`, which
+   has `avail` bytes after the word). Symbols form a doubly linked list over
+   the byte positions; a merged-away symbol gets id NONE. */
+static void mamba__tok_bpe(mamba__tok_enc *e, const unsigned char *w, size_t n, unsigned char *mem, size_t avail)
+{
+    const mamba_tokenizer *t = e->t;
+    unsigned *id, rank, res;
+    int *prev, *next;
+    mamba__tok_u64 *heap;
+    size_t i, nh = 0, cap, head = (size_t)-1, last = (size_t)-1;
+    size_t need;
+    if (n == 1) { /* the common single-byte word: no merging possible */
+        unsigned b = mamba__tok_at(t->byte_ids, w[0]);
+        if (b != MAMBA__TOK_NONE) mamba__tok_emit(e, b);
+        return;
+    }
+    /* memory: 8-byte aligned heap of 2n entries, then id/prev/next */
+    {
+        size_t pad = (size_t)(-(ptrdiff_t)(size_t)mem) & 7u;
+        if (n > 0x7FFFFFF0u || avail < pad) { e->too_small = 1; return; }
+        mem += pad; avail -= pad;
+        need = n * (2 * sizeof(mamba__tok_u64) + 3 * 4);
+        if (need > avail) { e->too_small = 1; return; }
+    }
+    heap = (mamba__tok_u64 *)(void *)mem;
+    cap = 2 * n;
+    id = (unsigned *)(void *)(mem + cap * sizeof(mamba__tok_u64));
+    prev = (int *)(void *)(id + n);
+    next = prev + n;
+    /* one symbol per byte; a byte without an id is dropped, as Hugging Face
+       drops characters missing from the vocabulary when there is no unk */
+    for (i = 0; i < n; i++) {
+        id[i] = mamba__tok_at(t->byte_ids, w[i]);
+        prev[i] = next[i] = -1;
+        if (id[i] == MAMBA__TOK_NONE) continue;
+        if (last != (size_t)-1) { next[last] = (int)i; prev[i] = (int)last; }
+        else head = i;
+        last = i;
+    }
+    if (head == (size_t)-1) return;
+    for (i = head; next[i] >= 0; i = (size_t)next[i])
+        if (mamba__tok_merge(t, id[i], id[next[i]], &rank, &res))
+            mamba__tok_heap_push(heap, &nh, ((mamba__tok_u64)rank << 32) | i);
+    while (nh > 0) {
+        mamba__tok_u64 top = mamba__tok_heap_pop(heap, &nh);
+        size_t p = (size_t)(top & 0xFFFFFFFFu), q;
+        unsigned want = (unsigned)(top >> 32);
+        int side;
+        if (id[p] == MAMBA__TOK_NONE || next[p] < 0) continue;
+        q = (size_t)next[p];
+        if (!mamba__tok_merge(t, id[p], id[q], &rank, &res) || rank != want) continue; /* stale */
+        id[p] = res;
+        id[q] = MAMBA__TOK_NONE;
+        next[p] = next[q];
+        if (next[q] >= 0) prev[next[q]] = (int)p;
+        /* the two new pairs (prev, p) and (p, next); if the heap is full,
+           rebuild it from the live pairs (at most n-1), dropping stale ones */
+        for (side = 0; side < 2; side++) {
+            int a = side == 0 ? prev[p] : (int)p, b = side == 0 ? (int)p : next[p];
+            if (a < 0 || b < 0) continue;
+            if (!mamba__tok_merge(t, id[a], id[b], &rank, &res)) continue;
+            if (nh == cap) {
+                size_t k;
+                nh = 0;
+                for (k = head; next[k] >= 0; k = (size_t)next[k]) {
+                    unsigned r2, s2;
+                    if (mamba__tok_merge(t, id[k], id[next[k]], &r2, &s2) && !((int)k == a && r2 == rank))
+                        mamba__tok_heap_push(heap, &nh, ((mamba__tok_u64)r2 << 32) | k);
+                }
+            }
+            mamba__tok_heap_push(heap, &nh, ((mamba__tok_u64)rank << 32) | (size_t)a);
+        }
+    }
+    for (i = head; ; i = (size_t)next[i]) {
+        mamba__tok_emit(e, id[i]);
+        if (next[i] < 0) break;
+    }
+}
+
+/* One pre-tokenized word: code points cp[a..b) -> UTF-8 bytes -> BPE. The
+   bytes go into the work memory after the code points (`free_mem`). */
+static void mamba__tok_word(mamba__tok_enc *e, const unsigned *cp, size_t a, size_t b,
+                            unsigned char *free_mem, size_t avail)
+{
+    size_t i, n = 0;
+    if ((b - a) > avail / 4) { e->too_small = 1; return; } /* at most 4 bytes per code point */
+    for (i = a; i < b; i++) n += mamba__tok_put_utf8(cp[i], free_mem + n);
+    mamba__tok_bpe(e, free_mem, n, free_mem + n, avail - n);
+}
+
+/* The GPT-2 pre-tokenizer regex, by hand, over code points cp[a..b):
+     's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+   At each position the alternatives are tried in that order (the regex
+   engine's leftmost-first rule) and each quantifier is greedy. The one
+   subtle branch is \s+(?!\S): a run of white space followed by a
+   non-space gives up its last character, which then joins the next word as
+   the optional leading space (or stands alone if it is not U+0020). */
+static void mamba__tok_pretok(mamba__tok_enc *e, const unsigned *cp, size_t a, size_t b,
+                              unsigned char *free_mem, size_t avail)
+{
+    const mamba_tokenizer *t = e->t;
+    size_t i = a;
+    while (i < b && !e->too_small) {
+        size_t j = i;
+        unsigned c = cp[i];
+        if (c == '\'' && i + 1 < b) {
+            unsigned c1 = cp[i + 1], c2 = i + 2 < b ? cp[i + 2] : 0;
+            if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') j = i + 2;
+            else if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l')) j = i + 3;
+        }
+        if (j == i) {
+            /* ` ?` then a run of one class (letter, number or other) */
+            size_t s = i;
+            unsigned cls;
+            if (c == ' ' && i + 1 < b) s = i + 1;
+            cls = mamba__tok_class(t, cp[s]);
+            if (cls == MAMBA__TOK_SPACE && s != i) { s = i; cls = MAMBA__TOK_SPACE; }
+            if (cls != MAMBA__TOK_SPACE) {
+                j = s + 1;
+                while (j < b && mamba__tok_class(t, cp[j]) == cls) j++;
+            } else {
+                /* white space run [i, r) */
+                size_t r = i + 1;
+                while (r < b && mamba__tok_class(t, cp[r]) == MAMBA__TOK_SPACE) r++;
+                if (r == b) j = r;               /* \s+ up to the end */
+                else if (r - 1 > i) j = r - 1;   /* \s+(?!\S): leave the last one */
+                else j = r;                      /* \s+: a single one */
+            }
+        }
+        mamba__tok_word(e, cp, i, j, free_mem, avail);
+        i = j;
+    }
+}
+
+/* Does added token k (its UTF-8 content) match the code points at cp[i..n)?
+   Returns the number of code points matched, 0 if none. */
+static size_t mamba__tok_match_cp(const mamba_tokenizer *t, const unsigned char *content, size_t len,
+                                  const unsigned *cp, size_t i, size_t n)
+{
+    size_t p = 0, m = 0;
+    while (p < len) {
+        unsigned c;
+        p += mamba__tok_utf8(content + p, len - p, &c);
+        if (i + m >= n || cp[i + m] != c) return 0;
+        m++;
+    }
+    (void)t;
+    return m;
+}
+
+/* A piece of raw text between two non-normalized added tokens: decode UTF-8,
+   NFC, cut out normalized added tokens, pre-tokenize, BPE. */
+static void mamba__tok_segment(mamba__tok_enc *e, const unsigned char *s, size_t len)
+{
+    const mamba_tokenizer *t = e->t;
+    unsigned *cp;
+    size_t n = 0, cap, i, start, pad;
+    unsigned char *mem = e->work;
+    size_t avail = e->work_bytes;
+    if (len == 0) return;
+    pad = (size_t)(-(ptrdiff_t)(size_t)mem) & 3u;
+    if (avail < pad) { e->too_small = 1; return; }
+    mem += pad; avail -= pad;
+    cp = (unsigned *)(void *)mem;
+    cap = avail / 4;
+    /* 1. UTF-8 -> code points, with full canonical decomposition (NFD) */
+    for (i = 0; i < len;) {
+        unsigned c;
+        i += mamba__tok_utf8(s + i, len - i, &c);
+        if (!(t->flags & 1u) || c < 0xC0) {
+            if (n >= cap) { e->too_small = 1; return; }
+            cp[n++] = c;
+        } else if (c - MAMBA__TOK_SBASE < MAMBA__TOK_SCOUNT) {
+            unsigned si = c - MAMBA__TOK_SBASE, tt = si % MAMBA__TOK_TCOUNT;
+            if (cap - n < 3) { e->too_small = 1; return; }
+            cp[n++] = MAMBA__TOK_LBASE + si / (MAMBA__TOK_VCOUNT * MAMBA__TOK_TCOUNT);
+            cp[n++] = MAMBA__TOK_VBASE + (si % (MAMBA__TOK_VCOUNT * MAMBA__TOK_TCOUNT)) / MAMBA__TOK_TCOUNT;
+            if (tt) cp[n++] = MAMBA__TOK_TBASE + tt;
+        } else {
+            unsigned lo = 0, hi = t->n_decomp, found = 0;
+            while (lo < hi) {
+                unsigned mid = lo + (hi - lo) / 2, mc = mamba__tok_at(t->decomp, 2 * (size_t)mid);
+                if (mc == c) { found = 1; lo = mid; break; }
+                if (mc < c) lo = mid + 1; else hi = mid;
+            }
+            if (found) {
+                unsigned ol = mamba__tok_at(t->decomp, 2 * (size_t)lo + 1), k;
+                if (cap - n < (ol & 7u)) { e->too_small = 1; return; }
+                for (k = 0; k < (ol & 7u); k++) cp[n++] = mamba__tok_at(t->decomp_pool, (ol >> 3) + k);
+            } else {
+                if (n >= cap) { e->too_small = 1; return; }
+                cp[n++] = c;
+            }
+        }
+    }
+    if (t->flags & 1u) {
+        /* 2. canonical ordering: every run of non-starters (ccc != 0) is
+           sorted stably by ccc. Most runs are 1-2 marks and already in
+           order; otherwise a stable pass per distinct class present
+           (O(run * classes), never quadratic in the run length) writes the
+           sorted run into the free memory past the code points. */
+        size_t r = 0;
+        while (r < n) {
+            size_t q;
+            if (mamba__tok_ccc(t, cp[r]) == 0) { r++; continue; }
+            q = r;
+            while (q < n && mamba__tok_ccc(t, cp[q]) != 0) q++;
+            if (q - r > 1) {
+                size_t x, sorted = 1;
+                for (x = r + 1; x < q && sorted; x++)
+                    if (mamba__tok_ccc(t, cp[x - 1]) > mamba__tok_ccc(t, cp[x])) sorted = 0;
+                if (!sorted) {
+                    /* stable sort by ccc: one pass per distinct ccc value
+                       present (at most 255), writing into the free memory */
+                    size_t k = q - r, w = 0;
+                    unsigned v, cur = 0;
+                    unsigned *tmp;
+                    if (cap - n < k) { e->too_small = 1; return; }
+                    tmp = cp + n;
+                    for (;;) {
+                        unsigned nextv = 256;
+                        for (x = r; x < q; x++) {
+                            v = mamba__tok_ccc(t, cp[x]);
+                            if (v == cur) tmp[w++] = cp[x];
+                            else if (v > cur && v < nextv) nextv = v;
+                        }
+                        if (nextv == 256) break;
+                        cur = nextv;
+                    }
+                    memcpy(cp + r, tmp, k * sizeof *cp);
+                }
+            }
+            r = q;
+        }
+        /* 3. canonical composition (UAX #15): each character joins the last
+           starter if nothing between them blocks it (a character in
+           between blocks when its class is 0 or >= the character's own)
+           and the pair has a primary composite. */
+        {
+            size_t out = 0, sp = (size_t)-1;
+            unsigned last = 0;
+            for (i = 0; i < n; i++) {
+                unsigned c = cp[i], cc = mamba__tok_ccc(t, c);
+                if (sp != (size_t)-1 && (out == sp + 1 || (last != 0 && last < cc))) {
+                    unsigned x = mamba__tok_compose(t, cp[sp], c);
+                    if (x) { cp[sp] = x; continue; }
+                }
+                if (cc == 0) sp = out;
+                last = cc;
+                cp[out++] = c;
+            }
+            n = out;
+        }
+    }
+    /* 4. normalized added tokens (leftmost, longest first), then the rest */
+    mem = (unsigned char *)(cp + n);
+    avail = (cap - n) * 4;
+    start = 0;
+    for (i = 0; i < n && !e->too_small;) {
+        size_t k, m = 0;
+        unsigned char lead[4];
+        mamba__tok_put_utf8(cp[i], lead);
+        if (mamba__tok_inset(t->first_norm, lead[0])) {
+            for (k = 0; k < t->n_added; k++) {
+                const unsigned char *a = t->added + 16 * k;
+                if (!(mamba__tok_u32(a + 4) & 1u)) continue;
+                m = mamba__tok_match_cp(t, t->added_blob + mamba__tok_u32(a + 8), mamba__tok_u32(a + 12), cp, i, n);
+                if (m) break;
+            }
+        }
+        if (m) {
+            mamba__tok_pretok(e, cp, start, i, mem, avail);
+            mamba__tok_emit(e, mamba__tok_u32(t->added + 16 * k));
+            i += m;
+            start = i;
+        } else {
+            i++;
+        }
+    }
+    if (!e->too_small) mamba__tok_pretok(e, cp, start, n, mem, avail);
+}
+
+MAMBA_API size_t mamba_encode_work_size(const mamba_tokenizer *t, size_t len)
+{
+    /* code points: len * cp_per_byte_x2 / 2 (x4 bytes); the longest word:
+       len * utf8_per_byte bytes, each needing 1 + 28 bytes of BPE state */
+    size_t cps, wb, max = (size_t)-1;
+    if (!t || !t->data) return 0;
+    if (len > max / 64 / (t->cp_per_byte_x2 + 1) || len > max / 64 / (t->utf8_per_byte + 1)) return max;
+    cps = (len * t->cp_per_byte_x2 + 1) / 2 + 4;
+    wb = len * t->utf8_per_byte + 4;
+    if (cps > max / 64 || wb > max / 64) return max;
+    return cps * 4 + wb * (1 + 2 * sizeof(mamba__tok_u64) + 12) + 64;
+}
+
+MAMBA_API mamba_result mamba_encode(const mamba_tokenizer *t, const char *text, size_t len,
+                                    int *ids, size_t max_ids, size_t *n_ids,
+                                    void *work, size_t work_bytes)
+{
+    mamba__tok_enc e;
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i, start = 0;
+    if (n_ids) *n_ids = 0;
+    if (!t || !t->data || !n_ids || (!text && len) || (!ids && max_ids) || (!work && work_bytes))
+        return MAMBA_ERR_INVALID_ARG;
+    e.t = t; e.ids = ids; e.max_ids = max_ids; e.n_ids = 0;
+    e.work = (unsigned char *)work; e.work_bytes = work ? work_bytes : 0; e.too_small = 0;
+    /* non-normalized added tokens, on the raw bytes: safe because a valid
+       UTF-8 string starting at a non-continuation byte decodes the same in
+       any context, so matching bytes equals matching the decoded text */
+    for (i = 0; i < len && !e.too_small;) {
+        size_t k, m = 0;
+        if (mamba__tok_inset(t->first_raw, s[i])) {
+            for (k = 0; k < t->n_added; k++) {
+                const unsigned char *a = t->added + 16 * k;
+                size_t al = mamba__tok_u32(a + 12);
+                if (mamba__tok_u32(a + 4) & 1u) continue;
+                if (al <= len - i && memcmp(s + i, t->added_blob + mamba__tok_u32(a + 8), al) == 0) { m = al; break; }
+            }
+        }
+        if (m) {
+            mamba__tok_segment(&e, s + start, i - start);
+            mamba__tok_emit(&e, mamba__tok_u32(t->added + 16 * k));
+            i += m;
+            start = i;
+        } else {
+            i++;
+        }
+    }
+    if (!e.too_small) mamba__tok_segment(&e, s + start, len - start);
+    if (e.too_small) { *n_ids = 0; return MAMBA_ERR_BUFFER_TOO_SMALL; }
+    *n_ids = e.n_ids;
+    return e.n_ids > max_ids ? MAMBA_ERR_BUFFER_TOO_SMALL : MAMBA_OK;
+}
+
+MAMBA_API mamba_result mamba_decode_token(const mamba_tokenizer *t, int id, const char **bytes, size_t *len)
+{
+    unsigned a, b;
+    if (!t || !t->data || !bytes || !len) return MAMBA_ERR_INVALID_ARG;
+    if (id < 0 || (unsigned)id >= t->n_vocab) return MAMBA_ERR_TOKEN;
+    a = mamba__tok_at(t->tok_offsets, (size_t)id);
+    b = mamba__tok_at(t->tok_offsets, (size_t)id + 1);
+    *bytes = (const char *)(t->tok_blob + a);
+    *len = b - a;
+    return MAMBA_OK;
+}
+
+MAMBA_API mamba_result mamba_decode(const mamba_tokenizer *t, const int *ids, size_t n,
+                                    char *out, size_t cap, size_t *n_out)
+{
+    size_t i, total = 0;
+    if (n_out) *n_out = 0;
+    if (!t || !t->data || !n_out || (!ids && n) || (!out && cap)) return MAMBA_ERR_INVALID_ARG;
+    for (i = 0; i < n; i++) {
+        const char *p;
+        size_t l;
+        mamba_result r = mamba_decode_token(t, ids[i], &p, &l);
+        if (r != MAMBA_OK) return r;
+        if (total < cap) memcpy(out + total, p, l < cap - total ? l : cap - total);
+        total += l;
+    }
+    *n_out = total;
+    return total > cap ? MAMBA_ERR_BUFFER_TOO_SMALL : MAMBA_OK;
+}
+
+/* How many bytes at the end of s[0..n) are the start of a UTF-8 character
+   that is valid so far but not yet complete (0..3). */
+static size_t mamba__tok_incomplete_tail(const unsigned char *s, size_t n)
+{
+    size_t k;
+    for (k = 1; k <= 3 && k <= n; k++) {
+        unsigned b = s[n - k];
+        if (b >= 0x80 && b < 0xC0) continue; /* continuation: look further back */
+        if (b >= 0xC2 && b <= 0xF4) {
+            unsigned c;
+            /* the lead at n-k: incomplete if the decoder runs out of input
+               (rather than meeting a bad byte) */
+            size_t used = mamba__tok_utf8(s + n - k, k, &c);
+            if (c == 0xFFFD && used == k) {
+                unsigned need = b <= 0xDF ? 2u : b <= 0xEF ? 3u : 4u;
+                if (k < need) return k;
+            }
+        }
+        return 0;
+    }
+    return 0;
+}
+
+MAMBA_API void mamba_detok_init(mamba_detok *d)
+{
+    if (d) { memset(d, 0, sizeof *d); }
+}
+
+MAMBA_API mamba_result mamba_detok_push(const mamba_tokenizer *t, mamba_detok *d, int id,
+                                        char *out, size_t cap, size_t *n_out)
+{
+    const char *p;
+    size_t l, total, tail;
+    mamba_result r;
+    if (n_out) *n_out = 0;
+    if (!d || !out || !n_out || d->n_held > 3) return MAMBA_ERR_INVALID_ARG;
+    r = mamba_decode_token(t, id, &p, &l);
+    if (r != MAMBA_OK) return r;
+    if (l > cap || d->n_held > cap - l) return MAMBA_ERR_BUFFER_TOO_SMALL;
+    memcpy(out, d->held, d->n_held);
+    memcpy(out + d->n_held, p, l);
+    total = d->n_held + l;
+    tail = mamba__tok_incomplete_tail((const unsigned char *)out, total);
+    memcpy(d->held, out + total - tail, tail);
+    d->n_held = (unsigned)tail;
+    *n_out = total - tail;
+    return MAMBA_OK;
+}
+
+MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out)
+{
+    size_t n;
+    if (!d || !out || d->n_held > 3) return 0;
+    n = d->n_held;
+    memcpy(out, d->held, n);
+    d->n_held = 0;
+    return n;
+}
+
 /* ---- >>results ------------------------------------------------------- */
 
 MAMBA_API const char *mamba_result_string(mamba_result r)
@@ -1428,7 +3824,7 @@ MAMBA_API const char *mamba_result_string(mamba_result r)
     case MAMBA_ERR_INVALID_ARG: return "invalid argument";
     case MAMBA_ERR_OUT_OF_MEMORY: return "out of memory";
     case MAMBA_ERR_IO: return "input/output error";
-    case MAMBA_ERR_TRUNCATED: return "file is truncated";
+    case MAMBA_ERR_TRUNCATED: return "data is truncated (a file or a snapshot)";
     case MAMBA_ERR_BAD_MAGIC: return "not a mamba.h model file (bad magic)";
     case MAMBA_ERR_VERSION: return "unsupported file format version";
     case MAMBA_ERR_ENDIAN: return "wrong byte order or float format";
@@ -1439,6 +3835,11 @@ MAMBA_API const char *mamba_result_string(mamba_result r)
     case MAMBA_ERR_TOKEN: return "token id out of range";
     case MAMBA_ERR_BUFFER_TOO_SMALL: return "buffer too small";
     case MAMBA_ERR_TOKENIZER: return "missing or malformed tokenizer";
+    case MAMBA_ERR_STATE_MAGIC: return "not a mamba.h state snapshot (bad magic)";
+    case MAMBA_ERR_STATE_VERSION: return "unsupported state snapshot version";
+    case MAMBA_ERR_STATE_MODEL: return "state snapshot belongs to another model";
+    case MAMBA_ERR_STATE_CHECKSUM: return "state snapshot is corrupted (checksum mismatch)";
+    case MAMBA_ERR_NONFINITE: return "a weight is NaN or infinite";
     }
     return "unknown result code";
 }

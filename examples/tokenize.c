@@ -9,9 +9,6 @@
    tokenizer.json; invalid UTF-8 on stdin is read as U+FFFD per bad sequence. */
 #define MAMBA_IMPLEMENTATION
 #include "mamba.h"
-#ifndef MAMBA_HAS_TOKENIZER
-#include "dev/mamba_tokenizer.h" /* until the fragment is pasted into mamba.h */
-#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

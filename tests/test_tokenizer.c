@@ -12,23 +12,7 @@
      --hostile=FILE     every truncation and 3000 byte-flipped copies of FILE
    (tests/t_tokenizer.sh runs it that way) */
 #define MAMBA_IMPLEMENTATION
-#if defined(__has_include)
-#if __has_include("mamba.h")
 #include "mamba.h"
-#endif
-#endif
-#ifndef MAMBA_HAS_TOKENIZER
-#ifndef MAMBA_H
-/* stand-in for the few mamba.h types the fragment uses */
-#define MAMBA_API extern
-typedef enum mamba_result {
-    MAMBA_OK = 0, MAMBA_ERR_INVALID_ARG = -1, MAMBA_ERR_TOKEN = -12,
-    MAMBA_ERR_BUFFER_TOO_SMALL = -13, MAMBA_ERR_TOKENIZER = -14
-} mamba_result;
-typedef struct mamba_model { const unsigned char *tokenizer; size_t tokenizer_bytes; } mamba_model;
-#endif
-#include "dev/mamba_tokenizer.h"
-#endif
 
 #include "tests/harness.h"
 #include <stdio.h>
