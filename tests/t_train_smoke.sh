@@ -1,0 +1,69 @@
+#!/bin/sh
+# Smoke run of the training tools on a tiny slice of TinyStories (< 60 s):
+# train_bpe.py -> tokenizer.json, train.py (checks its chunked scan against the
+# per-token loop, then a few steps of a tiny model) -> a state-spaces checkpoint,
+# whose config and tensor names/shapes are then checked.
+# Skips (exit 0) when the shared data or torch is missing.
+set -eu
+PYTHON=${PYTHON:-/usr/bin/python3}
+BUILD=${BUILD:-build}
+DATA=${TINYSTORIES_DIR:-/work/shared/data}
+TRAIN=$DATA/tinystories_sample_2MiB.txt
+VALID=$DATA/tinystories_valid_prefix.txt
+if [ ! -r "$TRAIN" ] || [ ! -r "$VALID" ]; then
+    echo "t_train_smoke: SKIP (no TinyStories data in $DATA)"; exit 0
+fi
+if ! "$PYTHON" -c "import torch" 2>/dev/null; then
+    echo "t_train_smoke: SKIP (no torch for $PYTHON)"; exit 0
+fi
+W=$BUILD/train_smoke
+rm -rf "$W"
+mkdir -p "$W"
+head -c 60000 "$TRAIN" > "$W/train.txt"
+head -c 8000 "$VALID" > "$W/valid.txt"
+
+"$PYTHON" tools/train_bpe.py --vocab-size 400 --out "$W/tokenizer.json" "$W/train.txt"
+"$PYTHON" tools/train.py --tokenizer "$W/tokenizer.json" --out "$W/ckpt" \
+    --train "$W/train.txt" --valid "$W/valid.txt" \
+    --d-model 32 --n-layer 2 --d-state 4 --seq-len 40 --batch 2 --steps 4 --warmup 2 \
+    --log-every 1 --samples 1 --threads 1 > "$W/log.txt" 2>&1 || { cat "$W/log.txt"; exit 1; }
+grep -q "scan check" "$W/log.txt"
+grep -q "VALID" "$W/log.txt"
+
+"$PYTHON" - "$W" <<'EOF'
+import json, sys, torch
+w = sys.argv[1]
+tok = json.load(open(w + "/tokenizer.json"))
+assert tok["normalizer"] == {"type": "NFC"}, tok["normalizer"]
+for k in ("pre_tokenizer", "post_processor", "decoder"):
+    assert tok[k] == {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True}, (k, tok[k])
+assert tok["model"]["type"] == "BPE"
+assert tok["added_tokens"][0]["id"] == 0 and tok["added_tokens"][0]["content"] == "<|endoftext|>"
+vocab = tok["model"]["vocab"]
+assert len(vocab) == 400 and sorted(vocab.values()) == list(range(400)), len(vocab)
+for m in tok["model"]["merges"]:
+    a, b = m.split(" ")
+    assert a in vocab and b in vocab and a + b in vocab, m
+
+cfg = json.load(open(w + "/ckpt/config.json"))
+for k, v in {"d_model": 32, "n_layer": 2, "vocab_size": 400, "rms_norm": True, "tie_embeddings": True,
+             "pad_vocab_size_multiple": 8}.items():
+    assert cfg[k] == v, (k, cfg[k])
+assert cfg["ssm_cfg"]["d_state"] == 4 and cfg["ssm_cfg"]["d_conv"] == 4 and cfg["ssm_cfg"]["expand"] == 2
+sd = torch.load(w + "/ckpt/pytorch_model.bin")
+di, N, R = 64, 4, 2
+want = {"backbone.embedding.weight": (400, 32), "backbone.norm_f.weight": (32,), "lm_head.weight": (400, 32)}
+for i in range(2):
+    p = "backbone.layers.%d." % i
+    want.update({p + "norm.weight": (32,), p + "mixer.A_log": (di, N), p + "mixer.D": (di,),
+                 p + "mixer.in_proj.weight": (2 * di, 32), p + "mixer.conv1d.weight": (di, 1, 4),
+                 p + "mixer.conv1d.bias": (di,), p + "mixer.x_proj.weight": (R + 2 * N, di),
+                 p + "mixer.dt_proj.weight": (di, R), p + "mixer.dt_proj.bias": (di,),
+                 p + "mixer.out_proj.weight": (32, di)})
+assert set(sd) == set(want), sorted(set(sd) ^ set(want))
+for k, s in want.items():
+    assert tuple(sd[k].shape) == s, (k, tuple(sd[k].shape), s)
+assert torch.equal(sd["lm_head.weight"], sd["backbone.embedding.weight"])
+print("checkpoint layout ok")
+EOF
+echo "t_train_smoke: ok"
