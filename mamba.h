@@ -102,6 +102,47 @@
    token id outside the embedding with MAMBA_ERR_TOKEN.
 
    ====================================================================
+   BAD INPUT: what each gets (tests/test_badinput.c checks every line)
+   ====================================================================
+   token id < 0 or >= n_vocab_padded   MAMBA_ERR_TOKEN from mamba_step and
+                                       mamba_forward; state and logits unchanged
+                                       (forward checks all ids before any work)
+   id in n_vocab..n_vocab_padded-1     accepted (the padding rows exist);
+                                       mamba_argmax(l, n_vocab) never returns one
+   empty prompt                        mamba_forward(n = 0): no-op, MAMBA_OK;
+                                       there are no logits before a first token:
+                                       step bos_id (when >= 0) or a chosen token
+   zero-length generation              nothing to call; the state stays usable
+   NULL model, state, buffer, path     MAMBA_ERR_INVALID_ARG from every function
+                                       returning mamba_result; no-ops:
+                                       mamba_model_close, mamba_state_free,
+                                       mamba_state_reset, mamba_rng_seed;
+                                       0 from mamba_state_size, _snapshot_size,
+                                       mamba_forward_scratch_size, mamba_rng_u32,
+                                       mamba_rng_float; -1 from mamba_argmax and
+                                       mamba_sample; logits NULL in mamba_step:
+                                       advance without computing them.
+                                       Tokenizer: INVALID_ARG for a NULL or
+                                       zeroed tokenizer; 0 from
+                                       mamba_encode_work_size, mamba_detok_flush;
+                                       mamba_detok_init(NULL) is a no-op
+   a model whose load failed, closed   MAMBA_ERR_INVALID_ARG (m->data is NULL)
+   a zeroed (never made) state         MAMBA_ERR_INVALID_ARG; free/reset: no-op
+   a state of other shapes             MAMBA_ERR_INVALID_ARG (step, copy, save,
+                                       load)
+   NaN or infinite weights             load fine unchecked (NaN logits, no
+                                       crash); MAMBA_LOAD_CHECK_FINITE refuses
+                                       them: MAMBA_ERR_NONFINITE + the tensor
+   NaN logits                          mamba_argmax skips them (0 if all NaN);
+                                       mamba_sample returns an id in 0..n-1
+   damaged or foreign state snapshot   its own code: see >>snapshot-api
+   model file changed after mmap       see mamba_model_open: may show; a
+                                       truncation kills with SIGBUS; copy or
+                                       rename() instead
+   Not checkable, so undefined: an uninitialised (garbage) struct, a buffer
+   shorter than its stated size, a model whose bytes are freed while used.
+
+   ====================================================================
    LIMITS
    ====================================================================
    d_model <= 65536, n_layer <= MAMBA_MAX_LAYERS, d_inner <= 262144,
@@ -2406,6 +2447,7 @@ static void mamba__fw_conv_scalar(float *x, int ldx, float *window, const float 
         for (t = 0; t < T; t++) {
             float *xc = x + (size_t)t * (size_t)ldx + c;
             float acc = bias ? bias[c] : 0.0f;
+        /* cppcheck-suppress knownConditionTrueFalse ; false positive: q < nq makes nr 1..4 */
             for (j = 0; j + 1 < d_conv; j++) w[j] = w[j + 1];
             w[d_conv - 1] = *xc;
             for (j = 0; j < d_conv; j++) acc += k[j] * w[j];
@@ -2898,9 +2940,9 @@ static void mamba__select_top(const float *p, int *idx, int n, int k)
         int mid = lo + (hi - lo) / 2, i = lo, j = hi, pivot, t;
         /* median of three as the pivot */
         int a = idx[lo], b = idx[mid], c = idx[hi];
-        if (mamba__before(p, b, a)) { t = a; a = b; b = t; }
-        if (mamba__before(p, c, b)) { t = b; b = c; c = t; }
-        if (mamba__before(p, b, a)) { t = a; a = b; b = t; }
+        if (mamba__before(p, b, a)) { t = a; a = b; b = t; } /* now a before b */
+        if (mamba__before(p, c, b)) b = c;  /* b = the earlier of b, c (the later is not needed) */
+        if (mamba__before(p, b, a)) b = a;  /* the median is the later of a and that */
         pivot = b;
         while (i <= j) {
             while (mamba__before(p, idx[i], pivot)) i++;
@@ -2941,6 +2983,7 @@ MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logi
     if (smp->repetition_penalty > 0.0f && smp->repetition_penalty != 1.0f) {
         for (i = 0; i < n_recent; i++) {
             int t = recent[i], seen = 0;
+    /* cppcheck-suppress arrayIndexThenCheck ; a < b breaks ties by token id, it is no bounds check */
             if (t < 0 || t >= n) continue;
             for (j = 0; j < i && !seen; j++) seen = recent[j] == t;
             if (seen) continue;
@@ -3400,7 +3443,6 @@ static void mamba__tok_bpe(mamba__tok_enc *e, const unsigned char *w, size_t n, 
     int *prev, *next;
     mamba__tok_u64 *heap;
     size_t i, nh = 0, cap, head = (size_t)-1, last = (size_t)-1;
-    size_t need;
     if (n == 1) { /* the common single-byte word: no merging possible */
         unsigned b = mamba__tok_at(t->byte_ids, w[0]);
         if (b != MAMBA__TOK_NONE) mamba__tok_emit(e, b);
@@ -3408,7 +3450,7 @@ static void mamba__tok_bpe(mamba__tok_enc *e, const unsigned char *w, size_t n, 
     }
     /* memory: 8-byte aligned heap of 2n entries, then id/prev/next */
     {
-        size_t pad = (size_t)(-(ptrdiff_t)(size_t)mem) & 7u;
+        size_t pad = (size_t)(-(ptrdiff_t)(size_t)mem) & 7u, need;
         if (n > 0x7FFFFFF0u || avail < pad) { e->too_small = 1; return; }
         mem += pad; avail -= pad;
         need = n * (2 * sizeof(mamba__tok_u64) + 3 * 4);
