@@ -16,7 +16,7 @@ BENCHES  = $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/*.c))
 CTESTS   = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/test_*.c))
 SHTESTS  = $(wildcard tests/t_*.sh)
 
-.PHONY: all test run clean check-c check-sh
+.PHONY: all test run clean check-c check-sh fuzz embedded
 all: $(EXAMPLES) $(BENCHES)
 
 $(BUILD):
@@ -28,6 +28,12 @@ $(BUILD)/%: examples/%.c mamba.h | $(BUILD)
 # bench/NAME.c -> build/NAME, like the examples
 $(BUILD)/%: bench/%.c mamba.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $(OMPFLAGS) -I. $< -o $@ $(LDLIBS)
+
+# the speed table beside the machine's limits: a random mamba-130m-shaped model in each dtype
+# (generated into build/, not committed), 1 and 2 threads, and MODEL if it exists (bench/run.sh)
+.PHONY: bench
+bench: $(BUILD)/bench
+	PYTHON="$(PYTHON)" BUILD="$(BUILD)" MODEL="$(MODEL)" sh bench/run.sh
 
 # constant cost per token: step MODEL 100,000 tokens, time and memory at 1, 1k, 10k, 100k
 .PHONY: constant
@@ -45,6 +51,15 @@ test: all $(CTESTS)
 
 run: all
 	./$(BUILD)/generate $(MODEL)
+
+# libFuzzer harnesses fuzz/fuzz_*.c (clang): FUZZ_SECONDS each; FUZZ_MERGE=1 keeps new coverage in fuzz/corpus
+FUZZ_SECONDS ?= 180
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=$(BUILD) sh fuzz/fuzz.sh
+
+# examples/embedded.c cross-compiled for a Cortex-M and run under qemu (embedded/README.md)
+embedded:
+	BUILD=$(BUILD) PYTHON=$(PYTHON) sh embedded/run.sh
 
 clean:
 	rm -rf $(BUILD)

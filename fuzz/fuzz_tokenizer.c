@@ -1,0 +1,238 @@
+/* fuzz_tokenizer.c - libFuzzer harness: text, ids and tokenizer sections are
+   untrusted input.
+
+   The tokenizer under test is a packed GPT-NeoX section (tools/tokpack.py of
+   /work/shared/data/tokenizer.json), read once at start from the file named
+   by $MAMBA_FUZZ_TOKENIZER (default build/fuzz/tokenizer.bin; fuzz/fuzz.sh
+   makes it). The first input byte picks what the rest is:
+
+     0  text: mamba_encode() with the work size mamba_encode_work_size()
+        promises, then mamba_decode() of the ids; for ASCII text (which NFC
+        leaves alone) the decoded bytes must equal the text.
+     1  text, with work memory and an id array too small (sizes from the
+        input): BUFFER_TOO_SMALL or OK, never an overrun.
+     2  ids (little-endian int32, anything): mamba_decode(), decode_token()
+        and the streaming detokenizer, with exact-size buffers.
+     3  a damaged tokenizer section: a small valid section (made from the
+        test texts, $MAMBA_FUZZ_TOKENIZER_SMALL, default
+        build/fuzz/tokenizer_small.bin) cut to a length and patched at
+        offsets the input gives (4-byte records: 3 bytes offset, 1 byte
+        value; offsets with the top bit set land in the 128-byte header);
+        mamba_tokenizer_init(), and if it is accepted, encode a fixed
+        sentence and decode every id. (Patching keeps the inputs small:
+        the section itself is 50 KB of Unicode tables.)
+
+   Every buffer is malloc'ed at its exact size so AddressSanitizer sees a
+   write one byte past it. */
+#define MAMBA_IMPLEMENTATION
+#include "mamba.h"
+#ifndef MAMBA_HAS_TOKENIZER /* until the tokenizer is merged into mamba.h */
+#include "dev/mamba_tokenizer.h"
+#endif
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static unsigned char *fixed_section; /* the packed GPT-NeoX tokenizer (harness only) */
+static size_t fixed_bytes;
+static mamba_tokenizer fixed_tok;
+static unsigned char *small_section; /* a small valid section to damage */
+static size_t small_bytes;
+
+static unsigned char *read_file(const char *env, const char *def, size_t *bytes)
+{
+    const char *path = getenv(env);
+    unsigned char *buf;
+    FILE *f;
+    long n;
+    if (!path) path = def;
+    f = fopen(path, "rb");
+    if (!f || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fprintf(stderr, "fuzz_tokenizer: cannot read %s (fuzz/fuzz.sh makes it with tools/tokpack.py)\n", path);
+        exit(1);
+    }
+    *bytes = (size_t)n;
+    buf = (unsigned char *)malloc(*bytes);
+    if (!buf || fread(buf, 1, *bytes, f) != *bytes) exit(1);
+    fclose(f);
+    return buf;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    mamba_tokenizer t;
+    (void)argc;
+    (void)argv;
+    fixed_section = read_file("MAMBA_FUZZ_TOKENIZER", "build/fuzz/tokenizer.bin", &fixed_bytes);
+    small_section = read_file("MAMBA_FUZZ_TOKENIZER_SMALL", "build/fuzz/tokenizer_small.bin", &small_bytes);
+    if (mamba_tokenizer_init(&fixed_tok, fixed_section, fixed_bytes) != MAMBA_OK ||
+        mamba_tokenizer_init(&t, small_section, small_bytes) != MAMBA_OK) {
+        fprintf(stderr, "fuzz_tokenizer: a fixed tokenizer section is rejected: %s\n",
+                fixed_tok.error ? fixed_tok.error : t.error ? t.error : "?");
+        exit(1);
+    }
+    return 0;
+}
+
+/* encode text with exactly work_bytes of work memory and room for max_ids
+   ids; returns the result, *ids_out a malloc'ed array (caller frees) */
+static mamba_result encode(const mamba_tokenizer *t, const char *text, size_t len, size_t work_bytes,
+                           size_t max_ids, int **ids_out, size_t *n_ids)
+{
+    void *work = malloc(work_bytes ? work_bytes : 1);
+    int *ids = (int *)malloc(sizeof(int) * (max_ids ? max_ids : 1));
+    mamba_result r = MAMBA_ERR_OUT_OF_MEMORY;
+    *n_ids = 0;
+    if (work && ids) r = mamba_encode(t, text, len, ids, max_ids, n_ids, work, work_bytes);
+    if (r == MAMBA_OK && *n_ids > max_ids) __builtin_trap();
+    free(work);
+    *ids_out = ids;
+    return r;
+}
+
+static void mode_text(const uint8_t *p, size_t n)
+{
+    size_t work = mamba_encode_work_size(&fixed_tok, n), n_ids, n_out, i;
+    int *ids, ascii = 1;
+    char *out;
+    mamba_result r;
+    if (work == (size_t)-1) return;
+    /* at most one id per normalized byte */
+    r = encode(&fixed_tok, (const char *)p, n, work, work, &ids, &n_ids);
+    if (r != MAMBA_OK) __builtin_trap(); /* the promised work size must be enough */
+    for (i = 0; i < n_ids; i++)
+        if (ids[i] < 0 || ids[i] >= (int)fixed_tok.n_vocab) __builtin_trap();
+    for (i = 0; i < n; i++)
+        if (p[i] >= 0x80) ascii = 0;
+    out = (char *)malloc(n + 1);
+    if (out) {
+        r = mamba_decode(&fixed_tok, ids, n_ids, out, n, &n_out);
+        if (ascii && (r != MAMBA_OK || n_out != n || (n && memcmp(out, p, n) != 0))) __builtin_trap();
+        free(out);
+    }
+    free(ids);
+}
+
+static void mode_small(const uint8_t *p, size_t n)
+{
+    size_t work, max_ids, n_ids;
+    int *ids;
+    mamba_result r;
+    if (n < 2) return;
+    work = (size_t)p[0] * 37u;  /* 0 .. 9435 bytes */
+    max_ids = (size_t)p[1] % 64u;
+    r = encode(&fixed_tok, (const char *)p + 2, n - 2, work, max_ids, &ids, &n_ids);
+    if (r != MAMBA_OK && r != MAMBA_ERR_BUFFER_TOO_SMALL) __builtin_trap();
+    free(ids);
+}
+
+static void mode_ids(const uint8_t *p, size_t n)
+{
+    size_t k = n / 4, i, n_out, cap;
+    int *ids = (int *)malloc(sizeof(int) * (k ? k : 1));
+    char *out, *piece;
+    mamba_detok d;
+    if (!ids) return;
+    for (i = 0; i < k; i++) {
+        uint32_t v = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 | (uint32_t)p[4 * i + 2] << 16 |
+                     (uint32_t)p[4 * i + 3] << 24;
+        /* mostly in range, sometimes anything (negative, huge) */
+        ids[i] = (v >> 31) ? (int)(v & 0x7FFFFFFFu) * ((v & 1u) ? -1 : 1) : (int)(v % (fixed_tok.n_vocab + 2u));
+    }
+    cap = n; /* often too small: must truncate, not overrun */
+    out = (char *)malloc(cap ? cap : 1);
+    if (out) {
+        mamba_result r = mamba_decode(&fixed_tok, ids, k, out, cap, &n_out);
+        if (r != MAMBA_OK && r != MAMBA_ERR_BUFFER_TOO_SMALL && r != MAMBA_ERR_TOKEN) __builtin_trap();
+        free(out);
+    }
+    piece = (char *)malloc(fixed_tok.max_token_bytes + 3);
+    if (piece) {
+        mamba_detok_init(&d);
+        for (i = 0; i < k; i++) {
+            const char *bytes;
+            size_t len;
+            mamba_result r = mamba_decode_token(&fixed_tok, ids[i], &bytes, &len);
+            int in = ids[i] >= 0 && ids[i] < (int)fixed_tok.n_vocab;
+            if ((r == MAMBA_OK) != in) __builtin_trap();
+            if (r == MAMBA_OK && len) {
+                volatile char c = bytes[0];
+                c = bytes[len - 1];
+                (void)c;
+            }
+            r = mamba_detok_push(&fixed_tok, &d, ids[i], piece, fixed_tok.max_token_bytes + 3, &n_out);
+            if ((r == MAMBA_OK) != in) __builtin_trap();
+            if (n_out > fixed_tok.max_token_bytes + 3) __builtin_trap();
+        }
+        free(piece);
+    }
+    {
+        char tail[4];
+        if (mamba_detok_flush(&d, tail) > 3) __builtin_trap();
+    }
+    free(ids);
+}
+
+static void mode_section(const uint8_t *p, size_t n)
+{
+    static const char text[] = "Once upon a time, a little cat saw   the sea. \xc3\xa9\xe2\x82\xac <|endoftext|> 42!";
+    mamba_tokenizer t;
+    size_t len = small_bytes, k;
+    unsigned char *copy;
+    if (n >= 3) { /* first 3 bytes: cut the section to this length (0xFFFFFF: keep it) */
+        size_t cut = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16;
+        if (cut != 0xFFFFFFu) len = cut % (small_bytes + 1);
+        p += 3;
+        n -= 3;
+    }
+    copy = (unsigned char *)malloc(len ? len : 1); /* exact size: ASan sees a read past it */
+    if (!copy) return;
+    memcpy(copy, small_section, len);
+    for (k = 0; k + 4 <= n; k += 4) {
+        size_t off = (size_t)p[k] | (size_t)p[k + 1] << 8 | (size_t)(p[k + 2] & 0x7F) << 16;
+        if (p[k + 2] & 0x80) off %= 128; /* the header, where the offsets and counts are */
+        if (len) copy[off % len] = p[k + 3];
+    }
+    if (mamba_tokenizer_init(&t, copy, len) == MAMBA_OK) {
+        size_t work = mamba_encode_work_size(&t, sizeof text - 1), n_ids, i, n_out;
+        int *ids, id;
+        if (work != (size_t)-1 && work < ((size_t)64 << 20)) {
+            mamba_result r = encode(&t, text, sizeof text - 1, work, sizeof text * 4, &ids, &n_ids);
+            if (r != MAMBA_OK) __builtin_trap();
+            for (i = 0; i < n_ids; i++)
+                if (ids[i] < 0 || ids[i] >= (int)t.n_vocab) __builtin_trap();
+            free(ids);
+        }
+        for (id = 0; id < (int)t.n_vocab && id < 4096; id++) {
+            const char *bytes;
+            size_t len;
+            if (mamba_decode_token(&t, id, &bytes, &len) != MAMBA_OK) __builtin_trap();
+            if (len > t.max_token_bytes) __builtin_trap();
+            if (len) {
+                volatile char c = bytes[len - 1];
+                (void)c;
+            }
+        }
+        (void)n_out;
+    } else if (!t.error) {
+        __builtin_trap();
+    }
+    free(copy);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1) return 0;
+    switch (data[0] & 3) {
+    case 0: mode_text(data + 1, size - 1); break;
+    case 1: mode_small(data + 1, size - 1); break;
+    case 2: mode_ids(data + 1, size - 1); break;
+    default: mode_section(data + 1, size - 1); break;
+    }
+    return 0;
+}

@@ -1,0 +1,64 @@
+#!/bin/sh
+# The no-heap, no-stdio build (examples/embedded.c):
+#  1. its object file, compiled with gcc and clang, references no allocator
+#     and no stdio (nm -u);
+#  2. examples/embedded_model.h is exactly tools/bin2c.py of
+#     tests/data/ckpt/ss_long converted to f16 (so it can be regenerated);
+#  3. it prints the same tokens as build/generate (greedy) on that model;
+#  4. the Cortex-M4 build under qemu does too (embedded/run.sh; SKIP when
+#     arm-none-eabi-gcc or qemu-system-arm is missing).
+#   env: PYTHON, BUILD, CC
+PYTHON=${PYTHON:-/usr/bin/python3}
+BUILD=${BUILD:-build}
+CC=${CC:-cc}
+OUT="$BUILD/t_embedded"
+mkdir -p "$OUT" || exit 1
+fail=0
+# symbols an embedded build must not need: the heap, stdio, assert's message
+# printer, the file mapper
+BANNED='^(malloc|calloc|realloc|free|aligned_alloc|posix_memalign|fopen|fopen64|fclose|fread|fwrite|fflush|fseek|ftell|printf|fprintf|sprintf|snprintf|vprintf|vfprintf|vsnprintf|__printf_chk|__fprintf_chk|__snprintf_chk|puts|fputs|putchar|fputc|putc|perror|stdout|stderr|stdin|__assert_fail|__assert_func|mmap|mmap64|munmap|open|open64)$'
+
+for cc in gcc clang; do
+    command -v $cc >/dev/null 2>&1 || continue
+    if ! $cc -std=c99 -O2 -Wall -Wextra -pedantic -Werror -I. -c examples/embedded.c -o "$OUT/embedded-$cc.o"; then
+        echo "t_embedded: FAIL: $cc does not compile examples/embedded.c cleanly"; fail=1; continue
+    fi
+    bad=$(nm -u "$OUT/embedded-$cc.o" | awk '{print $NF}' | grep -E "$BANNED")
+    if [ -n "$bad" ]; then
+        echo "t_embedded: FAIL: $cc object references: $(echo $bad)"; fail=1
+    else
+        echo "t_embedded: $cc object references only: $(nm -u "$OUT/embedded-$cc.o" | awk '{print $NF}' | tr '\n' ' ')"
+    fi
+    $cc "$OUT/embedded-$cc.o" -o "$OUT/embedded-$cc" -lm || fail=1
+done
+
+# the committed model header is reproducible from tests/data
+"$PYTHON" tools/convert.py tests/data/ckpt/ss_long "$OUT/ss_long_f16.mamba" --dtype f16 >"$OUT/convert.log" 2>&1 ||
+    { echo "t_embedded: FAIL: convert.py"; cat "$OUT/convert.log"; exit 1; }
+"$PYTHON" tools/bin2c.py "$OUT/ss_long_f16.mamba" "$OUT/model.h" || exit 1
+if ! cmp -s "$OUT/model.h" examples/embedded_model.h; then
+    echo "t_embedded: FAIL: examples/embedded_model.h is not bin2c of ss_long (f16); regenerate it:"
+    echo "  $PYTHON tools/bin2c.py $OUT/ss_long_f16.mamba examples/embedded_model.h"; fail=1
+fi
+
+# same tokens as the normal build
+if [ ! -x "$BUILD/generate" ]; then $CC -std=c99 -O2 -I. examples/generate.c -o "$BUILD/generate" -lm || exit 1; fi
+"$BUILD/generate" "$OUT/ss_long_f16.mamba" --tokens 0 -n 32 --temp 0 --ids -q >"$OUT/tokens.host" || { echo "t_embedded: FAIL: generate"; exit 1; }
+for exe in "$OUT"/embedded-gcc "$OUT"/embedded-clang "$BUILD/embedded"; do
+    [ -x "$exe" ] || continue
+    "$exe" >"$OUT/tokens.embedded" || { echo "t_embedded: FAIL: $exe exited $?"; fail=1; continue; }
+    if cmp -s "$OUT/tokens.host" "$OUT/tokens.embedded"; then
+        echo "t_embedded: $exe = generate: $(cat "$OUT/tokens.host")"
+    else
+        echo "t_embedded: FAIL: $exe printed $(cat "$OUT/tokens.embedded"), generate $(cat "$OUT/tokens.host")"; fail=1
+    fi
+done
+
+# on a Cortex-M4 under qemu
+EMBEDDED_MODEL="$OUT/ss_long_f16.mamba" BUILD="$BUILD" PYTHON="$PYTHON" CC="$CC" sh embedded/run.sh
+rc=$?
+if [ $rc = 77 ]; then echo "t_embedded: SKIP: Cortex-M run (tools missing)"
+elif [ $rc != 0 ]; then fail=1; fi
+
+if [ $fail != 0 ]; then echo "t_embedded: FAIL"; exit 1; fi
+echo "t_embedded: ok"
