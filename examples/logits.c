@@ -1,12 +1,15 @@
 /* logits.c - step a model over given token ids and dump every row of logits.
 
    build/logits MODEL.mamba --tokens "5 0 17" --out FILE
-   build/logits MODEL.mamba --tokens-file IDS.txt --out FILE
+   build/logits MODEL.mamba --tokens-file IDS.txt --out FILE [--forward [BLOCK]]
 
    Starts from a zero state, calls mamba_step() once per token and writes
    the n_vocab_padded logits after each token as raw little-endian float32,
    one row per token. This is what the golden tests compare against the
-   independent numpy reference (tools/reference.py). */
+   independent numpy reference (tools/reference.py). With --forward it makes
+   one mamba_forward() call over all the tokens instead (blocks of BLOCK
+   tokens, default MAMBA_FORWARD_BLOCK), asking for every row of logits:
+   tests/t_forward.sh checks that path against the same golden files. */
 #define MAMBA_IMPLEMENTATION
 #include "mamba.h"
 
@@ -16,7 +19,8 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: logits MODEL.mamba (--tokens \"ID ID ...\" | --tokens-file FILE) --out FILE\n");
+    fprintf(stderr, "usage: logits MODEL.mamba (--tokens \"ID ID ...\" | --tokens-file FILE) --out FILE"
+                    " [--forward [BLOCK]]\n");
     return 2;
 }
 
@@ -64,7 +68,8 @@ int main(int argc, char **argv)
 {
     const char *model_path = NULL, *tokens = NULL, *tokens_file = NULL, *out_path = NULL;
     char *text = NULL;
-    int *ids = NULL, i, status = 1;
+    int *ids = NULL, i, status = 1, forward = 0;
+    void *scratch = NULL;
     long n;
     float *logits = NULL;
     FILE *out = NULL;
@@ -76,6 +81,10 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = argv[++i];
         else if (!strcmp(argv[i], "--tokens-file") && i + 1 < argc) tokens_file = argv[++i];
         else if (!strcmp(argv[i], "--out") && i + 1 < argc) out_path = argv[++i];
+        else if (!strcmp(argv[i], "--forward")) {
+            forward = MAMBA_FORWARD_BLOCK;
+            if (i + 1 < argc && argv[i + 1][0] >= '1' && argv[i + 1][0] <= '9') forward = atoi(argv[++i]);
+        }
         else if (argv[i][0] != '-' && !model_path) model_path = argv[i];
         else return usage();
     }
@@ -98,12 +107,20 @@ int main(int argc, char **argv)
         return 1;
     }
     if (mamba_state_new(&state, &model) != MAMBA_OK) goto done;
-    logits = (float *)malloc(sizeof(float) * (size_t)model.config.n_vocab_padded);
+    logits = (float *)malloc(sizeof(float) * (size_t)model.config.n_vocab_padded * (size_t)(forward && n ? n : 1));
     out = fopen(out_path, "wb");
     if (!logits || !out) { fprintf(stderr, "logits: cannot write %s\n", out_path); goto done_state; }
+    if (forward) { /* every row in one call */
+        size_t bytes = mamba_forward_scratch_size(&model, forward);
+        scratch = malloc(bytes ? bytes : 1);
+        if (!bytes || !scratch) { fprintf(stderr, "logits: bad --forward block %d\n", forward); goto done_state; }
+        r = mamba_forward(&model, &state, ids, (int)n, logits, MAMBA_FORWARD_ALL_LOGITS, scratch, bytes);
+        if (r != MAMBA_OK) { fprintf(stderr, "logits: forward: %s\n", mamba_result_string(r)); goto done_state; }
+    }
     for (i = 0; i < n; i++) {
         int v;
-        r = mamba_step(&model, &state, ids[i], logits);
+        const float *row = forward ? logits + (size_t)i * (size_t)model.config.n_vocab_padded : logits;
+        if (!forward) r = mamba_step(&model, &state, ids[i], logits);
         if (r != MAMBA_OK) {
             fprintf(stderr, "logits: token %d (id %d): %s\n", i, ids[i], mamba_result_string(r));
             goto done_state;
@@ -112,7 +129,7 @@ int main(int argc, char **argv)
         for (v = 0; v < model.config.n_vocab_padded; v++) {
             unsigned char b[4];
             uint32_t bits;
-            memcpy(&bits, &logits[v], 4);
+            memcpy(&bits, &row[v], 4);
             b[0] = (unsigned char)(bits & 255); b[1] = (unsigned char)((bits >> 8) & 255);
             b[2] = (unsigned char)((bits >> 16) & 255); b[3] = (unsigned char)((bits >> 24) & 255);
             if (fwrite(b, 1, 4, out) != 4) goto done_state;
@@ -124,6 +141,7 @@ done_state:
 done:
     if (out && fclose(out) != 0) status = 1;
     free(logits);
+    free(scratch);
     mamba_model_close(&model);
     free(ids);
     free(text);
