@@ -9,8 +9,10 @@
 #include "harness.h"
 #include "model_builder.h"
 
+#include <fcntl.h>  /* open, for the mmap cases and the MAMBA_NO_MMAP build */
 #include <limits.h>
 #include <stdio.h>
+#include <unistd.h> /* close, unlink, write, pwrite, ftruncate */
 
 #ifdef MAMBA__HAVE_MMAP
 #include <signal.h>
