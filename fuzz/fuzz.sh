@@ -11,6 +11,7 @@
 #                      fuzz/corpus/<harness>/ (libFuzzer -merge=1, which keeps
 #                      only inputs that add coverage)
 #        FUZZ_ONLY     run only this harness (e.g. fuzz_model)
+#        FUZZ_OUT      where binaries, logs and scratch corpora go (default $BUILD/fuzz)
 #
 # Output per harness: one line "name: execs N, cov N, ft N, corpus N" taken
 # from libFuzzer's -print_final_stats=1 and its last status line; the full
@@ -19,7 +20,7 @@
 FUZZ_SECONDS=${FUZZ_SECONDS:-180}
 FUZZ_CC=${FUZZ_CC:-clang}
 BUILD=${BUILD:-build}
-OUT="$BUILD/fuzz"
+OUT=${FUZZ_OUT:-$BUILD/fuzz}
 FLAGS="-g -O1 -std=c99 -Wall -Wextra -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -75,7 +76,7 @@ for src in fuzz/fuzz_*.c; do
         echo "$name: FAIL: replaying the corpus and regressions (see $OUT/$name.replay.log)"
         tail -n 30 "$OUT/$name.replay.log"; fail=1; continue
     fi
-    nrep=$(grep -c "^Running: " "$OUT/$name.replay.log")
+    nrep=$(grep -a -c "^Running: " "$OUT/$name.replay.log")
     [ "$FUZZ_SECONDS" -gt 0 ] || { echo "$name: replayed $nrep inputs"; continue; }
     # 2. fuzz from a scratch copy of the corpus (the committed one stays small)
     work="$OUT/work/$name"
@@ -85,11 +86,11 @@ for src in fuzz/fuzz_*.c; do
     if ! "$bin" "$work" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
             -malloc_limit_mb=1024 -artifact_prefix="$OUT/artifacts/$name-" >"$OUT/$name.log" 2>&1; then
         echo "$name: FAIL: libFuzzer found a problem (log $OUT/$name.log; input in $OUT/artifacts/)"
-        grep -E "ERROR|SUMMARY|Test unit written" "$OUT/$name.log" | head -n 10
+        grep -a -E "ERROR|SUMMARY|Test unit written" "$OUT/$name.log" | head -n 10
         fail=1; continue
     fi
-    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$OUT/$name.log")
-    last=$(grep -E "^#[0-9]+" "$OUT/$name.log" | tail -n 1)
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$OUT/$name.log" | tail -n 1)
+    last=$(grep -a -E "^#[0-9]+" "$OUT/$name.log" | tail -n 1)
     cov=$(echo "$last" | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
     ft=$(echo "$last" | sed -n 's/.*ft: \([0-9]*\).*/\1/p')
     crp=$(echo "$last" | sed -n 's/.*corp: \([0-9]*\).*/\1/p')
