@@ -2399,8 +2399,10 @@ MAMBA__FW_KERNEL(mamba__fw_kernel_bf16, uint16_t, MAMBA__FW_LOAD_BF16, mamba__bf
    dt_rank), where summing the lanes of 24 accumulators would cost more than
    the FMAs. Here the lanes are 16 rows instead: the 16 rows are copied once
    into a K x 16 panel (transposed), and each token's 16 outputs are
-   sum_k panel[k] * x[t][k], one FMA per k, no lane sums. Each output is
-   still summed in k order whatever T is. */
+   sum_k panel[k] * x[t][k], one FMA per k, no lane sums. Like the dot
+   products, 8 partial sums (k mod 8) added pairwise at the end: one long
+   chain loses precision (it made a 2000-token run drift 1.3e-5 from
+   mamba_step()). Each output is summed the same way whatever T is. */
 static void mamba__fw_matmul_smallk(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *X,
                                     int ldx, int T)
 {
@@ -2423,8 +2425,12 @@ static void mamba__fw_matmul_smallk(float *out, int ldo, const mamba_matrix *W, 
             }
         for (t = 0; t < T; t++) {
             const float *x = X + (size_t)t * (size_t)ldx;
-            __m512 acc = _mm512_setzero_ps();
-            for (k = 0; k < K; k++) acc = _mm512_fmadd_ps(_mm512_loadu_ps(panel[k]), _mm512_set1_ps(x[k]), acc);
+            __m512 a[8], acc;
+            for (i = 0; i < 8; i++) a[i] = _mm512_setzero_ps();
+            for (k = 0; k < K; k++)
+                a[k & 7] = _mm512_fmadd_ps(_mm512_loadu_ps(panel[k]), _mm512_set1_ps(x[k]), a[k & 7]);
+            acc = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])),
+                                _mm512_add_ps(_mm512_add_ps(a[4], a[5]), _mm512_add_ps(a[6], a[7])));
             if (bias) acc = _mm512_add_ps(acc, b);
             _mm512_mask_storeu_ps(out + (size_t)t * (size_t)ldo + r0, mask, acc);
         }
@@ -2436,20 +2442,19 @@ static void mamba__fw_matmul_smallk(float *out, int ldo, const mamba_matrix *W, 
    The block's F.linear: out = X W^T + b. out rows are ldo floats apart, X
    rows ldx floats apart (so a slice of a wider row can be an input). Work
    is split across threads by groups of 4 rows; each thread walks all T
-   tokens past its 4 rows while they sit in L1. The portable path computes
-   each dot with mamba__dot_*(), the decode kernels; a dtype without a
-   blocked kernel here goes through mamba__matvec() one token at a time. */
+   tokens past its 4 rows while they sit in L1. f32/f16/bf16 go through the
+   AVX-512 kernels above where they exist; every other case (q8, or no
+   AVX-512) computes each (row, token) with mamba__dot_row(), the decode
+   dot product, still 4 rows at a time so they stay in L1 across tokens. */
 static void mamba__fw_matmul(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *X, int ldx,
                              int T)
 {
-    const int rows = W->rows, K = W->cols, nq = (rows + 3) / 4;
-    int q, t;
-    if (W->dtype != MAMBA_DTYPE_F32 && W->dtype != MAMBA_DTYPE_F16 && W->dtype != MAMBA_DTYPE_BF16) {
-        for (t = 0; t < T; t++) mamba__matvec(out + (size_t)t * ldo, W, X + (size_t)t * ldx, bias);
-        return;
-    }
+    const int rows = W->rows, nq = (rows + 3) / 4;
+    int q;
 #ifdef MAMBA__FW_AVX512
-    if (K <= 64) {
+    const int K = W->cols;
+    const int fast = W->dtype == MAMBA_DTYPE_F32 || W->dtype == MAMBA_DTYPE_F16 || W->dtype == MAMBA_DTYPE_BF16;
+    if (fast && K <= 64) {
         mamba__fw_matmul_smallk(out, ldo, W, bias, X, ldx, T);
         return;
     }
@@ -2457,12 +2462,13 @@ static void mamba__fw_matmul(float *out, int ldo, const mamba_matrix *W, const f
     MAMBA__PARALLEL_FOR
     for (q = 0; q < nq; q++) {
         const int r0 = 4 * q, nr = rows - r0 < 4 ? rows - r0 : 4;
-        size_t off[4];
         int i, t0;
+#ifdef MAMBA__FW_AVX512
+        if (fast) {
+        size_t off[4];
         /* a short last group repeats its last row; the copies are discarded */
         /* cppcheck-suppress knownConditionTrueFalse ; false positive: q < nq makes nr 1..4 */
         for (i = 0; i < 4; i++) off[i] = (size_t)(i < nr ? r0 + i : r0 + nr - 1) * (size_t)K;
-#ifdef MAMBA__FW_AVX512
         for (t0 = 0; t0 < T; t0 += 6) {
             const int nt = T - t0 < 6 ? T - t0 : 6;
             const float *xp[6];
@@ -2483,21 +2489,16 @@ static void mamba__fw_matmul(float *out, int ldo, const mamba_matrix *W, const f
                 for (i = 0; i < nr; i++)
                     out[(size_t)(t0 + j) * ldo + r0 + i] = bias ? res[i][j] + bias[r0 + i] : res[i][j];
         }
-#else
+        continue;
+        }
+#endif
         for (t0 = 0; t0 < T; t0++) {
             const float *x = X + (size_t)t0 * (size_t)ldx;
             for (i = 0; i < nr; i++) {
-                float v;
-                if (W->dtype == MAMBA_DTYPE_F32)
-                    v = mamba__dot_f32((const float *)W->data + off[i], x, K);
-                else if (W->dtype == MAMBA_DTYPE_F16)
-                    v = mamba__dot_f16((const uint16_t *)W->data + off[i], x, K);
-                else
-                    v = mamba__dot_bf16((const uint16_t *)W->data + off[i], x, K);
+                float v = mamba__dot_row(W, r0 + i, x);
                 out[(size_t)t0 * ldo + r0 + i] = bias ? v + bias[r0 + i] : v;
             }
         }
-#endif
     }
 }
 
@@ -2737,18 +2738,9 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
     for (b0 = 0; b0 < n; b0 += T) {
         const int nb = n - b0 < T ? n - b0 : T;
         int t;
-        /* r[t] = embedding[token t] */
-        for (t = 0; t < nb; t++) {
-            size_t row = (size_t)tokens[b0 + t] * (size_t)cfg->d_model;
-            float *r = b.r + (size_t)t * (size_t)cfg->d_model;
-            if (m->embedding.dtype == MAMBA_DTYPE_F32) {
-                memcpy(r, (const float *)m->embedding.data + row, sizeof(float) * (size_t)cfg->d_model);
-            } else {
-                const uint16_t *e = (const uint16_t *)m->embedding.data + row;
-                for (i = 0; i < cfg->d_model; i++)
-                    r[i] = m->embedding.dtype == MAMBA_DTYPE_F16 ? mamba__f16_to_f32(e[i]) : mamba__bf16_to_f32(e[i]);
-            }
-        }
+        /* r[t] = embedding[token t], widened from any dtype as mamba_step() does */
+        for (t = 0; t < nb; t++)
+            mamba__dequant_row(b.r + (size_t)t * (size_t)cfg->d_model, &m->embedding, tokens[b0 + t]);
         for (l = 0; l < cfg->n_layer; l++) mamba__fw_layer(m, s, l, &b, nb);
         if (logits && all) {
             /* logits[t] = lm_head(RMSNorm(r[t]) * w_norm_f) for the whole block */

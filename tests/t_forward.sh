@@ -59,6 +59,24 @@ for dir in "$DATA"/ckpt/*/; do
 done
 if [ "$count" -eq 0 ]; then echo "t_forward: FAIL: no checkpoints in $DATA/ckpt"; exit 1; fi
 
+# q8 weights (no golden file: forward must match step on the same q8 model)
+for name in ss_basic hf_intermediate; do
+    toks="$DATA/golden/$name.tokens"
+    if ! "$PYTHON" tools/convert.py "$DATA/ckpt/$name" "$TMP/$name-q8.mamba" --dtype q8 >"$TMP/q8.log" 2>&1; then
+        echo "$name q8: FAIL: convert.py --dtype q8: $(tail -n 1 "$TMP/q8.log")"; fail=1; continue
+    fi
+    if ! "$BUILD/logits" "$TMP/$name-q8.mamba" --tokens-file "$toks" --out "$TMP/q8.fwd" --forward 5 >"$TMP/q8.log" 2>&1 ||
+       ! "$BUILD/logits" "$TMP/$name-q8.mamba" --tokens-file "$toks" --out "$TMP/q8.step" >"$TMP/q8.log" 2>&1; then
+        echo "$name q8: FAIL: logits: $(tail -n 1 "$TMP/q8.log")"; fail=1; continue
+    fi
+    vocab=$(( $(wc -c < "$TMP/q8.step") / 4 / $(wc -w < "$toks") ))
+    if out=$("$PYTHON" tools/compare_logits.py "$TMP/q8.step" "$TMP/q8.fwd" --vocab "$vocab" --tol 1e-5 --quiet); then
+        echo "$name q8: forward vs step: $out"
+    else
+        echo "$name q8: FAIL: forward vs step: $out"; fail=1
+    fi
+done
+
 # 2. threads and the portable kernels
 if $CC -std=c99 -O2 -march=native -fopenmp -I. tests/test_forward.c -o "$TMP/tf_omp" -lm 2>"$TMP/cc.log"; then
     h1=$(OMP_NUM_THREADS=1 "$TMP/tf_omp" --hash)
