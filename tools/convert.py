@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Convert a Mamba checkpoint directory to a .mamba file (docs/format.md).
 
-usage: convert.py CHECKPOINT_DIR OUT.mamba [--dtype f32|f16|bf16]
+usage: convert.py CHECKPOINT_DIR OUT.mamba [--dtype f32|f16|bf16|q8]
                   [--override ROLE=DTYPE ...] [--tokenizer tokenizer.json | --no-tokenizer]
 
 Two input layouts are read as they are published:
@@ -420,7 +420,7 @@ def parse_overrides(items):
         if role not in mf.ROLES:
             raise ConvertError("--override: unknown role %r (roles: %s)" % (role, ", ".join(sorted(mf.ROLES))))
         if dt not in mf.DTYPES:
-            raise ConvertError("--override: unknown dtype %r (use f32, f16 or bf16)" % dt)
+            raise ConvertError("--override: unknown dtype %r (use f32, f16, bf16 or q8)" % dt)
         r = mf.ROLES[role]
         if dt != "f32" and r not in mf.MATRIX_ROLES:
             raise ConvertError("--override: %s must be f32 in format version 1" % role)
@@ -433,7 +433,7 @@ def main(argv=None):
     ap.add_argument("checkpoint", help="directory with config.json and the weights")
     ap.add_argument("out", help="output .mamba file")
     ap.add_argument("--dtype", default="f32",
-                    help="storage of the big matrices (embedding, lm_head, in/x/dt/out_proj): f32, f16, bf16")
+                    help="storage of the big matrices (embedding, lm_head, in/x/dt/out_proj): f32, f16, bf16, q8")
     ap.add_argument("--override", action="append", metavar="ROLE=DTYPE",
                     help="storage of one role, e.g. in_proj=f16 (repeatable)")
     g = ap.add_mutually_exclusive_group()
@@ -443,7 +443,7 @@ def main(argv=None):
 
     try:
         if args.dtype not in mf.DTYPES:
-            raise ConvertError("unknown dtype %r (use f32, f16 or bf16)" % args.dtype)
+            raise ConvertError("unknown dtype %r (use f32, f16, bf16 or q8)" % args.dtype)
         overrides = parse_overrides(args.override)
         cfg = read_config(args.checkpoint)
         layout, arch = describe(cfg)

@@ -12,7 +12,8 @@ Public functions (used by tools/convert.py, tests and other tools):
     write_safetensors(path, {name: ndarray}, dtype=None, metadata=None)
 
 `tensors` for write() is a list of (role, layer, array, dtype) where role is
-an int or a role name ("in_proj", "A", ...), dtype is "f32", "f16" or "bf16",
+an int or a role name ("in_proj", "A", ...), dtype is "f32", "f16", "bf16"
+or "q8" (matrices only),
 and array is a numpy array or anything with `.shape` that np.asarray() turns
 into one (LazyTensor), so large checkpoints are converted one tensor at a time.
 """
@@ -54,9 +55,57 @@ MATRIX_ROLES = (1, 3, 17, 21, 22, 26)   # may be f16/bf16; all others are f32
 OPTIONAL_ROLES = {3: FLAG_LM_HEAD, 18: FLAG_IN_PROJ_BIAS, 20: FLAG_CONV_BIAS,
                   27: FLAG_OUT_PROJ_BIAS}
 
-DTYPES = {"f32": 0, "f16": 1, "bf16": 2}
+DTYPES = {"f32": 0, "f16": 1, "bf16": 2, "q8": 3}
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
-DTYPE_SIZE = {0: 4, 1: 2, 2: 2}
+DTYPE_SIZE = {0: 4, 1: 2, 2: 2}   # bytes per element; q8 (3) is sized by tensor_nbytes()
+Q8_BLOCK = 32                     # q8: int8 weights in blocks of 32 along a row, one f16 scale each
+
+
+def tensor_nbytes(dtype, shape):
+    """Bytes a tensor of this dtype number and shape takes in the file.
+    q8 (docs/format.md, dtype 3): each row is padded to nb = ceil(cols/32)
+    blocks; 32 int8 per block, then one f16 scale per block: rows*nb*34."""
+    count = int(np.prod(shape))
+    if dtype == 3:
+        rows, cols = shape
+        return rows * ((cols + Q8_BLOCK - 1) // Q8_BLOCK) * (Q8_BLOCK + 2)
+    return count * DTYPE_SIZE[dtype]
+
+
+def q8_quantize(a):
+    """(rows, cols) float -> (q: int8 (rows, nb*32), d: float16 (rows, nb)).
+    Per block of 32: d = f16(max|w| / 127), q = round(w / d) clipped to
+    [-127, 127]. The scale is rounded to f16 *before* the weights are
+    divided by it, so the f16 rounding of the scale costs nothing extra: the
+    stored q are the best integers for the stored d. Padding is 0."""
+    a = np.asarray(a, dtype=np.float32)
+    if a.ndim != 2:
+        raise ValueError("q8 needs a matrix, got shape %s" % (a.shape,))
+    rows, cols = a.shape
+    nb = (cols + Q8_BLOCK - 1) // Q8_BLOCK
+    p = np.zeros((rows, nb * Q8_BLOCK), np.float32)
+    p[:, :cols] = a
+    blocks = p.reshape(rows, nb, Q8_BLOCK)
+    amax = np.abs(blocks).max(axis=2)
+    if not np.all(np.isfinite(amax)):
+        raise ValueError("q8: the matrix has a NaN or infinite weight")
+    with np.errstate(over="ignore"):
+        d = (amax / 127.0).astype(np.float16)
+    if not np.all(np.isfinite(d)):
+        raise ValueError("q8: a weight is too large for an f16 block scale (|w| > 8.3e6)")
+    d32 = d.astype(np.float32)[:, :, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(d32 > 0, np.rint(blocks / np.where(d32 > 0, d32, 1)), 0)
+    q = np.clip(q, -127, 127).astype(np.int8)
+    return q.reshape(rows, nb * Q8_BLOCK), d
+
+
+def q8_dequantize(q, d, cols):
+    """Inverse of q8_quantize: float32 (rows, cols)."""
+    rows = q.shape[0]
+    nb = d.shape[1]
+    w = q.reshape(rows, nb, Q8_BLOCK).astype(np.float32) * d.astype(np.float32)[:, :, None]
+    return w.reshape(rows, nb * Q8_BLOCK)[:, :cols]
 
 
 def role_number(role):
@@ -112,7 +161,11 @@ def encode(a, dtype):
             return np.ascontiguousarray(a.astype("<f2")).tobytes()
     if dtype == "bf16":
         return f32_to_bf16(a).astype("<u2").tobytes()
-    raise ValueError("unknown dtype %r (use f32, f16 or bf16)" % (dtype,))
+    if dtype == "q8":
+        # all rows' int8 blocks first, then all rows' f16 scales (docs/format.md)
+        q, d = q8_quantize(a)
+        return q.tobytes() + np.ascontiguousarray(d, dtype="<f2").tobytes()
+    raise ValueError("unknown dtype %r (use f32, f16, bf16 or q8)" % (dtype,))
 
 
 def _align(n, a):
@@ -158,7 +211,7 @@ def write(path, config, tensors, tokenizer=None, progress=None):
         role = role_number(role)
         layer = int(layer)
         if dtype not in DTYPES:
-            raise ValueError("unknown dtype %r (use f32, f16 or bf16)" % (dtype,))
+            raise ValueError("unknown dtype %r (use f32, f16, bf16 or q8)" % (dtype,))
         if dtype != "f32" and role not in MATRIX_ROLES:
             raise ValueError("%s must be f32, got %s" % (ROLE_NAMES[role], dtype))
         if role in GLOBAL_ROLES:
@@ -207,7 +260,7 @@ def write(path, config, tensors, tokenizer=None, progress=None):
     layout = []
     for key in order:
         arr, dtype, shape = items[key]
-        nbytes = int(np.prod(shape)) * DTYPE_SIZE[DTYPES[dtype]]
+        nbytes = tensor_nbytes(DTYPES[dtype], shape)
         pos = _align(pos, TENSOR_ALIGN)
         layout.append((key, arr, dtype, shape, pos, nbytes))
         pos += nbytes
@@ -258,7 +311,7 @@ def write(path, config, tensors, tokenizer=None, progress=None):
 def read(path):
     """Read a .mamba file back. Returns (header, tensors): header is a dict of
     the header fields (ids of 0xFFFFFFFF become -1) plus 'tokenizer' (bytes or
-    None) and 'dtypes' {(role, layer): "f32"|"f16"|"bf16"}; tensors maps
+    None) and 'dtypes' {(role, layer): "f32"|"f16"|"bf16"|"q8"}; tensors maps
     (role, layer) -> float32 ndarray of the stored shape. Raises ValueError on
     a malformed file (the checks are a subset of the C loader's)."""
     with open(path, "rb") as f:
@@ -298,14 +351,21 @@ def read(path):
         if dt not in DTYPE_NAMES or ndim not in (1, 2):
             raise ValueError("tensor %d: bad dtype/ndim" % i)
         shape = (s0, s1, s2, s3)[:ndim]
-        count = int(np.prod(shape))
-        if off % TENSOR_ALIGN or nbytes != count * DTYPE_SIZE[dt] or off + nbytes > len(data):
+        if dt == 3 and ndim != 2:
+            raise ValueError("tensor %d: q8 but not a matrix" % i)
+        if off % TENSOR_ALIGN or nbytes != tensor_nbytes(dt, shape) or off + nbytes > len(data):
             raise ValueError("tensor %d: bad offset/size" % i)
         raw = data[off:off + nbytes]
         if dt == 0:
             a = np.frombuffer(raw, dtype="<f4").astype(np.float32)
         elif dt == 1:
             a = np.frombuffer(raw, dtype="<f2").astype(np.float32)
+        elif dt == 3:
+            rows, cols = shape
+            nb = (cols + Q8_BLOCK - 1) // Q8_BLOCK
+            q = np.frombuffer(raw, dtype=np.int8, count=rows * nb * Q8_BLOCK).reshape(rows, nb * Q8_BLOCK)
+            d = np.frombuffer(raw, dtype="<f2", offset=rows * nb * Q8_BLOCK).reshape(rows, nb)
+            a = q8_dequantize(q, d, cols)
         else:
             a = bf16_to_f32(np.frombuffer(raw, dtype="<u2"))
         if (role, layer) in out:

@@ -1,0 +1,463 @@
+/* bench.c - how fast mamba.h runs a model, beside the machine's own limits.
+
+   usage: build/bench MODEL.mamba [--threads N] [--prompt N] [--gen N] [--rounds N] [--bw-mib N]
+
+   Decoding one token reads every weight once, so its ceiling is the memory
+   read bandwidth; reading a prompt can reuse each weight across tokens, so
+   its ceiling is the arithmetic (FMA) peak. This program measures both
+   ceilings itself, in the same process and interleaved with the model runs
+   (the bandwidth of a shared host drifts), and prints each figure beside
+   its ceiling. Every round runs: bandwidth probe, FMA probe, prompt, decode;
+   each printed figure is the median over the rounds (the fractions are the
+   medians of the per-round fractions, so a drifting machine cancels out).
+
+   Output: one line per figure, then a `row:` line for the table of
+   `make bench`. Nothing here is a test: it reports, it never fails on a
+   slow machine. */
+#define _POSIX_C_SOURCE 199309L
+#define MAMBA_IMPLEMENTATION
+#include "mamba.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+#if defined(__ARM_NEON)
+#include <arm_neon.h>
+#endif
+
+#define MAX_ROUNDS 64
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, int n)
+{
+    double t[MAX_ROUNDS];
+    memcpy(t, v, sizeof(double) * (size_t)n);
+    qsort(t, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+static int n_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* ---- the bandwidth probe ---------------------------------------------
+
+   Sum n floats with the widest loads the machine has and four independent
+   accumulators, each thread over its own contiguous slice: the simplest
+   loop that keeps the memory system busy. The buffer is far larger than
+   the last-level cache, so every byte comes from DRAM. */
+static float read_sum(const float *p, size_t n)
+{
+    size_t i = 0;
+    float s = 0.0f;
+#if defined(__AVX512F__)
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_add_ps(a0, _mm512_loadu_ps(p + i));
+        a1 = _mm512_add_ps(a1, _mm512_loadu_ps(p + i + 16));
+        a2 = _mm512_add_ps(a2, _mm512_loadu_ps(p + i + 32));
+        a3 = _mm512_add_ps(a3, _mm512_loadu_ps(p + i + 48));
+    }
+    s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+#elif defined(__AVX2__)
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    float t[8];
+    int k;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_add_ps(a0, _mm256_loadu_ps(p + i));
+        a1 = _mm256_add_ps(a1, _mm256_loadu_ps(p + i + 8));
+        a2 = _mm256_add_ps(a2, _mm256_loadu_ps(p + i + 16));
+        a3 = _mm256_add_ps(a3, _mm256_loadu_ps(p + i + 24));
+    }
+    _mm256_storeu_ps(t, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (k = 0; k < 8; k++) s += t[k];
+#elif defined(__ARM_NEON)
+    float32x4_t a0 = vdupq_n_f32(0), a1 = a0, a2 = a0, a3 = a0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = vaddq_f32(a0, vld1q_f32(p + i));
+        a1 = vaddq_f32(a1, vld1q_f32(p + i + 4));
+        a2 = vaddq_f32(a2, vld1q_f32(p + i + 8));
+        a3 = vaddq_f32(a3, vld1q_f32(p + i + 12));
+    }
+    s = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
+#else
+    float a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int k;
+    for (; i + 8 <= n; i += 8)
+        for (k = 0; k < 8; k++) a[k] += p[i + k];
+    for (k = 0; k < 8; k++) s += a[k];
+#endif
+    for (; i < n; i++) s += p[i];
+    return s;
+}
+
+/* Read bandwidth in bytes/s: median of 3 passes over a fresh buffer of
+   `bytes` (allocated and freed here, so it leaves the resident size). */
+static double probe_bandwidth(size_t bytes, float *sink)
+{
+    size_t n = bytes / sizeof(float), i;
+    float *buf = (float *)malloc(n * sizeof(float));
+    double t[3];
+    int pass;
+    if (!buf) return 0.0;
+    for (i = 0; i < n; i++) buf[i] = (float)(i & 7); /* touch every page */
+    for (pass = 0; pass < 3; pass++) {
+        double t0 = now();
+        float total = 0.0f;
+#ifdef _OPENMP
+#pragma omp parallel reduction(+ : total)
+        {
+            size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+            size_t lo = n / nt * id, hi = id + 1 == nt ? n : n / nt * (id + 1);
+            total += read_sum(buf + lo, hi - lo);
+        }
+#else
+        total = read_sum(buf, n);
+#endif
+        t[pass] = now() - t0;
+        *sink += total;
+    }
+    free(buf);
+    return (double)(n * sizeof(float)) / median(t, 3);
+}
+
+/* ---- the FMA probe ---------------------------------------------------
+
+   Twelve independent chains of acc = acc * a + b in vector registers per
+   thread: enough chains to cover the FMA latency on every core this was
+   tried on, so the loop runs at the FMA units' throughput. Returns flop/s
+   (an FMA counts two). */
+#if defined(__AVX512F__)
+#define FMA_LANES 16
+#define FMA_ISA "AVX-512"
+#elif defined(__AVX2__) && defined(__FMA__)
+#define FMA_LANES 8
+#define FMA_ISA "AVX2+FMA"
+#elif defined(__ARM_NEON) && defined(__aarch64__)
+#define FMA_LANES 4
+#define FMA_ISA "NEON"
+#else
+#define FMA_LANES 1
+#define FMA_ISA "scalar"
+#endif
+
+static float fma_chains(long iters)
+{
+    long i;
+    float s = 0.0f;
+#if defined(__AVX512F__)
+#define FMA_STEP(v) v = _mm512_fmadd_ps(v, a, b)
+    __m512 a = _mm512_set1_ps(0.9999999f), b = _mm512_set1_ps(1e-7f);
+    __m512 c0 = _mm512_set1_ps(1), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0,
+           c9 = c0, c10 = c0, c11 = c0;
+#elif defined(__AVX2__) && defined(__FMA__)
+#define FMA_STEP(v) v = _mm256_fmadd_ps(v, a, b)
+    __m256 a = _mm256_set1_ps(0.9999999f), b = _mm256_set1_ps(1e-7f);
+    __m256 c0 = _mm256_set1_ps(1), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0,
+           c9 = c0, c10 = c0, c11 = c0;
+#elif defined(__ARM_NEON) && defined(__aarch64__)
+#define FMA_STEP(v) v = vfmaq_f32(b, v, a)
+    float32x4_t a = vdupq_n_f32(0.9999999f), b = vdupq_n_f32(1e-7f);
+    float32x4_t c0 = vdupq_n_f32(1), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0,
+                c9 = c0, c10 = c0, c11 = c0;
+#else
+#define FMA_STEP(v) v = v * a + b
+    volatile float va = 0.9999999f, vb = 1e-7f; /* opaque, so nothing is folded */
+    float a = va, b = vb;
+    float c0 = 1, c1 = 1, c2 = 1, c3 = 1, c4 = 1, c5 = 1, c6 = 1, c7 = 1, c8 = 1, c9 = 1, c10 = 1, c11 = 1;
+#endif
+    for (i = 0; i < iters; i++) {
+        FMA_STEP(c0); FMA_STEP(c1); FMA_STEP(c2); FMA_STEP(c3); FMA_STEP(c4); FMA_STEP(c5);
+        FMA_STEP(c6); FMA_STEP(c7); FMA_STEP(c8); FMA_STEP(c9); FMA_STEP(c10); FMA_STEP(c11);
+    }
+#if defined(__AVX512F__)
+    s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)),
+        _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c4, c5), _mm512_add_ps(c6, c7)),
+                      _mm512_add_ps(_mm512_add_ps(c8, c9), _mm512_add_ps(c10, c11)))));
+#elif defined(__AVX2__) && defined(__FMA__)
+    {
+        float t[8];
+        int k;
+        __m256 v = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)),
+            _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c4, c5), _mm256_add_ps(c6, c7)),
+                          _mm256_add_ps(_mm256_add_ps(c8, c9), _mm256_add_ps(c10, c11))));
+        _mm256_storeu_ps(t, v);
+        for (k = 0; k < 8; k++) s += t[k];
+    }
+#elif defined(__ARM_NEON) && defined(__aarch64__)
+    s = vaddvq_f32(vaddq_f32(vaddq_f32(vaddq_f32(c0, c1), vaddq_f32(c2, c3)),
+        vaddq_f32(vaddq_f32(vaddq_f32(c4, c5), vaddq_f32(c6, c7)), vaddq_f32(vaddq_f32(c8, c9), vaddq_f32(c10, c11)))));
+#else
+    s = c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11;
+#endif
+#undef FMA_STEP
+    return s;
+}
+
+static double probe_fma(float *sink)
+{
+    const long iters = 20000000L;
+    double t[3];
+    int pass, nt = n_threads();
+    for (pass = 0; pass < 3; pass++) {
+        double t0 = now();
+        float total = 0.0f;
+#ifdef _OPENMP
+#pragma omp parallel reduction(+ : total)
+        total += fma_chains(iters);
+#else
+        total = fma_chains(iters);
+#endif
+        t[pass] = now() - t0;
+        *sink += total;
+    }
+    return (double)nt * (double)iters * 12.0 * FMA_LANES * 2.0 / median(t, 3);
+}
+
+/* ---- what the model reads and computes -------------------------------- */
+
+static double matrix_bytes(const mamba_matrix *w)
+{
+    return (double)w->rows * (double)mamba__row_bytes(w->dtype, w->cols);
+}
+
+/* Bytes of weights one decoded token reads: every layer tensor, norm_f, the
+   output matrix, and one row of the embedding. */
+static double bytes_per_token(const mamba_model *m)
+{
+    const mamba_config *c = &m->config;
+    double small = 0, mats = 0;
+    int l;
+    for (l = 0; l < c->n_layer; l++) {
+        const mamba_layer *L = &m->layers[l];
+        mats += matrix_bytes(&L->in_proj) + matrix_bytes(&L->x_proj) + matrix_bytes(&L->dt_proj) +
+                matrix_bytes(&L->out_proj);
+        small += 4.0 * ((double)c->d_model /* norm */ + (double)c->d_inner * c->d_conv /* conv */ +
+                        (double)c->d_inner * (3 + c->d_state) /* dt_bias, D, conv bias, A */);
+        if (L->in_proj_bias) small += 4.0 * 2 * c->d_inner;
+        if (L->out_proj_bias) small += 4.0 * c->d_model;
+    }
+    small += 4.0 * c->d_model; /* norm_f */
+    return mats + small + matrix_bytes(&m->lm_head) + (double)mamba__row_bytes(m->embedding.dtype, c->d_model);
+}
+
+/* Multiply-adds of the matrices, counted as 2 flops each, for one prompt
+   token (the output matrix runs once per prompt, for the last token). */
+static double layer_flops(const mamba_model *m)
+{
+    double f = 0;
+    int l;
+    for (l = 0; l < m->config.n_layer; l++) {
+        const mamba_layer *L = &m->layers[l];
+        f += 2.0 * ((double)L->in_proj.rows * L->in_proj.cols + (double)L->x_proj.rows * L->x_proj.cols +
+                    (double)L->dt_proj.rows * L->dt_proj.cols + (double)L->out_proj.rows * L->out_proj.cols);
+    }
+    return f;
+}
+
+/* VmRSS and VmHWM of this process in bytes, from /proc (Linux); 0 if unknown. */
+static void resident(double *rss, double *hwm)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    *rss = *hwm = 0;
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        double kb;
+        if (sscanf(line, "VmRSS: %lf", &kb) == 1) *rss = kb * 1024.0;
+        if (sscanf(line, "VmHWM: %lf", &kb) == 1) *hwm = kb * 1024.0;
+    }
+    fclose(f);
+}
+
+/* Reset VmHWM to the current resident size (Linux >= 4.0), so the probe
+   buffer of the bandwidth test does not count as the model's memory. */
+static void reset_hwm(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return;
+    fputs("5", f);
+    fclose(f);
+}
+
+static const char *dtype_name(int d)
+{
+    switch (d) {
+    case MAMBA_DTYPE_F32: return "f32";
+    case MAMBA_DTYPE_F16: return "f16";
+    case MAMBA_DTYPE_BF16: return "bf16";
+    case MAMBA_DTYPE_Q8: return "q8";
+    }
+    return "?";
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: bench MODEL.mamba [--threads N] [--prompt N] [--gen N] [--rounds N] [--bw-mib N]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NULL;
+    int threads = 1, n_prompt = 128, n_gen = 64, rounds = 5, bw_mib = 1024, i, r;
+    mamba_model m;
+    mamba_state s;
+    mamba_result res;
+    float *logits;
+    int *tokens;
+    float sink = 0.0f;
+    double bw[MAX_ROUNDS], fma[MAX_ROUNDS], pps[MAX_ROUNDS], dps[MAX_ROUNDS], fbw[MAX_ROUNDS], ffma[MAX_ROUNDS];
+    double rss = 0, hwm = 0, bpt, flops_tok;
+    const char *prompt_how;
+#ifdef MAMBA_FORWARD_ALL_LOGITS /* mamba.h has mamba_forward() */
+    size_t scratch_bytes;
+    void *scratch;
+#endif
+
+    for (i = 1; i < argc; i++) {
+        int *dst = NULL;
+        if (!strcmp(argv[i], "--threads")) dst = &threads;
+        else if (!strcmp(argv[i], "--prompt")) dst = &n_prompt;
+        else if (!strcmp(argv[i], "--gen")) dst = &n_gen;
+        else if (!strcmp(argv[i], "--rounds")) dst = &rounds;
+        else if (!strcmp(argv[i], "--bw-mib")) dst = &bw_mib;
+        else if (argv[i][0] == '-' || path) return usage();
+        else path = argv[i];
+        if (dst) {
+            if (i + 1 >= argc) return usage();
+            *dst = atoi(argv[++i]);
+        }
+    }
+    if (!path || threads < 1 || n_prompt < 1 || n_gen < 1 || rounds < 1 || rounds > MAX_ROUNDS || bw_mib < 1)
+        return usage();
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#else
+    if (threads > 1) fprintf(stderr, "bench: built without OpenMP: running 1 thread\n");
+    threads = 1;
+#endif
+
+    res = mamba_model_open(&m, path);
+    if (res != MAMBA_OK) {
+        fprintf(stderr, "bench: %s: %s (%s)\n", path, mamba_result_string(res), m.error ? m.error : "");
+        return 1;
+    }
+    if (mamba_state_new(&s, &m) != MAMBA_OK) {
+        fprintf(stderr, "bench: cannot allocate a state\n");
+        return 1;
+    }
+    logits = (float *)malloc(sizeof(float) * (size_t)m.config.n_vocab_padded);
+    tokens = (int *)malloc(sizeof(int) * (size_t)(n_prompt + n_gen));
+#ifdef MAMBA_FORWARD_ALL_LOGITS /* mamba.h has mamba_forward() */
+    scratch_bytes = mamba_forward_scratch_size(&m, MAMBA_FORWARD_BLOCK);
+    scratch = malloc(scratch_bytes);
+    if (!scratch) {
+        fprintf(stderr, "bench: out of memory\n");
+        return 1;
+    }
+#endif
+    if (!logits || !tokens) {
+        fprintf(stderr, "bench: out of memory\n");
+        return 1;
+    }
+    /* a fixed, spread-out token sequence: every run reads the same rows */
+    for (i = 0; i < n_prompt + n_gen; i++) tokens[i] = (int)((7919L * i + 13) % m.config.n_vocab);
+    bpt = bytes_per_token(&m);
+    flops_tok = layer_flops(&m) + 2.0 * m.lm_head.rows * m.lm_head.cols / n_prompt;
+
+    /* warm-up: fault the mapped weights in, spin the threads up */
+    for (i = 0; i < 4; i++) mamba_step(&m, &s, tokens[i], logits);
+
+    for (r = 0; r < rounds; r++) {
+        double t0;
+        bw[r] = probe_bandwidth((size_t)bw_mib << 20, &sink);
+        fma[r] = probe_fma(&sink);
+        reset_hwm();
+
+        mamba_state_reset(&s);
+        t0 = now();
+#ifdef MAMBA_FORWARD_ALL_LOGITS /* mamba.h has mamba_forward() */
+        mamba_forward(&m, &s, tokens, n_prompt, logits, 0, scratch, scratch_bytes);
+        prompt_how = "mamba_forward";
+#else
+        for (i = 0; i < n_prompt; i++) mamba_step(&m, &s, tokens[i], i + 1 == n_prompt ? logits : NULL);
+        prompt_how = "mamba_step per token: no mamba_forward yet";
+#endif
+        pps[r] = n_prompt / (now() - t0);
+
+        t0 = now();
+        for (i = 0; i < n_gen; i++) mamba_step(&m, &s, tokens[n_prompt + i], logits);
+        dps[r] = n_gen / (now() - t0);
+        sink += logits[0];
+
+        fbw[r] = dps[r] * bpt / bw[r];
+        ffma[r] = pps[r] * flops_tok / fma[r];
+        {
+            double a, b;
+            resident(&a, &b);
+            if (a > rss) rss = a;
+            if (b > hwm) hwm = b;
+        }
+    }
+
+    {
+        double mbw = median(bw, rounds), mfma = median(fma, rounds), mp = median(pps, rounds),
+               md = median(dps, rounds), mfbw = median(fbw, rounds), mffma = median(ffma, rounds);
+        double state_bytes = (double)mamba_state_size(&m);
+        printf("model      %s: %s matrices, %d layers, d_model %d, %.1f MB file; threads %d, prompt %d, gen %d, "
+               "medians of %d rounds\n",
+               path, dtype_name(m.layers[0].in_proj.dtype), m.config.n_layer, m.config.d_model, m.size / 1e6,
+               threads, n_prompt, n_gen, rounds);
+        printf("machine    read bandwidth %.1f GB/s (%d MiB buffer), FMA peak %.1f GFLOP/s (%s, %d threads)\n",
+               mbw / 1e9, bw_mib, mfma / 1e9, FMA_ISA, threads);
+        printf("prompt     %.1f tokens/s\n", mp);
+        printf("decode     %.1f tokens/s\n", md);
+        printf("weights    %.1f MB read per decoded token\n", bpt / 1e6);
+        printf("bandwidth  %.1f%% of measured read bandwidth (%.1f GB/s of %.1f)\n", 100 * mfbw, md * bpt / 1e9,
+               mbw / 1e9);
+        printf("fma        %.1f%% of FMA peak in the prompt (%.1f GFLOP/s; %s)\n", 100 * mffma,
+               mp * flops_tok / 1e9, prompt_how);
+        if (rss > 0)
+            printf("memory     VmRSS %.1f MB, VmHWM %.1f MB (weights %.1f MB mapped, state %.1f MB)\n", rss / 1e6,
+                   hwm / 1e6, m.size / 1e6, state_bytes / 1e6);
+        else
+            printf("memory     n/a (no /proc)\n");
+        printf("row:       | %s | %d | %.1f | %.1f | %.1f | %.1f%% | %.1f | %.1f%% | %.1f | %.1f |\n",
+               dtype_name(m.layers[0].in_proj.dtype), threads, mp, md, bpt / 1e6, 100 * mfbw, mbw / 1e9,
+               100 * mffma, mfma / 1e9, hwm / 1e6);
+    }
+    if (sink == 12345.678f) printf("\n"); /* keep the probes' results alive */
+#ifdef MAMBA_FORWARD_ALL_LOGITS /* mamba.h has mamba_forward() */
+    free(scratch);
+#endif
+    free(tokens);
+    free(logits);
+    mamba_state_free(&s);
+    mamba_model_close(&m);
+    return 0;
+}

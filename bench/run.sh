@@ -1,0 +1,53 @@
+#!/bin/sh
+# make bench: the speed table of mamba.h beside the machine's limits.
+# Generates (once; not committed) a random model with mamba-130m's shapes in
+# every dtype under $BUILD, runs build/bench on each at 1 and 2 threads, then
+# on the shipped model if it exists. Numbers are medians of $ROUNDS rounds,
+# each round re-measuring the bandwidth and FMA peak beside the model.
+#   env: PYTHON, BUILD (build), BENCH_ARGS (extra args for build/bench),
+#        DTYPES (f32 f16 bf16 q8), THREADS (1 2), MODEL (models/tinystories.mamba)
+PYTHON=${PYTHON:-/usr/bin/python3}
+BUILD=${BUILD:-build}
+DTYPES=${DTYPES:-f32 f16 bf16 q8}
+THREADS=${THREADS:-1 2}
+MODEL=${MODEL:-models/tinystories.mamba}
+BENCH_ARGS=${BENCH_ARGS:-}
+PREFIX="$BUILD/bench130m"
+
+missing=""
+for d in $DTYPES; do [ -f "$PREFIX-$d.mamba" ] || missing="$missing,$d"; done
+if [ -n "$missing" ]; then
+    echo "bench: generating the mamba-130m-shaped random model ($PREFIX-*.mamba)"
+    "$PYTHON" tools/make_bench_model.py "$PREFIX" --dtype "${missing#,}" || exit 1
+fi
+
+LOG="$BUILD/bench.log"
+: > "$LOG"
+run() { # model threads
+    # shellcheck disable=SC2086
+    "$BUILD/bench" "$1" --threads "$2" $BENCH_ARGS > "$BUILD/bench.out" 2>&1 || { cat "$BUILD/bench.out"; exit 1; }
+    cat "$BUILD/bench.out" >> "$LOG"
+    grep '^row:' "$BUILD/bench.out" | sed 's/^row: *//'
+}
+header() {
+    echo "| $1 | threads | prompt tok/s | decode tok/s | MB/token | % of bandwidth | bandwidth GB/s | % of FMA peak (prompt) | FMA peak GFLOP/s | VmHWM MB |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+}
+
+echo
+echo "mamba-130m shapes (random weights), $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //'), $(nproc 2>/dev/null) cores"
+header dtype
+for t in $THREADS; do
+    for d in $DTYPES; do run "$PREFIX-$d.mamba" "$t"; done
+done
+if [ -f "$MODEL" ]; then
+    echo
+    echo "shipped model $MODEL"
+    header dtype
+    for t in $THREADS; do run "$MODEL" "$t"; done
+else
+    echo
+    echo "($MODEL does not exist: skipped)"
+fi
+echo
+echo "full output of every run: $LOG"

@@ -1,0 +1,196 @@
+/* test_simd.c - the fast dot products of mamba.h (AVX-512, AVX2, NEON:
+   whichever this build compiled in) against the scalar references, on
+   lengths that hit every tail, from misaligned pointers; and the q8 layout
+   (blocks of 32, f16 scales, short last blocks) against a double-precision
+   sum over weights dequantised here from the definition in docs/format.md. */
+#define MAMBA_IMPLEMENTATION
+#include "mamba.h"
+#include "harness.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static unsigned int rng_state = 12345u;
+
+static float frand(void) /* uniform in [-1, 1) */
+{
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return (float)((rng_state >> 8) & 0xFFFFFF) / 8388608.0f - 1.0f;
+}
+
+/* f32 -> f16 bits, round to nearest even (no overflow handling: not needed here) */
+static uint16_t to_f16(float f)
+{
+    uint32_t b, sign, man;
+    int exp;
+    memcpy(&b, &f, 4);
+    sign = (b >> 16) & 0x8000u;
+    exp = (int)((b >> 23) & 0xFF) - 127 + 15;
+    man = b & 0x7FFFFFu;
+    if (exp <= 0) /* subnormal half: a multiple of 2^-24 (tiny block scales) */
+        return (uint16_t)(sign | (uint32_t)lrintf(fabsf(f) * 16777216.0f));
+    {
+        uint32_t h = ((uint32_t)exp << 10) | (man >> 13), rest = man & 0x1FFFu;
+        if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) h++;
+        return (uint16_t)(sign | h);
+    }
+}
+
+static uint16_t to_bf16(float f)
+{
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    return (uint16_t)((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16);
+}
+
+/* A q8 matrix laid out as docs/format.md says: rows*nb*32 int8, then
+   rows*nb f16 scales. Quantised here from the definition. */
+static unsigned char *make_q8(const float *w, int rows, int cols)
+{
+    int nb = (cols + 31) / 32, r, b, i;
+    unsigned char *buf = (unsigned char *)calloc((size_t)rows * nb * 34 + 64, 1);
+    int8_t *q = (int8_t *)buf;
+    uint16_t *d = (uint16_t *)(void *)(buf + (size_t)rows * nb * 32);
+    for (r = 0; r < rows; r++)
+        for (b = 0; b < nb; b++) {
+            float amax = 0, scale;
+            for (i = b * 32; i < cols && i < b * 32 + 32; i++)
+                if (fabsf(w[r * cols + i]) > amax) amax = fabsf(w[r * cols + i]);
+            d[r * nb + b] = to_f16(amax / 127.0f);
+            scale = mamba__f16_to_f32(d[r * nb + b]);
+            for (i = b * 32; i < cols && i < b * 32 + 32; i++) {
+                float v = scale > 0 ? w[r * cols + i] / scale : 0;
+                v = v > 127 ? 127 : v < -127 ? -127 : v;
+                q[(size_t)r * nb * 32 + i] = (int8_t)lrintf(v);
+            }
+            /* padding stays 0, as the writer leaves it; below it is also
+               filled with junk once to show it is never read */
+        }
+    return buf;
+}
+
+int main(void)
+{
+    static const int sizes[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 48, 49, 63, 64, 65,
+                                79, 80, 100, 127, 128, 129, 255, 767, 768, 769, 1536, 1537};
+    const int nsizes = (int)(sizeof sizes / sizeof sizes[0]);
+    float *w = (float *)malloc(sizeof(float) * 2100), *x = (float *)malloc(sizeof(float) * 2100);
+    uint16_t *h = (uint16_t *)malloc(sizeof(uint16_t) * 2100), *bf = (uint16_t *)malloc(sizeof(uint16_t) * 2100);
+    int s, i, off;
+    const char *path =
+#if defined(MAMBA__AVX512)
+        "AVX-512";
+#elif defined(MAMBA__AVX2)
+        "AVX2";
+#elif defined(MAMBA__NEON)
+        "NEON";
+#else
+        "scalar";
+#endif
+    printf("kernels under test: %s\n", path);
+    if (!w || !x || !h || !bf) return 1;
+
+    /* 1. every fast dot = its scalar reference, to float rounding. The bound:
+          both sums differ only in order, so |fast - ref| <= n eps sum|w x|
+          (the standard bound); in practice far less. Offsets 0..3 make the
+          loads unaligned. */
+    for (off = 0; off < 4; off++) {
+        for (s = 0; s < nsizes; s++) {
+            int n = sizes[s];
+            double mag = 0, ref64 = 0;
+            float ref, fast, tol;
+            for (i = 0; i < n + 4; i++) {
+                w[i] = frand();
+                x[i] = frand();
+                h[i] = to_f16(w[i]);
+                bf[i] = to_bf16(w[i]);
+            }
+            for (i = 0; i < n; i++) {
+                mag += fabs((double)w[off + i] * x[off + i]);
+                ref64 += (double)w[off + i] * x[off + i];
+            }
+            tol = (float)(n * 1.2e-7 * mag + 1e-30);
+            ref = mamba__dot_f32_scalar(w + off, x + off, n);
+            fast = mamba__dot_f32(w + off, x + off, n);
+            CHECK(fabsf(fast - ref) <= tol, "f32 n=%d off=%d: fast %.9g ref %.9g", n, off, fast, ref);
+            CHECK(fabs(ref - ref64) <= tol, "f32 scalar n=%d: %.9g vs double %.9g", n, ref, ref64);
+            ref = mamba__dot_f16_scalar(h + off, x + off, n);
+            fast = mamba__dot_f16(h + off, x + off, n);
+            CHECK(fabsf(fast - ref) <= tol, "f16 n=%d off=%d: fast %.9g ref %.9g", n, off, fast, ref);
+            ref = mamba__dot_bf16_scalar(bf + off, x + off, n);
+            fast = mamba__dot_bf16(bf + off, x + off, n);
+            CHECK(fabsf(fast - ref) <= tol, "bf16 n=%d off=%d: fast %.9g ref %.9g", n, off, fast, ref);
+        }
+    }
+
+    /* 2. q8 matrices with rows of awkward lengths (48 = dt_rank of
+          mamba-130m: 1.5 blocks): the scalar reference against a double
+          sum of the dequantised weights; the fast path against the scalar;
+          mamba__matvec and mamba__matvec_rows against both; the embedding
+          lookup against the definition. */
+    for (s = 0; s < nsizes; s++) {
+        int cols = sizes[s], rows = 5, r, nb = (cols + 31) / 32;
+        mamba_matrix W;
+        unsigned char *buf;
+        float out[5], out2[5], row[1600];
+        float *ww = (float *)malloc(sizeof(float) * (size_t)rows * cols);
+        const int8_t *q;
+        const uint16_t *d;
+        for (i = 0; i < rows * cols; i++) ww[i] = 0.05f * frand();
+        for (i = 0; i < cols + 1; i++) x[i] = frand();
+        buf = make_q8(ww, rows, cols);
+        q = (const int8_t *)buf;
+        d = (const uint16_t *)(const void *)(buf + (size_t)rows * nb * 32);
+        W.data = buf;
+        W.dtype = MAMBA_DTYPE_Q8;
+        W.rows = rows;
+        W.cols = cols;
+        mamba__matvec(out, &W, x + 1, NULL);
+        mamba__matvec_rows(out2, &W, x + 1, NULL, 0, rows);
+        for (r = 0; r < rows; r++) {
+            double ref64 = 0, mag = 0, wq_err = 0;
+            float ref, fast, tol;
+            for (i = 0; i < cols; i++) {
+                double wq = (double)mamba__f16_to_f32(d[r * nb + i / 32]) * q[(size_t)r * nb * 32 + i];
+                ref64 += wq * x[1 + i];
+                mag += fabs(wq * x[1 + i]);
+                if (fabs(wq - ww[r * cols + i]) > wq_err) wq_err = fabs(wq - ww[r * cols + i]);
+            }
+            tol = (float)(cols * 1.2e-7 * mag + 1e-30);
+            ref = mamba__dot_q8_scalar(q + (size_t)r * nb * 32, d + r * nb, x + 1, cols);
+            fast = mamba__dot_q8(q + (size_t)r * nb * 32, d + r * nb, x + 1, cols);
+            CHECK(fabs(ref - ref64) <= tol, "q8 scalar cols=%d row %d: %.9g vs double %.9g", cols, r, ref, ref64);
+            CHECK(fabsf(fast - ref) <= tol, "q8 cols=%d row %d: fast %.9g ref %.9g", cols, r, fast, ref);
+            CHECK(out[r] == fast && out2[r] == fast, "q8 matvec cols=%d row %d: %.9g %.9g vs %.9g", cols, r,
+                  out[r], out2[r], fast);
+            /* quantisation error of a weight: at most half a step, d/2 <= max|w|/254 (+ f16 rounding) */
+            CHECK(wq_err <= 0.05 / 254 * 1.01, "q8 cols=%d: weight error %.3g", cols, wq_err);
+            if (cols <= 1600) {
+                mamba__dequant_row(row, &W, r);
+                for (i = 0; i < cols; i++)
+                    if (row[i] != mamba__f16_to_f32(d[r * nb + i / 32]) * (float)q[(size_t)r * nb * 32 + i]) break;
+                CHECK(i == cols, "q8 dequant_row cols=%d row %d differs at %d", cols, r, i);
+            }
+        }
+        /* junk in the padding of the last block changes nothing */
+        if (cols % 32) {
+            for (r = 0; r < rows; r++)
+                for (i = cols; i < nb * 32; i++) ((int8_t *)buf)[(size_t)r * nb * 32 + i] = (int8_t)(100 - i);
+            mamba__matvec(out2, &W, x + 1, NULL);
+            for (r = 0; r < rows; r++) CHECK(out2[r] == out[r], "q8 padding was read (cols=%d)", cols);
+        }
+        free(buf);
+        free(ww);
+    }
+
+    /* 3. the row sizes the bench and the loader use */
+    CHECK(mamba__row_bytes(MAMBA_DTYPE_Q8, 48) == 68, "q8 row of 48 = 2 blocks = 68 bytes");
+    CHECK(mamba__row_bytes(MAMBA_DTYPE_Q8, 768) == 816, "q8 row of 768 = 24 blocks");
+    CHECK(mamba__row_bytes(MAMBA_DTYPE_F16, 7) == 14 && mamba__row_bytes(MAMBA_DTYPE_F32, 7) == 28, "row bytes");
+
+    free(w);
+    free(x);
+    free(h);
+    free(bf);
+    return harness_summary();
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Write a randomly initialised model with exactly mamba-130m's shapes, for
+benchmarks (build/bench): d_model 768, 24 layers, d_inner 1536, d_state 16,
+d_conv 4, dt_rank 48, 50280 embedding rows (50277 real tokens), tied output
+matrix, conv and dt_proj biases. 129.1 M parameters, 516.5 MB in f32.
+
+The weights are random but shaped like a freshly initialised Mamba (the
+initialisation of state-spaces/mamba's Mamba module: A_log = log(1..d_state),
+D = 1, dt_proj.bias = softplus^-1 of a delta in [0.001, 0.1], norms 1), so a
+step runs the same arithmetic as a trained model: no NaN, no overflow, no
+denormal slow paths. It says nothing about quality.
+
+usage: make_bench_model.py OUT_PREFIX [--dtype f32,f16,bf16,q8] [--seed 0]
+writes OUT_PREFIX-f32.mamba, OUT_PREFIX-f16.mamba, ... (one per dtype), all
+from the same weights.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mambafile as mf  # noqa: E402
+
+PROG = "make_bench_model.py"
+
+# mamba-130m (state-spaces/mamba-130m, config.json): the shapes, nothing else
+CONFIG = dict(arch=mf.ARCH_MAMBA1, d_model=768, n_layer=24, d_inner=1536, d_state=16, d_conv=4,
+              dt_rank=48, n_vocab_padded=50280, n_vocab=50277, norm_eps=1e-5,
+              bos_id=0, eos_id=0, pad_id=0)
+
+
+def make_tensors(c, seed):
+    """[(role, layer, float32 array)] in the writer's order."""
+    rng = np.random.default_rng(seed)
+    dm, di, ds, dc, dr = c["d_model"], c["d_inner"], c["d_state"], c["d_conv"], c["dt_rank"]
+
+    def normal(shape, std):
+        return (rng.standard_normal(shape, dtype=np.float32) * np.float32(std)).astype(np.float32)
+
+    def uniform(shape, bound):
+        return rng.uniform(-bound, bound, shape).astype(np.float32)
+
+    out = [("embedding", 0, normal((c["n_vocab_padded"], dm), 0.02))]
+    for i in range(c["n_layer"]):
+        # delta at init: log-uniform in [0.001, 0.1]; the bias is its inverse softplus
+        dt = np.exp(rng.uniform(np.log(1e-3), np.log(1e-1), di))
+        dt_bias = (dt + np.log(-np.expm1(-dt))).astype(np.float32)
+        A = -np.tile(np.arange(1, ds + 1, dtype=np.float32), (di, 1))   # -exp(log(1..N))
+        out += [
+            ("norm", i, np.ones(dm, np.float32)),
+            ("in_proj", i, uniform((2 * di, dm), dm ** -0.5)),
+            ("conv1d", i, uniform((di, dc), dc ** -0.5)),
+            ("conv1d_bias", i, uniform((di,), dc ** -0.5)),
+            ("x_proj", i, uniform((dr + 2 * ds, di), di ** -0.5)),
+            ("dt_proj", i, uniform((di, dr), dr ** -0.5)),
+            ("dt_proj_bias", i, dt_bias),
+            ("A", i, A),
+            ("D", i, np.ones(di, np.float32)),
+            # out_proj scaled down by sqrt(n_layer) as Mamba's rescale_prenorm_residual does
+            ("out_proj", i, uniform((dm, di), di ** -0.5 / np.sqrt(c["n_layer"]))),
+        ]
+    out.append(("norm_f", 0, np.ones(dm, np.float32)))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog=PROG, description="random model with mamba-130m's shapes, for benchmarks")
+    ap.add_argument("prefix", help="output path prefix: PREFIX-DTYPE.mamba is written per dtype")
+    ap.add_argument("--dtype", default="f32,f16,bf16,q8", help="comma-separated dtypes of the matrices")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
+    for d in dtypes:
+        if d not in mf.DTYPES:
+            sys.stderr.write("%s: error: unknown dtype %r (use f32, f16, bf16, q8)\n" % (PROG, d))
+            return 1
+    tensors = make_tensors(CONFIG, args.seed)
+    n = sum(a.size for _, _, a in tensors)
+    for d in dtypes:
+        path = "%s-%s.mamba" % (args.prefix, d)
+        items = [(r, l, a, d if mf.role_number(r) in mf.MATRIX_ROLES else "f32") for r, l, a in tensors]
+        try:
+            size = mf.write(path, CONFIG, items)
+        except (ValueError, OSError) as e:
+            sys.stderr.write("%s: error: cannot write %s: %s\n" % (PROG, path, e))
+            return 1
+        sys.stderr.write("%s: wrote %s: %d params, %d bytes\n" % (PROG, path, n, size))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
