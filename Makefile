@@ -49,8 +49,10 @@ test: all $(CTESTS)
 	for t in $(SHTESTS); do echo "== $$t"; PYTHON="$(PYTHON)" BUILD="$(BUILD)" CC="$(CC)" CXX="$(CXX)" sh $$t || fail=1; done; \
 	if [ $$fail = 0 ]; then echo "ALL TESTS PASSED"; else echo "SOME TESTS FAILED"; exit 1; fi
 
+# the main job: a story from the shipped model, with fixed defaults
+PROMPT ?= Once upon a time
 run: all
-	./$(BUILD)/generate $(MODEL)
+	./$(BUILD)/generate $(MODEL) -p "$(PROMPT)" -n 200 --temp 0.8 --top-p 0.9 --seed 42
 
 # libFuzzer harnesses fuzz/fuzz_*.c (clang): FUZZ_SECONDS each; FUZZ_MERGE=1 keeps new coverage in fuzz/corpus
 FUZZ_SECONDS ?= 180
