@@ -1,6 +1,6 @@
 /* trace.c - watch the selective mechanism of a real model, token by token.
 
-   build/trace [MODEL.mamba] [--tokens "ID ID ..."] [--csv FILE]
+   build/trace [MODEL.mamba] [-p "text" | --tokens "ID ID ..."] [--csv FILE]
 
    Runs the model over a prompt and shows, for every token and every layer,
    what the selective scan did with its state:
@@ -30,7 +30,8 @@
    bit (logits and state); the program stops with an error if they do not.
 
    The default model is models/tinystories.mamba; the default prompt is a
-   fixed list of ids (text prompts arrive with the tokenizer). */
+   sentence encoded with the model's tokenizer (a fixed list of ids when the
+   model has no tokenizer). */
 #define MAMBA_IMPLEMENTATION
 #include "mamba.h"
 
@@ -165,13 +166,34 @@ static long parse_ids(const char *text, int *ids, long cap)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: trace [MODEL.mamba] [--tokens \"ID ID ...\"] [--csv FILE]\n");
+    fprintf(stderr, "usage: trace [MODEL.mamba] [-p \"text\" | --tokens \"ID ID ...\"] [--csv FILE]\n");
     return 2;
+}
+
+/* A token's text for display: its exact bytes with newlines, tabs and other
+   control bytes escaped, cut to fit; for CSV also double the quotes. */
+static void token_text(const mamba_tokenizer *tok, int id, char *out, size_t cap, int csv)
+{
+    const char *b = "";
+    size_t n = 0, i, o = 0;
+    out[0] = 0;
+    if (!tok || mamba_decode_token(tok, id, &b, &n) != MAMBA_OK) return;
+    for (i = 0; i < n && o + 3 < cap; i++) {
+        unsigned char c = (unsigned char)b[i];
+        if (c == '\n') { out[o++] = '\\'; out[o++] = 'n'; }
+        else if (c == '\t') { out[o++] = '\\'; out[o++] = 't'; }
+        else if (c < 32 || c == 127) out[o++] = '?';
+        else if (c == '"' && csv) { out[o++] = '"'; out[o++] = '"'; }
+        else out[o++] = (char)c;
+    }
+    out[o] = 0;
 }
 
 int main(int argc, char **argv)
 {
-    const char *path = "models/tinystories.mamba", *tokens = NULL, *csv_path = NULL;
+    const char *path = "models/tinystories.mamba", *tokens = NULL, *csv_path = NULL, *prompt = NULL;
+    mamba_tokenizer tok;
+    int have_tok;
     int *ids = NULL, i, l, status = 1, have_path = 0, n_layer;
     long n_ids, t;
     float *logits = NULL, *check = NULL;
@@ -183,6 +205,7 @@ int main(int argc, char **argv)
 
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = argv[++i];
+        else if (!strcmp(argv[i], "-p") && i + 1 < argc) prompt = argv[++i];
         else if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv_path = argv[++i];
         else if (argv[i][0] != '-' && !have_path) { path = argv[i]; have_path = 1; }
         else return usage();
@@ -195,18 +218,36 @@ int main(int argc, char **argv)
     }
     n_layer = model.config.n_layer;
 
-    /* The prompt: the given ids, or a fixed spread of ids inside the vocabulary. */
-    if (tokens) {
+    /* The prompt: text through the model's tokenizer, the given ids, or a
+       fixed spread of ids inside the vocabulary. */
+    have_tok = mamba_tokenizer_from_model(&tok, &model) == MAMBA_OK;
+    if (prompt && !have_tok) { fprintf(stderr, "trace: -p needs a model with a tokenizer\n"); goto done_model; }
+    if (!tokens && have_tok) {
+        const char *text = prompt ? prompt : "Once upon a time, there was a little girl named Lily. She";
+        size_t len = strlen(text), got = 0, wbytes = mamba_encode_work_size(&tok, len);
+        void *work = malloc(wbytes);
+        ids = (int *)malloc(sizeof(int) * (3 * len + 1));
+        if (!work || !ids || mamba_encode(&tok, text, len, ids, 3 * len + 1, &got, work, wbytes) != MAMBA_OK ||
+            got == 0) {
+            free(work);
+            fprintf(stderr, "trace: cannot encode the prompt\n");
+            goto done_model;
+        }
+        free(work);
+        n_ids = (long)got;
+    } else if (tokens) {
         n_ids = parse_ids(tokens, NULL, 0);
         if (n_ids <= 0) { fprintf(stderr, "trace: --tokens: need one or more ids\n"); goto done_model; }
     } else {
         n_ids = 16;
     }
-    ids = (int *)malloc(sizeof(int) * (size_t)n_ids);
-    if (!ids) goto done_model;
-    if (tokens) parse_ids(tokens, ids, n_ids);
-    else
-        for (t = 0; t < n_ids; t++) ids[t] = (int)((t * 7919 + 1) % model.config.n_vocab);
+    if (!ids) {
+        ids = (int *)malloc(sizeof(int) * (size_t)n_ids);
+        if (!ids) goto done_model;
+        if (tokens) parse_ids(tokens, ids, n_ids);
+        else
+            for (t = 0; t < n_ids; t++) ids[t] = (int)((t * 7919 + 1) % model.config.n_vocab);
+    }
 
     if (mamba_state_new(&state, &model) != MAMBA_OK) goto done_model;
     if (mamba_state_new(&shadow, &model) != MAMBA_OK) { mamba_state_free(&state); goto done_model; }
@@ -226,11 +267,12 @@ int main(int argc, char **argv)
     printf("kept = mean exp(Delta*A) over channels and state entries: the share of the old state a layer keeps\n");
     printf("shade of kept, per layer:");
     for (i = 0; i < 10; i++) printf("  '%c'>=%g", trace_shades[i], trace_shade_from[i]);
-    printf("\n\n%5s %7s  %-*s %9s %9s %7s %10s\n", "t", "id", n_layer + 2 > 6 ? n_layer + 2 : 6, "layers",
-           "meanDelta", "maxDelta", "kept", "|h|");
+    printf("\n\n%5s %7s %-10s  %-*s %9s %9s %7s %10s\n", "t", "id", "text", n_layer + 2 > 6 ? n_layer + 2 : 6,
+           "layers", "meanDelta", "maxDelta", "kept", "|h|");
 
     for (t = 0; t < n_ids; t++) {
         double md = 0.0, xd = 0.0, kp = 0.0, hn = 0.0;
+        char shown[16], quoted[64];
         r = trace_step(&model, &state, ids[t], logits, stats);
         if (r == MAMBA_OK) r = mamba_step(&model, &shadow, ids[t], check);
         if (r != MAMBA_OK) {
@@ -245,7 +287,9 @@ int main(int argc, char **argv)
                             "examples/trace.c no longer mirrors mamba__block()\n", t);
             goto done;
         }
-        printf("%5ld %7d  |", t, ids[t]);
+        token_text(have_tok ? &tok : NULL, ids[t], shown, sizeof shown, 0);
+        printf("%5ld %7d %-10s  |", t, ids[t], shown);
+        if (csv) token_text(have_tok ? &tok : NULL, ids[t], quoted, sizeof quoted, 1);
         for (l = 0; l < n_layer; l++) {
             putchar(trace_shade(stats[l].kept));
             md += stats[l].mean_delta / n_layer;
@@ -257,7 +301,7 @@ int main(int argc, char **argv)
             sum[l].kept += stats[l].kept / (double)n_ids;
             sum[l].state_norm = stats[l].state_norm; /* the last one */
             if (csv)
-                fprintf(csv, "%ld,%d,\"\",%d,%.9g,%.9g,%.9g,%.9g\n", t, ids[t], l, stats[l].mean_delta,
+                fprintf(csv, "%ld,%d,\"%s\",%d,%.9g,%.9g,%.9g,%.9g\n", t, ids[t], quoted, l, stats[l].mean_delta,
                         stats[l].max_delta, stats[l].kept, stats[l].state_norm);
         }
         printf("|%*s %9.5f %9.5f %7.4f %10.4g\n", n_layer + 2 < 6 ? 6 - n_layer - 2 : 0, "", md, xd, kp, hn);
