@@ -250,6 +250,7 @@ int main(int argc, char **argv)
         fwrite(out, 1, k, stdout);
     }
     printf("\n");
+    fflush(stdout); /* the story before the speed report */
     t2 = wall_seconds();
     if (!quiet)
         fprintf(stderr, "prompt: %d tokens, %.1f tokens/s | generated: %d tokens, %.1f tokens/s\n", n_prompt,
