@@ -37,7 +37,7 @@ fi
 
 # fixed data for fuzz_tokenizer: the GPT-NeoX tokenizer packed (or, without
 # it, the small one), and a small section trained on the test texts
-TOKJSON=${MAMBA_FUZZ_TOKENIZER_JSON:-/work/shared/data/tokenizer.json}
+TOKJSON=${MAMBA_FUZZ_TOKENIZER_JSON:-tests/data/tok/neox/tokenizer.json}
 PYTHON=${PYTHON:-/usr/bin/python3}
 if [ ! -s "$OUT/tokenizer_small.bin" ]; then
     "$PYTHON" - "$OUT/tokin.txt" <<'PY' || exit 1

@@ -9,9 +9,9 @@ set -e
 PYTHON=${PYTHON:-/usr/bin/python3}
 BUILD=${BUILD:-build}
 CC=${CC:-cc}
-TOKJSON=../shared/data/tokenizer.json
+TOKJSON=tests/data/tok/neox/tokenizer.json  # a copy of ../shared/data/tokenizer.json (Apache-2.0, see NOTICE)
 if [ ! -f "$TOKJSON" ]; then
-    echo "t_tokenizer: $TOKJSON not found (the shared data folder must sit beside the repo)"
+    echo "t_tokenizer: $TOKJSON not found"
     exit 1
 fi
 mkdir -p "$BUILD/tok"
