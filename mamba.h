@@ -1383,7 +1383,11 @@ static MAMBA__MAYBE_UNUSED void mamba__matvec_rows(float *MAMBA__RESTRICT out, c
    on 2 cores one fork/join per matrix (about 100 per token) costs a few
    microseconds against milliseconds of reading. Each row's sum is computed
    the same way whatever thread takes it: bit-identical for any thread
-   count. */
+   count. Measured (bench130m, AVX-512, 1 thread): reading four rows side by
+   side (four streams, shared x loads) was 10-30% slower than this one
+   sequential stream, and software prefetch did not help either: the rows
+   of a matrix are contiguous, so row by row is one long stream the
+   hardware prefetcher follows best. */
 static void mamba__matvec(float *MAMBA__RESTRICT out, const mamba_matrix *W, const float *MAMBA__RESTRICT x,
                           const float *bias)
 {
@@ -1458,10 +1462,13 @@ static void mamba__conv_step(float *x, float *window, const float *weight, const
      y[c] *= SiLU(z[c])                               the gate
    A is negative (A = -exp(A_log)), so exp(Delta A) lies in (0, 1): a large
    Delta forgets the old state and takes in x, a small one keeps it.
-   Channels are independent: they are split across threads. */
-static void mamba__ssm_step(float *y, float *h, const float *x, const float *z, const float *delta,
-                            const float *A, const float *B, const float *C, const float *D, int d_inner,
-                            int d_state)
+   Channels are independent: they are split across threads.
+   This is the readable reference; mamba__ssm_step below runs the same
+   recurrence with the state index n in SIMD lanes (tests/test_simd.c holds
+   the two together). */
+static MAMBA__MAYBE_UNUSED void mamba__ssm_step_scalar(float *y, float *h, const float *x, const float *z,
+                                                       const float *delta, const float *A, const float *B,
+                                                       const float *C, const float *D, int d_inner, int d_state)
 {
     int c;
     MAMBA__PARALLEL_FOR
@@ -1478,6 +1485,127 @@ static void mamba__ssm_step(float *y, float *h, const float *x, const float *z, 
         y[c] = acc * mamba__silu(z[c]);
     }
 }
+
+/* exp in SIMD lanes, for the scan's exp(Delta A): d_inner * d_state calls a
+   layer (590k a token for mamba-130m), which as libm expf calls were a
+   quarter of a q8 model's decoding time. The classic method:
+     exp(v) = 2^k * exp(r),  k = round(v / ln 2),  r = v - k ln 2 in [-ln2/2, ln2/2]
+   with ln 2 split in two (0.693359375 is exact in a float, the rest is a
+   small correction) so r keeps its low bits, exp(r) as
+   1 + r + r^2 (p5 + r (p4 + ... r p0)) (the coefficients are the Cephes
+   expf minimax fit), and 2^k put into the float's exponent. About 1 ulp
+   from expf over the range the scan uses. */
+#define MAMBA__EXP_P0 1.9875691500e-4f
+#define MAMBA__EXP_P1 1.3981999507e-3f
+#define MAMBA__EXP_P2 8.3334519073e-3f
+#define MAMBA__EXP_P3 4.1665795894e-2f
+#define MAMBA__EXP_P4 1.6666665459e-1f
+#define MAMBA__EXP_P5 5.0000001201e-1f
+#define MAMBA__LN2_HI 0.693359375f
+#define MAMBA__LN2_LO -2.12194440e-4f
+
+#if defined(MAMBA__AVX512)
+/* 16 lanes; _mm512_scalef_ps does p * 2^k including underflow to denormals
+   and zero, so the clamps only keep k in range. */
+static __m512 mamba__vexp16(__m512 v)
+{
+    __m512 k, r, p;
+    v = _mm512_min_ps(v, _mm512_set1_ps(88.7f));
+    v = _mm512_max_ps(v, _mm512_set1_ps(-104.0f)); /* below this exp is 0 in f32 */
+    k = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.44269504089f)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(MAMBA__LN2_HI), v);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(MAMBA__LN2_LO), r);
+    p = _mm512_fmadd_ps(_mm512_set1_ps(MAMBA__EXP_P0), r, _mm512_set1_ps(MAMBA__EXP_P1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(MAMBA__EXP_P2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(MAMBA__EXP_P3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(MAMBA__EXP_P4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(MAMBA__EXP_P5));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, k);
+}
+
+static void mamba__ssm_step(float *y, float *h, const float *x, const float *z, const float *delta,
+                            const float *A, const float *B, const float *C, const float *D, int d_inner,
+                            int d_state)
+{
+    int c;
+    MAMBA__PARALLEL_FOR
+    for (c = 0; c < d_inner; c++) {
+        float *hc = h + (size_t)c * (size_t)d_state;
+        const float *Ac = A + (size_t)c * (size_t)d_state;
+        __m512 dt = _mm512_set1_ps(delta[c]), xc = _mm512_set1_ps(x[c]), acc = _mm512_setzero_ps();
+        int n;
+        for (n = 0; n < d_state; n += 16) { /* a short last group is masked */
+            __mmask16 k = (__mmask16)(d_state - n >= 16 ? 0xFFFFu : (1u << (d_state - n)) - 1u);
+            __m512 hn = _mm512_maskz_loadu_ps(k, hc + n);
+            __m512 dB = _mm512_mul_ps(dt, _mm512_maskz_loadu_ps(k, B + n));
+            hn = _mm512_fmadd_ps(mamba__vexp16(_mm512_mul_ps(dt, _mm512_maskz_loadu_ps(k, Ac + n))), hn,
+                                 _mm512_mul_ps(dB, xc));
+            _mm512_mask_storeu_ps(hc + n, k, hn);
+            acc = _mm512_fmadd_ps(hn, _mm512_maskz_loadu_ps(k, C + n), acc);
+        }
+        y[c] = (_mm512_reduce_add_ps(acc) + D[c] * x[c]) * mamba__silu(z[c]);
+    }
+}
+#elif defined(MAMBA__AVX2)
+/* 8 lanes; 2^k is built in the exponent bits, so v is clamped to where
+   that stays a normal float (below -87.3 the result is 1e-38, not 0). */
+static __m256 mamba__vexp8(__m256 v)
+{
+    __m256 k, r, p;
+    __m256i e;
+    v = _mm256_min_ps(v, _mm256_set1_ps(88.3f));
+    v = _mm256_max_ps(v, _mm256_set1_ps(-87.3f));
+    k = _mm256_round_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504089f)),
+                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(MAMBA__LN2_HI), v);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(MAMBA__LN2_LO), r);
+    p = _mm256_fmadd_ps(_mm256_set1_ps(MAMBA__EXP_P0), r, _mm256_set1_ps(MAMBA__EXP_P1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(MAMBA__EXP_P2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(MAMBA__EXP_P3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(MAMBA__EXP_P4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(MAMBA__EXP_P5));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+static void mamba__ssm_step(float *y, float *h, const float *x, const float *z, const float *delta,
+                            const float *A, const float *B, const float *C, const float *D, int d_inner,
+                            int d_state)
+{
+    int c;
+    MAMBA__PARALLEL_FOR
+    for (c = 0; c < d_inner; c++) {
+        float *hc = h + (size_t)c * (size_t)d_state;
+        const float *Ac = A + (size_t)c * (size_t)d_state;
+        float dts = delta[c], xs = x[c], sum;
+        __m256 dt = _mm256_set1_ps(dts), xc = _mm256_set1_ps(xs), acc = _mm256_setzero_ps();
+        int n;
+        for (n = 0; n + 8 <= d_state; n += 8) {
+            __m256 dB = _mm256_mul_ps(dt, _mm256_loadu_ps(B + n));
+            __m256 hn = _mm256_fmadd_ps(mamba__vexp8(_mm256_mul_ps(dt, _mm256_loadu_ps(Ac + n))),
+                                        _mm256_loadu_ps(hc + n), _mm256_mul_ps(dB, xc));
+            _mm256_storeu_ps(hc + n, hn);
+            acc = _mm256_fmadd_ps(hn, _mm256_loadu_ps(C + n), acc);
+        }
+        sum = mamba__hsum256(acc);
+        for (; n < d_state; n++) { /* the tail as in the reference */
+            hc[n] = expf(dts * Ac[n]) * hc[n] + (dts * B[n]) * xs;
+            sum += hc[n] * C[n];
+        }
+        y[c] = (sum + D[c] * xs) * mamba__silu(z[c]);
+    }
+}
+#else
+static void mamba__ssm_step(float *y, float *h, const float *x, const float *z, const float *delta,
+                            const float *A, const float *B, const float *C, const float *D, int d_inner,
+                            int d_state)
+{
+    mamba__ssm_step_scalar(y, h, x, z, delta, A, B, C, D, d_inner, d_state);
+}
+#endif
 
 /* ---- >>step ---------------------------------------------------------- */
 
