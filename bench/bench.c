@@ -172,23 +172,33 @@ static float fma_chains(long iters)
 #if defined(__AVX512F__)
 #define FMA_STEP(v) v = _mm512_fmadd_ps(v, a, b)
     __m512 a = _mm512_set1_ps(0.9999999f), b = _mm512_set1_ps(1e-7f);
-    __m512 c0 = _mm512_set1_ps(1), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0,
-           c9 = c0, c10 = c0, c11 = c0;
+    /* twelve chains with twelve different starting values: equal ones would
+       let the compiler merge them into one (common subexpressions), and the
+       probe would time one latency-bound chain while counting twelve */
+    __m512 c0 = _mm512_set1_ps(1.00f), c1 = _mm512_set1_ps(1.01f), c2 = _mm512_set1_ps(1.02f),
+           c3 = _mm512_set1_ps(1.03f), c4 = _mm512_set1_ps(1.04f), c5 = _mm512_set1_ps(1.05f),
+           c6 = _mm512_set1_ps(1.06f), c7 = _mm512_set1_ps(1.07f), c8 = _mm512_set1_ps(1.08f),
+           c9 = _mm512_set1_ps(1.09f), c10 = _mm512_set1_ps(1.10f), c11 = _mm512_set1_ps(1.11f);
 #elif defined(__AVX2__) && defined(__FMA__)
 #define FMA_STEP(v) v = _mm256_fmadd_ps(v, a, b)
     __m256 a = _mm256_set1_ps(0.9999999f), b = _mm256_set1_ps(1e-7f);
-    __m256 c0 = _mm256_set1_ps(1), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0,
-           c9 = c0, c10 = c0, c11 = c0;
+    __m256 c0 = _mm256_set1_ps(1.00f), c1 = _mm256_set1_ps(1.01f), c2 = _mm256_set1_ps(1.02f),
+           c3 = _mm256_set1_ps(1.03f), c4 = _mm256_set1_ps(1.04f), c5 = _mm256_set1_ps(1.05f),
+           c6 = _mm256_set1_ps(1.06f), c7 = _mm256_set1_ps(1.07f), c8 = _mm256_set1_ps(1.08f),
+           c9 = _mm256_set1_ps(1.09f), c10 = _mm256_set1_ps(1.10f), c11 = _mm256_set1_ps(1.11f);
 #elif defined(__ARM_NEON) && defined(__aarch64__)
 #define FMA_STEP(v) v = vfmaq_f32(b, v, a)
     float32x4_t a = vdupq_n_f32(0.9999999f), b = vdupq_n_f32(1e-7f);
-    float32x4_t c0 = vdupq_n_f32(1), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0,
-                c9 = c0, c10 = c0, c11 = c0;
+    float32x4_t c0 = vdupq_n_f32(1.00f), c1 = vdupq_n_f32(1.01f), c2 = vdupq_n_f32(1.02f),
+                c3 = vdupq_n_f32(1.03f), c4 = vdupq_n_f32(1.04f), c5 = vdupq_n_f32(1.05f),
+                c6 = vdupq_n_f32(1.06f), c7 = vdupq_n_f32(1.07f), c8 = vdupq_n_f32(1.08f),
+                c9 = vdupq_n_f32(1.09f), c10 = vdupq_n_f32(1.10f), c11 = vdupq_n_f32(1.11f);
 #else
 #define FMA_STEP(v) v = v * a + b
     volatile float va = 0.9999999f, vb = 1e-7f; /* opaque, so nothing is folded */
     float a = va, b = vb;
-    float c0 = 1, c1 = 1, c2 = 1, c3 = 1, c4 = 1, c5 = 1, c6 = 1, c7 = 1, c8 = 1, c9 = 1, c10 = 1, c11 = 1;
+    float c0 = 1.00f, c1 = 1.01f, c2 = 1.02f, c3 = 1.03f, c4 = 1.04f, c5 = 1.05f, c6 = 1.06f, c7 = 1.07f,
+          c8 = 1.08f, c9 = 1.09f, c10 = 1.10f, c11 = 1.11f;
 #endif
     for (i = 0; i < iters; i++) {
         FMA_STEP(c0); FMA_STEP(c1); FMA_STEP(c2); FMA_STEP(c3); FMA_STEP(c4); FMA_STEP(c5);
