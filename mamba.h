@@ -39,6 +39,7 @@
    CONFIG: MAMBA_ASSERT          checks of programmer errors (default assert())
    CONFIG: MAMBA_NO_SIMD         portable scalar kernels only (the readable reference)
    CONFIG: MAMBA_FORWARD_BLOCK   tokens per block in mamba_forward() scratch sizing
+   CONFIG: MAMBA_PAR_MIN_WORK    smallest loop of mamba_step() split across OpenMP threads
 
    ====================================================================
    THEORY: the recurrent view, in one screen
@@ -733,9 +734,21 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
    build does not warn. Only loops over independent outputs use it. */
 #ifdef _OPENMP
 #define MAMBA__PARALLEL_FOR _Pragma("omp parallel for schedule(static)")
+/* the same, only when the local `mamba__par` is non-zero: a fork/join costs
+   microseconds, so loops with little work stay on the calling thread */
+#define MAMBA__PARALLEL_FOR_IF _Pragma("omp parallel for schedule(static) if(mamba__par)")
 #else
 #define MAMBA__PARALLEL_FOR
+#define MAMBA__PARALLEL_FOR_IF
 #endif
+/* CONFIG: MAMBA_PAR_MIN_WORK  work (weights, or channels x state entries)
+   below which a loop of mamba_step() stays on the calling thread: a
+   fork/join costs microseconds, and on 2 cores the small shipped model
+   decoded faster on one thread than on two. 1 threads every loop. */
+#ifndef MAMBA_PAR_MIN_WORK
+#define MAMBA_PAR_MIN_WORK 131072
+#endif
+#define MAMBA__PAR_MIN_WORK MAMBA_PAR_MIN_WORK
 
 /* Limits of the dimensions a file may declare (see LIMITS). */
 #define MAMBA__MAX_D_MODEL 65536
@@ -1392,7 +1405,9 @@ static void mamba__matvec(float *MAMBA__RESTRICT out, const mamba_matrix *W, con
                           const float *bias)
 {
     int rows = W->rows, r;
-    MAMBA__PARALLEL_FOR
+    int mamba__par = (size_t)rows * (size_t)W->cols >= MAMBA__PAR_MIN_WORK;
+    (void)mamba__par;
+    MAMBA__PARALLEL_FOR_IF
     for (r = 0; r < rows; r++) {
         float v = mamba__dot_row(W, r, x);
         out[r] = bias ? v + bias[r] : v;
@@ -1440,7 +1455,9 @@ static void mamba__conv_step(float *x, float *window, const float *weight, const
                              int d_conv)
 {
     int c;
-    MAMBA__PARALLEL_FOR
+    int mamba__par = (size_t)d_inner * (size_t)d_conv >= MAMBA__PAR_MIN_WORK;
+    (void)mamba__par;
+    MAMBA__PARALLEL_FOR_IF
     for (c = 0; c < d_inner; c++) {
         float *w = window + (size_t)c * (size_t)d_conv;
         const float *k = weight + (size_t)c * (size_t)d_conv;
@@ -1471,7 +1488,9 @@ static MAMBA__MAYBE_UNUSED void mamba__ssm_step_scalar(float *y, float *h, const
                                                        const float *C, const float *D, int d_inner, int d_state)
 {
     int c;
-    MAMBA__PARALLEL_FOR
+    int mamba__par = (size_t)d_inner * (size_t)d_state >= (MAMBA__PAR_MIN_WORK + 7) / 8; /* exp-heavy: 8x the work per entry */
+    (void)mamba__par;
+    MAMBA__PARALLEL_FOR_IF
     for (c = 0; c < d_inner; c++) {
         float *hc = h + (size_t)c * (size_t)d_state;
         const float *Ac = A + (size_t)c * (size_t)d_state;
@@ -1502,7 +1521,7 @@ static MAMBA__MAYBE_UNUSED void mamba__ssm_step_scalar(float *y, float *h, const
 #define MAMBA__EXP_P4 1.6666665459e-1f
 #define MAMBA__EXP_P5 5.0000001201e-1f
 #define MAMBA__LN2_HI 0.693359375f
-#define MAMBA__LN2_LO -2.12194440e-4f
+#define MAMBA__LN2_LO (-2.12194440e-4f)
 
 #if defined(MAMBA__AVX512)
 /* 16 lanes; _mm512_scalef_ps does p * 2^k including underflow to denormals
@@ -1530,7 +1549,9 @@ static void mamba__ssm_step(float *y, float *h, const float *x, const float *z, 
                             int d_state)
 {
     int c;
-    MAMBA__PARALLEL_FOR
+    int mamba__par = (size_t)d_inner * (size_t)d_state >= (MAMBA__PAR_MIN_WORK + 7) / 8; /* exp-heavy: 8x the work per entry */
+    (void)mamba__par;
+    MAMBA__PARALLEL_FOR_IF
     for (c = 0; c < d_inner; c++) {
         float *hc = h + (size_t)c * (size_t)d_state;
         const float *Ac = A + (size_t)c * (size_t)d_state;
@@ -1576,7 +1597,9 @@ static void mamba__ssm_step(float *y, float *h, const float *x, const float *z, 
                             int d_state)
 {
     int c;
-    MAMBA__PARALLEL_FOR
+    int mamba__par = (size_t)d_inner * (size_t)d_state >= (MAMBA__PAR_MIN_WORK + 7) / 8; /* exp-heavy: 8x the work per entry */
+    (void)mamba__par;
+    MAMBA__PARALLEL_FOR_IF
     for (c = 0; c < d_inner; c++) {
         float *hc = h + (size_t)c * (size_t)d_state;
         const float *Ac = A + (size_t)c * (size_t)d_state;

@@ -3,7 +3,8 @@
 # parallel loop splits independent outputs (matrix rows, SSM channels) and
 # each output is summed the same way whatever thread computes it.
 # examples/logits.c is built with -fopenmp (and -O2 -march=native, as the
-# Makefile does) and run on golden checkpoints with OMP_NUM_THREADS=1, 2, 3,
+# Makefile does; MAMBA_PAR_MIN_WORK=1 so even these tiny models split every
+# loop) and run on golden checkpoints with OMP_NUM_THREADS=1, 2, 3,
 # token by token and through mamba_forward; the outputs must be equal byte
 # for byte (cmp). Golden accuracy itself is tests/t_golden.sh's job.
 #   env: PYTHON (default /usr/bin/python3), BUILD (default build), CC
@@ -18,7 +19,7 @@ fi
 mkdir -p "$B" || exit 1
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/t_omp.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT INT TERM
-if ! $CC -std=c99 -O2 -march=native -fopenmp -Wall -Wextra -pedantic -I. examples/logits.c -o "$B/logits" -lm \
+if ! $CC -std=c99 -O2 -march=native -fopenmp -DMAMBA_PAR_MIN_WORK=1 -Wall -Wextra -pedantic -I. examples/logits.c -o "$B/logits" -lm \
         2>"$TMP/build.log"; then
     echo "t_omp: FAIL: build: $(head -n 5 "$TMP/build.log")"; exit 1
 fi
