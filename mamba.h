@@ -2401,39 +2401,15 @@ static void mamba__fw_carve(mamba__fw_buf *b, const mamba_config *c, int T, floa
 }
 
 #ifdef MAMBA__FW_AVX512
-/* exp(x) for 16 floats. Range reduction x = k ln2 + r with |r| <= ln2/2
-   (ln2 split in a high part with 8 trailing zero bits, so k*hi is exact for
-   |k| <= 128, and a low part), then e^r by its Taylor series to r^7
-   (truncation error (ln2/2)^8/8! = 5e-9 relative), then scaled by 2^k with
-   vscalefps. x is clamped to [-87, 88]: below, exp is < 2e-38 and we return
-   ~1.6e-38 (what matters to the scan: Abar is 0 to f32 precision); above, it
-   would overflow. Max relative error against exp() in double over
-   [-87, 88]: 7.7e-8 (under 1 ulp), measured by tests/test_forward.c. expf() is the
-   scalar reference. */
-static __m512 mamba__exp16(__m512 x)
-{
-    __m512 k, r, p;
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
-    k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145751953125f), x);  /* ln2 high part */
-    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.42860682030941723e-6f), r); /* ln2 - high */
-    p = _mm512_set1_ps(1.0f / 5040.0f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, k);
-}
+/* exp of 16 floats: mamba__vexp16() in >>kernels, the one the decoding
+   scan uses, so prompt and decode share one exp (measured max relative
+   error against exp() in double checked by tests/test_forward.c). */
 
 /* SiLU of 16 floats: v / (1 + exp(-v)); mamba__silu() is the reference. */
 static __m512 mamba__silu16(__m512 v)
 {
     __m512 one = _mm512_set1_ps(1.0f);
-    return _mm512_div_ps(v, _mm512_add_ps(one, mamba__exp16(_mm512_sub_ps(_mm512_setzero_ps(), v))));
+    return _mm512_div_ps(v, _mm512_add_ps(one, mamba__vexp16(_mm512_sub_ps(_mm512_setzero_ps(), v))));
 }
 
 /* softplus of 16 floats; mamba__softplus() is the reference.
@@ -2446,7 +2422,7 @@ static __m512 mamba__silu16(__m512 v)
 static __m512 mamba__softplus16(__m512 v)
 {
     __m512 av = _mm512_abs_ps(v);
-    __m512 w = mamba__exp16(_mm512_sub_ps(_mm512_setzero_ps(), av));
+    __m512 w = mamba__vexp16(_mm512_sub_ps(_mm512_setzero_ps(), av));
     __m512 s = _mm512_div_ps(w, _mm512_add_ps(_mm512_set1_ps(2.0f), w));
     __m512 s2 = _mm512_mul_ps(s, s);
     __m512 p = _mm512_set1_ps(1.0f / 15.0f), res;
@@ -2768,7 +2744,7 @@ static void mamba__fw_scan16(float *y, float *h, const float *xz, int ldxz, cons
             __m512 dtx = _mm512_mul_ps(dt, _mm512_loadu_ps(xz + (size_t)t * (size_t)ldxz + c0));
             __m512 acc = n0 ? _mm512_loadu_ps(yt) : _mm512_setzero_ps();
             for (j = 0; j < 16; j++) {
-                __m512 dA = mamba__exp16(_mm512_mul_ps(dt, Av[j]));
+                __m512 dA = mamba__vexp16(_mm512_mul_ps(dt, Av[j]));
                 hv[j] = _mm512_fmadd_ps(dA, hv[j], _mm512_mul_ps(dtx, _mm512_set1_ps(B[j])));
                 acc = _mm512_fmadd_ps(hv[j], _mm512_set1_ps(C[j]), acc);
             }
