@@ -2345,6 +2345,7 @@ typedef struct mamba__fw_buf {
     float *dbc;   /* (T, dt_rank + 2*d_state) x_proj output: delta, B, C */
     float *delta; /* (T, d_inner) Delta */
     float *y;     /* (T, d_inner) SSM output */
+    float *xt;    /* (T rounded up to 16, max K) a product's inputs, packed (mamba__fw_pack_x) */
 } mamba__fw_buf;
 
 /* T*n floats rounded up to a 64-byte multiple; 0 on overflow. */
@@ -2360,19 +2361,23 @@ static size_t mamba__fw_floats(const mamba_config *c, int T)
 {
     size_t t = (size_t)T, dm = (size_t)c->d_model, di = (size_t)c->d_inner;
     size_t dbc = (size_t)c->dt_rank + 2 * (size_t)c->d_state;
-    size_t p[4], sum;
+    size_t kmax = dm > di ? dm : di, p[5], sum;
+    if ((size_t)c->dt_rank > kmax) kmax = (size_t)c->dt_rank;
     p[0] = mamba__fw_part(t, dm);     /* r, u */
     p[1] = mamba__fw_part(t, 2 * di); /* xz */
     p[2] = mamba__fw_part(t, dbc);    /* dbc */
     p[3] = mamba__fw_part(t, di);     /* delta, y */
-    if (!p[0] || !p[1] || !p[2] || !p[3]) return 0;
+    p[4] = mamba__fw_part((t + 15) & ~(size_t)15, kmax); /* xt */
+    if (!p[0] || !p[1] || !p[2] || !p[3] || !p[4]) return 0;
     sum = 2 * p[0]; /* each part is below SIZE_MAX / 8: these sums cannot wrap */
     if (p[1] > (size_t)-1 / 4 - sum) return 0;
     sum += p[1];
     if (p[2] > (size_t)-1 / 4 - sum) return 0;
     sum += p[2];
     if (2 * p[3] > (size_t)-1 / 4 - sum) return 0;
-    return sum + 2 * p[3];
+    sum += 2 * p[3];
+    if (p[4] > (size_t)-1 / 4 - sum) return 0;
+    return sum + p[4];
 }
 
 MAMBA_API size_t mamba_forward_scratch_size(const mamba_model *m, int block)
@@ -2398,6 +2403,8 @@ static void mamba__fw_carve(mamba__fw_buf *b, const mamba_config *c, int T, floa
     b->delta = f;
     f += mamba__fw_part(t, di);
     b->y = f;
+    f += mamba__fw_part(t, di);
+    b->xt = f;
 }
 
 #ifdef MAMBA__FW_AVX512
@@ -2437,205 +2444,277 @@ static __m512 mamba__softplus16(__m512 v)
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_set1_ps(20.0f), _CMP_GT_OQ), res, v);
 }
 
-/* The sum of 16 lanes, pairwise: halves, quarters, then pairs. */
-static float mamba__hsum16(__m512 v)
-{
-    __m256 a = _mm512_castps512_ps256(_mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0x4E)));
-    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    b = _mm_add_ps(b, _mm_movehl_ps(b, b));
-    b = _mm_add_ss(b, _mm_shuffle_ps(b, b, 1));
-    return _mm_cvtss_f32(b);
-}
+/* The block's matrix products,
+       out[t][r] = sum_k W[r][k] X[t][k] (+ bias[r])          (F.linear)
+   Decoding forms each output as a dot product of a weight row with x.
+   Over a block the same sums are laid out as an outer product, the way
+   BLAS kernels do it: a tile of MR = 6 weight rows by 64 tokens keeps its
+   6 x 64 running sums in 24 registers of 16 lanes, one (row, token) sum per
+   lane. For each k, one weight of each row is broadcast to all 16 lanes and
+   multiplied into 16 tokens' inputs at once:
 
-/* The matmul micro-kernel: 4 weight rows x 6 tokens of dot products,
-     res[i][j] = sum_k W_i[k] X_j[k]
-   24 accumulators of 16 lanes (a register each), 4 weight vectors and the
-   6 token vectors loaded once per 16-wide step of k and used 6 and 4
-   times: 10 loads per 24 FMAs. The weight rows stay in L1 while the
-   caller walks all the block's tokens past them. The lanes are summed at
-   the end. Every (row, token) sum is formed the same way wherever it sits
-   in a tile, so tiling never changes a result. LOADW(p, k) loads 16 weights
-   at p + k as floats; one kernel per stored dtype. */
-#define MAMBA__FW_ROW(i, w)                                \
-    do {                                                   \
-        a##i##0 = _mm512_fmadd_ps(w, x0, a##i##0);         \
-        a##i##1 = _mm512_fmadd_ps(w, x1, a##i##1);         \
-        a##i##2 = _mm512_fmadd_ps(w, x2, a##i##2);         \
-        a##i##3 = _mm512_fmadd_ps(w, x3, a##i##3);         \
-        a##i##4 = _mm512_fmadd_ps(w, x4, a##i##4);         \
-        a##i##5 = _mm512_fmadd_ps(w, x5, a##i##5);         \
-    } while (0)
-#define MAMBA__FW_SUM(i)                                                                            \
-    do {                                                                                            \
-        res[i][0] = mamba__hsum16(a##i##0); res[i][1] = mamba__hsum16(a##i##1);      \
-        res[i][2] = mamba__hsum16(a##i##2); res[i][3] = mamba__hsum16(a##i##3);      \
-        res[i][4] = mamba__hsum16(a##i##4); res[i][5] = mamba__hsum16(a##i##5);      \
-    } while (0)
-/* gcc would rather reload each token vector from memory for every row (24
-   loads per 24 FMAs, so the loads, not the FMAs, set the pace: 20-50% of
-   peak); an empty asm that "changes" the register makes it keep the 6
-   loaded vectors instead (85-90% of peak with the weights in cache). */
+       acc[i][t0 .. t0+63] += W[r0+i][k] * X[t0 .. t0+63][k]     24 FMAs
+
+   so every lane ends as a finished sum and nothing is added across lanes.
+   Two copies make the loads cheap:
+   - the block's inputs are transposed once per product into panels of 64
+     tokens, xt[k][64], so a step's 4 input vectors are 256 bytes in a row,
+     and a panel is one sequential stream through the k loop;
+   - the 6 weight rows are widened to f32, from whatever dtype the file
+     stores (this is where f16, bf16 and q8 become f32), KC = 256 columns at
+     a time, into a 6 KB panel that stays in L1 while all the block's
+     tokens pass under it: each weight is read from memory once per block
+     and converted once, then used T times.
+   A step is 4 loads, 6 broadcasts and 24 FMAs: the FMAs set the pace.
+
+   Rounding: a (row, token) sum adds k in order within a chain of 32
+   columns, then adds the chain sums in order, never one chain of all K:
+   measured on the 2,000-token test checkpoint, chains of 64 drifted 1.2e-5
+   from mamba_step() (whose dot products sum 64 partial sums pairwise) and
+   chains of 32 stay at 7e-6, below the 1e-5 the tests allow. That order
+   depends on k alone, so a result is the same whatever the block size, the
+   tile its token lands in, or the thread that computes it.
+   Measured, 1 thread, mamba-130m shapes, T = 256: in_proj (3072 x 768) 160
+   GFLOP/s and out_proj (768 x 1536) 165, about 75% of the FMA peak; the
+   4 x 6 dot-product kernel this replaced reached 126-134 and 104-143 (its
+   lane sums at the end of every tile cost 15-25%). */
+#define MAMBA__FW_MR 6     /* weight rows per tile */
+#define MAMBA__FW_KC 256   /* columns per weight panel (6 x 256 floats) */
+#define MAMBA__FW_CHAIN 32 /* columns per chain of sums (see Rounding) */
+#define MAMBA__FW_TSUB 256 /* tokens per pass over a chunk (sums: 6 x 256 floats) */
+
+/* An empty asm that claims to change v: the compiler must keep v in a
+   register as it is and cannot see through it (used twice below). */
 #if defined(__GNUC__) || defined(__clang__)
 #define MAMBA__FW_KEEP(v) __asm__("" : "+v"(v))
 #else
 #define MAMBA__FW_KEEP(v) ((void)0)
 #endif
-#define MAMBA__FW_KERNEL(NAME, WT, LOADW, TOF32)                                                    \
-    static void NAME(const WT *w0, const WT *w1, const WT *w2, const WT *w3, const float *const *x,  \
-                     int K, float res[4][6])                                                         \
-    {                                                                                               \
-        __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a04 = a00, a05 = a00;    \
-        __m512 a10 = a00, a11 = a00, a12 = a00, a13 = a00, a14 = a00, a15 = a00;                    \
-        __m512 a20 = a00, a21 = a00, a22 = a00, a23 = a00, a24 = a00, a25 = a00;                    \
-        __m512 a30 = a00, a31 = a00, a32 = a00, a33 = a00, a34 = a00, a35 = a00;                    \
-        __m512 x0, x1, x2, x3, x4, x5, w;                                                           \
-        const float *p0 = x[0], *p1 = x[1], *p2 = x[2], *p3 = x[3], *p4 = x[4], *p5 = x[5];         \
-        int k = 0, j;                                                                               \
-        for (; k + 16 <= K; k += 16) {                                                              \
-            x0 = _mm512_loadu_ps(p0 + k); x1 = _mm512_loadu_ps(p1 + k);                             \
-            x2 = _mm512_loadu_ps(p2 + k); x3 = _mm512_loadu_ps(p3 + k);                             \
-            x4 = _mm512_loadu_ps(p4 + k); x5 = _mm512_loadu_ps(p5 + k);                             \
-            MAMBA__FW_KEEP(x0); MAMBA__FW_KEEP(x1); MAMBA__FW_KEEP(x2);                             \
-            MAMBA__FW_KEEP(x3); MAMBA__FW_KEEP(x4); MAMBA__FW_KEEP(x5);                             \
-            w = LOADW(w0, k); MAMBA__FW_ROW(0, w);                                                  \
-            w = LOADW(w1, k); MAMBA__FW_ROW(1, w);                                                  \
-            w = LOADW(w2, k); MAMBA__FW_ROW(2, w);                                                  \
-            w = LOADW(w3, k); MAMBA__FW_ROW(3, w);                                                  \
-        }                                                                                           \
-        if (k < K) { /* the last K % 16: zero-padded copies, the same lanes */                      \
-            float t[10][16];                                                                        \
-            memset(t, 0, sizeof t);                                                                 \
-            for (j = 0; k + j < K; j++) {                                                           \
-                t[0][j] = p0[k + j]; t[1][j] = p1[k + j]; t[2][j] = p2[k + j];                      \
-                t[3][j] = p3[k + j]; t[4][j] = p4[k + j]; t[5][j] = p5[k + j];                      \
-                t[6][j] = TOF32(w0[k + j]); t[7][j] = TOF32(w1[k + j]);                             \
-                t[8][j] = TOF32(w2[k + j]); t[9][j] = TOF32(w3[k + j]);                             \
-            }                                                                                       \
-            x0 = _mm512_loadu_ps(t[0]); x1 = _mm512_loadu_ps(t[1]); x2 = _mm512_loadu_ps(t[2]);     \
-            x3 = _mm512_loadu_ps(t[3]); x4 = _mm512_loadu_ps(t[4]); x5 = _mm512_loadu_ps(t[5]);     \
-            w = _mm512_loadu_ps(t[6]); MAMBA__FW_ROW(0, w);                                         \
-            w = _mm512_loadu_ps(t[7]); MAMBA__FW_ROW(1, w);                                         \
-            w = _mm512_loadu_ps(t[8]); MAMBA__FW_ROW(2, w);                                         \
-            w = _mm512_loadu_ps(t[9]); MAMBA__FW_ROW(3, w);                                         \
-        }                                                                                           \
-        MAMBA__FW_SUM(0); MAMBA__FW_SUM(1); MAMBA__FW_SUM(2); MAMBA__FW_SUM(3);                     \
-    }
-#define MAMBA__FW_LOAD_F32(p, k) _mm512_loadu_ps((p) + (k))
-#define MAMBA__FW_LOAD_F16(p, k) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)((p) + (k))))
-#define MAMBA__FW_LOAD_BF16(p, k)                                                                   \
-    _mm512_castsi512_ps(_mm512_slli_epi32(                                                          \
-        _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)((p) + (k)))), 16))
-#define MAMBA__FW_ID(v) (v)
-MAMBA__FW_KERNEL(mamba__fw_kernel_f32, float, MAMBA__FW_LOAD_F32, MAMBA__FW_ID)
-MAMBA__FW_KERNEL(mamba__fw_kernel_f16, uint16_t, MAMBA__FW_LOAD_F16, mamba__f16_to_f32)
-MAMBA__FW_KERNEL(mamba__fw_kernel_bf16, uint16_t, MAMBA__FW_LOAD_BF16, mamba__bf16_to_f32)
 
-/* The same product for a short reduction (K <= 64: dt_proj, whose K is
-   dt_rank), where summing the lanes of 24 accumulators would cost more than
-   the FMAs. Here the lanes are 16 rows instead: the 16 rows are copied once
-   into a K x 16 panel (transposed), and each token's 16 outputs are
-   sum_k panel[k] * x[t][k], one FMA per k, no lane sums. Like the dot
-   products, 8 partial sums (k mod 8) added pairwise at the end: one long
-   chain loses precision (it made a 2000-token run drift 1.3e-5 from
-   mamba_step()). Each output is summed the same way whatever T is. */
-static void mamba__fw_matmul_smallk(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *X,
-                                    int ldx, int T)
+/* n weights of row r, columns [k0, k0 + n), widened to f32 into dst.
+   k0 is a multiple of KC, hence of the q8 block: chunks start on blocks. */
+static void mamba__fw_widen(float *dst, const mamba_matrix *W, int r, int k0, int n)
 {
-    const int rows = W->rows, K = W->cols, ng = (rows + 15) / 16;
-    int g;
+    const size_t at = (size_t)r * (size_t)W->cols + (size_t)k0;
+    int k = 0;
+    switch (W->dtype) {
+    case MAMBA_DTYPE_F32: {
+        const float *w = (const float *)W->data + at;
+        for (; k + 16 <= n; k += 16) {
+            __m512 v = _mm512_loadu_ps(w + k);
+            MAMBA__FW_KEEP(v); /* keeps gcc from making this loop a memcpy() call */
+            _mm512_storeu_ps(dst + k, v);
+        }
+        for (; k < n; k++) dst[k] = w[k];
+        break;
+    }
+    case MAMBA_DTYPE_F16: {
+        const uint16_t *w = (const uint16_t *)W->data + at;
+        for (; k + 16 <= n; k += 16)
+            _mm512_storeu_ps(dst + k, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(w + k))));
+        for (; k < n; k++) dst[k] = mamba__f16_to_f32(w[k]);
+        break;
+    }
+    case MAMBA_DTYPE_BF16: {
+        const uint16_t *w = (const uint16_t *)W->data + at;
+        for (; k + 16 <= n; k += 16)
+            _mm512_storeu_ps(dst + k, _mm512_castsi512_ps(_mm512_slli_epi32(
+                                          _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(w + k))), 16)));
+        for (; k < n; k++) dst[k] = mamba__bf16_to_f32(w[k]);
+        break;
+    }
+    default: { /* q8: int8 times its block's scale, as mamba__dequant_row() */
+        const size_t nb = (size_t)mamba__q8_blocks(W->cols);
+        const int8_t *q = (const int8_t *)W->data + (size_t)r * nb * MAMBA__Q8_BLOCK + (size_t)k0;
+        const uint16_t *d = (const uint16_t *)(const void *)((const int8_t *)W->data +
+                                                             (size_t)W->rows * nb * MAMBA__Q8_BLOCK) +
+                            (size_t)r * nb + (size_t)(k0 / MAMBA__Q8_BLOCK);
+        for (; k + 16 <= n; k += 16) {
+            __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(q + k))));
+            _mm512_storeu_ps(dst + k, _mm512_mul_ps(v, _mm512_set1_ps(MAMBA__HALF(d[k / MAMBA__Q8_BLOCK]))));
+        }
+        for (; k < n; k++) dst[k] = mamba__f16_to_f32(d[k / MAMBA__Q8_BLOCK]) * (float)q[k];
+        break;
+    }
+    }
+}
+
+/* Ask for the stored bytes of rows r .. r+nr-1, columns [k0, k0 + n), to
+   be fetched into cache (a hint: no load, no fault, nothing if past the
+   matrix). While the tiles work on one weight panel, the next one comes in
+   from memory, instead of stalling mamba__fw_widen() (measured: the
+   widening of f32 panels took 12% of a 512-token prompt without it). */
+static void mamba__fw_prefetch(const mamba_matrix *W, int r, int nr, int k0, int n)
+{
+    const size_t esize = W->dtype == MAMBA_DTYPE_F32 ? 4 : W->dtype == MAMBA_DTYPE_Q8 ? 1 : 2;
+    const size_t stride = W->dtype == MAMBA_DTYPE_Q8 ? (size_t)mamba__q8_blocks(W->cols) * MAMBA__Q8_BLOCK
+                                                     : (size_t)W->cols;
+    int i;
+    size_t b;
+    if (nr > W->rows - r) nr = W->rows - r;
+    for (i = 0; i < nr; i++) {
+        const char *p = (const char *)W->data + ((size_t)(r + i) * stride + (size_t)k0) * esize;
+        for (b = 0; b < (size_t)n * esize; b += 64) _mm_prefetch(p + b, _MM_HINT_T0);
+    }
+}
+
+/* X (T rows, ldx floats apart, K columns) into panels: tokens t0 .. t0+w-1
+   at xt + K*t0 as xt[k*w + j] = X[t0 + j][k]. Panels are w = 64 tokens,
+   then 16-token panels for what is left; tokens past T are zeros. */
+static void mamba__fw_pack_x(float *xt, const float *X, int ldx, int K, int T)
+{
+    const int nfull = T / 64, npanel = nfull + (T - 64 * nfull + 15) / 16;
+    int p;
     MAMBA__PARALLEL_FOR
-    for (g = 0; g < ng; g++) {
-        const int r0 = 16 * g, nr = rows - r0 < 16 ? rows - r0 : 16;
-        const __mmask16 mask = (__mmask16)((1u << nr) - 1u);
-        float panel[64][16];
-        __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + r0) : _mm512_setzero_ps();
-        int i, k, t;
-        for (k = 0; k < K; k++)
-            for (i = 0; i < 16; i++) {
-                size_t at = (size_t)(r0 + i) * (size_t)K + (size_t)k;
-                panel[k][i] = i >= nr ? 0.0f
-                              : W->dtype == MAMBA_DTYPE_F32 ? ((const float *)W->data)[at]
-                              : W->dtype == MAMBA_DTYPE_F16 ? mamba__f16_to_f32(((const uint16_t *)W->data)[at])
-                                                            : mamba__bf16_to_f32(((const uint16_t *)W->data)[at]);
-            }
-        for (t = 0; t < T; t++) {
-            const float *x = X + (size_t)t * (size_t)ldx;
-            __m512 a[8], acc;
-            for (i = 0; i < 8; i++) a[i] = _mm512_setzero_ps();
-            for (k = 0; k < K; k++)
-                a[k & 7] = _mm512_fmadd_ps(_mm512_loadu_ps(panel[k]), _mm512_set1_ps(x[k]), a[k & 7]);
-            acc = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])),
-                                _mm512_add_ps(_mm512_add_ps(a[4], a[5]), _mm512_add_ps(a[6], a[7])));
-            if (bias) acc = _mm512_add_ps(acc, b);
-            _mm512_mask_storeu_ps(out + (size_t)t * (size_t)ldo + r0, mask, acc);
+    for (p = 0; p < npanel; p++) {
+        const int t0 = p < nfull ? 64 * p : 64 * nfull + 16 * (p - nfull), w = p < nfull ? 64 : 16;
+        float *dst = xt + (size_t)K * (size_t)t0;
+        int j, k;
+        for (j = 0; j < w; j++) {
+            if (t0 + j < T) {
+                const float *src = X + (size_t)(t0 + j) * (size_t)ldx;
+                for (k = 0; k < K; k++) dst[(size_t)k * (size_t)w + (size_t)j] = src[k];
+            } else
+                for (k = 0; k < K; k++) dst[(size_t)k * (size_t)w + (size_t)j] = 0.0f;
         }
     }
 }
 
-/* Rows r0..r0+nr-1 (nr <= 4) of the product for all T tokens, 6 tokens per
-   kernel call, with the 4-row kernel of W's dtype. */
-static void mamba__fw_rows4(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *X, int ldx,
-                            int T, int r0, int nr)
+/* One step of k for weight row i of the tile: broadcast, then FMAs. */
+#define MAMBA__FW_ROW64(i)                                          \
+    do {                                                            \
+        const __m512 w = _mm512_set1_ps(wp[(i) * MAMBA__FW_KC + k]); \
+        a##i##0 = _mm512_fmadd_ps(w, x0, a##i##0);                  \
+        a##i##1 = _mm512_fmadd_ps(w, x1, a##i##1);                  \
+        a##i##2 = _mm512_fmadd_ps(w, x2, a##i##2);                  \
+        a##i##3 = _mm512_fmadd_ps(w, x3, a##i##3);                  \
+    } while (0)
+/* A chunk's sum into the tile's running sums: stored by the first chunk,
+   added by the others (the chunk order of the rounding note above). */
+#define MAMBA__FW_PUT(p, a) _mm512_storeu_ps((p), first ? (a) : _mm512_add_ps(_mm512_loadu_ps(p), (a)))
+#define MAMBA__FW_PUT64(i)                                   \
+    do {                                                     \
+        float *o = res + (size_t)(i) * MAMBA__FW_TSUB;       \
+        MAMBA__FW_PUT(o, a##i##0);                           \
+        MAMBA__FW_PUT(o + 16, a##i##1);                      \
+        MAMBA__FW_PUT(o + 32, a##i##2);                      \
+        MAMBA__FW_PUT(o + 48, a##i##3);                      \
+    } while (0)
+
+/* The 6 x 64 tile over one chunk of kc columns: res[i][0..63] gets
+   sum_k wp[i][k] * xt[k][0..63]. xt is a 64-token panel at the chunk. */
+static void mamba__fw_tile64(float *res, const float *wp, const float *xt, int kc, int first)
 {
-    const int K = W->cols;
-    size_t off[4];
-    int i, j, t0;
-    /* a short last group repeats its last row; the copies are discarded */
-    for (i = 0; i < 4; i++) off[i] = (size_t)(i < nr ? r0 + i : r0 + nr - 1) * (size_t)K;
-    for (t0 = 0; t0 < T; t0 += 6) {
-        const int nt = T - t0 < 6 ? T - t0 : 6;
-        const float *xp[6];
-        float res[4][6];
-        /* a short last group of tokens repeats its last token likewise */
-        for (j = 0; j < 6; j++) xp[j] = X + (size_t)(t0 + (j < nt ? j : nt - 1)) * (size_t)ldx;
-        if (W->dtype == MAMBA_DTYPE_F32) {
-            const float *w = (const float *)W->data;
-            mamba__fw_kernel_f32(w + off[0], w + off[1], w + off[2], w + off[3], xp, K, res);
-        } else if (W->dtype == MAMBA_DTYPE_F16) {
-            const uint16_t *w = (const uint16_t *)W->data;
-            mamba__fw_kernel_f16(w + off[0], w + off[1], w + off[2], w + off[3], xp, K, res);
-        } else {
-            const uint16_t *w = (const uint16_t *)W->data;
-            mamba__fw_kernel_bf16(w + off[0], w + off[1], w + off[2], w + off[3], xp, K, res);
+    int c, k;
+    for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
+        const int end = kc - c < MAMBA__FW_CHAIN ? kc : c + MAMBA__FW_CHAIN;
+        __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00;
+        __m512 a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00;
+        __m512 a33 = a00, a40 = a00, a41 = a00, a42 = a00, a43 = a00, a50 = a00, a51 = a00, a52 = a00;
+        __m512 a53 = a00;
+        for (k = c; k < end; k++) {
+            const float *x = xt + (size_t)k * 64;
+            __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+            __m512 x2 = _mm512_loadu_ps(x + 32), x3 = _mm512_loadu_ps(x + 48);
+            MAMBA__FW_KEEP(x0); MAMBA__FW_KEEP(x1); MAMBA__FW_KEEP(x2); MAMBA__FW_KEEP(x3);
+            MAMBA__FW_ROW64(0); MAMBA__FW_ROW64(1); MAMBA__FW_ROW64(2);
+            MAMBA__FW_ROW64(3); MAMBA__FW_ROW64(4); MAMBA__FW_ROW64(5);
         }
-        for (j = 0; j < nt; j++)
-            for (i = 0; i < nr; i++)
-                out[(size_t)(t0 + j) * ldo + r0 + i] = bias ? res[i][j] + bias[r0 + i] : res[i][j];
+        MAMBA__FW_PUT64(0); MAMBA__FW_PUT64(1); MAMBA__FW_PUT64(2);
+        MAMBA__FW_PUT64(3); MAMBA__FW_PUT64(4); MAMBA__FW_PUT64(5);
+    }
+}
+
+/* The same for a 16-token panel (the block's last tokens): 6 sums of 16
+   lanes, each formed exactly as a lane of mamba__fw_tile64() forms it. */
+static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int kc, int first)
+{
+    int c, k;
+    for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
+        const int end = kc - c < MAMBA__FW_CHAIN ? kc : c + MAMBA__FW_CHAIN;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+        for (k = c; k < end; k++) {
+            const __m512 x = _mm512_loadu_ps(xt + (size_t)k * 16);
+            a0 = _mm512_fmadd_ps(_mm512_set1_ps(wp[k]), x, a0);
+            a1 = _mm512_fmadd_ps(_mm512_set1_ps(wp[MAMBA__FW_KC + k]), x, a1);
+            a2 = _mm512_fmadd_ps(_mm512_set1_ps(wp[2 * MAMBA__FW_KC + k]), x, a2);
+            a3 = _mm512_fmadd_ps(_mm512_set1_ps(wp[3 * MAMBA__FW_KC + k]), x, a3);
+            a4 = _mm512_fmadd_ps(_mm512_set1_ps(wp[4 * MAMBA__FW_KC + k]), x, a4);
+            a5 = _mm512_fmadd_ps(_mm512_set1_ps(wp[5 * MAMBA__FW_KC + k]), x, a5);
+        }
+        MAMBA__FW_PUT(res, a0);
+        MAMBA__FW_PUT(res + MAMBA__FW_TSUB, a1);
+        MAMBA__FW_PUT(res + 2 * MAMBA__FW_TSUB, a2);
+        MAMBA__FW_PUT(res + 3 * MAMBA__FW_TSUB, a3);
+        MAMBA__FW_PUT(res + 4 * MAMBA__FW_TSUB, a4);
+        MAMBA__FW_PUT(res + 5 * MAMBA__FW_TSUB, a5);
+    }
+}
+
+/* Rows r0 .. r0+5 of the product for all T tokens (xt: the packed inputs). */
+static void mamba__fw_rows6(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *xt, int T,
+                            int r0)
+{
+    const int K = W->cols, nr = W->rows - r0 < MAMBA__FW_MR ? W->rows - r0 : MAMBA__FW_MR;
+    float wp[MAMBA__FW_MR * MAMBA__FW_KC];
+    float res[MAMBA__FW_MR * MAMBA__FW_TSUB];
+    int s0, k0, t0, i, t;
+    /* rows past the matrix are zeros, computed and dropped */
+    if (nr < MAMBA__FW_MR) memset(wp, 0, sizeof wp);
+    for (s0 = 0; s0 < T; s0 += MAMBA__FW_TSUB) {
+        const int ns = T - s0 < MAMBA__FW_TSUB ? T - s0 : MAMBA__FW_TSUB;
+        for (k0 = 0; k0 < K; k0 += MAMBA__FW_KC) {
+            const int kc = K - k0 < MAMBA__FW_KC ? K - k0 : MAMBA__FW_KC;
+            for (i = 0; i < nr; i++) mamba__fw_widen(wp + i * MAMBA__FW_KC, W, r0 + i, k0, kc);
+            if (k0 + MAMBA__FW_KC < K) /* the next panel, or the next rows' first */
+                mamba__fw_prefetch(W, r0, nr, k0 + MAMBA__FW_KC,
+                                   K - k0 - MAMBA__FW_KC < MAMBA__FW_KC ? K - k0 - MAMBA__FW_KC : MAMBA__FW_KC);
+            else if (s0 + MAMBA__FW_TSUB >= T)
+                mamba__fw_prefetch(W, r0 + MAMBA__FW_MR, MAMBA__FW_MR, 0, K < MAMBA__FW_KC ? K : MAMBA__FW_KC);
+            /* s0 is a multiple of 64, so 64-token steps meet the panels */
+            for (t0 = s0; t0 < s0 + ns;) {
+                if (T - t0 >= 64) {
+                    mamba__fw_tile64(res + (t0 - s0), wp, xt + (size_t)K * (size_t)t0 + (size_t)k0 * 64, kc, k0 == 0);
+                    t0 += 64;
+                } else {
+                    mamba__fw_tile16(res + (t0 - s0), wp, xt + (size_t)K * (size_t)t0 + (size_t)k0 * 16, kc, k0 == 0);
+                    t0 += 16;
+                }
+            }
+        }
+        for (t = 0; t < ns; t++) {
+            float *o = out + (size_t)(s0 + t) * (size_t)ldo + r0;
+            for (i = 0; i < nr; i++) o[i] = bias ? res[i * MAMBA__FW_TSUB + t] + bias[r0 + i] : res[i * MAMBA__FW_TSUB + t];
+        }
     }
 }
 #endif /* MAMBA__FW_AVX512 */
 
 /* out[t][r] = sum_k W[r][k] X[t][k] (+ bias[r])   for t < T, r < W->rows
    The block's F.linear: out = X W^T + b. out rows are ldo floats apart, X
-   rows ldx floats apart (so a slice of a wider row can be an input). Work
-   is split across threads by groups of 4 rows; each thread walks all T
-   tokens past its 4 rows while they sit in L1. f32/f16/bf16 go through the
-   AVX-512 kernels above where they exist; every other case (q8, or no
-   AVX-512) computes each (row, token) with mamba__dot_row(), the decode
-   dot product, still 4 rows at a time so they stay in L1 across tokens. */
+   rows ldx floats apart (so a slice of a wider row can be an input); xt is
+   scratch for the packed inputs (T rounded up to 16, times K floats).
+   Threads split the rows, 6 at a time. With AVX-512 this is the tiled
+   product above, for every dtype; otherwise each (row, token) is
+   mamba__dot_row(), the decode dot product, 4 rows at a time so that they
+   stay in L1 while the block's tokens pass. */
 static void mamba__fw_matmul(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *X, int ldx,
-                             int T)
+                             int T, float *xt)
 {
-    const int rows = W->rows, nq = (rows + 3) / 4;
+    const int rows = W->rows;
     int q;
 #ifdef MAMBA__FW_AVX512
-    const int K = W->cols;
-    const int fast = W->dtype == MAMBA_DTYPE_F32 || W->dtype == MAMBA_DTYPE_F16 || W->dtype == MAMBA_DTYPE_BF16;
-    if (fast && K <= 64) {
-        mamba__fw_matmul_smallk(out, ldo, W, bias, X, ldx, T);
-        return;
-    }
-#endif
+    const int ng = (rows + MAMBA__FW_MR - 1) / MAMBA__FW_MR;
+    mamba__fw_pack_x(xt, X, ldx, W->cols, T);
+    MAMBA__PARALLEL_FOR
+    for (q = 0; q < ng; q++) mamba__fw_rows6(out, ldo, W, bias, xt, T, MAMBA__FW_MR * q);
+#else
+    const int nq = (rows + 3) / 4;
+    (void)xt;
     MAMBA__PARALLEL_FOR
     for (q = 0; q < nq; q++) {
         const int r0 = 4 * q, nr = rows - r0 < 4 ? rows - r0 : 4;
         int i, t0;
-#ifdef MAMBA__FW_AVX512
-        if (fast) {
-            mamba__fw_rows4(out, ldo, W, bias, X, ldx, T, r0, nr);
-            continue;
-        }
-#endif
         for (t0 = 0; t0 < T; t0++) {
             const float *x = X + (size_t)t0 * (size_t)ldx;
             for (i = 0; i < nr; i++) {
@@ -2644,6 +2723,7 @@ static void mamba__fw_matmul(float *out, int ldo, const mamba_matrix *W, const f
             }
         }
     }
+#endif
 }
 
 /* The causal conv over a block, in place on x (T rows, ldx apart), for
@@ -2794,7 +2874,7 @@ static void mamba__fw_layer(const mamba_model *m, mamba_state *s, int l, const m
     for (t = 0; t < T; t++)
         mamba__rmsnorm(b->u + (size_t)t * dm, b->r + (size_t)t * dm, L->norm, dm, cfg->norm_eps);
     /* (x, z) = in_proj(u) for all T tokens */
-    mamba__fw_matmul(b->xz, ldxz, &L->in_proj, L->in_proj_bias, b->u, dm, T);
+    mamba__fw_matmul(b->xz, ldxz, &L->in_proj, L->in_proj_bias, b->u, dm, T, b->xt);
     /* x = SiLU(conv1d(x)), per channel over t in order */
     MAMBA__PARALLEL_FOR
     for (g = 0; g < ngroup; g++) {
@@ -2808,7 +2888,7 @@ static void mamba__fw_layer(const mamba_model *m, mamba_state *s, int l, const m
         mamba__fw_conv_scalar(b->xz, ldxz, window, L->conv_weight, L->conv_bias, c0, c1, dc, T);
     }
     /* (delta, B, C) = x_proj(x) */
-    mamba__fw_matmul(b->dbc, ldbc, &L->x_proj, NULL, b->xz, ldxz, T);
+    mamba__fw_matmul(b->dbc, ldbc, &L->x_proj, NULL, b->xz, ldxz, T, b->xt);
     if (cfg->arch == MAMBA_ARCH_FALCON) {
         MAMBA__PARALLEL_FOR
         for (t = 0; t < T; t++) {
@@ -2819,7 +2899,7 @@ static void mamba__fw_layer(const mamba_model *m, mamba_state *s, int l, const m
         }
     }
     /* Delta = softplus(dt_proj(delta) + dt_bias) */
-    mamba__fw_matmul(b->delta, di, &L->dt_proj, L->dt_bias, b->dbc, ldbc, T);
+    mamba__fw_matmul(b->delta, di, &L->dt_proj, L->dt_bias, b->dbc, ldbc, T, b->xt);
     mamba__fw_softplus(b->delta, di, T);
     /* the selective scan, per channel over t in order; y = (C h + D x) * SiLU(z) */
     MAMBA__PARALLEL_FOR
@@ -2834,7 +2914,7 @@ static void mamba__fw_layer(const mamba_model *m, mamba_state *s, int l, const m
         mamba__fw_scan_scalar(b->y, h, b->xz, ldxz, b->delta, L->A, b->dbc + R, ldbc, L->D, c0, c1, di, N, T);
     }
     /* r = r + out_proj(y) */
-    mamba__fw_matmul(b->u, dm, &L->out_proj, L->out_proj_bias, b->y, di, T);
+    mamba__fw_matmul(b->u, dm, &L->out_proj, L->out_proj_bias, b->y, di, T, b->xt);
     MAMBA__PARALLEL_FOR
     for (t = 0; t < T; t++) {
         float *r = b->r + (size_t)t * dm;
@@ -2892,7 +2972,7 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
             for (t = 0; t < nb; t++)
                 mamba__rmsnorm(b.u + (size_t)t * cfg->d_model, b.r + (size_t)t * cfg->d_model, m->norm_f,
                                cfg->d_model, cfg->norm_eps);
-            mamba__fw_matmul(logits + (size_t)b0 * V, (int)V, &m->lm_head, NULL, b.u, cfg->d_model, nb);
+            mamba__fw_matmul(logits + (size_t)b0 * V, (int)V, &m->lm_head, NULL, b.u, cfg->d_model, nb, b.xt);
         }
         if (b0 + nb == n) /* leave the last residual in the state, as mamba_step() does */
             memcpy(s->r, b.r + (size_t)(nb - 1) * cfg->d_model, sizeof(float) * (size_t)cfg->d_model);

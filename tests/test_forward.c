@@ -223,6 +223,57 @@ static void check_vector_math(void)
 }
 #endif
 
+/* The tiled matrix products at sizes the small models never reach: inputs
+   longer than one weight panel (d_model 300, d_inner 600: 256-column panels
+   with remainders), rows not a multiple of the 6-row tile, and blocks past
+   the 256-token pass, made of 64-token tiles plus 16-token tails. A block of
+   600 tokens, one of 300 and one of 64 give the same logits bit for bit, and
+   match mamba_step() to 1e-5. */
+static void check_tiles(int dtype)
+{
+    enum { N = 600 };
+    mb_config c = mb_default();
+    mb_file f;
+    mamba_model m;
+    mamba_state s1, s2;
+    int *tokens = (int *)malloc(sizeof(int) * N), i, k, V, blocks[3] = {600, 300, 64};
+    uint32_t seed = 4242u;
+    float *ref, *out[3];
+    void *scratch;
+    size_t sb;
+    double worst = 0.0, e;
+    c.d_model = 300; c.d_inner = 600; c.d_state = 16; c.dt_rank = 20; c.n_layer = 1;
+    c.n_vocab_padded = 64; c.n_vocab = 61; c.flags = 1u | 2u; c.dtype = (uint32_t)dtype;
+    if (!tokens || !mb_build(&c, &f)) { CHECK(0, "tiles: out of memory"); free(tokens); return; }
+    if (mamba_model_init_memory(&m, f.bytes, f.size) != MAMBA_OK) { CHECK(0, "tiles: load"); mb_free(&f); free(tokens); return; }
+    V = m.config.n_vocab_padded;
+    for (i = 0; i < N; i++) tokens[i] = (int)(rng_next(&seed) % (uint32_t)V);
+    ref = (float *)malloc(sizeof(float) * (size_t)V * N);
+    for (k = 0; k < 3; k++) out[k] = (float *)malloc(sizeof(float) * (size_t)V * N);
+    sb = mamba_forward_scratch_size(&m, 600);
+    scratch = malloc(sb);
+    CHECK(ref && out[0] && out[1] && out[2] && scratch, "tiles: out of memory");
+    CHECK(mamba_state_new(&s1, &m) == MAMBA_OK && mamba_state_new(&s2, &m) == MAMBA_OK, "tiles: states");
+    for (i = 0; i < N; i++) mamba_step(&m, &s1, tokens[i], ref + (size_t)i * V);
+    for (k = 0; k < 3; k++) {
+        mamba_state_reset(&s2);
+        CHECK(mamba_forward(&m, &s2, tokens, N, out[k], MAMBA_FORWARD_ALL_LOGITS, scratch,
+                            mamba_forward_scratch_size(&m, blocks[k])) == MAMBA_OK, "tiles: forward");
+    }
+    for (i = 0; i < N; i++) {
+        e = row_err(out[0] + (size_t)i * V, ref + (size_t)i * V, V);
+        if (!(e <= worst)) worst = e;
+    }
+    CHECK(worst <= 1e-5, "tiles dtype %d: forward vs step, worst row error %.3g", dtype, worst);
+    CHECK(memcmp(out[0], out[1], sizeof(float) * (size_t)V * N) == 0, "tiles dtype %d: block 300 differs", dtype);
+    CHECK(memcmp(out[0], out[2], sizeof(float) * (size_t)V * N) == 0, "tiles dtype %d: block 64 differs", dtype);
+    printf("tiles dtype %d   forward vs step: worst row error %.2g over %d tokens\n", dtype, worst, N);
+    mamba_state_free(&s1); mamba_state_free(&s2);
+    for (k = 0; k < 3; k++) free(out[k]);
+    free(ref); free(scratch); free(tokens);
+    mb_free(&f);
+}
+
 /* --hash: a checksum of forward logits on a fixed model, for comparing
    thread counts (the sums must not depend on them). */
 static int print_hash(void)
@@ -289,6 +340,8 @@ int main(int argc, char **argv)
     check_model("long-k f16", c);
     c.dtype = 2;
     check_model("long-k bf16", c);
+    check_tiles(0);
+    check_tiles(1);
 #ifdef MAMBA__FW_AVX512
     check_vector_math();
 #else
