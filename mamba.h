@@ -2335,6 +2335,11 @@ MAMBA_API mamba_result mamba_state_copy(mamba_state *dst, const mamba_state *src
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
+#elif defined(MAMBA__AVX2)
+#define MAMBA__FW_AVX2 1 /* the tiled matrix products only (below) */
+#endif
+#if defined(MAMBA__FW_AVX512) || defined(MAMBA__FW_AVX2)
+#define MAMBA__FW_TILED 1
 #endif
 
 /* The scratch of one call: T rows of each activation, row-major by token. */
@@ -2443,7 +2448,9 @@ static __m512 mamba__softplus16(__m512 v)
     res = _mm512_fmadd_ps(_mm512_add_ps(s, s), p, _mm512_max_ps(v, _mm512_setzero_ps()));
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_set1_ps(20.0f), _CMP_GT_OQ), res, v);
 }
+#endif /* MAMBA__FW_AVX512 */
 
+#ifdef MAMBA__FW_TILED
 /* The block's matrix products,
        out[t][r] = sum_k W[r][k] X[t][k] (+ bias[r])          (F.linear)
    Decoding forms each output as a dot product of a weight row with x.
@@ -2466,6 +2473,8 @@ static __m512 mamba__softplus16(__m512 v)
      tokens pass under it: each weight is read from memory once per block
      and converted once, then used T times.
    A step is 4 loads, 6 broadcasts and 24 FMAs: the FMAs set the pace.
+   With AVX2 (16 registers of 8 lanes) a tile is 6 rows by 16 tokens, 12
+   registers, and a 64-token panel is four such tiles side by side.
 
    Rounding: a (row, token) sum adds k in order within a chain of 32
    columns, then adds the chain sums in order, never one chain of all K:
@@ -2500,26 +2509,32 @@ static void mamba__fw_widen(float *dst, const mamba_matrix *W, int r, int k0, in
     switch (W->dtype) {
     case MAMBA_DTYPE_F32: {
         const float *w = (const float *)W->data + at;
+#ifdef MAMBA__FW_AVX512
         for (; k + 16 <= n; k += 16) {
             __m512 v = _mm512_loadu_ps(w + k);
             MAMBA__FW_KEEP(v); /* keeps gcc from making this loop a memcpy() call */
             _mm512_storeu_ps(dst + k, v);
         }
+#endif
         for (; k < n; k++) dst[k] = w[k];
         break;
     }
     case MAMBA_DTYPE_F16: {
         const uint16_t *w = (const uint16_t *)W->data + at;
+#ifdef MAMBA__FW_AVX512
         for (; k + 16 <= n; k += 16)
             _mm512_storeu_ps(dst + k, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(w + k))));
-        for (; k < n; k++) dst[k] = mamba__f16_to_f32(w[k]);
+#endif
+        for (; k < n; k++) dst[k] = MAMBA__HALF(w[k]);
         break;
     }
     case MAMBA_DTYPE_BF16: {
         const uint16_t *w = (const uint16_t *)W->data + at;
+#ifdef MAMBA__FW_AVX512
         for (; k + 16 <= n; k += 16)
             _mm512_storeu_ps(dst + k, _mm512_castsi512_ps(_mm512_slli_epi32(
                                           _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(w + k))), 16)));
+#endif
         for (; k < n; k++) dst[k] = mamba__bf16_to_f32(w[k]);
         break;
     }
@@ -2529,10 +2544,12 @@ static void mamba__fw_widen(float *dst, const mamba_matrix *W, int r, int k0, in
         const uint16_t *d = (const uint16_t *)(const void *)((const int8_t *)W->data +
                                                              (size_t)W->rows * nb * MAMBA__Q8_BLOCK) +
                             (size_t)r * nb + (size_t)(k0 / MAMBA__Q8_BLOCK);
+#ifdef MAMBA__FW_AVX512
         for (; k + 16 <= n; k += 16) {
             __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(q + k))));
             _mm512_storeu_ps(dst + k, _mm512_mul_ps(v, _mm512_set1_ps(MAMBA__HALF(d[k / MAMBA__Q8_BLOCK]))));
         }
+#endif
         for (; k < n; k++) dst[k] = mamba__f16_to_f32(d[k / MAMBA__Q8_BLOCK]) * (float)q[k];
         break;
     }
@@ -2580,6 +2597,7 @@ static void mamba__fw_pack_x(float *xt, const float *X, int ldx, int K, int T)
     }
 }
 
+#ifdef MAMBA__FW_AVX512
 /* One step of k for weight row i of the tile: broadcast, then FMAs. */
 #define MAMBA__FW_ROW64(i)                                          \
     do {                                                            \
@@ -2625,16 +2643,17 @@ static void mamba__fw_tile64(float *res, const float *wp, const float *xt, int k
     }
 }
 
-/* The same for a 16-token panel (the block's last tokens): 6 sums of 16
-   lanes, each formed exactly as a lane of mamba__fw_tile64() forms it. */
-static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int kc, int first)
+/* The same for 16 tokens (the block's last tokens), in a panel of w tokens:
+   6 sums of 16 lanes, each formed exactly as a lane of mamba__fw_tile64()
+   forms it. */
+static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w, int kc, int first)
 {
     int c, k;
     for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
         const int end = kc - c < MAMBA__FW_CHAIN ? kc : c + MAMBA__FW_CHAIN;
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
         for (k = c; k < end; k++) {
-            const __m512 x = _mm512_loadu_ps(xt + (size_t)k * 16);
+            const __m512 x = _mm512_loadu_ps(xt + (size_t)k * (size_t)w);
             a0 = _mm512_fmadd_ps(_mm512_set1_ps(wp[k]), x, a0);
             a1 = _mm512_fmadd_ps(_mm512_set1_ps(wp[MAMBA__FW_KC + k]), x, a1);
             a2 = _mm512_fmadd_ps(_mm512_set1_ps(wp[2 * MAMBA__FW_KC + k]), x, a2);
@@ -2650,6 +2669,39 @@ static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int k
         MAMBA__FW_PUT(res + 5 * MAMBA__FW_TSUB, a5);
     }
 }
+#else /* MAMBA__FW_AVX2 */
+#define MAMBA__FW_PUT(p, a) _mm256_storeu_ps((p), first ? (a) : _mm256_add_ps(_mm256_loadu_ps(p), (a)))
+#define MAMBA__FW_ROW16(i)                                                \
+    do {                                                                  \
+        const __m256 w8 = _mm256_broadcast_ss(wp + (i) * MAMBA__FW_KC + k); \
+        a##i##0 = _mm256_fmadd_ps(w8, x0, a##i##0);                       \
+        a##i##1 = _mm256_fmadd_ps(w8, x1, a##i##1);                       \
+    } while (0)
+#define MAMBA__FW_PUT16(i)                                          \
+    do {                                                            \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB, a##i##0);     \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 8, a##i##1); \
+    } while (0)
+/* 6 rows by 16 tokens of a panel of w tokens, in 12 registers of 8 lanes;
+   the same sums, in the same order, as the AVX-512 tiles. */
+static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w, int kc, int first)
+{
+    int c, k;
+    for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
+        const int end = kc - c < MAMBA__FW_CHAIN ? kc : c + MAMBA__FW_CHAIN;
+        __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+        __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+        for (k = c; k < end; k++) {
+            const __m256 x0 = _mm256_loadu_ps(xt + (size_t)k * (size_t)w);
+            const __m256 x1 = _mm256_loadu_ps(xt + (size_t)k * (size_t)w + 8);
+            MAMBA__FW_ROW16(0); MAMBA__FW_ROW16(1); MAMBA__FW_ROW16(2);
+            MAMBA__FW_ROW16(3); MAMBA__FW_ROW16(4); MAMBA__FW_ROW16(5);
+        }
+        MAMBA__FW_PUT16(0); MAMBA__FW_PUT16(1); MAMBA__FW_PUT16(2);
+        MAMBA__FW_PUT16(3); MAMBA__FW_PUT16(4); MAMBA__FW_PUT16(5);
+    }
+}
+#endif
 
 /* Rows r0 .. r0+5 of the product for all T tokens (xt: the packed inputs). */
 static void mamba__fw_rows6(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *xt, int T,
@@ -2674,10 +2726,16 @@ static void mamba__fw_rows6(float *out, int ldo, const mamba_matrix *W, const fl
             /* s0 is a multiple of 64, so 64-token steps meet the panels */
             for (t0 = s0; t0 < s0 + ns;) {
                 if (T - t0 >= 64) {
-                    mamba__fw_tile64(res + (t0 - s0), wp, xt + (size_t)K * (size_t)t0 + (size_t)k0 * 64, kc, k0 == 0);
+                    const float *xp = xt + (size_t)K * (size_t)t0 + (size_t)k0 * 64;
+#ifdef MAMBA__FW_AVX512
+                    mamba__fw_tile64(res + (t0 - s0), wp, xp, kc, k0 == 0);
+#else
+                    for (i = 0; i < 64; i += 16) mamba__fw_tile16(res + (t0 - s0) + i, wp, xp + i, 64, kc, k0 == 0);
+#endif
                     t0 += 64;
                 } else {
-                    mamba__fw_tile16(res + (t0 - s0), wp, xt + (size_t)K * (size_t)t0 + (size_t)k0 * 16, kc, k0 == 0);
+                    mamba__fw_tile16(res + (t0 - s0), wp, xt + (size_t)K * (size_t)t0 + (size_t)k0 * 16, 16, kc,
+                                     k0 == 0);
                     t0 += 16;
                 }
             }
@@ -2688,14 +2746,14 @@ static void mamba__fw_rows6(float *out, int ldo, const mamba_matrix *W, const fl
         }
     }
 }
-#endif /* MAMBA__FW_AVX512 */
+#endif /* MAMBA__FW_TILED */
 
 /* out[t][r] = sum_k W[r][k] X[t][k] (+ bias[r])   for t < T, r < W->rows
    The block's F.linear: out = X W^T + b. out rows are ldo floats apart, X
    rows ldx floats apart (so a slice of a wider row can be an input); xt is
    scratch for the packed inputs (T rounded up to 16, times K floats).
-   Threads split the rows, 6 at a time. With AVX-512 this is the tiled
-   product above, for every dtype; otherwise each (row, token) is
+   Threads split the rows, 6 at a time. With AVX-512 or AVX2 this is the
+   tiled product above, for every dtype; otherwise each (row, token) is
    mamba__dot_row(), the decode dot product, 4 rows at a time so that they
    stay in L1 while the block's tokens pass. */
 static void mamba__fw_matmul(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *X, int ldx,
@@ -2703,7 +2761,7 @@ static void mamba__fw_matmul(float *out, int ldo, const mamba_matrix *W, const f
 {
     const int rows = W->rows;
     int q;
-#ifdef MAMBA__FW_AVX512
+#ifdef MAMBA__FW_TILED
     const int ng = (rows + MAMBA__FW_MR - 1) / MAMBA__FW_MR;
     mamba__fw_pack_x(xt, X, ldx, W->cols, T);
     MAMBA__PARALLEL_FOR

@@ -93,6 +93,17 @@ if $CC -std=c99 -O2 -march=native -fopenmp -I. tests/test_forward.c -o "$TMP/tf_
 else
     echo "(no OpenMP build: $(tail -n 1 "$TMP/cc.log"); thread check skipped)"
 fi
+# the AVX2 tiles (the 8-lane kernel), where this CPU can run them
+if grep -q ' avx2 ' /proc/cpuinfo 2>/dev/null && grep -q ' fma ' /proc/cpuinfo 2>/dev/null; then
+    if ! $CC -std=c99 -O2 -mavx2 -mfma -mf16c -Wall -Wextra -pedantic -Werror -I. tests/test_forward.c \
+            -o "$TMP/tf_avx2" -lm 2>"$TMP/cc.log"; then
+        echo "t_forward: FAIL: AVX2 build: $(tail -n 1 "$TMP/cc.log")"; fail=1
+    elif ! "$TMP/tf_avx2" >"$TMP/avx2.log"; then
+        echo "t_forward: FAIL: AVX2 kernels: $(grep FAIL "$TMP/avx2.log" | head -n 3)"; fail=1
+    else
+        echo "AVX2 kernels: $(tail -n 1 "$TMP/avx2.log")"
+    fi
+fi
 if ! $CC -std=c99 -O2 -DMAMBA_NO_SIMD -Wall -Wextra -pedantic -Werror -I. tests/test_forward.c -o "$TMP/tf_portable" \
         -lm 2>"$TMP/cc.log"; then
     echo "t_forward: FAIL: portable build: $(tail -n 1 "$TMP/cc.log")"; fail=1
