@@ -2829,6 +2829,43 @@ static void mamba__fw_scan_scalar(float *y, float *h, const float *xz, int ldxz,
     }
 }
 
+#ifdef MAMBA__FW_AVX2
+/* The scan with AVX2, channel by channel over t, 8 states at a time with
+   the decoding scan's vector exp (mamba__vexp8), as the AVX2 mamba__ssm_step()
+   does for one token: the exp of every (channel, state) is what costs, and
+   expf() one at a time made the scan most of an AVX2 prompt. */
+static void mamba__fw_scan8(float *y, float *h, const float *xz, int ldxz, const float *delta, const float *A,
+                            const float *Bm, int ldbc, const float *D, int c0, int c1, int d_inner, int d_state,
+                            int T)
+{
+    int c, t, n;
+    for (c = c0; c < c1; c++) {
+        float *hc = h + (size_t)c * (size_t)d_state;
+        const float *Ac = A + (size_t)c * (size_t)d_state;
+        for (t = 0; t < T; t++) {
+            const float *B = Bm + (size_t)t * (size_t)ldbc, *C = B + d_state;
+            const float dts = delta[(size_t)t * d_inner + c], xs = xz[(size_t)t * ldxz + c];
+            const __m256 dt = _mm256_set1_ps(dts), xc = _mm256_set1_ps(xs);
+            __m256 acc = _mm256_setzero_ps();
+            float sum;
+            for (n = 0; n + 8 <= d_state; n += 8) {
+                __m256 dB = _mm256_mul_ps(dt, _mm256_loadu_ps(B + n));
+                __m256 hn = _mm256_fmadd_ps(mamba__vexp8(_mm256_mul_ps(dt, _mm256_loadu_ps(Ac + n))),
+                                            _mm256_loadu_ps(hc + n), _mm256_mul_ps(dB, xc));
+                _mm256_storeu_ps(hc + n, hn);
+                acc = _mm256_fmadd_ps(hn, _mm256_loadu_ps(C + n), acc);
+            }
+            sum = mamba__hsum256(acc);
+            for (; n < d_state; n++) {
+                hc[n] = expf(dts * Ac[n]) * hc[n] + (dts * B[n]) * xs;
+                sum += hc[n] * C[n];
+            }
+            y[(size_t)t * d_inner + c] = (sum + D[c] * xs) * mamba__silu(xz[(size_t)t * ldxz + d_inner + c]);
+        }
+    }
+}
+#endif
+
 #ifdef MAMBA__FW_AVX512
 /* The conv for 16 channels c0..c0+15 at once, one lane per channel; the
    window of each lane is d_conv registers (shifting them is renaming). */
@@ -2968,6 +3005,10 @@ static void mamba__fw_layer(const mamba_model *m, mamba_state *s, int l, const m
             mamba__fw_scan16(b->y, h, b->xz, ldxz, b->delta, L->A, b->dbc + R, ldbc, L->D, c0, di, N, T);
             continue;
         }
+#endif
+#ifdef MAMBA__FW_AVX2
+        mamba__fw_scan8(b->y, h, b->xz, ldxz, b->delta, L->A, b->dbc + R, ldbc, L->D, c0, c1, di, N, T);
+        continue;
 #endif
         mamba__fw_scan_scalar(b->y, h, b->xz, ldxz, b->delta, L->A, b->dbc + R, ldbc, L->D, c0, c1, di, N, T);
     }

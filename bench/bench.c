@@ -334,7 +334,7 @@ static int usage(void)
 int main(int argc, char **argv)
 {
     const char *path = NULL;
-    int threads = 1, n_prompt = 128, n_gen = 64, rounds = 5, bw_mib = 1024, i, r;
+    int threads = 1, n_prompt = 512, n_gen = 64, rounds = 5, bw_mib = 1024, i, r;
     mamba_model m;
     mamba_state s;
     mamba_result res;
