@@ -2575,6 +2575,36 @@ static void mamba__fw_prefetch(const mamba_matrix *W, int r, int nr, int k0, int
     }
 }
 
+#ifdef MAMBA__FW_AVX512
+/* A 16 x 16 transpose in registers: r[j] holds row j, then r[i] holds
+   column i. Three rounds of shuffles, each pairing what the last one built:
+   2 x 2 blocks of floats within 128-bit lanes (unpack), 4 x 4 (shuffle_ps),
+   then the 128-bit lanes themselves (shuffle_f32x4, twice). */
+static void mamba__fw_transpose16(__m512 r[16])
+{
+    __m512 t[16], u[16];
+    int m, q;
+    for (m = 0; m < 8; m++) {
+        t[2 * m] = _mm512_unpacklo_ps(r[2 * m], r[2 * m + 1]);
+        t[2 * m + 1] = _mm512_unpackhi_ps(r[2 * m], r[2 * m + 1]);
+    }
+    for (m = 0; m < 4; m++) { /* u[4m + q]: element q + 4L of rows 4m .. 4m+3 in lane L */
+        u[4 * m] = _mm512_shuffle_ps(t[4 * m], t[4 * m + 2], 0x44);
+        u[4 * m + 1] = _mm512_shuffle_ps(t[4 * m], t[4 * m + 2], 0xEE);
+        u[4 * m + 2] = _mm512_shuffle_ps(t[4 * m + 1], t[4 * m + 3], 0x44);
+        u[4 * m + 3] = _mm512_shuffle_ps(t[4 * m + 1], t[4 * m + 3], 0xEE);
+    }
+    for (q = 0; q < 4; q++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x88), v1 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xDD);
+        __m512 w0 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x88), w1 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xDD);
+        r[q] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+        r[q + 8] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
+        r[q + 4] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+        r[q + 12] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
+    }
+}
+#endif
+
 /* X (T rows, ldx floats apart, K columns) into panels: tokens t0 .. t0+w-1
    at xt + K*t0 as xt[k*w + j] = X[t0 + j][k]. Panels are w = 64 tokens,
    then 16-token panels for what is left; tokens past T are zeros. */
@@ -2587,6 +2617,23 @@ static void mamba__fw_pack_x(float *xt, const float *X, int ldx, int K, int T)
         const int t0 = p < nfull ? 64 * p : 64 * nfull + 16 * (p - nfull), w = p < nfull ? 64 : 16;
         float *dst = xt + (size_t)K * (size_t)t0;
         int j, k;
+#ifdef MAMBA__FW_AVX512
+        /* 16 tokens x 16 columns at a time, transposed in registers */
+        const int n = T - t0 < w ? T - t0 : w;
+        int j0, i;
+        for (j0 = 0; j0 < w; j0 += 16)
+            for (k = 0; k < K; k += 16) {
+                const int kk = K - k < 16 ? K - k : 16;
+                const __mmask16 mask = (__mmask16)((1u << kk) - 1u);
+                __m512 r[16];
+                for (j = 0; j < 16; j++)
+                    r[j] = j0 + j < n ? _mm512_maskz_loadu_ps(mask, X + (size_t)(t0 + j0 + j) * (size_t)ldx + k)
+                                      : _mm512_setzero_ps();
+                mamba__fw_transpose16(r);
+                for (i = 0; i < kk; i++) _mm512_storeu_ps(dst + (size_t)(k + i) * (size_t)w + j0, r[i]);
+            }
+        continue;
+#endif
         for (j = 0; j < w; j++) {
             if (t0 + j < T) {
                 const float *src = X + (size_t)(t0 + j) * (size_t)ldx;
