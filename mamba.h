@@ -2336,9 +2336,11 @@ MAMBA_API mamba_result mamba_state_copy(mamba_state *dst, const mamba_state *src
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #elif defined(MAMBA__AVX2)
-#define MAMBA__FW_AVX2 1 /* the tiled matrix products only (below) */
+#define MAMBA__FW_AVX2 1 /* the tiled matrix products and the scan (below) */
+#elif defined(MAMBA__NEON)
+#define MAMBA__FW_NEON 1 /* the tiled matrix products (below) */
 #endif
-#if defined(MAMBA__FW_AVX512) || defined(MAMBA__FW_AVX2)
+#if defined(MAMBA__FW_AVX512) || defined(MAMBA__FW_AVX2) || defined(MAMBA__FW_NEON)
 #define MAMBA__FW_TILED 1
 #endif
 
@@ -2474,7 +2476,8 @@ static __m512 mamba__softplus16(__m512 v)
      and converted once, then used T times.
    A step is 4 loads, 6 broadcasts and 24 FMAs: the FMAs set the pace.
    With AVX2 (16 registers of 8 lanes) a tile is 6 rows by 16 tokens, 12
-   registers, and a 64-token panel is four such tiles side by side.
+   registers, and a 64-token panel is four such tiles side by side; NEON
+   does the same with 24 registers of 4 lanes.
 
    Rounding: a (row, token) sum adds k in order within a chain of 32
    columns, then adds the chain sums in order, never one chain of all K:
@@ -2561,6 +2564,11 @@ static void mamba__fw_widen(float *dst, const mamba_matrix *W, int r, int k0, in
    matrix). While the tiles work on one weight panel, the next one comes in
    from memory, instead of stalling mamba__fw_widen() (measured: the
    widening of f32 panels took 12% of a 512-token prompt without it). */
+#if defined(__GNUC__) || defined(__clang__)
+#define MAMBA__FW_PREFETCH(p) __builtin_prefetch((p), 0, 3)
+#else
+#define MAMBA__FW_PREFETCH(p) ((void)(p))
+#endif
 static void mamba__fw_prefetch(const mamba_matrix *W, int r, int nr, int k0, int n)
 {
     const size_t esize = W->dtype == MAMBA_DTYPE_F32 ? 4 : W->dtype == MAMBA_DTYPE_Q8 ? 1 : 2;
@@ -2571,7 +2579,7 @@ static void mamba__fw_prefetch(const mamba_matrix *W, int r, int nr, int k0, int
     if (nr > W->rows - r) nr = W->rows - r;
     for (i = 0; i < nr; i++) {
         const char *p = (const char *)W->data + ((size_t)(r + i) * stride + (size_t)k0) * esize;
-        for (b = 0; b < (size_t)n * esize; b += 64) _mm_prefetch(p + b, _MM_HINT_T0);
+        for (b = 0; b < (size_t)n * esize; b += 64) MAMBA__FW_PREFETCH(p + b);
     }
 }
 
@@ -2716,6 +2724,44 @@ static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w
         MAMBA__FW_PUT(res + 5 * MAMBA__FW_TSUB, a5);
     }
 }
+#elif defined(MAMBA__FW_NEON)
+#define MAMBA__FW_PUT(p, a) vst1q_f32((p), first ? (a) : vaddq_f32(vld1q_f32(p), (a)))
+#define MAMBA__FW_ROW16(i)                                              \
+    do {                                                                \
+        const float32x4_t w4 = vdupq_n_f32(wp[(i) * MAMBA__FW_KC + k]); \
+        a##i##0 = vfmaq_f32(a##i##0, w4, x0);                           \
+        a##i##1 = vfmaq_f32(a##i##1, w4, x1);                           \
+        a##i##2 = vfmaq_f32(a##i##2, w4, x2);                           \
+        a##i##3 = vfmaq_f32(a##i##3, w4, x3);                           \
+    } while (0)
+#define MAMBA__FW_PUT16(i)                                               \
+    do {                                                                 \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB, a##i##0);      \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 4, a##i##1);  \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 8, a##i##2);  \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 12, a##i##3); \
+    } while (0)
+/* NEON (32 registers of 4 lanes): 6 rows by 16 tokens in 24 registers,
+   the same sums in the same order as the x86 tiles. */
+static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w, int kc, int first)
+{
+    int c, k;
+    for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
+        const int end = kc - c < MAMBA__FW_CHAIN ? kc : c + MAMBA__FW_CHAIN;
+        float32x4_t a00 = vdupq_n_f32(0.0f), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00;
+        float32x4_t a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00;
+        float32x4_t a33 = a00, a40 = a00, a41 = a00, a42 = a00, a43 = a00, a50 = a00, a51 = a00, a52 = a00;
+        float32x4_t a53 = a00;
+        for (k = c; k < end; k++) {
+            const float *x = xt + (size_t)k * (size_t)w;
+            const float32x4_t x0 = vld1q_f32(x), x1 = vld1q_f32(x + 4), x2 = vld1q_f32(x + 8), x3 = vld1q_f32(x + 12);
+            MAMBA__FW_ROW16(0); MAMBA__FW_ROW16(1); MAMBA__FW_ROW16(2);
+            MAMBA__FW_ROW16(3); MAMBA__FW_ROW16(4); MAMBA__FW_ROW16(5);
+        }
+        MAMBA__FW_PUT16(0); MAMBA__FW_PUT16(1); MAMBA__FW_PUT16(2);
+        MAMBA__FW_PUT16(3); MAMBA__FW_PUT16(4); MAMBA__FW_PUT16(5);
+    }
+}
 #else /* MAMBA__FW_AVX2 */
 #define MAMBA__FW_PUT(p, a) _mm256_storeu_ps((p), first ? (a) : _mm256_add_ps(_mm256_loadu_ps(p), (a)))
 #define MAMBA__FW_ROW16(i)                                                \
@@ -2799,8 +2845,8 @@ static void mamba__fw_rows6(float *out, int ldo, const mamba_matrix *W, const fl
    The block's F.linear: out = X W^T + b. out rows are ldo floats apart, X
    rows ldx floats apart (so a slice of a wider row can be an input); xt is
    scratch for the packed inputs (T rounded up to 16, times K floats).
-   Threads split the rows, 6 at a time. With AVX-512 or AVX2 this is the
-   tiled product above, for every dtype; otherwise each (row, token) is
+   Threads split the rows, 6 at a time. With AVX-512, AVX2 or NEON this is
+   the tiled product above, for every dtype; otherwise each (row, token) is
    mamba__dot_row(), the decode dot product, 4 rows at a time so that they
    stay in L1 while the block's tokens pass. */
 static void mamba__fw_matmul(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *X, int ldx,

@@ -2,8 +2,9 @@
 # The ARM (AArch64, NEON) build of the C tests: cross-compiled with Debian's
 # gcc-aarch64-linux-gnu at -O2 (NEON is on by default on AArch64, so
 # mamba.h takes its NEON kernels) and run under qemu-user. test_simd checks
-# every NEON dot product against the scalar reference, test_kernels and
-# test_loader the rest of the library on a 64-bit little-endian ARM.
+# every NEON dot product against the scalar reference, test_forward the
+# NEON matrix tiles of mamba_forward() against mamba_step(), test_kernels
+# and test_loader the rest of the library on a 64-bit little-endian ARM.
 # Prints SKIP and exits 0 when the tools are absent; CI installs them:
 #   apt-get install -y gcc-aarch64-linux-gnu qemu-user
 #   env: BUILD (default build), ARM_CC (default aarch64-linux-gnu-gcc)
@@ -19,7 +20,7 @@ fi
 OUT="$BUILD/arm"
 mkdir -p "$OUT" || exit 1
 fail=0
-for t in test_simd test_kernels test_loader; do
+for t in test_simd test_kernels test_loader test_forward; do
     [ -f "tests/$t.c" ] || { echo "t_arm: FAIL: tests/$t.c missing"; fail=1; continue; }
     if ! "$ARM_CC" -std=c99 -O2 -Wall -Wextra -pedantic -Werror -I. "tests/$t.c" -o "$OUT/$t" -lm \
             >"$OUT/$t.build.log" 2>&1; then
