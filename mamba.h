@@ -1592,6 +1592,76 @@ static __m256 mamba__vexp8(__m256 v)
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
+/* One channel's state update for one token, 8 states at a time:
+     h[n] = exp(delta A[n]) h[n] + (delta B[n]) x,   returns sum_n h[n] C[n]
+   Shared by mamba__ssm_step() (decode) and mamba__fw_scan() (prompt). */
+static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs, const float *B, const float *C,
+                                 int d_state)
+{
+    const __m256 dt = _mm256_set1_ps(dts), xc = _mm256_set1_ps(xs);
+    __m256 acc = _mm256_setzero_ps();
+    float sum;
+    int n;
+    for (n = 0; n + 8 <= d_state; n += 8) {
+        __m256 dB = _mm256_mul_ps(dt, _mm256_loadu_ps(B + n));
+        __m256 hn = _mm256_fmadd_ps(mamba__vexp8(_mm256_mul_ps(dt, _mm256_loadu_ps(Ac + n))),
+                                    _mm256_loadu_ps(hc + n), _mm256_mul_ps(dB, xc));
+        _mm256_storeu_ps(hc + n, hn);
+        acc = _mm256_fmadd_ps(hn, _mm256_loadu_ps(C + n), acc);
+    }
+    sum = mamba__hsum256(acc);
+    for (; n < d_state; n++) { /* the tail as in the reference */
+        hc[n] = expf(dts * Ac[n]) * hc[n] + (dts * B[n]) * xs;
+        sum += hc[n] * C[n];
+    }
+    return sum;
+}
+#elif defined(MAMBA__NEON)
+/* 4 lanes, the same reduction and polynomial as mamba__vexp8(). */
+static float32x4_t mamba__vexp4(float32x4_t v)
+{
+    float32x4_t k, r, p;
+    int32x4_t e;
+    v = vminq_f32(v, vdupq_n_f32(88.3f));
+    v = vmaxq_f32(v, vdupq_n_f32(-87.3f));
+    k = vrndnq_f32(vmulq_f32(v, vdupq_n_f32(1.44269504089f)));
+    r = vfmsq_f32(v, k, vdupq_n_f32(MAMBA__LN2_HI)); /* v - k ln2, in two parts */
+    r = vfmsq_f32(r, k, vdupq_n_f32(MAMBA__LN2_LO));
+    p = vfmaq_f32(vdupq_n_f32(MAMBA__EXP_P1), vdupq_n_f32(MAMBA__EXP_P0), r);
+    p = vfmaq_f32(vdupq_n_f32(MAMBA__EXP_P2), p, r);
+    p = vfmaq_f32(vdupq_n_f32(MAMBA__EXP_P3), p, r);
+    p = vfmaq_f32(vdupq_n_f32(MAMBA__EXP_P4), p, r);
+    p = vfmaq_f32(vdupq_n_f32(MAMBA__EXP_P5), p, r);
+    p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), p, vmulq_f32(r, r));
+    e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(k), vdupq_n_s32(127)), 23);
+    return vmulq_f32(p, vreinterpretq_f32_s32(e));
+}
+
+/* mamba__scan_channel() of the AVX2 path, 4 states at a time. */
+static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs, const float *B, const float *C,
+                                 int d_state)
+{
+    const float32x4_t dt = vdupq_n_f32(dts), xc = vdupq_n_f32(xs);
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    float sum;
+    int n;
+    for (n = 0; n + 4 <= d_state; n += 4) {
+        float32x4_t dB = vmulq_f32(dt, vld1q_f32(B + n));
+        float32x4_t hn = vfmaq_f32(vmulq_f32(dB, xc), mamba__vexp4(vmulq_f32(dt, vld1q_f32(Ac + n))),
+                                   vld1q_f32(hc + n));
+        vst1q_f32(hc + n, hn);
+        acc = vfmaq_f32(acc, hn, vld1q_f32(C + n));
+    }
+    sum = vaddvq_f32(acc);
+    for (; n < d_state; n++) {
+        hc[n] = expf(dts * Ac[n]) * hc[n] + (dts * B[n]) * xs;
+        sum += hc[n] * C[n];
+    }
+    return sum;
+}
+#endif
+
+#if defined(MAMBA__AVX2) || defined(MAMBA__NEON)
 static void mamba__ssm_step(float *y, float *h, const float *x, const float *z, const float *delta,
                             const float *A, const float *B, const float *C, const float *D, int d_inner,
                             int d_state)
@@ -1601,27 +1671,12 @@ static void mamba__ssm_step(float *y, float *h, const float *x, const float *z, 
     (void)mamba__par;
     MAMBA__PARALLEL_FOR_IF
     for (c = 0; c < d_inner; c++) {
-        float *hc = h + (size_t)c * (size_t)d_state;
-        const float *Ac = A + (size_t)c * (size_t)d_state;
-        float dts = delta[c], xs = x[c], sum;
-        __m256 dt = _mm256_set1_ps(dts), xc = _mm256_set1_ps(xs), acc = _mm256_setzero_ps();
-        int n;
-        for (n = 0; n + 8 <= d_state; n += 8) {
-            __m256 dB = _mm256_mul_ps(dt, _mm256_loadu_ps(B + n));
-            __m256 hn = _mm256_fmadd_ps(mamba__vexp8(_mm256_mul_ps(dt, _mm256_loadu_ps(Ac + n))),
-                                        _mm256_loadu_ps(hc + n), _mm256_mul_ps(dB, xc));
-            _mm256_storeu_ps(hc + n, hn);
-            acc = _mm256_fmadd_ps(hn, _mm256_loadu_ps(C + n), acc);
-        }
-        sum = mamba__hsum256(acc);
-        for (; n < d_state; n++) { /* the tail as in the reference */
-            hc[n] = expf(dts * Ac[n]) * hc[n] + (dts * B[n]) * xs;
-            sum += hc[n] * C[n];
-        }
-        y[c] = (sum + D[c] * xs) * mamba__silu(z[c]);
+        const float s = mamba__scan_channel(h + (size_t)c * (size_t)d_state, A + (size_t)c * (size_t)d_state,
+                                            delta[c], x[c], B, C, d_state);
+        y[c] = (s + D[c] * x[c]) * mamba__silu(z[c]);
     }
 }
-#else
+#elif !defined(MAMBA__AVX512)
 static void mamba__ssm_step(float *y, float *h, const float *x, const float *z, const float *delta,
                             const float *A, const float *B, const float *C, const float *D, int d_inner,
                             int d_state)
@@ -2338,7 +2393,7 @@ MAMBA_API mamba_result mamba_state_copy(mamba_state *dst, const mamba_state *src
 #elif defined(MAMBA__AVX2)
 #define MAMBA__FW_AVX2 1 /* the tiled matrix products and the scan (below) */
 #elif defined(MAMBA__NEON)
-#define MAMBA__FW_NEON 1 /* the tiled matrix products (below) */
+#define MAMBA__FW_NEON 1 /* the tiled matrix products and the scan (below) */
 #endif
 #if defined(MAMBA__FW_AVX512) || defined(MAMBA__FW_AVX2) || defined(MAMBA__FW_NEON)
 #define MAMBA__FW_TILED 1
@@ -2922,38 +2977,23 @@ static void mamba__fw_scan_scalar(float *y, float *h, const float *xz, int ldxz,
     }
 }
 
-#ifdef MAMBA__FW_AVX2
-/* The scan with AVX2, channel by channel over t, 8 states at a time with
-   the decoding scan's vector exp (mamba__vexp8), as the AVX2 mamba__ssm_step()
-   does for one token: the exp of every (channel, state) is what costs, and
-   expf() one at a time made the scan most of an AVX2 prompt. */
-static void mamba__fw_scan8(float *y, float *h, const float *xz, int ldxz, const float *delta, const float *A,
-                            const float *Bm, int ldbc, const float *D, int c0, int c1, int d_inner, int d_state,
-                            int T)
+#if defined(MAMBA__FW_AVX2) || defined(MAMBA__FW_NEON)
+/* The scan with AVX2 or NEON, channel by channel over t, each token's
+   update by mamba__scan_channel(), the decoding scan's own (vector exp):
+   the exp of every (channel, state) is what costs, and expf() one at a
+   time made the scan most of an AVX2 prompt. */
+static void mamba__fw_scan(float *y, float *h, const float *xz, int ldxz, const float *delta, const float *A,
+                           const float *Bm, int ldbc, const float *D, int c0, int c1, int d_inner, int d_state, int T)
 {
-    int c, t, n;
+    int c, t;
     for (c = c0; c < c1; c++) {
         float *hc = h + (size_t)c * (size_t)d_state;
         const float *Ac = A + (size_t)c * (size_t)d_state;
         for (t = 0; t < T; t++) {
-            const float *B = Bm + (size_t)t * (size_t)ldbc, *C = B + d_state;
-            const float dts = delta[(size_t)t * d_inner + c], xs = xz[(size_t)t * ldxz + c];
-            const __m256 dt = _mm256_set1_ps(dts), xc = _mm256_set1_ps(xs);
-            __m256 acc = _mm256_setzero_ps();
-            float sum;
-            for (n = 0; n + 8 <= d_state; n += 8) {
-                __m256 dB = _mm256_mul_ps(dt, _mm256_loadu_ps(B + n));
-                __m256 hn = _mm256_fmadd_ps(mamba__vexp8(_mm256_mul_ps(dt, _mm256_loadu_ps(Ac + n))),
-                                            _mm256_loadu_ps(hc + n), _mm256_mul_ps(dB, xc));
-                _mm256_storeu_ps(hc + n, hn);
-                acc = _mm256_fmadd_ps(hn, _mm256_loadu_ps(C + n), acc);
-            }
-            sum = mamba__hsum256(acc);
-            for (; n < d_state; n++) {
-                hc[n] = expf(dts * Ac[n]) * hc[n] + (dts * B[n]) * xs;
-                sum += hc[n] * C[n];
-            }
-            y[(size_t)t * d_inner + c] = (sum + D[c] * xs) * mamba__silu(xz[(size_t)t * ldxz + d_inner + c]);
+            const float *B = Bm + (size_t)t * (size_t)ldbc;
+            const float xs = xz[(size_t)t * ldxz + c];
+            const float s = mamba__scan_channel(hc, Ac, delta[(size_t)t * d_inner + c], xs, B, B + d_state, d_state);
+            y[(size_t)t * d_inner + c] = (s + D[c] * xs) * mamba__silu(xz[(size_t)t * ldxz + d_inner + c]);
         }
     }
 }
@@ -3099,8 +3139,8 @@ static void mamba__fw_layer(const mamba_model *m, mamba_state *s, int l, const m
             continue;
         }
 #endif
-#ifdef MAMBA__FW_AVX2
-        mamba__fw_scan8(b->y, h, b->xz, ldxz, b->delta, L->A, b->dbc + R, ldbc, L->D, c0, c1, di, N, T);
+#if defined(MAMBA__FW_AVX2) || defined(MAMBA__FW_NEON)
+        mamba__fw_scan(b->y, h, b->xz, ldxz, b->delta, L->A, b->dbc + R, ldbc, L->D, c0, c1, di, N, T);
         continue;
 #endif
         mamba__fw_scan_scalar(b->y, h, b->xz, ldxz, b->delta, L->A, b->dbc + R, ldbc, L->D, c0, c1, di, N, T);
