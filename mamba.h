@@ -376,7 +376,8 @@ MAMBA_API void mamba_model_close(mamba_model *m);
 
 /* Bytes of memory a state for this model needs (state + scratch):
    4 * (n_layer*d_inner*(d_conv + d_state) + 2*d_model + 4*d_inner
-        + dt_rank + 2*d_state) plus alignment. */
+        + dt_rank + 2*d_state + 17*nbx) plus alignment, where
+   nbx = ceil(max(d_model, d_inner, dt_rank) / 32) (the q8 scratch). */
 MAMBA_API size_t mamba_state_size(const mamba_model *m);
 
 /* Make a zeroed state in the caller's memory (at least mamba_state_size()
@@ -1164,34 +1165,80 @@ static void mamba__q8_quant_x(int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRIC
     }
 }
 
-/* mamba__dot_q8x16_scalar: per block one vpmaddwd (32 int8 x int16
-   products summed in pairs into 16 int32 lanes, each exact and below 2^24,
-   so converting them to f32 is exact too), then one FMA by the block's
-   scale. AVX512-VNNI's vpdpwssd would fold an int32 accumulate into the
-   multiply, but every block has its own scale, so there is nothing to
-   accumulate in int32 across blocks: plain AVX-512BW does it in one. Two
-   blocks at a time into two accumulators, so one FMA does not wait for the
-   other. */
+/* The sums of the 16 lanes of each of a, b, c, d, into out[0..3]: halves
+   folded onto halves, then quarters, then within 128 bits. One fixed order
+   per vector, whatever the other three hold, so a row's sum does not depend
+   on which rows share the call. */
+static void mamba__hsum4x16(float *out, __m512 a, __m512 b, __m512 c, __m512 d)
+{
+    __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+    __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, 0x44), _mm512_shuffle_f32x4(c, d, 0xEE));
+    __m512 t = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xDD));
+    t = _mm512_add_ps(t, _mm512_permute_ps(t, 0x4E)); /* 128-bit lane k now sums vector k */
+    t = _mm512_add_ps(t, _mm512_permute_ps(t, 0xB1));
+    _mm_storeu_ps(out, _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                                                                    12, 8, 4, 0), t)));
+}
+
+/* mamba__dot_q8x16_scalar for nr <= 4 consecutive rows (q and d at the
+   first; decoding streams them one after the other, as one long read).
+   Per block one vpmaddwd: 32 int8 x int16 products summed in pairs into 16
+   int32 lanes, each exact and below 2^24, so converting them to f32 is
+   exact too; then one FMA by the block's scale. The scales d[b] xs[b] of
+   16 blocks are made in one go into memory, from where each block
+   broadcasts its own as part of the FMA: no scalar f16 conversion a block.
+   AVX512-VNNI's vpdpwssd would fold an int32 accumulate into the multiply,
+   but every block has its own scale: nothing to accumulate in int32 across
+   blocks. Two blocks at a time into two accumulators, so one FMA does not
+   wait for the other. Four rows a call share one horizontal sum
+   (mamba__hsum4x16) and the call: most rows are short (768 columns; 48 for
+   dt_proj), so what a row costs besides its blocks matters. */
+static void mamba__dot_q8x16_rows(float *out, const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                                  const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb, int nr)
+{
+    __m512 acc[4];
+    float res[4];
+    int row, b0, j;
+    for (row = 0; row < 4; row++) {
+        const int8_t *qr = q + (size_t)row * (size_t)nb * MAMBA__Q8_BLOCK;
+        const uint16_t *dr = d + (size_t)row * (size_t)nb;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+        for (b0 = 0; row < nr && b0 < nb; b0 += 16) {
+            int m = nb - b0 < 16 ? nb - b0 : 16;
+            __mmask16 k = (__mmask16)(m == 16 ? 0xFFFFu : (1u << m) - 1u);
+            float s[16];
+            const int8_t *qb = qr + b0 * MAMBA__Q8_BLOCK;
+            const int16_t *xb = xq + b0 * MAMBA__Q8_BLOCK;
+            _mm512_storeu_ps(s, _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, dr + b0)),
+                                              _mm512_maskz_loadu_ps(k, xs + b0)));
+            for (j = 0; j + 2 <= m; j += 2) {
+                __m512i p0 = _mm512_madd_epi16(mamba__load_q8x32(qb + j * MAMBA__Q8_BLOCK),
+                                               _mm512_loadu_si512((const void *)(xb + j * MAMBA__Q8_BLOCK)));
+                __m512i p1 = _mm512_madd_epi16(mamba__load_q8x32(qb + (j + 1) * MAMBA__Q8_BLOCK),
+                                               _mm512_loadu_si512((const void *)(xb + (j + 1) * MAMBA__Q8_BLOCK)));
+                a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_set1_ps(s[j]), a0);
+                a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_set1_ps(s[j + 1]), a1);
+            }
+            if (j < m) {
+                __m512i p0 = _mm512_madd_epi16(mamba__load_q8x32(qb + j * MAMBA__Q8_BLOCK),
+                                               _mm512_loadu_si512((const void *)(xb + j * MAMBA__Q8_BLOCK)));
+                a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_set1_ps(s[j]), a0);
+            }
+        }
+        acc[row] = _mm512_add_ps(a0, a1);
+    }
+    mamba__hsum4x16(res, acc[0], acc[1], acc[2], acc[3]);
+    for (row = 0; row < nr; row++) out[row] = res[row];
+}
+
 static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
                               const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb)
 {
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0;
-    int b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
-        const int16_t *xb = xq + b * MAMBA__Q8_BLOCK;
-        __m512i p0 = _mm512_madd_epi16(mamba__load_q8x32(qb), _mm512_loadu_si512((const void *)xb));
-        __m512i p1 = _mm512_madd_epi16(mamba__load_q8x32(qb + 32), _mm512_loadu_si512((const void *)(xb + 32)));
-        a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_set1_ps(MAMBA__HALF(d[b]) * xs[b]), a0);
-        a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_set1_ps(MAMBA__HALF(d[b + 1]) * xs[b + 1]), a1);
-    }
-    if (b < nb) {
-        __m512i p0 = _mm512_madd_epi16(mamba__load_q8x32(q + b * MAMBA__Q8_BLOCK),
-                                       _mm512_loadu_si512((const void *)(xq + b * MAMBA__Q8_BLOCK)));
-        a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_set1_ps(MAMBA__HALF(d[b]) * xs[b]), a0);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    float v;
+    mamba__dot_q8x16_rows(&v, q, d, xq, xs, nb, 1);
+    return v;
 }
+#define MAMBA__HAVE_DOT_Q8X16_ROWS 1
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
@@ -1419,6 +1466,19 @@ static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *M
 }
 #endif
 
+#ifndef MAMBA__HAVE_DOT_Q8X16_ROWS
+/* nr <= 4 consecutive rows of a q8 matrix (q and d at the first), as the
+   AVX-512 path takes them; elsewhere simply one row after another */
+static void mamba__dot_q8x16_rows(float *out, const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                                  const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb, int nr)
+{
+    int row;
+    for (row = 0; row < nr; row++)
+        out[row] = mamba__dot_q8x16(q + (size_t)row * (size_t)nb * MAMBA__Q8_BLOCK, d + (size_t)row * (size_t)nb, xq,
+                                    xs, nb);
+}
+#endif
+
 /* Where row r of a q8 matrix lives: its nb = ceil(cols/32) blocks of
    int8, and its nb scales after all the rows' int8. */
 static const int8_t *mamba__q8_row(const mamba_matrix *W, int r, const uint16_t **d)
@@ -1529,14 +1589,18 @@ static void mamba__matvec_x(float *MAMBA__RESTRICT out, const mamba_matrix *W, c
     if (W->dtype == MAMBA_DTYPE_Q8 && xq) {
         /* quantise x once, on the calling thread, before the rows fork:
            every thread then reads the same xq and xs */
-        int nb = mamba__q8_blocks(W->cols);
+        int nb = mamba__q8_blocks(W->cols), g, ng = (rows + 3) / 4;
         mamba__q8_quant_x(xq, xs, x, W->cols);
+        /* groups of 4 rows (the last may be short); each row's sum is the
+           same whichever group or thread takes it */
         MAMBA__PARALLEL_FOR_IF
-        for (r = 0; r < rows; r++) {
+        for (g = 0; g < ng; g++) {
             const uint16_t *d;
-            const int8_t *q = mamba__q8_row(W, r, &d);
-            float v = mamba__dot_q8x16(q, d, xq, xs, nb);
-            out[r] = bias ? v + bias[r] : v;
+            const int8_t *q = mamba__q8_row(W, 4 * g, &d);
+            int i, nr = rows - 4 * g < 4 ? rows - 4 * g : 4;
+            mamba__dot_q8x16_rows(out + 4 * g, q, d, xq, xs, nb, nr);
+            if (bias)
+                for (i = 0; i < nr; i++) out[4 * g + i] += bias[4 * g + i];
         }
         return;
     }
