@@ -1133,12 +1133,6 @@ static float mamba__dot_bf16(const uint16_t *MAMBA__RESTRICT w, const float *MAM
     return sum;
 }
 
-/* 32 int8 -> 32 int16, sign-extended (vpmovsxbw) */
-static __m512i mamba__load_q8x32(const int8_t *p)
-{
-    return _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)p));
-}
-
 /* mamba__q8_quant_x_scalar, 16 lanes at a time: the same max, the same
    divisions, and vcvtps2dq rounds to nearest even as the scalar trick does,
    so xq and xs come out identical (tests/test_simd.c checks). */
@@ -1170,6 +1164,16 @@ static void mamba__q8_quant_x(int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRIC
         _mm256_storeu_si256((__m256i *)(void *)(qb + 16),
                             _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(inv)))));
     }
+}
+
+/* The q8 dot products need AVX-512BW (bytes and words in 512-bit vectors)
+   and VL (masked 256-bit loads), which every AVX-512 core since Skylake-SP
+   has; a target with AVX-512F alone (Xeon Phi) takes the scalar ones. */
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+/* 32 int8 -> 32 int16, sign-extended (vpmovsxbw) */
+static __m512i mamba__load_q8x32(const int8_t *p)
+{
+    return _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)p));
 }
 
 /* The sums of the 16 lanes of each of a, b, c, d, into out[0..3]: halves
@@ -1246,6 +1250,13 @@ static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *M
     return v;
 }
 #define MAMBA__HAVE_DOT_Q8X16_ROWS 1
+#else
+static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                              const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb)
+{
+    return mamba__dot_q8x16_scalar(q, d, xq, xs, nb);
+}
+#endif
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
