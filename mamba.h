@@ -314,6 +314,9 @@ typedef struct mamba_state {
     float *dbc;    /* (dt_rank + 2*d_state) x_proj output: delta, B, C */
     float *delta;  /* (d_inner) Delta */
     float *y;      /* (d_inner) SSM output */
+    float *xs;     /* (nbx) scale of each block of 32 of a q8 matvec's input, where
+                      nbx = ceil(max(d_model, d_inner, dt_rank) / 32) */
+    void *xq;      /* (32 * nbx) int16: that input quantised (q8 weights only) */
     long pos;      /* tokens consumed since the last reset */
     void *owned;   /* heap block when made by mamba_state_new() */
 } mamba_state;
@@ -373,7 +376,8 @@ MAMBA_API void mamba_model_close(mamba_model *m);
 
 /* Bytes of memory a state for this model needs (state + scratch):
    4 * (n_layer*d_inner*(d_conv + d_state) + 2*d_model + 4*d_inner
-        + dt_rank + 2*d_state) plus alignment. */
+        + dt_rank + 2*d_state + 17*nbx) plus alignment, where
+   nbx = ceil(max(d_model, d_inner, dt_rank) / 32) (the q8 scratch). */
 MAMBA_API size_t mamba_state_size(const mamba_model *m);
 
 /* Make a zeroed state in the caller's memory (at least mamba_state_size()
@@ -958,30 +962,94 @@ static MAMBA__MAYBE_UNUSED float mamba__dot_bf16_scalar(const uint16_t *MAMBA__R
     return sum;
 }
 
-/* q8:  sum_b d[b] * (sum_{i in block b} q[i] x[i]).  The scale multiplies
-   a block's sum once instead of each weight. q holds whole blocks (the
-   padding of the last one is never read); x holds exactly n floats. The
-   arithmetic is f32: an int8 x int8 product would need the activations
-   quantised too, which doubles the error for a speed decoding does not need
-   (it waits for memory, not for multiplies). */
-static MAMBA__MAYBE_UNUSED float mamba__dot_q8_scalar(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
-                                  const float *MAMBA__RESTRICT x, int n)
+/* q8 times a vector: both sides as integers.  mamba_step's matvec first
+   quantises its input x once, block by block (blocks of 32, as the weights):
+
+     s[b]  = max_{i in b} |x_i| / 32767          (one f32 scale a block)
+     xq_i  = round(x_i / s[b])                    (int16, |xq_i| <= 32767)
+
+   and then every row is
+
+     W x  ~=  sum_b  (d[b] s[b]) * (sum_{i in b} q_i xq_i)
+
+   The inner sum is exact integer arithmetic (32 products of at most
+   128 * 32767 each: far inside int32), which one SIMD multiply-add of
+   int16 pairs does 32 (AVX-512) at a time with no int-to-float conversion
+   per weight: one conversion and one FMA a block remain. That is what makes
+   the product faster than memory; converting each int8 to f32 was not.
+   Accuracy: rounding moves x_i by at most s[b]/2 = max|x_b|/65534, while the
+   int8 weight already carries up to max|w_b|/254: the added error is ~1/258
+   of the one the weights carry. Measured on the test checkpoints (logits
+   relative to max|logit|, against the same q8 weights with f32 inputs):
+   median 9e-5, worst 2.6e-3, while the int8 weights themselves cost 1.9e-2
+   median against the f32 model (unchanged: 1.919e-2 before, 1.917e-2
+   after; argmax kept 265/277 both; tests/t_dtypes.sh). One scale for the
+   whole input instead of one a block measured 1.1e-4 median there, and is
+   no faster (the block's scale multiply is there anyway), so per block,
+   which also keeps an outlier from coarsening the rest of the vector.
+   int8 activations (int8 x int8 products) would add max|x_b|/254, as much
+   again as the weights: not taken.
+   Padding: xq is zero past n up to the end of the last block, so the dot
+   products run over whole blocks, reading the padding of the weights (it is
+   in the file) times zero, never past the end.
+   Non-finite input: a block holding a NaN or an infinity gets s[b] = NaN,
+   so the rows come out NaN, as an f32 product would be non-finite. A block
+   whose max|x| is below 1e-30 counts as zero (keeps 32767/max finite; no
+   activation of a model is that small and not rounded away already). */
+#define MAMBA__Q8_XMAX 32767.0f
+#define MAMBA__Q8_XTINY 1e-30f
+#define MAMBA__FLT_MAX 3.40282347e38f
+
+/* x (n floats) -> xq (32 * ceil(n/32) int16) and xs (ceil(n/32) scales) */
+static MAMBA__MAYBE_UNUSED void mamba__q8_quant_x_scalar(int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRICT xs,
+                                                         const float *MAMBA__RESTRICT x, int n)
+{
+    int b, i;
+    for (b = 0; b * MAMBA__Q8_BLOCK < n; b++) {
+        const float *xb = x + b * MAMBA__Q8_BLOCK;
+        int16_t *qb = xq + b * MAMBA__Q8_BLOCK;
+        int len = n - b * MAMBA__Q8_BLOCK < MAMBA__Q8_BLOCK ? n - b * MAMBA__Q8_BLOCK : MAMBA__Q8_BLOCK;
+        float amax = 0.0f, inv;
+        int finite = 1;
+        for (i = 0; i < len; i++) {
+            float a = fabsf(xb[i]);
+            if (!(a <= MAMBA__FLT_MAX)) finite = 0; /* NaN or infinity */
+            else if (a > amax) amax = a;
+        }
+        if (!finite || amax < MAMBA__Q8_XTINY) {
+            xs[b] = finite ? 0.0f : NAN;
+            for (i = 0; i < MAMBA__Q8_BLOCK; i++) qb[i] = 0;
+            continue;
+        }
+        inv = MAMBA__Q8_XMAX / amax;
+        xs[b] = amax / MAMBA__Q8_XMAX;
+        for (i = 0; i < len; i++) {
+            /* round to nearest, ties to even (what the SIMD converters do),
+               without libm: adding 1.5 * 2^23 leaves no bits below the units
+               for |v| < 2^22, so the sum is rounded to an integer; the
+               assignment to a float drops any excess precision (C99 6.3.1.8) */
+            float v = xb[i] * inv;
+            float t = v + 12582912.0f;
+            t -= 12582912.0f;
+            qb[i] = (int16_t)t;
+        }
+        for (; i < MAMBA__Q8_BLOCK; i++) qb[i] = 0;
+    }
+}
+
+/* sum_b (d[b] xs[b]) * (sum_{i in b} q_i xq_i) over nb whole blocks */
+static MAMBA__MAYBE_UNUSED float mamba__dot_q8x16_scalar(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                                                         const int16_t *MAMBA__RESTRICT xq,
+                                                         const float *MAMBA__RESTRICT xs, int nb)
 {
     float sum = 0.0f;
     int b, i;
-    for (b = 0; b * MAMBA__Q8_BLOCK < n; b++) {
+    for (b = 0; b < nb; b++) {
         const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
-        const float *xb = x + b * MAMBA__Q8_BLOCK;
-        int len = n - b * MAMBA__Q8_BLOCK < MAMBA__Q8_BLOCK ? n - b * MAMBA__Q8_BLOCK : MAMBA__Q8_BLOCK;
-        float acc[4] = {0, 0, 0, 0};
-        for (i = 0; i + 4 <= len; i += 4) {
-            acc[0] += (float)qb[i] * xb[i];
-            acc[1] += (float)qb[i + 1] * xb[i + 1];
-            acc[2] += (float)qb[i + 2] * xb[i + 2];
-            acc[3] += (float)qb[i + 3] * xb[i + 3];
-        }
-        for (; i < len; i++) acc[0] += (float)qb[i] * xb[i];
-        sum += mamba__f16_to_f32(d[b]) * ((acc[0] + acc[1]) + (acc[2] + acc[3]));
+        const int16_t *xb = xq + b * MAMBA__Q8_BLOCK;
+        int32_t acc = 0;
+        for (i = 0; i < MAMBA__Q8_BLOCK; i++) acc += (int32_t)qb[i] * (int32_t)xb[i];
+        sum += (mamba__f16_to_f32(d[b]) * xs[b]) * (float)acc;
     }
     return sum;
 }
@@ -1065,50 +1133,130 @@ static float mamba__dot_bf16(const uint16_t *MAMBA__RESTRICT w, const float *MAM
     return sum;
 }
 
-/* 16 int8 -> 16 floats: sign-extend to 32 bits, convert (exact). */
-static __m512 mamba__load_q8x16(const int8_t *p)
+/* mamba__q8_quant_x_scalar, 16 lanes at a time: the same max, the same
+   divisions, and vcvtps2dq rounds to nearest even as the scalar trick does,
+   so xq and xs come out identical (tests/test_simd.c checks). */
+static void mamba__q8_quant_x(int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRICT xs, const float *MAMBA__RESTRICT x,
+                              int n)
 {
-    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p)));
+    const __m512 big = _mm512_set1_ps(MAMBA__FLT_MAX);
+    int b;
+    for (b = 0; b * MAMBA__Q8_BLOCK < n; b++) {
+        int left = n - b * MAMBA__Q8_BLOCK;
+        /* masked lanes (past n) load as zero: they quantise to the zero padding */
+        __mmask16 k0 = (__mmask16)(left >= 16 ? 0xFFFFu : (1u << left) - 1u);
+        __mmask16 k1 = (__mmask16)(left >= 32 ? 0xFFFFu : left <= 16 ? 0u : (1u << (left - 16)) - 1u);
+        __m512 v0 = _mm512_maskz_loadu_ps(k0, x + b * MAMBA__Q8_BLOCK);
+        __m512 v1 = _mm512_maskz_loadu_ps(k1, x + b * MAMBA__Q8_BLOCK + 16);
+        __m512 a0 = _mm512_abs_ps(v0), a1 = _mm512_abs_ps(v1);
+        int16_t *qb = xq + b * MAMBA__Q8_BLOCK;
+        float amax, inv;
+        if (_mm512_cmp_ps_mask(a0, big, _CMP_NLE_UQ) | _mm512_cmp_ps_mask(a1, big, _CMP_NLE_UQ)) amax = NAN;
+        else amax = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
+        if (!(amax >= MAMBA__Q8_XTINY)) { /* NaN or infinity inside, or all (near) zero */
+            xs[b] = amax != amax ? NAN : 0.0f;
+            _mm512_storeu_si512((void *)qb, _mm512_setzero_si512());
+            continue;
+        }
+        inv = MAMBA__Q8_XMAX / amax;
+        xs[b] = amax / MAMBA__Q8_XMAX;
+        _mm256_storeu_si256((__m256i *)(void *)qb, _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(inv)))));
+        _mm256_storeu_si256((__m256i *)(void *)(qb + 16),
+                            _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(inv)))));
+    }
 }
 
-static float mamba__dot_q8(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
-                           const float *MAMBA__RESTRICT x, int n)
+/* The q8 dot products need AVX-512BW (bytes and words in 512-bit vectors)
+   and VL (masked 256-bit loads), which every AVX-512 core since Skylake-SP
+   has; a target with AVX-512F alone (Xeon Phi) takes the scalar ones. */
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+/* 32 int8 -> 32 int16, sign-extended (vpmovsxbw) */
+static __m512i mamba__load_q8x32(const int8_t *p)
 {
-    /* two blocks at a time into two accumulators: the scale FMA of one block
-       does not wait for the other's */
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0;
-    int b = 0, nfull = n / MAMBA__Q8_BLOCK;
-    for (; b + 2 <= nfull; b += 2) {
-        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
-        const float *xb = x + b * MAMBA__Q8_BLOCK;
-        __m512 s0 = _mm512_mul_ps(mamba__load_q8x16(qb), _mm512_loadu_ps(xb));
-        __m512 s1 = _mm512_mul_ps(mamba__load_q8x16(qb + 32), _mm512_loadu_ps(xb + 32));
-        s0 = _mm512_fmadd_ps(mamba__load_q8x16(qb + 16), _mm512_loadu_ps(xb + 16), s0);
-        s1 = _mm512_fmadd_ps(mamba__load_q8x16(qb + 48), _mm512_loadu_ps(xb + 48), s1);
-        a0 = _mm512_fmadd_ps(s0, _mm512_set1_ps(MAMBA__HALF(d[b])), a0);
-        a1 = _mm512_fmadd_ps(s1, _mm512_set1_ps(MAMBA__HALF(d[b + 1])), a1);
-    }
-    for (; b < nfull; b++) {
-        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
-        const float *xb = x + b * MAMBA__Q8_BLOCK;
-        __m512 s0 = _mm512_mul_ps(mamba__load_q8x16(qb), _mm512_loadu_ps(xb));
-        s0 = _mm512_fmadd_ps(mamba__load_q8x16(qb + 16), _mm512_loadu_ps(xb + 16), s0);
-        a0 = _mm512_fmadd_ps(s0, _mm512_set1_ps(MAMBA__HALF(d[b])), a0);
-    }
-    if (b * MAMBA__Q8_BLOCK < n) {
-        /* a short last block (dt_proj's 48 columns = 1.5 blocks): the int8
-           are whole blocks in the file, x is masked to the n - 32b left */
-        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
-        const float *xb = x + b * MAMBA__Q8_BLOCK;
-        int left = n - b * MAMBA__Q8_BLOCK;
-        __mmask16 k0 = (__mmask16)(left >= 16 ? 0xFFFFu : (1u << left) - 1u);
-        __mmask16 k1 = (__mmask16)(left <= 16 ? 0u : (1u << (left - 16)) - 1u);
-        __m512 s0 = _mm512_mul_ps(mamba__load_q8x16(qb), _mm512_maskz_loadu_ps(k0, xb));
-        s0 = _mm512_fmadd_ps(mamba__load_q8x16(qb + 16), _mm512_maskz_loadu_ps(k1, xb + 16), s0);
-        a1 = _mm512_fmadd_ps(s0, _mm512_set1_ps(MAMBA__HALF(d[b])), a1);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    return _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)p));
 }
+
+/* The sums of the 16 lanes of each of a, b, c, d, into out[0..3]: halves
+   folded onto halves, then quarters, then within 128 bits. One fixed order
+   per vector, whatever the other three hold, so a row's sum does not depend
+   on which rows share the call. */
+static void mamba__hsum4x16(float *out, __m512 a, __m512 b, __m512 c, __m512 d)
+{
+    __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+    __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, 0x44), _mm512_shuffle_f32x4(c, d, 0xEE));
+    __m512 t = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xDD));
+    t = _mm512_add_ps(t, _mm512_permute_ps(t, 0x4E)); /* 128-bit lane k now sums vector k */
+    t = _mm512_add_ps(t, _mm512_permute_ps(t, 0xB1));
+    _mm_storeu_ps(out, _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                                                                    12, 8, 4, 0), t)));
+}
+
+/* mamba__dot_q8x16_scalar for nr <= 4 consecutive rows (q and d at the
+   first; decoding streams them one after the other, as one long read).
+   Per block one vpmaddwd: 32 int8 x int16 products summed in pairs into 16
+   int32 lanes, each exact and below 2^24, so converting them to f32 is
+   exact too; then one FMA by the block's scale. The scales d[b] xs[b] of
+   16 blocks are made in one go into memory, from where each block
+   broadcasts its own as part of the FMA: no scalar f16 conversion a block.
+   AVX512-VNNI's vpdpwssd would fold an int32 accumulate into the multiply,
+   but every block has its own scale: nothing to accumulate in int32 across
+   blocks. Two blocks at a time into two accumulators, so one FMA does not
+   wait for the other. Four rows a call share one horizontal sum
+   (mamba__hsum4x16) and the call: most rows are short (768 columns; 48 for
+   dt_proj), so what a row costs besides its blocks matters. */
+static void mamba__dot_q8x16_rows(float *out, const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                                  const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb, int nr)
+{
+    __m512 acc[4];
+    float res[4];
+    int row, b0, j;
+    for (row = 0; row < 4; row++) {
+        const int8_t *qr = q + (size_t)row * (size_t)nb * MAMBA__Q8_BLOCK;
+        const uint16_t *dr = d + (size_t)row * (size_t)nb;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+        for (b0 = 0; row < nr && b0 < nb; b0 += 16) {
+            int m = nb - b0 < 16 ? nb - b0 : 16;
+            __mmask16 k = (__mmask16)(m == 16 ? 0xFFFFu : (1u << m) - 1u);
+            float s[16];
+            const int8_t *qb = qr + b0 * MAMBA__Q8_BLOCK;
+            const int16_t *xb = xq + b0 * MAMBA__Q8_BLOCK;
+            _mm512_storeu_ps(s, _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, dr + b0)),
+                                              _mm512_maskz_loadu_ps(k, xs + b0)));
+            for (j = 0; j + 2 <= m; j += 2) {
+                __m512i p0 = _mm512_madd_epi16(mamba__load_q8x32(qb + j * MAMBA__Q8_BLOCK),
+                                               _mm512_loadu_si512((const void *)(xb + j * MAMBA__Q8_BLOCK)));
+                __m512i p1 = _mm512_madd_epi16(mamba__load_q8x32(qb + (j + 1) * MAMBA__Q8_BLOCK),
+                                               _mm512_loadu_si512((const void *)(xb + (j + 1) * MAMBA__Q8_BLOCK)));
+                a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_set1_ps(s[j]), a0);
+                a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_set1_ps(s[j + 1]), a1);
+            }
+            if (j < m) {
+                __m512i p0 = _mm512_madd_epi16(mamba__load_q8x32(qb + j * MAMBA__Q8_BLOCK),
+                                               _mm512_loadu_si512((const void *)(xb + j * MAMBA__Q8_BLOCK)));
+                a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_set1_ps(s[j]), a0);
+            }
+        }
+        acc[row] = _mm512_add_ps(a0, a1);
+    }
+    mamba__hsum4x16(res, acc[0], acc[1], acc[2], acc[3]);
+    for (row = 0; row < nr; row++) out[row] = res[row];
+}
+
+static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                              const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb)
+{
+    float v;
+    mamba__dot_q8x16_rows(&v, q, d, xq, xs, nb, 1);
+    return v;
+}
+#define MAMBA__HAVE_DOT_Q8X16_ROWS 1
+#else
+static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                              const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb)
+{
+    return mamba__dot_q8x16_scalar(q, d, xq, xs, nb);
+}
+#endif
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
@@ -1186,38 +1334,35 @@ static float mamba__dot_bf16(const uint16_t *MAMBA__RESTRICT w, const float *MAM
     return sum;
 }
 
-static float mamba__dot_q8(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
-                           const float *MAMBA__RESTRICT x, int n)
+/* the scalar quantiser: it runs once per matvec, over one input vector */
+static void mamba__q8_quant_x(int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRICT xs, const float *MAMBA__RESTRICT x,
+                              int n)
+{
+    mamba__q8_quant_x_scalar(xq, xs, x, n);
+}
+
+/* mamba__dot_q8x16_scalar: per block two vpmaddwd (16 int8 x int16 products
+   each, summed in pairs) into 8 int32 lanes of 4 products (below 2^24:
+   exact in f32), then one FMA by the block's scale */
+static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                              const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb)
 {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-    float sum;
-    int b = 0, i, nfull = n / MAMBA__Q8_BLOCK;
-    /* 8 int8 -> 8 floats: sign-extend, convert (exact) */
-#define MAMBA__Q8X8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
-    for (; b < nfull; b++) {
+    int b;
+#define MAMBA__Q8X16(p) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+#define MAMBA__I16X16(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+    for (b = 0; b < nb; b++) {
         const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
-        const float *xb = x + b * MAMBA__Q8_BLOCK;
-        __m256 s0 = _mm256_mul_ps(MAMBA__Q8X8(qb), _mm256_loadu_ps(xb));
-        __m256 s1 = _mm256_mul_ps(MAMBA__Q8X8(qb + 8), _mm256_loadu_ps(xb + 8));
-        s0 = _mm256_fmadd_ps(MAMBA__Q8X8(qb + 16), _mm256_loadu_ps(xb + 16), s0);
-        s1 = _mm256_fmadd_ps(MAMBA__Q8X8(qb + 24), _mm256_loadu_ps(xb + 24), s1);
-        if (b & 1) a1 = _mm256_fmadd_ps(_mm256_add_ps(s0, s1), _mm256_set1_ps(MAMBA__HALF(d[b])), a1);
-        else a0 = _mm256_fmadd_ps(_mm256_add_ps(s0, s1), _mm256_set1_ps(MAMBA__HALF(d[b])), a0);
+        const int16_t *xb = xq + b * MAMBA__Q8_BLOCK;
+        __m256i p = _mm256_add_epi32(_mm256_madd_epi16(MAMBA__Q8X16(qb), MAMBA__I16X16(xb)),
+                                     _mm256_madd_epi16(MAMBA__Q8X16(qb + 16), MAMBA__I16X16(xb + 16)));
+        __m256 s = _mm256_set1_ps(MAMBA__HALF(d[b]) * xs[b]);
+        if (b & 1) a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), s, a1);
+        else a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), s, a0);
     }
-    sum = mamba__hsum256(_mm256_add_ps(a0, a1));
-    if (b * MAMBA__Q8_BLOCK < n) { /* a short last block */
-        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
-        const float *xb = x + b * MAMBA__Q8_BLOCK;
-        int left = n - b * MAMBA__Q8_BLOCK;
-        __m256 s0 = _mm256_setzero_ps();
-        float t;
-        for (i = 0; i + 8 <= left; i += 8) s0 = _mm256_fmadd_ps(MAMBA__Q8X8(qb + i), _mm256_loadu_ps(xb + i), s0);
-        t = mamba__hsum256(s0);
-        for (; i < left; i++) t += (float)qb[i] * xb[i];
-        sum += MAMBA__HALF(d[b]) * t;
-    }
-#undef MAMBA__Q8X8
-    return sum;
+#undef MAMBA__Q8X16
+#undef MAMBA__I16X16
+    return mamba__hsum256(_mm256_add_ps(a0, a1));
 }
 
 #elif defined(MAMBA__NEON)
@@ -1277,36 +1422,38 @@ static float mamba__dot_bf16(const uint16_t *MAMBA__RESTRICT w, const float *MAM
     return sum;
 }
 
-static float mamba__dot_q8(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
-                           const float *MAMBA__RESTRICT x, int n)
+/* the scalar quantiser: it runs once per matvec, over one input vector */
+static void mamba__q8_quant_x(int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRICT xs, const float *MAMBA__RESTRICT x,
+                              int n)
 {
-    float32x4_t acc = vdupq_n_f32(0.0f);
-    float sum;
-    int b = 0, i, nfull = n / MAMBA__Q8_BLOCK;
-    for (; b < nfull; b++) {
+    mamba__q8_quant_x_scalar(xq, xs, x, n);
+}
+
+/* mamba__dot_q8x16_scalar: per block eight smlal (int16 x int16 -> int32
+   multiply-accumulate, 4 lanes each) into two int32 accumulators, then one
+   conversion and one FMA by the block's scale */
+static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                              const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb)
+{
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0;
+    int b, i;
+    for (b = 0; b < nb; b++) {
         const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
-        const float *xb = x + b * MAMBA__Q8_BLOCK;
-        float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0;
+        const int16_t *xb = xq + b * MAMBA__Q8_BLOCK;
+        int32x4_t s0 = vdupq_n_s32(0), s1 = s0;
         for (i = 0; i < MAMBA__Q8_BLOCK; i += 16) {
             int8x16_t v = vld1q_s8(qb + i);
             int16x8_t lo = vmovl_s8(vget_low_s8(v)), hi = vmovl_s8(vget_high_s8(v));
-            s0 = vfmaq_f32(s0, vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo))), vld1q_f32(xb + i));
-            s1 = vfmaq_f32(s1, vcvtq_f32_s32(vmovl_s16(vget_high_s16(lo))), vld1q_f32(xb + i + 4));
-            s0 = vfmaq_f32(s0, vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi))), vld1q_f32(xb + i + 8));
-            s1 = vfmaq_f32(s1, vcvtq_f32_s32(vmovl_s16(vget_high_s16(hi))), vld1q_f32(xb + i + 12));
+            int16x8_t x0 = vld1q_s16(xb + i), x1 = vld1q_s16(xb + i + 8);
+            s0 = vmlal_s16(s0, vget_low_s16(lo), vget_low_s16(x0));
+            s1 = vmlal_s16(s1, vget_high_s16(lo), vget_high_s16(x0));
+            s0 = vmlal_s16(s0, vget_low_s16(hi), vget_low_s16(x1));
+            s1 = vmlal_s16(s1, vget_high_s16(hi), vget_high_s16(x1));
         }
-        acc = vfmaq_n_f32(acc, vaddq_f32(s0, s1), MAMBA__HALF(d[b]));
+        if (b & 1) a1 = vfmaq_n_f32(a1, vcvtq_f32_s32(vaddq_s32(s0, s1)), MAMBA__HALF(d[b]) * xs[b]);
+        else a0 = vfmaq_n_f32(a0, vcvtq_f32_s32(vaddq_s32(s0, s1)), MAMBA__HALF(d[b]) * xs[b]);
     }
-    sum = vaddvq_f32(acc);
-    if (b * MAMBA__Q8_BLOCK < n) { /* a short last block */
-        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
-        const float *xb = x + b * MAMBA__Q8_BLOCK;
-        int left = n - b * MAMBA__Q8_BLOCK;
-        float t = 0.0f;
-        for (i = 0; i < left; i++) t += (float)qb[i] * xb[i];
-        sum += MAMBA__HALF(d[b]) * t;
-    }
-    return sum;
+    return vaddvq_f32(vaddq_f32(a0, a1));
 }
 #undef MAMBA__F16X4
 #undef MAMBA__BF16X4
@@ -1325,16 +1472,53 @@ static float mamba__dot_bf16(const uint16_t *MAMBA__RESTRICT w, const float *MAM
 {
     return mamba__dot_bf16_scalar(w, x, n);
 }
-static float mamba__dot_q8(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
-                           const float *MAMBA__RESTRICT x, int n)
+static void mamba__q8_quant_x(int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRICT xs, const float *MAMBA__RESTRICT x,
+                              int n)
 {
-    return mamba__dot_q8_scalar(q, d, x, n);
+    mamba__q8_quant_x_scalar(xq, xs, x, n);
+}
+static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                              const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb)
+{
+    return mamba__dot_q8x16_scalar(q, d, xq, xs, nb);
 }
 #endif
 
+#ifndef MAMBA__HAVE_DOT_Q8X16_ROWS
+/* nr <= 4 consecutive rows of a q8 matrix (q and d at the first), as the
+   AVX-512 path takes them; elsewhere simply one row after another */
+static void mamba__dot_q8x16_rows(float *out, const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                                  const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb, int nr)
+{
+    int row;
+    for (row = 0; row < nr; row++)
+        out[row] = mamba__dot_q8x16(q + (size_t)row * (size_t)nb * MAMBA__Q8_BLOCK, d + (size_t)row * (size_t)nb, xq,
+                                    xs, nb);
+}
+#endif
+
+/* Where row r of a q8 matrix lives: its nb = ceil(cols/32) blocks of
+   int8, and its nb scales after all the rows' int8. */
+static const int8_t *mamba__q8_row(const mamba_matrix *W, int r, const uint16_t **d)
+{
+    size_t nb = (size_t)mamba__q8_blocks(W->cols);
+    const int8_t *q = (const int8_t *)W->data;
+    *d = (const uint16_t *)(const void *)(q + (size_t)W->rows * nb * MAMBA__Q8_BLOCK) + (size_t)r * nb;
+    return q + (size_t)r * nb * MAMBA__Q8_BLOCK;
+}
+
+/* The columns of x a q8 row quantises at a time when it has no prepared
+   input (256 bytes of int16 on the stack) */
+#define MAMBA__Q8_CHUNK 128
+
 /* Row r of W (any dtype) dotted with x (W->cols floats): the one place that
-   knows where a row lives in each storage type. For mamba_step's matvec and
-   for any matrix-matrix product built from it. */
+   knows where a row lives in each storage type. For matrix-matrix products
+   built from it (mamba_forward) and the matvec without scratch.
+   q8: the same quantisation of x and the same integer products as
+   mamba__matvec_x (which quantises x once for all rows); here x is quantised
+   a chunk at a time into a small stack buffer, for every row again: the
+   same numbers up to the order of the final f32 sum, at about twice the
+   cost of a prepared input. */
 static float mamba__dot_row(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
 {
     size_t cols = (size_t)W->cols, row = (size_t)r;
@@ -1343,10 +1527,17 @@ static float mamba__dot_row(const mamba_matrix *W, int r, const float *MAMBA__RE
     case MAMBA_DTYPE_F16: return mamba__dot_f16((const uint16_t *)W->data + row * cols, x, W->cols);
     case MAMBA_DTYPE_BF16: return mamba__dot_bf16((const uint16_t *)W->data + row * cols, x, W->cols);
     default: {
-        size_t nb = (size_t)mamba__q8_blocks(W->cols);
-        const int8_t *q = (const int8_t *)W->data;
-        const uint16_t *d = (const uint16_t *)(const void *)(q + (size_t)W->rows * nb * MAMBA__Q8_BLOCK);
-        return mamba__dot_q8(q + row * nb * MAMBA__Q8_BLOCK, d + row * nb, x, W->cols);
+        int16_t xq[MAMBA__Q8_CHUNK];
+        float xs[MAMBA__Q8_CHUNK / MAMBA__Q8_BLOCK], sum = 0.0f;
+        const uint16_t *d;
+        const int8_t *q = mamba__q8_row(W, r, &d);
+        int c;
+        for (c = 0; c < W->cols; c += MAMBA__Q8_CHUNK) {
+            int len = W->cols - c < MAMBA__Q8_CHUNK ? W->cols - c : MAMBA__Q8_CHUNK;
+            mamba__q8_quant_x(xq, xs, x + c, len);
+            sum += mamba__dot_q8x16(q + c, d + c / MAMBA__Q8_BLOCK, xq, xs, mamba__q8_blocks(len));
+        }
+        return sum;
     }
     }
 }
@@ -1389,8 +1580,10 @@ static MAMBA__MAYBE_UNUSED void mamba__matvec_rows(float *MAMBA__RESTRICT out, c
 
 /* out = W x (+ bias):  out[r] = sum_c W[r][c] x[c] (+ bias[r])
    PyTorch: F.linear(x, weight, bias). W is rows x cols in any stored dtype;
-   arithmetic is f32. This is where decoding spends its time: every weight
-   is read once per token, so the speed is the memory bandwidth.
+   arithmetic is f32, except that a q8 W meets x rounded to int16 in integer
+   products (mamba__q8_quant_x_scalar). This is where decoding spends its
+   time: every weight is read once per token, so the speed is the memory
+   bandwidth.
    Threads: one parallel region per matrix, each thread a contiguous block
    of rows (schedule(static)): each streams its own part of the matrix, and
    on 2 cores one fork/join per matrix (about 100 per token) costs a few
@@ -1400,18 +1593,53 @@ static MAMBA__MAYBE_UNUSED void mamba__matvec_rows(float *MAMBA__RESTRICT out, c
    side (four streams, shared x loads) was 10-30% slower than this one
    sequential stream, and software prefetch did not help either: the rows
    of a matrix are contiguous, so row by row is one long stream the
-   hardware prefetcher follows best. */
-static void mamba__matvec(float *MAMBA__RESTRICT out, const mamba_matrix *W, const float *MAMBA__RESTRICT x,
-                          const float *bias)
+   hardware prefetcher follows best.
+   q8: xq and xs are scratch for x quantised to int16 (32 * ceil(cols/32)
+   int16 and ceil(cols/32) floats; see mamba__q8_quant_x_scalar). They live
+   in the state (mamba_state.xq, .xs), sized for the widest input of a step,
+   rather than on the stack: a few KB for big models would not fit the 4 KB
+   stack of a small microcontroller (embedded/), and in the state they add
+   about a tenth to the f32 scratch already there (mamba-130m: 3.3 KB to 31
+   KB, beside 2.9 MB of recurrent state). NULL: the slower way without. */
+static void mamba__matvec_x(float *MAMBA__RESTRICT out, const mamba_matrix *W, const float *MAMBA__RESTRICT x,
+                            const float *bias, int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRICT xs)
 {
     int rows = W->rows, r;
     int mamba__par = (size_t)rows * (size_t)W->cols >= MAMBA__PAR_MIN_WORK;
     (void)mamba__par;
+    if (W->dtype == MAMBA_DTYPE_Q8 && xq) {
+        /* quantise x once, on the calling thread, before the rows fork:
+           every thread then reads the same xq and xs */
+        int nb = mamba__q8_blocks(W->cols), g, ng = (rows + 3) / 4;
+        mamba__q8_quant_x(xq, xs, x, W->cols);
+        /* groups of 4 rows (the last may be short); each row's sum is the
+           same whichever group or thread takes it */
+        MAMBA__PARALLEL_FOR_IF
+        for (g = 0; g < ng; g++) {
+            const uint16_t *d;
+            const int8_t *q = mamba__q8_row(W, 4 * g, &d);
+            int nr = rows - 4 * g < 4 ? rows - 4 * g : 4;
+            mamba__dot_q8x16_rows(out + 4 * g, q, d, xq, xs, nb, nr);
+            if (bias) {
+                int i;
+                for (i = 0; i < nr; i++) out[4 * g + i] += bias[4 * g + i];
+            }
+        }
+        return;
+    }
     MAMBA__PARALLEL_FOR_IF
     for (r = 0; r < rows; r++) {
         float v = mamba__dot_row(W, r, x);
         out[r] = bias ? v + bias[r] : v;
     }
+}
+
+/* The same without scratch (q8 then quantises x for every row again:
+   slower, same numbers up to the order of the final sum) */
+static MAMBA__MAYBE_UNUSED void mamba__matvec(float *MAMBA__RESTRICT out, const mamba_matrix *W,
+                                              const float *MAMBA__RESTRICT x, const float *bias)
+{
+    mamba__matvec_x(out, W, x, bias, NULL, NULL);
 }
 
 /* RMSNorm:  out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]
@@ -1702,16 +1930,17 @@ static void mamba__block(const mamba_model *m, mamba_state *s, int l)
     float *C = B + d_state;        /* (d_state) */
     float *window = s->conv + (size_t)l * (size_t)d_inner * (size_t)cfg->d_conv;
     float *h = s->ssm + (size_t)l * (size_t)d_inner * (size_t)d_state;
+    int16_t *xq = (int16_t *)s->xq; /* scratch of the q8 matvecs */
     int i;
 
     /* u = RMSNorm(r) * w_norm                       Block.norm */
     mamba__rmsnorm(s->u, s->r, L->norm, cfg->d_model, cfg->norm_eps);
     /* (x, z) = in_proj(u)                           xz = self.in_proj(hidden_states); x, z = xz.chunk(2) */
-    mamba__matvec(s->xz, &L->in_proj, s->u, L->in_proj_bias);
+    mamba__matvec_x(s->xz, &L->in_proj, s->u, L->in_proj_bias, xq, s->xs);
     /* x = SiLU(conv1d(x)) over the last d_conv x's  the conv_state update in Mamba.step */
     mamba__conv_step(x, window, L->conv_weight, L->conv_bias, d_inner, cfg->d_conv);
     /* (delta, B, C) = x_proj(x)                     x_db = self.x_proj(x); torch.split(...) */
-    mamba__matvec(s->dbc, &L->x_proj, x, NULL);
+    mamba__matvec_x(s->dbc, &L->x_proj, x, NULL, xq, s->xs);
     if (cfg->arch == MAMBA_ARCH_FALCON) {
         /* Falcon-Mamba normalises each part, without a weight, before use. */
         mamba__rmsnorm(dt_in, dt_in, NULL, dt_rank, cfg->mixer_rms_eps);
@@ -1719,12 +1948,12 @@ static void mamba__block(const mamba_model *m, mamba_state *s, int l)
         mamba__rmsnorm(C, C, NULL, d_state, cfg->mixer_rms_eps);
     }
     /* Delta = softplus(dt_proj(delta) + dt_bias)    dt = F.softplus(F.linear(dt, W) + bias) */
-    mamba__matvec(s->delta, &L->dt_proj, dt_in, L->dt_bias);
+    mamba__matvec_x(s->delta, &L->dt_proj, dt_in, L->dt_bias, xq, s->xs);
     for (i = 0; i < d_inner; i++) s->delta[i] = mamba__softplus(s->delta[i]);
     /* h = exp(Delta A) h + Delta B x;  y = (C h + D x) * SiLU(z) */
     mamba__ssm_step(s->y, h, x, z, s->delta, L->A, B, C, L->D, d_inner, d_state);
     /* r = r + out_proj(y)                           out = self.out_proj(y); residual add in fp32 */
-    mamba__matvec(s->u, &L->out_proj, s->y, L->out_proj_bias);
+    mamba__matvec_x(s->u, &L->out_proj, s->y, L->out_proj_bias, xq, s->xs);
     for (i = 0; i < cfg->d_model; i++) s->r[i] += s->u[i];
 }
 
@@ -1753,7 +1982,7 @@ MAMBA_API mamba_result mamba_step(const mamba_model *m, mamba_state *s, int toke
     if (logits) {
         /* logits = lm_head(RMSNorm(r) * w_norm_f)    MixerModel.norm_f, MambaLMHeadModel.lm_head */
         mamba__rmsnorm(s->u, s->r, m->norm_f, cfg->d_model, cfg->norm_eps);
-        mamba__matvec(logits, &m->lm_head, s->u, NULL);
+        mamba__matvec_x(logits, &m->lm_head, s->u, NULL, (int16_t *)s->xq, s->xs);
     }
     return MAMBA_OK;
 }
@@ -2252,13 +2481,24 @@ MAMBA_API void mamba_model_close(mamba_model *m)
 
 /* ---- >>state --------------------------------------------------------- */
 
+/* Blocks of 32 in the widest input of a matvec in a step (in_proj and
+   lm_head read d_model floats, x_proj and out_proj d_inner, dt_proj
+   dt_rank): the q8 scratch holds that many scales (floats) and 32 int16 a
+   block (16 floats' worth), 17 floats a block in all. */
+static size_t mamba__state_q8_blocks(const mamba_config *c)
+{
+    int w = c->d_model > c->d_inner ? c->d_model : c->d_inner;
+    if (c->dt_rank > w) w = c->dt_rank;
+    return (size_t)mamba__q8_blocks(w);
+}
+
 /* The floats a state holds, in the order mamba__state_carve() lays them out.
    The loader's limits keep this far below overflow. */
 static size_t mamba__state_floats(const mamba_config *c)
 {
     size_t nl = (size_t)c->n_layer, di = (size_t)c->d_inner;
     return nl * di * (size_t)c->d_conv + nl * di * (size_t)c->d_state + 2 * (size_t)c->d_model + 4 * di +
-           (size_t)c->dt_rank + 2 * (size_t)c->d_state;
+           (size_t)c->dt_rank + 2 * (size_t)c->d_state + 17 * mamba__state_q8_blocks(c);
 }
 
 MAMBA_API size_t mamba_state_size(const mamba_model *m)
@@ -2291,6 +2531,10 @@ static void mamba__state_carve(mamba_state *s, const mamba_config *c, float *f)
     s->y = f;
     f += di;
     s->dbc = f;
+    f += (size_t)c->dt_rank + 2 * (size_t)c->d_state;
+    s->xs = f;
+    f += mamba__state_q8_blocks(c);
+    s->xq = f; /* 16 * nbx floats, 4-byte aligned: room for 32 * nbx int16 */
     memset(s->conv, 0, sizeof(float) * mamba__state_floats(c));
     s->pos = 0;
 }

@@ -42,7 +42,8 @@ arena=$("$PYTHON" - "$model" <<'PY'
 import struct, sys
 h = open(sys.argv[1], "rb").read(128)
 dm, nl, di, ds, dc, dtr, nvp = struct.unpack_from("<7I", h, 40)
-state = 4 * (nl * di * (dc + ds) + 2 * dm + 4 * di + dtr + 2 * ds) + 16
+nbx = (max(dm, di, dtr) + 31) // 32   # blocks of the q8 matvec scratch
+state = 4 * (nl * di * (dc + ds) + 2 * dm + 4 * di + dtr + 2 * ds + 17 * nbx) + 16
 print((state + 15) // 16 * 16 + 4 * nvp)
 PY
 ) || exit 1

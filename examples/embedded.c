@@ -22,7 +22,8 @@
    MEMORY (floats are 4 bytes; sizes from the model header):
      flash   weights = the .mamba file, as is (zero-copy)
      RAM     state   = mamba_state_size() = 4 * (n_layer*d_inner*(d_conv + d_state)
-                         + 2*d_model + 4*d_inner + dt_rank + 2*d_state) + 16
+                         + 2*d_model + 4*d_inner + dt_rank + 2*d_state + 17*nbx) + 16,
+                       nbx = ceil(max(d_model, d_inner, dt_rank) / 32)
              logits  = 4 * n_vocab_padded
              model   = sizeof(mamba_model): a fixed struct of pointers, ~100 bytes
                        per layer slot (MAMBA_MAX_LAYERS slots, 16 here)

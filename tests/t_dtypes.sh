@@ -14,7 +14,13 @@
 #    run on the weights as stored in that file (mambafile.read() widens f16,
 #    bf16 and q8 per docs/format.md, in numpy, without the C code): proves
 #    the kernels implement the storage format. Tolerance 1e-4 of the row's
-#    largest |logit| for every dtype, as t_golden.sh for f32.
+#    largest |logit| for f16 and bf16, as t_golden.sh for f32. q8: 2e-3,
+#    because its matvecs also round their input to int16 per block of 32
+#    (mamba__q8_quant_x_scalar in mamba.h: at most max|x_block|/65534 an
+#    input, ~1/250 of what the int8 weights already carry), which these
+#    tiny random models amplify through the recurrence: measured 6.7e-4
+#    worst, 1e-4 median per checkpoint. A wrong layout is off by ~1e-2 and
+#    more.
 # 2. the price of the storage: the same C logits against the golden logits
 #    of the original weights. Error = max|ours - golden| / max|golden| per row;
 #    the tolerance is on the median over the 277 rows of the 9 checkpoints,
@@ -68,6 +74,7 @@ import mambafile as mf
 import reference
 from golden_check import NAMES
 TOL = {"f32": 1e-6, "f16": 2e-3, "bf16": 2e-2, "q8": 6e-2}   # on the median, see the header
+EXACT = {"f32": 1e-4, "f16": 1e-4, "bf16": 1e-4, "q8": 2e-3}   # see the header
 
 
 def reference_logits(path, tokens, rows):
@@ -112,10 +119,10 @@ for dt in ("f32", "f16", "bf16", "q8"):
         same += int((ours.argmax(axis=1) == gold.argmax(axis=1)).sum())
         total += len(rows)
     med = float(np.median(errs))
-    good = exact <= 1e-4 and med <= TOL[dt] and same >= 0.9 * total
+    good = exact <= EXACT[dt] and med <= TOL[dt] and same >= 0.9 * total
     ok = ok and good
-    print("%-5s  %.1e (tol 1e-4)                     %.1e (tol %.0e)  %.1e  %d / %d  %s"
-          % (dt, exact, med, TOL[dt], max(errs), same, total, "ok" if good else "FAIL"))
+    print("%-5s  %.1e (tol %.0e)                     %.1e (tol %.0e)  %.1e  %d / %d  %s"
+          % (dt, exact, EXACT[dt], med, TOL[dt], max(errs), same, total, "ok" if good else "FAIL"))
 sys.exit(0 if ok else 1)
 PYEOF
 if [ "$fail" -ne 0 ]; then echo "t_dtypes: FAIL"; exit 1; fi

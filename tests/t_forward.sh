@@ -59,7 +59,15 @@ for dir in "$DATA"/ckpt/*/; do
 done
 if [ "$count" -eq 0 ]; then echo "t_forward: FAIL: no checkpoints in $DATA/ckpt"; exit 1; fi
 
-# q8 weights (no golden file: forward must match step on the same q8 model)
+# q8 weights (no golden file: forward must match step on the same q8 model).
+# Tolerance 1e-3, not 1e-5: a q8 matvec rounds its input to int16 per block of
+# 32 (mamba__q8_quant_x_scalar in mamba.h), so an input that differs in its
+# last f32 bit between the two paths (other vector exp/softplus, other order
+# of a sum) can round to the neighbouring int16: a jump of max|x_block|/32767
+# instead of 1e-7, which these tiny random models then amplify through the
+# recurrence. Measured: 1.5e-4 worst (ss_basic), 5.8e-5 (hf_intermediate);
+# the argmax must still agree. A layout or indexing bug is off by far more.
+Q8_TOL=1e-3
 for name in ss_basic hf_intermediate; do
     toks="$DATA/golden/$name.tokens"
     if ! "$PYTHON" tools/convert.py "$DATA/ckpt/$name" "$TMP/$name-q8.mamba" --dtype q8 >"$TMP/q8.log" 2>&1; then
@@ -70,7 +78,7 @@ for name in ss_basic hf_intermediate; do
         echo "$name q8: FAIL: logits: $(tail -n 1 "$TMP/q8.log")"; fail=1; continue
     fi
     vocab=$(( $(wc -c < "$TMP/q8.step") / 4 / $(wc -w < "$toks") ))
-    if out=$("$PYTHON" tools/compare_logits.py "$TMP/q8.step" "$TMP/q8.fwd" --vocab "$vocab" --tol 1e-5 --quiet); then
+    if out=$("$PYTHON" tools/compare_logits.py "$TMP/q8.step" "$TMP/q8.fwd" --vocab "$vocab" --tol "$Q8_TOL" --quiet); then
         echo "$name q8: forward vs step: $out"
     else
         echo "$name q8: FAIL: forward vs step: $out"; fail=1

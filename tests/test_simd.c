@@ -124,20 +124,32 @@ int main(void)
     }
 
     /* 2. q8 matrices with rows of awkward lengths (48 = dt_rank of
-          mamba-130m: 1.5 blocks): the scalar reference against a double
-          sum of the dequantised weights; the fast path against the scalar;
-          mamba__matvec and mamba__matvec_rows against both; the embedding
-          lookup against the definition. */
+          mamba-130m: 1.5 blocks). The input is quantised to int16 per
+          block of 32 (mamba__q8_quant_x), then multiplied in integers:
+          - the fast quantiser gives the very bits of the scalar one;
+          - the scalar integer dot against a double sum of the dequantised
+            weights times the UNquantised x: besides f32 rounding it may
+            differ by what rounding x moved, |x_i - xq_i s_b| <= s_b / 2
+            (s_b = max|x in block b| / 32767) plus the rounding of x_i / s_b
+            in f32 (a 2^-24 relative error on a value up to 32767: 0.002
+            of a step), so the bound is sum_i |w_i| s_b (0.5 + 0.01);
+          - the fast dot against the scalar one, to f32 rounding (both sum
+            exact integer block sums, in another order);
+          - mamba__matvec_x (4 rows a call) gives the fast dot's very bits,
+            and mamba__matvec (no scratch: quantises a chunk at a time) and
+            mamba__matvec_rows the same to f32 rounding;
+          - the embedding lookup against the definition. */
     for (s = 0; s < nsizes; s++) {
         int cols = sizes[s], rows = 5, r, nb = (cols + 31) / 32;
         mamba_matrix W;
         unsigned char *buf;
-        float out[5], out2[5], row[1600];
+        float out[5], out2[5], out3[5], row[1600], xs[64], xs2[64];
+        int16_t xq[2048], xq2[2048];
         float *ww = (float *)malloc(sizeof(float) * (size_t)rows * cols);
         const int8_t *q;
         const uint16_t *d;
         for (i = 0; i < rows * cols; i++) ww[i] = 0.05f * frand();
-        for (i = 0; i < cols + 1; i++) x[i] = frand();
+        for (i = 0; i < cols + 1; i++) x[i] = frand() * (i % 37 == 5 ? 20.0f : 1.0f); /* a few outliers */
         buf = make_q8(ww, rows, cols);
         q = (const int8_t *)buf;
         d = (const uint16_t *)(const void *)(buf + (size_t)rows * nb * 32);
@@ -145,24 +157,34 @@ int main(void)
         W.dtype = MAMBA_DTYPE_Q8;
         W.rows = rows;
         W.cols = cols;
-        mamba__matvec(out, &W, x + 1, NULL);
-        mamba__matvec_rows(out2, &W, x + 1, NULL, 0, rows);
+        for (i = 0; i < 2048; i++) xq[i] = xq2[i] = 7; /* junk: the padding must be overwritten */
+        mamba__q8_quant_x_scalar(xq, xs, x + 1, cols);
+        mamba__q8_quant_x(xq2, xs2, x + 1, cols);
+        CHECK(memcmp(xq, xq2, sizeof(int16_t) * 32 * (size_t)nb) == 0 && memcmp(xs, xs2, sizeof(float) * (size_t)nb) == 0,
+              "q8 quant_x cols=%d: fast and scalar differ", cols);
+        for (i = cols; i < 32 * nb; i++) CHECK(xq[i] == 0, "q8 quant_x cols=%d: padding %d not zero", cols, i);
+        mamba__matvec_x(out, &W, x + 1, NULL, xq2, xs2);
+        mamba__matvec(out2, &W, x + 1, NULL);
+        mamba__matvec_rows(out3, &W, x + 1, NULL, 0, rows);
         for (r = 0; r < rows; r++) {
-            double ref64 = 0, mag = 0, wq_err = 0;
+            double ref64 = 0, mag = 0, wq_err = 0, xbound = 0;
             float ref, fast, tol;
             for (i = 0; i < cols; i++) {
                 double wq = (double)mamba__f16_to_f32(d[r * nb + i / 32]) * q[(size_t)r * nb * 32 + i];
                 ref64 += wq * x[1 + i];
                 mag += fabs(wq * x[1 + i]);
+                xbound += fabs(wq) * xs[i / 32] * 0.51;
                 if (fabs(wq - ww[r * cols + i]) > wq_err) wq_err = fabs(wq - ww[r * cols + i]);
             }
             tol = (float)(cols * 1.2e-7 * mag + 1e-30);
-            ref = mamba__dot_q8_scalar(q + (size_t)r * nb * 32, d + r * nb, x + 1, cols);
-            fast = mamba__dot_q8(q + (size_t)r * nb * 32, d + r * nb, x + 1, cols);
-            CHECK(fabs(ref - ref64) <= tol, "q8 scalar cols=%d row %d: %.9g vs double %.9g", cols, r, ref, ref64);
+            ref = mamba__dot_q8x16_scalar(q + (size_t)r * nb * 32, d + r * nb, xq, xs, nb);
+            fast = mamba__dot_q8x16(q + (size_t)r * nb * 32, d + r * nb, xq, xs, nb);
+            CHECK(fabs(ref - ref64) <= tol + xbound, "q8 scalar cols=%d row %d: %.9g vs double %.9g (bound %.3g)", cols,
+                  r, ref, ref64, tol + xbound);
             CHECK(fabsf(fast - ref) <= tol, "q8 cols=%d row %d: fast %.9g ref %.9g", cols, r, fast, ref);
-            CHECK(out[r] == fast && out2[r] == fast, "q8 matvec cols=%d row %d: %.9g %.9g vs %.9g", cols, r,
-                  out[r], out2[r], fast);
+            CHECK(out[r] == fast, "q8 matvec_x cols=%d row %d: %.9g vs %.9g", cols, r, out[r], fast);
+            CHECK(fabsf(out2[r] - fast) <= tol && fabsf(out3[r] - fast) <= tol,
+                  "q8 matvec without scratch cols=%d row %d: %.9g %.9g vs %.9g", cols, r, out2[r], out3[r], fast);
             /* quantisation error of a weight: at most half a step, d/2 <= max|w|/254 (+ f16 rounding) */
             CHECK(wq_err <= 0.05 / 254 * 1.01, "q8 cols=%d: weight error %.3g", cols, wq_err);
             if (cols <= 1600) {
@@ -176,9 +198,51 @@ int main(void)
         if (cols % 32) {
             for (r = 0; r < rows; r++)
                 for (i = cols; i < nb * 32; i++) ((int8_t *)buf)[(size_t)r * nb * 32 + i] = (int8_t)(100 - i);
-            mamba__matvec(out2, &W, x + 1, NULL);
-            for (r = 0; r < rows; r++) CHECK(out2[r] == out[r], "q8 padding was read (cols=%d)", cols);
+            mamba__matvec_x(out2, &W, x + 1, NULL, xq2, xs2);
+            mamba__matvec(out3, &W, x + 1, NULL);
+            for (r = 0; r < rows; r++)
+                CHECK(out2[r] == out[r] && fabsf(out3[r] - out[r]) <= 1e-6f * (fabsf(out[r]) + 1.0f),
+                      "q8 padding was read (cols=%d)", cols);
         }
+        free(buf);
+        free(ww);
+    }
+
+    /* 2b. the quantiser on awkward blocks, fast against scalar bit for bit:
+           all zero, below 1e-30 (counts as zero), one NaN, one infinity,
+           ties of the rounding (x / s exactly k + 0.5), and max|x| at
+           either sign; a NaN or infinity makes the matvec's rows NaN */
+    {
+        float xv[160], xs[5], xs2[5], out[5];
+        int16_t xq[160], xq2[160];
+        mamba_matrix W;
+        unsigned char *buf;
+        float *ww = (float *)malloc(sizeof(float) * 5 * 160);
+        for (i = 0; i < 160; i++) xv[i] = frand();
+        for (i = 0; i < 32; i++) xv[i] = 0.0f;          /* block 0: zero */
+        for (i = 32; i < 64; i++) xv[i] = 1e-31f * frand(); /* block 1: tiny */
+        xv[70] = NAN;                                    /* block 2: NaN */
+        xv[100] = -INFINITY;                             /* block 3: infinity */
+        xv[128] = -32767.0f;                             /* block 4: s = 1, ties */
+        for (i = 129; i < 160; i++) xv[i] = (float)(i - 144) + 0.5f;
+        mamba__q8_quant_x_scalar(xq, xs, xv, 160);
+        mamba__q8_quant_x(xq2, xs2, xv, 160);
+        CHECK(memcmp(xq, xq2, sizeof xq) == 0, "q8 quant_x awkward blocks: int16 differ");
+        for (i = 0; i < 5; i++)
+            CHECK(xs[i] == xs2[i] || (xs[i] != xs[i] && xs2[i] != xs2[i]), "q8 quant_x block %d: scale %g vs %g", i,
+                  xs[i], xs2[i]);
+        CHECK(xs[0] == 0.0f && xs[1] == 0.0f && xs[2] != xs[2] && xs[3] != xs[3] && xs[4] == 1.0f,
+              "q8 quant_x scales: %g %g %g %g %g", xs[0], xs[1], xs[2], xs[3], xs[4]);
+        CHECK(xq[128] == -32767 && xq[129] == -14 && xq[130] == -14 && xq[131] == -12 && xq[159] == 16,
+              "q8 quant_x ties to even: %d %d %d %d %d", xq[128], xq[129], xq[130], xq[131], xq[159]);
+        for (i = 0; i < 5 * 160; i++) ww[i] = 0.05f * frand();
+        buf = make_q8(ww, 5, 160);
+        W.data = buf;
+        W.dtype = MAMBA_DTYPE_Q8;
+        W.rows = 5;
+        W.cols = 160;
+        mamba__matvec_x(out, &W, xv, NULL, xq2, xs2);
+        for (i = 0; i < 5; i++) CHECK(out[i] != out[i], "q8 matvec of a NaN/inf input: row %d is %g", i, out[i]);
         free(buf);
         free(ww);
     }
