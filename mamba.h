@@ -1772,6 +1772,38 @@ static __m512 mamba__vexp16(__m512 v)
     return _mm512_scalef_ps(p, k);
 }
 
+/* SiLU of 16 floats: v / (1 + exp(-v)); mamba__silu() is the reference. */
+static __m512 mamba__silu16(__m512 v)
+{
+    __m512 one = _mm512_set1_ps(1.0f);
+    return _mm512_div_ps(v, _mm512_add_ps(one, mamba__vexp16(_mm512_sub_ps(_mm512_setzero_ps(), v))));
+}
+
+/* softplus of 16 floats; mamba__softplus() is the reference.
+     softplus(v) = max(v, 0) + log1p(w),  w = exp(-|v|) in (0, 1]
+     log1p(w)    = 2 atanh(s),  s = w / (2 + w) in (0, 1/3]
+                 = 2 s (1 + s^2/3 + s^4/5 + ... + s^14/15) + O(s^16/17)
+   s is formed without cancellation, so the relative error stays at a few
+   ulp even for tiny w (the truncation is (1/9)^8/17 = 1.4e-9). Above 20 it
+   returns v itself, like F.softplus's threshold and mamba__softplus(). */
+static __m512 mamba__softplus16(__m512 v)
+{
+    __m512 av = _mm512_abs_ps(v);
+    __m512 w = mamba__vexp16(_mm512_sub_ps(_mm512_setzero_ps(), av));
+    __m512 s = _mm512_div_ps(w, _mm512_add_ps(_mm512_set1_ps(2.0f), w));
+    __m512 s2 = _mm512_mul_ps(s, s);
+    __m512 p = _mm512_set1_ps(1.0f / 15.0f), res;
+    p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 13.0f));
+    p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 11.0f));
+    p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 9.0f));
+    p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 7.0f));
+    p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 5.0f));
+    p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 3.0f));
+    p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f));
+    res = _mm512_fmadd_ps(_mm512_add_ps(s, s), p, _mm512_max_ps(v, _mm512_setzero_ps()));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_set1_ps(20.0f), _CMP_GT_OQ), res, v);
+}
+
 static void mamba__ssm_step(float *y, float *h, const float *x, const float *z, const float *delta,
                             const float *A, const float *B, const float *C, const float *D, int d_inner,
                             int d_state)
@@ -1794,8 +1826,12 @@ static void mamba__ssm_step(float *y, float *h, const float *x, const float *z, 
             _mm512_mask_storeu_ps(hc + n, k, hn);
             acc = _mm512_fmadd_ps(hn, _mm512_maskz_loadu_ps(k, C + n), acc);
         }
-        y[c] = (_mm512_reduce_add_ps(acc) + D[c] * x[c]) * mamba__silu(z[c]);
+        y[c] = _mm512_reduce_add_ps(acc) + D[c] * x[c];
     }
+    /* the gate, 16 channels at a time: y *= SiLU(z) */
+    for (c = 0; c + 16 <= d_inner; c += 16)
+        _mm512_storeu_ps(y + c, _mm512_mul_ps(_mm512_loadu_ps(y + c), mamba__silu16(_mm512_loadu_ps(z + c))));
+    for (; c < d_inner; c++) y[c] *= mamba__silu(z[c]);
 }
 #elif defined(MAMBA__AVX2)
 /* 8 lanes; 2^k is built in the exponent bits, so v is clamped to where
@@ -1913,6 +1949,16 @@ static void mamba__ssm_step(float *y, float *h, const float *x, const float *z, 
 }
 #endif
 
+/* v[i] = softplus(v[i]) for i < n: 16 at a time with AVX-512. */
+static void mamba__softplus_n(float *v, int n)
+{
+    int i = 0;
+#if defined(MAMBA__AVX512)
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(v + i, mamba__softplus16(_mm512_loadu_ps(v + i)));
+#endif
+    for (; i < n; i++) v[i] = mamba__softplus(v[i]);
+}
+
 /* ---- >>step ---------------------------------------------------------- */
 
 /* One Mamba block (MixerModel's Block with Mamba as its mixer), in place on
@@ -1949,7 +1995,7 @@ static void mamba__block(const mamba_model *m, mamba_state *s, int l)
     }
     /* Delta = softplus(dt_proj(delta) + dt_bias)    dt = F.softplus(F.linear(dt, W) + bias) */
     mamba__matvec_x(s->delta, &L->dt_proj, dt_in, L->dt_bias, xq, s->xs);
-    for (i = 0; i < d_inner; i++) s->delta[i] = mamba__softplus(s->delta[i]);
+    mamba__softplus_n(s->delta, d_inner);
     /* h = exp(Delta A) h + Delta B x;  y = (C h + D x) * SiLU(z) */
     mamba__ssm_step(s->y, h, x, z, s->delta, L->A, B, C, L->D, d_inner, d_state);
     /* r = r + out_proj(y)                           out = self.out_proj(y); residual add in fp32 */
@@ -2718,37 +2764,6 @@ static void mamba__fw_carve(mamba__fw_buf *b, const mamba_config *c, int T, floa
    scan uses, so prompt and decode share one exp (measured max relative
    error against exp() in double checked by tests/test_forward.c). */
 
-/* SiLU of 16 floats: v / (1 + exp(-v)); mamba__silu() is the reference. */
-static __m512 mamba__silu16(__m512 v)
-{
-    __m512 one = _mm512_set1_ps(1.0f);
-    return _mm512_div_ps(v, _mm512_add_ps(one, mamba__vexp16(_mm512_sub_ps(_mm512_setzero_ps(), v))));
-}
-
-/* softplus of 16 floats; mamba__softplus() is the reference.
-     softplus(v) = max(v, 0) + log1p(w),  w = exp(-|v|) in (0, 1]
-     log1p(w)    = 2 atanh(s),  s = w / (2 + w) in (0, 1/3]
-                 = 2 s (1 + s^2/3 + s^4/5 + ... + s^14/15) + O(s^16/17)
-   s is formed without cancellation, so the relative error stays at a few
-   ulp even for tiny w (the truncation is (1/9)^8/17 = 1.4e-9). Above 20 it
-   returns v itself, like F.softplus's threshold and mamba__softplus(). */
-static __m512 mamba__softplus16(__m512 v)
-{
-    __m512 av = _mm512_abs_ps(v);
-    __m512 w = mamba__vexp16(_mm512_sub_ps(_mm512_setzero_ps(), av));
-    __m512 s = _mm512_div_ps(w, _mm512_add_ps(_mm512_set1_ps(2.0f), w));
-    __m512 s2 = _mm512_mul_ps(s, s);
-    __m512 p = _mm512_set1_ps(1.0f / 15.0f), res;
-    p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 13.0f));
-    p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 11.0f));
-    p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 9.0f));
-    p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 7.0f));
-    p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 5.0f));
-    p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 3.0f));
-    p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f));
-    res = _mm512_fmadd_ps(_mm512_add_ps(s, s), p, _mm512_max_ps(v, _mm512_setzero_ps()));
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_set1_ps(20.0f), _CMP_GT_OQ), res, v);
-}
 #endif /* MAMBA__FW_AVX512 */
 
 #ifdef MAMBA__FW_TILED
@@ -3313,20 +3328,13 @@ static void mamba__fw_scan16(float *y, float *h, const float *xz, int ldxz, cons
 }
 #endif
 
-/* delta = softplus(delta) over T rows of d_inner; per channel the same
-   function whatever T (the vector part covers whole groups of 16). */
+/* delta = softplus(delta) over T rows of d_inner, each row as
+   mamba__block() does it (mamba__softplus_n). */
 static void mamba__fw_softplus(float *delta, int d_inner, int T)
 {
     int t;
     MAMBA__PARALLEL_FOR
-    for (t = 0; t < T; t++) {
-        float *d = delta + (size_t)t * (size_t)d_inner;
-        int c = 0;
-#ifdef MAMBA__FW_AVX512
-        for (; c + 16 <= d_inner; c += 16) _mm512_storeu_ps(d + c, mamba__softplus16(_mm512_loadu_ps(d + c)));
-#endif
-        for (; c < d_inner; c++) d[c] = mamba__softplus(d[c]);
-    }
+    for (t = 0; t < T; t++) mamba__softplus_n(delta + (size_t)t * (size_t)d_inner, d_inner);
 }
 
 /* One Mamba block over T tokens of the block buffer: mamba__block() for

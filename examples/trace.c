@@ -82,7 +82,7 @@ static void trace_block(const mamba_model *m, mamba_state *s, int l, trace_stats
     }
     /* 5. Delta = softplus(dt_proj(delta) + dt_bias) > 0: one step size per channel. */
     mamba__matvec(s->delta, &L->dt_proj, dt_in, L->dt_bias);
-    for (i = 0; i < d_inner; i++) s->delta[i] = mamba__softplus(s->delta[i]);
+    mamba__softplus_n(s->delta, d_inner);
 
     /* The statistics of the selection, before the state moves:
        kept[c][n] = exp(Delta[c] A[c][n]) is exactly the factor the scan
