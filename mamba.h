@@ -1542,27 +1542,57 @@ static float mamba__dot_row(const mamba_matrix *W, int r, const float *MAMBA__RE
     }
 }
 
-/* Row r of W widened to f32 into out (W->cols floats): the embedding lookup. */
+/* Columns [k0, k0 + n) of row r of W widened to f32 into out: the
+   embedding lookup (the whole row) and mamba_forward()'s weight panels.
+   For q8, k0 is a multiple of the block (32): whole blocks from the start.
+   AVX-512 converts 16 at a time; the loops after it are the reference and
+   the tails. */
+static MAMBA__MAYBE_UNUSED void mamba__dequant_cols(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0,
+                                                    int n)
+{
+    const size_t at = (size_t)r * (size_t)W->cols + (size_t)k0;
+    int k = 0;
+    switch (W->dtype) {
+    case MAMBA_DTYPE_F32: memcpy(out, (const float *)W->data + at, sizeof(float) * (size_t)n); break;
+    case MAMBA_DTYPE_F16: {
+        const uint16_t *w = (const uint16_t *)W->data + at;
+#if defined(MAMBA__AVX512)
+        for (; k + 16 <= n; k += 16)
+            _mm512_storeu_ps(out + k, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(w + k))));
+#endif
+        for (; k < n; k++) out[k] = MAMBA__HALF(w[k]);
+        break;
+    }
+    case MAMBA_DTYPE_BF16: {
+        const uint16_t *w = (const uint16_t *)W->data + at;
+#if defined(MAMBA__AVX512)
+        for (; k + 16 <= n; k += 16)
+            _mm512_storeu_ps(out + k, _mm512_castsi512_ps(_mm512_slli_epi32(
+                                          _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(w + k))), 16)));
+#endif
+        for (; k < n; k++) out[k] = mamba__bf16_to_f32(w[k]);
+        break;
+    }
+    default: { /* q8: each int8 times its block's scale */
+        const uint16_t *d;
+        const int8_t *q = mamba__q8_row(W, r, &d) + k0;
+        d += k0 / MAMBA__Q8_BLOCK;
+#if defined(MAMBA__AVX512)
+        for (; k + 16 <= n; k += 16) {
+            __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(q + k))));
+            _mm512_storeu_ps(out + k, _mm512_mul_ps(v, _mm512_set1_ps(MAMBA__HALF(d[k / MAMBA__Q8_BLOCK]))));
+        }
+#endif
+        for (; k < n; k++) out[k] = MAMBA__HALF(d[k / MAMBA__Q8_BLOCK]) * (float)q[k];
+        break;
+    }
+    }
+}
+
+/* Row r of W widened to f32 into out (W->cols floats). */
 static MAMBA__MAYBE_UNUSED void mamba__dequant_row(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r)
 {
-    size_t cols = (size_t)W->cols, row = (size_t)r, i;
-    switch (W->dtype) {
-    case MAMBA_DTYPE_F32: memcpy(out, (const float *)W->data + row * cols, sizeof(float) * cols); break;
-    case MAMBA_DTYPE_F16:
-        for (i = 0; i < cols; i++) out[i] = mamba__f16_to_f32(((const uint16_t *)W->data)[row * cols + i]);
-        break;
-    case MAMBA_DTYPE_BF16:
-        for (i = 0; i < cols; i++) out[i] = mamba__bf16_to_f32(((const uint16_t *)W->data)[row * cols + i]);
-        break;
-    default: {
-        size_t nb = (size_t)mamba__q8_blocks(W->cols);
-        const int8_t *q = (const int8_t *)W->data + row * nb * MAMBA__Q8_BLOCK;
-        const uint16_t *d =
-            (const uint16_t *)(const void *)((const int8_t *)W->data + (size_t)W->rows * nb * MAMBA__Q8_BLOCK);
-        for (i = 0; i < cols; i++) out[i] = mamba__f16_to_f32(d[row * nb + i / MAMBA__Q8_BLOCK]) * (float)q[i];
-        break;
-    }
-    }
+    mamba__dequant_cols(out, W, r, 0, W->cols);
 }
 
 /* out[r] = W[r] . x (+ bias[r]) for rows r0 <= r < r1, on the calling
@@ -2823,92 +2853,14 @@ static void mamba__fw_carve(mamba__fw_buf *b, const mamba_config *c, int T, floa
 #define MAMBA__FW_TSUB 256 /* tokens per pass over a chunk (sums: 6 x 256 floats) */
 
 /* An empty asm that claims to change v: the compiler must keep v in a
-   register as it is and cannot see through it (used twice below). */
+   register as it is. mamba__fw_tile64() uses it on its 4 input vectors,
+   one of which gcc 12 otherwise keeps on the stack and reloads 6 times a
+   step although registers are free. */
 #if defined(__GNUC__) || defined(__clang__)
 #define MAMBA__FW_KEEP(v) __asm__("" : "+v"(v))
 #else
 #define MAMBA__FW_KEEP(v) ((void)0)
 #endif
-
-/* n weights of row r, columns [k0, k0 + n), widened to f32 into dst.
-   k0 is a multiple of KC, hence of the q8 block: chunks start on blocks. */
-static void mamba__fw_widen(float *dst, const mamba_matrix *W, int r, int k0, int n)
-{
-    const size_t at = (size_t)r * (size_t)W->cols + (size_t)k0;
-    int k = 0;
-    switch (W->dtype) {
-    case MAMBA_DTYPE_F32: {
-        const float *w = (const float *)W->data + at;
-#ifdef MAMBA__FW_AVX512
-        for (; k + 16 <= n; k += 16) {
-            __m512 v = _mm512_loadu_ps(w + k);
-            MAMBA__FW_KEEP(v); /* keeps gcc from making this loop a memcpy() call */
-            _mm512_storeu_ps(dst + k, v);
-        }
-#endif
-        for (; k < n; k++) dst[k] = w[k];
-        break;
-    }
-    case MAMBA_DTYPE_F16: {
-        const uint16_t *w = (const uint16_t *)W->data + at;
-#ifdef MAMBA__FW_AVX512
-        for (; k + 16 <= n; k += 16)
-            _mm512_storeu_ps(dst + k, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(w + k))));
-#endif
-        for (; k < n; k++) dst[k] = MAMBA__HALF(w[k]);
-        break;
-    }
-    case MAMBA_DTYPE_BF16: {
-        const uint16_t *w = (const uint16_t *)W->data + at;
-#ifdef MAMBA__FW_AVX512
-        for (; k + 16 <= n; k += 16)
-            _mm512_storeu_ps(dst + k, _mm512_castsi512_ps(_mm512_slli_epi32(
-                                          _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(w + k))), 16)));
-#endif
-        for (; k < n; k++) dst[k] = mamba__bf16_to_f32(w[k]);
-        break;
-    }
-    default: { /* q8: int8 times its block's scale, as mamba__dequant_row() */
-        const size_t nb = (size_t)mamba__q8_blocks(W->cols);
-        const int8_t *q = (const int8_t *)W->data + (size_t)r * nb * MAMBA__Q8_BLOCK + (size_t)k0;
-        const uint16_t *d = (const uint16_t *)(const void *)((const int8_t *)W->data +
-                                                             (size_t)W->rows * nb * MAMBA__Q8_BLOCK) +
-                            (size_t)r * nb + (size_t)(k0 / MAMBA__Q8_BLOCK);
-#ifdef MAMBA__FW_AVX512
-        for (; k + 16 <= n; k += 16) {
-            __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(q + k))));
-            _mm512_storeu_ps(dst + k, _mm512_mul_ps(v, _mm512_set1_ps(MAMBA__HALF(d[k / MAMBA__Q8_BLOCK]))));
-        }
-#endif
-        for (; k < n; k++) dst[k] = mamba__f16_to_f32(d[k / MAMBA__Q8_BLOCK]) * (float)q[k];
-        break;
-    }
-    }
-}
-
-/* Ask for the stored bytes of rows r .. r+nr-1, columns [k0, k0 + n), to
-   be fetched into cache (a hint: no load, no fault, nothing if past the
-   matrix). While the tiles work on one weight panel, the next one comes in
-   from memory, instead of stalling mamba__fw_widen() (measured: the
-   widening of f32 panels took 12% of a 512-token prompt without it). */
-#if defined(__GNUC__) || defined(__clang__)
-#define MAMBA__FW_PREFETCH(p) __builtin_prefetch((p), 0, 3)
-#else
-#define MAMBA__FW_PREFETCH(p) ((void)(p))
-#endif
-static void mamba__fw_prefetch(const mamba_matrix *W, int r, int nr, int k0, int n)
-{
-    const size_t esize = W->dtype == MAMBA_DTYPE_F32 ? 4 : W->dtype == MAMBA_DTYPE_Q8 ? 1 : 2;
-    const size_t stride = W->dtype == MAMBA_DTYPE_Q8 ? (size_t)mamba__q8_blocks(W->cols) * MAMBA__Q8_BLOCK
-                                                     : (size_t)W->cols;
-    int i;
-    size_t b;
-    if (nr > W->rows - r) nr = W->rows - r;
-    for (i = 0; i < nr; i++) {
-        const char *p = (const char *)W->data + ((size_t)(r + i) * stride + (size_t)k0) * esize;
-        for (b = 0; b < (size_t)n * esize; b += 64) MAMBA__FW_PREFETCH(p + b);
-    }
-}
 
 #ifdef MAMBA__FW_AVX512
 /* A 16 x 16 transpose in registers: r[j] holds row j, then r[i] holds
@@ -3137,12 +3089,7 @@ static void mamba__fw_rows6(float *out, int ldo, const mamba_matrix *W, const fl
         const int ns = T - s0 < MAMBA__FW_TSUB ? T - s0 : MAMBA__FW_TSUB;
         for (k0 = 0; k0 < K; k0 += MAMBA__FW_KC) {
             const int kc = K - k0 < MAMBA__FW_KC ? K - k0 : MAMBA__FW_KC;
-            for (i = 0; i < nr; i++) mamba__fw_widen(wp + i * MAMBA__FW_KC, W, r0 + i, k0, kc);
-            if (k0 + MAMBA__FW_KC < K) /* the next panel, or the next rows' first */
-                mamba__fw_prefetch(W, r0, nr, k0 + MAMBA__FW_KC,
-                                   K - k0 - MAMBA__FW_KC < MAMBA__FW_KC ? K - k0 - MAMBA__FW_KC : MAMBA__FW_KC);
-            else if (s0 + MAMBA__FW_TSUB >= T)
-                mamba__fw_prefetch(W, r0 + MAMBA__FW_MR, MAMBA__FW_MR, 0, K < MAMBA__FW_KC ? K : MAMBA__FW_KC);
+            for (i = 0; i < nr; i++) mamba__dequant_cols(wp + i * MAMBA__FW_KC, W, r0 + i, k0, kc);
             /* s0 is a multiple of 64, so 64-token steps meet the panels */
             for (t0 = s0; t0 < s0 + ns;) {
                 if (T - t0 >= 64) {
@@ -3478,7 +3425,7 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
     if (logits && !all) {
         /* only the last token's logits: one matrix-vector product, as mamba_step() */
         mamba__rmsnorm(s->u, s->r, m->norm_f, cfg->d_model, cfg->norm_eps);
-        mamba__matvec(logits, &m->lm_head, s->u, NULL);
+        mamba__matvec_x(logits, &m->lm_head, s->u, NULL, (int16_t *)s->xq, s->xs);
     }
     return MAMBA_OK;
 }

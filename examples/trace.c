@@ -69,19 +69,19 @@ static void trace_block(const mamba_model *m, mamba_state *s, int l, trace_stats
     /* 1. u = RMSNorm(r) * w_norm: the block looks at a normalised residual. */
     mamba__rmsnorm(s->u, s->r, L->norm, cfg->d_model, cfg->norm_eps);
     /* 2. (x, z) = in_proj(u): x feeds the scan, z gates its output. */
-    mamba__matvec(s->xz, &L->in_proj, s->u, L->in_proj_bias);
+    mamba__matvec_x(s->xz, &L->in_proj, s->u, L->in_proj_bias, (int16_t *)s->xq, s->xs);
     /* 3. x = SiLU(causal conv over the last d_conv x's): a little local context. */
     mamba__conv_step(x, window, L->conv_weight, L->conv_bias, d_inner, cfg->d_conv);
     /* 4. (delta, B, C) = x_proj(x): the selection. These depend on the token;
           in S4 they were constants. */
-    mamba__matvec(s->dbc, &L->x_proj, x, NULL);
+    mamba__matvec_x(s->dbc, &L->x_proj, x, NULL, (int16_t *)s->xq, s->xs);
     if (cfg->arch == MAMBA_ARCH_FALCON) {
         mamba__rmsnorm(dt_in, dt_in, NULL, dt_rank, cfg->mixer_rms_eps);
         mamba__rmsnorm(B, B, NULL, d_state, cfg->mixer_rms_eps);
         mamba__rmsnorm(C, C, NULL, d_state, cfg->mixer_rms_eps);
     }
     /* 5. Delta = softplus(dt_proj(delta) + dt_bias) > 0: one step size per channel. */
-    mamba__matvec(s->delta, &L->dt_proj, dt_in, L->dt_bias);
+    mamba__matvec_x(s->delta, &L->dt_proj, dt_in, L->dt_bias, (int16_t *)s->xq, s->xs);
     mamba__softplus_n(s->delta, d_inner);
 
     /* The statistics of the selection, before the state moves:
@@ -100,7 +100,7 @@ static void trace_block(const mamba_model *m, mamba_state *s, int l, trace_stats
     for (i = 0; i < d_inner * d_state; i++) sum_h2 += (double)h[i] * (double)h[i];
 
     /* 7. r = r + out_proj(y): back into the residual stream. */
-    mamba__matvec(s->u, &L->out_proj, s->y, L->out_proj_bias);
+    mamba__matvec_x(s->u, &L->out_proj, s->y, L->out_proj_bias, (int16_t *)s->xq, s->xs);
     for (i = 0; i < cfg->d_model; i++) s->r[i] += s->u[i];
 
     st->mean_delta = sum_delta / d_inner;
@@ -113,23 +113,15 @@ static void trace_block(const mamba_model *m, mamba_state *s, int l, trace_stats
 static mamba_result trace_step(const mamba_model *m, mamba_state *s, int token, float *logits, trace_stats *stats)
 {
     const mamba_config *cfg = &m->config;
-    size_t row = (size_t)token * (size_t)cfg->d_model;
-    int l, i;
+    int l;
     if (token < 0 || token >= cfg->n_vocab_padded) return MAMBA_ERR_TOKEN;
-    /* r = embedding[token] */
-    for (i = 0; i < cfg->d_model; i++) {
-        if (m->embedding.dtype == MAMBA_DTYPE_F32)
-            s->r[i] = ((const float *)m->embedding.data)[row + (size_t)i];
-        else if (m->embedding.dtype == MAMBA_DTYPE_F16)
-            s->r[i] = mamba__f16_to_f32(((const uint16_t *)m->embedding.data)[row + (size_t)i]);
-        else
-            s->r[i] = mamba__bf16_to_f32(((const uint16_t *)m->embedding.data)[row + (size_t)i]);
-    }
+    /* r = embedding[token], widened to f32 from any dtype */
+    mamba__dequant_row(s->r, &m->embedding, token);
     for (l = 0; l < cfg->n_layer; l++) trace_block(m, s, l, &stats[l]);
     s->pos++;
     /* logits = lm_head(RMSNorm(r) * w_norm_f) */
     mamba__rmsnorm(s->u, s->r, m->norm_f, cfg->d_model, cfg->norm_eps);
-    mamba__matvec(logits, &m->lm_head, s->u, NULL);
+    mamba__matvec_x(logits, &m->lm_head, s->u, NULL, (int16_t *)s->xq, s->xs);
     return MAMBA_OK;
 }
 

@@ -133,6 +133,21 @@ print("t_trace: %s: %d rows (%d tokens x %d layers) match numpy, worst rel err %
 EOF
 done
 
+# every stored dtype: trace must stay bit-identical to mamba_step() (q8
+# included, whose matvecs round their input to int16 in the state's scratch)
+for dt in f16 bf16 q8; do
+    if ! "$PYTHON" tools/convert.py tests/data/ckpt/hf_intermediate "$TMP/hf_$dt.mamba" --dtype "$dt" \
+            >"$TMP/convert.log" 2>&1; then
+        echo "t_trace: FAIL: convert $dt: $(tail -n 1 "$TMP/convert.log")"; fail=1; continue
+    fi
+    if "$BIN" "$TMP/hf_$dt.mamba" --tokens "1 2 3 4 5 6 7 8" >"$TMP/$dt.out" 2>&1 &&
+            grep -q "bit for bit" "$TMP/$dt.out"; then
+        echo "t_trace: $dt: $(grep 'bit for bit' "$TMP/$dt.out")"
+    else
+        echo "t_trace: FAIL: $dt: $(tail -n 1 "$TMP/$dt.out")"; fail=1
+    fi
+done
+
 # misuse must fail cleanly, not crash
 if "$BIN" "$TMP/hf_intermediate.mamba" --tokens "1 99999" >/dev/null 2>&1; then
     echo "t_trace: FAIL: an out-of-range token id was accepted"; fail=1
