@@ -313,6 +313,28 @@ typedef struct mamba_model {
     int owned_kind;          /* 0 nothing, 1 heap, 2 mmap */
 } mamba_model;
 
+/* What an observer of the blocks sees (mamba_state_observe): one layer of
+   one token, after its selective scan. Every pointer is read-only and valid
+   only during the call (state scratch or model weights, overwritten by the
+   next layer); copy what you keep. */
+typedef struct mamba_observation {
+    int layer;         /* 0 .. n_layer-1 */
+    long pos;          /* the token's position: tokens consumed before it */
+    int d_inner, d_state;
+    const float *x;    /* (d_inner) the scan's input, SiLU(conv(x)) */
+    const float *z;    /* (d_inner) the gate's input */
+    const float *delta; /* (d_inner) Delta = softplus(dt_proj(...) + dt_bias) */
+    const float *B, *C; /* (d_state) each */
+    const float *A;    /* (d_inner, d_state) the layer's A (negative) */
+    const float *h;    /* (d_inner, d_state) the state after this token */
+    const float *y;    /* (d_inner) C h + D x, before the gate */
+    double kept;       /* mean over (c, n) of exp(delta[c] A[c][n]): the share of h kept */
+    double state_norm; /* |h|, the Frobenius norm of h */
+} mamba_observation;
+
+/* An observer: called with the user pointer given to mamba_state_observe(). */
+typedef void (*mamba_observer)(void *user, const mamba_observation *o);
+
 /* The recurrent state of one sequence, plus the scratch space one step
    needs, so mamba_step() never allocates. Fork it with mamba_state_copy(). */
 typedef struct mamba_state {
@@ -330,6 +352,8 @@ typedef struct mamba_state {
     void *xq;      /* (32 * nbx) int16: that input quantised (q8 weights only) */
     long pos;      /* tokens consumed since the last reset */
     void *owned;   /* heap block when made by mamba_state_new() */
+    mamba_observer observer; /* mamba_state_observe(); NULL (the default): none */
+    void *observer_user;
 } mamba_state;
 
 /* ---- >>api ----------------------------------------------------------- */
@@ -415,6 +439,23 @@ MAMBA_API mamba_result mamba_state_copy(mamba_state *dst, const mamba_state *src
    shapes), MAMBA_ERR_TOKEN (token outside 0..n_vocab_padded-1); on error the
    state is unchanged. */
 MAMBA_API mamba_result mamba_step(const mamba_model *m, mamba_state *s, int token, float *logits);
+
+/* Watch the blocks of this state: from now on mamba_step() (and
+   mamba_forward(), which then goes token by token) calls fn(user, &o) once
+   per layer and token, after the layer's scan and before its gate, with
+   the vectors and statistics of mamba_observation. fn must not use this
+   state (nor free it) during the call; the observation's pointers are valid
+   only during the call. The observer computes its statistics over
+   d_inner x d_state entries per layer (an exp each): slow, for tracing
+   and teaching. fn NULL switches it off; a state starts without one, and
+   mamba_state_copy() leaves dst's own. Unset, the cost is one predictable
+   branch per layer. A NULL s is a no-op. */
+MAMBA_API void mamba_state_observe(mamba_state *s, mamba_observer fn, void *user);
+
+/* Bytes a weight matrix takes in the model file: what reading it once
+   costs (rows times the row bytes of its dtype, scales included); 0 for
+   NULL or a dtype this library does not know. */
+MAMBA_API size_t mamba_matrix_bytes(const mamba_matrix *w);
 
 /* Index of the largest of the first n logits (the first one on ties):
    greedy decoding. n is usually config.n_vocab, so padding rows never win.
@@ -885,16 +926,19 @@ static float mamba__bf16_to_f32(uint16_t b)
 
 /* ---- >>kernels ------------------------------------------------------- */
 
-/* Which SIMD path the dot products take is decided at compile time from the
-   compiler's target macros (-march=native sets them for the machine):
+/* The kernels, one operation after another: for each, the scalar reference
+   first, then its AVX-512, AVX2 and NEON forms; where a form is missing a
+   macro names the reference instead. The SIMD path is chosen once, here,
+   for the whole header, from the compiler's target macros (-march=native
+   sets them for the machine):
      AVX-512F                       16 floats a vector (x86-64-v4)
      AVX2 + FMA (F16C for f16)       8 floats a vector (x86-64-v3)
      NEON on AArch64                 4 floats a vector (every ARMv8-A core)
-     anything else                   the *_scalar functions below.
-   The *_scalar functions are the readable reference: each fast path computes
-   the same sum in another order, and tests/test_simd.c checks every one
-   against its reference on awkward lengths. Whatever the path, a row's sum
-   is computed the same way on any thread, so the output does not depend on
+     anything else                   the *_scalar references.
+   Each fast form computes the reference's sum in another order, and
+   tests/test_simd.c, test_kernels.c and test_forward.c hold every one to
+   its reference on awkward lengths. Whatever the path, an output's sum is
+   computed the same way on any thread, so the output does not depend on
    the thread count.
    CONFIG: MAMBA_NO_SIMD         use the scalar kernels even where SIMD exists */
 #if !defined(MAMBA_NO_SIMD) && defined(__AVX512F__)
@@ -907,6 +951,21 @@ static float mamba__bf16_to_f32(uint16_t b)
 #define MAMBA__NEON 1
 #include <arm_neon.h>
 #endif
+#if defined(MAMBA__AVX512) || defined(MAMBA__AVX2) || defined(MAMBA__NEON)
+#define MAMBA__SIMD 1
+#endif
+
+/* All intrinsic code of the header sits between this push and its pop at
+   the end of >>kernels. GCC 12's AVX-512 intrinsics start from their own
+   `__Y = __Y` placeholder and warn about it where they are inlined (GCC
+   bug 105593, mostly as C++): not ours to fix, and the pop keeps the
+   warnings on for everything after the header. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 
 /* One f16 block scale to f32 in a single instruction where there is one
    (F16C's vcvtph2ps, AArch64's fcvt); the portable converter otherwise. */
@@ -917,6 +976,7 @@ static float mamba__bf16_to_f32(uint16_t b)
 #else
 #define MAMBA__HALF(h) mamba__f16_to_f32(h)
 #endif
+
 
 /* q8 (docs/format.md, dtype 3): int8 weights in blocks of 32 along a row,
    one f16 scale per block:  w[r][c] = d[r][c / 32] * q[r][c].  A matrix of
@@ -938,44 +998,162 @@ static int mamba__q8_blocks(int cols)
     return (cols + MAMBA__Q8_BLOCK - 1) / MAMBA__Q8_BLOCK;
 }
 
-/* -- the reference dot products ------------------------------------------
-   sum_i w[i] x[i], weights widened to f32. Eight partial sums break the
-   dependency chain (and let a compiler vectorise where nothing else does). */
-static MAMBA__MAYBE_UNUSED float mamba__dot_f32_scalar(const float *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+/* -- dot products of a weight row with x -----------------------------------
+   sum_i w[i] x[i], weights widened to f32. One body per instruction set
+   serves f32, f16 and bf16: it is inlined with its dtype a constant, so
+   each of mamba__dot_f32/_f16/_bf16 compiles to its own loop. The
+   reference keeps eight partial sums (breaking the dependency chain, and
+   letting a compiler vectorise where nothing else does). The fast forms
+   are written to keep the memory bus busy, as decoding reads each weight
+   once: wide loads, four independent accumulators (an FMA's latency is 4
+   cycles; one chain would stall), conversion to f32 in registers, and
+   tails by masked loads (AVX-512 f32) or the scalar loop, never past the
+   end. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MAMBA__INLINE inline __attribute__((always_inline))
+#else
+#define MAMBA__INLINE inline
+#endif
+
+/* weight i of a row stored as dtype (f32, f16 or bf16), widened */
+static MAMBA__INLINE float mamba__widen(const void *w, int i, int dtype)
 {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    float sum;
-    int i = 0, k;
-    for (; i + 8 <= n; i += 8)
-        for (k = 0; k < 8; k++) acc[k] += w[i + k] * x[i + k];
-    sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; i < n; i++) sum += w[i] * x[i];
-    return sum;
+    if (dtype == MAMBA_DTYPE_F32) return ((const float *)w)[i];
+    if (dtype == MAMBA_DTYPE_F16) return mamba__f16_to_f32(((const uint16_t *)w)[i]);
+    return mamba__bf16_to_f32(((const uint16_t *)w)[i]);
 }
 
-static MAMBA__MAYBE_UNUSED float mamba__dot_f16_scalar(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+static MAMBA__INLINE float mamba__dot_scalar(const void *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n,
+                                             int dtype)
 {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     float sum;
     int i = 0, k;
     for (; i + 8 <= n; i += 8)
-        for (k = 0; k < 8; k++) acc[k] += mamba__f16_to_f32(w[i + k]) * x[i + k];
+        for (k = 0; k < 8; k++) acc[k] += mamba__widen(w, i + k, dtype) * x[i + k];
     sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; i < n; i++) sum += mamba__f16_to_f32(w[i]) * x[i];
+    for (; i < n; i++) sum += mamba__widen(w, i, dtype) * x[i];
     return sum;
+}
+#define mamba__dot_f32_scalar(w, x, n) mamba__dot_scalar(w, x, n, MAMBA_DTYPE_F32)
+#define mamba__dot_f16_scalar(w, x, n) mamba__dot_scalar(w, x, n, MAMBA_DTYPE_F16)
+#define mamba__dot_bf16_scalar(w, x, n) mamba__dot_scalar(w, x, n, MAMBA_DTYPE_BF16)
+
+#if defined(MAMBA__AVX512)
+/* 16 weights at w + i widened to f32: a load, vcvtph2ps (exact), or a
+   zero-extension of bfloat16 shifted into the top half */
+static MAMBA__INLINE __m512 mamba__load16(const void *w, int i, int dtype)
+{
+    const __m256i *p = (const __m256i *)(const void *)((const uint16_t *)w + i);
+    if (dtype == MAMBA_DTYPE_F32) return _mm512_loadu_ps((const float *)w + i);
+    if (dtype == MAMBA_DTYPE_F16) return _mm512_cvtph_ps(_mm256_loadu_si256(p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(p)), 16));
 }
 
-static MAMBA__MAYBE_UNUSED float mamba__dot_bf16_scalar(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+static MAMBA__INLINE float mamba__dot16(const void *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n,
+                                        int dtype)
 {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     float sum;
-    int i = 0, k;
-    for (; i + 8 <= n; i += 8)
-        for (k = 0; k < 8; k++) acc[k] += mamba__bf16_to_f32(w[i + k]) * x[i + k];
-    sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; i < n; i++) sum += mamba__bf16_to_f32(w[i]) * x[i];
+    int i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_fmadd_ps(mamba__load16(w, i, dtype), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(mamba__load16(w, i + 16, dtype), _mm512_loadu_ps(x + i + 16), a1);
+        a2 = _mm512_fmadd_ps(mamba__load16(w, i + 32, dtype), _mm512_loadu_ps(x + i + 32), a2);
+        a3 = _mm512_fmadd_ps(mamba__load16(w, i + 48, dtype), _mm512_loadu_ps(x + i + 48), a3);
+    }
+    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(mamba__load16(w, i, dtype), _mm512_loadu_ps(x + i), a0);
+    if (dtype == MAMBA_DTYPE_F32 && i < n) { /* 1..15 left: masked lanes read nothing and count zero */
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1u);
+        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, (const float *)w + i), _mm512_maskz_loadu_ps(k, x + i), a1);
+        i = n;
+    }
+    sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+    for (; i < n; i++) sum += mamba__widen(w, i, dtype) * x[i];
     return sum;
 }
+#define mamba__dot_f32(w, x, n) mamba__dot16(w, x, n, MAMBA_DTYPE_F32)
+#define mamba__dot_f16(w, x, n) mamba__dot16(w, x, n, MAMBA_DTYPE_F16)
+#define mamba__dot_bf16(w, x, n) mamba__dot16(w, x, n, MAMBA_DTYPE_BF16)
+#elif defined(MAMBA__AVX2)
+static float mamba__hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* 8 weights at w + i widened to f32 (f16 needs F16C's vcvtph2ps) */
+static MAMBA__INLINE __m256 mamba__load8(const void *w, int i, int dtype)
+{
+    const __m128i *p = (const __m128i *)(const void *)((const uint16_t *)w + i);
+    if (dtype == MAMBA_DTYPE_F32) return _mm256_loadu_ps((const float *)w + i);
+#if defined(__F16C__)
+    if (dtype == MAMBA_DTYPE_F16) return _mm256_cvtph_ps(_mm_loadu_si128(p));
+#endif
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(p)), 16));
+}
+
+static MAMBA__INLINE float mamba__dot8(const void *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n, int dtype)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    float sum;
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(mamba__load8(w, i, dtype), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(mamba__load8(w, i + 8, dtype), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(mamba__load8(w, i + 16, dtype), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(mamba__load8(w, i + 24, dtype), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(mamba__load8(w, i, dtype), _mm256_loadu_ps(x + i), a0);
+    sum = mamba__hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) sum += mamba__widen(w, i, dtype) * x[i];
+    return sum;
+}
+#define mamba__dot_f32(w, x, n) mamba__dot8(w, x, n, MAMBA_DTYPE_F32)
+#if defined(__F16C__)
+#define mamba__dot_f16(w, x, n) mamba__dot8(w, x, n, MAMBA_DTYPE_F16)
+#endif
+#define mamba__dot_bf16(w, x, n) mamba__dot8(w, x, n, MAMBA_DTYPE_BF16)
+#elif defined(MAMBA__NEON)
+/* 4 weights at w + i widened to f32 (fcvtl, exact; bfloat16 by a shift) */
+static MAMBA__INLINE float32x4_t mamba__load4(const void *w, int i, int dtype)
+{
+    if (dtype == MAMBA_DTYPE_F32) return vld1q_f32((const float *)w + i);
+    if (dtype == MAMBA_DTYPE_F16) return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)w + i)));
+    return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16((const uint16_t *)w + i), 16));
+}
+
+static MAMBA__INLINE float mamba__dot4(const void *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n, int dtype)
+{
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    float sum;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = vfmaq_f32(a0, mamba__load4(w, i, dtype), vld1q_f32(x + i));
+        a1 = vfmaq_f32(a1, mamba__load4(w, i + 4, dtype), vld1q_f32(x + i + 4));
+        a2 = vfmaq_f32(a2, mamba__load4(w, i + 8, dtype), vld1q_f32(x + i + 8));
+        a3 = vfmaq_f32(a3, mamba__load4(w, i + 12, dtype), vld1q_f32(x + i + 12));
+    }
+    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, mamba__load4(w, i, dtype), vld1q_f32(x + i));
+    sum = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
+    for (; i < n; i++) sum += mamba__widen(w, i, dtype) * x[i];
+    return sum;
+}
+#define mamba__dot_f32(w, x, n) mamba__dot4(w, x, n, MAMBA_DTYPE_F32)
+#define mamba__dot_f16(w, x, n) mamba__dot4(w, x, n, MAMBA_DTYPE_F16)
+#define mamba__dot_bf16(w, x, n) mamba__dot4(w, x, n, MAMBA_DTYPE_BF16)
+#endif
+#ifndef mamba__dot_f32
+#define mamba__dot_f32 mamba__dot_f32_scalar
+#endif
+#ifndef mamba__dot_f16
+#define mamba__dot_f16 mamba__dot_f16_scalar
+#endif
+#ifndef mamba__dot_bf16
+#define mamba__dot_bf16 mamba__dot_bf16_scalar
+#endif
 
 /* q8 times a vector: both sides as integers.  mamba_step's matvec first
    quantises its input x once, block by block (blocks of 32, as the weights):
@@ -994,16 +1172,10 @@ static MAMBA__MAYBE_UNUSED float mamba__dot_bf16_scalar(const uint16_t *MAMBA__R
    the product faster than memory; converting each int8 to f32 was not.
    Accuracy: rounding moves x_i by at most s[b]/2 = max|x_b|/65534, while the
    int8 weight already carries up to max|w_b|/254: the added error is ~1/258
-   of the one the weights carry. Measured on the test checkpoints (logits
-   relative to max|logit|, against the same q8 weights with f32 inputs):
-   median 9e-5, worst 2.6e-3, while the int8 weights themselves cost 1.9e-2
-   median against the f32 model (unchanged: 1.919e-2 before, 1.917e-2
-   after; argmax kept 265/277 both; tests/t_dtypes.sh). One scale for the
-   whole input instead of one a block measured 1.1e-4 median there, and is
-   no faster (the block's scale multiply is there anyway), so per block,
-   which also keeps an outlier from coarsening the rest of the vector.
-   int8 activations (int8 x int8 products) would add max|x_b|/254, as much
-   again as the weights: not taken.
+   of the one the weights carry (measured: docs/kernels-notes.md). A scale
+   per block rather than one for the whole input keeps an outlier from
+   coarsening the rest of the vector. int8 activations (int8 x int8
+   products) would add max|x_b|/254, as much again as the weights.
    Padding: xq is zero past n up to the end of the last block, so the dot
    products run over whole blocks, reading the padding of the weights (it is
    in the file) times zero, never past the end.
@@ -1051,103 +1223,7 @@ static MAMBA__MAYBE_UNUSED void mamba__q8_quant_x_scalar(int16_t *MAMBA__RESTRIC
         for (; i < MAMBA__Q8_BLOCK; i++) qb[i] = 0;
     }
 }
-
-/* sum_b (d[b] xs[b]) * (sum_{i in b} q_i xq_i) over nb whole blocks */
-static MAMBA__MAYBE_UNUSED float mamba__dot_q8x16_scalar(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
-                                                         const int16_t *MAMBA__RESTRICT xq,
-                                                         const float *MAMBA__RESTRICT xs, int nb)
-{
-    float sum = 0.0f;
-    int b, i;
-    for (b = 0; b < nb; b++) {
-        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
-        const int16_t *xb = xq + b * MAMBA__Q8_BLOCK;
-        int32_t acc = 0;
-        for (i = 0; i < MAMBA__Q8_BLOCK; i++) acc += (int32_t)qb[i] * (int32_t)xb[i];
-        sum += (mamba__f16_to_f32(d[b]) * xs[b]) * (float)acc;
-    }
-    return sum;
-}
-
-/* -- the fast paths --------------------------------------------------------
-   Decoding reads each weight once, so these are written to keep the memory
-   bus busy: wide loads, several independent accumulators (an FMA's latency
-   is 4 cycles; one chain would stall), conversion to f32 in registers, and
-   tails by masked loads (AVX-512) or the scalar loop, never past the end. */
 #if defined(MAMBA__AVX512)
-#if defined(__GNUC__) && !defined(__clang__)
-/* GCC 12's AVX-512 intrinsics warn about their own `__Y = __Y` placeholder
-   (GCC bug 105593), mostly when compiled as C++: not ours to fix. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
-static float mamba__dot_f32(const float *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    int i = 0;
-    for (; i + 64 <= n; i += 64) {
-        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
-        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
-        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
-        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
-    }
-    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
-    if (i < n) { /* 1..15 left: masked lanes read nothing and count zero */
-        __mmask16 k = (__mmask16)((1u << (n - i)) - 1u);
-        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, w + i), _mm512_maskz_loadu_ps(k, x + i), a1);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-}
-
-/* 16 halves -> 16 floats: vcvtph2ps, exact. */
-static __m512 mamba__load_f16x16(const uint16_t *p)
-{
-    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
-}
-
-/* 16 bfloat16 -> 16 floats: zero-extend to 32 bits and shift into the top half. */
-static __m512 mamba__load_bf16x16(const uint16_t *p)
-{
-    __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-}
-
-static float mamba__dot_f16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-    for (; i + 64 <= n; i += 64) {
-        a0 = _mm512_fmadd_ps(mamba__load_f16x16(w + i), _mm512_loadu_ps(x + i), a0);
-        a1 = _mm512_fmadd_ps(mamba__load_f16x16(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
-        a2 = _mm512_fmadd_ps(mamba__load_f16x16(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
-        a3 = _mm512_fmadd_ps(mamba__load_f16x16(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
-    }
-    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(mamba__load_f16x16(w + i), _mm512_loadu_ps(x + i), a0);
-    sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-    for (; i < n; i++) sum += mamba__f16_to_f32(w[i]) * x[i];
-    return sum;
-}
-
-static float mamba__dot_bf16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-    for (; i + 64 <= n; i += 64) {
-        a0 = _mm512_fmadd_ps(mamba__load_bf16x16(w + i), _mm512_loadu_ps(x + i), a0);
-        a1 = _mm512_fmadd_ps(mamba__load_bf16x16(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
-        a2 = _mm512_fmadd_ps(mamba__load_bf16x16(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
-        a3 = _mm512_fmadd_ps(mamba__load_bf16x16(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
-    }
-    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(mamba__load_bf16x16(w + i), _mm512_loadu_ps(x + i), a0);
-    sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-    for (; i < n; i++) sum += mamba__bf16_to_f32(w[i]) * x[i];
-    return sum;
-}
-
 /* mamba__q8_quant_x_scalar, 16 lanes at a time: the same max, the same
    divisions, and vcvtps2dq rounds to nearest even as the scalar trick does,
    so xq and xs come out identical (tests/test_simd.c checks). */
@@ -1181,10 +1257,33 @@ static void mamba__q8_quant_x(int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRIC
     }
 }
 
+#define MAMBA__HAVE_Q8_QUANT_X 1
+#endif
+/* elsewhere the scalar quantiser: it runs once per matvec, over one input vector */
+#ifndef MAMBA__HAVE_Q8_QUANT_X
+#define mamba__q8_quant_x mamba__q8_quant_x_scalar
+#endif
+
+/* sum_b (d[b] xs[b]) * (sum_{i in b} q_i xq_i) over nb whole blocks */
+static MAMBA__MAYBE_UNUSED float mamba__dot_q8x16_scalar(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                                                         const int16_t *MAMBA__RESTRICT xq,
+                                                         const float *MAMBA__RESTRICT xs, int nb)
+{
+    float sum = 0.0f;
+    int b, i;
+    for (b = 0; b < nb; b++) {
+        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
+        const int16_t *xb = xq + b * MAMBA__Q8_BLOCK;
+        int32_t acc = 0;
+        for (i = 0; i < MAMBA__Q8_BLOCK; i++) acc += (int32_t)qb[i] * (int32_t)xb[i];
+        sum += (mamba__f16_to_f32(d[b]) * xs[b]) * (float)acc;
+    }
+    return sum;
+}
+#if defined(MAMBA__AVX512) && defined(__AVX512BW__) && defined(__AVX512VL__)
 /* The q8 dot products need AVX-512BW (bytes and words in 512-bit vectors)
    and VL (masked 256-bit loads), which every AVX-512 core since Skylake-SP
    has; a target with AVX-512F alone (Xeon Phi) takes the scalar ones. */
-#if defined(__AVX512BW__) && defined(__AVX512VL__)
 /* 32 int8 -> 32 int16, sign-extended (vpmovsxbw) */
 static __m512i mamba__load_q8x32(const int8_t *p)
 {
@@ -1264,98 +1363,9 @@ static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *M
     mamba__dot_q8x16_rows(&v, q, d, xq, xs, nb, 1);
     return v;
 }
+#define MAMBA__HAVE_DOT_Q8X16 1
 #define MAMBA__HAVE_DOT_Q8X16_ROWS 1
-#else
-static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
-                              const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb)
-{
-    return mamba__dot_q8x16_scalar(q, d, xq, xs, nb);
-}
-#endif
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-
 #elif defined(MAMBA__AVX2)
-
-static float mamba__hsum256(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static float mamba__dot_f32(const float *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
-    }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-    sum = mamba__hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++) sum += w[i] * x[i];
-    return sum;
-}
-
-#if defined(__F16C__)
-static float mamba__dot_f16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-#define MAMBA__F16X8(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(MAMBA__F16X8(w + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(MAMBA__F16X8(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-        a2 = _mm256_fmadd_ps(MAMBA__F16X8(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
-        a3 = _mm256_fmadd_ps(MAMBA__F16X8(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
-    }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(MAMBA__F16X8(w + i), _mm256_loadu_ps(x + i), a0);
-#undef MAMBA__F16X8
-    sum = mamba__hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++) sum += mamba__f16_to_f32(w[i]) * x[i];
-    return sum;
-}
-#else
-static float mamba__dot_f16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    return mamba__dot_f16_scalar(w, x, n);
-}
-#endif
-
-static float mamba__dot_bf16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-#define MAMBA__BF16X8(p) \
-    _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))), 16))
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(MAMBA__BF16X8(w + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(MAMBA__BF16X8(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-        a2 = _mm256_fmadd_ps(MAMBA__BF16X8(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
-        a3 = _mm256_fmadd_ps(MAMBA__BF16X8(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
-    }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(MAMBA__BF16X8(w + i), _mm256_loadu_ps(x + i), a0);
-#undef MAMBA__BF16X8
-    sum = mamba__hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++) sum += mamba__bf16_to_f32(w[i]) * x[i];
-    return sum;
-}
-
-/* the scalar quantiser: it runs once per matvec, over one input vector */
-static void mamba__q8_quant_x(int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRICT xs, const float *MAMBA__RESTRICT x,
-                              int n)
-{
-    mamba__q8_quant_x_scalar(xq, xs, x, n);
-}
-
 /* mamba__dot_q8x16_scalar: per block two vpmaddwd (16 int8 x int16 products
    each, summed in pairs) into 8 int32 lanes of 4 products (below 2^24:
    exact in f32), then one FMA by the block's scale */
@@ -1379,71 +1389,8 @@ static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *M
 #undef MAMBA__I16X16
     return mamba__hsum256(_mm256_add_ps(a0, a1));
 }
-
+#define MAMBA__HAVE_DOT_Q8X16 1
 #elif defined(MAMBA__NEON)
-
-static float mamba__dot_f32(const float *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = vfmaq_f32(a0, vld1q_f32(w + i), vld1q_f32(x + i));
-        a1 = vfmaq_f32(a1, vld1q_f32(w + i + 4), vld1q_f32(x + i + 4));
-        a2 = vfmaq_f32(a2, vld1q_f32(w + i + 8), vld1q_f32(x + i + 8));
-        a3 = vfmaq_f32(a3, vld1q_f32(w + i + 12), vld1q_f32(x + i + 12));
-    }
-    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, vld1q_f32(w + i), vld1q_f32(x + i));
-    sum = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
-    for (; i < n; i++) sum += w[i] * x[i];
-    return sum;
-}
-
-/* 4 halves -> 4 floats (fcvtl, exact) and 4 bfloat16 -> 4 floats (shift) */
-#define MAMBA__F16X4(p) vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)))
-#define MAMBA__BF16X4(p) vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16))
-
-static float mamba__dot_f16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = vfmaq_f32(a0, MAMBA__F16X4(w + i), vld1q_f32(x + i));
-        a1 = vfmaq_f32(a1, MAMBA__F16X4(w + i + 4), vld1q_f32(x + i + 4));
-        a2 = vfmaq_f32(a2, MAMBA__F16X4(w + i + 8), vld1q_f32(x + i + 8));
-        a3 = vfmaq_f32(a3, MAMBA__F16X4(w + i + 12), vld1q_f32(x + i + 12));
-    }
-    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, MAMBA__F16X4(w + i), vld1q_f32(x + i));
-    sum = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
-    for (; i < n; i++) sum += mamba__f16_to_f32(w[i]) * x[i];
-    return sum;
-}
-
-static float mamba__dot_bf16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = vfmaq_f32(a0, MAMBA__BF16X4(w + i), vld1q_f32(x + i));
-        a1 = vfmaq_f32(a1, MAMBA__BF16X4(w + i + 4), vld1q_f32(x + i + 4));
-        a2 = vfmaq_f32(a2, MAMBA__BF16X4(w + i + 8), vld1q_f32(x + i + 8));
-        a3 = vfmaq_f32(a3, MAMBA__BF16X4(w + i + 12), vld1q_f32(x + i + 12));
-    }
-    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, MAMBA__BF16X4(w + i), vld1q_f32(x + i));
-    sum = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
-    for (; i < n; i++) sum += mamba__bf16_to_f32(w[i]) * x[i];
-    return sum;
-}
-
-/* the scalar quantiser: it runs once per matvec, over one input vector */
-static void mamba__q8_quant_x(int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRICT xs, const float *MAMBA__RESTRICT x,
-                              int n)
-{
-    mamba__q8_quant_x_scalar(xq, xs, x, n);
-}
-
 /* mamba__dot_q8x16_scalar: per block eight smlal (int16 x int16 -> int32
    multiply-accumulate, 4 lanes each) into two int32 accumulators, then one
    conversion and one FMA by the block's scale */
@@ -1470,35 +1417,11 @@ static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *M
     }
     return vaddvq_f32(vaddq_f32(a0, a1));
 }
-#undef MAMBA__F16X4
-#undef MAMBA__BF16X4
-
-#else /* no SIMD: the reference is the kernel */
-
-static float mamba__dot_f32(const float *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    return mamba__dot_f32_scalar(w, x, n);
-}
-static float mamba__dot_f16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    return mamba__dot_f16_scalar(w, x, n);
-}
-static float mamba__dot_bf16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    return mamba__dot_bf16_scalar(w, x, n);
-}
-static void mamba__q8_quant_x(int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRICT xs, const float *MAMBA__RESTRICT x,
-                              int n)
-{
-    mamba__q8_quant_x_scalar(xq, xs, x, n);
-}
-static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
-                              const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb)
-{
-    return mamba__dot_q8x16_scalar(q, d, xq, xs, nb);
-}
+#define MAMBA__HAVE_DOT_Q8X16 1
 #endif
-
+#ifndef MAMBA__HAVE_DOT_Q8X16
+#define mamba__dot_q8x16 mamba__dot_q8x16_scalar
+#endif
 #ifndef MAMBA__HAVE_DOT_Q8X16_ROWS
 /* nr <= 4 consecutive rows of a q8 matrix (q and d at the first), as the
    AVX-512 path takes them; elsewhere simply one row after another */
@@ -1773,11 +1696,9 @@ static MAMBA__MAYBE_UNUSED void mamba__matvec_rows(float *MAMBA__RESTRICT out, c
    on 2 cores one fork/join per matrix (about 100 per token) costs a few
    microseconds against milliseconds of reading. Each row's sum is computed
    the same way whatever thread takes it: bit-identical for any thread
-   count. Measured (bench130m, AVX-512, 1 thread): reading four rows side by
-   side (four streams, shared x loads) was 10-30% slower than this one
-   sequential stream, and software prefetch did not help either: the rows
-   of a matrix are contiguous, so row by row is one long stream the
-   hardware prefetcher follows best.
+   count. The rows of a matrix are contiguous, so row by row is one long
+   stream, the one the hardware prefetcher follows best (four rows side by
+   side and software prefetch measured slower: docs/kernels-notes.md).
    q8: xq and xs are scratch for x quantised to int16 (32 * ceil(cols/32)
    int16 and ceil(cols/32) floats; see mamba__q8_quant_x_scalar). They live
    in the state (mamba_state.xq, .xs), sized for the widest input of a step,
@@ -1855,73 +1776,9 @@ static float mamba__softplus(float v)
     return v > 20.0f ? v : log1pf(expf(v));
 }
 
-static void mamba__silu_n(float *v, int n); /* in >>kernels, after the vector exp */
-
-/* Causal depthwise convolution, one step, for every channel c:
-     window[c] <- (window[c][1..d_conv-1], x[c])      shift in the new input
-     x[c]      <- SiLU(sum_k weight[c][k] window[c][k] + bias[c])
-   Mamba.step: conv_state.copy_(torch.roll(conv_state, -1)); conv_state[:, :, -1] = x;
-   x = sum(conv_state * rearrange(conv1d.weight, "d 1 w -> d w")) + conv1d.bias; act(x).
-   The window holds the last d_conv inputs, oldest first, so weight[c][d_conv-1]
-   meets the newest: the same causal alignment as conv1d with padding d_conv-1. */
-static void mamba__conv_step(float *x, float *window, const float *weight, const float *bias, int d_inner,
-                             int d_conv)
-{
-    int c;
-    int mamba__par = (size_t)d_inner * (size_t)d_conv >= MAMBA__PAR_MIN_WORK;
-    (void)mamba__par;
-    MAMBA__PARALLEL_FOR_IF
-    for (c = 0; c < d_inner; c++) {
-        float *w = window + (size_t)c * (size_t)d_conv;
-        const float *k = weight + (size_t)c * (size_t)d_conv;
-        float acc = bias ? bias[c] : 0.0f;
-        int j;
-        for (j = 0; j + 1 < d_conv; j++) w[j] = w[j + 1];
-        w[d_conv - 1] = x[c];
-        for (j = 0; j < d_conv; j++) acc += k[j] * w[j];
-        x[c] = acc;
-    }
-    mamba__silu_n(x, d_inner); /* then x = SiLU(x), 16 at a time with AVX-512 */
-}
-
-/* The selective scan, one step (the "S6" recurrence), for channel c and
-   state index n (Mamba.step, the branch without selective_state_update):
-     dA    = exp(Delta[c] * A[c][n])                  Abar: discretised A (ZOH)
-     dB    = Delta[c] * B[n]                          Bbar: Euler step for B
-     h     = dA * h + dB * x[c]                       h_t = Abar h_{t-1} + Bbar x_t
-     y[c]  = sum_n h[c][n] C[n] + D[c] x[c]           y_t = C h_t + D x_t
-     y[c] *= SiLU(z[c])                               the gate
-   A is negative (A = -exp(A_log)), so exp(Delta A) lies in (0, 1): a large
-   Delta forgets the old state and takes in x, a small one keeps it.
-   Channels are independent: they are split across threads.
-   This is the readable reference; mamba__ssm_step below runs the same
-   recurrence with the state index n in SIMD lanes (tests/test_simd.c holds
-   the two together). */
-static MAMBA__MAYBE_UNUSED void mamba__ssm_step_scalar(float *y, float *h, const float *x, const float *z,
-                                                       const float *delta, const float *A, const float *B,
-                                                       const float *C, const float *D, int d_inner, int d_state)
-{
-    int c;
-    int mamba__par = (size_t)d_inner * (size_t)d_state >= (MAMBA__PAR_MIN_WORK + 7) / 8; /* exp-heavy: 8x the work per entry */
-    (void)mamba__par;
-    MAMBA__PARALLEL_FOR_IF
-    for (c = 0; c < d_inner; c++) {
-        float *hc = h + (size_t)c * (size_t)d_state;
-        const float *Ac = A + (size_t)c * (size_t)d_state;
-        float dt = delta[c], xc = x[c], acc = 0.0f;
-        int n;
-        for (n = 0; n < d_state; n++) {
-            hc[n] = expf(dt * Ac[n]) * hc[n] + (dt * B[n]) * xc;
-            acc += hc[n] * C[n];
-        }
-        acc += D[c] * xc;
-        y[c] = acc * mamba__silu(z[c]);
-    }
-}
-
 /* exp in SIMD lanes, for the scan's exp(Delta A): d_inner * d_state calls a
-   layer (590k a token for mamba-130m), which as libm expf calls were a
-   quarter of a q8 model's decoding time. The classic method:
+   layer (590k a token for mamba-130m), too many for libm's expf one at a
+   time (docs/kernels-notes.md). The classic method:
      exp(v) = 2^k * exp(r),  k = round(v / ln 2),  r = v - k ln 2 in [-ln2/2, ln2/2]
    with ln 2 split in two (0.693359375 is exact in a float, the rest is a
    small correction) so r keeps its low bits, exp(r) as
@@ -1936,7 +1793,6 @@ static MAMBA__MAYBE_UNUSED void mamba__ssm_step_scalar(float *y, float *h, const
 #define MAMBA__EXP_P5 5.0000001201e-1f
 #define MAMBA__LN2_HI 0.693359375f
 #define MAMBA__LN2_LO (-2.12194440e-4f)
-
 #if defined(MAMBA__AVX512)
 /* 16 lanes; _mm512_scalef_ps does p * 2^k including underflow to denormals
    and zero, so the clamps only keep k in range. */
@@ -1989,36 +1845,6 @@ static __m512 mamba__softplus16(__m512 v)
     res = _mm512_fmadd_ps(_mm512_add_ps(s, s), p, _mm512_max_ps(v, _mm512_setzero_ps()));
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_set1_ps(20.0f), _CMP_GT_OQ), res, v);
 }
-
-static void mamba__ssm_step(float *y, float *h, const float *x, const float *z, const float *delta,
-                            const float *A, const float *B, const float *C, const float *D, int d_inner,
-                            int d_state)
-{
-    int c;
-    int mamba__par = (size_t)d_inner * (size_t)d_state >= (MAMBA__PAR_MIN_WORK + 7) / 8; /* exp-heavy: 8x the work per entry */
-    (void)mamba__par;
-    MAMBA__PARALLEL_FOR_IF
-    for (c = 0; c < d_inner; c++) {
-        float *hc = h + (size_t)c * (size_t)d_state;
-        const float *Ac = A + (size_t)c * (size_t)d_state;
-        __m512 dt = _mm512_set1_ps(delta[c]), xc = _mm512_set1_ps(x[c]), acc = _mm512_setzero_ps();
-        int n;
-        for (n = 0; n < d_state; n += 16) { /* a short last group is masked */
-            __mmask16 k = (__mmask16)(d_state - n >= 16 ? 0xFFFFu : (1u << (d_state - n)) - 1u);
-            __m512 hn = _mm512_maskz_loadu_ps(k, hc + n);
-            __m512 dB = _mm512_mul_ps(dt, _mm512_maskz_loadu_ps(k, B + n));
-            hn = _mm512_fmadd_ps(mamba__vexp16(_mm512_mul_ps(dt, _mm512_maskz_loadu_ps(k, Ac + n))), hn,
-                                 _mm512_mul_ps(dB, xc));
-            _mm512_mask_storeu_ps(hc + n, k, hn);
-            acc = _mm512_fmadd_ps(hn, _mm512_maskz_loadu_ps(k, C + n), acc);
-        }
-        y[c] = _mm512_reduce_add_ps(acc) + D[c] * x[c];
-    }
-    /* the gate, 16 channels at a time: y *= SiLU(z) */
-    for (c = 0; c + 16 <= d_inner; c += 16)
-        _mm512_storeu_ps(y + c, _mm512_mul_ps(_mm512_loadu_ps(y + c), mamba__silu16(_mm512_loadu_ps(z + c))));
-    for (; c < d_inner; c++) y[c] *= mamba__silu(z[c]);
-}
 #elif defined(MAMBA__AVX2)
 /* 8 lanes; 2^k is built in the exponent bits, so v is clamped to where
    that stays a normal float (below -87.3 the result is 1e-38, not 0). */
@@ -2041,31 +1867,6 @@ static __m256 mamba__vexp8(__m256 v)
     e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
-
-/* One channel's state update for one token, 8 states at a time:
-     h[n] = exp(delta A[n]) h[n] + (delta B[n]) x,   returns sum_n h[n] C[n]
-   Shared by mamba__ssm_step() (decode) and mamba__fw_scan() (prompt). */
-static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs, const float *B, const float *C,
-                                 int d_state)
-{
-    const __m256 dt = _mm256_set1_ps(dts), xc = _mm256_set1_ps(xs);
-    __m256 acc = _mm256_setzero_ps();
-    float sum;
-    int n;
-    for (n = 0; n + 8 <= d_state; n += 8) {
-        __m256 dB = _mm256_mul_ps(dt, _mm256_loadu_ps(B + n));
-        __m256 hn = _mm256_fmadd_ps(mamba__vexp8(_mm256_mul_ps(dt, _mm256_loadu_ps(Ac + n))),
-                                    _mm256_loadu_ps(hc + n), _mm256_mul_ps(dB, xc));
-        _mm256_storeu_ps(hc + n, hn);
-        acc = _mm256_fmadd_ps(hn, _mm256_loadu_ps(C + n), acc);
-    }
-    sum = mamba__hsum256(acc);
-    for (; n < d_state; n++) { /* the tail as in the reference */
-        hc[n] = expf(dts * Ac[n]) * hc[n] + (dts * B[n]) * xs;
-        sum += hc[n] * C[n];
-    }
-    return sum;
-}
 #elif defined(MAMBA__NEON)
 /* 4 lanes, the same reduction and polynomial as mamba__vexp8(). */
 static float32x4_t mamba__vexp4(float32x4_t v)
@@ -2085,53 +1886,6 @@ static float32x4_t mamba__vexp4(float32x4_t v)
     p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), p, vmulq_f32(r, r));
     e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(k), vdupq_n_s32(127)), 23);
     return vmulq_f32(p, vreinterpretq_f32_s32(e));
-}
-
-/* mamba__scan_channel() of the AVX2 path, 4 states at a time. */
-static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs, const float *B, const float *C,
-                                 int d_state)
-{
-    const float32x4_t dt = vdupq_n_f32(dts), xc = vdupq_n_f32(xs);
-    float32x4_t acc = vdupq_n_f32(0.0f);
-    float sum;
-    int n;
-    for (n = 0; n + 4 <= d_state; n += 4) {
-        float32x4_t dB = vmulq_f32(dt, vld1q_f32(B + n));
-        float32x4_t hn = vfmaq_f32(vmulq_f32(dB, xc), mamba__vexp4(vmulq_f32(dt, vld1q_f32(Ac + n))),
-                                   vld1q_f32(hc + n));
-        vst1q_f32(hc + n, hn);
-        acc = vfmaq_f32(acc, hn, vld1q_f32(C + n));
-    }
-    sum = vaddvq_f32(acc);
-    for (; n < d_state; n++) {
-        hc[n] = expf(dts * Ac[n]) * hc[n] + (dts * B[n]) * xs;
-        sum += hc[n] * C[n];
-    }
-    return sum;
-}
-#endif
-
-#if defined(MAMBA__AVX2) || defined(MAMBA__NEON)
-static void mamba__ssm_step(float *y, float *h, const float *x, const float *z, const float *delta,
-                            const float *A, const float *B, const float *C, const float *D, int d_inner,
-                            int d_state)
-{
-    int c;
-    int mamba__par = (size_t)d_inner * (size_t)d_state >= (MAMBA__PAR_MIN_WORK + 7) / 8; /* exp-heavy: 8x the work per entry */
-    (void)mamba__par;
-    MAMBA__PARALLEL_FOR_IF
-    for (c = 0; c < d_inner; c++) {
-        const float s = mamba__scan_channel(h + (size_t)c * (size_t)d_state, A + (size_t)c * (size_t)d_state,
-                                            delta[c], x[c], B, C, d_state);
-        y[c] = (s + D[c] * x[c]) * mamba__silu(z[c]);
-    }
-}
-#elif !defined(MAMBA__AVX512)
-static void mamba__ssm_step(float *y, float *h, const float *x, const float *z, const float *delta,
-                            const float *A, const float *B, const float *C, const float *D, int d_inner,
-                            int d_state)
-{
-    mamba__ssm_step_scalar(y, h, x, z, delta, A, B, C, D, d_inner, d_state);
 }
 #endif
 
@@ -2155,48 +1909,880 @@ static void mamba__softplus_n(float *v, int n)
     for (; i < n; i++) v[i] = mamba__softplus(v[i]);
 }
 
+/* y[i] *= SiLU(z[i]) for i < n: the output gate, y * F.silu(z), 16 at a
+   time with AVX-512. */
+static void mamba__gate(float *y, const float *z, int n)
+{
+    int i = 0;
+#if defined(MAMBA__AVX512)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_loadu_ps(y + i), mamba__silu16(_mm512_loadu_ps(z + i))));
+#endif
+    for (; i < n; i++) y[i] *= mamba__silu(z[i]);
+}
+
+/* SiLU of n floats in each of T rows ldx apart, the rows across threads */
+static void mamba__silu_rows(float *x, size_t ldx, int n, int T)
+{
+    int t;
+    int mamba__par = T > 1;
+    (void)mamba__par;
+    MAMBA__PARALLEL_FOR_IF
+    for (t = 0; t < T; t++) mamba__silu_n(x + (size_t)t * ldx, n);
+}
+
+/* -- the causal conv ---------------------------------------------------------
+   Causal depthwise convolution over T tokens, for every channel c, token
+   after token (T = 1 in mamba_step):
+     window[c] <- (window[c][1..d_conv-1], x[t][c])    shift in the new input
+     x[t][c]   <- SiLU(sum_k weight[c][k] window[c][k] + bias[c])
+   Mamba.step: conv_state.copy_(torch.roll(conv_state, -1)); conv_state[:, :, -1] = x;
+   x = sum(conv_state * rearrange(conv1d.weight, "d 1 w -> d w")) + conv1d.bias; act(x).
+   The window holds the last d_conv inputs, oldest first, so weight[c][d_conv-1]
+   meets the newest: the same causal alignment as conv1d with padding d_conv-1,
+   and the window left in the state carries on into the next call.
+   The kernels below leave out the SiLU; mamba__conv() applies it after. */
+static void mamba__conv_scalar(float *x, size_t ldx, float *window, const float *weight, const float *bias, int c0,
+                               int c1, int d_conv, int T)
+{
+    int c, t, j;
+    for (c = c0; c < c1; c++) {
+        float *w = window + (size_t)c * (size_t)d_conv;
+        const float *k = weight + (size_t)c * (size_t)d_conv;
+        for (t = 0; t < T; t++) {
+            float *xc = x + (size_t)t * ldx + c;
+            float acc = bias ? bias[c] : 0.0f;
+            for (j = 0; j + 1 < d_conv; j++) w[j] = w[j + 1];
+            w[d_conv - 1] = *xc;
+            for (j = 0; j < d_conv; j++) acc += k[j] * w[j];
+            *xc = acc;
+        }
+    }
+}
+
+#if defined(MAMBA__AVX512)
+/* 16 channels c0..c0+15 at once, one lane per channel; the window of each
+   lane is d_conv registers (shifting them is renaming), gathered once per
+   call and kept across the T tokens. */
+static void mamba__conv16(float *x, size_t ldx, float *window, const float *weight, const float *bias, int c0,
+                          int d_conv, int T)
+{
+    __m512 w[8], k[8], acc, b;
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(d_conv));
+    float *win = window + (size_t)c0 * (size_t)d_conv;
+    int t, j;
+    for (j = 0; j < d_conv; j++) {
+        w[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, win + j, 4);
+        k[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, weight + (size_t)c0 * (size_t)d_conv + j, 4);
+    }
+    b = bias ? _mm512_loadu_ps(bias + c0) : _mm512_setzero_ps();
+    for (t = 0; t < T; t++) {
+        float *xc = x + (size_t)t * ldx + c0;
+        for (j = 0; j + 1 < d_conv; j++) w[j] = w[j + 1];
+        w[d_conv - 1] = _mm512_loadu_ps(xc);
+        acc = b;
+        for (j = 0; j < d_conv; j++) acc = _mm512_fmadd_ps(k[j], w[j], acc);
+        _mm512_storeu_ps(xc, acc);
+    }
+    for (j = 0; j < d_conv; j++) _mm512_i32scatter_ps(win + j, idx, w[j], 4);
+}
+#endif
+
+/* The conv of a block: x is T rows ldx floats apart (channel c of token t
+   at x[t * ldx + c]). batched (mamba_forward) lets 16 channels go in SIMD
+   lanes, whose gathers pay off only over many tokens; the channels are
+   independent, so they split across threads. */
+static void mamba__conv(float *x, size_t ldx, float *window, const float *weight, const float *bias, int d_inner,
+                        int d_conv, int T, int batched)
+{
+    const int ng = (d_inner + 15) / 16;
+    int g;
+    int mamba__par = (size_t)T * (size_t)d_inner * (size_t)d_conv >= MAMBA__PAR_MIN_WORK;
+    (void)mamba__par;
+    (void)batched;
+    MAMBA__PARALLEL_FOR_IF
+    for (g = 0; g < ng; g++) {
+        const int c0 = 16 * g, c1 = c0 + 16 < d_inner ? c0 + 16 : d_inner;
+#if defined(MAMBA__AVX512)
+        if (batched && c1 - c0 == 16 && d_conv <= 8) {
+            mamba__conv16(x, ldx, window, weight, bias, c0, d_conv, T);
+            continue;
+        }
+#endif
+        mamba__conv_scalar(x, ldx, window, weight, bias, c0, c1, d_conv, T);
+    }
+    mamba__silu_rows(x, ldx, d_inner, T); /* x = SiLU(x) */
+}
+
+/* One token's conv for every channel (tests/test_kernels.c) */
+#define mamba__conv_step(x, window, weight, bias, d_inner, d_conv) \
+    mamba__conv(x, 0, window, weight, bias, d_inner, d_conv, 1, 0)
+
+/* -- the selective scan ------------------------------------------------------
+   The "S6" recurrence over T tokens, token after token, in the shape of
+   llama.cpp's ssm_scan: n_head heads of head_dim channels each (channel
+   c = head * head_dim + p), n_group groups of B and C shared by
+   n_head / n_group heads each, a state of d_state per channel:
+     dA    = exp(Delta[hd] * A[hd][n])                Abar: discretised A (ZOH)
+     dB    = Delta[hd] * B[g][n]                      Bbar: Euler step for B
+     h[c][n] = dA * h[c][n] + dB * x[c]               h_t = Abar h_{t-1} + Bbar x_t
+     y[c]  = sum_n h[c][n] C[g][n] + D[hd] x[c]       y_t = C h_t + D x_t
+   (Mamba.step, the branch without selective_state_update). Mamba-1 is
+   n_head = d_inner, head_dim 1, one group, A per (channel, state);
+   Mamba-2 is n_head heads of head_dim P, G groups and one A per head
+   (a_per_state 0: A[hd][n] = A[hd]). The gate y *= SiLU(z) is not part of
+   the scan (mamba__gate): Mamba-2 normalises before gating.
+   A is negative (A = -exp(A_log)), so exp(Delta A) lies in (0, 1): a large
+   Delta forgets the old state and takes in x, a small one keeps it.
+   Heads are independent: they are split across threads. */
+typedef struct mamba__scan_io {
+    const float *A;     /* see a_per_state */
+    const float *D;     /* (n_head) skip connection */
+    float *h;           /* (n_head, head_dim, d_state) the state, updated in place */
+    const float *x;     /* (T, n_head * head_dim), rows ldx apart */
+    const float *delta; /* (T, n_head), rows ldd apart: Delta, after the softplus */
+    const float *B, *C; /* (T, n_group * d_state) each, rows ldbc apart */
+    float *y;           /* (T, n_head * head_dim), rows ldy apart */
+    size_t ldx, ldd, ldbc, ldy;
+    int n_head, head_dim, n_group, d_state;
+    int a_per_state;    /* 1: A is (n_head, d_state) (Mamba-1); 0: (n_head) (Mamba-2) */
+} mamba__scan_io;
+
+/* One channel, one token: h[n] = exp(dt A[n*astep]) h[n] + (dt B[n]) x;
+   returns sum_n h[n] C[n] (the recurrence as the reference writes it). */
+static float mamba__scan_row_scalar(float *hc, const float *A, int astep, float dt, float xc, const float *B,
+                                    const float *C, int d_state)
+{
+    float acc = 0.0f;
+    int n;
+    for (n = 0; n < d_state; n++) {
+        hc[n] = expf(dt * A[(size_t)n * (size_t)astep]) * hc[n] + (dt * B[n]) * xc;
+        acc += hc[n] * C[n];
+    }
+    return acc;
+}
+
+/* The readable reference, for any shape: heads [h0, h1), each channel
+   through its T tokens in order. */
+static void mamba__scan_scalar(const mamba__scan_io *s, int h0, int h1, int T)
+{
+    const int P = s->head_dim, N = s->d_state, per_group = s->n_head / s->n_group;
+    const int astep = s->a_per_state ? 1 : 0;
+    int hd, p, t;
+    for (hd = h0; hd < h1; hd++) {
+        const float *Ah = s->A + (size_t)hd * (size_t)(s->a_per_state ? N : 1);
+        const size_t g = (size_t)(hd / per_group) * (size_t)N;
+        for (p = 0; p < P; p++) {
+            const size_t c = (size_t)hd * (size_t)P + (size_t)p;
+            float *hc = s->h + c * (size_t)N;
+            for (t = 0; t < T; t++) {
+                const float xc = s->x[(size_t)t * s->ldx + c], dt = s->delta[(size_t)t * s->ldd + (size_t)hd];
+                const float v = mamba__scan_row_scalar(hc, Ah, astep, dt, xc, s->B + (size_t)t * s->ldbc + g,
+                                                       s->C + (size_t)t * s->ldbc + g, N);
+                s->y[(size_t)t * s->ldy + c] = v + s->D[hd] * xc;
+            }
+        }
+    }
+}
+
+/* One Mamba-1 channel, one token, the state index n in SIMD lanes:
+   mamba__scan_row_scalar() with astep 1. */
+#define mamba__scan_channel_scalar(hc, Ac, dt, xc, B, C, d_state) \
+    mamba__scan_row_scalar(hc, Ac, 1, dt, xc, B, C, d_state)
+#if defined(MAMBA__AVX512)
+/* 16 states at a time; a short last group is masked */
+static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs, const float *B, const float *C,
+                                 int d_state)
+{
+    const __m512 dt = _mm512_set1_ps(dts), xc = _mm512_set1_ps(xs);
+    __m512 acc = _mm512_setzero_ps();
+    int n;
+    for (n = 0; n < d_state; n += 16) {
+        __mmask16 k = (__mmask16)(d_state - n >= 16 ? 0xFFFFu : (1u << (d_state - n)) - 1u);
+        __m512 hn = _mm512_maskz_loadu_ps(k, hc + n);
+        __m512 dB = _mm512_mul_ps(dt, _mm512_maskz_loadu_ps(k, B + n));
+        hn = _mm512_fmadd_ps(mamba__vexp16(_mm512_mul_ps(dt, _mm512_maskz_loadu_ps(k, Ac + n))), hn,
+                             _mm512_mul_ps(dB, xc));
+        _mm512_mask_storeu_ps(hc + n, k, hn);
+        acc = _mm512_fmadd_ps(hn, _mm512_maskz_loadu_ps(k, C + n), acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+#define MAMBA__HAVE_SCAN_CHANNEL 1
+#elif defined(MAMBA__AVX2)
+/* 8 states at a time, the tail by the reference */
+static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs, const float *B, const float *C,
+                                 int d_state)
+{
+    const __m256 dt = _mm256_set1_ps(dts), xc = _mm256_set1_ps(xs);
+    __m256 acc = _mm256_setzero_ps();
+    int n;
+    for (n = 0; n + 8 <= d_state; n += 8) {
+        __m256 dB = _mm256_mul_ps(dt, _mm256_loadu_ps(B + n));
+        __m256 hn = _mm256_fmadd_ps(mamba__vexp8(_mm256_mul_ps(dt, _mm256_loadu_ps(Ac + n))),
+                                    _mm256_loadu_ps(hc + n), _mm256_mul_ps(dB, xc));
+        _mm256_storeu_ps(hc + n, hn);
+        acc = _mm256_fmadd_ps(hn, _mm256_loadu_ps(C + n), acc);
+    }
+    return mamba__hsum256(acc) + mamba__scan_channel_scalar(hc + n, Ac + n, dts, xs, B + n, C + n, d_state - n);
+}
+#define MAMBA__HAVE_SCAN_CHANNEL 1
+#elif defined(MAMBA__NEON)
+/* 4 states at a time, the tail by the reference */
+static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs, const float *B, const float *C,
+                                 int d_state)
+{
+    const float32x4_t dt = vdupq_n_f32(dts), xc = vdupq_n_f32(xs);
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    int n;
+    for (n = 0; n + 4 <= d_state; n += 4) {
+        float32x4_t dB = vmulq_f32(dt, vld1q_f32(B + n));
+        float32x4_t hn = vfmaq_f32(vmulq_f32(dB, xc), mamba__vexp4(vmulq_f32(dt, vld1q_f32(Ac + n))),
+                                   vld1q_f32(hc + n));
+        vst1q_f32(hc + n, hn);
+        acc = vfmaq_f32(acc, hn, vld1q_f32(C + n));
+    }
+    return vaddvq_f32(acc) + mamba__scan_channel_scalar(hc + n, Ac + n, dts, xs, B + n, C + n, d_state - n);
+}
+#define MAMBA__HAVE_SCAN_CHANNEL 1
+#endif
+#ifndef MAMBA__HAVE_SCAN_CHANNEL
+#define mamba__scan_channel mamba__scan_channel_scalar
+#endif
+
+#if defined(MAMBA__AVX512)
+/* 16 Mamba-1 channels c0..c0+15 over T tokens, one lane per channel,
+   d_state a multiple of 16. State indices go 16 at a time: h for 16
+   channels x 16 states lives in 16 registers across all T tokens (gathered
+   once, scattered back once); y[t] collects the partial sums of C h over
+   the state chunks in n order, as the reference does. */
+static void mamba__scan16(const mamba__scan_io *s, int c0, int T)
+{
+    const int d_state = s->d_state;
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(d_state));
+    float *hb = s->h + (size_t)c0 * (size_t)d_state;
+    const float *Ab = s->A + (size_t)c0 * (size_t)d_state;
+    int n0, t, j;
+    for (n0 = 0; n0 < d_state; n0 += 16) {
+        __m512 hv[16], Av[16];
+        for (j = 0; j < 16; j++) {
+            hv[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, hb + n0 + j, 4);
+            Av[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, Ab + n0 + j, 4);
+        }
+        for (t = 0; t < T; t++) {
+            const float *B = s->B + (size_t)t * s->ldbc + n0, *C = s->C + (size_t)t * s->ldbc + n0;
+            float *yt = s->y + (size_t)t * s->ldy + c0;
+            __m512 dt = _mm512_loadu_ps(s->delta + (size_t)t * s->ldd + c0);
+            __m512 dtx = _mm512_mul_ps(dt, _mm512_loadu_ps(s->x + (size_t)t * s->ldx + c0));
+            __m512 acc = n0 ? _mm512_loadu_ps(yt) : _mm512_setzero_ps();
+            for (j = 0; j < 16; j++) {
+                __m512 dA = mamba__vexp16(_mm512_mul_ps(dt, Av[j]));
+                hv[j] = _mm512_fmadd_ps(dA, hv[j], _mm512_mul_ps(dtx, _mm512_set1_ps(B[j])));
+                acc = _mm512_fmadd_ps(hv[j], _mm512_set1_ps(C[j]), acc);
+            }
+            _mm512_storeu_ps(yt, acc);
+        }
+        for (j = 0; j < 16; j++) _mm512_i32scatter_ps(hb + n0 + j, idx, hv[j], 4);
+    }
+    for (t = 0; t < T; t++) { /* y += D x */
+        float *yt = s->y + (size_t)t * s->ldy + c0;
+        _mm512_storeu_ps(yt, _mm512_fmadd_ps(_mm512_loadu_ps(s->D + c0),
+                                             _mm512_loadu_ps(s->x + (size_t)t * s->ldx + c0), _mm512_loadu_ps(yt)));
+    }
+}
+#endif
+
+/* The scan of a block of T tokens (T = 1 in mamba_step), heads in groups of
+   16 across threads. Mamba-1's shape takes the SIMD kernels: with batched
+   (mamba_forward) 16 channels in lanes (mamba__scan16, whose gathers pay
+   off only over many tokens), else the state in lanes per channel
+   (mamba__scan_channel); any other shape the reference. Which kernel a
+   channel takes depends on the shape and batched alone, never on T or the
+   thread, so mamba_forward's results do not depend on its block size. */
+static void mamba__scan(const mamba__scan_io *s, int T, int batched)
+{
+    const int ng = (s->n_head + 15) / 16, N = s->d_state;
+    const int mamba1 = s->head_dim == 1 && s->n_group == 1 && s->a_per_state;
+    const size_t work = (size_t)T * (size_t)s->n_head * (size_t)s->head_dim * (size_t)N;
+    int g;
+    int mamba__par = work >= (MAMBA__PAR_MIN_WORK + 7) / 8; /* exp-heavy: 8x the work per entry */
+    (void)mamba__par;
+    (void)batched;
+    MAMBA__PARALLEL_FOR_IF
+    for (g = 0; g < ng; g++) {
+        const int h0 = 16 * g, h1 = h0 + 16 < s->n_head ? h0 + 16 : s->n_head;
+        int c, t;
+        if (!mamba1) {
+            mamba__scan_scalar(s, h0, h1, T);
+            continue;
+        }
+#if defined(MAMBA__AVX512)
+        if (batched && h1 - h0 == 16 && N % 16 == 0) {
+            mamba__scan16(s, h0, T);
+            continue;
+        }
+#endif
+        for (c = h0; c < h1; c++) {
+            float *hc = s->h + (size_t)c * (size_t)N;
+            const float *Ac = s->A + (size_t)c * (size_t)N;
+            for (t = 0; t < T; t++) {
+                const float xc = s->x[(size_t)t * s->ldx + c];
+                const float v = mamba__scan_channel(hc, Ac, s->delta[(size_t)t * s->ldd + c], xc,
+                                                    s->B + (size_t)t * s->ldbc, s->C + (size_t)t * s->ldbc, N);
+                s->y[(size_t)t * s->ldy + c] = v + s->D[c] * xc;
+            }
+        }
+    }
+}
+
+/* One token of Mamba-1 for every channel, gate included (the shape
+   tests/test_simd.c and test_kernels.c hold the kernels to): the fast
+   kernels, and the reference. */
+static void mamba__ssm_step_io(mamba__scan_io *io, float *y, float *h, const float *x, const float *delta,
+                               const float *A, const float *B, const float *C, const float *D, int d_inner,
+                               int d_state)
+{
+    io->n_head = d_inner;
+    io->head_dim = 1;
+    io->n_group = 1;
+    io->d_state = d_state;
+    io->a_per_state = 1;
+    io->A = A;
+    io->D = D;
+    io->h = h;
+    io->x = x;
+    io->delta = delta;
+    io->B = B;
+    io->C = C;
+    io->y = y;
+    io->ldx = io->ldd = io->ldbc = io->ldy = 0;
+}
+static MAMBA__MAYBE_UNUSED void mamba__ssm_step(float *y, float *h, const float *x, const float *z, const float *delta,
+                                                const float *A, const float *B, const float *C, const float *D,
+                                                int d_inner, int d_state)
+{
+    mamba__scan_io io;
+    mamba__ssm_step_io(&io, y, h, x, delta, A, B, C, D, d_inner, d_state);
+    mamba__scan(&io, 1, 0);
+    mamba__gate(y, z, d_inner);
+}
+static MAMBA__MAYBE_UNUSED void mamba__ssm_step_scalar(float *y, float *h, const float *x, const float *z,
+                                                       const float *delta, const float *A, const float *B,
+                                                       const float *C, const float *D, int d_inner, int d_state)
+{
+    mamba__scan_io io;
+    int c;
+    mamba__ssm_step_io(&io, y, h, x, delta, A, B, C, D, d_inner, d_state);
+    mamba__scan_scalar(&io, 0, d_inner, 1);
+    for (c = 0; c < d_inner; c++) y[c] *= mamba__silu(z[c]);
+}
+
+/* -- the matrix products of a block of tokens (mamba_forward) ------------- */
+#ifdef MAMBA__SIMD
+/* The block's matrix products,
+       out[t][r] = sum_k W[r][k] X[t][k] (+ bias[r])          (F.linear)
+   Decoding forms each output as a dot product of a weight row with x.
+   Over a block the same sums are laid out as an outer product, the way
+   BLAS kernels do it: a tile of MR = 6 weight rows by 64 tokens keeps its
+   6 x 64 running sums in 24 registers of 16 lanes, one (row, token) sum per
+   lane. For each k, one weight of each row is broadcast to all 16 lanes and
+   multiplied into 16 tokens' inputs at once:
+
+       acc[i][t0 .. t0+63] += W[r0+i][k] * X[t0 .. t0+63][k]     24 FMAs
+
+   so every lane ends as a finished sum and nothing is added across lanes.
+   Two copies make the loads cheap:
+   - the block's inputs are transposed once per product into panels of 64
+     tokens, xt[k][64], so a step's 4 input vectors are 256 bytes in a row,
+     and a panel is one sequential stream through the k loop;
+   - the 6 weight rows are widened to f32, from whatever dtype the file
+     stores (this is where f16, bf16 and q8 become f32), KC = 256 columns at
+     a time, into a 6 KB panel that stays in L1 while all the block's
+     tokens pass under it: each weight is read from memory once per block
+     and converted once, then used T times.
+   A step is 4 loads, 6 broadcasts and 24 FMAs: the FMAs set the pace.
+   With AVX2 (16 registers of 8 lanes) a tile is 6 rows by 16 tokens, 12
+   registers, and a 64-token panel is four such tiles side by side; NEON
+   does the same with 24 registers of 4 lanes.
+
+   Rounding: a (row, token) sum adds k in order within a chain of 32
+   columns, then adds the chain sums in order, never one chain of all K:
+   long chains drift from mamba_step() (whose dot products sum partial sums
+   pairwise), and 32 keeps a 2,000-token prompt within the 1e-5 the tests
+   allow (docs/kernels-notes.md). That order depends on k alone, so a
+   result is the same whatever the block size, the tile its token lands in,
+   or the thread that computes it. No lane sums at the end of a tile: what
+   the dot-product kernel this replaced lost 15-25% to. */
+#define MAMBA__FW_MR 6     /* weight rows per tile */
+#define MAMBA__FW_KC 256   /* columns per weight panel (6 x 256 floats) */
+#define MAMBA__FW_CHAIN 32 /* columns per chain of sums (see Rounding) */
+#define MAMBA__FW_TSUB 256 /* tokens per pass over a chunk (sums: 6 x 256 floats) */
+
+/* An empty asm that claims to change v: the compiler must keep v in a
+   register as it is. mamba__fw_tile64() uses it on its 4 input vectors,
+   one of which gcc 12 otherwise keeps on the stack and reloads 6 times a
+   step although registers are free. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MAMBA__FW_KEEP(v) __asm__("" : "+v"(v))
+#else
+#define MAMBA__FW_KEEP(v) ((void)0)
+#endif
+
+#ifdef MAMBA__AVX512
+/* A 16 x 16 transpose in registers: r[j] holds row j, then r[i] holds
+   column i. Three rounds of shuffles, each pairing what the last one built:
+   2 x 2 blocks of floats within 128-bit lanes (unpack), 4 x 4 (shuffle_ps),
+   then the 128-bit lanes themselves (shuffle_f32x4, twice). */
+static void mamba__fw_transpose16(__m512 r[16])
+{
+    __m512 t[16], u[16];
+    int m, q;
+    for (m = 0; m < 8; m++) {
+        t[2 * m] = _mm512_unpacklo_ps(r[2 * m], r[2 * m + 1]);
+        t[2 * m + 1] = _mm512_unpackhi_ps(r[2 * m], r[2 * m + 1]);
+    }
+    for (m = 0; m < 4; m++) { /* u[4m + q]: element q + 4L of rows 4m .. 4m+3 in lane L */
+        u[4 * m] = _mm512_shuffle_ps(t[4 * m], t[4 * m + 2], 0x44);
+        u[4 * m + 1] = _mm512_shuffle_ps(t[4 * m], t[4 * m + 2], 0xEE);
+        u[4 * m + 2] = _mm512_shuffle_ps(t[4 * m + 1], t[4 * m + 3], 0x44);
+        u[4 * m + 3] = _mm512_shuffle_ps(t[4 * m + 1], t[4 * m + 3], 0xEE);
+    }
+    for (q = 0; q < 4; q++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x88), v1 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xDD);
+        __m512 w0 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x88), w1 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xDD);
+        r[q] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+        r[q + 8] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
+        r[q + 4] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+        r[q + 12] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
+    }
+}
+#endif
+
+/* X (T rows, ldx floats apart, K columns) into panels: tokens t0 .. t0+w-1
+   at xt + K*t0 as xt[k*w + j] = X[t0 + j][k]. Panels are w = 64 tokens,
+   then 16-token panels for what is left; tokens past T are zeros. */
+static void mamba__fw_pack_x(float *xt, const float *X, int ldx, int K, int T)
+{
+    const int nfull = T / 64, npanel = nfull + (T - 64 * nfull + 15) / 16;
+    int p;
+    MAMBA__PARALLEL_FOR
+    for (p = 0; p < npanel; p++) {
+        const int t0 = p < nfull ? 64 * p : 64 * nfull + 16 * (p - nfull), w = p < nfull ? 64 : 16;
+        float *dst = xt + (size_t)K * (size_t)t0;
+        int j, k;
+#ifdef MAMBA__AVX512
+        /* 16 tokens x 16 columns at a time, transposed in registers */
+        const int n = T - t0 < w ? T - t0 : w;
+        int j0, i;
+        for (j0 = 0; j0 < w; j0 += 16)
+            for (k = 0; k < K; k += 16) {
+                const int kk = K - k < 16 ? K - k : 16;
+                const __mmask16 mask = (__mmask16)((1u << kk) - 1u);
+                __m512 r[16];
+                for (j = 0; j < 16; j++)
+                    r[j] = j0 + j < n ? _mm512_maskz_loadu_ps(mask, X + (size_t)(t0 + j0 + j) * (size_t)ldx + k)
+                                      : _mm512_setzero_ps();
+                mamba__fw_transpose16(r);
+                for (i = 0; i < kk; i++) _mm512_storeu_ps(dst + (size_t)(k + i) * (size_t)w + j0, r[i]);
+            }
+        continue;
+#endif
+        for (j = 0; j < w; j++) {
+            if (t0 + j < T) {
+                const float *src = X + (size_t)(t0 + j) * (size_t)ldx;
+                for (k = 0; k < K; k++) dst[(size_t)k * (size_t)w + (size_t)j] = src[k];
+            } else
+                for (k = 0; k < K; k++) dst[(size_t)k * (size_t)w + (size_t)j] = 0.0f;
+        }
+    }
+}
+
+#ifdef MAMBA__AVX512
+/* One step of k for weight row i of the tile: broadcast, then FMAs. */
+#define MAMBA__FW_ROW64(i)                                          \
+    do {                                                            \
+        const __m512 w = _mm512_set1_ps(wp[(i) * MAMBA__FW_KC + k]); \
+        a##i##0 = _mm512_fmadd_ps(w, x0, a##i##0);                  \
+        a##i##1 = _mm512_fmadd_ps(w, x1, a##i##1);                  \
+        a##i##2 = _mm512_fmadd_ps(w, x2, a##i##2);                  \
+        a##i##3 = _mm512_fmadd_ps(w, x3, a##i##3);                  \
+    } while (0)
+/* A chunk's sum into the tile's running sums: stored by the first chunk,
+   added by the others (the chunk order of the rounding note above). */
+#define MAMBA__FW_PUT(p, a) _mm512_storeu_ps((p), first ? (a) : _mm512_add_ps(_mm512_loadu_ps(p), (a)))
+#define MAMBA__FW_PUT64(i)                                   \
+    do {                                                     \
+        float *o = res + (size_t)(i) * MAMBA__FW_TSUB;       \
+        MAMBA__FW_PUT(o, a##i##0);                           \
+        MAMBA__FW_PUT(o + 16, a##i##1);                      \
+        MAMBA__FW_PUT(o + 32, a##i##2);                      \
+        MAMBA__FW_PUT(o + 48, a##i##3);                      \
+    } while (0)
+
+/* The 6 x 64 tile over one chunk of kc columns: res[i][0..63] gets
+   sum_k wp[i][k] * xt[k][0..63]. xt is a 64-token panel at the chunk. */
+static void mamba__fw_tile64(float *res, const float *wp, const float *xt, int kc, int first)
+{
+    int c, k;
+    for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
+        const int end = kc - c < MAMBA__FW_CHAIN ? kc : c + MAMBA__FW_CHAIN;
+        __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00;
+        __m512 a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00;
+        __m512 a33 = a00, a40 = a00, a41 = a00, a42 = a00, a43 = a00, a50 = a00, a51 = a00, a52 = a00;
+        __m512 a53 = a00;
+        for (k = c; k < end; k++) {
+            const float *x = xt + (size_t)k * 64;
+            __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+            __m512 x2 = _mm512_loadu_ps(x + 32), x3 = _mm512_loadu_ps(x + 48);
+            MAMBA__FW_KEEP(x0); MAMBA__FW_KEEP(x1); MAMBA__FW_KEEP(x2); MAMBA__FW_KEEP(x3);
+            MAMBA__FW_ROW64(0); MAMBA__FW_ROW64(1); MAMBA__FW_ROW64(2);
+            MAMBA__FW_ROW64(3); MAMBA__FW_ROW64(4); MAMBA__FW_ROW64(5);
+        }
+        MAMBA__FW_PUT64(0); MAMBA__FW_PUT64(1); MAMBA__FW_PUT64(2);
+        MAMBA__FW_PUT64(3); MAMBA__FW_PUT64(4); MAMBA__FW_PUT64(5);
+    }
+}
+
+/* The same for 16 tokens (the block's last tokens), in a panel of w tokens:
+   6 sums of 16 lanes, each formed exactly as a lane of mamba__fw_tile64()
+   forms it. */
+static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w, int kc, int first)
+{
+    int c, k;
+    for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
+        const int end = kc - c < MAMBA__FW_CHAIN ? kc : c + MAMBA__FW_CHAIN;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+        for (k = c; k < end; k++) {
+            const __m512 x = _mm512_loadu_ps(xt + (size_t)k * (size_t)w);
+            a0 = _mm512_fmadd_ps(_mm512_set1_ps(wp[k]), x, a0);
+            a1 = _mm512_fmadd_ps(_mm512_set1_ps(wp[MAMBA__FW_KC + k]), x, a1);
+            a2 = _mm512_fmadd_ps(_mm512_set1_ps(wp[2 * MAMBA__FW_KC + k]), x, a2);
+            a3 = _mm512_fmadd_ps(_mm512_set1_ps(wp[3 * MAMBA__FW_KC + k]), x, a3);
+            a4 = _mm512_fmadd_ps(_mm512_set1_ps(wp[4 * MAMBA__FW_KC + k]), x, a4);
+            a5 = _mm512_fmadd_ps(_mm512_set1_ps(wp[5 * MAMBA__FW_KC + k]), x, a5);
+        }
+        MAMBA__FW_PUT(res, a0);
+        MAMBA__FW_PUT(res + MAMBA__FW_TSUB, a1);
+        MAMBA__FW_PUT(res + 2 * MAMBA__FW_TSUB, a2);
+        MAMBA__FW_PUT(res + 3 * MAMBA__FW_TSUB, a3);
+        MAMBA__FW_PUT(res + 4 * MAMBA__FW_TSUB, a4);
+        MAMBA__FW_PUT(res + 5 * MAMBA__FW_TSUB, a5);
+    }
+}
+#elif defined(MAMBA__NEON)
+#define MAMBA__FW_PUT(p, a) vst1q_f32((p), first ? (a) : vaddq_f32(vld1q_f32(p), (a)))
+#define MAMBA__FW_ROW16(i)                                              \
+    do {                                                                \
+        const float32x4_t w4 = vdupq_n_f32(wp[(i) * MAMBA__FW_KC + k]); \
+        a##i##0 = vfmaq_f32(a##i##0, w4, x0);                           \
+        a##i##1 = vfmaq_f32(a##i##1, w4, x1);                           \
+        a##i##2 = vfmaq_f32(a##i##2, w4, x2);                           \
+        a##i##3 = vfmaq_f32(a##i##3, w4, x3);                           \
+    } while (0)
+#define MAMBA__FW_PUT16(i)                                               \
+    do {                                                                 \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB, a##i##0);      \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 4, a##i##1);  \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 8, a##i##2);  \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 12, a##i##3); \
+    } while (0)
+/* NEON (32 registers of 4 lanes): 6 rows by 16 tokens in 24 registers,
+   the same sums in the same order as the x86 tiles. */
+static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w, int kc, int first)
+{
+    int c, k;
+    for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
+        const int end = kc - c < MAMBA__FW_CHAIN ? kc : c + MAMBA__FW_CHAIN;
+        float32x4_t a00 = vdupq_n_f32(0.0f), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00;
+        float32x4_t a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00;
+        float32x4_t a33 = a00, a40 = a00, a41 = a00, a42 = a00, a43 = a00, a50 = a00, a51 = a00, a52 = a00;
+        float32x4_t a53 = a00;
+        for (k = c; k < end; k++) {
+            const float *x = xt + (size_t)k * (size_t)w;
+            const float32x4_t x0 = vld1q_f32(x), x1 = vld1q_f32(x + 4), x2 = vld1q_f32(x + 8), x3 = vld1q_f32(x + 12);
+            MAMBA__FW_ROW16(0); MAMBA__FW_ROW16(1); MAMBA__FW_ROW16(2);
+            MAMBA__FW_ROW16(3); MAMBA__FW_ROW16(4); MAMBA__FW_ROW16(5);
+        }
+        MAMBA__FW_PUT16(0); MAMBA__FW_PUT16(1); MAMBA__FW_PUT16(2);
+        MAMBA__FW_PUT16(3); MAMBA__FW_PUT16(4); MAMBA__FW_PUT16(5);
+    }
+}
+#else /* MAMBA__AVX2 */
+#define MAMBA__FW_PUT(p, a) _mm256_storeu_ps((p), first ? (a) : _mm256_add_ps(_mm256_loadu_ps(p), (a)))
+#define MAMBA__FW_ROW16(i)                                                \
+    do {                                                                  \
+        const __m256 w8 = _mm256_broadcast_ss(wp + (i) * MAMBA__FW_KC + k); \
+        a##i##0 = _mm256_fmadd_ps(w8, x0, a##i##0);                       \
+        a##i##1 = _mm256_fmadd_ps(w8, x1, a##i##1);                       \
+    } while (0)
+#define MAMBA__FW_PUT16(i)                                          \
+    do {                                                            \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB, a##i##0);     \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 8, a##i##1); \
+    } while (0)
+/* 6 rows by 16 tokens of a panel of w tokens, in 12 registers of 8 lanes;
+   the same sums, in the same order, as the AVX-512 tiles. */
+static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w, int kc, int first)
+{
+    int c, k;
+    for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
+        const int end = kc - c < MAMBA__FW_CHAIN ? kc : c + MAMBA__FW_CHAIN;
+        __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+        __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+        for (k = c; k < end; k++) {
+            const __m256 x0 = _mm256_loadu_ps(xt + (size_t)k * (size_t)w);
+            const __m256 x1 = _mm256_loadu_ps(xt + (size_t)k * (size_t)w + 8);
+            MAMBA__FW_ROW16(0); MAMBA__FW_ROW16(1); MAMBA__FW_ROW16(2);
+            MAMBA__FW_ROW16(3); MAMBA__FW_ROW16(4); MAMBA__FW_ROW16(5);
+        }
+        MAMBA__FW_PUT16(0); MAMBA__FW_PUT16(1); MAMBA__FW_PUT16(2);
+        MAMBA__FW_PUT16(3); MAMBA__FW_PUT16(4); MAMBA__FW_PUT16(5);
+    }
+}
+#endif
+
+/* Rows r0 .. r0+5 of the product for all T tokens (xt: the packed inputs). */
+static void mamba__fw_rows6(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *xt, int T,
+                            int r0)
+{
+    const int K = W->cols, nr = W->rows - r0 < MAMBA__FW_MR ? W->rows - r0 : MAMBA__FW_MR;
+    float wp[MAMBA__FW_MR * MAMBA__FW_KC];
+    float res[MAMBA__FW_MR * MAMBA__FW_TSUB];
+    int s0, k0, t0, i, t;
+    /* rows past the matrix are zeros, computed and dropped */
+    if (nr < MAMBA__FW_MR) memset(wp, 0, sizeof wp);
+    for (s0 = 0; s0 < T; s0 += MAMBA__FW_TSUB) {
+        const int ns = T - s0 < MAMBA__FW_TSUB ? T - s0 : MAMBA__FW_TSUB;
+        for (k0 = 0; k0 < K; k0 += MAMBA__FW_KC) {
+            const int kc = K - k0 < MAMBA__FW_KC ? K - k0 : MAMBA__FW_KC;
+            for (i = 0; i < nr; i++) mamba__dequant_cols(wp + i * MAMBA__FW_KC, W, r0 + i, k0, kc);
+            /* s0 is a multiple of 64, so 64-token steps meet the panels */
+            for (t0 = s0; t0 < s0 + ns;) {
+                if (T - t0 >= 64) {
+                    const float *xp = xt + (size_t)K * (size_t)t0 + (size_t)k0 * 64;
+#ifdef MAMBA__AVX512
+                    mamba__fw_tile64(res + (t0 - s0), wp, xp, kc, k0 == 0);
+#else
+                    for (i = 0; i < 64; i += 16) mamba__fw_tile16(res + (t0 - s0) + i, wp, xp + i, 64, kc, k0 == 0);
+#endif
+                    t0 += 64;
+                } else {
+                    mamba__fw_tile16(res + (t0 - s0), wp, xt + (size_t)K * (size_t)t0 + (size_t)k0 * 16, 16, kc,
+                                     k0 == 0);
+                    t0 += 16;
+                }
+            }
+        }
+        for (t = 0; t < ns; t++) {
+            float *o = out + (size_t)(s0 + t) * (size_t)ldo + r0;
+            for (i = 0; i < nr; i++) o[i] = bias ? res[i * MAMBA__FW_TSUB + t] + bias[r0 + i] : res[i * MAMBA__FW_TSUB + t];
+        }
+    }
+}
+#endif /* MAMBA__SIMD */
+
+/* out[t][r] = sum_k W[r][k] X[t][k] (+ bias[r])   for t < T, r < W->rows
+   The block's F.linear: out = X W^T + b. out rows are ldo floats apart, X
+   rows ldx floats apart (so a slice of a wider row can be an input); xt is
+   scratch for the packed inputs (T rounded up to 16, times K floats).
+   Threads split the rows, 6 at a time. With AVX-512, AVX2 or NEON this is
+   the tiled product above, for every dtype; otherwise each (row, token) is
+   mamba__dot_row(), the decode dot product, 4 rows at a time so that they
+   stay in L1 while the block's tokens pass. */
+static void mamba__fw_matmul(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *X, int ldx,
+                             int T, float *xt)
+{
+    const int rows = W->rows;
+    int q;
+#ifdef MAMBA__SIMD
+    const int ng = (rows + MAMBA__FW_MR - 1) / MAMBA__FW_MR;
+    mamba__fw_pack_x(xt, X, ldx, W->cols, T);
+    MAMBA__PARALLEL_FOR
+    for (q = 0; q < ng; q++) mamba__fw_rows6(out, ldo, W, bias, xt, T, MAMBA__FW_MR * q);
+#else
+    const int nq = (rows + 3) / 4;
+    (void)xt;
+    MAMBA__PARALLEL_FOR
+    for (q = 0; q < nq; q++) {
+        const int r0 = 4 * q, nr = rows - r0 < 4 ? rows - r0 : 4;
+        int i, t0;
+        for (t0 = 0; t0 < T; t0++) {
+            const float *x = X + (size_t)t0 * (size_t)ldx;
+            for (i = 0; i < nr; i++) {
+                float v = mamba__dot_row(W, r0 + i, x);
+                out[(size_t)t0 * ldo + r0 + i] = bias ? v + bias[r0 + i] : v;
+            }
+        }
+    }
+#endif
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
 /* ---- >>step ---------------------------------------------------------- */
 
-/* One Mamba block (MixerModel's Block with Mamba as its mixer), in place on
-   the residual stream s->r. mixer_seq_simple.Block: residual add, then norm,
-   then mixer; written here as r = r + mixer(norm(r)), which is the same. */
-static void mamba__block(const mamba_model *m, mamba_state *s, int l)
+/* The activations of a block of T tokens, row-major by token: mamba_step()
+   passes T = 1 and the state's scratch, mamba_forward() its own scratch. */
+typedef struct mamba__acts {
+    int T;
+    int batched;   /* 1: mamba_forward's matrix-matrix products and kernels */
+    float *r;      /* (T, d_model) residual stream */
+    float *u;      /* (T, d_model) normed input of a block, later the block's output */
+    float *xz;     /* (T, 2*d_inner) in_proj output: x then z, per token */
+    float *dbc;    /* (T, dt_rank + 2*d_state) x_proj output: delta, B, C */
+    float *delta;  /* (T, d_inner) Delta */
+    float *y;      /* (T, d_inner) SSM output */
+    float *xt;     /* batched: a product's inputs, packed (mamba__fw_pack_x) */
+    int16_t *xq;   /* not batched: the q8 input scratch of the matvecs ... */
+    float *xs;     /* ... and its scales (mamba_state.xq, .xs) */
+} mamba__acts;
+
+/* out = X W^T (+ bias) for the T tokens (F.linear): one matrix-vector
+   product per matrix in mamba_step, one matrix-matrix product in
+   mamba_forward. Rows of X are ldx floats apart, rows of out ldo. */
+static void mamba__linear(const mamba__acts *a, float *out, int ldo, const mamba_matrix *W, const float *bias,
+                          const float *X, int ldx)
+{
+    if (a->batched) mamba__fw_matmul(out, ldo, W, bias, X, ldx, a->T, a->xt);
+    else mamba__matvec_x(out, W, X, bias, a->xq, a->xs);
+}
+
+/* What the observer sees (mamba_state_observe): the statistics are
+   computed only when an observer is set. */
+static void mamba__observe(const mamba_model *m, const mamba_state *s, int l, const float *x, const float *z,
+                           const float *B, const float *C, const float *h)
 {
     const mamba_config *cfg = &m->config;
     const mamba_layer *L = &m->layers[l];
-    const int d_inner = cfg->d_inner, d_state = cfg->d_state, dt_rank = cfg->dt_rank;
-    float *x = s->xz;              /* (d_inner) first half of in_proj's output */
-    float *z = s->xz + d_inner;    /* (d_inner) second half: the gate */
-    float *dt_in = s->dbc;         /* (dt_rank) the low-rank delta */
-    float *B = s->dbc + dt_rank;   /* (d_state) */
-    float *C = B + d_state;        /* (d_state) */
-    float *window = s->conv + (size_t)l * (size_t)d_inner * (size_t)cfg->d_conv;
-    float *h = s->ssm + (size_t)l * (size_t)d_inner * (size_t)d_state;
-    int16_t *xq = (int16_t *)s->xq; /* scratch of the q8 matvecs */
-    int i;
+    const size_t di = (size_t)cfg->d_inner, N = (size_t)cfg->d_state;
+    mamba_observation o;
+    double kept = 0.0, h2 = 0.0;
+    size_t c, n;
+    for (c = 0; c < di; c++)
+        for (n = 0; n < N; n++) {
+            /* the factor the scan multiplied h[c][n] by (expf: the reference's) */
+            kept += (double)expf(s->delta[c] * L->A[c * N + n]);
+            h2 += (double)h[c * N + n] * (double)h[c * N + n];
+        }
+    o.layer = l;
+    o.pos = s->pos;
+    o.d_inner = cfg->d_inner;
+    o.d_state = cfg->d_state;
+    o.x = x;
+    o.z = z;
+    o.delta = s->delta;
+    o.B = B;
+    o.C = C;
+    o.A = L->A;
+    o.h = h;
+    o.y = s->y;
+    o.kept = kept / ((double)di * (double)N);
+    o.state_norm = sqrt(h2);
+    s->observer(s->observer_user, &o);
+}
+
+/* An architecture's block, and the switches that make configurations of
+   one block function (Mamba-1 and Falcon-Mamba share theirs). */
+typedef struct mamba__arch_ops mamba__arch_ops;
+struct mamba__arch_ops {
+    void (*block)(const mamba_model *m, mamba_state *s, int l, const mamba__acts *a, const mamba__arch_ops *ops);
+    int arch;     /* mamba_arch */
+    int norm_dbc; /* Falcon-Mamba: RMS-normalise delta, B and C (no weight) before use */
+};
+
+/* One Mamba block (MixerModel's Block with Mamba as its mixer) over the T
+   tokens of a, in place on the residual stream a->r. mixer_seq_simple.Block:
+   residual add, then norm, then mixer; written here as r = r + mixer(norm(r)),
+   which is the same. Each line names the line of the reference it does. */
+static void mamba__block_mamba1(const mamba_model *m, mamba_state *s, int l, const mamba__acts *a,
+                                const mamba__arch_ops *ops)
+{
+    const mamba_config *cfg = &m->config;
+    const mamba_layer *L = &m->layers[l];
+    const int dm = cfg->d_model, di = cfg->d_inner, N = cfg->d_state, R = cfg->dt_rank, T = a->T;
+    const int ldxz = 2 * di, ldbc = R + 2 * N;
+    float *window = s->conv + (size_t)l * (size_t)di * (size_t)cfg->d_conv; /* (d_inner, d_conv) */
+    float *h = s->ssm + (size_t)l * (size_t)di * (size_t)N;                 /* (d_inner, d_state) */
+    mamba__scan_io io;
+    int t;
+    int mamba__par = T > 1; /* the per-token loops fork only for a block of tokens */
+    (void)mamba__par;
 
     /* u = RMSNorm(r) * w_norm                       Block.norm */
-    mamba__rmsnorm(s->u, s->r, L->norm, cfg->d_model, cfg->norm_eps);
+    MAMBA__PARALLEL_FOR_IF
+    for (t = 0; t < T; t++)
+        mamba__rmsnorm(a->u + (size_t)t * dm, a->r + (size_t)t * dm, L->norm, dm, cfg->norm_eps);
     /* (x, z) = in_proj(u)                           xz = self.in_proj(hidden_states); x, z = xz.chunk(2) */
-    mamba__matvec_x(s->xz, &L->in_proj, s->u, L->in_proj_bias, xq, s->xs);
+    mamba__linear(a, a->xz, ldxz, &L->in_proj, L->in_proj_bias, a->u, dm);
     /* x = SiLU(conv1d(x)) over the last d_conv x's  the conv_state update in Mamba.step */
-    mamba__conv_step(x, window, L->conv_weight, L->conv_bias, d_inner, cfg->d_conv);
+    mamba__conv(a->xz, (size_t)ldxz, window, L->conv_weight, L->conv_bias, di, cfg->d_conv, T, a->batched);
     /* (delta, B, C) = x_proj(x)                     x_db = self.x_proj(x); torch.split(...) */
-    mamba__matvec_x(s->dbc, &L->x_proj, x, NULL, xq, s->xs);
-    if (cfg->arch == MAMBA_ARCH_FALCON) {
+    mamba__linear(a, a->dbc, ldbc, &L->x_proj, NULL, a->xz, ldxz);
+    if (ops->norm_dbc) {
         /* Falcon-Mamba normalises each part, without a weight, before use. */
-        mamba__rmsnorm(dt_in, dt_in, NULL, dt_rank, cfg->mixer_rms_eps);
-        mamba__rmsnorm(B, B, NULL, d_state, cfg->mixer_rms_eps);
-        mamba__rmsnorm(C, C, NULL, d_state, cfg->mixer_rms_eps);
+        MAMBA__PARALLEL_FOR_IF
+        for (t = 0; t < T; t++) {
+            float *p = a->dbc + (size_t)t * ldbc;
+            mamba__rmsnorm(p, p, NULL, R, cfg->mixer_rms_eps);
+            mamba__rmsnorm(p + R, p + R, NULL, N, cfg->mixer_rms_eps);
+            mamba__rmsnorm(p + R + N, p + R + N, NULL, N, cfg->mixer_rms_eps);
+        }
     }
     /* Delta = softplus(dt_proj(delta) + dt_bias)    dt = F.softplus(F.linear(dt, W) + bias) */
-    mamba__matvec_x(s->delta, &L->dt_proj, dt_in, L->dt_bias, xq, s->xs);
-    mamba__softplus_n(s->delta, d_inner);
-    /* h = exp(Delta A) h + Delta B x;  y = (C h + D x) * SiLU(z) */
-    mamba__ssm_step(s->y, h, x, z, s->delta, L->A, B, C, L->D, d_inner, d_state);
+    mamba__linear(a, a->delta, di, &L->dt_proj, L->dt_bias, a->dbc, ldbc);
+    MAMBA__PARALLEL_FOR_IF
+    for (t = 0; t < T; t++) mamba__softplus_n(a->delta + (size_t)t * di, di);
+    /* h = exp(Delta A) h + Delta B x;  y = C h + D x   (one head per channel) */
+    io.n_head = di;
+    io.head_dim = 1;
+    io.n_group = 1;
+    io.d_state = N;
+    io.a_per_state = 1;
+    io.A = L->A;
+    io.D = L->D;
+    io.h = h;
+    io.x = a->xz;
+    io.ldx = (size_t)ldxz;
+    io.delta = a->delta;
+    io.ldd = (size_t)di;
+    io.B = a->dbc + R;
+    io.C = a->dbc + R + N;
+    io.ldbc = (size_t)ldbc;
+    io.y = a->y;
+    io.ldy = (size_t)di;
+    mamba__scan(&io, T, a->batched);
+    if (s->observer) mamba__observe(m, s, l, a->xz, a->xz + di, io.B, io.C, h); /* T = 1: see mamba_forward */
+    /* y = y * SiLU(z)                               y = y * self.act(z) */
+    MAMBA__PARALLEL_FOR_IF
+    for (t = 0; t < T; t++) mamba__gate(a->y + (size_t)t * di, a->xz + (size_t)t * ldxz + di, di);
     /* r = r + out_proj(y)                           out = self.out_proj(y); residual add in fp32 */
-    mamba__matvec_x(s->u, &L->out_proj, s->y, L->out_proj_bias, xq, s->xs);
-    for (i = 0; i < cfg->d_model; i++) s->r[i] += s->u[i];
+    mamba__linear(a, a->u, dm, &L->out_proj, L->out_proj_bias, a->y, di);
+    MAMBA__PARALLEL_FOR_IF
+    for (t = 0; t < T; t++) {
+        float *r = a->r + (size_t)t * dm;
+        const float *u = a->u + (size_t)t * dm;
+        int i;
+        for (i = 0; i < dm; i++) r[i] += u[i];
+    }
+}
+
+/* The one place that chooses a block per architecture (the loader has
+   refused any other arch). A new architecture: its block function (or
+   switches of an existing one) and a row here. */
+static const mamba__arch_ops mamba__archs[] = {
+    {mamba__block_mamba1, MAMBA_ARCH_MAMBA1, 0},
+    {mamba__block_mamba1, MAMBA_ARCH_FALCON, 1}};
+
+static const mamba__arch_ops *mamba__arch_of(int arch)
+{
+    size_t i;
+    for (i = 0; i < sizeof mamba__archs / sizeof mamba__archs[0]; i++)
+        if (mamba__archs[i].arch == arch) return &mamba__archs[i];
+    return NULL;
 }
 
 static int mamba__state_fits(const mamba_model *m, const mamba_state *s)
@@ -2209,6 +2795,8 @@ static int mamba__state_fits(const mamba_model *m, const mamba_state *s)
 MAMBA_API mamba_result mamba_step(const mamba_model *m, mamba_state *s, int token, float *logits)
 {
     const mamba_config *cfg;
+    const mamba__arch_ops *ops;
+    mamba__acts a;
     int l;
     /* m->data is NULL for a model that failed to load or was closed: its
        config may be filled in while its tensor pointers are not */
@@ -2216,10 +2804,23 @@ MAMBA_API mamba_result mamba_step(const mamba_model *m, mamba_state *s, int toke
     cfg = &m->config;
     if (!mamba__state_fits(m, s)) return MAMBA_ERR_INVALID_ARG;
     if (token < 0 || token >= cfg->n_vocab_padded) return MAMBA_ERR_TOKEN;
+    ops = mamba__arch_of(cfg->arch);
+    MAMBA_ASSERT(ops != NULL); /* a loaded model has a known arch */
 
+    a.T = 1;
+    a.batched = 0;
+    a.r = s->r;
+    a.u = s->u;
+    a.xz = s->xz;
+    a.dbc = s->dbc;
+    a.delta = s->delta;
+    a.y = s->y;
+    a.xt = NULL;
+    a.xq = (int16_t *)s->xq;
+    a.xs = s->xs;
     /* r = embedding[token]                          MixerModel.embedding */
     mamba__dequant_row(s->r, &m->embedding, token); /* widened to f32 from any dtype */
-    for (l = 0; l < cfg->n_layer; l++) mamba__block(m, s, l);
+    for (l = 0; l < cfg->n_layer; l++) ops->block(m, s, l, &a, ops);
     s->pos++;
     if (logits) {
         /* logits = lm_head(RMSNorm(r) * w_norm_f)    MixerModel.norm_f, MambaLMHeadModel.lm_head */
@@ -2227,6 +2828,19 @@ MAMBA_API mamba_result mamba_step(const mamba_model *m, mamba_state *s, int toke
         mamba__matvec_x(logits, &m->lm_head, s->u, NULL, (int16_t *)s->xq, s->xs);
     }
     return MAMBA_OK;
+}
+
+MAMBA_API void mamba_state_observe(mamba_state *s, mamba_observer fn, void *user)
+{
+    if (!s) return;
+    s->observer = fn;
+    s->observer_user = user;
+}
+
+MAMBA_API size_t mamba_matrix_bytes(const mamba_matrix *w)
+{
+    if (!w || !mamba__wtype_of(w->dtype) || w->rows < 0 || w->cols < 0) return 0;
+    return (size_t)w->rows * mamba__row_bytes(w->dtype, w->cols);
 }
 
 MAMBA_API int mamba_argmax(const float *logits, int n)
@@ -2824,7 +3438,7 @@ MAMBA_API mamba_result mamba_state_copy(mamba_state *dst, const mamba_state *src
 
        for each block of T tokens:
            r[t] = embedding[token t]                      T x d_model
-           for each layer:                                (mamba__fw_layer)
+           for each layer:                                (the block, mamba__block_mamba1)
                u   = RMSNorm(r) * w_norm                  per token
                xz  = u  in_proj^T                         (T x d_model)(d_model x 2 d_inner)
                x   = SiLU(conv(x))                        per channel, over t in order
@@ -2842,34 +3456,6 @@ MAMBA_API mamba_result mamba_state_copy(mamba_state *dst, const mamba_state *src
    tokens), and no sum depends on the block size, so results are bit-
    identical for any thread count and any block size. */
 
-#if defined(__AVX512F__) && !defined(MAMBA_NO_SIMD) /* CONFIG: MAMBA_NO_SIMD  portable scalar kernels only */
-#define MAMBA__FW_AVX512 1
-#include <immintrin.h>
-#if defined(__cplusplus) && defined(__GNUC__) && !defined(__clang__)
-/* g++ 12's AVX-512 intrinsics start from _mm512_undefined_ps() and warn
-   about it when inlined; the warning is about the header, not this code. */
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-#elif defined(MAMBA__AVX2)
-#define MAMBA__FW_AVX2 1 /* the tiled matrix products and the scan (below) */
-#elif defined(MAMBA__NEON)
-#define MAMBA__FW_NEON 1 /* the tiled matrix products and the scan (below) */
-#endif
-#if defined(MAMBA__FW_AVX512) || defined(MAMBA__FW_AVX2) || defined(MAMBA__FW_NEON)
-#define MAMBA__FW_TILED 1
-#endif
-
-/* The scratch of one call: T rows of each activation, row-major by token. */
-typedef struct mamba__fw_buf {
-    float *r;     /* (T, d_model) residual stream */
-    float *u;     /* (T, d_model) normed input, later out_proj's output */
-    float *xz;    /* (T, 2*d_inner) in_proj output: x then z, per token */
-    float *dbc;   /* (T, dt_rank + 2*d_state) x_proj output: delta, B, C */
-    float *delta; /* (T, d_inner) Delta */
-    float *y;     /* (T, d_inner) SSM output */
-    float *xt;    /* (T rounded up to 16, max K) a product's inputs, packed (mamba__fw_pack_x) */
-} mamba__fw_buf;
 
 /* T*n floats rounded up to a 64-byte multiple; 0 on overflow. */
 static size_t mamba__fw_part(size_t T, size_t n)
@@ -2912,7 +3498,7 @@ MAMBA_API size_t mamba_forward_scratch_size(const mamba_model *m, int block)
     return f * sizeof(float) + 64; /* + room to align the start to 64 bytes */
 }
 
-static void mamba__fw_carve(mamba__fw_buf *b, const mamba_config *c, int T, float *f)
+static void mamba__fw_carve(mamba__acts *b, const mamba_config *c, int T, float *f)
 {
     size_t t = (size_t)T, di = (size_t)c->d_inner;
     b->r = f;
@@ -2930,578 +3516,13 @@ static void mamba__fw_carve(mamba__fw_buf *b, const mamba_config *c, int T, floa
     b->xt = f;
 }
 
-#ifdef MAMBA__FW_AVX512
-/* exp of 16 floats: mamba__vexp16() in >>kernels, the one the decoding
-   scan uses, so prompt and decode share one exp (measured max relative
-   error against exp() in double checked by tests/test_forward.c). */
-
-#endif /* MAMBA__FW_AVX512 */
-
-#ifdef MAMBA__FW_TILED
-/* The block's matrix products,
-       out[t][r] = sum_k W[r][k] X[t][k] (+ bias[r])          (F.linear)
-   Decoding forms each output as a dot product of a weight row with x.
-   Over a block the same sums are laid out as an outer product, the way
-   BLAS kernels do it: a tile of MR = 6 weight rows by 64 tokens keeps its
-   6 x 64 running sums in 24 registers of 16 lanes, one (row, token) sum per
-   lane. For each k, one weight of each row is broadcast to all 16 lanes and
-   multiplied into 16 tokens' inputs at once:
-
-       acc[i][t0 .. t0+63] += W[r0+i][k] * X[t0 .. t0+63][k]     24 FMAs
-
-   so every lane ends as a finished sum and nothing is added across lanes.
-   Two copies make the loads cheap:
-   - the block's inputs are transposed once per product into panels of 64
-     tokens, xt[k][64], so a step's 4 input vectors are 256 bytes in a row,
-     and a panel is one sequential stream through the k loop;
-   - the 6 weight rows are widened to f32, from whatever dtype the file
-     stores (this is where f16, bf16 and q8 become f32), KC = 256 columns at
-     a time, into a 6 KB panel that stays in L1 while all the block's
-     tokens pass under it: each weight is read from memory once per block
-     and converted once, then used T times.
-   A step is 4 loads, 6 broadcasts and 24 FMAs: the FMAs set the pace.
-   With AVX2 (16 registers of 8 lanes) a tile is 6 rows by 16 tokens, 12
-   registers, and a 64-token panel is four such tiles side by side; NEON
-   does the same with 24 registers of 4 lanes.
-
-   Rounding: a (row, token) sum adds k in order within a chain of 32
-   columns, then adds the chain sums in order, never one chain of all K:
-   measured on the 2,000-token test checkpoint, chains of 64 drifted 1.2e-5
-   from mamba_step() (whose dot products sum 64 partial sums pairwise) and
-   chains of 32 stay at 7e-6, below the 1e-5 the tests allow. That order
-   depends on k alone, so a result is the same whatever the block size, the
-   tile its token lands in, or the thread that computes it.
-   Measured, 1 thread, mamba-130m shapes, T = 256: in_proj (3072 x 768) 160
-   GFLOP/s and out_proj (768 x 1536) 165, about 75% of the FMA peak; the
-   4 x 6 dot-product kernel this replaced reached 126-134 and 104-143 (its
-   lane sums at the end of every tile cost 15-25%). */
-#define MAMBA__FW_MR 6     /* weight rows per tile */
-#define MAMBA__FW_KC 256   /* columns per weight panel (6 x 256 floats) */
-#define MAMBA__FW_CHAIN 32 /* columns per chain of sums (see Rounding) */
-#define MAMBA__FW_TSUB 256 /* tokens per pass over a chunk (sums: 6 x 256 floats) */
-
-/* An empty asm that claims to change v: the compiler must keep v in a
-   register as it is. mamba__fw_tile64() uses it on its 4 input vectors,
-   one of which gcc 12 otherwise keeps on the stack and reloads 6 times a
-   step although registers are free. */
-#if defined(__GNUC__) || defined(__clang__)
-#define MAMBA__FW_KEEP(v) __asm__("" : "+v"(v))
-#else
-#define MAMBA__FW_KEEP(v) ((void)0)
-#endif
-
-#ifdef MAMBA__FW_AVX512
-/* A 16 x 16 transpose in registers: r[j] holds row j, then r[i] holds
-   column i. Three rounds of shuffles, each pairing what the last one built:
-   2 x 2 blocks of floats within 128-bit lanes (unpack), 4 x 4 (shuffle_ps),
-   then the 128-bit lanes themselves (shuffle_f32x4, twice). */
-static void mamba__fw_transpose16(__m512 r[16])
-{
-    __m512 t[16], u[16];
-    int m, q;
-    for (m = 0; m < 8; m++) {
-        t[2 * m] = _mm512_unpacklo_ps(r[2 * m], r[2 * m + 1]);
-        t[2 * m + 1] = _mm512_unpackhi_ps(r[2 * m], r[2 * m + 1]);
-    }
-    for (m = 0; m < 4; m++) { /* u[4m + q]: element q + 4L of rows 4m .. 4m+3 in lane L */
-        u[4 * m] = _mm512_shuffle_ps(t[4 * m], t[4 * m + 2], 0x44);
-        u[4 * m + 1] = _mm512_shuffle_ps(t[4 * m], t[4 * m + 2], 0xEE);
-        u[4 * m + 2] = _mm512_shuffle_ps(t[4 * m + 1], t[4 * m + 3], 0x44);
-        u[4 * m + 3] = _mm512_shuffle_ps(t[4 * m + 1], t[4 * m + 3], 0xEE);
-    }
-    for (q = 0; q < 4; q++) {
-        __m512 v0 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x88), v1 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xDD);
-        __m512 w0 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x88), w1 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xDD);
-        r[q] = _mm512_shuffle_f32x4(v0, w0, 0x88);
-        r[q + 8] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
-        r[q + 4] = _mm512_shuffle_f32x4(v1, w1, 0x88);
-        r[q + 12] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
-    }
-}
-#endif
-
-/* X (T rows, ldx floats apart, K columns) into panels: tokens t0 .. t0+w-1
-   at xt + K*t0 as xt[k*w + j] = X[t0 + j][k]. Panels are w = 64 tokens,
-   then 16-token panels for what is left; tokens past T are zeros. */
-static void mamba__fw_pack_x(float *xt, const float *X, int ldx, int K, int T)
-{
-    const int nfull = T / 64, npanel = nfull + (T - 64 * nfull + 15) / 16;
-    int p;
-    MAMBA__PARALLEL_FOR
-    for (p = 0; p < npanel; p++) {
-        const int t0 = p < nfull ? 64 * p : 64 * nfull + 16 * (p - nfull), w = p < nfull ? 64 : 16;
-        float *dst = xt + (size_t)K * (size_t)t0;
-        int j, k;
-#ifdef MAMBA__FW_AVX512
-        /* 16 tokens x 16 columns at a time, transposed in registers */
-        const int n = T - t0 < w ? T - t0 : w;
-        int j0, i;
-        for (j0 = 0; j0 < w; j0 += 16)
-            for (k = 0; k < K; k += 16) {
-                const int kk = K - k < 16 ? K - k : 16;
-                const __mmask16 mask = (__mmask16)((1u << kk) - 1u);
-                __m512 r[16];
-                for (j = 0; j < 16; j++)
-                    r[j] = j0 + j < n ? _mm512_maskz_loadu_ps(mask, X + (size_t)(t0 + j0 + j) * (size_t)ldx + k)
-                                      : _mm512_setzero_ps();
-                mamba__fw_transpose16(r);
-                for (i = 0; i < kk; i++) _mm512_storeu_ps(dst + (size_t)(k + i) * (size_t)w + j0, r[i]);
-            }
-        continue;
-#endif
-        for (j = 0; j < w; j++) {
-            if (t0 + j < T) {
-                const float *src = X + (size_t)(t0 + j) * (size_t)ldx;
-                for (k = 0; k < K; k++) dst[(size_t)k * (size_t)w + (size_t)j] = src[k];
-            } else
-                for (k = 0; k < K; k++) dst[(size_t)k * (size_t)w + (size_t)j] = 0.0f;
-        }
-    }
-}
-
-#ifdef MAMBA__FW_AVX512
-/* One step of k for weight row i of the tile: broadcast, then FMAs. */
-#define MAMBA__FW_ROW64(i)                                          \
-    do {                                                            \
-        const __m512 w = _mm512_set1_ps(wp[(i) * MAMBA__FW_KC + k]); \
-        a##i##0 = _mm512_fmadd_ps(w, x0, a##i##0);                  \
-        a##i##1 = _mm512_fmadd_ps(w, x1, a##i##1);                  \
-        a##i##2 = _mm512_fmadd_ps(w, x2, a##i##2);                  \
-        a##i##3 = _mm512_fmadd_ps(w, x3, a##i##3);                  \
-    } while (0)
-/* A chunk's sum into the tile's running sums: stored by the first chunk,
-   added by the others (the chunk order of the rounding note above). */
-#define MAMBA__FW_PUT(p, a) _mm512_storeu_ps((p), first ? (a) : _mm512_add_ps(_mm512_loadu_ps(p), (a)))
-#define MAMBA__FW_PUT64(i)                                   \
-    do {                                                     \
-        float *o = res + (size_t)(i) * MAMBA__FW_TSUB;       \
-        MAMBA__FW_PUT(o, a##i##0);                           \
-        MAMBA__FW_PUT(o + 16, a##i##1);                      \
-        MAMBA__FW_PUT(o + 32, a##i##2);                      \
-        MAMBA__FW_PUT(o + 48, a##i##3);                      \
-    } while (0)
-
-/* The 6 x 64 tile over one chunk of kc columns: res[i][0..63] gets
-   sum_k wp[i][k] * xt[k][0..63]. xt is a 64-token panel at the chunk. */
-static void mamba__fw_tile64(float *res, const float *wp, const float *xt, int kc, int first)
-{
-    int c, k;
-    for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
-        const int end = kc - c < MAMBA__FW_CHAIN ? kc : c + MAMBA__FW_CHAIN;
-        __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00;
-        __m512 a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00;
-        __m512 a33 = a00, a40 = a00, a41 = a00, a42 = a00, a43 = a00, a50 = a00, a51 = a00, a52 = a00;
-        __m512 a53 = a00;
-        for (k = c; k < end; k++) {
-            const float *x = xt + (size_t)k * 64;
-            __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
-            __m512 x2 = _mm512_loadu_ps(x + 32), x3 = _mm512_loadu_ps(x + 48);
-            MAMBA__FW_KEEP(x0); MAMBA__FW_KEEP(x1); MAMBA__FW_KEEP(x2); MAMBA__FW_KEEP(x3);
-            MAMBA__FW_ROW64(0); MAMBA__FW_ROW64(1); MAMBA__FW_ROW64(2);
-            MAMBA__FW_ROW64(3); MAMBA__FW_ROW64(4); MAMBA__FW_ROW64(5);
-        }
-        MAMBA__FW_PUT64(0); MAMBA__FW_PUT64(1); MAMBA__FW_PUT64(2);
-        MAMBA__FW_PUT64(3); MAMBA__FW_PUT64(4); MAMBA__FW_PUT64(5);
-    }
-}
-
-/* The same for 16 tokens (the block's last tokens), in a panel of w tokens:
-   6 sums of 16 lanes, each formed exactly as a lane of mamba__fw_tile64()
-   forms it. */
-static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w, int kc, int first)
-{
-    int c, k;
-    for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
-        const int end = kc - c < MAMBA__FW_CHAIN ? kc : c + MAMBA__FW_CHAIN;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
-        for (k = c; k < end; k++) {
-            const __m512 x = _mm512_loadu_ps(xt + (size_t)k * (size_t)w);
-            a0 = _mm512_fmadd_ps(_mm512_set1_ps(wp[k]), x, a0);
-            a1 = _mm512_fmadd_ps(_mm512_set1_ps(wp[MAMBA__FW_KC + k]), x, a1);
-            a2 = _mm512_fmadd_ps(_mm512_set1_ps(wp[2 * MAMBA__FW_KC + k]), x, a2);
-            a3 = _mm512_fmadd_ps(_mm512_set1_ps(wp[3 * MAMBA__FW_KC + k]), x, a3);
-            a4 = _mm512_fmadd_ps(_mm512_set1_ps(wp[4 * MAMBA__FW_KC + k]), x, a4);
-            a5 = _mm512_fmadd_ps(_mm512_set1_ps(wp[5 * MAMBA__FW_KC + k]), x, a5);
-        }
-        MAMBA__FW_PUT(res, a0);
-        MAMBA__FW_PUT(res + MAMBA__FW_TSUB, a1);
-        MAMBA__FW_PUT(res + 2 * MAMBA__FW_TSUB, a2);
-        MAMBA__FW_PUT(res + 3 * MAMBA__FW_TSUB, a3);
-        MAMBA__FW_PUT(res + 4 * MAMBA__FW_TSUB, a4);
-        MAMBA__FW_PUT(res + 5 * MAMBA__FW_TSUB, a5);
-    }
-}
-#elif defined(MAMBA__FW_NEON)
-#define MAMBA__FW_PUT(p, a) vst1q_f32((p), first ? (a) : vaddq_f32(vld1q_f32(p), (a)))
-#define MAMBA__FW_ROW16(i)                                              \
-    do {                                                                \
-        const float32x4_t w4 = vdupq_n_f32(wp[(i) * MAMBA__FW_KC + k]); \
-        a##i##0 = vfmaq_f32(a##i##0, w4, x0);                           \
-        a##i##1 = vfmaq_f32(a##i##1, w4, x1);                           \
-        a##i##2 = vfmaq_f32(a##i##2, w4, x2);                           \
-        a##i##3 = vfmaq_f32(a##i##3, w4, x3);                           \
-    } while (0)
-#define MAMBA__FW_PUT16(i)                                               \
-    do {                                                                 \
-        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB, a##i##0);      \
-        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 4, a##i##1);  \
-        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 8, a##i##2);  \
-        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 12, a##i##3); \
-    } while (0)
-/* NEON (32 registers of 4 lanes): 6 rows by 16 tokens in 24 registers,
-   the same sums in the same order as the x86 tiles. */
-static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w, int kc, int first)
-{
-    int c, k;
-    for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
-        const int end = kc - c < MAMBA__FW_CHAIN ? kc : c + MAMBA__FW_CHAIN;
-        float32x4_t a00 = vdupq_n_f32(0.0f), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00;
-        float32x4_t a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00;
-        float32x4_t a33 = a00, a40 = a00, a41 = a00, a42 = a00, a43 = a00, a50 = a00, a51 = a00, a52 = a00;
-        float32x4_t a53 = a00;
-        for (k = c; k < end; k++) {
-            const float *x = xt + (size_t)k * (size_t)w;
-            const float32x4_t x0 = vld1q_f32(x), x1 = vld1q_f32(x + 4), x2 = vld1q_f32(x + 8), x3 = vld1q_f32(x + 12);
-            MAMBA__FW_ROW16(0); MAMBA__FW_ROW16(1); MAMBA__FW_ROW16(2);
-            MAMBA__FW_ROW16(3); MAMBA__FW_ROW16(4); MAMBA__FW_ROW16(5);
-        }
-        MAMBA__FW_PUT16(0); MAMBA__FW_PUT16(1); MAMBA__FW_PUT16(2);
-        MAMBA__FW_PUT16(3); MAMBA__FW_PUT16(4); MAMBA__FW_PUT16(5);
-    }
-}
-#else /* MAMBA__FW_AVX2 */
-#define MAMBA__FW_PUT(p, a) _mm256_storeu_ps((p), first ? (a) : _mm256_add_ps(_mm256_loadu_ps(p), (a)))
-#define MAMBA__FW_ROW16(i)                                                \
-    do {                                                                  \
-        const __m256 w8 = _mm256_broadcast_ss(wp + (i) * MAMBA__FW_KC + k); \
-        a##i##0 = _mm256_fmadd_ps(w8, x0, a##i##0);                       \
-        a##i##1 = _mm256_fmadd_ps(w8, x1, a##i##1);                       \
-    } while (0)
-#define MAMBA__FW_PUT16(i)                                          \
-    do {                                                            \
-        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB, a##i##0);     \
-        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 8, a##i##1); \
-    } while (0)
-/* 6 rows by 16 tokens of a panel of w tokens, in 12 registers of 8 lanes;
-   the same sums, in the same order, as the AVX-512 tiles. */
-static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w, int kc, int first)
-{
-    int c, k;
-    for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
-        const int end = kc - c < MAMBA__FW_CHAIN ? kc : c + MAMBA__FW_CHAIN;
-        __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
-        __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
-        for (k = c; k < end; k++) {
-            const __m256 x0 = _mm256_loadu_ps(xt + (size_t)k * (size_t)w);
-            const __m256 x1 = _mm256_loadu_ps(xt + (size_t)k * (size_t)w + 8);
-            MAMBA__FW_ROW16(0); MAMBA__FW_ROW16(1); MAMBA__FW_ROW16(2);
-            MAMBA__FW_ROW16(3); MAMBA__FW_ROW16(4); MAMBA__FW_ROW16(5);
-        }
-        MAMBA__FW_PUT16(0); MAMBA__FW_PUT16(1); MAMBA__FW_PUT16(2);
-        MAMBA__FW_PUT16(3); MAMBA__FW_PUT16(4); MAMBA__FW_PUT16(5);
-    }
-}
-#endif
-
-/* Rows r0 .. r0+5 of the product for all T tokens (xt: the packed inputs). */
-static void mamba__fw_rows6(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *xt, int T,
-                            int r0)
-{
-    const int K = W->cols, nr = W->rows - r0 < MAMBA__FW_MR ? W->rows - r0 : MAMBA__FW_MR;
-    float wp[MAMBA__FW_MR * MAMBA__FW_KC];
-    float res[MAMBA__FW_MR * MAMBA__FW_TSUB];
-    int s0, k0, t0, i, t;
-    /* rows past the matrix are zeros, computed and dropped */
-    if (nr < MAMBA__FW_MR) memset(wp, 0, sizeof wp);
-    for (s0 = 0; s0 < T; s0 += MAMBA__FW_TSUB) {
-        const int ns = T - s0 < MAMBA__FW_TSUB ? T - s0 : MAMBA__FW_TSUB;
-        for (k0 = 0; k0 < K; k0 += MAMBA__FW_KC) {
-            const int kc = K - k0 < MAMBA__FW_KC ? K - k0 : MAMBA__FW_KC;
-            for (i = 0; i < nr; i++) mamba__dequant_cols(wp + i * MAMBA__FW_KC, W, r0 + i, k0, kc);
-            /* s0 is a multiple of 64, so 64-token steps meet the panels */
-            for (t0 = s0; t0 < s0 + ns;) {
-                if (T - t0 >= 64) {
-                    const float *xp = xt + (size_t)K * (size_t)t0 + (size_t)k0 * 64;
-#ifdef MAMBA__FW_AVX512
-                    mamba__fw_tile64(res + (t0 - s0), wp, xp, kc, k0 == 0);
-#else
-                    for (i = 0; i < 64; i += 16) mamba__fw_tile16(res + (t0 - s0) + i, wp, xp + i, 64, kc, k0 == 0);
-#endif
-                    t0 += 64;
-                } else {
-                    mamba__fw_tile16(res + (t0 - s0), wp, xt + (size_t)K * (size_t)t0 + (size_t)k0 * 16, 16, kc,
-                                     k0 == 0);
-                    t0 += 16;
-                }
-            }
-        }
-        for (t = 0; t < ns; t++) {
-            float *o = out + (size_t)(s0 + t) * (size_t)ldo + r0;
-            for (i = 0; i < nr; i++) o[i] = bias ? res[i * MAMBA__FW_TSUB + t] + bias[r0 + i] : res[i * MAMBA__FW_TSUB + t];
-        }
-    }
-}
-#endif /* MAMBA__FW_TILED */
-
-/* out[t][r] = sum_k W[r][k] X[t][k] (+ bias[r])   for t < T, r < W->rows
-   The block's F.linear: out = X W^T + b. out rows are ldo floats apart, X
-   rows ldx floats apart (so a slice of a wider row can be an input); xt is
-   scratch for the packed inputs (T rounded up to 16, times K floats).
-   Threads split the rows, 6 at a time. With AVX-512, AVX2 or NEON this is
-   the tiled product above, for every dtype; otherwise each (row, token) is
-   mamba__dot_row(), the decode dot product, 4 rows at a time so that they
-   stay in L1 while the block's tokens pass. */
-static void mamba__fw_matmul(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *X, int ldx,
-                             int T, float *xt)
-{
-    const int rows = W->rows;
-    int q;
-#ifdef MAMBA__FW_TILED
-    const int ng = (rows + MAMBA__FW_MR - 1) / MAMBA__FW_MR;
-    mamba__fw_pack_x(xt, X, ldx, W->cols, T);
-    MAMBA__PARALLEL_FOR
-    for (q = 0; q < ng; q++) mamba__fw_rows6(out, ldo, W, bias, xt, T, MAMBA__FW_MR * q);
-#else
-    const int nq = (rows + 3) / 4;
-    (void)xt;
-    MAMBA__PARALLEL_FOR
-    for (q = 0; q < nq; q++) {
-        const int r0 = 4 * q, nr = rows - r0 < 4 ? rows - r0 : 4;
-        int i, t0;
-        for (t0 = 0; t0 < T; t0++) {
-            const float *x = X + (size_t)t0 * (size_t)ldx;
-            for (i = 0; i < nr; i++) {
-                float v = mamba__dot_row(W, r0 + i, x);
-                out[(size_t)t0 * ldo + r0 + i] = bias ? v + bias[r0 + i] : v;
-            }
-        }
-    }
-#endif
-}
-
-/* The causal conv over a block, in place on x (T rows, ldx apart), for
-   channels [c0, c1): mamba__conv_step() applied to t = 0, 1, ... in order,
-   with the window carried from token to token (and left in the state). */
-static void mamba__fw_conv_scalar(float *x, int ldx, float *window, const float *weight, const float *bias, int c0,
-                                  int c1, int d_conv, int T)
-{
-    int c, t, j;
-    for (c = c0; c < c1; c++) {
-        float *w = window + (size_t)c * (size_t)d_conv;
-        const float *k = weight + (size_t)c * (size_t)d_conv;
-        for (t = 0; t < T; t++) {
-            float *xc = x + (size_t)t * (size_t)ldx + c;
-            float acc = bias ? bias[c] : 0.0f;
-            for (j = 0; j + 1 < d_conv; j++) w[j] = w[j + 1];
-            w[d_conv - 1] = *xc;
-            for (j = 0; j < d_conv; j++) acc += k[j] * w[j];
-            *xc = mamba__silu(acc);
-        }
-    }
-}
-
-/* The selective scan over a block for channels [c0, c1): mamba__ssm_step()
-   applied to t = 0, 1, ... in order. x and z are rows of xz (ldxz apart),
-   B and C rows of dbc (ldbc apart). */
-static void mamba__fw_scan_scalar(float *y, float *h, const float *xz, int ldxz, const float *delta,
-                                  const float *A, const float *Bm, int ldbc, const float *D, int c0, int c1,
-                                  int d_inner, int d_state, int T)
-{
-    int c, t, n;
-    for (c = c0; c < c1; c++) {
-        float *hc = h + (size_t)c * (size_t)d_state;
-        const float *Ac = A + (size_t)c * (size_t)d_state;
-        for (t = 0; t < T; t++) {
-            const float *B = Bm + (size_t)t * (size_t)ldbc, *C = B + d_state;
-            float dt = delta[(size_t)t * d_inner + c], xc = xz[(size_t)t * ldxz + c], acc = 0.0f;
-            for (n = 0; n < d_state; n++) {
-                hc[n] = expf(dt * Ac[n]) * hc[n] + (dt * B[n]) * xc;
-                acc += hc[n] * C[n];
-            }
-            acc += D[c] * xc;
-            y[(size_t)t * d_inner + c] = acc * mamba__silu(xz[(size_t)t * ldxz + d_inner + c]);
-        }
-    }
-}
-
-#if defined(MAMBA__FW_AVX2) || defined(MAMBA__FW_NEON)
-/* The scan with AVX2 or NEON, channel by channel over t, each token's
-   update by mamba__scan_channel(), the decoding scan's own (vector exp):
-   the exp of every (channel, state) is what costs, and expf() one at a
-   time made the scan most of an AVX2 prompt. */
-static void mamba__fw_scan(float *y, float *h, const float *xz, int ldxz, const float *delta, const float *A,
-                           const float *Bm, int ldbc, const float *D, int c0, int c1, int d_inner, int d_state, int T)
-{
-    int c, t;
-    for (c = c0; c < c1; c++) {
-        float *hc = h + (size_t)c * (size_t)d_state;
-        const float *Ac = A + (size_t)c * (size_t)d_state;
-        for (t = 0; t < T; t++) {
-            const float *B = Bm + (size_t)t * (size_t)ldbc;
-            const float xs = xz[(size_t)t * ldxz + c];
-            const float s = mamba__scan_channel(hc, Ac, delta[(size_t)t * d_inner + c], xs, B, B + d_state, d_state);
-            y[(size_t)t * d_inner + c] = (s + D[c] * xs) * mamba__silu(xz[(size_t)t * ldxz + d_inner + c]);
-        }
-    }
-}
-#endif
-
-#ifdef MAMBA__FW_AVX512
-/* The conv for 16 channels c0..c0+15 at once, one lane per channel; the
-   window of each lane is d_conv registers (shifting them is renaming). */
-static void mamba__fw_conv16(float *x, int ldx, float *window, const float *weight, const float *bias, int c0,
-                             int d_conv, int T)
-{
-    __m512 w[8], k[8], acc, b;
-    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32(d_conv));
-    float *win = window + (size_t)c0 * (size_t)d_conv;
-    int t, j;
-    for (j = 0; j < d_conv; j++) {
-        w[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, win + j, 4);
-        k[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, weight + (size_t)c0 * (size_t)d_conv + j, 4);
-    }
-    b = bias ? _mm512_loadu_ps(bias + c0) : _mm512_setzero_ps();
-    for (t = 0; t < T; t++) {
-        float *xc = x + (size_t)t * (size_t)ldx + c0;
-        for (j = 0; j + 1 < d_conv; j++) w[j] = w[j + 1];
-        w[d_conv - 1] = _mm512_loadu_ps(xc);
-        acc = b;
-        for (j = 0; j < d_conv; j++) acc = _mm512_fmadd_ps(k[j], w[j], acc);
-        _mm512_storeu_ps(xc, mamba__silu16(acc));
-    }
-    for (j = 0; j < d_conv; j++) _mm512_i32scatter_ps(win + j, idx, w[j], 4);
-}
-
-/* The scan for 16 channels c0..c0+15, one lane per channel, d_state a
-   multiple of 16. State indices go 16 at a time: h for 16 channels x 16
-   states lives in 16 registers across all T tokens; y[t] collects the
-   partial sums of C h over the state chunks in n order, as the scalar loop
-   does. Then y = (y + D x) * SiLU(z). */
-static void mamba__fw_scan16(float *y, float *h, const float *xz, int ldxz, const float *delta, const float *A,
-                             const float *Bm, int ldbc, const float *D, int c0, int d_inner, int d_state, int T)
-{
-    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32(d_state));
-    float *hb = h + (size_t)c0 * (size_t)d_state;
-    const float *Ab = A + (size_t)c0 * (size_t)d_state;
-    int n0, t, j;
-    for (n0 = 0; n0 < d_state; n0 += 16) {
-        __m512 hv[16], Av[16];
-        for (j = 0; j < 16; j++) {
-            hv[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, hb + n0 + j, 4);
-            Av[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, Ab + n0 + j, 4);
-        }
-        for (t = 0; t < T; t++) {
-            const float *B = Bm + (size_t)t * (size_t)ldbc + n0, *C = B + d_state;
-            float *yt = y + (size_t)t * (size_t)d_inner + c0;
-            __m512 dt = _mm512_loadu_ps(delta + (size_t)t * (size_t)d_inner + c0);
-            __m512 dtx = _mm512_mul_ps(dt, _mm512_loadu_ps(xz + (size_t)t * (size_t)ldxz + c0));
-            __m512 acc = n0 ? _mm512_loadu_ps(yt) : _mm512_setzero_ps();
-            for (j = 0; j < 16; j++) {
-                __m512 dA = mamba__vexp16(_mm512_mul_ps(dt, Av[j]));
-                hv[j] = _mm512_fmadd_ps(dA, hv[j], _mm512_mul_ps(dtx, _mm512_set1_ps(B[j])));
-                acc = _mm512_fmadd_ps(hv[j], _mm512_set1_ps(C[j]), acc);
-            }
-            _mm512_storeu_ps(yt, acc);
-        }
-        for (j = 0; j < 16; j++) _mm512_i32scatter_ps(hb + n0 + j, idx, hv[j], 4);
-    }
-    for (t = 0; t < T; t++) {
-        float *yt = y + (size_t)t * (size_t)d_inner + c0;
-        const float *xt = xz + (size_t)t * (size_t)ldxz + c0;
-        __m512 acc = _mm512_fmadd_ps(_mm512_loadu_ps(D + c0), _mm512_loadu_ps(xt), _mm512_loadu_ps(yt));
-        _mm512_storeu_ps(yt, _mm512_mul_ps(acc, mamba__silu16(_mm512_loadu_ps(xt + d_inner))));
-    }
-}
-#endif
-
-/* delta = softplus(delta) over T rows of d_inner, each row as
-   mamba__block() does it (mamba__softplus_n). */
-static void mamba__fw_softplus(float *delta, int d_inner, int T)
-{
-    int t;
-    MAMBA__PARALLEL_FOR
-    for (t = 0; t < T; t++) mamba__softplus_n(delta + (size_t)t * (size_t)d_inner, d_inner);
-}
-
-/* One Mamba block over T tokens of the block buffer: mamba__block() for
-   t = 0..T-1, reorganised so that each weight is read once. */
-static void mamba__fw_layer(const mamba_model *m, mamba_state *s, int l, const mamba__fw_buf *b, int T)
-{
-    const mamba_config *cfg = &m->config;
-    const mamba_layer *L = &m->layers[l];
-    const int dm = cfg->d_model, di = cfg->d_inner, N = cfg->d_state, R = cfg->dt_rank, dc = cfg->d_conv;
-    const int ldxz = 2 * di, ldbc = R + 2 * N, ngroup = (di + 15) / 16;
-    float *window = s->conv + (size_t)l * (size_t)di * (size_t)dc;
-    float *h = s->ssm + (size_t)l * (size_t)di * (size_t)N;
-    int t, g;
-
-    /* u = RMSNorm(r) * w_norm, token by token */
-    MAMBA__PARALLEL_FOR
-    for (t = 0; t < T; t++)
-        mamba__rmsnorm(b->u + (size_t)t * dm, b->r + (size_t)t * dm, L->norm, dm, cfg->norm_eps);
-    /* (x, z) = in_proj(u) for all T tokens */
-    mamba__fw_matmul(b->xz, ldxz, &L->in_proj, L->in_proj_bias, b->u, dm, T, b->xt);
-    /* x = SiLU(conv1d(x)), per channel over t in order */
-    MAMBA__PARALLEL_FOR
-    for (g = 0; g < ngroup; g++) {
-        const int c0 = 16 * g, c1 = c0 + 16 < di ? c0 + 16 : di;
-#ifdef MAMBA__FW_AVX512
-        if (c1 - c0 == 16 && dc <= 8) {
-            mamba__fw_conv16(b->xz, ldxz, window, L->conv_weight, L->conv_bias, c0, dc, T);
-            continue;
-        }
-#endif
-        mamba__fw_conv_scalar(b->xz, ldxz, window, L->conv_weight, L->conv_bias, c0, c1, dc, T);
-    }
-    /* (delta, B, C) = x_proj(x) */
-    mamba__fw_matmul(b->dbc, ldbc, &L->x_proj, NULL, b->xz, ldxz, T, b->xt);
-    if (cfg->arch == MAMBA_ARCH_FALCON) {
-        MAMBA__PARALLEL_FOR
-        for (t = 0; t < T; t++) {
-            float *p = b->dbc + (size_t)t * ldbc;
-            mamba__rmsnorm(p, p, NULL, R, cfg->mixer_rms_eps);
-            mamba__rmsnorm(p + R, p + R, NULL, N, cfg->mixer_rms_eps);
-            mamba__rmsnorm(p + R + N, p + R + N, NULL, N, cfg->mixer_rms_eps);
-        }
-    }
-    /* Delta = softplus(dt_proj(delta) + dt_bias) */
-    mamba__fw_matmul(b->delta, di, &L->dt_proj, L->dt_bias, b->dbc, ldbc, T, b->xt);
-    mamba__fw_softplus(b->delta, di, T);
-    /* the selective scan, per channel over t in order; y = (C h + D x) * SiLU(z) */
-    MAMBA__PARALLEL_FOR
-    for (g = 0; g < ngroup; g++) {
-        const int c0 = 16 * g, c1 = c0 + 16 < di ? c0 + 16 : di;
-#ifdef MAMBA__FW_AVX512
-        if (c1 - c0 == 16 && N % 16 == 0) {
-            mamba__fw_scan16(b->y, h, b->xz, ldxz, b->delta, L->A, b->dbc + R, ldbc, L->D, c0, di, N, T);
-            continue;
-        }
-#endif
-#if defined(MAMBA__FW_AVX2) || defined(MAMBA__FW_NEON)
-        mamba__fw_scan(b->y, h, b->xz, ldxz, b->delta, L->A, b->dbc + R, ldbc, L->D, c0, c1, di, N, T);
-        continue;
-#endif
-        mamba__fw_scan_scalar(b->y, h, b->xz, ldxz, b->delta, L->A, b->dbc + R, ldbc, L->D, c0, c1, di, N, T);
-    }
-    /* r = r + out_proj(y) */
-    mamba__fw_matmul(b->u, dm, &L->out_proj, L->out_proj_bias, b->y, di, T, b->xt);
-    MAMBA__PARALLEL_FOR
-    for (t = 0; t < T; t++) {
-        float *r = b->r + (size_t)t * dm;
-        const float *u = b->u + (size_t)t * dm;
-        int i;
-        for (i = 0; i < dm; i++) r[i] += u[i];
-    }
-}
-
 MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const int *tokens, int n, float *logits,
                                      int flags, void *scratch, size_t scratch_bytes)
 {
     const mamba_config *cfg;
     const int all = (flags & MAMBA_FORWARD_ALL_LOGITS) != 0;
-    mamba__fw_buf b;
+    const mamba__arch_ops *ops;
+    mamba__acts b;
     size_t V;
     int T, b0, i, l;
     if (!m || !s || !s->r || n < 0 || (n > 0 && !tokens)) return MAMBA_ERR_INVALID_ARG;
@@ -3512,7 +3533,11 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
         if (tokens[i] < 0 || tokens[i] >= cfg->n_vocab_padded) return MAMBA_ERR_TOKEN;
     if (n == 0) return MAMBA_OK;
     V = (size_t)cfg->n_vocab_padded;
-    if (!scratch) { /* no scratch: the token-by-token path (cannot fail now) */
+    ops = mamba__arch_of(cfg->arch);
+    MAMBA_ASSERT(ops != NULL); /* a loaded model has a known arch */
+    /* no scratch, or an observer (which sees one token at a time): the
+       token-by-token path (cannot fail now) */
+    if (!scratch || s->observer) {
         for (i = 0; i < n; i++)
             mamba_step(m, s, tokens[i], !logits ? NULL : all ? logits + (size_t)i * V : i == n - 1 ? logits : NULL);
         return MAMBA_OK;
@@ -3529,6 +3554,9 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
     {
         uintptr_t a = (uintptr_t)scratch;
         mamba__fw_carve(&b, cfg, T, (float *)(void *)((unsigned char *)scratch + ((64u - (a & 63u)) & 63u)));
+        b.batched = 1;
+        b.xq = NULL;
+        b.xs = NULL;
     }
 
     for (b0 = 0; b0 < n; b0 += T) {
@@ -3537,7 +3565,8 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
         /* r[t] = embedding[token t], widened from any dtype as mamba_step() does */
         for (t = 0; t < nb; t++)
             mamba__dequant_row(b.r + (size_t)t * (size_t)cfg->d_model, &m->embedding, tokens[b0 + t]);
-        for (l = 0; l < cfg->n_layer; l++) mamba__fw_layer(m, s, l, &b, nb);
+        b.T = nb;
+        for (l = 0; l < cfg->n_layer; l++) ops->block(m, s, l, &b, ops);
         if (logits && all) {
             /* logits[t] = lm_head(RMSNorm(r[t]) * w_norm_f) for the whole block */
             MAMBA__PARALLEL_FOR
@@ -4796,3 +4825,4 @@ MAMBA_API const char *mamba_result_string(mamba_result r)
    OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE
    USE OR OTHER DEALINGS IN THE SOFTWARE.
 */
+
