@@ -1491,13 +1491,18 @@ static float mamba__dot_row_q8(const mamba_matrix *W, int r, const float *MAMBA_
     return sum;
 }
 
-/* Rows r0 .. r0+nr-1 (nr <= 4) of a q8 matrix with the prepared input. */
-static void mamba__dot_rows_q8(float *out, const mamba_matrix *W, int r0, int nr, const int16_t *MAMBA__RESTRICT xq,
+/* Rows [r0, r1) of a q8 matrix with the prepared input, into out[r0..r1-1]:
+   4 rows a call of the kernel (r0 a multiple of 4). */
+static void mamba__dot_rows_q8(float *out, const mamba_matrix *W, int r0, int r1, const int16_t *MAMBA__RESTRICT xq,
                                const float *MAMBA__RESTRICT xs)
 {
-    const uint16_t *d;
-    const int8_t *q = mamba__q8_row(W, r0, &d);
-    mamba__dot_q8x16_rows(out, q, d, xq, xs, mamba__q8_blocks(W->cols), nr);
+    const int nb = mamba__q8_blocks(W->cols);
+    int r;
+    for (r = r0; r < r1; r += 4) {
+        const uint16_t *d;
+        const int8_t *q = mamba__q8_row(W, r, &d);
+        mamba__dot_q8x16_rows(out + r, q, d, xq, xs, nb, r1 - r < 4 ? r1 - r : 4);
+    }
 }
 
 /* Columns [k0, k0 + n) of row r widened to f32 into out: the embedding
@@ -1597,8 +1602,9 @@ typedef struct mamba__wtype {
     const char *name;
     /* row r . x, x as W->cols floats (any input format is made inside) */
     float (*dot_row)(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x);
-    /* input != F32: rows r0 .. r0+nr-1 (nr <= 4) with the prepared input */
-    void (*dot_rows_x)(float *out, const mamba_matrix *W, int r0, int nr, const int16_t *MAMBA__RESTRICT xq,
+    /* input != F32: rows [r0, r1) into out[r0..r1-1] with the prepared input
+       (r0 a multiple of 4; a row's sum must not depend on r0 or r1) */
+    void (*dot_rows_x)(float *out, const mamba_matrix *W, int r0, int r1, const int16_t *MAMBA__RESTRICT xq,
                        const float *MAMBA__RESTRICT xs);
     /* columns [k0, k0+n) of row r widened to f32 (k0 a multiple of block) */
     void (*dequant_cols)(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0, int n);
@@ -1709,24 +1715,25 @@ static MAMBA__MAYBE_UNUSED void mamba__matvec_rows(float *MAMBA__RESTRICT out, c
 static void mamba__matvec_x(float *MAMBA__RESTRICT out, const mamba_matrix *W, const float *MAMBA__RESTRICT x,
                             const float *bias, int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRICT xs)
 {
+    const mamba__wtype *wt = mamba__wtype_of(W->dtype);
     int rows = W->rows, r;
     int mamba__par = (size_t)rows * (size_t)W->cols >= MAMBA__PAR_MIN_WORK;
     (void)mamba__par;
-    const mamba__wtype *wt = &mamba__wtypes[W->dtype];
+    MAMBA_ASSERT(wt != NULL); /* the loader refuses a dtype without an entry */
     if (wt->input == MAMBA__INPUT_Q16 && xq) {
         /* quantise x once, on the calling thread, before the rows fork:
            every thread then reads the same xq and xs */
-        int g, ng = (rows + 3) / 4;
+        int g, ng = (rows + 31) / 32;
         mamba__q8_quant_x(xq, xs, x, W->cols);
-        /* groups of 4 rows (the last may be short); each row's sum is the
-           same whichever group or thread takes it */
+        /* chunks of 32 rows (the last may be short); each row's sum is the
+           same whichever chunk or thread takes it */
         MAMBA__PARALLEL_FOR_IF
         for (g = 0; g < ng; g++) {
-            int nr = rows - 4 * g < 4 ? rows - 4 * g : 4;
-            wt->dot_rows_x(out + 4 * g, W, 4 * g, nr, xq, xs);
+            const int r0 = 32 * g, r1 = rows - r0 < 32 ? rows : r0 + 32;
+            wt->dot_rows_x(out, W, r0, r1, xq, xs);
             if (bias) {
                 int i;
-                for (i = 0; i < nr; i++) out[4 * g + i] += bias[4 * g + i];
+                for (i = r0; i < r1; i++) out[i] += bias[i];
             }
         }
         return;
@@ -2946,7 +2953,7 @@ static mamba_result mamba__load_header(mamba_model *m, const unsigned char *p, s
     /* 5. every dimension within its limit */
     for (i = 0; i < 14; i++) v[i] = mamba__rd32(p + 32 + 4 * i);
     flags = v[1];
-    if (v[0] != MAMBA_ARCH_MAMBA1 && v[0] != MAMBA_ARCH_FALCON)
+    if (v[0] > 0x7FFFFFFFu || !mamba__arch_of((int)v[0])) /* a row of mamba__archs[] */
         return mamba__fail(m, MAMBA_ERR_DIMENSION, "unknown architecture");
     if (flags & ~0xFu) return mamba__fail(m, MAMBA_ERR_DIMENSION, "unknown flag bits are set");
     if (v[2] < 1 || v[2] > MAMBA__MAX_D_MODEL) return mamba__fail(m, MAMBA_ERR_DIMENSION, "d_model out of range");
