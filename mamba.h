@@ -768,26 +768,7 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 #define MAMBA__FLOAT_CHECK_BITS 0x43B94000u /* 370.5f */
 #define MAMBA__NONE 0xFFFFFFFFu
 
-/* Tensor roles of the directory (docs/format.md). */
-enum {
-    MAMBA__ROLE_EMBEDDING = 1,
-    MAMBA__ROLE_NORM_F = 2,
-    MAMBA__ROLE_LM_HEAD = 3,
-    MAMBA__ROLE_NORM = 16,
-    MAMBA__ROLE_IN_PROJ = 17,
-    MAMBA__ROLE_IN_PROJ_BIAS = 18,
-    MAMBA__ROLE_CONV_WEIGHT = 19,
-    MAMBA__ROLE_CONV_BIAS = 20,
-    MAMBA__ROLE_X_PROJ = 21,
-    MAMBA__ROLE_DT_PROJ = 22,
-    MAMBA__ROLE_DT_BIAS = 23,
-    MAMBA__ROLE_A = 24,
-    MAMBA__ROLE_D = 25,
-    MAMBA__ROLE_OUT_PROJ = 26,
-    MAMBA__ROLE_OUT_PROJ_BIAS = 27,
-    MAMBA__ROLE_FIRST_LAYER = 16,
-    MAMBA__ROLE_LAST_LAYER = 27
-};
+/* Tensor roles: the table MAMBA__ROLES under >>load. */
 
 /* ---- >>helpers ------------------------------------------------------- */
 
@@ -2088,61 +2069,142 @@ MAMBA_API int mamba_argmax(const float *logits, int n)
 
 /* ---- >>load ---------------------------------------------------------- */
 
-static const char *mamba__role_name(uint32_t role)
+/* >>roles  The tensor roles of the directory (docs/format.md, "Roles and
+   shapes"), one line each. Everything the loader knows of a role comes from
+   its line: its number in the file; its name (PyTorch's, for errors); one
+   per model or one per layer; a weight matrix (stored in any weight type,
+   loaded into a mamba_matrix) or f32 (a const float *); when the config
+   calls for it (MAMBA__IF_*); its shape as named dimensions (MAMBA__DIM_*,
+   cols NONE for a vector); and the field of mamba_model or mamba_layer it
+   fills. From the table come the role numbers, the names, the expected
+   shapes, the pointer assignment, the per-tensor finite check, the missing-
+   tensor check and the bound on the tensor count. A new role is one line
+   here, plus a dimension or a condition in mamba__role_env() if it needs a
+   new one; a shape that depends on the architecture is a dimension that
+   mamba__role_env() sizes per architecture. */
+/*  X(ID,           num, name,              per,   kind, when,          rows,           cols,    field) */
+#define MAMBA__ROLES(X)                                                                                    \
+    X(EMBEDDING,       1, "embedding",       MODEL, MAT,  ALWAYS,        N_VOCAB_PADDED, D_MODEL, embedding)     \
+    X(NORM_F,          2, "norm_f",          MODEL, F32,  ALWAYS,        D_MODEL,        NONE,    norm_f)        \
+    X(LM_HEAD,         3, "lm_head",         MODEL, MAT,  UNTIED_HEAD,   N_VOCAB_PADDED, D_MODEL, lm_head)       \
+    X(NORM,           16, "norm",            LAYER, F32,  ALWAYS,        D_MODEL,        NONE,    norm)          \
+    X(IN_PROJ,        17, "in_proj.weight",  LAYER, MAT,  ALWAYS,        IN_PROJ_ROWS,   D_MODEL, in_proj)       \
+    X(IN_PROJ_BIAS,   18, "in_proj.bias",    LAYER, F32,  IN_PROJ_BIAS,  IN_PROJ_ROWS,   NONE,    in_proj_bias)  \
+    X(CONV_WEIGHT,    19, "conv1d.weight",   LAYER, F32,  ALWAYS,        CONV_DIM,       D_CONV,  conv_weight)   \
+    X(CONV_BIAS,      20, "conv1d.bias",     LAYER, F32,  CONV_BIAS,     CONV_DIM,       NONE,    conv_bias)     \
+    X(X_PROJ,         21, "x_proj.weight",   LAYER, MAT,  MAMBA1,        X_PROJ_ROWS,    D_INNER, x_proj)        \
+    X(DT_PROJ,        22, "dt_proj.weight",  LAYER, MAT,  MAMBA1,        D_INNER,        DT_RANK, dt_proj)       \
+    X(DT_BIAS,        23, "dt_proj.bias",    LAYER, F32,  ALWAYS,        D_INNER,        NONE,    dt_bias)       \
+    X(A,              24, "A",               LAYER, F32,  MAMBA1,        D_INNER,        D_STATE, A)             \
+    X(D,              25, "D",               LAYER, F32,  ALWAYS,        D_INNER,        NONE,    D)             \
+    X(OUT_PROJ,       26, "out_proj.weight", LAYER, MAT,  ALWAYS,        D_MODEL,        D_INNER, out_proj)      \
+    X(OUT_PROJ_BIAS,  27, "out_proj.bias",   LAYER, F32,  OUT_PROJ_BIAS, D_MODEL,        NONE,    out_proj_bias)
+
+/* The named dimensions of the shapes above. */
+enum {
+    MAMBA__DIM_NONE,           /* no second axis: a vector */
+    MAMBA__DIM_D_MODEL,
+    MAMBA__DIM_D_INNER,
+    MAMBA__DIM_D_STATE,
+    MAMBA__DIM_D_CONV,
+    MAMBA__DIM_DT_RANK,
+    MAMBA__DIM_N_VOCAB_PADDED,
+    MAMBA__DIM_IN_PROJ_ROWS,   /* rows of in_proj: Mamba-1 x then z, 2*d_inner */
+    MAMBA__DIM_X_PROJ_ROWS,    /* rows of x_proj: delta, B, C, dt_rank + 2*d_state */
+    MAMBA__DIM_CONV_DIM,       /* channels of the conv: Mamba-1 d_inner */
+    MAMBA__DIM_COUNT
+};
+
+/* The conditions a role may be present under. */
+enum {
+    MAMBA__IF_ALWAYS,
+    MAMBA__IF_CONV_BIAS,     /* flags bit 0 */
+    MAMBA__IF_IN_PROJ_BIAS,  /* flags bit 1 */
+    MAMBA__IF_OUT_PROJ_BIAS, /* flags bit 2 */
+    MAMBA__IF_UNTIED_HEAD,   /* flags bit 3: an lm_head of its own */
+    MAMBA__IF_MAMBA1,        /* the Mamba-1 family (arch 1, 2): delta through x_proj and dt_proj, A per (channel, state) */
+    MAMBA__IF_COUNT
+};
+
+/* What the table's words stand for. */
+#define MAMBA__PER_MODEL 0
+#define MAMBA__PER_LAYER 1
+#define MAMBA__PER_TYPE_MODEL mamba_model
+#define MAMBA__PER_TYPE_LAYER mamba_layer
+#define MAMBA__KIND_F32 0
+#define MAMBA__KIND_MAT 1
+
+/* the roles' numbers in the file: MAMBA__ROLE_EMBEDDING = 1, ... */
+#define MAMBA__ROLE_NUMBER(id, num, ...) MAMBA__ROLE_##id = num,
+enum { MAMBA__ROLES(MAMBA__ROLE_NUMBER) MAMBA__ROLE_NUMBERS_END };
+#undef MAMBA__ROLE_NUMBER
+/* how many roles (MAMBA__ROLE_COUNT) and how many of them per layer */
+#define MAMBA__ROLE_ONE(id, num, name, per, ...) +1
+#define MAMBA__ROLE_PER(id, num, name, per, ...) +MAMBA__PER_##per
+enum { MAMBA__ROLE_COUNT = 0 MAMBA__ROLES(MAMBA__ROLE_ONE), MAMBA__ROLE_LAYER_COUNT = 0 MAMBA__ROLES(MAMBA__ROLE_PER) };
+#undef MAMBA__ROLE_ONE
+#undef MAMBA__ROLE_PER
+
+typedef struct mamba__role {
+    uint32_t num;                 /* in the file's directory */
+    const char *name;             /* for errors (m->error_role) */
+    unsigned char per_layer;      /* MAMBA__PER_* */
+    unsigned char matrix;         /* MAMBA__KIND_*: a mamba_matrix of any weight type, else f32 */
+    unsigned char when;           /* MAMBA__IF_* */
+    unsigned char rows, cols;     /* MAMBA__DIM_* */
+    size_t field;                 /* offset of its pointer or mamba_matrix in mamba_model or mamba_layer */
+} mamba__role;
+
+#define MAMBA__ROLE_ROW(id, num, name, per, kind, when, rows, cols, field)                                \
+    {num, name, MAMBA__PER_##per, MAMBA__KIND_##kind, MAMBA__IF_##when, MAMBA__DIM_##rows, MAMBA__DIM_##cols, \
+     offsetof(MAMBA__PER_TYPE_##per, field)},
+static const mamba__role mamba__roles[MAMBA__ROLE_COUNT] = {MAMBA__ROLES(MAMBA__ROLE_ROW)};
+#undef MAMBA__ROLE_ROW
+
+/* The role with number num in the file, or NULL. */
+static const mamba__role *mamba__role_find(uint32_t num)
 {
-    switch (role) {
-    case MAMBA__ROLE_EMBEDDING: return "embedding";
-    case MAMBA__ROLE_NORM_F: return "norm_f";
-    case MAMBA__ROLE_LM_HEAD: return "lm_head";
-    case MAMBA__ROLE_NORM: return "norm";
-    case MAMBA__ROLE_IN_PROJ: return "in_proj.weight";
-    case MAMBA__ROLE_IN_PROJ_BIAS: return "in_proj.bias";
-    case MAMBA__ROLE_CONV_WEIGHT: return "conv1d.weight";
-    case MAMBA__ROLE_CONV_BIAS: return "conv1d.bias";
-    case MAMBA__ROLE_X_PROJ: return "x_proj.weight";
-    case MAMBA__ROLE_DT_PROJ: return "dt_proj.weight";
-    case MAMBA__ROLE_DT_BIAS: return "dt_proj.bias";
-    case MAMBA__ROLE_A: return "A";
-    case MAMBA__ROLE_D: return "D";
-    case MAMBA__ROLE_OUT_PROJ: return "out_proj.weight";
-    case MAMBA__ROLE_OUT_PROJ_BIAS: return "out_proj.bias";
-    default: return NULL;
-    }
+    int i;
+    for (i = 0; i < MAMBA__ROLE_COUNT; i++)
+        if (mamba__roles[i].num == num) return &mamba__roles[i];
+    return NULL;
 }
 
-/* What the config says one tensor must look like: its shape, whether the
-   flags call for it, whether it may be stored in a half type. Returns 0 for
-   an unknown role. */
-static int mamba__expect(const mamba_config *c, uint32_t role, uint32_t shape[2], int *ndim, int *wanted,
-                         int *matrix)
+/* The sizes of the named dimensions for this config, and which conditions
+   hold: the one place where a tensor's shape or presence depends on the
+   architecture. The loader's limits keep every size far below 2^32. */
+static void mamba__role_env(const mamba_config *c, uint32_t dim[MAMBA__DIM_COUNT], unsigned char on[MAMBA__IF_COUNT])
 {
-    uint32_t dm = (uint32_t)c->d_model, di = (uint32_t)c->d_inner, ds = (uint32_t)c->d_state;
-    *ndim = 1;
-    *wanted = 1;
-    *matrix = 0;
-    shape[1] = 0;
-    switch (role) {
-    case MAMBA__ROLE_EMBEDDING: *ndim = 2; *matrix = 1; shape[0] = (uint32_t)c->n_vocab_padded; shape[1] = dm; break;
-    case MAMBA__ROLE_LM_HEAD:
-        *ndim = 2; *matrix = 1; *wanted = !c->tied_lm_head;
-        shape[0] = (uint32_t)c->n_vocab_padded; shape[1] = dm;
-        break;
-    case MAMBA__ROLE_NORM_F: shape[0] = dm; break;
-    case MAMBA__ROLE_NORM: shape[0] = dm; break;
-    case MAMBA__ROLE_IN_PROJ: *ndim = 2; *matrix = 1; shape[0] = 2 * di; shape[1] = dm; break;
-    case MAMBA__ROLE_IN_PROJ_BIAS: shape[0] = 2 * di; *wanted = c->in_proj_bias; break;
-    case MAMBA__ROLE_CONV_WEIGHT: *ndim = 2; shape[0] = di; shape[1] = (uint32_t)c->d_conv; break;
-    case MAMBA__ROLE_CONV_BIAS: shape[0] = di; *wanted = c->conv_bias; break;
-    case MAMBA__ROLE_X_PROJ: *ndim = 2; *matrix = 1; shape[0] = (uint32_t)c->dt_rank + 2 * ds; shape[1] = di; break;
-    case MAMBA__ROLE_DT_PROJ: *ndim = 2; *matrix = 1; shape[0] = di; shape[1] = (uint32_t)c->dt_rank; break;
-    case MAMBA__ROLE_DT_BIAS: shape[0] = di; break;
-    case MAMBA__ROLE_A: *ndim = 2; shape[0] = di; shape[1] = ds; break;
-    case MAMBA__ROLE_D: shape[0] = di; break;
-    case MAMBA__ROLE_OUT_PROJ: *ndim = 2; *matrix = 1; shape[0] = dm; shape[1] = di; break;
-    case MAMBA__ROLE_OUT_PROJ_BIAS: shape[0] = dm; *wanted = c->out_proj_bias; break;
-    default: return 0;
+    uint32_t di = (uint32_t)c->d_inner, ds = (uint32_t)c->d_state;
+    dim[MAMBA__DIM_NONE] = 0;
+    dim[MAMBA__DIM_D_MODEL] = (uint32_t)c->d_model;
+    dim[MAMBA__DIM_D_INNER] = di;
+    dim[MAMBA__DIM_D_STATE] = ds;
+    dim[MAMBA__DIM_D_CONV] = (uint32_t)c->d_conv;
+    dim[MAMBA__DIM_DT_RANK] = (uint32_t)c->dt_rank;
+    dim[MAMBA__DIM_N_VOCAB_PADDED] = (uint32_t)c->n_vocab_padded;
+    /* Mamba-1 and Falcon-Mamba (the only architectures so far) */
+    dim[MAMBA__DIM_IN_PROJ_ROWS] = 2 * di;
+    dim[MAMBA__DIM_X_PROJ_ROWS] = (uint32_t)c->dt_rank + 2 * ds;
+    dim[MAMBA__DIM_CONV_DIM] = di;
+    on[MAMBA__IF_ALWAYS] = 1;
+    on[MAMBA__IF_CONV_BIAS] = (unsigned char)c->conv_bias;
+    on[MAMBA__IF_IN_PROJ_BIAS] = (unsigned char)c->in_proj_bias;
+    on[MAMBA__IF_OUT_PROJ_BIAS] = (unsigned char)c->out_proj_bias;
+    on[MAMBA__IF_UNTIED_HEAD] = (unsigned char)!c->tied_lm_head;
+    on[MAMBA__IF_MAMBA1] = (unsigned char)(c->arch == MAMBA_ARCH_MAMBA1 || c->arch == MAMBA_ARCH_FALCON);
+}
+
+/* Point the model's field for role R (of layer l) at a checked tensor. */
+static void mamba__role_set(mamba_model *m, const mamba__role *R, int l, const mamba_matrix *w)
+{
+    unsigned char *base = R->per_layer ? (unsigned char *)&m->layers[l] : (unsigned char *)m;
+    if (R->matrix) {
+        memcpy(base + R->field, w, sizeof *w);
+    } else {
+        const float *f = (const float *)w->data;
+        memcpy(base + R->field, &f, sizeof f);
     }
-    return 1;
 }
 
 /* Read and check the 128-byte header into m->config (checks 1 to 5 of
@@ -2234,17 +2296,48 @@ static mamba_result mamba__load_header(mamba_model *m, const unsigned char *p, s
     return MAMBA_OK;
 }
 
-MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data, size_t size)
+/* 1 if any value of tensor w is NaN or infinite: all exponent bits set, in
+   each format. q8: its int8 values are finite by construction; its f16
+   scales follow the rows*blocks*32 int8s. */
+static int mamba__any_nonfinite(const mamba_matrix *w)
+{
+    const unsigned char *b = (const unsigned char *)w->data;
+    size_t rows = (size_t)w->rows, cols = (size_t)w->cols, n = rows * cols, i;
+    int dtype = w->dtype;
+    if (dtype == MAMBA_DTYPE_Q8) {
+        size_t nb = (cols + MAMBA__Q8_BLOCK - 1) / MAMBA__Q8_BLOCK;
+        b += rows * nb * MAMBA__Q8_BLOCK;
+        n = rows * nb;
+        dtype = MAMBA_DTYPE_F16;
+    }
+    for (i = 0; i < n; i++) {
+        if (dtype == MAMBA_DTYPE_F32) {
+            if ((mamba__rd32(b + 4 * i) & 0x7F800000u) == 0x7F800000u) return 1;
+        } else {
+            uint32_t h = (uint32_t)b[2 * i] | ((uint32_t)b[2 * i + 1] << 8);
+            uint32_t mask = dtype == MAMBA_DTYPE_F16 ? 0x7C00u : 0x7F80u; /* f16 : bf16 exponent */
+            if ((h & mask) == mask) return 1;
+        }
+    }
+    return 0;
+}
+
+/* The loader behind every entry point: checks 1 to 9 of SECURITY, and with
+   MAMBA_LOAD_CHECK_FINITE every value of every tensor as it passes (the
+   first non-finite one in directory order is reported, after the checks of
+   the file's structure, which come first). */
+static mamba_result mamba__load(mamba_model *m, const void *data, size_t size, unsigned flags)
 {
     const unsigned char *p = (const unsigned char *)data;
-    unsigned char seen[MAMBA__ROLE_LAST_LAYER + 1][MAMBA_MAX_LAYERS];
+    unsigned char seen[MAMBA__ROLE_COUNT][MAMBA_MAX_LAYERS], on[MAMBA__IF_COUNT];
+    uint32_t dim[MAMBA__DIM_COUNT];
     uint64_t file_bytes, dir_off, tok_off, tok_bytes, n_tensors;
+    const char *bad = NULL; /* the first non-finite tensor */
     mamba_result r;
     mamba_config *c;
     uint32_t t;
-    int l, role;
+    int l, i, bad_layer = -1;
 
-    if (!m) return MAMBA_ERR_INVALID_ARG;
     memset(m, 0, sizeof *m);
     m->error_layer = -1;
     if (!p) return mamba__fail(m, MAMBA_ERR_INVALID_ARG, "data is NULL");
@@ -2252,6 +2345,7 @@ MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data,
     r = mamba__load_header(m, p, size, &file_bytes);
     if (r != MAMBA_OK) return r;
     c = &m->config;
+    mamba__role_env(c, dim, on);
 
     /* 7. the directory and the tokenizer section lie inside the file. Each
           test subtracts from the trusted file size, so no sum can wrap. */
@@ -2259,7 +2353,8 @@ MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data,
     dir_off = mamba__rd64(p + 96);
     tok_off = mamba__rd64(p + 104);
     tok_bytes = mamba__rd64(p + 112);
-    if (n_tensors < 1 || n_tensors > 3 + 12 * (uint64_t)c->n_layer)
+    if (n_tensors < 1 ||
+        n_tensors > (MAMBA__ROLE_COUNT - MAMBA__ROLE_LAYER_COUNT) + MAMBA__ROLE_LAYER_COUNT * (uint64_t)c->n_layer)
         return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor count is impossible for n_layer");
     if (dir_off < MAMBA__HEADER_BYTES || dir_off % 8 != 0)
         return mamba__fail(m, MAMBA_ERR_ALIGN, "tensor directory offset is not a multiple of 8 past the header");
@@ -2281,25 +2376,26 @@ MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data,
         uint32_t erole = mamba__rd32(e), elayer = mamba__rd32(e + 4), dtype = mamba__rd32(e + 8);
         uint32_t ndim = mamba__rd32(e + 12), want_shape[2];
         uint64_t off = mamba__rd64(e + 32), nbytes = mamba__rd64(e + 40), count;
-        int want_ndim, wanted, matrix, per_layer, d;
+        const mamba__role *R = mamba__role_find(erole);
+        int want_ndim, d;
         size_t elem;
-        const void *ptr;
         mamba_matrix mat;
 
-        m->error_role = mamba__role_name(erole);
+        m->error_role = R ? R->name : NULL;
         m->error_layer = (int)(elayer > 0x7FFFFFFFu ? 0x7FFFFFFF : elayer);
-        if (!mamba__expect(c, erole, want_shape, &want_ndim, &wanted, &matrix))
-            return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor has an unknown role");
-        per_layer = erole >= MAMBA__ROLE_FIRST_LAYER;
-        if (per_layer ? elayer >= (uint32_t)c->n_layer : elayer != 0)
+        if (!R) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor has an unknown role");
+        if (R->per_layer ? elayer >= (uint32_t)c->n_layer : elayer != 0)
             return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor layer index is out of range");
-        if (!wanted) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor is present but the flags say it is not");
-        if (seen[erole][elayer]) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor appears twice");
-        seen[erole][elayer] = 1;
+        if (!on[R->when]) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor is present but the flags say it is not");
+        if (seen[R - mamba__roles][elayer]) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor appears twice");
+        seen[R - mamba__roles][elayer] = 1;
         if (dtype == MAMBA_DTYPE_F32) elem = 4;
-        else if ((dtype == MAMBA_DTYPE_F16 || dtype == MAMBA_DTYPE_BF16) && matrix) elem = 2;
-        else if (dtype == MAMBA_DTYPE_Q8 && matrix) elem = 0; /* sized by blocks, below */
+        else if ((dtype == MAMBA_DTYPE_F16 || dtype == MAMBA_DTYPE_BF16) && R->matrix) elem = 2;
+        else if (dtype == MAMBA_DTYPE_Q8 && R->matrix) elem = 0; /* sized by blocks, below */
         else return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor dtype is unknown or not allowed for its role");
+        want_ndim = R->cols == MAMBA__DIM_NONE ? 1 : 2;
+        want_shape[0] = dim[R->rows];
+        want_shape[1] = dim[R->cols];
         if (ndim != (uint32_t)want_ndim) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor has the wrong number of dimensions");
         for (d = 0; d < 4; d++) {
             uint32_t got = mamba__rd32(e + 16 + 4 * d);
@@ -2317,44 +2413,34 @@ MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data,
         if (off > file_bytes || nbytes > file_bytes - off)
             return mamba__fail(m, MAMBA_ERR_BOUNDS, "tensor extends past the end of the file");
         /* only now is it safe to form the pointer */
-        ptr = p + off;
-        mat.data = ptr;
+        mat.data = p + off;
         mat.dtype = (int)dtype;
         mat.rows = (int)want_shape[0];
-        mat.cols = (int)want_shape[1];
-        l = (int)elayer;
-        switch (erole) {
-        case MAMBA__ROLE_EMBEDDING: m->embedding = mat; break;
-        case MAMBA__ROLE_LM_HEAD: m->lm_head = mat; break;
-        case MAMBA__ROLE_NORM_F: m->norm_f = (const float *)ptr; break;
-        case MAMBA__ROLE_NORM: m->layers[l].norm = (const float *)ptr; break;
-        case MAMBA__ROLE_IN_PROJ: m->layers[l].in_proj = mat; break;
-        case MAMBA__ROLE_IN_PROJ_BIAS: m->layers[l].in_proj_bias = (const float *)ptr; break;
-        case MAMBA__ROLE_CONV_WEIGHT: m->layers[l].conv_weight = (const float *)ptr; break;
-        case MAMBA__ROLE_CONV_BIAS: m->layers[l].conv_bias = (const float *)ptr; break;
-        case MAMBA__ROLE_X_PROJ: m->layers[l].x_proj = mat; break;
-        case MAMBA__ROLE_DT_PROJ: m->layers[l].dt_proj = mat; break;
-        case MAMBA__ROLE_DT_BIAS: m->layers[l].dt_bias = (const float *)ptr; break;
-        case MAMBA__ROLE_A: m->layers[l].A = (const float *)ptr; break;
-        case MAMBA__ROLE_D: m->layers[l].D = (const float *)ptr; break;
-        case MAMBA__ROLE_OUT_PROJ: m->layers[l].out_proj = mat; break;
-        case MAMBA__ROLE_OUT_PROJ_BIAS: m->layers[l].out_proj_bias = (const float *)ptr; break;
-        default: break;
+        mat.cols = want_ndim == 2 ? (int)want_shape[1] : 1;
+        if ((flags & MAMBA_LOAD_CHECK_FINITE) && !bad && mamba__any_nonfinite(&mat)) {
+            bad = R->name;
+            bad_layer = R->per_layer ? (int)elayer : -1;
         }
+        mamba__role_set(m, R, (int)elayer, &mat);
     }
 
     /* 9. nothing the config calls for is missing */
-    for (role = 1; role <= MAMBA__ROLE_LAST_LAYER; role++) {
-        uint32_t shape[2];
-        int ndim, wanted, matrix, n = role >= MAMBA__ROLE_FIRST_LAYER ? c->n_layer : 1;
-        if (!mamba__expect(c, (uint32_t)role, shape, &ndim, &wanted, &matrix) || !wanted) continue;
-        for (l = 0; l < n; l++) {
-            if (!seen[role][l]) {
-                m->error_role = mamba__role_name((uint32_t)role);
+    for (i = 0; i < MAMBA__ROLE_COUNT; i++) {
+        const mamba__role *R = &mamba__roles[i];
+        if (!on[R->when]) continue;
+        for (l = 0; l < (R->per_layer ? c->n_layer : 1); l++) {
+            if (!seen[i][l]) {
+                m->error_role = R->name;
                 m->error_layer = l;
                 return mamba__fail(m, MAMBA_ERR_TENSOR, "a tensor the config needs is missing");
             }
         }
+    }
+    if (bad) {
+        /* refused: m->data stays NULL, so mamba_state_new/_init and mamba_step refuse the model */
+        m->error_role = bad;
+        m->error_layer = bad_layer;
+        return mamba__fail(m, MAMBA_ERR_NONFINITE, "a weight is NaN or infinite");
     }
     if (c->tied_lm_head) m->lm_head = m->embedding;
     if (tok_bytes) {
@@ -2369,200 +2455,124 @@ MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data,
     return MAMBA_OK;
 }
 
-#ifndef MAMBA_NO_STDIO
-MAMBA_API mamba_result mamba_model_open(mamba_model *m, const char *path)
+/* Load options a caller may pass, else MAMBA_ERR_INVALID_ARG (m zeroed). */
+static int mamba__bad_flags(mamba_model *m, unsigned flags)
 {
-    mamba_result r;
-    size_t size;
-    if (!m) return MAMBA_ERR_INVALID_ARG;
+    if ((flags & ~MAMBA_LOAD_CHECK_FINITE) == 0) return 0;
     memset(m, 0, sizeof *m);
     m->error_layer = -1;
-    if (!path) return mamba__fail(m, MAMBA_ERR_INVALID_ARG, "path is NULL");
-#ifdef MAMBA__HAVE_MMAP
-    {
-        struct stat st;
-        void *map;
-        int fd = open(path, O_RDONLY);
-        if (fd < 0) return mamba__fail(m, MAMBA_ERR_IO, "cannot open the file");
-        if (fstat(fd, &st) != 0 || st.st_size < 0) {
-            close(fd);
-            return mamba__fail(m, MAMBA_ERR_IO, "cannot stat the file");
-        }
-        if ((uint64_t)st.st_size < MAMBA__HEADER_BYTES) {
-            close(fd);
-            return mamba__fail(m, MAMBA_ERR_TRUNCATED, "file is smaller than the 128-byte header");
-        }
-        if ((uint64_t)st.st_size > (uint64_t)(size_t)-1) {
-            close(fd);
-            return mamba__fail(m, MAMBA_ERR_IO, "file is too large to map");
-        }
-        size = (size_t)st.st_size;
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        close(fd); /* the mapping stays valid */
-        if (map == MAP_FAILED) return mamba__fail(m, MAMBA_ERR_IO, "cannot map the file");
-        r = mamba_model_init_memory(m, map, size);
-        if (r != MAMBA_OK) {
-            munmap(map, size);
-            return r;
-        }
-        m->owned = map;
-        m->owned_bytes = size;
-        m->owned_kind = 2;
-        return MAMBA_OK;
-    }
-#else
-    {
-        FILE *f = fopen(path, "rb");
-        unsigned char *buf;
-        long end;
-        if (!f) return mamba__fail(m, MAMBA_ERR_IO, "cannot open the file");
-        if (fseek(f, 0, SEEK_END) != 0 || (end = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-            fclose(f);
-            return mamba__fail(m, MAMBA_ERR_IO, "cannot find the size of the file");
-        }
-        size = (size_t)end;
-        /* read the header before allocating: a directory (whose "size" can be
-           LONG_MAX) or a short file fails here, not in a huge malloc */
-        {
-            unsigned char head[MAMBA__HEADER_BYTES];
-            if (size < MAMBA__HEADER_BYTES) {
-                fclose(f);
-                return mamba__fail(m, MAMBA_ERR_TRUNCATED, "file is smaller than the 128-byte header");
-            }
-            if (fread(head, 1, sizeof head, f) != sizeof head || fseek(f, 0, SEEK_SET) != 0) {
-                fclose(f);
-                return mamba__fail(m, MAMBA_ERR_IO, "cannot read the file");
-            }
-        }
-        buf = (unsigned char *)MAMBA_MALLOC(size);
-        if (!buf) {
-            fclose(f);
-            return mamba__fail(m, MAMBA_ERR_OUT_OF_MEMORY, "cannot allocate memory for the file");
-        }
-        if (fread(buf, 1, size, f) != size) {
-            fclose(f);
-            MAMBA_FREE(buf);
-            return mamba__fail(m, MAMBA_ERR_IO, "cannot read the file");
-        }
-        fclose(f);
-        r = mamba_model_init_memory(m, buf, size);
-        if (r != MAMBA_OK) {
-            MAMBA_FREE(buf);
-            return r;
-        }
-        m->owned = buf;
-        m->owned_bytes = size;
-        m->owned_kind = 1;
-        return MAMBA_OK;
-    }
-#endif
-}
-#endif /* MAMBA_NO_STDIO */
-
-/* 1 if any of the n values at p, stored as dtype, is NaN or infinite: all
-   exponent bits set, in each format. q8 (rows x cols): its int8 values are
-   finite by construction; its f16 scales follow the rows*blocks*32 int8s. */
-static int mamba__any_nonfinite(const void *p, int dtype, size_t rows, size_t cols)
-{
-    const unsigned char *b = (const unsigned char *)p;
-    size_t n = rows * cols, i;
-    if (!p) return 0; /* an optional tensor that is absent */
-    if (dtype == MAMBA_DTYPE_Q8) {
-        size_t nb = (cols + MAMBA__Q8_BLOCK - 1) / MAMBA__Q8_BLOCK;
-        b += rows * nb * MAMBA__Q8_BLOCK;
-        n = rows * nb;
-        dtype = MAMBA_DTYPE_F16;
-    }
-    for (i = 0; i < n; i++) {
-        if (dtype == MAMBA_DTYPE_F32) {
-            if ((mamba__rd32(b + 4 * i) & 0x7F800000u) == 0x7F800000u) return 1;
-        } else {
-            uint32_t h = (uint32_t)b[2 * i] | ((uint32_t)b[2 * i + 1] << 8);
-            uint32_t mask = dtype == MAMBA_DTYPE_F16 ? 0x7C00u : 0x7F80u; /* f16 : bf16 exponent */
-            if ((h & mask) == mask) return 1;
-        }
-    }
-    return 0;
+    mamba__fail(m, MAMBA_ERR_INVALID_ARG, "unknown load flags");
+    return 1;
 }
 
-/* MAMBA_LOAD_CHECK_FINITE: every tensor of a loaded model, in file order. */
-static mamba_result mamba__check_finite(mamba_model *m)
+MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data, size_t size)
 {
-    const mamba_config *c = &m->config;
-    size_t dm = (size_t)c->d_model, di = (size_t)c->d_inner;
-    const char *bad = NULL;
-    int l, bad_layer = -1;
-#define MAMBA__SCAN(ptr, dtype, rows, cols, name, layer)                                                       \
-    if (!bad && mamba__any_nonfinite(ptr, dtype, rows, cols)) {                                              \
-        bad = name;                                                                                          \
-        bad_layer = layer;                                                                                   \
-    }
-#define MAMBA__SCAN_MAT(w, name, layer) MAMBA__SCAN((w).data, (w).dtype, (size_t)(w).rows, (size_t)(w).cols, name, layer)
-    MAMBA__SCAN_MAT(m->embedding, "embedding", -1)
-    for (l = 0; l < c->n_layer && !bad; l++) {
-        const mamba_layer *L = &m->layers[l];
-        MAMBA__SCAN(L->norm, MAMBA_DTYPE_F32, dm, 1, "norm", l)
-        MAMBA__SCAN_MAT(L->in_proj, "in_proj.weight", l)
-        MAMBA__SCAN(L->in_proj_bias, MAMBA_DTYPE_F32, 2 * di, 1, "in_proj.bias", l)
-        MAMBA__SCAN(L->conv_weight, MAMBA_DTYPE_F32, di, (size_t)c->d_conv, "conv1d.weight", l)
-        MAMBA__SCAN(L->conv_bias, MAMBA_DTYPE_F32, di, 1, "conv1d.bias", l)
-        MAMBA__SCAN_MAT(L->x_proj, "x_proj.weight", l)
-        MAMBA__SCAN_MAT(L->dt_proj, "dt_proj.weight", l)
-        MAMBA__SCAN(L->dt_bias, MAMBA_DTYPE_F32, di, 1, "dt_proj.bias", l)
-        MAMBA__SCAN(L->A, MAMBA_DTYPE_F32, di, (size_t)c->d_state, "A", l)
-        MAMBA__SCAN(L->D, MAMBA_DTYPE_F32, di, 1, "D", l)
-        MAMBA__SCAN_MAT(L->out_proj, "out_proj.weight", l)
-        MAMBA__SCAN(L->out_proj_bias, MAMBA_DTYPE_F32, dm, 1, "out_proj.bias", l)
-    }
-    MAMBA__SCAN(m->norm_f, MAMBA_DTYPE_F32, dm, 1, "norm_f", -1)
-    if (!c->tied_lm_head) MAMBA__SCAN_MAT(m->lm_head, "lm_head", -1)
-#undef MAMBA__SCAN_MAT
-#undef MAMBA__SCAN
-    if (!bad) return MAMBA_OK;
-    m->error_role = bad;
-    m->error_layer = bad_layer;
-    m->data = NULL; /* unusable: mamba_state_new/_init and mamba_step refuse it */
-    return mamba__fail(m, MAMBA_ERR_NONFINITE, "a weight is NaN or infinite");
+    return mamba_model_init_memory_ex(m, data, size, 0);
 }
 
 MAMBA_API mamba_result mamba_model_init_memory_ex(mamba_model *m, const void *data, size_t size, unsigned flags)
 {
-    mamba_result r;
-    if (m && (flags & ~MAMBA_LOAD_CHECK_FINITE) != 0) {
-        memset(m, 0, sizeof *m);
-        m->error_layer = -1;
-        return mamba__fail(m, MAMBA_ERR_INVALID_ARG, "unknown load flags");
-    }
-    r = mamba_model_init_memory(m, data, size);
-    if (r == MAMBA_OK && (flags & MAMBA_LOAD_CHECK_FINITE)) r = mamba__check_finite(m);
-    return r;
+    if (!m) return MAMBA_ERR_INVALID_ARG;
+    if (mamba__bad_flags(m, flags)) return MAMBA_ERR_INVALID_ARG;
+    return mamba__load(m, data, size, flags);
+}
+
+/* Release what a model owns: kind 0 nothing, 1 heap, 2 mmap. */
+static void mamba__release(void *owned, size_t bytes, int kind)
+{
+#ifdef MAMBA__HAVE_MMAP
+    if (kind == 2) munmap(owned, bytes);
+#endif
+    if (kind == 1) MAMBA_FREE(owned);
+    (void)bytes;
 }
 
 #ifndef MAMBA_NO_STDIO
+MAMBA_API mamba_result mamba_model_open(mamba_model *m, const char *path)
+{
+    return mamba_model_open_ex(m, path, 0);
+}
+
+/* Map the file read-only where the platform can (kind 2), else read it
+   into the heap (kind 1). */
+static mamba_result mamba__map(mamba_model *m, const char *path, void **buf, size_t *size, int *kind)
+{
+    mamba_result code = MAMBA_ERR_IO;
+    const char *why = NULL;
+#ifdef MAMBA__HAVE_MMAP
+    struct stat st;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return mamba__fail(m, MAMBA_ERR_IO, "cannot open the file");
+    if (fstat(fd, &st) != 0 || st.st_size < 0) why = "cannot stat the file";
+    else if ((uint64_t)st.st_size < MAMBA__HEADER_BYTES) {
+        code = MAMBA_ERR_TRUNCATED;
+        why = "file is smaller than the 128-byte header";
+    } else if ((uint64_t)st.st_size > (uint64_t)(size_t)-1) why = "file is too large to map";
+    else {
+        *size = (size_t)st.st_size;
+        *buf = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (*buf == MAP_FAILED) why = "cannot map the file";
+    }
+    close(fd); /* a mapping stays valid */
+    *kind = 2;
+#else
+    unsigned char head[MAMBA__HEADER_BYTES];
+    long end = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return mamba__fail(m, MAMBA_ERR_IO, "cannot open the file");
+    *buf = NULL;
+    if (fseek(f, 0, SEEK_END) != 0 || (end = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
+        why = "cannot find the size of the file";
+    /* read the header before allocating: a directory (whose "size" can be
+       LONG_MAX) or a short file fails here, not in a huge malloc */
+    else if ((size_t)end < MAMBA__HEADER_BYTES) {
+        code = MAMBA_ERR_TRUNCATED;
+        why = "file is smaller than the 128-byte header";
+    } else if (fread(head, 1, sizeof head, f) != sizeof head || fseek(f, 0, SEEK_SET) != 0) {
+        why = "cannot read the file";
+    } else if ((*buf = MAMBA_MALLOC((size_t)end)) == NULL) {
+        code = MAMBA_ERR_OUT_OF_MEMORY;
+        why = "cannot allocate memory for the file";
+    } else if (fread(*buf, 1, (size_t)end, f) != (size_t)end) {
+        MAMBA_FREE(*buf);
+        why = "cannot read the file";
+    }
+    fclose(f);
+    *size = (size_t)end;
+    *kind = 1;
+#endif
+    return why ? mamba__fail(m, code, why) : MAMBA_OK;
+}
+
 MAMBA_API mamba_result mamba_model_open_ex(mamba_model *m, const char *path, unsigned flags)
 {
     mamba_result r;
-    if (m && (flags & ~MAMBA_LOAD_CHECK_FINITE) != 0) {
-        memset(m, 0, sizeof *m);
-        m->error_layer = -1;
-        return mamba__fail(m, MAMBA_ERR_INVALID_ARG, "unknown load flags");
+    void *buf;
+    size_t size;
+    int kind;
+    if (!m) return MAMBA_ERR_INVALID_ARG;
+    if (mamba__bad_flags(m, flags)) return MAMBA_ERR_INVALID_ARG;
+    memset(m, 0, sizeof *m);
+    m->error_layer = -1;
+    if (!path) return mamba__fail(m, MAMBA_ERR_INVALID_ARG, "path is NULL");
+    r = mamba__map(m, path, &buf, &size, &kind);
+    if (r != MAMBA_OK) return r;
+    r = mamba__load(m, buf, size, flags);
+    if (r != MAMBA_OK) {
+        mamba__release(buf, size, kind); /* m->error and friends stay */
+        return r;
     }
-    r = mamba_model_open(m, path);
-    if (r == MAMBA_OK && (flags & MAMBA_LOAD_CHECK_FINITE)) {
-        r = mamba__check_finite(m);
-        if (r != MAMBA_OK) mamba_model_close(m); /* keeps error, error_role, error_layer */
-    }
-    return r;
+    m->owned = buf;
+    m->owned_bytes = size;
+    m->owned_kind = kind;
+    return MAMBA_OK;
 }
-#endif
+#endif /* MAMBA_NO_STDIO */
 
 MAMBA_API void mamba_model_close(mamba_model *m)
 {
     if (!m) return;
-#ifdef MAMBA__HAVE_MMAP
-    if (m->owned_kind == 2) munmap(m->owned, m->owned_bytes);
-#endif
-    if (m->owned_kind == 1) MAMBA_FREE(m->owned);
+    mamba__release(m->owned, m->owned_bytes, m->owned_kind);
     m->owned = NULL;
     m->owned_kind = 0;
     m->data = NULL;
