@@ -2138,12 +2138,10 @@ enum {
 #define MAMBA__ROLE_NUMBER(id, num, ...) MAMBA__ROLE_##id = num,
 enum { MAMBA__ROLES(MAMBA__ROLE_NUMBER) MAMBA__ROLE_NUMBERS_END };
 #undef MAMBA__ROLE_NUMBER
-/* how many roles (MAMBA__ROLE_COUNT) and how many of them per layer */
-#define MAMBA__ROLE_ONE(id, num, name, per, ...) +1
-#define MAMBA__ROLE_PER(id, num, name, per, ...) +MAMBA__PER_##per
-enum { MAMBA__ROLE_COUNT = 0 MAMBA__ROLES(MAMBA__ROLE_ONE), MAMBA__ROLE_LAYER_COUNT = 0 MAMBA__ROLES(MAMBA__ROLE_PER) };
-#undef MAMBA__ROLE_ONE
-#undef MAMBA__ROLE_PER
+/* their places in the table, and how many there are (MAMBA__ROLE_COUNT) */
+#define MAMBA__ROLE_INDEX(id, ...) MAMBA__ROLE_AT_##id,
+enum { MAMBA__ROLES(MAMBA__ROLE_INDEX) MAMBA__ROLE_COUNT };
+#undef MAMBA__ROLE_INDEX
 
 typedef struct mamba__role {
     uint32_t num;                 /* in the file's directory */
@@ -2331,7 +2329,7 @@ static mamba_result mamba__load(mamba_model *m, const void *data, size_t size, u
     const unsigned char *p = (const unsigned char *)data;
     unsigned char seen[MAMBA__ROLE_COUNT][MAMBA_MAX_LAYERS], on[MAMBA__IF_COUNT];
     uint32_t dim[MAMBA__DIM_COUNT];
-    uint64_t file_bytes, dir_off, tok_off, tok_bytes, n_tensors;
+    uint64_t file_bytes, dir_off, tok_off, tok_bytes, n_tensors, max_tensors;
     const char *bad = NULL; /* the first non-finite tensor */
     mamba_result r;
     mamba_config *c;
@@ -2353,8 +2351,9 @@ static mamba_result mamba__load(mamba_model *m, const void *data, size_t size, u
     dir_off = mamba__rd64(p + 96);
     tok_off = mamba__rd64(p + 104);
     tok_bytes = mamba__rd64(p + 112);
-    if (n_tensors < 1 ||
-        n_tensors > (MAMBA__ROLE_COUNT - MAMBA__ROLE_LAYER_COUNT) + MAMBA__ROLE_LAYER_COUNT * (uint64_t)c->n_layer)
+    for (i = 0, max_tensors = 0; i < MAMBA__ROLE_COUNT; i++)
+        max_tensors += mamba__roles[i].per_layer ? (uint64_t)c->n_layer : 1u;
+    if (n_tensors < 1 || n_tensors > max_tensors)
         return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor count is impossible for n_layer");
     if (dir_off < MAMBA__HEADER_BYTES || dir_off % 8 != 0)
         return mamba__fail(m, MAMBA_ERR_ALIGN, "tensor directory offset is not a multiple of 8 past the header");
