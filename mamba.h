@@ -265,12 +265,15 @@ typedef struct mamba_matrix {
     int rows, cols;
 } mamba_matrix;
 
-/* One Mamba block's weights: pointers into the model file. */
+/* One block's weights: pointers into the model file. The superset of what
+   the architectures use; a pointer (matrix data) an architecture or the
+   file's flags do not call for is NULL. Which role fills which field is the
+   table MAMBA__ROLES under >>load. Shapes for Mamba-1 and Falcon-Mamba. */
 typedef struct mamba_layer {
     const float *norm;          /* (d_model) RMSNorm weight */
     mamba_matrix in_proj;       /* (2*d_inner, d_model) -> x, then z */
     const float *in_proj_bias;  /* (2*d_inner) or NULL */
-    const float *conv_weight;   /* (d_inner, d_conv) */
+    const float *conv_weight;   /* (d_inner, d_conv): (conv channels, d_conv) */
     const float *conv_bias;     /* (d_inner) or NULL */
     mamba_matrix x_proj;        /* (dt_rank + 2*d_state, d_inner) -> delta, B, C */
     mamba_matrix dt_proj;       /* (d_inner, dt_rank) */
@@ -303,11 +306,18 @@ typedef struct mamba_model {
 } mamba_model;
 
 /* The recurrent state of one sequence, plus the scratch space one step
-   needs, so mamba_step() never allocates. Fork it with mamba_state_copy(). */
+   needs, so mamba_step() never allocates. Fork it with mamba_state_copy().
+   The recurrent part is conv then ssm, one block of
+       n_layer * (conv_channels * conv_width + n_heads * head_dim * d_state)
+   floats; for Mamba-1 and Falcon-Mamba (conv_channels = n_heads = d_inner,
+   conv_width = d_conv, head_dim = 1) that is n_layer*d_inner*(d_conv + d_state). */
 typedef struct mamba_state {
     int n_layer, d_model, d_inner, d_state, d_conv, dt_rank; /* shapes it was made for */
-    float *conv;   /* (n_layer, d_inner, d_conv): the last d_conv inputs of each conv, oldest first */
-    float *ssm;    /* (n_layer, d_inner, d_state): h */
+    int conv_channels, conv_width; /* a layer's conv window: conv_channels x conv_width */
+    int n_heads, head_dim;         /* a layer's h: n_heads x head_dim x d_state */
+    float *conv;   /* (n_layer, conv_channels, conv_width): the last conv_width inputs of each conv channel,
+                      oldest first, the newest the current input */
+    float *ssm;    /* (n_layer, n_heads, head_dim, d_state): h, right after conv */
     float *r;      /* (d_model) residual stream */
     float *u;      /* (d_model) normed input of a block, later the block's output */
     float *xz;     /* (2*d_inner) in_proj output: x then z */
@@ -375,8 +385,8 @@ MAMBA_API mamba_result mamba_model_open_ex(mamba_model *m, const char *path, uns
 MAMBA_API void mamba_model_close(mamba_model *m);
 
 /* Bytes of memory a state for this model needs (state + scratch):
-   4 * (n_layer*d_inner*(d_conv + d_state) + 2*d_model + 4*d_inner
-        + dt_rank + 2*d_state + 17*nbx) plus alignment, where
+   4 * (R + 2*d_model + 4*d_inner + dt_rank + 2*d_state + 17*nbx) plus
+   alignment, where R is the recurrent part (see mamba_state) and
    nbx = ceil(max(d_model, d_inner, dt_rank) / 32) (the q8 scratch). */
 MAMBA_API size_t mamba_state_size(const mamba_model *m);
 
@@ -480,9 +490,9 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
       36     4   zero (reserved)
       40     8   pos, the tokens consumed
       48     8   the model fingerprint (below)
-      56     8   F, the number of floats: n_layer*d_inner*(d_conv + d_state)
-      64    4F   the conv windows (n_layer, d_inner, d_conv), then h
-                 (n_layer, d_inner, d_state)
+      56     8   F, the number of floats: the state's recurrent part (see
+                 mamba_state; Mamba-1: n_layer*d_inner*(d_conv + d_state))
+      64    4F   the conv windows (mamba_state.conv), then h (.ssm)
     64+4F    8   checksum: FNV-1a 64 over bytes 0 .. 64+4F-1
 
    The fingerprint is FNV-1a 64 over, in this order: the 32-bit
@@ -497,7 +507,7 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
    sample (a fine-tune that froze exactly those rows) is not detected. It
    costs a few kilobytes of hashing per save or load.
 
-   Size of a snapshot: 72 + 4 * n_layer * d_inner * (d_conv + d_state). */
+   Size of a snapshot: 72 + 4 * F. */
 #define MAMBA_SNAPSHOT_VERSION 1
 
 /* Bytes mamba_state_save() writes for this state; 0 for NULL or a state
@@ -1983,6 +1993,122 @@ static void mamba__softplus_n(float *v, int n)
     for (; i < n; i++) v[i] = mamba__softplus(v[i]);
 }
 
+/* ---- >>state-layout (what a state holds, and where) -------------------- */
+
+/* A state is one block of floats: the recurrent part, which reset, copy and
+   a snapshot cover, then the scratch of one step:
+
+     conv   n_layer x conv_channels x conv_width    every layer's conv window
+     ssm    n_layer x n_heads x head_dim x d_state  every layer's h
+     r, u, xz, delta, y, dbc, xs, xq                scratch (see mamba_state)
+
+   mamba__state_shape() says, per architecture, what these sizes are for a
+   config; mamba__state_layout() turns a state's sizes into counts and
+   offsets. Nothing else computes the size of a part. */
+typedef struct mamba__state_parts {
+    size_t conv, ssm;   /* floats a layer's conv window and h hold */
+    size_t recurrent;   /* floats of conv then ssm over all layers */
+    size_t r, u, xz, delta, y, dbc, xs, xq; /* offsets in floats of the scratch arrays */
+    size_t total;       /* floats in all */
+} mamba__state_parts;
+
+/* Blocks of 32 in the widest input of a matvec in a step (in_proj and
+   lm_head read d_model floats, x_proj and out_proj d_inner, dt_proj
+   dt_rank): the q8 scratch holds that many scales (floats) and 32 int16 a
+   block (16 floats' worth), 17 floats a block in all. */
+static size_t mamba__state_q8_blocks(const mamba_state *s)
+{
+    int w = s->d_model > s->d_inner ? s->d_model : s->d_inner;
+    if (s->dt_rank > w) w = s->dt_rank;
+    return (size_t)mamba__q8_blocks(w);
+}
+
+/* The sizes a state for config c has (its fields up to the pointers). */
+static void mamba__state_shape(mamba_state *s, const mamba_config *c)
+{
+    s->n_layer = c->n_layer;
+    s->d_model = c->d_model;
+    s->d_inner = c->d_inner;
+    s->d_state = c->d_state;
+    s->d_conv = c->d_conv;
+    s->dt_rank = c->dt_rank;
+    /* Mamba-1 and Falcon-Mamba: the conv runs over x alone and keeps its
+       d_conv latest inputs (the newest is the current one); every channel
+       is a head of size 1 with its own N-vector of state. */
+    s->conv_channels = c->d_inner;
+    s->conv_width = c->d_conv;
+    s->n_heads = c->d_inner;
+    s->head_dim = 1;
+}
+
+/* Floats of a layer's conv window, and of its h. */
+static size_t mamba__state_conv_floats(const mamba_state *s)
+{
+    return (size_t)s->conv_channels * (size_t)s->conv_width;
+}
+
+static size_t mamba__state_ssm_floats(const mamba_state *s)
+{
+    return (size_t)s->n_heads * (size_t)s->head_dim * (size_t)s->d_state;
+}
+
+/* n floats at *at: returns where they start and moves *at past them. */
+static size_t mamba__state_take(size_t *at, size_t n)
+{
+    size_t start = *at;
+    *at += n;
+    return start;
+}
+
+/* Counts and offsets of every part of a state of s's sizes. The loader's
+   limits keep every product far below overflow. */
+static void mamba__state_layout(const mamba_state *s, mamba__state_parts *L)
+{
+    size_t di = (size_t)s->d_inner, at;
+    L->conv = mamba__state_conv_floats(s);
+    L->ssm = mamba__state_ssm_floats(s);
+    L->recurrent = (size_t)s->n_layer * (L->conv + L->ssm);
+    at = L->recurrent; /* then the scratch, each array after the last */
+    L->r = mamba__state_take(&at, (size_t)s->d_model);
+    L->u = mamba__state_take(&at, (size_t)s->d_model);
+    L->xz = mamba__state_take(&at, 2 * di);
+    L->delta = mamba__state_take(&at, di);
+    L->y = mamba__state_take(&at, di);
+    L->dbc = mamba__state_take(&at, (size_t)s->dt_rank + 2 * (size_t)s->d_state);
+    L->xs = mamba__state_take(&at, mamba__state_q8_blocks(s));
+    L->xq = mamba__state_take(&at, 16 * mamba__state_q8_blocks(s)); /* 4-byte aligned: room for 32 int16 a block */
+    L->total = at;
+}
+
+/* 1 if the two states have the same sizes (a and b may be made, or only
+   shaped by mamba__state_shape). */
+static int mamba__state_same(const mamba_state *a, const mamba_state *b)
+{
+    return a->n_layer == b->n_layer && a->d_model == b->d_model && a->d_inner == b->d_inner &&
+           a->d_state == b->d_state && a->d_conv == b->d_conv && a->dt_rank == b->dt_rank &&
+           a->conv_channels == b->conv_channels && a->conv_width == b->conv_width && a->n_heads == b->n_heads &&
+           a->head_dim == b->head_dim;
+}
+
+/* 1 if s was made for m's sizes. */
+static int mamba__state_fits(const mamba_model *m, const mamba_state *s)
+{
+    mamba_state want;
+    mamba__state_shape(&want, &m->config);
+    return mamba__state_same(&want, s);
+}
+
+/* Layer l's conv window and h. */
+static float *mamba__state_window(const mamba_state *s, int l)
+{
+    return s->conv + (size_t)l * mamba__state_conv_floats(s);
+}
+
+static float *mamba__state_h(const mamba_state *s, int l)
+{
+    return s->ssm + (size_t)l * mamba__state_ssm_floats(s);
+}
+
 /* ---- >>step ---------------------------------------------------------- */
 
 /* One Mamba block (MixerModel's Block with Mamba as its mixer), in place on
@@ -1998,8 +2124,8 @@ static void mamba__block(const mamba_model *m, mamba_state *s, int l)
     float *dt_in = s->dbc;         /* (dt_rank) the low-rank delta */
     float *B = s->dbc + dt_rank;   /* (d_state) */
     float *C = B + d_state;        /* (d_state) */
-    float *window = s->conv + (size_t)l * (size_t)d_inner * (size_t)cfg->d_conv;
-    float *h = s->ssm + (size_t)l * (size_t)d_inner * (size_t)d_state;
+    float *window = mamba__state_window(s, l);
+    float *h = mamba__state_h(s, l);
     int16_t *xq = (int16_t *)s->xq; /* scratch of the q8 matvecs */
     int i;
 
@@ -2025,13 +2151,6 @@ static void mamba__block(const mamba_model *m, mamba_state *s, int l)
     /* r = r + out_proj(y)                           out = self.out_proj(y); residual add in fp32 */
     mamba__matvec_x(s->u, &L->out_proj, s->y, L->out_proj_bias, xq, s->xs);
     for (i = 0; i < cfg->d_model; i++) s->r[i] += s->u[i];
-}
-
-static int mamba__state_fits(const mamba_model *m, const mamba_state *s)
-{
-    const mamba_config *c = &m->config;
-    return s->n_layer == c->n_layer && s->d_model == c->d_model && s->d_inner == c->d_inner &&
-           s->d_state == c->d_state && s->d_conv == c->d_conv && s->dt_rank == c->dt_rank;
 }
 
 MAMBA_API mamba_result mamba_step(const mamba_model *m, mamba_state *s, int token, float *logits)
@@ -2579,61 +2698,33 @@ MAMBA_API void mamba_model_close(mamba_model *m)
 
 /* ---- >>state --------------------------------------------------------- */
 
-/* Blocks of 32 in the widest input of a matvec in a step (in_proj and
-   lm_head read d_model floats, x_proj and out_proj d_inner, dt_proj
-   dt_rank): the q8 scratch holds that many scales (floats) and 32 int16 a
-   block (16 floats' worth), 17 floats a block in all. */
-static size_t mamba__state_q8_blocks(const mamba_config *c)
-{
-    int w = c->d_model > c->d_inner ? c->d_model : c->d_inner;
-    if (c->dt_rank > w) w = c->dt_rank;
-    return (size_t)mamba__q8_blocks(w);
-}
-
-/* The floats a state holds, in the order mamba__state_carve() lays them out.
-   The loader's limits keep this far below overflow. */
-static size_t mamba__state_floats(const mamba_config *c)
-{
-    size_t nl = (size_t)c->n_layer, di = (size_t)c->d_inner;
-    return nl * di * (size_t)c->d_conv + nl * di * (size_t)c->d_state + 2 * (size_t)c->d_model + 4 * di +
-           (size_t)c->dt_rank + 2 * (size_t)c->d_state + 17 * mamba__state_q8_blocks(c);
-}
-
 MAMBA_API size_t mamba_state_size(const mamba_model *m)
 {
+    mamba_state shape;
+    mamba__state_parts L;
     if (!m || !m->data) return 0;
-    return mamba__state_floats(&m->config) * sizeof(float) + 16; /* + room to align */
+    mamba__state_shape(&shape, &m->config);
+    mamba__state_layout(&shape, &L);
+    return L.total * sizeof(float) + 16; /* + room to align */
 }
 
+/* Lay a zeroed state for config c out over the floats at f. */
 static void mamba__state_carve(mamba_state *s, const mamba_config *c, float *f)
 {
-    size_t nl = (size_t)c->n_layer, di = (size_t)c->d_inner;
-    s->n_layer = c->n_layer;
-    s->d_model = c->d_model;
-    s->d_inner = c->d_inner;
-    s->d_state = c->d_state;
-    s->d_conv = c->d_conv;
-    s->dt_rank = c->dt_rank;
+    mamba__state_parts L;
+    mamba__state_shape(s, c);
+    mamba__state_layout(s, &L);
     s->conv = f;
-    f += nl * di * (size_t)c->d_conv;
-    s->ssm = f;
-    f += nl * di * (size_t)c->d_state;
-    s->r = f;
-    f += (size_t)c->d_model;
-    s->u = f;
-    f += (size_t)c->d_model;
-    s->xz = f;
-    f += 2 * di;
-    s->delta = f;
-    f += di;
-    s->y = f;
-    f += di;
-    s->dbc = f;
-    f += (size_t)c->dt_rank + 2 * (size_t)c->d_state;
-    s->xs = f;
-    f += mamba__state_q8_blocks(c);
-    s->xq = f; /* 16 * nbx floats, 4-byte aligned: room for 32 * nbx int16 */
-    memset(s->conv, 0, sizeof(float) * mamba__state_floats(c));
+    s->ssm = f + (size_t)s->n_layer * L.conv;
+    s->r = f + L.r;
+    s->u = f + L.u;
+    s->xz = f + L.xz;
+    s->delta = f + L.delta;
+    s->y = f + L.y;
+    s->dbc = f + L.dbc;
+    s->xs = f + L.xs;
+    s->xq = f + L.xq;
+    memset(f, 0, sizeof(float) * L.total);
     s->pos = 0;
 }
 
@@ -2677,23 +2768,20 @@ MAMBA_API void mamba_state_free(mamba_state *s)
 
 MAMBA_API void mamba_state_reset(mamba_state *s)
 {
-    size_t n;
+    mamba__state_parts L;
     if (!s || !s->conv) return;
-    n = (size_t)s->n_layer * (size_t)s->d_inner * ((size_t)s->d_conv + (size_t)s->d_state);
-    memset(s->conv, 0, sizeof(float) * n); /* conv then ssm: one contiguous block */
+    mamba__state_layout(s, &L);
+    memset(s->conv, 0, sizeof(float) * L.recurrent); /* conv then ssm: one block */
     s->pos = 0;
 }
 
 MAMBA_API mamba_result mamba_state_copy(mamba_state *dst, const mamba_state *src)
 {
-    size_t n;
-    if (!dst || !src || !dst->conv || !src->conv) return MAMBA_ERR_INVALID_ARG;
-    if (dst->n_layer != src->n_layer || dst->d_model != src->d_model || dst->d_inner != src->d_inner ||
-        dst->d_state != src->d_state || dst->d_conv != src->d_conv || dst->dt_rank != src->dt_rank)
-        return MAMBA_ERR_INVALID_ARG;
+    mamba__state_parts L;
+    if (!dst || !src || !dst->conv || !src->conv || !mamba__state_same(dst, src)) return MAMBA_ERR_INVALID_ARG;
     if (dst == src) return MAMBA_OK;
-    n = (size_t)src->n_layer * (size_t)src->d_inner * ((size_t)src->d_conv + (size_t)src->d_state);
-    memcpy(dst->conv, src->conv, sizeof(float) * n);
+    mamba__state_layout(src, &L);
+    memcpy(dst->conv, src->conv, sizeof(float) * L.recurrent);
     dst->pos = src->pos;
     return MAMBA_OK;
 }
@@ -3314,8 +3402,8 @@ static void mamba__fw_layer(const mamba_model *m, mamba_state *s, int l, const m
     const mamba_layer *L = &m->layers[l];
     const int dm = cfg->d_model, di = cfg->d_inner, N = cfg->d_state, R = cfg->dt_rank, dc = cfg->d_conv;
     const int ldxz = 2 * di, ldbc = R + 2 * N, ngroup = (di + 15) / 16;
-    float *window = s->conv + (size_t)l * (size_t)di * (size_t)dc;
-    float *h = s->ssm + (size_t)l * (size_t)di * (size_t)N;
+    float *window = mamba__state_window(s, l);
+    float *h = mamba__state_h(s, l);
     int t, g;
 
     /* u = RMSNorm(r) * w_norm, token by token */
@@ -3534,10 +3622,23 @@ static uint64_t mamba__snap_fingerprint(const mamba_model *m)
     return h;
 }
 
-/* Floats a snapshot of s holds: the conv windows then h, one block. */
+/* Floats a snapshot of s holds: the recurrent part of its layout. */
 static size_t mamba__snap_floats(const mamba_state *s)
 {
-    return (size_t)s->n_layer * (size_t)s->d_inner * ((size_t)s->d_conv + (size_t)s->d_state);
+    mamba__state_parts L;
+    mamba__state_layout(s, &L);
+    return L.recurrent;
+}
+
+/* The sizes a snapshot's header records, in its order (bytes 12 .. 35). */
+static void mamba__snap_sizes(const mamba_state *s, uint32_t v[6])
+{
+    v[0] = (uint32_t)s->n_layer;
+    v[1] = (uint32_t)s->d_model;
+    v[2] = (uint32_t)s->d_inner;
+    v[3] = (uint32_t)s->d_state;
+    v[4] = (uint32_t)s->d_conv;
+    v[5] = (uint32_t)s->dt_rank;
 }
 
 MAMBA_API size_t mamba_state_snapshot_size(const mamba_state *s)
@@ -3552,6 +3653,7 @@ MAMBA_API mamba_result mamba_state_save(const mamba_state *s, const mamba_model 
                                         size_t *written)
 {
     unsigned char *p = (unsigned char *)buf;
+    uint32_t sizes[6];
     size_t nf, need, i;
     if (written) *written = 0;
     if (!s || !m || !buf || !s->conv || !m->data || !mamba__state_fits(m, s)) return MAMBA_ERR_INVALID_ARG;
@@ -3563,12 +3665,8 @@ MAMBA_API mamba_result mamba_state_save(const mamba_state *s, const mamba_model 
     }
     memcpy(p, mamba__snap_magic, 8);
     mamba__snap_w32(p + 8, MAMBA_SNAPSHOT_VERSION);
-    mamba__snap_w32(p + 12, (uint32_t)s->n_layer);
-    mamba__snap_w32(p + 16, (uint32_t)s->d_model);
-    mamba__snap_w32(p + 20, (uint32_t)s->d_inner);
-    mamba__snap_w32(p + 24, (uint32_t)s->d_state);
-    mamba__snap_w32(p + 28, (uint32_t)s->d_conv);
-    mamba__snap_w32(p + 32, (uint32_t)s->dt_rank);
+    mamba__snap_sizes(s, sizes);
+    for (i = 0; i < 6; i++) mamba__snap_w32(p + 12 + 4 * i, sizes[i]);
     mamba__snap_w32(p + 36, 0);
     mamba__snap_w64(p + 40, (uint64_t)s->pos);
     mamba__snap_w64(p + 48, mamba__snap_fingerprint(m));
@@ -3587,6 +3685,7 @@ MAMBA_API mamba_result mamba_state_save(const mamba_state *s, const mamba_model 
 MAMBA_API mamba_result mamba_state_load(mamba_state *s, const mamba_model *m, const void *buf, size_t len)
 {
     const unsigned char *p = (const unsigned char *)buf;
+    uint32_t sizes[6];
     uint64_t nf, pos;
     size_t body, i;
     if (!s || !m || !buf || !s->conv || !m->data || !mamba__state_fits(m, s)) return MAMBA_ERR_INVALID_ARG;
@@ -3606,11 +3705,10 @@ MAMBA_API mamba_result mamba_state_load(mamba_state *s, const mamba_model *m, co
     pos = mamba__rd64(p + 40);
     if (mamba__rd32(p + 36) != 0 || pos > (uint64_t)(((unsigned long)-1) >> 1) /* LONG_MAX */)
         return MAMBA_ERR_STATE_CHECKSUM;
-    if (mamba__rd32(p + 12) != (uint32_t)s->n_layer || mamba__rd32(p + 16) != (uint32_t)s->d_model ||
-        mamba__rd32(p + 20) != (uint32_t)s->d_inner || mamba__rd32(p + 24) != (uint32_t)s->d_state ||
-        mamba__rd32(p + 28) != (uint32_t)s->d_conv || mamba__rd32(p + 32) != (uint32_t)s->dt_rank ||
-        nf != (uint64_t)mamba__snap_floats(s))
-        return MAMBA_ERR_STATE_MODEL;
+    mamba__snap_sizes(s, sizes);
+    for (i = 0; i < 6; i++)
+        if (mamba__rd32(p + 12 + 4 * i) != sizes[i]) return MAMBA_ERR_STATE_MODEL;
+    if (nf != (uint64_t)mamba__snap_floats(s)) return MAMBA_ERR_STATE_MODEL;
     if (mamba__rd64(p + 48) != mamba__snap_fingerprint(m)) return MAMBA_ERR_STATE_MODEL;
     /* everything checks out: only now touch the state */
     for (i = 0; i < (size_t)nf; i++) s->conv[i] = mamba__bits_to_f32(mamba__rd32(p + MAMBA__SNAP_HEADER + 4 * i));
