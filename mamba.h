@@ -265,21 +265,23 @@ typedef struct mamba_matrix {
     int rows, cols;
 } mamba_matrix;
 
-/* One block's weights: pointers into the model file. The superset of what
-   the architectures use; a pointer (matrix data) an architecture or the
-   file's flags do not call for is NULL. Which role fills which field is the
-   table MAMBA__ROLES under >>load. Shapes for Mamba-1 and Falcon-Mamba. */
+/* One block's weights: pointers into the model file, the superset of what
+   the architectures use. A field the architecture or the file's flags do
+   not call for stays NULL (a matrix: data NULL). Which role fills which
+   field: the table MAMBA__ROLES (>>roles). Shapes for Mamba-1 and
+   Falcon-Mamba, where conv channels = d_inner. */
 typedef struct mamba_layer {
     const float *norm;          /* (d_model) RMSNorm weight */
     mamba_matrix in_proj;       /* (2*d_inner, d_model) -> x, then z */
     const float *in_proj_bias;  /* (2*d_inner) or NULL */
-    const float *conv_weight;   /* (d_inner, d_conv): (conv channels, d_conv) */
-    const float *conv_bias;     /* (d_inner) or NULL */
-    mamba_matrix x_proj;        /* (dt_rank + 2*d_state, d_inner) -> delta, B, C */
-    mamba_matrix dt_proj;       /* (d_inner, dt_rank) */
-    const float *dt_bias;       /* (d_inner) */
-    const float *A;             /* (d_inner, d_state), already -exp(A_log) */
+    const float *conv_weight;   /* (conv channels, d_conv) */
+    const float *conv_bias;     /* (conv channels) or NULL */
+    mamba_matrix x_proj;        /* (dt_rank + 2*d_state, d_inner) -> delta, B, C; Mamba-1 family only */
+    mamba_matrix dt_proj;       /* (d_inner, dt_rank); Mamba-1 family only */
+    const float *dt_bias;       /* (d_inner): one per head, every channel a head in Mamba-1 */
+    const float *A;             /* (d_inner, d_state), already -exp(A_log): per (channel, state) in Mamba-1 */
     const float *D;             /* (d_inner) skip connection */
+    const float *gate_norm;     /* (d_inner) weight of a gated RMSNorm before out_proj (Mamba-2); NULL in Mamba-1 */
     mamba_matrix out_proj;      /* (d_model, d_inner) */
     const float *out_proj_bias; /* (d_model) or NULL */
 } mamba_layer;
@@ -778,7 +780,7 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 #define MAMBA__FLOAT_CHECK_BITS 0x43B94000u /* 370.5f */
 #define MAMBA__NONE 0xFFFFFFFFu
 
-/* Tensor roles: the table MAMBA__ROLES under >>load. */
+/* Tensor roles: the table MAMBA__ROLES under >>roles. */
 
 /* ---- >>helpers ------------------------------------------------------- */
 
@@ -1993,6 +1995,151 @@ static void mamba__softplus_n(float *v, int n)
     for (; i < n; i++) v[i] = mamba__softplus(v[i]);
 }
 
+/* ---- >>roles (the tensors of a model, per architecture) -------------- */
+
+/* The tensor roles of the directory (docs/format.md, "Roles and
+   shapes"), one line each. Everything the loader knows of a role comes from
+   its line: its number in the file; its name (PyTorch's, for errors); one
+   per model or one per layer; a weight matrix (stored in any weight type,
+   loaded into a mamba_matrix) or f32 (a const float *); when the config
+   calls for it (MAMBA__IF_*); its shape as named dimensions (MAMBA__DIM_*,
+   cols NONE for a vector); and the field of mamba_model or mamba_layer it
+   fills. From the table come the role numbers, the names, the expected
+   shapes, the pointer assignment, the per-tensor finite check, the missing-
+   tensor check and the bound on the tensor count. A new role is one line
+   here, plus a dimension or a condition in mamba__arch_dims() if it needs a
+   new one; a shape that depends on the architecture is a dimension that
+   mamba__arch_dims() sizes per architecture. */
+/*  X(ID,           num, name,              per,   kind, when,          rows,           cols,    field) */
+#define MAMBA__ROLES(X)                                                                                    \
+    X(EMBEDDING,       1, "embedding",       MODEL, MAT,  ALWAYS,        N_VOCAB_PADDED, D_MODEL, embedding)     \
+    X(NORM_F,          2, "norm_f",          MODEL, F32,  ALWAYS,        D_MODEL,        NONE,    norm_f)        \
+    X(LM_HEAD,         3, "lm_head",         MODEL, MAT,  UNTIED_HEAD,   N_VOCAB_PADDED, D_MODEL, lm_head)       \
+    X(NORM,           16, "norm",            LAYER, F32,  ALWAYS,        D_MODEL,        NONE,    norm)          \
+    X(IN_PROJ,        17, "in_proj.weight",  LAYER, MAT,  ALWAYS,        IN_PROJ_ROWS,   D_MODEL, in_proj)       \
+    X(IN_PROJ_BIAS,   18, "in_proj.bias",    LAYER, F32,  IN_PROJ_BIAS,  IN_PROJ_ROWS,   NONE,    in_proj_bias)  \
+    X(CONV_WEIGHT,    19, "conv1d.weight",   LAYER, F32,  ALWAYS,        CONV_DIM,       D_CONV,  conv_weight)   \
+    X(CONV_BIAS,      20, "conv1d.bias",     LAYER, F32,  CONV_BIAS,     CONV_DIM,       NONE,    conv_bias)     \
+    X(X_PROJ,         21, "x_proj.weight",   LAYER, MAT,  MAMBA1,        X_PROJ_ROWS,    D_INNER, x_proj)        \
+    X(DT_PROJ,        22, "dt_proj.weight",  LAYER, MAT,  MAMBA1,        D_INNER,        DT_RANK, dt_proj)       \
+    X(DT_BIAS,        23, "dt_proj.bias",    LAYER, F32,  ALWAYS,        D_INNER,        NONE,    dt_bias)       \
+    X(A,              24, "A",               LAYER, F32,  MAMBA1,        D_INNER,        D_STATE, A)             \
+    X(D,              25, "D",               LAYER, F32,  ALWAYS,        D_INNER,        NONE,    D)             \
+    X(OUT_PROJ,       26, "out_proj.weight", LAYER, MAT,  ALWAYS,        D_MODEL,        D_INNER, out_proj)      \
+    X(OUT_PROJ_BIAS,  27, "out_proj.bias",   LAYER, F32,  OUT_PROJ_BIAS, D_MODEL,        NONE,    out_proj_bias)
+
+/* The named dimensions of the shapes above. */
+enum {
+    MAMBA__DIM_NONE,           /* no second axis: a vector */
+    MAMBA__DIM_D_MODEL,
+    MAMBA__DIM_D_INNER,
+    MAMBA__DIM_D_STATE,
+    MAMBA__DIM_D_CONV,
+    MAMBA__DIM_DT_RANK,
+    MAMBA__DIM_N_VOCAB_PADDED,
+    MAMBA__DIM_IN_PROJ_ROWS,   /* rows of in_proj: Mamba-1 x then z, 2*d_inner */
+    MAMBA__DIM_X_PROJ_ROWS,    /* rows of x_proj: delta, B, C, dt_rank + 2*d_state */
+    MAMBA__DIM_CONV_DIM,       /* channels of the conv: Mamba-1 d_inner */
+    MAMBA__DIM_CONV_WIDTH,     /* inputs a conv channel keeps in the state: Mamba-1 d_conv, the newest the current one */
+    MAMBA__DIM_N_HEADS,        /* heads of the scan: Mamba-1 d_inner (every channel a head) */
+    MAMBA__DIM_HEAD_DIM,       /* channels a head: Mamba-1 1 */
+    MAMBA__DIM_COUNT
+};
+
+/* The conditions a role may be present under. */
+enum {
+    MAMBA__IF_ALWAYS,
+    MAMBA__IF_CONV_BIAS,     /* flags bit 0 */
+    MAMBA__IF_IN_PROJ_BIAS,  /* flags bit 1 */
+    MAMBA__IF_OUT_PROJ_BIAS, /* flags bit 2 */
+    MAMBA__IF_UNTIED_HEAD,   /* flags bit 3: an lm_head of its own */
+    MAMBA__IF_MAMBA1,        /* the Mamba-1 family (arch 1, 2): delta through x_proj and dt_proj, A per (channel, state) */
+    MAMBA__IF_COUNT
+};
+
+/* What the table's words stand for. */
+#define MAMBA__PER_MODEL 0
+#define MAMBA__PER_LAYER 1
+#define MAMBA__PER_TYPE_MODEL mamba_model
+#define MAMBA__PER_TYPE_LAYER mamba_layer
+#define MAMBA__KIND_F32 0
+#define MAMBA__KIND_MAT 1
+
+/* the roles' numbers in the file: MAMBA__ROLE_EMBEDDING = 1, ... */
+#define MAMBA__ROLE_NUMBER(id, num, ...) MAMBA__ROLE_##id = num,
+enum { MAMBA__ROLES(MAMBA__ROLE_NUMBER) MAMBA__ROLE_NUMBERS_END };
+#undef MAMBA__ROLE_NUMBER
+/* their places in the table, and how many there are (MAMBA__ROLE_COUNT) */
+#define MAMBA__ROLE_INDEX(id, ...) MAMBA__ROLE_AT_##id,
+enum { MAMBA__ROLES(MAMBA__ROLE_INDEX) MAMBA__ROLE_COUNT };
+#undef MAMBA__ROLE_INDEX
+
+typedef struct mamba__role {
+    uint32_t num;                 /* in the file's directory */
+    const char *name;             /* for errors (m->error_role) */
+    unsigned char per_layer;      /* MAMBA__PER_* */
+    unsigned char matrix;         /* MAMBA__KIND_*: a mamba_matrix of any weight type, else f32 */
+    unsigned char when;           /* MAMBA__IF_* */
+    unsigned char rows, cols;     /* MAMBA__DIM_* */
+    size_t field;                 /* offset of its pointer or mamba_matrix in mamba_model or mamba_layer */
+} mamba__role;
+
+#define MAMBA__ROLE_ROW(id, num, name, per, kind, when, rows, cols, field)                                \
+    {num, name, MAMBA__PER_##per, MAMBA__KIND_##kind, MAMBA__IF_##when, MAMBA__DIM_##rows, MAMBA__DIM_##cols, \
+     offsetof(MAMBA__PER_TYPE_##per, field)},
+static const mamba__role mamba__roles[MAMBA__ROLE_COUNT] = {MAMBA__ROLES(MAMBA__ROLE_ROW)};
+#undef MAMBA__ROLE_ROW
+
+/* The role with number num in the file, or NULL. */
+static const mamba__role *mamba__role_find(uint32_t num)
+{
+    int i;
+    for (i = 0; i < MAMBA__ROLE_COUNT; i++)
+        if (mamba__roles[i].num == num) return &mamba__roles[i];
+    return NULL;
+}
+
+/* The sizes of the named dimensions for this config, and which conditions
+   hold: the one place where the architecture decides a tensor's shape or
+   presence, and the sizes of the state (mamba__state_shape). The loader's
+   limits keep every size far below 2^32. */
+static void mamba__arch_dims(const mamba_config *c, uint32_t dim[MAMBA__DIM_COUNT], unsigned char on[MAMBA__IF_COUNT])
+{
+    uint32_t di = (uint32_t)c->d_inner, ds = (uint32_t)c->d_state;
+    dim[MAMBA__DIM_NONE] = 0;
+    dim[MAMBA__DIM_D_MODEL] = (uint32_t)c->d_model;
+    dim[MAMBA__DIM_D_INNER] = di;
+    dim[MAMBA__DIM_D_STATE] = ds;
+    dim[MAMBA__DIM_D_CONV] = (uint32_t)c->d_conv;
+    dim[MAMBA__DIM_DT_RANK] = (uint32_t)c->dt_rank;
+    dim[MAMBA__DIM_N_VOCAB_PADDED] = (uint32_t)c->n_vocab_padded;
+    /* Mamba-1 and Falcon-Mamba (the only architectures so far) */
+    dim[MAMBA__DIM_IN_PROJ_ROWS] = 2 * di;
+    dim[MAMBA__DIM_X_PROJ_ROWS] = (uint32_t)c->dt_rank + 2 * ds;
+    dim[MAMBA__DIM_CONV_DIM] = di;
+    dim[MAMBA__DIM_CONV_WIDTH] = (uint32_t)c->d_conv;
+    dim[MAMBA__DIM_N_HEADS] = di;
+    dim[MAMBA__DIM_HEAD_DIM] = 1;
+    on[MAMBA__IF_ALWAYS] = 1;
+    on[MAMBA__IF_CONV_BIAS] = (unsigned char)c->conv_bias;
+    on[MAMBA__IF_IN_PROJ_BIAS] = (unsigned char)c->in_proj_bias;
+    on[MAMBA__IF_OUT_PROJ_BIAS] = (unsigned char)c->out_proj_bias;
+    on[MAMBA__IF_UNTIED_HEAD] = (unsigned char)!c->tied_lm_head;
+    on[MAMBA__IF_MAMBA1] = (unsigned char)(c->arch == MAMBA_ARCH_MAMBA1 || c->arch == MAMBA_ARCH_FALCON);
+}
+
+/* Point the model's field for role R (of layer l) at a checked tensor. */
+static void mamba__role_set(mamba_model *m, const mamba__role *R, int l, const mamba_matrix *w)
+{
+    unsigned char *base = R->per_layer ? (unsigned char *)&m->layers[l] : (unsigned char *)m;
+    if (R->matrix) {
+        memcpy(base + R->field, w, sizeof *w);
+    } else {
+        const float *f = (const float *)w->data;
+        memcpy(base + R->field, &f, sizeof f);
+    }
+}
+
 /* ---- >>state-layout (what a state holds, and where) -------------------- */
 
 /* A state is one block of floats: the recurrent part, which reset, copy and
@@ -2002,8 +2149,9 @@ static void mamba__softplus_n(float *v, int n)
      ssm    n_layer x n_heads x head_dim x d_state  every layer's h
      r, u, xz, delta, y, dbc, xs, xq                scratch (see mamba_state)
 
-   mamba__state_shape() says, per architecture, what these sizes are for a
-   config; mamba__state_layout() turns a state's sizes into counts and
+   mamba__state_shape() takes these sizes for a config from the named
+   dimensions of >>roles (mamba__arch_dims: per architecture);
+   mamba__state_layout() turns a state's sizes into counts and
    offsets. Nothing else computes the size of a part. */
 typedef struct mamba__state_parts {
     size_t conv, ssm;   /* floats a layer's conv window and h hold */
@@ -2026,19 +2174,19 @@ static size_t mamba__state_q8_blocks(const mamba_state *s)
 /* The sizes a state for config c has (its fields up to the pointers). */
 static void mamba__state_shape(mamba_state *s, const mamba_config *c)
 {
+    uint32_t dim[MAMBA__DIM_COUNT];
+    unsigned char on[MAMBA__IF_COUNT];
     s->n_layer = c->n_layer;
     s->d_model = c->d_model;
     s->d_inner = c->d_inner;
     s->d_state = c->d_state;
     s->d_conv = c->d_conv;
     s->dt_rank = c->dt_rank;
-    /* Mamba-1 and Falcon-Mamba: the conv runs over x alone and keeps its
-       d_conv latest inputs (the newest is the current one); every channel
-       is a head of size 1 with its own N-vector of state. */
-    s->conv_channels = c->d_inner;
-    s->conv_width = c->d_conv;
-    s->n_heads = c->d_inner;
-    s->head_dim = 1;
+    mamba__arch_dims(c, dim, on); /* the architecture's sizes */
+    s->conv_channels = (int)dim[MAMBA__DIM_CONV_DIM];
+    s->conv_width = (int)dim[MAMBA__DIM_CONV_WIDTH];
+    s->n_heads = (int)dim[MAMBA__DIM_N_HEADS];
+    s->head_dim = (int)dim[MAMBA__DIM_HEAD_DIM];
 }
 
 /* Floats of a layer's conv window, and of its h. */
@@ -2188,142 +2336,6 @@ MAMBA_API int mamba_argmax(const float *logits, int n)
 
 /* ---- >>load ---------------------------------------------------------- */
 
-/* >>roles  The tensor roles of the directory (docs/format.md, "Roles and
-   shapes"), one line each. Everything the loader knows of a role comes from
-   its line: its number in the file; its name (PyTorch's, for errors); one
-   per model or one per layer; a weight matrix (stored in any weight type,
-   loaded into a mamba_matrix) or f32 (a const float *); when the config
-   calls for it (MAMBA__IF_*); its shape as named dimensions (MAMBA__DIM_*,
-   cols NONE for a vector); and the field of mamba_model or mamba_layer it
-   fills. From the table come the role numbers, the names, the expected
-   shapes, the pointer assignment, the per-tensor finite check, the missing-
-   tensor check and the bound on the tensor count. A new role is one line
-   here, plus a dimension or a condition in mamba__role_env() if it needs a
-   new one; a shape that depends on the architecture is a dimension that
-   mamba__role_env() sizes per architecture. */
-/*  X(ID,           num, name,              per,   kind, when,          rows,           cols,    field) */
-#define MAMBA__ROLES(X)                                                                                    \
-    X(EMBEDDING,       1, "embedding",       MODEL, MAT,  ALWAYS,        N_VOCAB_PADDED, D_MODEL, embedding)     \
-    X(NORM_F,          2, "norm_f",          MODEL, F32,  ALWAYS,        D_MODEL,        NONE,    norm_f)        \
-    X(LM_HEAD,         3, "lm_head",         MODEL, MAT,  UNTIED_HEAD,   N_VOCAB_PADDED, D_MODEL, lm_head)       \
-    X(NORM,           16, "norm",            LAYER, F32,  ALWAYS,        D_MODEL,        NONE,    norm)          \
-    X(IN_PROJ,        17, "in_proj.weight",  LAYER, MAT,  ALWAYS,        IN_PROJ_ROWS,   D_MODEL, in_proj)       \
-    X(IN_PROJ_BIAS,   18, "in_proj.bias",    LAYER, F32,  IN_PROJ_BIAS,  IN_PROJ_ROWS,   NONE,    in_proj_bias)  \
-    X(CONV_WEIGHT,    19, "conv1d.weight",   LAYER, F32,  ALWAYS,        CONV_DIM,       D_CONV,  conv_weight)   \
-    X(CONV_BIAS,      20, "conv1d.bias",     LAYER, F32,  CONV_BIAS,     CONV_DIM,       NONE,    conv_bias)     \
-    X(X_PROJ,         21, "x_proj.weight",   LAYER, MAT,  MAMBA1,        X_PROJ_ROWS,    D_INNER, x_proj)        \
-    X(DT_PROJ,        22, "dt_proj.weight",  LAYER, MAT,  MAMBA1,        D_INNER,        DT_RANK, dt_proj)       \
-    X(DT_BIAS,        23, "dt_proj.bias",    LAYER, F32,  ALWAYS,        D_INNER,        NONE,    dt_bias)       \
-    X(A,              24, "A",               LAYER, F32,  MAMBA1,        D_INNER,        D_STATE, A)             \
-    X(D,              25, "D",               LAYER, F32,  ALWAYS,        D_INNER,        NONE,    D)             \
-    X(OUT_PROJ,       26, "out_proj.weight", LAYER, MAT,  ALWAYS,        D_MODEL,        D_INNER, out_proj)      \
-    X(OUT_PROJ_BIAS,  27, "out_proj.bias",   LAYER, F32,  OUT_PROJ_BIAS, D_MODEL,        NONE,    out_proj_bias)
-
-/* The named dimensions of the shapes above. */
-enum {
-    MAMBA__DIM_NONE,           /* no second axis: a vector */
-    MAMBA__DIM_D_MODEL,
-    MAMBA__DIM_D_INNER,
-    MAMBA__DIM_D_STATE,
-    MAMBA__DIM_D_CONV,
-    MAMBA__DIM_DT_RANK,
-    MAMBA__DIM_N_VOCAB_PADDED,
-    MAMBA__DIM_IN_PROJ_ROWS,   /* rows of in_proj: Mamba-1 x then z, 2*d_inner */
-    MAMBA__DIM_X_PROJ_ROWS,    /* rows of x_proj: delta, B, C, dt_rank + 2*d_state */
-    MAMBA__DIM_CONV_DIM,       /* channels of the conv: Mamba-1 d_inner */
-    MAMBA__DIM_COUNT
-};
-
-/* The conditions a role may be present under. */
-enum {
-    MAMBA__IF_ALWAYS,
-    MAMBA__IF_CONV_BIAS,     /* flags bit 0 */
-    MAMBA__IF_IN_PROJ_BIAS,  /* flags bit 1 */
-    MAMBA__IF_OUT_PROJ_BIAS, /* flags bit 2 */
-    MAMBA__IF_UNTIED_HEAD,   /* flags bit 3: an lm_head of its own */
-    MAMBA__IF_MAMBA1,        /* the Mamba-1 family (arch 1, 2): delta through x_proj and dt_proj, A per (channel, state) */
-    MAMBA__IF_COUNT
-};
-
-/* What the table's words stand for. */
-#define MAMBA__PER_MODEL 0
-#define MAMBA__PER_LAYER 1
-#define MAMBA__PER_TYPE_MODEL mamba_model
-#define MAMBA__PER_TYPE_LAYER mamba_layer
-#define MAMBA__KIND_F32 0
-#define MAMBA__KIND_MAT 1
-
-/* the roles' numbers in the file: MAMBA__ROLE_EMBEDDING = 1, ... */
-#define MAMBA__ROLE_NUMBER(id, num, ...) MAMBA__ROLE_##id = num,
-enum { MAMBA__ROLES(MAMBA__ROLE_NUMBER) MAMBA__ROLE_NUMBERS_END };
-#undef MAMBA__ROLE_NUMBER
-/* their places in the table, and how many there are (MAMBA__ROLE_COUNT) */
-#define MAMBA__ROLE_INDEX(id, ...) MAMBA__ROLE_AT_##id,
-enum { MAMBA__ROLES(MAMBA__ROLE_INDEX) MAMBA__ROLE_COUNT };
-#undef MAMBA__ROLE_INDEX
-
-typedef struct mamba__role {
-    uint32_t num;                 /* in the file's directory */
-    const char *name;             /* for errors (m->error_role) */
-    unsigned char per_layer;      /* MAMBA__PER_* */
-    unsigned char matrix;         /* MAMBA__KIND_*: a mamba_matrix of any weight type, else f32 */
-    unsigned char when;           /* MAMBA__IF_* */
-    unsigned char rows, cols;     /* MAMBA__DIM_* */
-    size_t field;                 /* offset of its pointer or mamba_matrix in mamba_model or mamba_layer */
-} mamba__role;
-
-#define MAMBA__ROLE_ROW(id, num, name, per, kind, when, rows, cols, field)                                \
-    {num, name, MAMBA__PER_##per, MAMBA__KIND_##kind, MAMBA__IF_##when, MAMBA__DIM_##rows, MAMBA__DIM_##cols, \
-     offsetof(MAMBA__PER_TYPE_##per, field)},
-static const mamba__role mamba__roles[MAMBA__ROLE_COUNT] = {MAMBA__ROLES(MAMBA__ROLE_ROW)};
-#undef MAMBA__ROLE_ROW
-
-/* The role with number num in the file, or NULL. */
-static const mamba__role *mamba__role_find(uint32_t num)
-{
-    int i;
-    for (i = 0; i < MAMBA__ROLE_COUNT; i++)
-        if (mamba__roles[i].num == num) return &mamba__roles[i];
-    return NULL;
-}
-
-/* The sizes of the named dimensions for this config, and which conditions
-   hold: the one place where a tensor's shape or presence depends on the
-   architecture. The loader's limits keep every size far below 2^32. */
-static void mamba__role_env(const mamba_config *c, uint32_t dim[MAMBA__DIM_COUNT], unsigned char on[MAMBA__IF_COUNT])
-{
-    uint32_t di = (uint32_t)c->d_inner, ds = (uint32_t)c->d_state;
-    dim[MAMBA__DIM_NONE] = 0;
-    dim[MAMBA__DIM_D_MODEL] = (uint32_t)c->d_model;
-    dim[MAMBA__DIM_D_INNER] = di;
-    dim[MAMBA__DIM_D_STATE] = ds;
-    dim[MAMBA__DIM_D_CONV] = (uint32_t)c->d_conv;
-    dim[MAMBA__DIM_DT_RANK] = (uint32_t)c->dt_rank;
-    dim[MAMBA__DIM_N_VOCAB_PADDED] = (uint32_t)c->n_vocab_padded;
-    /* Mamba-1 and Falcon-Mamba (the only architectures so far) */
-    dim[MAMBA__DIM_IN_PROJ_ROWS] = 2 * di;
-    dim[MAMBA__DIM_X_PROJ_ROWS] = (uint32_t)c->dt_rank + 2 * ds;
-    dim[MAMBA__DIM_CONV_DIM] = di;
-    on[MAMBA__IF_ALWAYS] = 1;
-    on[MAMBA__IF_CONV_BIAS] = (unsigned char)c->conv_bias;
-    on[MAMBA__IF_IN_PROJ_BIAS] = (unsigned char)c->in_proj_bias;
-    on[MAMBA__IF_OUT_PROJ_BIAS] = (unsigned char)c->out_proj_bias;
-    on[MAMBA__IF_UNTIED_HEAD] = (unsigned char)!c->tied_lm_head;
-    on[MAMBA__IF_MAMBA1] = (unsigned char)(c->arch == MAMBA_ARCH_MAMBA1 || c->arch == MAMBA_ARCH_FALCON);
-}
-
-/* Point the model's field for role R (of layer l) at a checked tensor. */
-static void mamba__role_set(mamba_model *m, const mamba__role *R, int l, const mamba_matrix *w)
-{
-    unsigned char *base = R->per_layer ? (unsigned char *)&m->layers[l] : (unsigned char *)m;
-    if (R->matrix) {
-        memcpy(base + R->field, w, sizeof *w);
-    } else {
-        const float *f = (const float *)w->data;
-        memcpy(base + R->field, &f, sizeof f);
-    }
-}
-
 /* Read and check the 128-byte header into m->config (checks 1 to 5 of
    SECURITY). On success *file_bytes is the trusted size of the file. */
 static mamba_result mamba__load_header(mamba_model *m, const unsigned char *p, size_t size, uint64_t *file_bytes)
@@ -2462,7 +2474,7 @@ static mamba_result mamba__load(mamba_model *m, const void *data, size_t size, u
     r = mamba__load_header(m, p, size, &file_bytes);
     if (r != MAMBA_OK) return r;
     c = &m->config;
-    mamba__role_env(c, dim, on);
+    mamba__arch_dims(c, dim, on);
 
     /* 7. the directory and the tokenizer section lie inside the file. Each
           test subtracts from the trusted file size, so no sum can wrap. */
