@@ -2281,6 +2281,15 @@ static void mamba__arch_dims(const mamba_config *c, uint32_t dim[MAMBA__DIM_COUN
     on[MAMBA__IF_MAMBA1] = (unsigned char)(c->arch == MAMBA_ARCH_MAMBA1 || c->arch == MAMBA_ARCH_FALCON);
 }
 
+/* Elements of a tensor of role R under config c (its rows times its cols). */
+static size_t mamba__role_elems(const mamba_config *c, const mamba__role *R)
+{
+    uint32_t dim[MAMBA__DIM_COUNT];
+    unsigned char on[MAMBA__IF_COUNT];
+    mamba__arch_dims(c, dim, on);
+    return (size_t)dim[R->rows] * (R->cols == MAMBA__DIM_NONE ? 1u : (size_t)dim[R->cols]);
+}
+
 /* Point the model's field for role R (of layer l) at a checked tensor. */
 static void mamba__role_set(mamba_model *m, const mamba__role *R, int l, const mamba_matrix *w)
 {
@@ -3741,11 +3750,11 @@ static uint64_t mamba__snap_fingerprint(const mamba_model *m)
     h = mamba__snap_fnv32(h, (uint32_t)m->embedding.dtype);
     h = mamba__snap_fnv_sample(h, m->embedding.data, mamba__snap_matrix_bytes(&m->embedding), 0);
     h = mamba__snap_fnv_sample(h, m->embedding.data, mamba__snap_matrix_bytes(&m->embedding), 1);
-    h = mamba__snap_fnv_sample(h, m->norm_f, 4 * (size_t)c->d_model, 0);
+    h = mamba__snap_fnv_sample(h, m->norm_f, 4 * mamba__role_elems(c, &mamba__roles[MAMBA__ROLE_AT_NORM_F]), 0);
     for (l = 0; l < c->n_layer; l++) {
         const mamba_layer *L = &m->layers[l];
         h = mamba__snap_fnv_sample(h, L->in_proj.data, mamba__snap_matrix_bytes(&L->in_proj), 0);
-        h = mamba__snap_fnv_sample(h, L->A, 4 * (size_t)c->d_inner * (size_t)c->d_state, 0);
+        h = mamba__snap_fnv_sample(h, L->A, 4 * mamba__role_elems(c, &mamba__roles[MAMBA__ROLE_AT_A]), 0);
         h = mamba__snap_fnv_sample(h, L->out_proj.data, mamba__snap_matrix_bytes(&L->out_proj), 0);
     }
     return h;
