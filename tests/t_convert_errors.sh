@@ -2,9 +2,9 @@
 # tools/convert.py: every error case exits 1 with its one-line message, and
 # good checkpoints in the published layouts convert and read back.
 # Run from the repo root: sh tests/t_convert_errors.sh   (env PYTHON)
-PYTHON=${PYTHON:-/usr/bin/python3}
-T=$(mktemp -d "${TMPDIR:-/tmp}/t_convert.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
+. tests/lib.sh
+t_tmp
+T=$TMP
 MK="$PYTHON tests/convert/mkckpt.py"
 CV="$PYTHON tools/convert.py"
 CHECK="$PYTHON tests/convert/check.py"
@@ -147,7 +147,7 @@ if $PYTHON tests/convert/golden_check.py "$T/hbu.mamba" hf_bias_untied 0.15 >"$T
 else bad "data-bf16: reference on the bf16 file is off:"; cat "$T/gc"; fi
 
 # state-spaces layout (pytorch_model.bin, tied lm_head saved alongside): needs torch
-if $PYTHON -c "import torch" 2>/dev/null; then
+if t_have_torch; then
     $MK "$T/ss" ss
     cp "$T/good/tokenizer.json" "$T/ss/"
     convert_ok ss "$T/ss" "$T/ss.mamba" --dtype bf16 --no-tokenizer
@@ -156,8 +156,8 @@ if $PYTHON -c "import torch" 2>/dev/null; then
     convert_ok ss-untied "$T/ss2" "$T/ss2.mamba"
     check_ok ss-untied "$T/ss2.mamba" "$T/ss2" arch=1 flags=15 n_vocab=50 eos_id=0
 else
-    echo "skip: torch not available, state-spaces layout not tested"
+    t_skip "converting checkpoints written by torch.save (state-spaces layout)" "no torch for $PYTHON: apt-get install python3-torch"
 fi
 
-echo "t_convert_errors: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+[ "$fail" -eq 0 ] || t_fail "$fail of $((pass + fail)) checks"
+t_end "$pass passed, $fail failed"

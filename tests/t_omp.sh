@@ -8,13 +8,11 @@
 # token by token and through mamba_forward; the outputs must be equal byte
 # for byte (cmp). Golden accuracy itself is tests/t_golden.sh's job.
 #   env: PYTHON (default /usr/bin/python3), BUILD (default build), CC
-PYTHON=${PYTHON:-/usr/bin/python3}
-BUILD=${BUILD:-build}
-CC=${CC:-cc}
+. tests/lib.sh
 DATA=tests/data
 B="$BUILD/omp"
-if ! echo 'int main(void){return 0;}' | $CC -fopenmp -x c - -o /dev/null 2>/dev/null; then
-    echo "t_omp: SKIP: $CC has no -fopenmp (Debian: gcc ships libgomp; for clang install libomp-dev)"; exit 0
+if ! t_have_omp; then
+    t_skip_test "the OpenMP thread-count check" "$CC has no -fopenmp: gcc ships libgomp; for clang apt-get install libomp-dev"
 fi
 mkdir -p "$B" || exit 1
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/t_omp.XXXXXX") || exit 1
