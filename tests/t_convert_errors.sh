@@ -69,6 +69,18 @@ expect_error config-disagrees "says state_size=8 but backbone.layers.0.mixer.A_l
 $MK "$T/bias" hf --break bias-disagrees
 expect_error bias-disagrees "missing tensor backbone.layers.0.mixer.in_proj.bias" "$T/bias" "$T/x.mamba"
 expect_error no-tokenizer-file "tokenizer $T/none.json does not exist" "$T/good" "$T/x.mamba" --tokenizer "$T/none.json"
+# a pytorch_model.bin whose pickle would run a command: refused, nothing run (tools/torchzip.py)
+mkdir -p "$T/evil" && cp tests/data/ckpt/ss_basic/config.json "$T/evil/"
+$PYTHON - "$T/evil" <<'EOF'
+import os, pickle, sys, zipfile
+class Evil(object):
+    def __reduce__(self):
+        return (os.system, ("touch %s/ran" % sys.argv[1],))
+with zipfile.ZipFile(sys.argv[1] + "/pytorch_model.bin", "w") as z:
+    z.writestr("archive/data.pkl", pickle.dumps({"x": Evil()}, protocol=2))
+EOF
+expect_error evil-pickle "posix.system is not something a state dict holds (refused)" "$T/evil" "$T/x.mamba"
+if [ -e "$T/evil/ran" ]; then bad "the checkpoint's pickle ran a command"; else ok; fi
 if [ -e "$T/x.mamba" ]; then bad "an output file was left behind by a failed conversion"; else ok; fi
 
 # ---- good checkpoints: convert, read back, compare with the source tensors
@@ -148,6 +160,24 @@ else bad "data-bf16: reference on the bf16 file is off:"; cat "$T/gc"; fi
 
 # state-spaces layout (pytorch_model.bin, tied lm_head saved alongside): needs torch
 if t_have_torch; then
+    # tools/torchzip.py (no torch) reads what torch.load reads: f32, f16, bf16, views with offsets
+    if $PYTHON - "$T" <<'EOF'
+import sys
+import numpy as np
+import torch
+sys.path.insert(0, "tools")
+import torchzip
+t = {"f32": torch.randn(5, 7), "bf16": torch.randn(5, 7).to(torch.bfloat16), "f16t": torch.randn(4, 6).half().t(),
+     "slice": torch.randn(10)[2:8], "scalar": torch.tensor(3.0)}
+torch.save(t, sys.argv[1] + "/t.bin")
+paths = [sys.argv[1] + "/t.bin"] + ["tests/data/ckpt/%s/pytorch_model.bin" % c for c in ("ss_basic", "ss_long")]
+for p in paths:
+    got, want = torchzip.read(p), torch.load(p, map_location="cpu")
+    assert set(got) == set(want), p
+    for k, v in want.items():
+        assert np.array_equal(np.asarray(got[k]), v.float().numpy()), (p, k)
+EOF
+    then ok; else bad "tools/torchzip.py reads other tensors than torch.load"; fi
     $MK "$T/ss" ss
     cp "$T/good/tokenizer.json" "$T/ss/"
     convert_ok ss "$T/ss" "$T/ss.mamba" --dtype bf16 --no-tokenizer
