@@ -52,7 +52,7 @@ test: all $(CTESTS)
 	for t in $(SHTESTS); do echo "== $$t"; MAMBA_SKIP_LOG="$(SKIPLOG)" PYTHON="$(PYTHON)" BUILD="$(BUILD)" \
 	    CC="$(CC)" CXX="$(CXX)" sh $$t || fail=1; done; \
 	sort -u "$(SKIPLOG)" -o "$(SKIPLOG)"; n=$$(wc -l < "$(SKIPLOG)"); \
-	if [ $$n -gt 0 ]; then echo "$$n check(s) did not run (install what is named to run them; see README):"; \
+	if [ $$n -gt 0 ]; then echo "$$n check(s) skipped (a tool is missing: install it, see README) or known to fail (XFAIL):"; \
 	    sed 's/^/  SKIPPED /' "$(SKIPLOG)"; fi; \
 	if [ $$fail = 0 ]; then echo "ALL TESTS PASSED$$( [ $$n = 0 ] || echo " ($$n skipped)")"; \
 	else echo "SOME TESTS FAILED"; exit 1; fi
