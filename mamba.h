@@ -129,7 +129,13 @@
                                        zeroed tokenizer; 0 from
                                        mamba_encode_work_size, mamba_detok_flush;
                                        mamba_detok_init(NULL) is a no-op
-   a model whose load failed, closed   MAMBA_ERR_INVALID_ARG (m->data is NULL)
+   a model whose load failed, closed   MAMBA_ERR_INVALID_ARG from every entry
+                                       point (state_size/_init/_new, step,
+                                       forward and its scratch size, save,
+                                       load, tokenizer_from_model): m->data is
+                                       NULL and the model keeps no pointer
+                                       into bytes it released (a refusal by
+                                       MAMBA_LOAD_CHECK_FINITE included)
    a zeroed (never made) state         MAMBA_ERR_INVALID_ARG; free/reset: no-op
    a state of other shapes             MAMBA_ERR_INVALID_ARG (step, copy, save,
                                        load)
@@ -150,11 +156,18 @@
    many recent ids (repetition)        O(n + n_recent), no allocation: each
                                        distinct id penalised once
    damaged or foreign state snapshot   its own code: see >>snapshot-api
+   snapshot position above LONG_MAX    MAMBA_ERR_STATE_CHECKSUM; up to it
+                                       accepted, and stepping on stops the
+                                       count at LONG_MAX (never overflows)
+   a directory, FIFO, socket, device   MAMBA_ERR_IO from mamba_model_open at
+                                       once (POSIX; the read build too),
+                                       never a wait on a FIFO's writer
    model file changed after mmap       see mamba_model_open: may show; a
                                        truncation kills with SIGBUS; copy or
                                        rename() instead
    Not checkable, so undefined: an uninitialised (garbage) struct, a buffer
-   shorter than its stated size, a model whose bytes are freed while used.
+   shorter than its stated size, a model whose bytes are freed while used,
+   a tokenizer used after the model it came from is closed.
 
    ====================================================================
    LIMITS
@@ -328,7 +341,7 @@ typedef struct mamba_state {
     float *xs;     /* (nbx) scale of each block of 32 of a q8 matvec's input, where
                       nbx = ceil(max(d_model, d_inner, dt_rank) / 32) */
     void *xq;      /* (32 * nbx) int16: that input quantised (q8 weights only) */
-    long pos;      /* tokens consumed since the last reset */
+    long pos;      /* tokens consumed since the last reset; stops at LONG_MAX, never wraps */
     void *owned;   /* heap block when made by mamba_state_new() */
 } mamba_state;
 
@@ -346,6 +359,12 @@ MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data,
 /* Load a model from a file: maps it read-only where the platform can,
    reads it into the heap otherwise. Release with mamba_model_close().
    Errors: MAMBA_ERR_IO, MAMBA_ERR_OUT_OF_MEMORY, or any load error.
+   On POSIX systems only a regular file is read: the path is opened
+   non-blocking and fstat'ed first, so a directory, a FIFO (even one with
+   no writer: no wait), a socket or a device gives MAMBA_ERR_IO at once, in
+   the mmap and the MAMBA_NO_MMAP builds alike; when open() itself fails,
+   errno keeps the system's reason. (Without POSIX, fopen() is all there
+   is: such a path is the caller's to avoid.)
    A file changed on disk while mapped (MAP_PRIVATE, read-only): a change
    made in place may or may not show in the model (on Linux it does, for
    every page: the loader's checks were made on the old bytes, so a bad
@@ -463,8 +482,9 @@ MAMBA_API size_t mamba_forward_scratch_size(const mamba_model *m, int block);
    reference as each other). With
    scratch NULL it falls back to one mamba_step() per token. Never allocates.
 
-   Errors: MAMBA_ERR_INVALID_ARG (NULL model/state, tokens NULL with n > 0,
-   n < 0, a state of other shapes), MAMBA_ERR_BUFFER_TOO_SMALL (scratch below
+   Errors: MAMBA_ERR_INVALID_ARG (NULL model/state, a model whose load
+   failed or that was closed, tokens NULL with n > 0, n < 0, a state of
+   other shapes), MAMBA_ERR_BUFFER_TOO_SMALL (scratch below
    one token's worth), MAMBA_ERR_TOKEN (any token outside
    0..n_vocab_padded-1). All tokens are checked before any work: on every
    error the state and the logits are unchanged. */
@@ -489,7 +509,7 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
       12     4   n_layer        16 4 d_model     20 4 d_inner
       24     4   d_state        28 4 d_conv      32 4 dt_rank
       36     4   zero (reserved)
-      40     8   pos, the tokens consumed
+      40     8   pos, the tokens consumed (at most LONG_MAX of the loading machine)
       48     8   the model fingerprint (below)
       56     8   F, the number of floats: n_layer*d_inner*(d_conv + d_state)
       64    4F   the conv windows (n_layer, d_inner, d_conv), then h
@@ -531,7 +551,8 @@ MAMBA_API mamba_result mamba_state_save(const mamba_state *s, const mamba_model 
    MAMBA_ERR_STATE_CHECKSUM (a changed byte: FNV-1a maps any one-byte change
    to another hash, so every single-bit flip is refused, by this code or,
    in the magic, version or float count, by the codes before it; also an
-   impossible field under a good checksum); MAMBA_ERR_STATE_MODEL
+   impossible field under a good checksum: a nonzero reserved word, a pos
+   above LONG_MAX); MAMBA_ERR_STATE_MODEL
    (the sizes or the fingerprint are not m's). Bytes past the blob's end
    (len larger than needed) are ignored. s is changed only when everything
    checks out; on any error it is exactly as before. Costs one pass over
@@ -648,7 +669,9 @@ typedef struct mamba_tokenizer {
 MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *section, size_t bytes);
 
 /* The same on the section the model file carries (m->tokenizer). Returns
-   MAMBA_ERR_TOKENIZER if the model has none. */
+   MAMBA_ERR_TOKENIZER if the model has none, MAMBA_ERR_INVALID_ARG for a
+   model whose load failed or that was closed. The tokenizer is a view of
+   the model's bytes: close the model only after its last use. */
 MAMBA_API mamba_result mamba_tokenizer_from_model(mamba_tokenizer *t, const mamba_model *m);
 
 /* Bytes of working memory that mamba_encode() needs, at most, for any input
@@ -725,6 +748,7 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 /* ---- >>config -------------------------------------------------------- */
 
 #include <float.h> /* FLT_MIN */
+#include <limits.h> /* LONG_MAX */
 #include <math.h>
 #include <string.h>
 #include <stdint.h>
@@ -746,12 +770,18 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 
 #ifndef MAMBA_NO_STDIO
 #include <stdio.h>
-#if !defined(MAMBA_NO_MMAP) && (defined(__unix__) || defined(__APPLE__))
-#define MAMBA__HAVE_MMAP 1
+#if defined(__unix__) || defined(__APPLE__)
+/* POSIX files: open non-blocking and fstat before reading, so a FIFO, a
+   directory or a device is refused instead of blocking or misread */
+#define MAMBA__HAVE_POSIX 1
+#include <errno.h>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if !defined(MAMBA_NO_MMAP)
+#define MAMBA__HAVE_MMAP 1
+#include <sys/mman.h>
+#endif
 #endif
 #endif
 
@@ -844,11 +874,32 @@ static int mamba__mul(size_t a, size_t b, size_t *out)
     return 1;
 }
 
+/* Make a model unusable and forget every pointer it holds into the bytes it
+   was loaded from (those may be unmapped or freed next), keeping only the
+   config, the error fields and what it owns (for mamba_model_close). */
+static void mamba__forget(mamba_model *m)
+{
+    const mamba_config c = m->config;
+    const char *error = m->error, *error_role = m->error_role;
+    const int error_layer = m->error_layer, owned_kind = m->owned_kind;
+    void *owned = m->owned;
+    const size_t owned_bytes = m->owned_bytes;
+    memset(m, 0, sizeof *m);
+    m->config = c;
+    m->error = error;
+    m->error_role = error_role;
+    m->error_layer = error_layer;
+    m->owned = owned;
+    m->owned_bytes = owned_bytes;
+    m->owned_kind = owned_kind;
+}
+
 /* Record why a load failed: a static string, kept in the object that failed
-   (no global error state). */
+   (no global error state). A failed model keeps no pointer into the bytes. */
 static mamba_result mamba__fail(mamba_model *m, mamba_result r, const char *why)
 {
     m->error = why;
+    mamba__forget(m);
     return r;
 }
 
@@ -2094,7 +2145,7 @@ MAMBA_API mamba_result mamba_step(const mamba_model *m, mamba_state *s, int toke
     /* r = embedding[token]                          MixerModel.embedding */
     mamba__dequant_row(s->r, &m->embedding, token); /* widened to f32 from any dtype */
     for (l = 0; l < cfg->n_layer; l++) mamba__block(m, s, l);
-    s->pos++;
+    if (s->pos < LONG_MAX) s->pos++; /* saturates: a loaded snapshot may say LONG_MAX */
     if (logits) {
         /* logits = lm_head(RMSNorm(r) * w_norm_f)    MixerModel.norm_f, MambaLMHeadModel.lm_head */
         mamba__rmsnorm(s->u, s->r, m->norm_f, cfg->d_model, cfg->norm_eps);
@@ -2405,40 +2456,90 @@ MAMBA_API mamba_result mamba_model_open(mamba_model *m, const char *path)
     memset(m, 0, sizeof *m);
     m->error_layer = -1;
     if (!path) return mamba__fail(m, MAMBA_ERR_INVALID_ARG, "path is NULL");
-#ifdef MAMBA__HAVE_MMAP
+#ifdef MAMBA__HAVE_POSIX
     {
         struct stat st;
-        void *map;
-        int fd = open(path, O_RDONLY);
-        if (fd < 0) return mamba__fail(m, MAMBA_ERR_IO, "cannot open the file");
-        if (fstat(fd, &st) != 0 || st.st_size < 0) {
+        void *bytes;
+        int err;
+        /* non-blocking: opening a FIFO with no writer returns at once instead
+           of waiting forever; the regular file that passes fstat reads as
+           usual (O_NONBLOCK does nothing to a regular file) */
+        int fd = open(path, O_RDONLY | O_NONBLOCK);
+        if (fd < 0) return mamba__fail(m, MAMBA_ERR_IO, "cannot open the file"); /* errno says why */
+        if (fstat(fd, &st) != 0) {
+            err = errno;
             close(fd);
+            errno = err;
             return mamba__fail(m, MAMBA_ERR_IO, "cannot stat the file");
         }
-        if ((uint64_t)st.st_size < MAMBA__HEADER_BYTES) {
+        if (!S_ISREG(st.st_mode)) {
+            close(fd);
+            return mamba__fail(m, MAMBA_ERR_IO, S_ISDIR(st.st_mode) ? "the path is a directory, not a file"
+                                                                   : "not a regular file (a FIFO, socket or device)");
+        }
+        if (st.st_size < 0 || (uint64_t)st.st_size < MAMBA__HEADER_BYTES) {
             close(fd);
             return mamba__fail(m, MAMBA_ERR_TRUNCATED, "file is smaller than the 128-byte header");
         }
         if ((uint64_t)st.st_size > (uint64_t)(size_t)-1) {
             close(fd);
-            return mamba__fail(m, MAMBA_ERR_IO, "file is too large to map");
+            return mamba__fail(m, MAMBA_ERR_IO, "file is too large for this platform's memory");
         }
         size = (size_t)st.st_size;
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+#ifdef MAMBA__HAVE_MMAP
+        bytes = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+        err = errno;
         close(fd); /* the mapping stays valid */
-        if (map == MAP_FAILED) return mamba__fail(m, MAMBA_ERR_IO, "cannot map the file");
-        r = mamba_model_init_memory(m, map, size);
+        errno = err;
+        if (bytes == MAP_FAILED) return mamba__fail(m, MAMBA_ERR_IO, "cannot map the file");
+#else
+        /* MAMBA_NO_MMAP: read it into the heap, in pieces (read() may return
+           less than asked, and a file may shrink while it is read) */
+        bytes = MAMBA_MALLOC(size);
+        if (!bytes) {
+            close(fd);
+            return mamba__fail(m, MAMBA_ERR_OUT_OF_MEMORY, "cannot allocate memory for the file");
+        }
+        {
+            size_t got = 0;
+            while (got < size) {
+                size_t want = size - got < ((size_t)1 << 30) ? size - got : ((size_t)1 << 30);
+                ssize_t k = read(fd, (unsigned char *)bytes + got, want);
+                if (k < 0 && errno == EINTR) continue;
+                if (k <= 0) break;
+                got += (size_t)k;
+            }
+            err = errno;
+            close(fd);
+            errno = err;
+            if (got != size) {
+                MAMBA_FREE(bytes);
+                return mamba__fail(m, MAMBA_ERR_IO, "cannot read the file (or it shrank while read)");
+            }
+        }
+#endif
+        r = mamba_model_init_memory(m, bytes, size);
         if (r != MAMBA_OK) {
-            munmap(map, size);
+#ifdef MAMBA__HAVE_MMAP
+            munmap(bytes, size);
+#else
+            MAMBA_FREE(bytes);
+#endif
             return r;
         }
-        m->owned = map;
+        m->owned = bytes;
         m->owned_bytes = size;
+#ifdef MAMBA__HAVE_MMAP
         m->owned_kind = 2;
+#else
+        m->owned_kind = 1;
+#endif
         return MAMBA_OK;
     }
 #else
     {
+        /* plain C: no way to ask what the path is before opening it (a FIFO
+           would block here); a directory fails in ftell or fread below */
         FILE *f = fopen(path, "rb");
         unsigned char *buf;
         long end;
@@ -2548,7 +2649,7 @@ static mamba_result mamba__check_finite(mamba_model *m)
     if (!bad) return MAMBA_OK;
     m->error_role = bad;
     m->error_layer = bad_layer;
-    m->data = NULL; /* unusable: mamba_state_new/_init and mamba_step refuse it */
+    /* unusable (m->data NULL): every entry point refuses it */
     return mamba__fail(m, MAMBA_ERR_NONFINITE, "a weight is NaN or infinite");
 }
 
@@ -2591,8 +2692,9 @@ MAMBA_API void mamba_model_close(mamba_model *m)
 #endif
     if (m->owned_kind == 1) MAMBA_FREE(m->owned);
     m->owned = NULL;
+    m->owned_bytes = 0;
     m->owned_kind = 0;
-    m->data = NULL;
+    mamba__forget(m); /* no pointer into what was just released */
 }
 
 /* ---- >>state --------------------------------------------------------- */
@@ -3403,7 +3505,8 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
     mamba__fw_buf b;
     size_t V;
     int T, b0, i, l;
-    if (!m || !s || !s->r || n < 0 || (n > 0 && !tokens)) return MAMBA_ERR_INVALID_ARG;
+    /* m->data is NULL for a model whose load failed or that was closed */
+    if (!m || !s || !s->r || !m->data || n < 0 || (n > 0 && !tokens)) return MAMBA_ERR_INVALID_ARG;
     cfg = &m->config;
     if (!mamba__state_fits(m, s)) return MAMBA_ERR_INVALID_ARG;
     /* every token first, so an error leaves the state as it was */
@@ -3448,7 +3551,7 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
         if (b0 + nb == n) /* leave the last residual in the state, as mamba_step() does */
             memcpy(s->r, b.r + (size_t)(nb - 1) * cfg->d_model, sizeof(float) * (size_t)cfg->d_model);
     }
-    s->pos += n;
+    s->pos = s->pos > LONG_MAX - n ? LONG_MAX : s->pos + n; /* saturates: a loaded snapshot may say LONG_MAX */
     if (logits && !all) {
         /* only the last token's logits: one matrix-vector product, as mamba_step() */
         mamba__rmsnorm(s->u, s->r, m->norm_f, cfg->d_model, cfg->norm_eps);
@@ -3622,8 +3725,7 @@ MAMBA_API mamba_result mamba_state_load(mamba_state *s, const mamba_model *m, co
     if (mamba__rd64(p + body) != mamba__snap_fnv(MAMBA__FNV_OFFSET, p, body)) return MAMBA_ERR_STATE_CHECKSUM;
     /* the checksum holds: now the fields mean what they say */
     pos = mamba__rd64(p + 40);
-    if (mamba__rd32(p + 36) != 0 || pos > (uint64_t)(((unsigned long)-1) >> 1) /* LONG_MAX */)
-        return MAMBA_ERR_STATE_CHECKSUM;
+    if (mamba__rd32(p + 36) != 0 || pos > (uint64_t)LONG_MAX) return MAMBA_ERR_STATE_CHECKSUM;
     if (mamba__rd32(p + 12) != (uint32_t)s->n_layer || mamba__rd32(p + 16) != (uint32_t)s->d_model ||
         mamba__rd32(p + 20) != (uint32_t)s->d_inner || mamba__rd32(p + 24) != (uint32_t)s->d_state ||
         mamba__rd32(p + 28) != (uint32_t)s->d_conv || mamba__rd32(p + 32) != (uint32_t)s->dt_rank ||
@@ -4036,7 +4138,7 @@ MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *sect
 
 MAMBA_API mamba_result mamba_tokenizer_from_model(mamba_tokenizer *t, const mamba_model *m)
 {
-    if (!t || !m) return MAMBA_ERR_INVALID_ARG;
+    if (!t || !m || !m->data) return MAMBA_ERR_INVALID_ARG; /* a failed or closed model */
     if (!m->tokenizer || m->tokenizer_bytes == 0) {
         memset(t, 0, sizeof *t);
         t->error = "the model file has no tokenizer section";
