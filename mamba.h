@@ -3901,7 +3901,7 @@ MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logi
             mass = 0.0;
             for (i = 0; i < k; i++) mass += p[work[i]];
             if (mass >= target || k == m) break;
-            k *= 4;
+            k = k > m / 4 ? m : k * 4; /* never past m, never an int overflow */
         }
         mamba__sort_top(p, work, k);
         mass = 0.0;
