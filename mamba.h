@@ -155,6 +155,9 @@
                                        off; an id in 0..n-1, never a crash
    many recent ids (repetition)        O(n + n_recent), no allocation: each
                                        distinct id penalised once
+   flat or crafted logits              mamba_sample is O(n log n) at worst
+                                       (top-p on a flat distribution, a bad
+                                       order for quickselect), never O(n^2)
    damaged or foreign state snapshot   its own code: see >>snapshot-api
    snapshot position above LONG_MAX    MAMBA_ERR_STATE_CHECKSUM; up to it
                                        accepted, and stepping on stops the
@@ -604,7 +607,9 @@ MAMBA_API mamba_sampler mamba_sampler_default(void);
    penalised once). The logits are overwritten (with probabilities); work
    is caller memory for n ints. Never allocates; O(n + n_recent) on average
    (top-k and top-p select their candidates by partial quickselect, not a
-   full sort).
+   full sort), O(n log n + n_recent) at worst, whatever the logits and
+   parameters (a flat distribution under top-p sorts every candidate: a
+   heapsort; a quickselect that goes badly falls back to a heap).
    Non-finite logits: a NaN logit is never drawn (probability 0); a +Inf
    logit is always drawn, the first one if there are several (what
    mamba_argmax picks); all NaN gives 0, as mamba_argmax. A greedy choice
@@ -3886,13 +3891,51 @@ static int mamba__before(const float *p, int a, int b)
     return p[a] > p[b] || (p[a] == p[b] && a < b);
 }
 
+/* Heaps over idx[0..end) ordered by mamba__before, the worst at the root
+   (each parent after its children): the tools for the two bounded paths
+   below. */
+static void mamba__sift_down(const float *p, int *idx, int root, int end)
+{
+    for (;;) {
+        int child = 2 * root + 1, t;
+        if (child >= end) return;
+        if (child + 1 < end && mamba__before(p, idx[child], idx[child + 1])) child++; /* the later child */
+        if (!mamba__before(p, idx[root], idx[child])) return;
+        t = idx[root]; idx[root] = idx[child]; idx[child] = t;
+        root = child;
+    }
+}
+
+/* The k most likely of idx[0..n) into idx[0..k), by a heap of the best k
+   seen so far: O(n log k) always. quickselect's fallback. */
+static void mamba__select_top_heap(const float *p, int *idx, int n, int k)
+{
+    int i;
+    for (i = k / 2 - 1; i >= 0; i--) mamba__sift_down(p, idx, i, k);
+    for (i = k; i < n; i++) {
+        if (mamba__before(p, idx[i], idx[0])) { /* better than the worst kept */
+            int t = idx[0]; idx[0] = idx[i]; idx[i] = t;
+            mamba__sift_down(p, idx, 0, k);
+        }
+    }
+}
+
+/* Partial quickselect (continued): a median of three can still be led into
+   O(n^2) by a crafted order of logits, so after 2 log2(n) + 8 rounds that
+   did not finish, the heap selection above does it in O(n log k) (the
+   introselect idea, Musser 1997). */
 static void mamba__select_top(const float *p, int *idx, int n, int k)
 {
-    int lo = 0, hi = n - 1;
+    int lo = 0, hi = n - 1, rounds = 8, m;
+    for (m = n; m > 1; m >>= 1) rounds += 2;
     while (lo < hi) {
         int mid = lo + (hi - lo) / 2, i = lo, j = hi, pivot, t;
         /* median of three as the pivot */
         int a = idx[lo], b = idx[mid], c = idx[hi];
+        if (rounds-- == 0) {
+            mamba__select_top_heap(p, idx, n, k);
+            return;
+        }
         if (mamba__before(p, b, a)) { t = a; a = b; b = t; } /* now a before b */
         if (mamba__before(p, c, b)) b = c;  /* b = the earlier of b, c (the later is not needed) */
         if (mamba__before(p, b, a)) b = a;  /* the median is the later of a and that */
@@ -3912,10 +3955,20 @@ static void mamba__select_top(const float *p, int *idx, int n, int k)
     }
 }
 
-/* Insertion sort of a few candidates by descending p (k is small). */
+/* Sort the k candidates in idx[0..k) by descending p: an insertion sort for
+   a few, a heapsort beyond (top-p may sort every candidate of a flat
+   distribution: O(k log k), not O(k^2)). */
 static void mamba__sort_top(const float *p, int *idx, int k)
 {
     int i, j;
+    if (k > 32) {
+        for (i = k / 2 - 1; i >= 0; i--) mamba__sift_down(p, idx, i, k);
+        for (i = k - 1; i > 0; i--) { /* the worst to the end, again and again */
+            int t = idx[0]; idx[0] = idx[i]; idx[i] = t;
+            mamba__sift_down(p, idx, 0, i);
+        }
+        return;
+    }
     for (i = 1; i < k; i++) {
         int v = idx[i];
         for (j = i; j > 0 && mamba__before(p, v, idx[j - 1]); j--) idx[j] = idx[j - 1];
