@@ -34,8 +34,7 @@
 #    and the share of rows whose argmax is the golden one: f32, f16 all;
 #    bf16 276/277; q8 265/277 (gated at 90%).
 #   env: PYTHON (default /usr/bin/python3), BUILD (default build)
-PYTHON=${PYTHON:-/usr/bin/python3}
-BUILD=${BUILD:-build}
+. tests/lib.sh
 DATA=tests/data
 
 if [ ! -x "$BUILD/logits" ]; then echo "t_dtypes: FAIL: $BUILD/logits missing (make)"; exit 1; fi
