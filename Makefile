@@ -22,7 +22,7 @@ all: $(EXAMPLES) $(BENCHES)
 $(BUILD):
 	mkdir -p $(BUILD)
 
-$(BUILD)/%: examples/%.c mamba.h | $(BUILD)
+$(BUILD)/%: examples/%.c mamba.h examples/cli.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $(OMPFLAGS) -I. $< -o $@ $(LDLIBS)
 
 # bench/NAME.c -> build/NAME, like the examples

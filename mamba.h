@@ -131,7 +131,13 @@
                                        zeroed tokenizer; 0 from
                                        mamba_encode_work_size, mamba_detok_flush;
                                        mamba_detok_init(NULL) is a no-op
-   a model whose load failed, closed   MAMBA_ERR_INVALID_ARG (m->data is NULL)
+   a model whose load failed, closed   MAMBA_ERR_INVALID_ARG from every entry
+                                       point (state_size/_init/_new, step,
+                                       forward and its scratch size, save,
+                                       load, tokenizer_from_model): m->data is
+                                       NULL and the model keeps no pointer
+                                       into bytes it released (a refusal by
+                                       MAMBA_LOAD_CHECK_FINITE included)
    a zeroed (never made) state         MAMBA_ERR_INVALID_ARG; free/reset: no-op
    a state of other shapes             MAMBA_ERR_INVALID_ARG (step, copy, save,
                                        load)
@@ -151,12 +157,22 @@
                                        off; an id in 0..n-1, never a crash
    many recent ids (repetition)        O(n + n_recent), no allocation: each
                                        distinct id penalised once
+   flat or crafted logits              mamba_sample is O(n log n) at worst
+                                       (top-p on a flat distribution, a bad
+                                       order for quickselect), never O(n^2)
    damaged or foreign state snapshot   its own code: see >>snapshot-api
+   snapshot position above LONG_MAX    MAMBA_ERR_STATE_CHECKSUM; up to it
+                                       accepted, and stepping on stops the
+                                       count at LONG_MAX (never overflows)
+   a directory, FIFO, socket, device   MAMBA_ERR_IO from mamba_model_open at
+                                       once (POSIX; the read build too),
+                                       never a wait on a FIFO's writer
    model file changed after mmap       see mamba_model_open: may show; a
                                        truncation kills with SIGBUS; copy or
                                        rename() instead
    Not checkable, so undefined: an uninitialised (garbage) struct, a buffer
-   shorter than its stated size, a model whose bytes are freed while used.
+   shorter than its stated size, a model whose bytes are freed while used,
+   a tokenizer used after the model it came from is closed.
 
    ====================================================================
    LIMITS
@@ -375,7 +391,7 @@ typedef struct mamba_state {
     float *xs;     /* (nbx) scale of each block of 32 of a q8 matvec's input, where
                       nbx = ceil(max(d_model, d_inner, dt_rank) / 32) */
     void *xq;      /* (32 * nbx) int16: that input quantised (q8 weights only) */
-    long pos;      /* tokens consumed since the last reset */
+    long pos;      /* tokens consumed since the last reset; stops at LONG_MAX, never wraps */
     void *owned;   /* heap block when made by mamba_state_new() */
     mamba_observer observer; /* mamba_state_observe(); NULL (the default): none */
     void *observer_user;
@@ -396,6 +412,12 @@ MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data,
 /* Load a model from a file: maps it read-only where the platform can,
    reads it into the heap otherwise. Release with mamba_model_close().
    Errors: MAMBA_ERR_IO, MAMBA_ERR_OUT_OF_MEMORY, or any load error.
+   On POSIX systems only a regular file is read: the path is opened
+   non-blocking and fstat'ed first, so a directory, a FIFO (even one with
+   no writer: no wait), a socket or a device gives MAMBA_ERR_IO at once, in
+   the mmap and the MAMBA_NO_MMAP builds alike; when open() itself fails,
+   errno keeps the system's reason. (Without POSIX, fopen() is all there
+   is: such a path is the caller's to avoid.)
    A file changed on disk while mapped (MAP_PRIVATE, read-only): a change
    made in place may or may not show in the model (on Linux it does, for
    every page: the loader's checks were made on the old bytes, so a bad
@@ -530,8 +552,9 @@ MAMBA_API size_t mamba_forward_scratch_size(const mamba_model *m, int block);
    reference as each other). With
    scratch NULL it falls back to one mamba_step() per token. Never allocates.
 
-   Errors: MAMBA_ERR_INVALID_ARG (NULL model/state, tokens NULL with n > 0,
-   n < 0, a state of other shapes), MAMBA_ERR_BUFFER_TOO_SMALL (scratch below
+   Errors: MAMBA_ERR_INVALID_ARG (NULL model/state, a model whose load
+   failed or that was closed, tokens NULL with n > 0, n < 0, a state of
+   other shapes), MAMBA_ERR_BUFFER_TOO_SMALL (scratch below
    one token's worth), MAMBA_ERR_TOKEN (any token outside
    0..n_vocab_padded-1). All tokens are checked before any work: on every
    error the state and the logits are unchanged. */
@@ -556,7 +579,7 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
       12     4   n_layer        16 4 d_model     20 4 d_inner
       24     4   d_state        28 4 d_conv      32 4 dt_rank
       36     4   zero (reserved)
-      40     8   pos, the tokens consumed
+      40     8   pos, the tokens consumed (at most LONG_MAX of the loading machine)
       48     8   the model fingerprint (below)
       56     8   F, the number of floats: the state's recurrent part (see
                  mamba_state; Mamba-1: n_layer*d_inner*(d_conv + d_state))
@@ -598,7 +621,8 @@ MAMBA_API mamba_result mamba_state_save(const mamba_state *s, const mamba_model 
    MAMBA_ERR_STATE_CHECKSUM (a changed byte: FNV-1a maps any one-byte change
    to another hash, so every single-bit flip is refused, by this code or,
    in the magic, version or float count, by the codes before it; also an
-   impossible field under a good checksum); MAMBA_ERR_STATE_MODEL
+   impossible field under a good checksum: a nonzero reserved word, a pos
+   above LONG_MAX); MAMBA_ERR_STATE_MODEL
    (the sizes or the fingerprint are not m's). Bytes past the blob's end
    (len larger than needed) are ignored. s is changed only when everything
    checks out; on any error it is exactly as before. Costs one pass over
@@ -650,7 +674,9 @@ MAMBA_API mamba_sampler mamba_sampler_default(void);
    penalised once). The logits are overwritten (with probabilities); work
    is caller memory for n ints. Never allocates; O(n + n_recent) on average
    (top-k and top-p select their candidates by partial quickselect, not a
-   full sort).
+   full sort), O(n log n + n_recent) at worst, whatever the logits and
+   parameters (a flat distribution under top-p sorts every candidate: a
+   heapsort; a quickselect that goes badly falls back to a heap).
    Non-finite logits: a NaN logit is never drawn (probability 0); a +Inf
    logit is always drawn, the first one if there are several (what
    mamba_argmax picks); all NaN gives 0, as mamba_argmax. A greedy choice
@@ -715,7 +741,9 @@ typedef struct mamba_tokenizer {
 MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *section, size_t bytes);
 
 /* The same on the section the model file carries (m->tokenizer). Returns
-   MAMBA_ERR_TOKENIZER if the model has none. */
+   MAMBA_ERR_TOKENIZER if the model has none, MAMBA_ERR_INVALID_ARG for a
+   model whose load failed or that was closed. The tokenizer is a view of
+   the model's bytes: close the model only after its last use. */
 MAMBA_API mamba_result mamba_tokenizer_from_model(mamba_tokenizer *t, const mamba_model *m);
 
 /* Bytes of working memory that mamba_encode() needs, at most, for any input
@@ -792,6 +820,7 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 /* ---- >>config -------------------------------------------------------- */
 
 #include <float.h> /* FLT_MIN */
+#include <limits.h> /* LONG_MAX */
 #include <math.h>
 #include <string.h>
 #include <stdint.h>
@@ -813,12 +842,18 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 
 #ifndef MAMBA_NO_STDIO
 #include <stdio.h>
-#if !defined(MAMBA_NO_MMAP) && (defined(__unix__) || defined(__APPLE__))
-#define MAMBA__HAVE_MMAP 1
+#if defined(__unix__) || defined(__APPLE__)
+/* POSIX files: open non-blocking and fstat before reading, so a FIFO, a
+   directory or a device is refused instead of blocking or misread */
+#define MAMBA__HAVE_POSIX 1
+#include <errno.h>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if !defined(MAMBA_NO_MMAP)
+#define MAMBA__HAVE_MMAP 1
+#include <sys/mman.h>
+#endif
 #endif
 #endif
 
@@ -900,11 +935,32 @@ static int mamba__mul(size_t a, size_t b, size_t *out)
     return 1;
 }
 
+/* Make a model unusable and forget every pointer it holds into the bytes it
+   was loaded from (those may be unmapped or freed next), keeping only the
+   config, the error fields and what it owns (for mamba_model_close). */
+static void mamba__forget(mamba_model *m)
+{
+    const mamba_config c = m->config;
+    const char *error = m->error, *error_role = m->error_role;
+    const int error_layer = m->error_layer, owned_kind = m->owned_kind;
+    void *owned = m->owned;
+    const size_t owned_bytes = m->owned_bytes;
+    memset(m, 0, sizeof *m);
+    m->config = c;
+    m->error = error;
+    m->error_role = error_role;
+    m->error_layer = error_layer;
+    m->owned = owned;
+    m->owned_bytes = owned_bytes;
+    m->owned_kind = owned_kind;
+}
+
 /* Record why a load failed: a static string, kept in the object that failed
-   (no global error state). */
+   (no global error state). A failed model keeps no pointer into the bytes. */
 static mamba_result mamba__fail(mamba_model *m, mamba_result r, const char *why)
 {
     m->error = why;
+    mamba__forget(m);
     return r;
 }
 
@@ -3227,7 +3283,7 @@ MAMBA_API mamba_result mamba_step(const mamba_model *m, mamba_state *s, int toke
         ops->block(m, s, l, &a, ops);
         mamba__thr_progress(&s->threads[0], &thr, l + 1, cfg->n_layer + 1);
     }
-    s->pos++;
+    if (s->pos < LONG_MAX) s->pos++; /* saturates: a loaded snapshot may say LONG_MAX */
     if (logits) {
         /* logits = lm_head(RMSNorm(r) * w_norm_f)    MixerModel.norm_f, MambaLMHeadModel.lm_head */
         mamba__rmsnorm(s->u, s->r, m->norm_f, cfg->d_model, cfg->norm_eps);
@@ -3518,28 +3574,74 @@ MAMBA_API mamba_result mamba_model_open(mamba_model *m, const char *path)
 }
 
 /* Map the file read-only where the platform can (kind 2), else read it
-   into the heap (kind 1). */
+   into the heap (kind 1). On POSIX systems only a regular file is read: the
+   path is opened non-blocking and fstat'ed first, so a FIFO with no writer
+   returns at once instead of blocking for ever, and a directory, socket or
+   device is refused (O_NONBLOCK does nothing to a regular file's reads).
+   errno keeps the system's reason when a system call failed. */
 static mamba_result mamba__map(mamba_model *m, const char *path, void **buf, size_t *size, int *kind)
 {
     mamba_result code = MAMBA_ERR_IO;
     const char *why = NULL;
-#ifdef MAMBA__HAVE_MMAP
+#ifdef MAMBA__HAVE_POSIX
     struct stat st;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return mamba__fail(m, MAMBA_ERR_IO, "cannot open the file");
-    if (fstat(fd, &st) != 0 || st.st_size < 0) why = "cannot stat the file";
-    else if ((uint64_t)st.st_size < MAMBA__HEADER_BYTES) {
+    int err = 0;
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    *buf = NULL;
+    *size = 0;
+    if (fd < 0) return mamba__fail(m, MAMBA_ERR_IO, "cannot open the file"); /* errno says why */
+    if (fstat(fd, &st) != 0) {
+        err = errno;
+        why = "cannot stat the file";
+    } else if (!S_ISREG(st.st_mode)) {
+        why = S_ISDIR(st.st_mode) ? "the path is a directory, not a file" : "not a regular file (a FIFO, socket or device)";
+    } else if (st.st_size < 0 || (uint64_t)st.st_size < MAMBA__HEADER_BYTES) {
         code = MAMBA_ERR_TRUNCATED;
         why = "file is smaller than the 128-byte header";
-    } else if ((uint64_t)st.st_size > (uint64_t)(size_t)-1) why = "file is too large to map";
-    else {
+    } else if ((uint64_t)st.st_size > (uint64_t)(size_t)-1) {
+        why = "file is too large for this platform's memory";
+    } else {
         *size = (size_t)st.st_size;
+#ifdef MAMBA__HAVE_MMAP
+        *kind = 2;
         *buf = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (*buf == MAP_FAILED) why = "cannot map the file";
+        if (*buf == MAP_FAILED) {
+            err = errno;
+            *buf = NULL;
+            why = "cannot map the file";
+        }
+#else
+        /* MAMBA_NO_MMAP: read it into the heap in pieces (read() may return
+           less than asked, and a file may shrink while it is read) */
+        *kind = 1;
+        if ((*buf = MAMBA_MALLOC(*size)) == NULL) {
+            code = MAMBA_ERR_OUT_OF_MEMORY;
+            why = "cannot allocate memory for the file";
+        } else {
+            size_t got = 0;
+            while (got < *size) {
+                size_t want = *size - got < ((size_t)1 << 30) ? *size - got : ((size_t)1 << 30);
+                ssize_t k = read(fd, (unsigned char *)*buf + got, want);
+                if (k < 0 && errno == EINTR) continue;
+                if (k <= 0) {
+                    err = k < 0 ? errno : 0;
+                    break;
+                }
+                got += (size_t)k;
+            }
+            if (got != *size) {
+                MAMBA_FREE(*buf);
+                *buf = NULL;
+                why = "cannot read the file (or it shrank while read)";
+            }
+        }
+#endif
     }
     close(fd); /* a mapping stays valid */
-    *kind = 2;
+    if (err) errno = err;
 #else
+    /* plain C: no way to ask what the path is before opening it (a FIFO
+       would block here); a directory fails in ftell or fread below */
     unsigned char head[MAMBA__HEADER_BYTES];
     long end = 0;
     FILE *f = fopen(path, "rb");
@@ -3598,8 +3700,9 @@ MAMBA_API void mamba_model_close(mamba_model *m)
     if (!m) return;
     mamba__release(m->owned, m->owned_bytes, m->owned_kind);
     m->owned = NULL;
+    m->owned_bytes = 0;
     m->owned_kind = 0;
-    m->data = NULL;
+    mamba__forget(m); /* no pointer into what was just released */
 }
 
 /* ---- >>state --------------------------------------------------------- */
@@ -3786,7 +3889,8 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
     mamba__acts b;
     size_t V;
     int T, b0, i, l;
-    if (!m || !s || !s->r || n < 0 || (n > 0 && !tokens)) return MAMBA_ERR_INVALID_ARG;
+    /* m->data is NULL for a model whose load failed or that was closed */
+    if (!m || !s || !s->r || !m->data || n < 0 || (n > 0 && !tokens)) return MAMBA_ERR_INVALID_ARG;
     cfg = &m->config;
     if (!mamba__state_fits(m, s)) return MAMBA_ERR_INVALID_ARG;
     /* every token first, so an error leaves the state as it was */
@@ -3845,7 +3949,7 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
             memcpy(s->r, b.r + (size_t)(nb - 1) * cfg->d_model, sizeof(float) * (size_t)cfg->d_model);
         mamba__thr_end(&s->threads[1], &thr);
     }
-    s->pos += n;
+    s->pos = s->pos > LONG_MAX - n ? LONG_MAX : s->pos + n; /* saturates: a loaded snapshot may say LONG_MAX */
     if (logits && !all) {
         /* only the last token's logits: one matrix-vector product, as mamba_step() */
         mamba__rmsnorm(s->u, s->r, m->norm_f, cfg->d_model, cfg->norm_eps);
@@ -4026,8 +4130,7 @@ MAMBA_API mamba_result mamba_state_load(mamba_state *s, const mamba_model *m, co
     if (mamba__rd64(p + body) != mamba__snap_fnv(MAMBA__FNV_OFFSET, p, body)) return MAMBA_ERR_STATE_CHECKSUM;
     /* the checksum holds: now the fields mean what they say */
     pos = mamba__rd64(p + 40);
-    if (mamba__rd32(p + 36) != 0 || pos > (uint64_t)(((unsigned long)-1) >> 1) /* LONG_MAX */)
-        return MAMBA_ERR_STATE_CHECKSUM;
+    if (mamba__rd32(p + 36) != 0 || pos > (uint64_t)LONG_MAX) return MAMBA_ERR_STATE_CHECKSUM;
     mamba__snap_sizes(s, sizes);
     for (i = 0; i < 6; i++)
         if (mamba__rd32(p + 12 + 4 * i) != sizes[i]) return MAMBA_ERR_STATE_MODEL;
@@ -4090,13 +4193,51 @@ static int mamba__before(const float *p, int a, int b)
     return p[a] > p[b] || (p[a] == p[b] && a < b);
 }
 
+/* Heaps over idx[0..end) ordered by mamba__before, the worst at the root
+   (each parent after its children): the tools for the two bounded paths
+   below. */
+static void mamba__sift_down(const float *p, int *idx, int root, int end)
+{
+    for (;;) {
+        int child = 2 * root + 1, t;
+        if (child >= end) return;
+        if (child + 1 < end && mamba__before(p, idx[child], idx[child + 1])) child++; /* the later child */
+        if (!mamba__before(p, idx[root], idx[child])) return;
+        t = idx[root]; idx[root] = idx[child]; idx[child] = t;
+        root = child;
+    }
+}
+
+/* The k most likely of idx[0..n) into idx[0..k), by a heap of the best k
+   seen so far: O(n log k) always. quickselect's fallback. */
+static void mamba__select_top_heap(const float *p, int *idx, int n, int k)
+{
+    int i;
+    for (i = k / 2 - 1; i >= 0; i--) mamba__sift_down(p, idx, i, k);
+    for (i = k; i < n; i++) {
+        if (mamba__before(p, idx[i], idx[0])) { /* better than the worst kept */
+            int t = idx[0]; idx[0] = idx[i]; idx[i] = t;
+            mamba__sift_down(p, idx, 0, k);
+        }
+    }
+}
+
+/* Partial quickselect (continued): a median of three can still be led into
+   O(n^2) by a crafted order of logits, so after 2 log2(n) + 8 rounds that
+   did not finish, the heap selection above does it in O(n log k) (the
+   introselect idea, Musser 1997). */
 static void mamba__select_top(const float *p, int *idx, int n, int k)
 {
-    int lo = 0, hi = n - 1;
+    int lo = 0, hi = n - 1, rounds = 8, m;
+    for (m = n; m > 1; m >>= 1) rounds += 2;
     while (lo < hi) {
         int mid = lo + (hi - lo) / 2, i = lo, j = hi, pivot, t;
         /* median of three as the pivot */
         int a = idx[lo], b = idx[mid], c = idx[hi];
+        if (rounds-- == 0) {
+            mamba__select_top_heap(p, idx, n, k);
+            return;
+        }
         if (mamba__before(p, b, a)) { t = a; a = b; b = t; } /* now a before b */
         if (mamba__before(p, c, b)) b = c;  /* b = the earlier of b, c (the later is not needed) */
         if (mamba__before(p, b, a)) b = a;  /* the median is the later of a and that */
@@ -4116,10 +4257,20 @@ static void mamba__select_top(const float *p, int *idx, int n, int k)
     }
 }
 
-/* Insertion sort of a few candidates by descending p (k is small). */
+/* Sort the k candidates in idx[0..k) by descending p: an insertion sort for
+   a few, a heapsort beyond (top-p may sort every candidate of a flat
+   distribution: O(k log k), not O(k^2)). */
 static void mamba__sort_top(const float *p, int *idx, int k)
 {
     int i, j;
+    if (k > 32) {
+        for (i = k / 2 - 1; i >= 0; i--) mamba__sift_down(p, idx, i, k);
+        for (i = k - 1; i > 0; i--) { /* the worst to the end, again and again */
+            int t = idx[0]; idx[0] = idx[i]; idx[i] = t;
+            mamba__sift_down(p, idx, 0, i);
+        }
+        return;
+    }
     for (i = 1; i < k; i++) {
         int v = idx[i];
         for (j = i; j > 0 && mamba__before(p, v, idx[j - 1]); j--) idx[j] = idx[j - 1];
@@ -4202,7 +4353,7 @@ MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logi
             mass = 0.0;
             for (i = 0; i < k; i++) mass += p[work[i]];
             if (mass >= target || k == m) break;
-            k *= 4;
+            k = k > m / 4 ? m : k * 4; /* never past m, never an int overflow */
         }
         mamba__sort_top(p, work, k);
         mass = 0.0;
@@ -4439,7 +4590,7 @@ MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *sect
 
 MAMBA_API mamba_result mamba_tokenizer_from_model(mamba_tokenizer *t, const mamba_model *m)
 {
-    if (!t || !m) return MAMBA_ERR_INVALID_ARG;
+    if (!t || !m || !m->data) return MAMBA_ERR_INVALID_ARG; /* a failed or closed model */
     if (!m->tokenizer || m->tokenizer_bytes == 0) {
         memset(t, 0, sizeof *t);
         t->error = "the model file has no tokenizer section";

@@ -21,6 +21,14 @@
         mamba_tokenizer_init(), and if it is accepted, encode a fixed
         sentence and decode every id. (Patching keeps the inputs small:
         the section itself is 50 KB of Unicode tables.)
+     7  the same damage to that small section carried inside a model file
+        (tests/model_builder.h writes the model; 4-byte records whose offset
+        has the top bit set patch the model header's directory and section
+        fields, bytes 96..127, instead): mamba_model_init_memory(), then
+        mamba_tokenizer_from_model(), encode and decode as for 3; then the
+        model is closed and mamba_tokenizer_from_model() must refuse it.
+        (fuzz_model cannot carry a real section: one is larger than the
+        8 KB inputs fuzz/fuzz.sh gives it.)
 
    Every buffer is malloc'ed at its exact size so AddressSanitizer sees a
    write one byte past it. */
@@ -29,6 +37,8 @@
 #ifndef MAMBA_HAS_TOKENIZER /* until the tokenizer is merged into mamba.h */
 #include "dev/mamba_tokenizer.h"
 #endif
+
+#include "tests/model_builder.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -43,6 +53,8 @@ static size_t fixed_bytes;
 static mamba_tokenizer fixed_tok;
 static unsigned char *small_section; /* a small valid section to damage */
 static size_t small_bytes;
+static mb_file model_file;      /* a small model carrying small_section */
+static size_t model_tok_offset; /* where the section starts in it */
 
 static unsigned char *read_file(const char *env, const char *def, size_t *bytes)
 {
@@ -75,6 +87,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_tokenizer: a fixed tokenizer section is rejected: %s\n",
                 fixed_tok.error ? fixed_tok.error : t.error ? t.error : "?");
         exit(1);
+    }
+    {
+        mb_config c = mb_default();
+        const unsigned char *h;
+        (void)mb_free; /* the model lives as long as the process */
+        c.tokenizer_bytes = (uint32_t)small_bytes;
+        if (!mb_build(&c, &model_file)) exit(1);
+        h = model_file.bytes + 104; /* the section's offset, u64 */
+        model_tok_offset = (size_t)h[0] | (size_t)h[1] << 8 | (size_t)h[2] << 16 | (size_t)h[3] << 24;
+        memcpy(model_file.bytes + model_tok_offset, small_section, small_bytes);
     }
     return 0;
 }
@@ -178,9 +200,58 @@ static void mode_ids(const uint8_t *p, size_t n)
     free(ids);
 }
 
-static void mode_section(const uint8_t *p, size_t n)
+/* an accepted tokenizer: encode a fixed sentence, decode every id */
+static void exercise(const mamba_tokenizer *t)
 {
     static const char text[] = "Once upon a time, a little cat saw   the sea. \xc3\xa9\xe2\x82\xac <|endoftext|> 42!";
+    size_t work = mamba_encode_work_size(t, sizeof text - 1), n_ids, i;
+    int *ids, id;
+    if (work != (size_t)-1 && work < ((size_t)64 << 20)) {
+        mamba_result r = encode(t, text, sizeof text - 1, work, sizeof text * 4, &ids, &n_ids);
+        if (r != MAMBA_OK) __builtin_trap();
+        for (i = 0; i < n_ids; i++)
+            if (ids[i] < 0 || ids[i] >= (int)t->n_vocab) __builtin_trap();
+        free(ids);
+    }
+    for (id = 0; id < (int)t->n_vocab && id < 4096; id++) {
+        const char *bytes;
+        size_t len;
+        if (mamba_decode_token(t, id, &bytes, &len) != MAMBA_OK) __builtin_trap();
+        if (len > t->max_token_bytes) __builtin_trap();
+        if (len) {
+            volatile char c = bytes[len - 1];
+            (void)c;
+        }
+    }
+}
+
+static void mode_model_section(const uint8_t *p, size_t n)
+{
+    mamba_tokenizer t;
+    mamba_model m;
+    unsigned char *raw = (unsigned char *)malloc(model_file.size + 64), *copy;
+    size_t k;
+    if (!raw) return;
+    copy = raw + ((64u - ((uintptr_t)raw & 63u)) & 63u);
+    memcpy(copy, model_file.bytes, model_file.size);
+    for (k = 0; k + 4 <= n; k += 4) {
+        size_t off = (size_t)p[k] | (size_t)p[k + 1] << 8 | (size_t)(p[k + 2] & 0x7F) << 16;
+        if (p[k + 2] & 0x80) copy[96 + off % 32] = p[k + 3]; /* header: directory and section fields */
+        else copy[model_tok_offset + off % small_bytes] = p[k + 3];
+    }
+    if (mamba_model_init_memory(&m, copy, model_file.size) == MAMBA_OK) {
+        if (mamba_tokenizer_from_model(&t, &m) == MAMBA_OK) exercise(&t);
+        else if (m.tokenizer && !t.error) __builtin_trap();
+        mamba_model_close(&m);
+        if (m.tokenizer || mamba_tokenizer_from_model(&t, &m) != MAMBA_ERR_INVALID_ARG) __builtin_trap();
+    } else if (m.tokenizer || mamba_tokenizer_from_model(&t, &m) != MAMBA_ERR_INVALID_ARG) {
+        __builtin_trap(); /* a failed load keeps no pointer and is refused */
+    }
+    free(raw);
+}
+
+static void mode_section(const uint8_t *p, size_t n)
+{
     mamba_tokenizer t;
     size_t len = small_bytes, k;
     unsigned char *copy;
@@ -199,26 +270,7 @@ static void mode_section(const uint8_t *p, size_t n)
         if (len) copy[off % len] = p[k + 3];
     }
     if (mamba_tokenizer_init(&t, copy, len) == MAMBA_OK) {
-        size_t work = mamba_encode_work_size(&t, sizeof text - 1), n_ids, i, n_out;
-        int *ids, id;
-        if (work != (size_t)-1 && work < ((size_t)64 << 20)) {
-            mamba_result r = encode(&t, text, sizeof text - 1, work, sizeof text * 4, &ids, &n_ids);
-            if (r != MAMBA_OK) __builtin_trap();
-            for (i = 0; i < n_ids; i++)
-                if (ids[i] < 0 || ids[i] >= (int)t.n_vocab) __builtin_trap();
-            free(ids);
-        }
-        for (id = 0; id < (int)t.n_vocab && id < 4096; id++) {
-            const char *bytes;
-            size_t len;
-            if (mamba_decode_token(&t, id, &bytes, &len) != MAMBA_OK) __builtin_trap();
-            if (len > t.max_token_bytes) __builtin_trap();
-            if (len) {
-                volatile char c = bytes[len - 1];
-                (void)c;
-            }
-        }
-        (void)n_out;
+        exercise(&t);
     } else if (!t.error) {
         __builtin_trap();
     }
@@ -232,7 +284,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 0: mode_text(data + 1, size - 1); break;
     case 1: mode_small(data + 1, size - 1); break;
     case 2: mode_ids(data + 1, size - 1); break;
-    default: mode_section(data + 1, size - 1); break;
+    default:
+        if (data[0] == 7) mode_model_section(data + 1, size - 1);
+        else mode_section(data + 1, size - 1);
+        break;
     }
     return 0;
 }

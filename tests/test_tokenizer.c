@@ -143,6 +143,8 @@ static void test_tiny(void)
         mamba_model m;
         mamba_tokenizer t2;
         memset(&m, 0, sizeof m);
+        CHECK(mamba_tokenizer_from_model(&t2, &m) == MAMBA_ERR_INVALID_ARG, "a zeroed (never loaded) model");
+        m.data = sec; /* stands for a loaded model's bytes */
         CHECK(mamba_tokenizer_from_model(&t2, &m) == MAMBA_ERR_TOKENIZER, "model without tokenizer");
         m.tokenizer = sec; m.tokenizer_bytes = n;
         CHECK(mamba_tokenizer_from_model(&t2, &m) == MAMBA_OK, "model with tokenizer");
