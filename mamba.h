@@ -136,8 +136,19 @@
    NaN or infinite weights             load fine unchecked (NaN logits, no
                                        crash); MAMBA_LOAD_CHECK_FINITE refuses
                                        them: MAMBA_ERR_NONFINITE + the tensor
-   NaN logits                          mamba_argmax skips them (0 if all NaN);
-                                       mamba_sample returns an id in 0..n-1
+   NaN or infinite logits              mamba_argmax skips NaN (0 if all NaN);
+                                       mamba_sample agrees: never draws a NaN,
+                                       always draws a +Inf (the first of
+                                       several), never -Inf while a finite
+                                       logit is left; all NaN: 0
+   any sampler parameter, NaN, +-Inf   a meaning for every value (see
+                                       mamba_sampler): temperature NaN, <= 0 or
+                                       below FLT_MIN is greedy (mamba_argmax),
+                                       +Inf uniform; min_p > 1 or +Inf keeps
+                                       the best; top_p, min_p, penalty NaN:
+                                       off; an id in 0..n-1, never a crash
+   many recent ids (repetition)        O(n + n_recent), no allocation: each
+                                       distinct id penalised once
    damaged or foreign state snapshot   its own code: see >>snapshot-api
    model file changed after mmap       see mamba_model_open: may show; a
                                        truncation kills with SIGBUS; copy or
@@ -546,13 +557,21 @@ MAMBA_API float mamba_rng_float(mamba_rng *rng);       /* uniform in [0, 1), 24 
    order, as in Hugging Face's generate(): repetition penalty, temperature,
    then top-k, top-p and min-p on the softmax (each on what the previous
    left, renormalised), then one draw.
-   mamba_sampler_default() gives plain sampling at temperature 1. */
+   mamba_sampler_default() gives plain sampling at temperature 1.
+   Every value of every field has a meaning (NaN and +-Inf included), as
+   below; none makes mamba_sample() fail or return an id outside 0..n-1. */
 typedef struct mamba_sampler {
-    float temperature;        /* <= 0: greedy (argmax); 1: the model's distribution */
-    int top_k;                /* keep the k most likely tokens; <= 0 off */
-    float top_p;              /* keep the smallest set with mass >= top_p; >= 1 off */
-    float min_p;              /* keep tokens with p >= min_p * p_max; <= 0 off */
-    float repetition_penalty; /* > 1 discourages recent tokens (CTRL, Keskar 2019); 1 off */
+    float temperature;        /* <= 0, NaN or below FLT_MIN: greedy (mamba_argmax);
+                                 1: the model's distribution; +Inf: uniform over the
+                                 tokens whose logits are finite */
+    int top_k;                /* keep the k most likely tokens; <= 0 (or >= n) off */
+    float top_p;              /* keep the smallest set with mass >= top_p; >= 1 or NaN
+                                 off; <= 0 keeps the most likely token alone */
+    float min_p;              /* keep tokens with p >= min_p * p_max; <= 0 or NaN off;
+                                 >= 1 (+Inf too) keeps the tokens tied with the best */
+    float repetition_penalty; /* > 1 discourages recent tokens (CTRL, Keskar 2019),
+                                 < 1 favours them; 1, <= 0 or NaN off; +Inf takes a
+                                 recent positive logit to 0 and a negative to -Inf */
 } mamba_sampler;
 
 MAMBA_API mamba_sampler mamba_sampler_default(void);
@@ -560,10 +579,17 @@ MAMBA_API mamba_sampler mamba_sampler_default(void);
 /* Pick the next token from the first n logits (n is config.n_vocab, so
    the padding rows of the output matrix are never drawn). recent holds the
    last n_recent tokens for the repetition penalty (may be NULL when
-   n_recent is 0). The logits are overwritten (with probabilities); work
-   is caller memory for n ints. Never allocates; O(n) on average (top-k and
-   top-p select their candidates by partial quickselect, not a full sort).
-   Returns the token id in 0..n-1, or -1 for bad arguments (NULL, n < 1). */
+   n_recent is 0; ids outside 0..n-1 are skipped; each distinct id is
+   penalised once). The logits are overwritten (with probabilities); work
+   is caller memory for n ints. Never allocates; O(n + n_recent) on average
+   (top-k and top-p select their candidates by partial quickselect, not a
+   full sort).
+   Non-finite logits: a NaN logit is never drawn (probability 0); a +Inf
+   logit is always drawn, the first one if there are several (what
+   mamba_argmax picks); all NaN gives 0, as mamba_argmax. A greedy choice
+   (see temperature) is mamba_argmax of the penalised logits: the first of
+   equal best logits. Returns the token id in 0..n-1, or -1 for bad
+   arguments (NULL, n < 1, n_recent < 0, recent NULL with n_recent > 0). */
 MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logits, int n, const int *recent,
                            int n_recent, int *work);
 
@@ -698,6 +724,7 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 
 /* ---- >>config -------------------------------------------------------- */
 
+#include <float.h> /* FLT_MIN */
 #include <math.h>
 #include <string.h>
 #include <stdint.h>
@@ -3700,40 +3727,57 @@ static void mamba__sort_top(const float *p, int *idx, int k)
 MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logits, int n, const int *recent,
                            int n_recent, int *work)
 {
-    float *p = logits, pmax, inv_t, r, acc;
-    double sum;
-    int i, j, m;
+    float *p = logits, r, acc, min_p;
+    double sum, inv_t, pmax;
+    int i, m, best;
     if (!smp || !rng || !logits || !work || n < 1 || n_recent < 0 || (n_recent > 0 && !recent)) return -1;
 
     /* 1. repetition penalty: each distinct recent token once; positive
-          logits are divided, negative ones multiplied (both lower it) */
-    if (smp->repetition_penalty > 0.0f && smp->repetition_penalty != 1.0f) {
+          logits are divided, negative ones multiplied (both lower it). work
+          marks the tokens already penalised: O(n + n_recent), whatever the
+          ids. A penalty of +Inf takes a positive logit to 0 (+Inf / +Inf
+          too, not NaN) and a negative one to -Inf; 0 stays 0. */
+    if (smp->repetition_penalty > 0.0f && smp->repetition_penalty != 1.0f && n_recent > 0) {
+        const float pen = smp->repetition_penalty;
+        memset(work, 0, sizeof(int) * (size_t)n);
         for (i = 0; i < n_recent; i++) {
-            int t = recent[i], seen = 0;
-            if (t < 0 || t >= n) continue;
-            for (j = 0; j < i && !seen; j++) seen = recent[j] == t;
-            if (seen) continue;
-            p[t] = p[t] > 0.0f ? p[t] / smp->repetition_penalty : p[t] * smp->repetition_penalty;
+            int t = recent[i];
+            if (t < 0 || t >= n || work[t]) continue;
+            work[t] = 1;
+            if (p[t] > 0.0f) {
+                p[t] /= pen;
+                if (p[t] != p[t]) p[t] = 0.0f; /* +Inf / +Inf */
+            } else if (p[t] < 0.0f) {
+                p[t] *= pen;
+            }
         }
     }
-    /* 2. temperature 0 means greedy */
-    if (!(smp->temperature > 0.0f)) return mamba_argmax(p, n);
+    /* 2. greedy: a temperature that is NaN, <= 0, or below FLT_MIN (whose
+          reciprocal overflows a float) is the limit T -> 0, mamba_argmax;
+          so are logits whose best is +Inf (the first +Inf wins), NaN
+          (every logit is NaN) or -Inf (nothing else is left). argmax never
+          picks a NaN while there is a number. */
+    best = mamba_argmax(p, n);
+    if (!(smp->temperature >= FLT_MIN) || !(p[best] > -HUGE_VALF && p[best] < HUGE_VALF)) return best;
 
-    /* 3. softmax of logits / T, with the maximum subtracted so exp never overflows */
-    inv_t = 1.0f / smp->temperature;
-    pmax = p[mamba_argmax(p, n)];
+    /* 3. softmax of logits / T, with the maximum subtracted so exp never
+          overflows. The scaled gap is formed in double, where it cannot
+          overflow (|gap| <= 2 FLT_MAX, 1/T <= 1/FLT_MIN) nor make 0 * Inf at
+          T = +Inf; NaN and -Inf logits get p = 0. */
+    inv_t = 1.0 / (double)smp->temperature;
+    pmax = (double)p[best];
     sum = 0.0;
     for (i = 0; i < n; i++) {
-        p[i] = expf((p[i] - pmax) * inv_t);
+        double e = ((double)p[i] - pmax) * inv_t; /* <= 0; NaN for a NaN logit */
+        p[i] = p[i] > -HUGE_VALF && e > -200.0 ? expf((float)e) : 0.0f; /* expf(-104) is already 0 */
         sum += p[i];
     }
-    for (i = 0; i < n; i++) p[i] = (float)(p[i] / sum);
+    for (i = 0; i < n; i++) p[i] = (float)(p[i] / sum); /* sum >= 1: the best has exp(0) */
 
-    /* 4. the candidates: every token with p > 0 */
+    /* 4. the candidates: every token with p > 0 (the best among them) */
     m = 0;
     for (i = 0; i < n; i++)
         if (p[i] > 0.0f) work[m++] = i;
-    if (m == 0) return mamba_argmax(logits, n);
     /* 5. top-k: the k most likely, by quickselect */
     if (smp->top_k > 0 && smp->top_k < m) {
         mamba__select_top(p, work, m, smp->top_k);
@@ -3742,7 +3786,8 @@ MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logi
     /* 6. top-p (nucleus): the smallest prefix of the sorted candidates whose
           mass is >= top_p of what is left (renormalised after top-k, as
           Hugging Face does). Select the top 64, 256, ... until they hold
-          enough mass, so only a handful are ever sorted. */
+          enough mass, so only a handful are ever sorted. top_p <= 0 keeps
+          the best alone; NaN is off, like >= 1. */
     if (smp->top_p < 1.0f) {
         int k = 64;
         double mass, target = 0.0;
@@ -3767,16 +3812,21 @@ MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logi
         }
         m = i < k ? i : k;
     }
-    /* 7. min-p: drop tokens far less likely than the best one. The best has
-          p = exp(0) / sum, the largest, and always survives; the ratio is the
-          same before and after renormalising, so the order with 5 and 6
-          matters not. */
-    if (smp->min_p > 0.0f) {
-        float floor_p = smp->min_p * (float)(1.0 / sum);
+    /* 7. min-p: drop tokens far less likely than the best one. p[best] is
+          the largest p, and top-k and top-p always keep a token of the
+          largest p; with min_p capped at 1 that token survives here too, so
+          m >= 1 (min_p > 1 or +Inf keeps the tokens tied with the best).
+          The ratio is the same before and after renormalising, so the order
+          with 5 and 6 matters not. NaN is off, like <= 0. */
+    min_p = smp->min_p > 1.0f ? 1.0f : smp->min_p; /* NaN stays NaN: off */
+    if (min_p > 0.0f) {
+        float floor_p = min_p * p[best];
+        int j;
         for (i = j = 0; i < m; i++)
             if (p[work[i]] >= floor_p) work[j++] = work[i];
         m = j;
     }
+    if (m < 1) return best; /* not reached (see 7) */
     /* 8. one draw from what is left, renormalised */
     sum = 0.0;
     for (i = 0; i < m; i++) sum += p[work[i]];
