@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Convert a Mamba checkpoint directory to a .mamba file (docs/format.md).
 
-usage: convert.py CHECKPOINT_DIR|MODEL.gguf OUT.mamba [--dtype f32|f16|bf16|q8]
+usage: convert.py CHECKPOINT_DIR|MODEL.gguf OUT.mamba [--dtype f32|f16|bf16|q8|q4_0|iq4_nl]
                   [--override ROLE=DTYPE ...] [--tokenizer tokenizer.json | --no-tokenizer]
 
 A GGUF file (llama.cpp's format, architectures mamba and mamba2) is read by
@@ -39,6 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 import mambafile as mf  # noqa: E402
 import gguf  # noqa: E402
+import q4  # noqa: E402
 
 PROG = "convert.py"
 BIG_MODEL_PARAMS = 50 * 1000 * 1000
@@ -419,7 +420,22 @@ def build(cfg, layout, arch, w, tok_path):
 # to f32, which holds every value of F16, BF16, Q8_0, Q4_0, Q5_0, Q6_K and
 # IQ4_NL exactly, and of Q4_1, Q5_1, Q4_K, Q5_K (d * q + m) rounded once,
 # the float32 that ggml's own dequantisation computes.
-GGUF_NATIVE = {"F32": "f32", "F16": "f16", "BF16": "bf16", "Q8_0": "q8"}
+GGUF_NATIVE = {"F32": "f32", "F16": "f16", "BF16": "bf16", "Q8_0": "q8", "Q4_0": "q4_0", "IQ4_NL": "iq4_nl"}
+Q4_DTYPES = ("q4_0", "iq4_nl")
+
+
+def matrix_dtype(role, cols, dtype, output):
+    """The dtype --dtype gives a matrix: the 4-bit types go where llama.cpp
+    puts its 4-bit types (in_proj, out_proj, x_proj, dt_proj, an embedding
+    that is not also the output), except that a row that is not whole blocks
+    of 32 stays f16 (llama.cpp: F16, e.g. dt_proj of width dt_rank 48), and
+    the output matrix (lm_head, or the tied embedding) gets q8 (llama.cpp
+    gives it Q6_K, which mamba.h does not have; --override changes it)."""
+    if dtype not in Q4_DTYPES:
+        return dtype
+    if output:
+        return "q8"
+    return dtype if cols % q4.BLOCK == 0 else "f16"
 
 
 def rel_rms(a, b):
@@ -441,6 +457,9 @@ def stored_as(a, dtype):
     if dtype == "q8":
         q, d = mf.q8_quantize(a)
         return mf.q8_dequantize(q, d, a.shape[1])
+    if dtype in Q4_DTYPES:
+        q, d = q4.quantize(a, dtype)
+        return q4.dequantize(q, d, a.shape[1], dtype)
     raise ConvertError("unknown dtype %r" % dtype)
 
 
@@ -501,12 +520,23 @@ def convert_gguf(args, overrides):
             a, gtype = gguf.load_tensor(m, key, layer)
         except gguf.GGUFError as e:
             raise ConvertError(str(e))
+        output = role == 3 or (role == 1 and not hp["lm_head"])
         if role not in mf.MATRIX_ROLES:
             dt = "f32"
-        elif role in overrides or args.dtype is not None:
-            dt = overrides.get(role, args.dtype)
+        elif role in overrides:
+            dt = overrides[role]
+        elif args.dtype is not None:
+            dt = matrix_dtype(role, a.shape[1], args.dtype, output)
         else:
             dt = GGUF_NATIVE.get(gtype, "f32")
+        if dt in Q4_DTYPES and GGUF_NATIVE.get(gtype) == dt:
+            # the GGUF's own blocks, bit for bit
+            gname = m.tensors[(key, layer)][0]
+            qq, dd = q4.from_ggml(g.raw(gname), a.shape[0], a.shape[1])
+            if not np.array_equal(q4.dequantize(qq, dd, a.shape[1], dt), a):
+                raise ConvertError("%s: repacked %s blocks do not give back its values" % (gname, gtype))
+            items.append((role, layer, mf.Encoded(dt, q4.encode(qq, dd), a), dt))
+            continue
         if dt != "f32" and GGUF_NATIVE.get(gtype) == dt:
             # the source's own type: it must come back bit for bit
             if not np.array_equal(stored_as(a, dt), a):
@@ -536,7 +566,7 @@ def parse_overrides(items):
         if role not in mf.ROLES:
             raise ConvertError("--override: unknown role %r (roles: %s)" % (role, ", ".join(sorted(mf.ROLES))))
         if dt not in mf.DTYPES:
-            raise ConvertError("--override: unknown dtype %r (use f32, f16, bf16 or q8)" % dt)
+            raise ConvertError("--override: unknown dtype %r (use f32, f16, bf16, q8, q4_0 or iq4_nl)" % dt)
         r = mf.ROLES[role]
         if dt != "f32" and r not in mf.MATRIX_ROLES:
             raise ConvertError("--override: %s must be f32 in format version 1" % role)
@@ -571,7 +601,8 @@ def main(argv=None):
     ap.add_argument("checkpoint", help="directory with config.json and the weights, or a .gguf file")
     ap.add_argument("out", help="output .mamba file")
     ap.add_argument("--dtype", default=None,
-                    help="storage of the big matrices (embedding, lm_head, in/x/dt/out_proj): f32, f16, bf16, q8 "
+                    help="storage of the big matrices (embedding, lm_head, in/x/dt/out_proj): f32, f16, bf16, q8, "
+                    "q4_0, iq4_nl (4-bit: the output matrix q8, rows not whole blocks of 32 f16) "
                     "(default f32; for a GGUF, each matrix's own type where mamba.h has it, else f32)")
     ap.add_argument("--mixer-rms-eps", type=float, default=None,
                     help="GGUF Falcon-Mamba only: eps of the delta/B/C norm, which GGUF does not store "
@@ -585,7 +616,7 @@ def main(argv=None):
 
     try:
         if args.dtype is not None and args.dtype not in mf.DTYPES:
-            raise ConvertError("unknown dtype %r (use f32, f16, bf16 or q8)" % args.dtype)
+            raise ConvertError("unknown dtype %r (use f32, f16, bf16, q8, q4_0 or iq4_nl)" % args.dtype)
         overrides = parse_overrides(args.override)
         if os.path.isfile(args.checkpoint) and gguf.is_gguf(args.checkpoint):
             if args.tokenizer and not os.path.isfile(args.tokenizer):
@@ -614,8 +645,14 @@ def main(argv=None):
             tok = pack_tokenizer(tok_path, explicit=args.tokenizer is not None)
 
         items = []
+        tied = not any(role == 3 for role, _, _ in tensors)
         for role, layer, t in tensors:
-            dt = overrides.get(role, args.dtype if role in mf.MATRIX_ROLES else "f32")
+            if role in overrides:
+                dt = overrides[role]
+            elif role in mf.MATRIX_ROLES:
+                dt = matrix_dtype(role, t.shape[1], args.dtype, role == 3 or (role == 1 and tied))
+            else:
+                dt = "f32"
             items.append((role, layer, t, dt))
         return write_out(args, config, items, tok, layout)
     except ConvertError as e:

@@ -132,6 +132,10 @@ def reference_params(model):
     return p
 
 
+def g_type(model, gname):
+    return model.g.tensors[gname].type_name
+
+
 def check_logits(path, model, kind, build, tmp):
     name = os.path.basename(path)
     out = os.path.join(tmp, name + ".mamba")
@@ -139,6 +143,16 @@ def check_logits(path, model, kind, build, tmp):
                        capture_output=True, text=True)
     if r.returncode:
         return "convert.py: " + (r.stderr.strip().splitlines() or ["?"])[-1]
+    # each matrix in mamba.h's own form of its GGUF type where there is one
+    import convert
+    import mambafile as mf
+    hdr, _ = mf.read(out)
+    stored = sorted(set(hdr["dtypes"].values()))
+    for (key, layer), (gname, _) in model.tensors.items():
+        role = mf.ROLES[key]
+        want = convert.GGUF_NATIVE.get(g_type(model, gname), "f32") if role in mf.MATRIX_ROLES else "f32"
+        if hdr["dtypes"][(role, layer)] != want:
+            return "%s (%s) stored as %s, not %s" % (gname, g_type(model, gname), hdr["dtypes"][(role, layer)], want)
     rng = np.random.default_rng(5)
     rows = model.hp["n_vocab_padded"]
     toks = rng.integers(0, min(rows, 300), N_TOKENS)
@@ -166,7 +180,7 @@ def check_logits(path, model, kind, build, tmp):
             return "step %d: argmax %d, reference %d" % (i, np.argmax(ours[i]), np.argmax(want))
     if worst > TOL:
         return "logit error %.3g of the largest logit > %g" % (worst, TOL)
-    return "ok %.2e" % worst
+    return "ok %.2e (stored as %s)" % (worst, " ".join(stored))
 
 
 def check_tokenizer():
