@@ -40,6 +40,8 @@
    CONFIG: MAMBA_NO_SIMD         portable scalar kernels only (the readable reference)
    CONFIG: MAMBA_FORWARD_BLOCK   tokens per block in mamba_forward() scratch sizing
    CONFIG: MAMBA_PAR_MIN_WORK    smallest loop of mamba_step() split across OpenMP threads
+   CONFIG: MAMBA_THREADS_ADAPT   1 (default): each state times its calls with all threads and
+                                 with one, and uses the faster (a busy core); 0: always all
 
    ====================================================================
    THEORY: the recurrent view, in one screen
@@ -323,6 +325,18 @@ typedef struct mamba_model {
     int owned_kind;          /* 0 nothing, 1 heap, 2 mmap */
 } mamba_model;
 
+/* OpenMP builds only: how many threads a state's calls use, chosen by timing
+   them (see >>threads in the implementation). Zeroed by mamba_state_init();
+   the caller never needs to touch it. */
+typedef struct mamba_thread_choice {
+    double sec[2]; /* seconds per token with all threads [0] and with one [1]; 0: not measured */
+    double spent;  /* seconds of calls since the last try of the count not in use */
+    double wait;   /* seconds to spend before the next try */
+    int use;       /* 0: all of omp_get_max_threads(), 1: one thread */
+    int tried;     /* a first call was timed */
+    int streak;    /* tries in a row that confirmed the count in use (0..10) */
+} mamba_thread_choice;
+
 /* The recurrent state of one sequence, plus the scratch space one step
    needs, so mamba_step() never allocates. Fork it with mamba_state_copy().
    The recurrent part is conv then ssm, one block of
@@ -347,6 +361,7 @@ typedef struct mamba_state {
     void *xq;      /* (32 * nbx) int16: that input quantised (q8 weights only) */
     long pos;      /* tokens consumed since the last reset */
     void *owned;   /* heap block when made by mamba_state_new() */
+    mamba_thread_choice threads[2]; /* OpenMP: [0] mamba_step's, [1] mamba_forward's (>>threads) */
 } mamba_state;
 
 /* ---- >>api ----------------------------------------------------------- */
@@ -797,6 +812,14 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 #define MAMBA_PAR_MIN_WORK 131072
 #endif
 #define MAMBA__PAR_MIN_WORK MAMBA_PAR_MIN_WORK
+/* CONFIG: MAMBA_THREADS_ADAPT  see >>threads: 1 times each state's calls and
+   uses one thread where all are slower (a busy core); 0 always uses all */
+#ifndef MAMBA_THREADS_ADAPT
+#define MAMBA_THREADS_ADAPT 1
+#endif
+#if defined(_OPENMP) && MAMBA_THREADS_ADAPT
+#include <omp.h>
+#endif
 
 /* Limits of the dimensions a file may declare (see LIMITS). */
 #define MAMBA__MAX_D_MODEL 65536
@@ -2610,6 +2633,121 @@ static float *mamba__state_h(const mamba_state *s, int l)
     return s->ssm + (size_t)l * mamba__state_ssm_floats(s);
 }
 
+/* ---- >>threads (how many threads a call uses) ------------------------ */
+
+/* OpenMP threads meet at the end of every parallel loop, a few dozen times per
+   token. When another program keeps one of the cores busy, the thread that
+   shares it runs only in time slices of milliseconds and every loop waits for
+   it: on 2 cores a token of the shipped model took 72x as long on 2 threads
+   as on 1 (issue 19). The library cannot see the neighbour, but each state
+   can time its own calls: it runs with all threads (the caller's
+   omp_get_max_threads()) and, now and then, with one, and keeps the faster.
+   A try that is already losing after a layer is given up for the rest of the
+   call, so a try costs about one layer's worth of waiting; a neighbour comes
+   and goes, so tries recur, spaced so that they cost at most 1/16 of the time
+   (mamba__thr_end). Results never depend on the choice:
+   every parallel loop splits independent outputs (rule 18). The thread
+   count is set with omp_set_num_threads() (the calling thread's setting) and
+   restored before returning. */
+#if defined(_OPENMP) && MAMBA_THREADS_ADAPT
+typedef struct mamba__thr_call {
+    double t0;   /* omp_get_wtime() at the start */
+    int n_all;   /* the caller's thread count, restored at the end */
+    int arm;     /* 0: all threads, 1: one */
+    int trying;  /* this call tries the count not in use */
+    int gave_up; /* ... and gave it up part-way */
+    int n_tok;   /* tokens this call handles */
+} mamba__thr_call;
+
+static void mamba__thr_begin(mamba_thread_choice *c, mamba__thr_call *k, int n_tok)
+{
+    k->n_all = omp_get_max_threads();
+    k->n_tok = n_tok > 0 ? n_tok : 1;
+    k->trying = k->gave_up = 0;
+    k->arm = 0;
+    if (k->n_all <= 1) return;
+    /* the very first call runs on one thread: its time is the yardstick
+       that lets a try of all threads be given up after its first layer */
+    k->trying = !c->tried || c->spent >= c->wait;
+    k->arm = c->use ^ k->trying;
+    if (k->arm) omp_set_num_threads(1);
+    k->t0 = omp_get_wtime();
+    if (k->trying && k->arm == 0 && c->sec[1] > 0.0) {
+        /* before trying all threads, time one empty fork/join: it costs what
+           every loop of the call would wait; when one alone costs a quarter
+           of the call on one thread, the try is over before any work */
+        double fork;
+#pragma omp parallel
+        {
+        }
+        fork = omp_get_wtime() - k->t0;
+        if (fork > 0.25 * c->sec[1] * k->n_tok) {
+            c->sec[0] = c->sec[1] + fork / k->n_tok; /* at least that much slower */
+            k->gave_up = 1;
+            k->arm = 1;
+            omp_set_num_threads(1);
+        }
+    }
+}
+
+/* after `done` of `total` parts (layers) of the call: give a losing try up */
+static void mamba__thr_progress(mamba_thread_choice *c, mamba__thr_call *k, int done, int total)
+{
+    double el, known = c->sec[c->use] * k->n_tok;
+    if (!k->trying || k->gave_up || known <= 0.0) return;
+    el = omp_get_wtime() - k->t0;
+    if (el > 1.5 * known * done / total) {
+        c->sec[k->arm] = el * total / done / k->n_tok; /* what the whole call would have taken */
+        k->gave_up = 1;
+        k->arm = c->use;
+        omp_set_num_threads(k->arm ? 1 : k->n_all);
+    }
+}
+
+static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
+{
+    double el, lost;
+    if (k->n_all <= 1) return;
+    el = omp_get_wtime() - k->t0;
+    if (k->trying) {
+        if (!k->gave_up) c->sec[k->arm] = el / k->n_tok;
+        if (!k->gave_up && (c->sec[c->use] <= 0.0 || c->sec[k->arm] < c->sec[c->use])) {
+            /* the try won: a try of the old count would lose what it is slower by */
+            lost = (c->sec[c->use] - c->sec[k->arm]) * k->n_tok;
+            c->use = k->arm;
+            c->streak = 0;
+        } else {
+            lost = el - c->sec[c->use] * k->n_tok; /* what this try cost beside the winner */
+            if (c->streak < 10) c->streak++;
+        }
+        /* the next try waits 16x what a try costs, twice as long after each try
+           that confirmed the count in use: tries take at most 1/16 of the
+           time, and less while the machine stays the same */
+        c->wait = 16.0 * (lost > 0.0 ? lost : 0.0) * (double)(1 << c->streak);
+        c->spent = 0.0;
+        c->tried = 1;
+    } else {
+        /* a running average of the count in use; much slower than the other
+           count measured last (a neighbour came or went): switch now */
+        c->sec[c->use] = 0.875 * c->sec[c->use] + 0.125 * (el / k->n_tok);
+        c->spent += el;
+        if (c->sec[!c->use] > 0.0 && c->sec[c->use] > 1.5 * c->sec[!c->use]) {
+            c->use = !c->use;
+            c->streak = 0;
+            c->spent = 0.0;
+        }
+    }
+    omp_set_num_threads(k->n_all);
+}
+#else
+typedef struct mamba__thr_call {
+    int unused;
+} mamba__thr_call;
+#define mamba__thr_begin(c, k, n) ((void)(c), (void)(k), (void)(n))
+#define mamba__thr_progress(c, k, done, total) ((void)(c), (void)(k), (void)(done), (void)(total))
+#define mamba__thr_end(c, k) ((void)(c), (void)(k))
+#endif
+
 /* ---- >>step ---------------------------------------------------------- */
 
 /* One Mamba block (MixerModel's Block with Mamba as its mixer), in place on
@@ -2657,6 +2795,7 @@ static void mamba__block(const mamba_model *m, mamba_state *s, int l)
 MAMBA_API mamba_result mamba_step(const mamba_model *m, mamba_state *s, int token, float *logits)
 {
     const mamba_config *cfg;
+    mamba__thr_call thr;
     int l;
     /* m->data is NULL for a model that failed to load or was closed: its
        config may be filled in while its tensor pointers are not */
@@ -2665,15 +2804,20 @@ MAMBA_API mamba_result mamba_step(const mamba_model *m, mamba_state *s, int toke
     if (!mamba__state_fits(m, s)) return MAMBA_ERR_INVALID_ARG;
     if (token < 0 || token >= cfg->n_vocab_padded) return MAMBA_ERR_TOKEN;
 
+    mamba__thr_begin(&s->threads[0], &thr, 1); /* >>threads: all threads, or one */
     /* r = embedding[token]                          MixerModel.embedding */
     mamba__dequant_row(s->r, &m->embedding, token); /* widened to f32 from any dtype */
-    for (l = 0; l < cfg->n_layer; l++) mamba__block(m, s, l);
+    for (l = 0; l < cfg->n_layer; l++) {
+        mamba__block(m, s, l);
+        mamba__thr_progress(&s->threads[0], &thr, l + 1, cfg->n_layer + 1);
+    }
     s->pos++;
     if (logits) {
         /* logits = lm_head(RMSNorm(r) * w_norm_f)    MixerModel.norm_f, MambaLMHeadModel.lm_head */
         mamba__rmsnorm(s->u, s->r, m->norm_f, cfg->d_model, cfg->norm_eps);
         mamba__matvec_x(logits, &m->lm_head, s->u, NULL, (int16_t *)s->xq, s->xs);
     }
+    mamba__thr_end(&s->threads[0], &thr);
     return MAMBA_OK;
 }
 
@@ -3835,11 +3979,16 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
 
     for (b0 = 0; b0 < n; b0 += T) {
         const int nb = n - b0 < T ? n - b0 : T;
+        mamba__thr_call thr;
         int t;
+        mamba__thr_begin(&s->threads[1], &thr, nb); /* >>threads, per block */
         /* r[t] = embedding[token t], widened from any dtype as mamba_step() does */
         for (t = 0; t < nb; t++)
             mamba__dequant_row(b.r + (size_t)t * (size_t)cfg->d_model, &m->embedding, tokens[b0 + t]);
-        for (l = 0; l < cfg->n_layer; l++) mamba__fw_layer(m, s, l, &b, nb);
+        for (l = 0; l < cfg->n_layer; l++) {
+            mamba__fw_layer(m, s, l, &b, nb);
+            mamba__thr_progress(&s->threads[1], &thr, l + 1, cfg->n_layer + 1);
+        }
         if (logits && all) {
             /* logits[t] = lm_head(RMSNorm(r[t]) * w_norm_f) for the whole block */
             MAMBA__PARALLEL_FOR
@@ -3850,6 +3999,7 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
         }
         if (b0 + nb == n) /* leave the last residual in the state, as mamba_step() does */
             memcpy(s->r, b.r + (size_t)(nb - 1) * cfg->d_model, sizeof(float) * (size_t)cfg->d_model);
+        mamba__thr_end(&s->threads[1], &thr);
     }
     s->pos += n;
     if (logits && !all) {

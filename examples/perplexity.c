@@ -12,7 +12,9 @@
      perplexity     = 2^(total bits / tokens)          (per token)
 
    The state runs over the whole file without a reset: a Mamba model's
-   context is everything it has read, at a constant cost per token. */
+   context is everything it has read, at a constant cost per token.
+   Progress goes to stderr as a line rewritten with \r only when stderr is a
+   terminal; the one-line summary there is always written. */
 #define MAMBA_IMPLEMENTATION
 #include "mamba.h"
 
@@ -22,6 +24,12 @@
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#define STDERR_IS_TTY() isatty(2)
+#else
+#define STDERR_IS_TTY() 0
 #endif
 
 static unsigned char *read_all(const char *path, size_t *len)
@@ -67,7 +75,7 @@ int main(int argc, char **argv)
     mamba_state state;
     mamba_tokenizer tok;
     mamba_result r;
-    int have_tok, start;
+    int have_tok, start, tty = STDERR_IS_TTY();
 
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
@@ -143,10 +151,12 @@ int main(int argc, char **argv)
             }
             total_bits += bits_of(logits + (size_t)k * (size_t)model.config.n_vocab_padded, model.config.n_vocab, target);
         }
-        fprintf(stderr, "\r%lu/%lu tokens, %.4f bits/token so far", (unsigned long)(pos + (size_t)n),
-                (unsigned long)n_ids, total_bits / (double)(pos + (size_t)n));
+        if (tty)
+            fprintf(stderr, "\r%lu/%lu tokens, %.4f bits/token so far", (unsigned long)(pos + (size_t)n),
+                    (unsigned long)n_ids, total_bits / (double)(pos + (size_t)n));
     }
-    fprintf(stderr, "\n");
+    fprintf(stderr, "%s%lu tokens scored, %.4f bits/token\n", tty ? "\r" : "", (unsigned long)n_ids,
+            total_bits / (double)n_ids);
     if (max_tokens && n_ids == max_tokens) {
         /* bytes actually covered by the scored tokens */
         if (have_tok) {

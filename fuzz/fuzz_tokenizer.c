@@ -2,7 +2,7 @@
    untrusted input.
 
    The tokenizer under test is a packed GPT-NeoX section (tools/tokpack.py of
-   /work/shared/data/tokenizer.json), read once at start from the file named
+   tests/data/tok/neox/tokenizer.json), read once at start from the file named
    by $MAMBA_FUZZ_TOKENIZER (default build/fuzz/tokenizer.bin; fuzz/fuzz.sh
    makes it). The first input byte picks what the rest is:
 

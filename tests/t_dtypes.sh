@@ -38,8 +38,7 @@
 #    (gated at 60%: 4 bits on random weights of width 32 to 64). The exact
 #    check (1.) holds the 4-bit types to q8's 2e-3: measured 7.9e-4, 4.7e-4.
 #   env: PYTHON (default /usr/bin/python3), BUILD (default build)
-PYTHON=${PYTHON:-/usr/bin/python3}
-BUILD=${BUILD:-build}
+. tests/lib.sh
 DATA=tests/data
 
 if [ ! -x "$BUILD/logits" ]; then echo "t_dtypes: FAIL: $BUILD/logits missing (make)"; exit 1; fi

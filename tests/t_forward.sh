@@ -9,9 +9,7 @@
 #     forward logits at 1, 2 and 3 threads (bit-identical results), and
 #     passes with the portable kernels too (-DMAMBA_NO_SIMD).
 #   env: PYTHON (default /usr/bin/python3), BUILD (default build), CC (default cc)
-PYTHON=${PYTHON:-/usr/bin/python3}
-BUILD=${BUILD:-build}
-CC=${CC:-cc}
+. tests/lib.sh
 DATA=tests/data
 
 if [ ! -x "$BUILD/logits" ]; then echo "t_forward: FAIL: $BUILD/logits missing (make)"; exit 1; fi
@@ -91,7 +89,9 @@ done
 done
 
 # 2. threads and the portable kernels
-if $CC -std=c99 -O2 -march=native -fopenmp -I. tests/test_forward.c -o "$TMP/tf_omp" -lm 2>"$TMP/cc.log"; then
+if ! t_have_omp; then
+    t_skip "the forward thread-count check" "$CC has no -fopenmp: for clang apt-get install libomp-dev"
+elif $CC -std=c99 -O2 -march=native -fopenmp -I. tests/test_forward.c -o "$TMP/tf_omp" -lm 2>"$TMP/cc.log"; then
     h1=$(OMP_NUM_THREADS=1 "$TMP/tf_omp" --hash)
     h2=$(OMP_NUM_THREADS=2 "$TMP/tf_omp" --hash)
     h3=$(OMP_NUM_THREADS=3 "$TMP/tf_omp" --hash)
@@ -104,7 +104,7 @@ if $CC -std=c99 -O2 -march=native -fopenmp -I. tests/test_forward.c -o "$TMP/tf_
         echo "t_forward: FAIL: test_forward with 2 threads: $(tail -n 1 "$TMP/omp.log")"; fail=1
     fi
 else
-    echo "(no OpenMP build: $(tail -n 1 "$TMP/cc.log"); thread check skipped)"
+    echo "t_forward: FAIL: OpenMP build: $(tail -n 1 "$TMP/cc.log")"; fail=1
 fi
 # the AVX2 tiles (the 8-lane kernel), where this CPU can run them
 if grep -q ' avx2 ' /proc/cpuinfo 2>/dev/null && grep -q ' fma ' /proc/cpuinfo 2>/dev/null; then
@@ -126,5 +126,5 @@ else
     echo "portable kernels: $(tail -n 1 "$TMP/portable.log")"
 fi
 
-if [ "$fail" -ne 0 ]; then echo "t_forward: FAIL"; exit 1; fi
-echo "t_forward: all $count checkpoints match through mamba_forward"
+[ "$fail" -eq 0 ] || t_fail "see above"
+t_end "all $count checkpoints match through mamba_forward"

@@ -6,10 +6,8 @@
 # (the ids in the last check are from the HF reference too.) Also
 # builds the test once with AddressSanitizer + UBSan when the compiler can.
 set -e
-PYTHON=${PYTHON:-/usr/bin/python3}
-BUILD=${BUILD:-build}
-CC=${CC:-cc}
-TOKJSON=tests/data/tok/neox/tokenizer.json  # a copy of ../shared/data/tokenizer.json (Apache-2.0, see NOTICE)
+. tests/lib.sh
+TOKJSON=tests/data/tok/neox/tokenizer.json  # GPT-NeoX's tokenizer.json (Apache-2.0, see NOTICE)
 if [ ! -f "$TOKJSON" ]; then
     echo "t_tokenizer: $TOKJSON not found"
     exit 1
@@ -26,6 +24,8 @@ if echo 'int main(void){return 0;}' | $CC -fsanitize=address,undefined -x c - -o
         -o "$BUILD/tok/test_tokenizer_asan" -lm
     "$BUILD/tok/test_tokenizer_asan" "$BUILD/tok/neox.tok" tests/data/tok \
         "--section=$BUILD/tok/small.tok" tests/data/tok/small "--hostile=$BUILD/tok/small.tok" | tail -1
+else
+    t_skip "the tokenizer under ASan+UBSan" "$CC cannot link -fsanitize=address,undefined"
 fi
 # the example program: encode and decode through stdin/stdout
 $CC $FLAGS examples/tokenize.c -o "$BUILD/tok/tokenize" -lm
@@ -33,4 +33,4 @@ ids=$(printf 'Hello  world<|endoftext|>caf\303\251' | "$BUILD/tok/tokenize" --se
 [ "$ids" = "12092 50276 10186 0 68 2320 860" ] || { echo "t_tokenizer: tokenize gave '$ids'"; exit 1; }
 out=$(echo "$ids" | "$BUILD/tok/tokenize" --section "$BUILD/tok/neox.tok" --decode)
 [ "$out" = "$(printf 'Hello  world<|endoftext|>caf\303\251')" ] || { echo "t_tokenizer: decode gave '$out'"; exit 1; }
-echo "t_tokenizer: ok"
+t_end "ok"

@@ -56,11 +56,20 @@ def warn(msg):
 # ---------------------------------------------------------------- loading weights
 
 def load_torch_bin(path):
-    """pytorch_model.bin -> {name: LazyTensor}. torch is imported only here."""
+    """pytorch_model.bin -> {name: LazyTensor}. The zip format of torch.save (every
+    PyTorch >= 1.6 file) is read by tools/torchzip.py: no torch, no code run from
+    the pickle. Only the legacy pre-1.6 pickle needs torch, imported only then."""
+    import torchzip
+    if torchzip.is_torch_zip(path):
+        try:
+            return torchzip.read(path)
+        except torchzip.TorchZipError as e:
+            raise ConvertError("cannot load %s" % str(e))  # "PATH: why"
     try:
         import torch
     except ImportError:
-        raise ConvertError("%s needs PyTorch to read, and torch is not installed" % path)
+        raise ConvertError("%s is a legacy (pre-1.6) torch pickle: reading it needs PyTorch, "
+                           "and torch is not installed" % path)
     try:
         try:
             sd = torch.load(path, map_location="cpu", weights_only=True)
