@@ -179,13 +179,16 @@
    ====================================================================
    d_model <= 65536, n_layer <= MAMBA_MAX_LAYERS, d_inner <= 262144,
    d_state <= 1024, d_conv <= 64, dt_rank <= 65536, vocabulary <= 16777216
-   rows. Weights: f32, f16, bf16 or q8 (int8 in blocks of 32 with an f16
-   scale) matrices; everything else f32. Mamba-1 and Falcon-Mamba blocks;
+   rows. Weights: f32, f16, bf16, q8 (int8 in blocks of 32 with an f16
+   scale), q4_0 or iq4_nl (4 bits in blocks of 32 with an f16 scale: ggml's
+   Q4_0 and IQ4_NL values) matrices; everything else f32. Mamba-1 and Falcon-Mamba blocks;
    not Mamba-2. SIMD: AVX-512, AVX2/FMA/F16C, NEON, chosen at compile time.
 
    ====================================================================
    RECENT CHANGES (full history at the end of the file)
    ====================================================================
+   next   4-bit weights q4_0 and iq4_nl (dtypes 4, 5; GGUF Q4_0 / IQ4_NL load
+          bit for bit through tools/convert.py, which now reads GGUF).
    0.1.0  first release: hostile-input loader, mamba_step, mamba_forward,
           f32/f16/bf16/q8 weights with SIMD kernels, samplers, GPT-NeoX BPE
           tokenizer, state snapshots.
@@ -266,7 +269,9 @@ typedef enum mamba_dtype {
     MAMBA_DTYPE_F32 = 0,
     MAMBA_DTYPE_F16 = 1, /* IEEE half */
     MAMBA_DTYPE_BF16 = 2, /* the upper 16 bits of an f32 */
-    MAMBA_DTYPE_Q8 = 3    /* int8 in blocks of 32 with an f16 scale each (docs/format.md) */
+    MAMBA_DTYPE_Q8 = 3,    /* int8 in blocks of 32 with an f16 scale each (docs/format.md) */
+    MAMBA_DTYPE_Q4_0 = 4,  /* 4-bit levels -8..7 in blocks of 32, an f16 scale each (ggml's Q4_0) */
+    MAMBA_DTYPE_IQ4_NL = 5 /* 4-bit indices into ggml's IQ4_NL 16 levels, blocks of 32, f16 scales */
 } mamba_dtype;
 
 /* The model's hyperparameters, as read from the file. */
@@ -1522,7 +1527,7 @@ static const int8_t *mamba__q8_row(const mamba_matrix *W, int r, const uint16_t 
    dot product, its dequantiser, the input format it wants and its finite
    check. Nothing else in the header looks at a dtype; a dtype without an
    entry is refused by the loader. Adding a weight type = its kernels + one
-   entry (codes 4.. are reserved: 4 the Q4_0 layout, 5 IQ4_NL). */
+   entry (4 q4_0 and 5 iq4_nl were added so: their block below). */
 
 /* Row r of an f32 / f16 / bf16 matrix dotted with x (W->cols floats). */
 static float mamba__dot_row_f32(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
@@ -1663,6 +1668,188 @@ static int mamba__nonfinite_q8(const unsigned char *p, size_t rows, size_t cols)
     return mamba__nonfinite_run(p + rows * nb * MAMBA__Q8_BLOCK, rows * nb, 2, MAMBA_DTYPE_F16);
 }
 
+/* -- 4-bit weights: q4_0 and iq4_nl (dtypes 4 and 5) ----------------------
+   Blocks of 32 columns along a row, one f16 scale d per block:
+       w[r][c] = d[r][c / 32] * level[nibble of (r, c)]
+   q4_0:   level = nibble - 8                  (ggml's Q4_0 values)
+   iq4_nl: level = mamba__iq4nl_levels[nibble] (ggml's IQ4_NL codebook:
+           16 int8 levels, denser near zero, where most weights are)
+   A block's 16 bytes hold value j in the low nibble of byte j and value
+   j + 16 in its high nibble (ggml's order: GGUF Q4_0 and IQ4_NL blocks
+   load bit for bit). As q8: all R*nb*16 bytes of nibbles first, row after
+   row, then the R*nb f16 scales.
+   The products: a block's 32 nibbles become 32 int8 levels (one table
+   lookup each, vpshufb / tbl on SIMD), and from there they are q8 weights:
+   the same int16 input (mamba__q8_quant_x) and the same integer dot
+   (mamba__dot_q8x16), 16 blocks at a time through a 512-byte buffer on the
+   stack. Unpacking into L1 and reading it back costs little next to
+   reading the weights, and keeps one integer dot kernel per instruction set. */
+#define MAMBA__Q4_CHUNK 16 /* blocks unpacked at a time */
+
+static const int8_t mamba__q4_0_levels[16] = {-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7};
+static const int8_t mamba__iq4nl_levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                               1,    13,   25,  38,  53,  69,  89,  113};
+
+/* nb blocks of nibbles (16 bytes each) -> 32 * nb int8 levels: the reference */
+static MAMBA__MAYBE_UNUSED void mamba__q4_unpack_scalar(int8_t *MAMBA__RESTRICT out, const uint8_t *MAMBA__RESTRICT qs,
+                                                        const int8_t *lv, int nb)
+{
+    int b, j;
+    for (b = 0; b < nb; b++, qs += 16, out += 32) {
+        for (j = 0; j < 16; j++) {
+            out[j] = lv[qs[j] & 0x0F];
+            out[j + 16] = lv[qs[j] >> 4];
+        }
+    }
+}
+
+#if defined(MAMBA__AVX512) || defined(MAMBA__AVX2)
+/* pshufb looks each nibble up in the 16 levels: 16 values per instruction */
+static void mamba__q4_unpack(int8_t *MAMBA__RESTRICT out, const uint8_t *MAMBA__RESTRICT qs, const int8_t *lv, int nb)
+{
+    const __m128i tbl = _mm_loadu_si128((const __m128i *)(const void *)lv), m = _mm_set1_epi8(0x0F);
+    int b;
+    for (b = 0; b < nb; b++, qs += 16, out += 32) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)qs);
+        _mm_storeu_si128((__m128i *)(void *)out, _mm_shuffle_epi8(tbl, _mm_and_si128(v, m)));
+        _mm_storeu_si128((__m128i *)(void *)(out + 16), _mm_shuffle_epi8(tbl, _mm_and_si128(_mm_srli_epi16(v, 4), m)));
+    }
+}
+#elif defined(MAMBA__NEON)
+/* tbl looks each nibble up in the 16 levels: 16 values per instruction */
+static void mamba__q4_unpack(int8_t *MAMBA__RESTRICT out, const uint8_t *MAMBA__RESTRICT qs, const int8_t *lv, int nb)
+{
+    const int8x16_t tbl = vld1q_s8(lv);
+    const uint8x16_t m = vdupq_n_u8(0x0F);
+    int b;
+    for (b = 0; b < nb; b++, qs += 16, out += 32) {
+        uint8x16_t v = vld1q_u8(qs);
+        vst1q_s8(out, vqtbl1q_s8(tbl, vandq_u8(v, m)));
+        vst1q_s8(out + 16, vqtbl1q_s8(tbl, vshrq_n_u8(v, 4)));
+    }
+}
+#else
+#define mamba__q4_unpack mamba__q4_unpack_scalar
+#endif
+
+/* Row r's nibbles, and its scales into *d */
+static const uint8_t *mamba__q4_row(const mamba_matrix *W, int r, const uint16_t **d)
+{
+    size_t nb = (size_t)mamba__q8_blocks(W->cols);
+    const uint8_t *q = (const uint8_t *)W->data;
+    *d = (const uint16_t *)(const void *)(q + (size_t)W->rows * nb * 16) + (size_t)r * nb;
+    return q + (size_t)r * nb * 16;
+}
+
+/* sum_b (d[b] xs[b]) * (sum_{i in b} level_i xq_i): the reference, block by
+   block as mamba__dot_q8x16_scalar */
+static MAMBA__MAYBE_UNUSED float mamba__dot_q4x16_scalar(const uint8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                                                         const int16_t *MAMBA__RESTRICT xq,
+                                                         const float *MAMBA__RESTRICT xs, int nb, const int8_t *lv)
+{
+    int8_t w[32];
+    float sum = 0.0f;
+    int b;
+    for (b = 0; b < nb; b++) {
+        mamba__q4_unpack_scalar(w, q + b * 16, lv, 1);
+        sum += mamba__dot_q8x16_scalar(w, d + b, xq + b * MAMBA__Q8_BLOCK, xs + b, 1);
+    }
+    return sum;
+}
+
+/* The fast form: MAMBA__Q4_CHUNK blocks unpacked, then q8's integer dot */
+static float mamba__dot_q4x16(const uint8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                              const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb,
+                              const int8_t *lv)
+{
+    int8_t w[MAMBA__Q4_CHUNK * MAMBA__Q8_BLOCK];
+    float sum = 0.0f;
+    int b;
+    for (b = 0; b < nb; b += MAMBA__Q4_CHUNK) {
+        int m = nb - b < MAMBA__Q4_CHUNK ? nb - b : MAMBA__Q4_CHUNK;
+        mamba__q4_unpack(w, q + b * 16, lv, m);
+        sum += mamba__dot_q8x16(w, d + b, xq + b * MAMBA__Q8_BLOCK, xs + b, m);
+    }
+    return sum;
+}
+
+/* A 4-bit row with an f32 x: x quantised a chunk at a time, as q8's */
+static float mamba__dot_row_q4(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x, const int8_t *lv)
+{
+    int16_t xq[MAMBA__Q8_CHUNK];
+    float xs[MAMBA__Q8_CHUNK / MAMBA__Q8_BLOCK], sum = 0.0f;
+    const uint16_t *d;
+    const uint8_t *q = mamba__q4_row(W, r, &d);
+    int c;
+    for (c = 0; c < W->cols; c += MAMBA__Q8_CHUNK) {
+        int len = W->cols - c < MAMBA__Q8_CHUNK ? W->cols - c : MAMBA__Q8_CHUNK;
+        mamba__q8_quant_x(xq, xs, x + c, len);
+        sum += mamba__dot_q4x16(q + c / 2, d + c / MAMBA__Q8_BLOCK, xq, xs, mamba__q8_blocks(len), lv);
+    }
+    return sum;
+}
+static float mamba__dot_row_q4_0(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
+{
+    return mamba__dot_row_q4(W, r, x, mamba__q4_0_levels);
+}
+static float mamba__dot_row_iq4nl(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
+{
+    return mamba__dot_row_q4(W, r, x, mamba__iq4nl_levels);
+}
+
+/* Rows r0 .. r0+nr-1 with the prepared input */
+static void mamba__dot_rows_q4(float *out, const mamba_matrix *W, int r0, int nr, const int16_t *MAMBA__RESTRICT xq,
+                               const float *MAMBA__RESTRICT xs, const int8_t *lv)
+{
+    int i, nb = mamba__q8_blocks(W->cols);
+    for (i = 0; i < nr; i++) {
+        const uint16_t *d;
+        const uint8_t *q = mamba__q4_row(W, r0 + i, &d);
+        out[i] = mamba__dot_q4x16(q, d, xq, xs, nb, lv);
+    }
+}
+static void mamba__dot_rows_q4_0(float *out, const mamba_matrix *W, int r0, int nr, const int16_t *MAMBA__RESTRICT xq,
+                                 const float *MAMBA__RESTRICT xs)
+{
+    mamba__dot_rows_q4(out, W, r0, nr, xq, xs, mamba__q4_0_levels);
+}
+static void mamba__dot_rows_iq4nl(float *out, const mamba_matrix *W, int r0, int nr, const int16_t *MAMBA__RESTRICT xq,
+                                  const float *MAMBA__RESTRICT xs)
+{
+    mamba__dot_rows_q4(out, W, r0, nr, xq, xs, mamba__iq4nl_levels);
+}
+
+/* Columns [k0, k0 + n) of row r widened to f32 (k0 a multiple of 32) */
+static void mamba__dequant_q4(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0, int n, const int8_t *lv)
+{
+    int8_t w[MAMBA__Q8_BLOCK];
+    const uint16_t *d;
+    const uint8_t *q = mamba__q4_row(W, r, &d);
+    int k, i;
+    for (k = 0; k < n; k += MAMBA__Q8_BLOCK) {
+        int b = (k0 + k) / MAMBA__Q8_BLOCK, len = n - k < MAMBA__Q8_BLOCK ? n - k : MAMBA__Q8_BLOCK;
+        float s = MAMBA__HALF(d[b]);
+        mamba__q4_unpack(w, q + (size_t)b * 16, lv, 1);
+        for (i = 0; i < len; i++) out[k + i] = s * (float)w[i];
+    }
+}
+static void mamba__dequant_q4_0(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0, int n)
+{
+    mamba__dequant_q4(out, W, r, k0, n, mamba__q4_0_levels);
+}
+static void mamba__dequant_iq4nl(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0, int n)
+{
+    mamba__dequant_q4(out, W, r, k0, n, mamba__iq4nl_levels);
+}
+
+/* the nibbles are finite by construction; the f16 scales follow the
+   rows * blocks * 16 bytes */
+static int mamba__nonfinite_q4(const unsigned char *p, size_t rows, size_t cols)
+{
+    size_t nb = (cols + MAMBA__Q8_BLOCK - 1) / MAMBA__Q8_BLOCK;
+    return mamba__nonfinite_run(p + rows * nb * 16, rows * nb, 2, MAMBA_DTYPE_F16);
+}
+
 /* The input formats a weight type can want from a matvec (mamba__matvec_x):
    the x as it is (f32), or x quantised once per matvec into the state's
    scratch (mamba_state.xq/.xs: at most 2 bytes a column and one float per
@@ -1696,7 +1883,11 @@ static const mamba__wtype mamba__wtypes[] = {
     {"bf16", mamba__dot_row_bf16, NULL, mamba__dequant_bf16, mamba__nonfinite_bf16, MAMBA_DTYPE_BF16, 1, 2,
      MAMBA__INPUT_F32},
     {"q8", mamba__dot_row_q8, mamba__dot_rows_q8, mamba__dequant_q8, mamba__nonfinite_q8, MAMBA_DTYPE_Q8,
-     MAMBA__Q8_BLOCK, MAMBA__Q8_BLOCK + 2, MAMBA__INPUT_Q16}};
+     MAMBA__Q8_BLOCK, MAMBA__Q8_BLOCK + 2, MAMBA__INPUT_Q16},
+    {"q4_0", mamba__dot_row_q4_0, mamba__dot_rows_q4_0, mamba__dequant_q4_0, mamba__nonfinite_q4, MAMBA_DTYPE_Q4_0,
+     MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16},
+    {"iq4_nl", mamba__dot_row_iq4nl, mamba__dot_rows_iq4nl, mamba__dequant_iq4nl, mamba__nonfinite_q4,
+     MAMBA_DTYPE_IQ4_NL, MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16}};
 
 /* The entry of a dtype, or NULL for a dtype this library does not know. */
 static const mamba__wtype *mamba__wtype_of(int dtype)

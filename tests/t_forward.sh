@@ -67,21 +67,25 @@ if [ "$count" -eq 0 ]; then echo "t_forward: FAIL: no checkpoints in $DATA/ckpt"
 # error of 1.9e-2 from the f32 weights; the argmax must still agree. A
 # layout or indexing bug is off by far more.
 Q8_TOL=1e-3
+# The 4-bit types (q4_0, iq4_nl) meet the same int16 input in mamba_step() and
+# are widened for mamba_forward()'s panels the same way: the same tolerance.
+for dt in q8 q4_0 iq4_nl; do
 for name in ss_basic hf_intermediate; do
     toks="$DATA/golden/$name.tokens"
-    if ! "$PYTHON" tools/convert.py "$DATA/ckpt/$name" "$TMP/$name-q8.mamba" --dtype q8 >"$TMP/q8.log" 2>&1; then
-        echo "$name q8: FAIL: convert.py --dtype q8: $(tail -n 1 "$TMP/q8.log")"; fail=1; continue
+    if ! "$PYTHON" tools/convert.py "$DATA/ckpt/$name" "$TMP/$name-$dt.mamba" --dtype $dt >"$TMP/q8.log" 2>&1; then
+        echo "$name $dt: FAIL: convert.py --dtype $dt: $(tail -n 1 "$TMP/q8.log")"; fail=1; continue
     fi
-    if ! "$BUILD/logits" "$TMP/$name-q8.mamba" --tokens-file "$toks" --out "$TMP/q8.fwd" --forward 5 >"$TMP/q8.log" 2>&1 ||
-       ! "$BUILD/logits" "$TMP/$name-q8.mamba" --tokens-file "$toks" --out "$TMP/q8.step" >"$TMP/q8.log" 2>&1; then
-        echo "$name q8: FAIL: logits: $(tail -n 1 "$TMP/q8.log")"; fail=1; continue
+    if ! "$BUILD/logits" "$TMP/$name-$dt.mamba" --tokens-file "$toks" --out "$TMP/q8.fwd" --forward 5 >"$TMP/q8.log" 2>&1 ||
+       ! "$BUILD/logits" "$TMP/$name-$dt.mamba" --tokens-file "$toks" --out "$TMP/q8.step" >"$TMP/q8.log" 2>&1; then
+        echo "$name $dt: FAIL: logits: $(tail -n 1 "$TMP/q8.log")"; fail=1; continue
     fi
     vocab=$(( $(wc -c < "$TMP/q8.step") / 4 / $(wc -w < "$toks") ))
     if out=$("$PYTHON" tools/compare_logits.py "$TMP/q8.step" "$TMP/q8.fwd" --vocab "$vocab" --tol "$Q8_TOL" --quiet); then
-        echo "$name q8: forward vs step: $out"
+        echo "$name $dt: forward vs step: $out"
     else
-        echo "$name q8: FAIL: forward vs step: $out"; fail=1
+        echo "$name $dt: FAIL: forward vs step: $out"; fail=1
     fi
+done
 done
 
 # 2. threads and the portable kernels
