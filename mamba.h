@@ -672,15 +672,19 @@ typedef struct mamba_tokenizer {
     unsigned prepend;           /* "▁" before a piece: 0 never, 1 each, 2 each unless "▁", 3 first */
     unsigned n_merges, n_added, n_class, n_ccc, n_decomp, n_decomp_pool, n_comp;
     unsigned n_chars, n_nodes, n_edges, max_added_bytes, n_sets, n_lits, n_alts, n_items;
+    unsigned n_hash, max_probe; /* the merge hash: slots (0: none, binary search), longest probe */
+    unsigned comp_min_second;   /* no canonical composition has a second character below this */
     unsigned max_token_bytes;   /* longest byte string of one id */
     unsigned detok_bytes;       /* output room mamba_detok_push() needs */
     unsigned cp_per_byte_x2;    /* bound: code points after decomposition per input byte, times 2 */
     unsigned utf8_per_byte;     /* bound: normalized UTF-8 bytes per input byte */
     const unsigned char *tok_offsets, *tok_blob, *byte_ids, *merges, *added, *added_blob;
     const unsigned char *cls, *ccc, *decomp, *decomp_pool, *comp;
-    const unsigned char *chars, *byte_tok, *nodes, *edges, *sets, *lits, *alts, *items;
+    const unsigned char *chars, *byte_tok, *nodes, *edges, *sets, *lits, *alts, *items, *hash;
     unsigned ascii_id[128];       /* SentencePiece: the piece of each ASCII character, or 0xFFFFFFFF */
     unsigned char ascii_class[128]; /* character class of each ASCII character */
+    unsigned ascii_sets[128];     /* the regex sets (when at most 32) holding each ASCII character */
+    unsigned alt_first[32];       /* the sets a match of regex alternative k can begin in */
     unsigned char first_raw[32];  /* bitset: first bytes of non-normalized added tokens */
     unsigned char first_norm[32]; /* bitset: first bytes of normalized added tokens */
     const char *error;          /* the check that failed, when init fails */
@@ -4029,6 +4033,7 @@ MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logi
    156 max_added_bytes | 160 n_sets | 164 sets {neg | mask<<8, lit off, lit n}
    168 n_lits | 172 lits u32[] | 176 n_alts | 180 alts {first item, n}
    184 n_items | 188 items {set, min, max, kind}
+   192 n_hash | 196 hash u32[n_hash] merge index (linear probing) | 200 max_probe
    A version 1 section (GPT-NeoX, as v0.1 wrote it) has no trie (its added
    tokens, at most 256, are sorted longest first and tried in turn) and no
    regex: it gets GPT-2's, the program below.
@@ -4048,6 +4053,15 @@ MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logi
 #define MAMBA__TOK_MAX_ALTS 256u
 #define MAMBA__TOK_MAX_ITEMS 8u             /* items in one alternative (the recursion depth) */
 #define MAMBA__TOK_SPACE 0x20u              /* SentencePiece's "▁" as the encoder holds it */
+#define MAMBA__TOK_MAX_HASH (1u << 26)      /* merge hash slots */
+#define MAMBA__TOK_MAX_PROBE 4096u
+
+/* the merge hash's slot for the pair (l, r): tools/tokpack.py's merge_hash() */
+static unsigned mamba__tok_hash(unsigned l, unsigned r)
+{
+    unsigned h = (l * 0x9E3779B1u + r) * 0x85EBCA77u;
+    return (h ^ (h >> 15)) & 0xFFFFFFFFu;
+}
 
 static unsigned mamba__tok_u32(const unsigned char *p)
 {
@@ -4179,6 +4193,8 @@ static mamba_result mamba__tok_init_v2(mamba_tokenizer *t, const unsigned char *
     t->n_lits = mamba__tok_u32(s + 168);
     t->n_alts = mamba__tok_u32(s + 176);
     t->n_items = mamba__tok_u32(s + 184);
+    t->n_hash = mamba__tok_u32(s + 192);
+    t->max_probe = mamba__tok_u32(s + 200);
     if ((unk != MAMBA__TOK_NONE && unk >= t->n_vocab) || (bos != MAMBA__TOK_NONE && bos >= t->n_vocab) ||
         (eos != MAMBA__TOK_NONE && eos >= t->n_vocab))
         return mamba__tok_fail(t, "tokenizer unk/bos/eos id out of range");
@@ -4205,8 +4221,34 @@ static mamba_result mamba__tok_init_v2(mamba_tokenizer *t, const unsigned char *
         !mamba__tok_array(s, total, H, 164, t->n_sets, 12, &t->sets) ||
         !mamba__tok_array(s, total, H, 172, t->n_lits, 4, &t->lits) ||
         !mamba__tok_array(s, total, H, 180, t->n_alts, 8, &t->alts) ||
-        !mamba__tok_array(s, total, H, 188, t->n_items, 16, &t->items))
+        !mamba__tok_array(s, total, H, 188, t->n_items, 16, &t->items) ||
+        !mamba__tok_array(s, total, H, 196, t->n_hash, 4, &t->hash))
         return mamba__tok_fail(t, "tokenizer array offset misaligned or out of bounds");
+    /* the merge hash: every slot empty or a merge, every merge in exactly one
+       slot within max_probe of its hash (so a lookup that stops there, or at
+       an empty slot, never misses one) */
+    if (t->n_hash) {
+        unsigned used = 0, mask = t->n_hash - 1;
+        if ((t->n_hash & mask) || t->n_hash > MAMBA__TOK_MAX_HASH || t->n_hash <= t->n_merges ||
+            t->max_probe > MAMBA__TOK_MAX_PROBE)
+            return mamba__tok_fail(t, "tokenizer merge hash size is wrong");
+        for (i = 0; i < t->n_hash; i++) {
+            unsigned e = mamba__tok_at(t->hash, i);
+            if (e != MAMBA__TOK_NONE && e >= t->n_merges) return mamba__tok_fail(t, "tokenizer merge hash slot out of range");
+            used += e != MAMBA__TOK_NONE;
+        }
+        if (used != t->n_merges) return mamba__tok_fail(t, "tokenizer merge hash does not hold every merge once");
+        for (i = 0; i < t->n_merges; i++) {
+            const unsigned char *m = t->merges + 16 * (size_t)i;
+            unsigned h = mamba__tok_hash(mamba__tok_u32(m), mamba__tok_u32(m + 4)), k;
+            for (k = 0; k <= t->max_probe; k++) {
+                unsigned e = mamba__tok_at(t->hash, (h + k) & mask);
+                if (e == i || e == MAMBA__TOK_NONE) break;
+            }
+            if (k > t->max_probe || mamba__tok_at(t->hash, (h + k) & mask) != i)
+                return mamba__tok_fail(t, "tokenizer merge hash does not hold every merge once");
+        }
+    }
     for (i = 0; i < t->n_chars; i++) {
         unsigned cp = mamba__tok_at(t->chars, 2 * (size_t)i), id = mamba__tok_at(t->chars, 2 * (size_t)i + 1);
         if (cp > MAMBA__TOK_MAXCP || id >= t->n_vocab || (i > 0 && cp <= mamba__tok_at(t->chars, 2 * (size_t)i - 2)))
@@ -4272,11 +4314,13 @@ static mamba_result mamba__tok_init_v2(mamba_tokenizer *t, const unsigned char *
     return MAMBA_OK;
 }
 
+static int mamba__tok_set_has(const mamba_tokenizer *t, unsigned set, unsigned w); /* >>tokenizer, the regex */
+
 MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *section, size_t bytes)
 {
     const unsigned char *s = (const unsigned char *)section;
     size_t total, blob, ablob, H;
-    unsigned i, max_len = 0, ratio_x2 = 2, u8ratio = 3, comp_ratio = 1;
+    unsigned i, max_len = 0, ratio_x2 = 2, u8ratio = 3, comp_ratio = 1, comp_min2 = 0x1161u; /* Hangul V (and T) jamo compose by formula */
     if (!t) return MAMBA_ERR_INVALID_ARG;
     memset(t, 0, sizeof *t);
     if (!s) return MAMBA_ERR_INVALID_ARG;
@@ -4395,6 +4439,7 @@ MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *sect
             unsigned pa = mamba__tok_u32(c - 12), pb = mamba__tok_u32(c - 8);
             if (a < pa || (a == pa && b <= pb)) return mamba__tok_fail(t, "tokenizer compositions not sorted");
         }
+        if (b < comp_min2) comp_min2 = b;
         /* a composite longer in UTF-8 than its two parts would grow the text */
         if (mamba__tok_u8len(x) > mamba__tok_u8len(a) + mamba__tok_u8len(b)) comp_ratio = 2;
     }
@@ -4410,9 +4455,24 @@ MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *sect
     }
     /* caches of the lookups every ASCII character makes */
     for (i = 0; i < 128; i++) {
+        unsigned k;
         t->ascii_class[i] = (unsigned char)mamba__tok_class_slow(t, i);
         t->ascii_id[i] = mamba__tok_char_slow(t, i);
+        for (k = 0; k < t->n_sets && k < 32; k++)
+            t->ascii_sets[i] |= (unsigned)mamba__tok_set_has(t, k, i | (unsigned)t->ascii_class[i] << 24) << k;
     }
+    /* the first character of a match of alternative k is in one of the sets
+       of its items up to the first that must match (a lookahead there: any) */
+    for (i = 0; i < t->n_alts && i < 32 && t->n_sets <= 32; i++) {
+        unsigned first = mamba__tok_at(t->alts, 2 * (size_t)i), n = mamba__tok_at(t->alts, 2 * (size_t)i + 1), k;
+        for (k = first; k < first + n; k++) {
+            const unsigned char *it = t->items + 16 * (size_t)k;
+            if (mamba__tok_u32(it + 12) == 1) { t->alt_first[i] = 0xFFFFFFFFu; break; }
+            t->alt_first[i] |= 1u << mamba__tok_u32(it);
+            if (mamba__tok_u32(it + 4) > 0) break;
+        }
+    }
+    t->comp_min_second = comp_min2;
     t->cp_per_byte_x2 = ratio_x2;
     t->utf8_per_byte = u8ratio * comp_ratio;
     /* a push writes the token, plus what it completes or gives up: 3 held
@@ -4527,6 +4587,8 @@ typedef struct mamba__tok_enc {
     size_t work_bytes;
     size_t budget;              /* regex steps left (a hostile program cannot run away) */
     size_t steps;               /* added-token matching steps (trie edges, v1 comparisons) */
+    const unsigned *sets_of;    /* per code point of the piece: bit s = in regex set s (or NULL) */
+    size_t sets_base;           /* the piece's first position */
     int too_small;              /* work memory ran out */
     int bad;                    /* the regex ran out of budget */
 } mamba__tok_enc;
@@ -4537,10 +4599,26 @@ static void mamba__tok_emit(mamba__tok_enc *e, unsigned id)
     e->n_ids++;
 }
 
-/* Merge lookup: binary search of (left, right); 1 and rank/result if found. */
+/* Merge lookup: the hash (v2), else binary search of (left, right); 1 and
+   rank/result if found. */
 static int mamba__tok_merge(const mamba_tokenizer *t, unsigned l, unsigned r, unsigned *rank, unsigned *res)
 {
     unsigned lo = 0, hi = t->n_merges;
+    if (t->n_hash) {
+        unsigned mask = t->n_hash - 1, h = mamba__tok_hash(l, r), k;
+        for (k = 0; k <= t->max_probe; k++) {
+            unsigned e = mamba__tok_at(t->hash, (h + k) & mask);
+            const unsigned char *m;
+            if (e == MAMBA__TOK_NONE) return 0;
+            m = t->merges + 16 * (size_t)e;
+            if (mamba__tok_u32(m) == l && mamba__tok_u32(m + 4) == r) {
+                *rank = mamba__tok_u32(m + 8);
+                *res = mamba__tok_u32(m + 12);
+                return 1;
+            }
+        }
+        return 0;
+    }
     while (lo < hi) {
         unsigned mid = lo + (hi - lo) / 2;
         const unsigned char *m = t->merges + 16 * (size_t)mid;
@@ -4585,6 +4663,36 @@ static mamba__tok_u64 mamba__tok_heap_pop(mamba__tok_u64 *h, size_t *n)
     return top;
 }
 
+/* BPE on a short word (n <= MAMBA__TOK_SHORT symbols), in place: each
+   round merges the pair of lowest rank, the leftmost of equal ones (the
+   order the heap below pops them in); O(n^2) on a few symbols beats the
+   heap's bookkeeping. */
+#define MAMBA__TOK_SHORT 24
+static void mamba__tok_bpe_short(mamba__tok_enc *e, const unsigned *id, size_t n)
+{
+    const mamba_tokenizer *t = e->t;
+    unsigned sym[MAMBA__TOK_SHORT], rank[MAMBA__TOK_SHORT], res[MAMBA__TOK_SHORT];
+    size_t m = 0, i;
+    for (i = 0; i < n; i++)
+        if (id[i] != MAMBA__TOK_NONE) sym[m++] = id[i];
+    for (i = 0; i + 1 < m; i++)
+        if (!mamba__tok_merge(t, sym[i], sym[i + 1], &rank[i], &res[i])) rank[i] = MAMBA__TOK_NONE;
+    while (m > 1) {
+        size_t best = 0;
+        for (i = 1; i + 1 < m; i++)
+            if (rank[i] < rank[best]) best = i;
+        if (rank[best] == MAMBA__TOK_NONE) break;
+        sym[best] = res[best];
+        for (i = best + 1; i + 1 < m; i++) { sym[i] = sym[i + 1]; rank[i] = rank[i + 1]; res[i] = res[i + 1]; }
+        m--;
+        if (best > 0 && !mamba__tok_merge(t, sym[best - 1], sym[best], &rank[best - 1], &res[best - 1]))
+            rank[best - 1] = MAMBA__TOK_NONE;
+        if (best + 1 < m && !mamba__tok_merge(t, sym[best], sym[best + 1], &rank[best], &res[best]))
+            rank[best] = MAMBA__TOK_NONE;
+    }
+    for (i = 0; i < m; i++) mamba__tok_emit(e, sym[i]);
+}
+
 /* BPE on the n starting symbols id[0..n) (in the work memory; NONE marks a
    symbol that is dropped), with `avail` bytes at `mem` for the links and the
    heap. Symbols form a doubly linked list over the positions; a merged-away
@@ -4599,6 +4707,10 @@ static void mamba__tok_bpe(mamba__tok_enc *e, unsigned *id, size_t n, unsigned c
     if (n == 0) return;
     if (n == 1) { /* the common one-symbol word: no merging possible */
         if (id[0] != MAMBA__TOK_NONE) mamba__tok_emit(e, id[0]);
+        return;
+    }
+    if (n <= MAMBA__TOK_SHORT) { /* most words: scan for the best pair, no heap */
+        mamba__tok_bpe_short(e, id, n);
         return;
     }
     /* memory: 8-byte aligned heap of 2n entries, then prev/next */
@@ -4741,26 +4853,28 @@ static int mamba__tok_set_has(const mamba_tokenizer *t, unsigned set, unsigned w
    time when the rest fails, as a backtracking regex engine (Oniguruma, which
    Hugging Face uses) does; the recursion is at most MAMBA__TOK_MAX_ITEMS
    deep, and every step is charged to e->budget. */
+#define MAMBA__TOK_HAS(e, set, cp, pos) \
+    ((e)->sets_of ? (int)(((e)->sets_of[(pos) - (e)->sets_base] >> (set)) & 1u) : mamba__tok_set_has((e)->t, (set), (cp)[pos]))
 static size_t mamba__tok_items(mamba__tok_enc *e, const unsigned *cp, size_t pos, size_t end, unsigned k, unsigned k_end)
 {
     const mamba_tokenizer *t = e->t;
     const unsigned char *it;
     unsigned set, lo, hi;
-    size_t m = 0, r;
+    size_t m = 0;
     if (k == k_end) return pos;
     it = t->items + 16 * (size_t)k;
     set = mamba__tok_u32(it); lo = mamba__tok_u32(it + 4); hi = mamba__tok_u32(it + 8);
     if (mamba__tok_u32(it + 12) == 1) { /* (?!set) */
-        if (pos < end && mamba__tok_set_has(t, set, cp[pos])) return (size_t)-1;
+        if (pos < end && MAMBA__TOK_HAS(e, set, cp, pos)) return (size_t)-1;
         return mamba__tok_items(e, cp, pos, end, k + 1, k_end);
     }
-    while (m < hi && pos + m < end && mamba__tok_set_has(t, set, cp[pos + m])) m++;
+    while (m < hi && pos + m < end && MAMBA__TOK_HAS(e, set, cp, pos + m)) m++;
     if (e->budget < m + 1) { e->bad = 1; return (size_t)-1; }
     e->budget -= m + 1;
     if (m < lo) return (size_t)-1;
     if (k + 1 == k_end) return pos + m; /* the last item: nothing to give back for */
     for (;;) {
-        r = mamba__tok_items(e, cp, pos + m, end, k + 1, k_end);
+        size_t r = mamba__tok_items(e, cp, pos + m, end, k + 1, k_end);
         if (r != (size_t)-1 || e->bad || m == lo) return r;
         m--;
     }
@@ -4774,14 +4888,38 @@ static void mamba__tok_pretok(mamba__tok_enc *e, unsigned *cp, size_t a, size_t 
 {
     const mamba_tokenizer *t = e->t;
     size_t i, gap = (size_t)-1;
-    for (i = a; i < b; i++) cp[i] |= mamba__tok_class(t, cp[i]) << 24;
     if (t->n_alts == 0) { mamba__tok_word_bytes(e, cp, a, b, mem, avail); return; }
+    e->sets_of = NULL;
+    if (t->n_sets <= 32) {
+        /* each code point's sets, once: the alternatives test them often */
+        unsigned *so = mamba__tok_align4(mem, &avail);
+        if (avail / 4 < b - a) { e->too_small = 1; return; }
+        for (i = a; i < b; i++) {
+            unsigned c = cp[i], bits = 0;
+            if (c < 128) {
+                bits = t->ascii_sets[c];
+            } else {
+                unsigned k, w = c | mamba__tok_class(t, c) << 24;
+                for (k = 0; k < t->n_sets; k++) bits |= (unsigned)mamba__tok_set_has(t, k, w) << k;
+            }
+            so[i - a] = bits;
+        }
+        e->sets_of = so;
+        e->sets_base = a;
+        mem = (unsigned char *)(so + (b - a));
+        avail -= 4 * (b - a);
+    } else {
+        for (i = a; i < b; i++) cp[i] |= mamba__tok_class(t, cp[i]) << 24;
+    }
     i = a;
     while (i < b && !e->too_small && !e->bad) {
         size_t r = (size_t)-1;
         unsigned k;
         for (k = 0; k < t->n_alts && !e->bad; k++) {
-            unsigned first = mamba__tok_at(t->alts, 2 * (size_t)k), n = mamba__tok_at(t->alts, 2 * (size_t)k + 1);
+            unsigned first, n;
+            if (e->sets_of && k < 32 && !(e->sets_of[i - a] & t->alt_first[k])) continue; /* cannot start here */
+            first = mamba__tok_at(t->alts, 2 * (size_t)k);
+            n = mamba__tok_at(t->alts, 2 * (size_t)k + 1);
             r = mamba__tok_items(e, cp, i, b, first, first + n);
             if (r != (size_t)-1 && r > i) break;
             r = (size_t)-1;
@@ -4989,7 +5127,7 @@ static void mamba__tok_segment(mamba__tok_enc *e, const unsigned char *s, size_t
             unsigned last = 0;
             for (i = 0; i < n; i++) {
                 unsigned c = cp[i], cc = mamba__tok_ccc(t, c);
-                if (sp != (size_t)-1 && (out == sp + 1 || (last != 0 && last < cc))) {
+                if (sp != (size_t)-1 && c >= t->comp_min_second && (out == sp + 1 || (last != 0 && last < cc))) {
                     unsigned x = mamba__tok_compose(t, cp[sp], c);
                     if (x) { cp[sp] = x; continue; }
                 }
@@ -5034,7 +5172,7 @@ MAMBA_API size_t mamba_encode_work_size(const mamba_tokenizer *t, size_t len)
     cps = (len * t->cp_per_byte_x2 + 1) / 2 + 4;
     wb = len * t->utf8_per_byte + 4;
     if (cps > max / 64 || wb > max / 64) return max;
-    return cps * 4 + wb * (1 + 2 * sizeof(mamba__tok_u64) + 12) + 64;
+    return cps * 8 + wb * (1 + 2 * sizeof(mamba__tok_u64) + 12) + 64; /* x8: code point + its regex sets */
 }
 
 /* mamba_encode, and the added-token matching steps it took in *steps (the
@@ -5171,7 +5309,7 @@ MAMBA_API mamba_result mamba_decode(const mamba_tokenizer *t, const int *ids, si
     o.out = (unsigned char *)out; o.cap = cap; o.n = 0; o.strip = (t->flags & MAMBA_TOK_STRIP) != 0;
     for (i = 0; i < n;) {
         const char *p;
-        size_t l, j, k;
+        size_t l, k;
         mamba_decode_token(t, ids[i], &p, &l);
         if (!(t->flags & MAMBA_TOK_SENTENCEPIECE)) {
             /* ByteLevel: all the bytes, then from_utf8_lossy */
@@ -5184,6 +5322,7 @@ MAMBA_API mamba_result mamba_decode(const mamba_tokenizer *t, const int *ids, si
            UTF-8, else one U+FFFD per byte */
         {
             int valid = 1;
+            size_t j;
             for (j = i; j < n && mamba__tok_is_byte(t, ids[j]); j++) {
                 const char *q;
                 size_t ql;
@@ -5291,10 +5430,11 @@ MAMBA_API mamba_result mamba_detok_push(const mamba_tokenizer *t, mamba_detok *d
 
 MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out)
 {
-    size_t n, k;
+    size_t n;
     if (!d || !out || d->n_held > 3) return 0;
     n = d->n_held;
     if (d->fallback) {
+        size_t k;
         for (k = 0; k < n; k++) memcpy(out + 3 * k, mamba__tok_fffd, 3);
         n *= 3;
     } else {

@@ -106,7 +106,11 @@ still reads it):
   184  n_items
   188  off_items         n_items x {set, min, max (0xFFFFFFFF = no limit), kind (0 repeat,
                          1 negative lookahead of one character)}
-  192  reserved (64 bytes of zero)
+  192  n_hash            slots of the merge hash: a power of two (0: binary search only)
+  196  off_hash          u32[n_hash]: merge index or 0xFFFFFFFF, linear probing from
+                         merge_hash(left, right) & (n_hash - 1)
+  200  max_probe         the longest probe any merge needs (lookups stop after it)
+  204  reserved (52 bytes of zero)
 """
 import argparse
 import json
@@ -651,6 +655,28 @@ def template(tj, token_id):
     return 0, NONE, NONE
 
 
+def merge_hash(left, right):
+    """The slot hash of a merge pair (mamba.h's mamba__tok_hash, in u32)."""
+    h = ((left * 0x9E3779B1 + right) * 0x85EBCA77) & 0xFFFFFFFF
+    return h ^ (h >> 15)
+
+
+def build_merge_hash(merges):
+    """Open addressing over the sorted merges: (slots, max_probe). Load at
+    most one half, so a probe is one or two slots."""
+    n = 1
+    while n < 2 * len(merges) + 2:
+        n *= 2
+    slots, max_probe = [NONE] * n, 0
+    for i, (a, b, _, _) in enumerate(merges):
+        h, k = merge_hash(a, b), 0
+        while slots[(h + k) & (n - 1)] != NONE:
+            k += 1
+        slots[(h + k) & (n - 1)] = i
+        max_probe = max(max_probe, k)
+    return slots, max_probe
+
+
 def _hf_byte_token(s):
     """The byte a "<0xNN>" token stands for (Hugging Face's ByteFallback
     decoder: six characters, "<0x", two hex digits, ">"), else None."""
@@ -871,6 +897,7 @@ def pack_tokenizer(path):
         items += a
 
     cls, ccc, decomp, pool, comp = unicode_tables()
+    hash_slots, max_probe = build_merge_hash(merges)
 
     blob = b"".join(tok_bytes)
     offsets = [0]
@@ -889,7 +916,7 @@ def pack_tokenizer(path):
         (84, u32s(flat(added_entries))), (88, added_blob), (92, u32s(cls)), (96, u32s(ccc)),
         (100, u32s(flat(decomp))), (104, u32s(pool)), (108, u32s(flat(comp))), (132, u32s(flat(chars))),
         (136, bytes(byte_tok)), (144, u32s(flat(nodes))), (152, u32s(edges)), (164, u32s(flat(set_rows))),
-        (172, u32s(lits)), (180, u32s(flat(alt_rows))), (188, u32s(flat(items))),
+        (172, u32s(lits)), (180, u32s(flat(alt_rows))), (188, u32s(flat(items))), (196, u32s(hash_slots)),
     ]
     body, offs, pos = b"", {}, HEADER_BYTES
     for field, p in parts:
@@ -904,7 +931,7 @@ def pack_tokenizer(path):
         56: len(blob), 60: len(added_blob), 64: max(len(t) for t in tok_bytes),
         112: unk_id, 116: bos, 120: eos, 124: cfg["prepend"], 128: len(chars), 140: len(nodes),
         148: len(edges), 156: max([len(c) for c, _ in contents] or [0]), 160: len(sets), 168: len(lits),
-        176: len(alts), 184: len(items),
+        176: len(alts), 184: len(items), 192: len(hash_slots), 200: max_probe,
     }
     fields.update(offs)
     header = bytearray(HEADER_BYTES)
