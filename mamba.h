@@ -674,6 +674,8 @@ typedef struct mamba_tokenizer {
     unsigned n_chars, n_nodes, n_edges, max_added_bytes, n_sets, n_lits, n_alts, n_items;
     unsigned n_hash, max_probe; /* the merge hash: slots (0: none, binary search), longest probe */
     unsigned comp_min_second;   /* no canonical composition has a second character below this */
+    int sp_words;               /* SentencePiece: no merge joins a character to a following "▁",
+                                   so a piece can be cut into words before each "▁" run */
     unsigned max_token_bytes;   /* longest byte string of one id */
     unsigned detok_bytes;       /* output room mamba_detok_push() needs */
     unsigned cp_per_byte_x2;    /* bound: code points after decomposition per input byte, times 2 */
@@ -710,7 +712,9 @@ MAMBA_API mamba_result mamba_tokenizer_from_model(mamba_tokenizer *t, const mamb
    tokens, plus 28 bytes per byte of the longest pre-tokenized word, so a
    fixed 1 MiB buffer encodes any normal prose of any length; a
    SentencePiece-style tokenizer has no pre-tokenizer, so the "word" is the
-   whole text between two added tokens (34 bytes per input byte). When a
+   whole text between two added tokens (34 bytes per input byte), unless no
+   merge joins a character to a following "▁" (Llama-2, Mistral: then the
+   words begin at each run of spaces, t->sp_words). When a
    buffer is too small mamba_encode() says so (MAMBA_ERR_BUFFER_TOO_SMALL),
    never overruns it. Returns (size_t)-1 if the bound overflows size_t. */
 MAMBA_API size_t mamba_encode_work_size(const mamba_tokenizer *t, size_t len);
@@ -4473,6 +4477,16 @@ MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *sect
         }
     }
     t->comp_min_second = comp_min2;
+    /* (one pass over the merge results: is there a non-space byte before a space?) */
+    if ((t->flags & MAMBA_TOK_SENTENCEPIECE) && !(t->flags & MAMBA_TOK_META_SPLIT) && t->ascii_id[' '] != MAMBA__TOK_NONE) {
+        t->sp_words = 1;
+        for (i = 0; i < t->n_merges && t->sp_words; i++) {
+            unsigned res = mamba__tok_u32(t->merges + 16 * (size_t)i + 12), k;
+            unsigned a = mamba__tok_at(t->tok_offsets, res), b = mamba__tok_at(t->tok_offsets, res + 1);
+            for (k = a + 1; k < b; k++)
+                if (t->tok_blob[k] == ' ' && t->tok_blob[k - 1] != ' ') { t->sp_words = 0; break; }
+        }
+    }
     t->cp_per_byte_x2 = ratio_x2;
     t->utf8_per_byte = u8ratio * comp_ratio;
     /* a push writes the token, plus what it completes or gives up: 3 held
@@ -4947,6 +4961,18 @@ static void mamba__tok_piece(mamba__tok_enc *e, unsigned *cp, size_t a, size_t b
     /* Metaspace: "▁" before the piece unless it starts with one; the
        Prepend normaliser put its "▁" in the segment already */
     space = (t->prepend == 2 || (t->prepend == 3 && at_start)) && cp[a] != MAMBA__TOK_SPACE;
+    if (t->sp_words) {
+        /* no merge can join across the start of a run of "▁": BPE on each
+           word gives the same symbols as on the whole piece (merges in one
+           word never touch another), in far less memory and time */
+        for (start = a, j = a + 1; j <= b && !e->too_small; j++)
+            if (j == b || (cp[j] == MAMBA__TOK_SPACE && cp[j - 1] != MAMBA__TOK_SPACE)) {
+                mamba__tok_word_sp(e, cp, start, j, first && space, mem, avail);
+                first = 0;
+                start = j;
+            }
+        return;
+    }
     if (!(t->flags & MAMBA_TOK_META_SPLIT)) { mamba__tok_word_sp(e, cp, a, b, space, mem, avail); return; }
     /* Metaspace split: each "▁" begins a word (MergedWithNext) */
     for (start = a, j = a + 1; j <= b && !e->too_small; j++)

@@ -12,6 +12,7 @@
      --hostile=FILE     every truncation and 3000 byte-flipped copies of FILE
      --many=FILE        FILE has 100,000 added tokens: ids and a bounded cost
      --gpt2-program     the section's regex program is mamba.h's built-in GPT-2 one
+     --sp-words         SentencePiece cut into words = BPE on whole pieces
    (tests/t_tokenizer.sh runs it that way) */
 #define MAMBA_IMPLEMENTATION
 #include "mamba.h"
@@ -450,6 +451,26 @@ static void test_gpt2_program(const mamba_tokenizer *t)
           "the built-in GPT-2 program equals tokpack's");
 }
 
+/* A SentencePiece-style section cut into words (t->sp_words) gives the ids
+   of BPE on each whole piece, on 1 MB of text with runs of spaces, newlines,
+   unknown characters and added tokens. */
+static void test_sp_words(const mamba_tokenizer *t)
+{
+    static const char prose[] = "Once upon a time,  there was a   little girl.\n\n \xe2\x98\x83 caf\xc3\xa9\t<s> x </s>";
+    size_t n = 1u << 20, i, n1, n2;
+    char *s = (char *)malloc(n);
+    int *a = NULL, *b = NULL;
+    mamba_tokenizer whole = *t;
+    mamba_result r1, r2;
+    CHECK(t->sp_words, "the section is cut into words (sp_words)");
+    for (i = 0; i < n; i++) s[i] = prose[i % (sizeof prose - 1)];
+    whole.sp_words = 0;
+    r1 = encode_alloc(t, s, n, &a, &n1);
+    r2 = encode_alloc(&whole, s, n, &b, &n2);
+    CHECK(r1 == MAMBA_OK && r2 == MAMBA_OK && ids_equal(a, n1, b, n2), "sp_words: same ids as whole pieces (%zu, %zu)", n1, n2);
+    free(a); free(b); free(s);
+}
+
 int main(int argc, char **argv)
 {
     test_utf8();
@@ -468,6 +489,7 @@ int main(int argc, char **argv)
                     if (strncmp(argv[i], "--hostile=", 10) == 0) test_hostile(argv[i] + 10);
                     else if (strncmp(argv[i], "--many=", 7) == 0) test_many_added(argv[i] + 7);
                     else if (strcmp(argv[i], "--gpt2-program") == 0) test_gpt2_program(&t);
+                    else if (strcmp(argv[i], "--sp-words") == 0) test_sp_words(&t);
                     else if (strcmp(argv[i], "--big") == 0) test_big(&t);
                     else if (strncmp(argv[i], "--section=", 10) == 0) {
                         /* switch the tokenizer for the directories that follow */
