@@ -4478,7 +4478,7 @@ MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *sect
     }
     t->comp_min_second = comp_min2;
     /* (one pass over the merge results: is there a non-space byte before a space?) */
-    if ((t->flags & MAMBA_TOK_SENTENCEPIECE) && !(t->flags & MAMBA_TOK_META_SPLIT) && t->ascii_id[' '] != MAMBA__TOK_NONE) {
+    if ((t->flags & MAMBA_TOK_SENTENCEPIECE) && !(t->flags & MAMBA_TOK_META_SPLIT) && t->ascii_id[MAMBA__TOK_SPACE] != MAMBA__TOK_NONE) {
         t->sp_words = 1;
         for (i = 0; i < t->n_merges && t->sp_words; i++) {
             unsigned res = mamba__tok_u32(t->merges + 16 * (size_t)i + 12), k;
