@@ -167,6 +167,12 @@
    a directory, FIFO, socket, device   MAMBA_ERR_IO from mamba_model_open at
                                        once (POSIX; the read build too),
                                        never a wait on a FIFO's writer
+   malformed tokenizer section         MAMBA_ERR_TOKENIZER + t->error; counts
+                                       bounded at init (2^20 added tokens of
+                                       <= 1024 bytes; 256 regex sets/alts);
+                                       encoding stays linear in the text (a
+                                       trie for added tokens, a step budget
+                                       for the regex: ERR_TOKENIZER past it)
    model file changed after mmap       see mamba_model_open: may show; a
                                        truncation kills with SIGBUS; copy or
                                        rename() instead
@@ -183,6 +189,8 @@
    scale), q4_0 or iq4_nl (4 bits in blocks of 32 with an f16 scale: ggml's
    Q4_0 and IQ4_NL values) matrices; everything else f32. Mamba-1 and Falcon-Mamba blocks;
    not Mamba-2. SIMD: AVX-512, AVX2/FMA/F16C, NEON, chosen at compile time.
+   Tokenizers: BPE only (byte-level, or SentencePiece-style with byte
+   fallback); no Unigram or WordPiece (tools/tokpack.py says what it refuses).
 
    ====================================================================
    RECENT CHANGES (full history at the end of the file)
@@ -694,55 +702,101 @@ MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logi
 /* ---- >>tokenizer-api -------------------------------------------------- */
 #define MAMBA_HAS_TOKENIZER 1
 
-/* >>tokenizer  Byte-level BPE, exactly as Hugging Face's `tokenizers` runs the
-   GPT-NeoX-20B tokenizer.json (and any tokenizer.json of the same family).
+/* >>tokenizer  BPE exactly as Hugging Face's `tokenizers` runs a
+   tokenizer.json, in the two designs current models use:
 
-   How text becomes ids, in the order Hugging Face does it:
-   1. Added tokens that are not "normalized" (<|endoftext|>, <|padding|>) are
-      cut out of the raw text first, leftmost match first, longest match at a
-      position first. Each becomes its id; the text between them goes on.
-   2. NFC: each remaining piece is put in Unicode Normalization Form C, so
-      "e" + U+0301 (combining acute) and the single U+00E9 give the same ids.
-      NFC = full canonical decomposition, then marks sorted by their canonical
-      combining class, then canonical composition (UAX #15).
-   3. "Normalized" added tokens (in GPT-NeoX the runs of 2..24 spaces) are cut
-      out of the normalized text, again leftmost-longest.
-   4. The GPT-2 pre-tokenizer regex splits each remaining piece into words:
+   byte-level BPE (GPT-2/GPT-NeoX, GPT-4/cl100k, Llama-3, Qwen2/Qwen3):
+   1. Added tokens that are not "normalized" (<|endoftext|>, <|im_start|>,
+      and non-special ones like Qwen's <think>) are cut out of the raw text
+      first, leftmost match first, longest match at a position first. Each
+      becomes its id; the text between them goes on.
+   2. NFC (when the tokenizer has it): each remaining piece is put in Unicode
+      Normalization Form C, so "e" + U+0301 and U+00E9 give the same ids.
+      NFC = full canonical decomposition, then marks sorted by their
+      canonical combining class, then canonical composition (UAX #15).
+   3. "Normalized" added tokens (GPT-NeoX's runs of spaces) are cut out of
+      the normalized text, again leftmost-longest.
+   4. The pre-tokenizer regex splits each piece into words. GPT-2's is
         's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-      with Unicode letters (L), numbers (N) and white space (\s).
-   5. Byte-level BPE on each word: the word's UTF-8 bytes start as one symbol
-      each (every one of the 256 bytes has an id, so nothing is ever unknown);
+      cl100k's and Qwen's add case-insensitive contractions, one optional
+      non-letter before letters, digits in groups of 1-3 (Qwen: one by one)
+      and \s*[\r\n]+. The section carries the regex compiled into a small
+      program (alternatives of greedy repeats of one character set, tried in
+      order, with backtracking), so every such regex runs on one matcher.
+   5. BPE on each word: the word's UTF-8 bytes start as one symbol each;
       then the adjacent pair with the lowest merge rank is merged into one
       symbol, again and again (ties: leftmost), until no pair has a merge.
-      The symbols left are the ids.
-   Decoding is the reverse of step 5 only: each id stands for an exact byte
-   string (the tokenizer.json stores it through GPT-2's byte<->printable
-   character map; the packer undoes that map), and the text is their
-   concatenation.
+
+   SentencePiece-style BPE (Llama-2, Mistral v1 and v3, Zamba2, Codestral):
+   1. as above (added tokens, then NFC if any);
+   2. " " and "▁" (U+2581) become one character, the visible space; a "▁" is
+      put before each piece (the Prepend normaliser: every piece between
+      added tokens; Metaspace "first": only at the start of the text, and
+      not if the piece starts with a space);
+   3. BPE on the whole piece (no regex): it starts as one symbol per
+      character; a character without a piece becomes its UTF-8 bytes as the
+      tokens <0x00>..<0xFF> (byte_fallback), else the unknown token (runs of
+      them fused into one with fuse_unk).
+
+   Decoding gives exactly Hugging Face's decode(ids, skip_special_tokens=
+   false): each id stands for an exact byte string (the packer undoes GPT-2's
+   byte<->character map and SentencePiece's "▁"); byte-level text that is not
+   valid UTF-8 gets one U+FFFD per maximal ill-formed sequence; a run of
+   byte-fallback tokens that is not valid UTF-8 gets one U+FFFD per byte; and
+   where the decoder has Strip, the text's first space is removed.
 
    The tokenizer is a view of a packed section (tools/tokpack.py writes it;
    the model file can carry it): nothing is copied and nothing allocated. */
+
+/* bits of mamba_tokenizer.flags (the section's) */
+#define MAMBA_TOK_NFC 0x1u           /* NFC normaliser */
+#define MAMBA_TOK_SENTENCEPIECE 0x2u /* BPE on characters, spaces as "▁" */
+#define MAMBA_TOK_BYTE_FALLBACK 0x4u /* unknown characters become <0xNN> tokens */
+#define MAMBA_TOK_FUSE_UNK 0x8u      /* a run of unknown characters is one unk */
+#define MAMBA_TOK_STRIP 0x10u        /* decoding drops the text's first space */
+#define MAMBA_TOK_META_SPLIT 0x20u   /* Metaspace split: a word starts at each "▁" */
+#define MAMBA_TOK_ADD_BOS 0x40u      /* the template adds bos_id first */
+#define MAMBA_TOK_ADD_EOS 0x80u      /* the template adds eos_id last */
+#define MAMBA_TOK_DROP_GAPS 0x100u   /* text the regex does not match is dropped */
+
 typedef struct mamba_tokenizer {
     const unsigned char *data;  /* the section; owned by the caller, must outlive this */
     size_t bytes;               /* its validated size */
-    unsigned flags;             /* bit 0: NFC normaliser */
+    unsigned version;           /* section layout: 1 (GPT-NeoX only) or 2 */
+    unsigned flags;             /* MAMBA_TOK_* */
     unsigned n_vocab;           /* ids are 0 .. n_vocab-1 */
+    int unk_id, bos_id, eos_id; /* -1 when the tokenizer has none */
+    int add_bos, add_eos;       /* 1 if the template adds bos_id first / eos_id last */
+    unsigned prepend;           /* "▁" before a piece: 0 never, 1 each, 2 each unless "▁", 3 first */
     unsigned n_merges, n_added, n_class, n_ccc, n_decomp, n_decomp_pool, n_comp;
+    unsigned n_chars, n_nodes, n_edges, max_added_bytes, n_sets, n_lits, n_alts, n_items;
+    unsigned n_hash, max_probe; /* the merge hash: slots (0: none, binary search), longest probe */
+    unsigned comp_min_second;   /* no canonical composition has a second character below this */
+    int sp_words;               /* SentencePiece: no merge joins a character to a following "▁",
+                                   so a piece can be cut into words before each "▁" run */
     unsigned max_token_bytes;   /* longest byte string of one id */
+    unsigned detok_bytes;       /* output room mamba_detok_push() needs */
     unsigned cp_per_byte_x2;    /* bound: code points after decomposition per input byte, times 2 */
     unsigned utf8_per_byte;     /* bound: normalized UTF-8 bytes per input byte */
     const unsigned char *tok_offsets, *tok_blob, *byte_ids, *merges, *added, *added_blob;
     const unsigned char *cls, *ccc, *decomp, *decomp_pool, *comp;
+    const unsigned char *chars, *byte_tok, *nodes, *edges, *sets, *lits, *alts, *items, *hash;
+    unsigned ascii_id[128];       /* SentencePiece: the piece of each ASCII character, or 0xFFFFFFFF */
+    unsigned char ascii_class[128]; /* character class of each ASCII character */
+    unsigned ascii_sets[128];     /* the regex sets (when at most 32) holding each ASCII character */
+    unsigned alt_first[32];       /* the sets a match of regex alternative k can begin in */
     unsigned char first_raw[32];  /* bitset: first bytes of non-normalized added tokens */
     unsigned char first_norm[32]; /* bitset: first bytes of normalized added tokens */
     const char *error;          /* the check that failed, when init fails */
 } mamba_tokenizer;
 
 /* Validate a packed tokenizer section (hostile input: every offset, count,
-   order and id is checked before use) and point t into it. The caller keeps
-   `section` alive as long as t is used. Cost: one pass over the section
-   (about 1 ms for GPT-NeoX). Errors: MAMBA_ERR_INVALID_ARG (NULL), else
-   MAMBA_ERR_TOKENIZER with t->error naming the failed check. */
+   order and id is checked before use, and every count is bounded: at most
+   2^20 added tokens of at most 1024 bytes, 256 regex sets and alternatives)
+   and point t into it. The caller keeps `section` alive as long as t is
+   used. Cost: one pass over the section (a few ms for a 150k vocabulary).
+   Errors: MAMBA_ERR_INVALID_ARG (NULL), else MAMBA_ERR_TOKENIZER with
+   t->error naming the failed check. */
 MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *section, size_t bytes);
 
 /* The same on the section the model file carries (m->tokenizer). Returns
@@ -754,59 +808,80 @@ MAMBA_API mamba_result mamba_tokenizer_from_model(mamba_tokenizer *t, const mamb
 /* Bytes of working memory that mamba_encode() needs, at most, for any input
    of `len` bytes (about 90 * len + 64 for GPT-NeoX; the bound holds for the
    worst input, e.g. len invalid bytes forming one 3*len-byte word).
-   Ordinary text needs far less: 6 bytes per input byte between two special
+   Byte-level text needs far less: 6 bytes per input byte between two added
    tokens, plus 28 bytes per byte of the longest pre-tokenized word, so a
-   fixed 1 MiB buffer encodes any normal prose of any length; when a buffer is
-   too small mamba_encode() says so (MAMBA_ERR_BUFFER_TOO_SMALL), never
-   overruns it. Returns (size_t)-1 if the bound overflows size_t. */
+   fixed 1 MiB buffer encodes any normal prose of any length; a
+   SentencePiece-style tokenizer has no pre-tokenizer, so the "word" is the
+   whole text between two added tokens (34 bytes per input byte), unless no
+   merge joins a character to a following "▁" (Llama-2, Mistral: then the
+   words begin at each run of spaces, t->sp_words). When a
+   buffer is too small mamba_encode() says so (MAMBA_ERR_BUFFER_TOO_SMALL),
+   never overruns it. Returns (size_t)-1 if the bound overflows size_t. */
 MAMBA_API size_t mamba_encode_work_size(const mamba_tokenizer *t, size_t len);
 
 /* Encode `len` bytes of UTF-8 text into ids, exactly as Hugging Face's
-   Tokenizer.encode(text) with the same tokenizer.json (no BOS/EOS added).
-   Invalid UTF-8: each maximal ill-formed subsequence becomes U+FFFD, as
-   Python's bytes.decode(errors="replace") and JavaScript's TextDecoder do,
-   and that string is encoded. len == 0 gives 0 ids. text may be NULL when
-   len is 0.
+   Tokenizer.encode(text, add_special_tokens=false) with the same
+   tokenizer.json (no BOS/EOS: t->add_bos and t->bos_id say what the template
+   adds). Invalid UTF-8: each maximal ill-formed subsequence becomes U+FFFD,
+   as Python's bytes.decode(errors="replace") and JavaScript's TextDecoder
+   do, and that string is encoded. len == 0 gives 0 ids. text may be NULL
+   when len is 0. Cost: linear in len (added tokens are found with a trie, at
+   most max_added_bytes steps a position; the regex has a work budget).
    `work`/`work_bytes`: caller memory (see mamba_encode_work_size); not kept.
    On MAMBA_OK, *n_ids ids were written. If max_ids is too small the ids that
    fit are written, *n_ids is set to the number needed, and the result is
    MAMBA_ERR_BUFFER_TOO_SMALL; the same code, with *n_ids = 0, when `work` is
-   too small. Thread-safe: t is only read. */
+   too small. MAMBA_ERR_TOKENIZER if a (hostile) section's regex exceeds its
+   work budget. Thread-safe: t is only read. */
 MAMBA_API mamba_result mamba_encode(const mamba_tokenizer *t, const char *text, size_t len,
                                     int *ids, size_t max_ids, size_t *n_ids,
                                     void *work, size_t work_bytes);
 
 /* The exact bytes of one id, zero-copy: *bytes points into the section,
    *len may be 0 (an id with no token). A token may end inside a UTF-8
-   character (byte-level BPE splits characters freely): use mamba_detok to
-   print a stream. MAMBA_ERR_TOKEN for an id outside 0..n_vocab-1. */
+   character (byte-level BPE splits characters freely; a byte-fallback token
+   is one byte): use mamba_detok to print a stream. MAMBA_ERR_TOKEN for an id
+   outside 0..n_vocab-1. */
 MAMBA_API mamba_result mamba_decode_token(const mamba_tokenizer *t, int id,
                                           const char **bytes, size_t *len);
 
-/* Decode n ids into out: the concatenation of their exact bytes (what
-   Hugging Face's decode(ids, skip_special_tokens=false) gives for valid
-   UTF-8, without its U+FFFD replacement of broken characters). *n_out is the
-   byte count; if it exceeds cap, out holds the first cap bytes and the result
-   is MAMBA_ERR_BUFFER_TOO_SMALL. MAMBA_ERR_TOKEN for an id out of range. */
+/* Decode n ids into out: exactly Hugging Face's decode(ids,
+   skip_special_tokens=false), always valid UTF-8 (see >>tokenizer above for
+   the U+FFFD rules and Strip). *n_out is the byte count; if it exceeds cap,
+   out holds the first cap bytes and the result is MAMBA_ERR_BUFFER_TOO_SMALL.
+   MAMBA_ERR_TOKEN for an id out of range. At most 3 bytes per input byte. */
 MAMBA_API mamba_result mamba_decode(const mamba_tokenizer *t, const int *ids, size_t n,
                                     char *out, size_t cap, size_t *n_out);
 
 /* Streaming decoder: push ids one at a time, get bytes that end on a whole
    UTF-8 character. A trailing incomplete-but-so-far-valid UTF-8 sequence
-   (at most 3 bytes) is held back until the next push completes it; bytes
-   that can never be valid UTF-8 are passed through unchanged, so the output
-   stream is byte-exact. Call mamba_detok_flush() at the end of the stream. */
+   (at most 3 bytes) is held back until the next push completes it.
+   Byte-level tokens: bytes that can never be valid UTF-8 are passed through
+   unchanged, so the output stream is byte-exact. Byte-fallback tokens: each
+   byte that cannot be completed becomes U+FFFD (a stream cannot wait for the
+   end of a run, so a run mixing whole characters and bad bytes keeps its
+   whole characters where decode() replaces all of it; a valid run, which is
+   all the encoder makes, decodes the same). With MAMBA_TOK_STRIP the
+   stream's first space is dropped, as decode() drops the text's: to continue
+   text printed otherwise (a prompt), push its ids first and discard the
+   output. Call mamba_detok_flush() at the end of the stream. */
 typedef struct mamba_detok {
     unsigned char held[4];
     unsigned n_held;
+    unsigned started;           /* a byte has been written (Strip applies before) */
+    unsigned fallback;          /* the held bytes are from byte-fallback tokens */
 } mamba_detok;
 
 MAMBA_API void mamba_detok_init(mamba_detok *d);
-/* out must hold t->max_token_bytes + 3 bytes (always enough); with less,
+/* out must hold t->detok_bytes bytes (max_token_bytes + 3 for byte-level
+   BPE, + 9 with byte fallback: always enough); with less,
    MAMBA_ERR_BUFFER_TOO_SMALL and nothing is consumed. */
 MAMBA_API mamba_result mamba_detok_push(const mamba_tokenizer *t, mamba_detok *d, int id,
                                         char *out, size_t cap, size_t *n_out);
-/* Write the held bytes (0..3) to out (4 bytes room) and return their count. */
+/* Write what is held (0..3 raw bytes, or up to 3 U+FFFD for byte-fallback
+   bytes: 9 bytes) to out (MAMBA_DETOK_FLUSH_BYTES of room) and return the
+   count. */
+#define MAMBA_DETOK_FLUSH_BYTES 9
 MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 
 #ifdef __cplusplus
@@ -4590,25 +4665,55 @@ MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logi
 /* >>tokenizer-impl
 
    The packed section (all u32 little-endian, offsets from its first byte;
-   tools/tokpack.py is the writer and documents the same table):
+   tools/tokpack.py is the writer and documents every field):
 
-     0 "MAMBATOK" | 8 version 1 | 12 header_bytes 128 | 16 total_bytes
-    20 flags | 24 n_vocab | 28 n_merges | 32 n_added | 36 n_class | 40 n_ccc
-    44 n_decomp | 48 n_decomp_pool | 52 n_comp | 56 token_blob_bytes
-    60 added_blob_bytes | 64 max_token_bytes
+     0 "MAMBATOK" | 8 version 1 or 2 | 12 header_bytes 128 (v1) / 256 (v2)
+    16 total_bytes | 20 flags | 24 n_vocab | 28 n_merges | 32 n_added
+    36 n_class | 40 n_ccc | 44 n_decomp | 48 n_decomp_pool | 52 n_comp
+    56 token_blob_bytes | 60 added_blob_bytes | 64 max_token_bytes
     68.. offsets of: tok_offsets u32[n_vocab+1], tok_blob, byte_ids u32[256],
          merges {left,right,rank,result}[n_merges] sorted by (left,right),
-         added {id,flags,off,len}[n_added] longest first, added_blob,
+         added {id,flags,off,len}[n_added], added_blob,
          class u32[n_class] (start<<8|class), ccc u32[n_ccc] (start<<8|ccc),
          decomp {cp, off<<3|len}[n_decomp] sorted, decomp_pool u32[],
          comp {first,second,composite}[n_comp] sorted by (first,second)
+   version 2 only:
+   112 unk_id | 116 bos_id | 120 eos_id | 124 prepend | 128 n_chars
+   132 chars {cp,id}[n_chars] sorted | 136 byte_tok bitset[n_vocab]
+   140 n_nodes | 144 nodes {first edge, n_edges, added index}[n_nodes]
+   148 n_edges | 152 edges u32 byte<<24|child (breadth-first: edge k -> node k+2)
+   156 max_added_bytes | 160 n_sets | 164 sets {neg | mask<<8, lit off, lit n}
+   168 n_lits | 172 lits u32[] | 176 n_alts | 180 alts {first item, n}
+   184 n_items | 188 items {set, min, max, kind}
+   192 n_hash | 196 hash u32[n_hash] merge index (linear probing) | 200 max_probe
+   A version 1 section (GPT-NeoX, as v0.1 wrote it) has no trie (its added
+   tokens, at most 256, are sorted longest first and tried in turn) and no
+   regex: it gets GPT-2's, the program below.
 
    Every read goes through mamba__tok_u32(), byte by byte: the section needs no
    alignment and the code runs the same on a big-endian machine. */
 
-#define MAMBA__TOK_HEADER 128u
+#define MAMBA__TOK_HEADER_V1 128u
+#define MAMBA__TOK_HEADER_V2 256u
 #define MAMBA__TOK_NONE 0xFFFFFFFFu
 #define MAMBA__TOK_MAXCP 0x10FFFFu
+#define MAMBA__TOK_MAX_ADDED (1u << 20)     /* added tokens (v2) */
+#define MAMBA__TOK_MAX_ADDED_V1 256u        /* v1 tries each in turn: keep that cheap */
+#define MAMBA__TOK_MAX_ADDED_BYTES 1024u    /* bounds the trie walk at one position */
+#define MAMBA__TOK_MAX_SETS 256u
+#define MAMBA__TOK_MAX_LITS 4096u
+#define MAMBA__TOK_MAX_ALTS 256u
+#define MAMBA__TOK_MAX_ITEMS 8u             /* items in one alternative (the recursion depth) */
+#define MAMBA__TOK_SPACE 0x20u              /* SentencePiece's "▁" as the encoder holds it */
+#define MAMBA__TOK_MAX_HASH (1u << 26)      /* merge hash slots */
+#define MAMBA__TOK_MAX_PROBE 4096u
+
+/* the merge hash's slot for the pair (l, r): tools/tokpack.py's merge_hash() */
+static unsigned mamba__tok_hash(unsigned l, unsigned r)
+{
+    unsigned h = (l * 0x9E3779B1u + r) * 0x85EBCA77u;
+    return (h ^ (h >> 15)) & 0xFFFFFFFFu;
+}
 
 static unsigned mamba__tok_u32(const unsigned char *p)
 {
@@ -4626,11 +4731,11 @@ static mamba_result mamba__tok_fail(mamba_tokenizer *t, const char *why)
 /* Find an array of `count` elements of `elem` bytes at the u32 offset stored
    at header byte `field`; bounds are checked by subtracting from the trusted
    size, so no untrusted addition can wrap. */
-static int mamba__tok_array(const unsigned char *s, size_t total, unsigned field, size_t count,
+static int mamba__tok_array(const unsigned char *s, size_t total, size_t header, unsigned field, size_t count,
                             size_t elem, const unsigned char **out)
 {
     size_t off = mamba__tok_u32(s + field);
-    if (off < MAMBA__TOK_HEADER || off > total || (off & 3u)) return 0;
+    if (off < header || off > total || (off & 3u)) return 0;
     if (count != 0 && elem > ((size_t)-1) / count) return 0;
     if (count * elem > total - off) return 0;
     *out = s + off;
@@ -4657,23 +4762,234 @@ static int mamba__tok_ranges_ok(const unsigned char *arr, unsigned n, unsigned m
     return 1;
 }
 
+/* GPT-2's pre-tokenizer regex as a program (what tools/tokpack.py's
+   compile_regex(GPT2_REGEX) writes into a version 2 section; test_tokenizer
+   checks they agree), for version 1 sections:
+     sets  0 ' | 1..8 s t r e v m l d | 9 space | 10 \p{L} | 11 \p{N}
+           12 [^\s\p{L}\p{N}] | 13 \s | 14 \S
+     alts  's 't 're 've 'm 'll 'd | ?\p{L}+ | ?\p{N}+ | ?[^\s\p{L}\p{N}]+
+           \s+(?!\S) | \s+ */
+#define MAMBA__W(x) (unsigned char)((x) & 0xFFu), (unsigned char)(((x) >> 8) & 0xFFu), \
+                    (unsigned char)(((x) >> 16) & 0xFFu), (unsigned char)(((x) >> 24) & 0xFFu)
+static const unsigned char mamba__tok_gpt2_sets[] = {MAMBA__W(0u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(2u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(3u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(4u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(5u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(6u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(7u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(8u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(9u), MAMBA__W(1u), MAMBA__W(512u), MAMBA__W(10u), MAMBA__W(0u), MAMBA__W(1024u), MAMBA__W(10u), MAMBA__W(0u), MAMBA__W(3585u), MAMBA__W(10u), MAMBA__W(0u), MAMBA__W(2048u), MAMBA__W(10u), MAMBA__W(0u), MAMBA__W(2049u), MAMBA__W(10u), MAMBA__W(0u)};
+static const unsigned char mamba__tok_gpt2_lits[] = {MAMBA__W(39u), MAMBA__W(115u), MAMBA__W(116u), MAMBA__W(114u), MAMBA__W(101u), MAMBA__W(118u), MAMBA__W(109u), MAMBA__W(108u), MAMBA__W(100u), MAMBA__W(32u)};
+static const unsigned char mamba__tok_gpt2_alts[] = {MAMBA__W(0u), MAMBA__W(2u), MAMBA__W(2u), MAMBA__W(2u), MAMBA__W(4u), MAMBA__W(3u), MAMBA__W(7u), MAMBA__W(3u), MAMBA__W(10u), MAMBA__W(2u), MAMBA__W(12u), MAMBA__W(3u), MAMBA__W(15u), MAMBA__W(2u), MAMBA__W(17u), MAMBA__W(2u), MAMBA__W(19u), MAMBA__W(2u), MAMBA__W(21u), MAMBA__W(2u), MAMBA__W(23u), MAMBA__W(2u), MAMBA__W(25u), MAMBA__W(1u)};
+static const unsigned char mamba__tok_gpt2_items[] = {MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(2u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(3u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(4u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(5u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(4u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(6u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(7u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(7u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(8u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(9u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(10u), MAMBA__W(1u), MAMBA__W(0xFFFFFFFFu), MAMBA__W(0u), MAMBA__W(9u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(11u), MAMBA__W(1u), MAMBA__W(0xFFFFFFFFu), MAMBA__W(0u), MAMBA__W(9u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(12u), MAMBA__W(1u), MAMBA__W(0xFFFFFFFFu), MAMBA__W(0u), MAMBA__W(13u), MAMBA__W(1u), MAMBA__W(0xFFFFFFFFu), MAMBA__W(0u), MAMBA__W(14u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(13u), MAMBA__W(1u), MAMBA__W(0xFFFFFFFFu), MAMBA__W(0u)};
+#undef MAMBA__W
+
+/* ---- Unicode lookups (binary searches over the packed tables) ---- */
+
+/* value of the range containing c in a start<<8|value table */
+static unsigned mamba__tok_range(const unsigned char *arr, unsigned n, unsigned c)
+{
+    unsigned lo = 0, hi = n; /* invariant: start[lo] <= c, answer in [lo, hi) */
+    while (hi - lo > 1) {
+        unsigned mid = lo + (hi - lo) / 2;
+        if ((mamba__tok_at(arr, mid) >> 8) <= c) lo = mid; else hi = mid;
+    }
+    return mamba__tok_at(arr, lo) & 0xFFu;
+}
+
+enum { MAMBA__TOK_OTHER = 0, MAMBA__TOK_LETTER = 1, MAMBA__TOK_NUMBER = 2, MAMBA__TOK_SPACE_CLASS = 3 };
+
+static unsigned mamba__tok_class_slow(const mamba_tokenizer *t, unsigned c)
+{
+    return mamba__tok_range(t->cls, t->n_class, c);
+}
+static unsigned mamba__tok_class(const mamba_tokenizer *t, unsigned c)
+{
+    return c < 128 ? t->ascii_class[c] : mamba__tok_range(t->cls, t->n_class, c);
+}
+/* SentencePiece: the id of the one-character piece c, or NONE */
+static unsigned mamba__tok_char_slow(const mamba_tokenizer *t, unsigned c)
+{
+    unsigned lo = 0, hi = t->n_chars;
+    while (lo < hi) {
+        unsigned mid = lo + (hi - lo) / 2, mc = mamba__tok_at(t->chars, 2 * (size_t)mid);
+        if (mc == c) return mamba__tok_at(t->chars, 2 * (size_t)mid + 1);
+        if (mc < c) lo = mid + 1; else hi = mid;
+    }
+    return MAMBA__TOK_NONE;
+}
+static unsigned mamba__tok_char(const mamba_tokenizer *t, unsigned c)
+{
+    return c < 128 ? t->ascii_id[c] : mamba__tok_char_slow(t, c);
+}
+
+/* the trie child of `node` on byte b, or NONE (edges sorted by byte) */
+static unsigned mamba__tok_child(const mamba_tokenizer *t, unsigned node, unsigned b)
+{
+    const unsigned char *nd = t->nodes + 12 * (size_t)node;
+    unsigned lo = mamba__tok_u32(nd), hi = lo + mamba__tok_u32(nd + 4);
+    while (lo < hi) {
+        unsigned mid = lo + (hi - lo) / 2, e = mamba__tok_at(t->edges, mid);
+        if ((e >> 24) == b) return e & 0xFFFFFFu;
+        if ((e >> 24) < b) lo = mid + 1; else hi = mid;
+    }
+    return MAMBA__TOK_NONE;
+}
+
+/* Version 2 parts of the header: the trie, the regex program, the
+   SentencePiece tables. Called after the version 1 checks passed. */
+static mamba_result mamba__tok_init_v2(mamba_tokenizer *t, const unsigned char *s, size_t total, size_t ablob)
+{
+    const size_t H = MAMBA__TOK_HEADER_V2;
+    unsigned i, unk = mamba__tok_u32(s + 112), bos = mamba__tok_u32(s + 116), eos = mamba__tok_u32(s + 120);
+    unsigned edges_seen = 0, terminals = 0;
+    t->prepend = mamba__tok_u32(s + 124);
+    t->n_chars = mamba__tok_u32(s + 128);
+    t->n_nodes = mamba__tok_u32(s + 140);
+    t->n_edges = mamba__tok_u32(s + 148);
+    t->max_added_bytes = mamba__tok_u32(s + 156);
+    t->n_sets = mamba__tok_u32(s + 160);
+    t->n_lits = mamba__tok_u32(s + 168);
+    t->n_alts = mamba__tok_u32(s + 176);
+    t->n_items = mamba__tok_u32(s + 184);
+    t->n_hash = mamba__tok_u32(s + 192);
+    t->max_probe = mamba__tok_u32(s + 200);
+    if ((unk != MAMBA__TOK_NONE && unk >= t->n_vocab) || (bos != MAMBA__TOK_NONE && bos >= t->n_vocab) ||
+        (eos != MAMBA__TOK_NONE && eos >= t->n_vocab))
+        return mamba__tok_fail(t, "tokenizer unk/bos/eos id out of range");
+    if (((t->flags & MAMBA_TOK_ADD_BOS) && bos == MAMBA__TOK_NONE) || ((t->flags & MAMBA_TOK_ADD_EOS) && eos == MAMBA__TOK_NONE))
+        return mamba__tok_fail(t, "tokenizer template adds a bos/eos it does not name");
+    t->unk_id = unk == MAMBA__TOK_NONE ? -1 : (int)unk;
+    t->bos_id = bos == MAMBA__TOK_NONE ? -1 : (int)bos;
+    t->eos_id = eos == MAMBA__TOK_NONE ? -1 : (int)eos;
+    t->add_bos = (t->flags & MAMBA_TOK_ADD_BOS) != 0;
+    t->add_eos = (t->flags & MAMBA_TOK_ADD_EOS) != 0;
+    if (t->prepend > 3 || (t->prepend && !(t->flags & MAMBA_TOK_SENTENCEPIECE)))
+        return mamba__tok_fail(t, "tokenizer prepend mode unknown");
+    if (t->n_added > MAMBA__TOK_MAX_ADDED || t->max_added_bytes > MAMBA__TOK_MAX_ADDED_BYTES)
+        return mamba__tok_fail(t, "tokenizer has too many or too long added tokens");
+    if (t->n_nodes < 2 || t->n_nodes > ablob + 2 || t->n_edges != t->n_nodes - 2)
+        return mamba__tok_fail(t, "tokenizer trie size is wrong");
+    if (t->n_sets > MAMBA__TOK_MAX_SETS || t->n_lits > MAMBA__TOK_MAX_LITS || t->n_alts > MAMBA__TOK_MAX_ALTS ||
+        t->n_items > MAMBA__TOK_MAX_ALTS * MAMBA__TOK_MAX_ITEMS)
+        return mamba__tok_fail(t, "tokenizer regex program too large");
+    if (!mamba__tok_array(s, total, H, 132, t->n_chars, 8, &t->chars) ||
+        !mamba__tok_array(s, total, H, 136, ((size_t)t->n_vocab + 7) / 8, 1, &t->byte_tok) ||
+        !mamba__tok_array(s, total, H, 144, t->n_nodes, 12, &t->nodes) ||
+        !mamba__tok_array(s, total, H, 152, t->n_edges, 4, &t->edges) ||
+        !mamba__tok_array(s, total, H, 164, t->n_sets, 12, &t->sets) ||
+        !mamba__tok_array(s, total, H, 172, t->n_lits, 4, &t->lits) ||
+        !mamba__tok_array(s, total, H, 180, t->n_alts, 8, &t->alts) ||
+        !mamba__tok_array(s, total, H, 188, t->n_items, 16, &t->items) ||
+        !mamba__tok_array(s, total, H, 196, t->n_hash, 4, &t->hash))
+        return mamba__tok_fail(t, "tokenizer array offset misaligned or out of bounds");
+    /* the merge hash: every slot empty or a merge, every merge in exactly one
+       slot within max_probe of its hash (so a lookup that stops there, or at
+       an empty slot, never misses one) */
+    if (t->n_hash) {
+        unsigned used = 0, mask = t->n_hash - 1;
+        if ((t->n_hash & mask) || t->n_hash > MAMBA__TOK_MAX_HASH || t->n_hash <= t->n_merges ||
+            t->max_probe > MAMBA__TOK_MAX_PROBE)
+            return mamba__tok_fail(t, "tokenizer merge hash size is wrong");
+        for (i = 0; i < t->n_hash; i++) {
+            unsigned e = mamba__tok_at(t->hash, i);
+            if (e != MAMBA__TOK_NONE && e >= t->n_merges) return mamba__tok_fail(t, "tokenizer merge hash slot out of range");
+            used += e != MAMBA__TOK_NONE;
+        }
+        if (used != t->n_merges) return mamba__tok_fail(t, "tokenizer merge hash does not hold every merge once");
+        for (i = 0; i < t->n_merges; i++) {
+            const unsigned char *m = t->merges + 16 * (size_t)i;
+            unsigned h = mamba__tok_hash(mamba__tok_u32(m), mamba__tok_u32(m + 4)), k;
+            for (k = 0; k <= t->max_probe; k++) {
+                unsigned e = mamba__tok_at(t->hash, (h + k) & mask);
+                if (e == i || e == MAMBA__TOK_NONE) break;
+            }
+            if (k > t->max_probe || mamba__tok_at(t->hash, (h + k) & mask) != i)
+                return mamba__tok_fail(t, "tokenizer merge hash does not hold every merge once");
+        }
+    }
+    for (i = 0; i < t->n_chars; i++) {
+        unsigned cp = mamba__tok_at(t->chars, 2 * (size_t)i), id = mamba__tok_at(t->chars, 2 * (size_t)i + 1);
+        if (cp > MAMBA__TOK_MAXCP || id >= t->n_vocab || (i > 0 && cp <= mamba__tok_at(t->chars, 2 * (size_t)i - 2)))
+            return mamba__tok_fail(t, "tokenizer character table malformed");
+    }
+    /* the trie: breadth-first, so node i's edges come right after those of
+       nodes 0..i-1 and edge k leads to node k + 2 (a tree: every node but
+       the roots has one parent, and a child's index is above its parent's,
+       so a walk always ends) */
+    for (i = 0; i < t->n_nodes; i++) {
+        const unsigned char *nd = t->nodes + 12 * (size_t)i;
+        unsigned first = mamba__tok_u32(nd), n = mamba__tok_u32(nd + 4), entry = mamba__tok_u32(nd + 8), k;
+        if (first != edges_seen || n > 256 || n > t->n_edges - edges_seen || (entry != MAMBA__TOK_NONE && entry >= t->n_added))
+            return mamba__tok_fail(t, "tokenizer trie node malformed");
+        for (k = 0; k < n; k++) {
+            unsigned e = mamba__tok_at(t->edges, first + k);
+            if ((e & 0xFFFFFFu) != first + k + 2 || first + k + 2 <= i ||
+                (k > 0 && (e >> 24) <= (mamba__tok_at(t->edges, first + k - 1) >> 24)))
+                return mamba__tok_fail(t, "tokenizer trie edge malformed");
+        }
+        edges_seen += n;
+        terminals += entry != MAMBA__TOK_NONE;
+    }
+    /* every added token is spelt by the path to its node, and no other node
+       claims one: the trie is exactly the added-token list */
+    if (terminals != t->n_added) return mamba__tok_fail(t, "tokenizer trie does not match the added tokens");
+    for (i = 0; i < t->n_added; i++) {
+        const unsigned char *a = t->added + 16 * (size_t)i;
+        unsigned fl = mamba__tok_u32(a + 4), off = mamba__tok_u32(a + 8), len = mamba__tok_u32(a + 12), k;
+        unsigned node = fl & 1u;
+        if (len > t->max_added_bytes) return mamba__tok_fail(t, "tokenizer added token longer than max_added_bytes");
+        for (k = 0; k < len && node != MAMBA__TOK_NONE; k++) node = mamba__tok_child(t, node, t->added_blob[off + k]);
+        if (node == MAMBA__TOK_NONE || mamba__tok_u32(t->nodes + 12 * (size_t)node + 8) != i)
+            return mamba__tok_fail(t, "tokenizer trie does not match the added tokens");
+    }
+    {   /* the first bytes: the roots' edges */
+        unsigned r;
+        for (r = 0; r < 2; r++) {
+            const unsigned char *nd = t->nodes + 12 * (size_t)r;
+            unsigned first = mamba__tok_u32(nd), n = mamba__tok_u32(nd + 4), k;
+            for (k = 0; k < n; k++) mamba__tok_bitset(r ? t->first_norm : t->first_raw, mamba__tok_at(t->edges, first + k) >> 24);
+        }
+    }
+    /* the regex program */
+    for (i = 0; i < t->n_sets; i++) {
+        unsigned fl = mamba__tok_at(t->sets, 3 * (size_t)i), off = mamba__tok_at(t->sets, 3 * (size_t)i + 1);
+        unsigned n = mamba__tok_at(t->sets, 3 * (size_t)i + 2), k;
+        if ((fl & ~0xF01u) || off > t->n_lits || n > t->n_lits - off) return mamba__tok_fail(t, "tokenizer regex set malformed");
+        for (k = 0; k < n; k++)
+            if (mamba__tok_at(t->lits, off + k) > MAMBA__TOK_MAXCP) return mamba__tok_fail(t, "tokenizer regex literal out of range");
+    }
+    for (i = 0; i < t->n_alts; i++) {
+        unsigned first = mamba__tok_at(t->alts, 2 * (size_t)i), n = mamba__tok_at(t->alts, 2 * (size_t)i + 1), k;
+        if (n == 0 || n > MAMBA__TOK_MAX_ITEMS || first > t->n_items || n > t->n_items - first)
+            return mamba__tok_fail(t, "tokenizer regex alternative malformed");
+        for (k = first; k < first + n; k++) {
+            const unsigned char *it = t->items + 16 * (size_t)k;
+            unsigned set = mamba__tok_u32(it), lo = mamba__tok_u32(it + 4), hi = mamba__tok_u32(it + 8), kind = mamba__tok_u32(it + 12);
+            if (set >= t->n_sets || lo > hi || hi == 0 || kind > 1 || (kind == 1 && (lo != 1 || hi != 1)))
+                return mamba__tok_fail(t, "tokenizer regex item malformed");
+        }
+    }
+    return MAMBA_OK;
+}
+
+static int mamba__tok_set_has(const mamba_tokenizer *t, unsigned set, unsigned w); /* >>tokenizer, the regex */
+
 MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *section, size_t bytes)
 {
     const unsigned char *s = (const unsigned char *)section;
-    size_t total, blob, ablob;
-    unsigned i, max_len = 0, ratio_x2 = 2, u8ratio = 3, comp_ratio = 1;
+    size_t total, blob, ablob, H;
+    unsigned i, max_len = 0, ratio_x2 = 2, u8ratio = 3, comp_ratio = 1, comp_min2 = 0x1161u; /* Hangul V (and T) jamo compose by formula */
     if (!t) return MAMBA_ERR_INVALID_ARG;
     memset(t, 0, sizeof *t);
     if (!s) return MAMBA_ERR_INVALID_ARG;
     /* 1. header: size, magic, version, sizes */
-    if (bytes < MAMBA__TOK_HEADER) return mamba__tok_fail(t, "tokenizer section shorter than its header");
+    if (bytes < MAMBA__TOK_HEADER_V1) return mamba__tok_fail(t, "tokenizer section shorter than its header");
     if (memcmp(s, "MAMBATOK", 8) != 0) return mamba__tok_fail(t, "tokenizer section magic is not MAMBATOK");
-    if (mamba__tok_u32(s + 8) != 1) return mamba__tok_fail(t, "tokenizer section version is not 1");
-    if (mamba__tok_u32(s + 12) != MAMBA__TOK_HEADER) return mamba__tok_fail(t, "tokenizer header_bytes is not 128");
+    t->version = mamba__tok_u32(s + 8);
+    if (t->version != 1 && t->version != 2) return mamba__tok_fail(t, "tokenizer section version is not 1 or 2");
+    H = t->version == 1 ? MAMBA__TOK_HEADER_V1 : MAMBA__TOK_HEADER_V2;
+    if (mamba__tok_u32(s + 12) != H) return mamba__tok_fail(t, "tokenizer header_bytes is not 128 (v1) or 256 (v2)");
+    if (bytes < H) return mamba__tok_fail(t, "tokenizer section shorter than its header");
     total = mamba__tok_u32(s + 16);
-    if (total < MAMBA__TOK_HEADER || total > bytes) return mamba__tok_fail(t, "tokenizer total_bytes exceeds the section");
+    if (total < H || total > bytes) return mamba__tok_fail(t, "tokenizer total_bytes exceeds the section");
     t->flags = mamba__tok_u32(s + 20);
-    if (t->flags & ~1u) return mamba__tok_fail(t, "tokenizer flags has unknown bits");
+    if (t->flags & ~(t->version == 1 ? 1u : 0x1FFu)) return mamba__tok_fail(t, "tokenizer flags has unknown bits");
+    if ((t->flags & (MAMBA_TOK_BYTE_FALLBACK | MAMBA_TOK_STRIP | MAMBA_TOK_META_SPLIT)) && !(t->flags & MAMBA_TOK_SENTENCEPIECE))
+        return mamba__tok_fail(t, "tokenizer SentencePiece flags on a byte-level tokenizer");
     t->n_vocab = mamba__tok_u32(s + 24);
     t->n_merges = mamba__tok_u32(s + 28);
     t->n_added = mamba__tok_u32(s + 32);
@@ -4685,19 +5001,22 @@ MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *sect
     blob = mamba__tok_u32(s + 56);
     ablob = mamba__tok_u32(s + 60);
     t->max_token_bytes = mamba__tok_u32(s + 64);
+    t->unk_id = t->bos_id = t->eos_id = -1;
     if (t->n_vocab == 0 || t->n_vocab > 0x7FFFFFFFu) return mamba__tok_fail(t, "tokenizer n_vocab is 0 or too large");
+    if (t->version == 1 && t->n_added > MAMBA__TOK_MAX_ADDED_V1)
+        return mamba__tok_fail(t, "tokenizer v1 section with more than 256 added tokens (repack it: v2 has a trie)");
     /* 2. every array inside the section */
-    if (!mamba__tok_array(s, total, 68, (size_t)t->n_vocab + 1, 4, &t->tok_offsets) ||
-        !mamba__tok_array(s, total, 72, blob, 1, &t->tok_blob) ||
-        !mamba__tok_array(s, total, 76, 256, 4, &t->byte_ids) ||
-        !mamba__tok_array(s, total, 80, t->n_merges, 16, &t->merges) ||
-        !mamba__tok_array(s, total, 84, t->n_added, 16, &t->added) ||
-        !mamba__tok_array(s, total, 88, ablob, 1, &t->added_blob) ||
-        !mamba__tok_array(s, total, 92, t->n_class, 4, &t->cls) ||
-        !mamba__tok_array(s, total, 96, t->n_ccc, 4, &t->ccc) ||
-        !mamba__tok_array(s, total, 100, t->n_decomp, 8, &t->decomp) ||
-        !mamba__tok_array(s, total, 104, t->n_decomp_pool, 4, &t->decomp_pool) ||
-        !mamba__tok_array(s, total, 108, t->n_comp, 12, &t->comp))
+    if (!mamba__tok_array(s, total, H, 68, (size_t)t->n_vocab + 1, 4, &t->tok_offsets) ||
+        !mamba__tok_array(s, total, H, 72, blob, 1, &t->tok_blob) ||
+        !mamba__tok_array(s, total, H, 76, 256, 4, &t->byte_ids) ||
+        !mamba__tok_array(s, total, H, 80, t->n_merges, 16, &t->merges) ||
+        !mamba__tok_array(s, total, H, 84, t->n_added, 16, &t->added) ||
+        !mamba__tok_array(s, total, H, 88, ablob, 1, &t->added_blob) ||
+        !mamba__tok_array(s, total, H, 92, t->n_class, 4, &t->cls) ||
+        !mamba__tok_array(s, total, H, 96, t->n_ccc, 4, &t->ccc) ||
+        !mamba__tok_array(s, total, H, 100, t->n_decomp, 8, &t->decomp) ||
+        !mamba__tok_array(s, total, H, 104, t->n_decomp_pool, 4, &t->decomp_pool) ||
+        !mamba__tok_array(s, total, H, 108, t->n_comp, 12, &t->comp))
         return mamba__tok_fail(t, "tokenizer array offset misaligned or out of bounds");
     /* 3. token byte strings: offsets start at 0, never decrease, end at the blob size */
     if (mamba__tok_at(t->tok_offsets, 0) != 0 || mamba__tok_at(t->tok_offsets, t->n_vocab) != blob)
@@ -4707,7 +5026,7 @@ MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *sect
         if (b < a) return mamba__tok_fail(t, "tokenizer token offsets decrease");
         if (b - a > max_len) max_len = b - a;
     }
-    if (max_len != t->max_token_bytes) return mamba__tok_fail(t, "tokenizer max_token_bytes is wrong");
+    if (max_len != t->max_token_bytes || max_len > 0x7FFFFFF0u) return mamba__tok_fail(t, "tokenizer max_token_bytes is wrong");
     for (i = 0; i < 256; i++) {
         unsigned id = mamba__tok_at(t->byte_ids, i);
         if (id != MAMBA__TOK_NONE && id >= t->n_vocab) return mamba__tok_fail(t, "tokenizer byte id out of range");
@@ -4731,14 +5050,17 @@ MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *sect
             memcmp(t->tok_blob + so + ll, t->tok_blob + ro, rl) != 0)
             return mamba__tok_fail(t, "tokenizer merge result is not left+right");
     }
-    /* 5. added tokens: in range, non-empty, longest first */
+    /* 5. added tokens: in range, non-empty (v1: longest first) */
     for (i = 0; i < t->n_added; i++) {
         const unsigned char *a = t->added + 16 * (size_t)i;
         unsigned id = mamba__tok_u32(a), fl = mamba__tok_u32(a + 4), off = mamba__tok_u32(a + 8), len = mamba__tok_u32(a + 12);
         if (id >= t->n_vocab || (fl & ~3u) || len == 0 || off > ablob || len > ablob - off)
             return mamba__tok_fail(t, "tokenizer added token malformed");
-        if (i > 0 && len > mamba__tok_u32(a - 4)) return mamba__tok_fail(t, "tokenizer added tokens not longest first");
-        mamba__tok_bitset((fl & 1u) ? t->first_norm : t->first_raw, t->added_blob[off]);
+        if (t->version == 1) {
+            if (i > 0 && len > mamba__tok_u32(a - 4)) return mamba__tok_fail(t, "tokenizer added tokens not longest first");
+            mamba__tok_bitset((fl & 1u) ? t->first_norm : t->first_raw, t->added_blob[off]);
+            if (len > t->max_added_bytes) t->max_added_bytes = len;
+        }
     }
     /* 6. Unicode tables */
     if (!mamba__tok_ranges_ok(t->cls, t->n_class, 3)) return mamba__tok_fail(t, "tokenizer class table malformed");
@@ -4769,11 +5091,56 @@ MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *sect
             unsigned pa = mamba__tok_u32(c - 12), pb = mamba__tok_u32(c - 8);
             if (a < pa || (a == pa && b <= pb)) return mamba__tok_fail(t, "tokenizer compositions not sorted");
         }
+        if (b < comp_min2) comp_min2 = b;
         /* a composite longer in UTF-8 than its two parts would grow the text */
         if (mamba__tok_u8len(x) > mamba__tok_u8len(a) + mamba__tok_u8len(b)) comp_ratio = 2;
     }
+    /* 7. version 2: trie, regex, SentencePiece tables; version 1: GPT-2's regex */
+    if (t->version == 2) {
+        mamba_result r = mamba__tok_init_v2(t, s, total, ablob);
+        if (r != MAMBA_OK) { const char *why = t->error; memset(t, 0, sizeof *t); t->error = why; return r; }
+    } else {
+        t->sets = mamba__tok_gpt2_sets; t->n_sets = (unsigned)(sizeof mamba__tok_gpt2_sets / 12);
+        t->lits = mamba__tok_gpt2_lits; t->n_lits = (unsigned)(sizeof mamba__tok_gpt2_lits / 4);
+        t->alts = mamba__tok_gpt2_alts; t->n_alts = (unsigned)(sizeof mamba__tok_gpt2_alts / 8);
+        t->items = mamba__tok_gpt2_items; t->n_items = (unsigned)(sizeof mamba__tok_gpt2_items / 16);
+    }
+    /* caches of the lookups every ASCII character makes */
+    for (i = 0; i < 128; i++) {
+        unsigned k;
+        t->ascii_class[i] = (unsigned char)mamba__tok_class_slow(t, i);
+        t->ascii_id[i] = mamba__tok_char_slow(t, i);
+        for (k = 0; k < t->n_sets && k < 32; k++)
+            t->ascii_sets[i] |= (unsigned)mamba__tok_set_has(t, k, i | (unsigned)t->ascii_class[i] << 24) << k;
+    }
+    /* the first character of a match of alternative k is in one of the sets
+       of its items up to the first that must match (a lookahead there: any) */
+    for (i = 0; i < t->n_alts && i < 32 && t->n_sets <= 32; i++) {
+        unsigned first = mamba__tok_at(t->alts, 2 * (size_t)i), n = mamba__tok_at(t->alts, 2 * (size_t)i + 1), k;
+        for (k = first; k < first + n; k++) {
+            const unsigned char *it = t->items + 16 * (size_t)k;
+            if (mamba__tok_u32(it + 12) == 1) { t->alt_first[i] = 0xFFFFFFFFu; break; }
+            t->alt_first[i] |= 1u << mamba__tok_u32(it);
+            if (mamba__tok_u32(it + 4) > 0) break;
+        }
+    }
+    t->comp_min_second = comp_min2;
+    /* (one pass over the merge results: is there a non-space byte before a space?) */
+    if ((t->flags & MAMBA_TOK_SENTENCEPIECE) && !(t->flags & MAMBA_TOK_META_SPLIT) && t->ascii_id[MAMBA__TOK_SPACE] != MAMBA__TOK_NONE) {
+        t->sp_words = 1;
+        for (i = 0; i < t->n_merges && t->sp_words; i++) {
+            unsigned res = mamba__tok_u32(t->merges + 16 * (size_t)i + 12), k;
+            unsigned a = mamba__tok_at(t->tok_offsets, res), b = mamba__tok_at(t->tok_offsets, res + 1);
+            for (k = a + 1; k < b; k++)
+                if (t->tok_blob[k] == ' ' && t->tok_blob[k - 1] != ' ') { t->sp_words = 0; break; }
+        }
+    }
     t->cp_per_byte_x2 = ratio_x2;
     t->utf8_per_byte = u8ratio * comp_ratio;
+    /* a push writes the token, plus what it completes or gives up: 3 held
+       bytes, or with byte fallback 3 U+FFFD (9 bytes) and one more byte */
+    t->detok_bytes = t->max_token_bytes + 3;
+    if (t->flags & MAMBA_TOK_SENTENCEPIECE) t->detok_bytes = (t->max_token_bytes > 1 ? t->max_token_bytes : 1) + 9;
     t->data = s;
     t->bytes = total;
     return MAMBA_OK;
@@ -4790,25 +5157,6 @@ MAMBA_API mamba_result mamba_tokenizer_from_model(mamba_tokenizer *t, const mamb
     return mamba_tokenizer_init(t, m->tokenizer, m->tokenizer_bytes);
 }
 
-/* ---- Unicode lookups (binary searches over the packed tables) ---- */
-
-/* value of the range containing c in a start<<8|value table */
-static unsigned mamba__tok_range(const unsigned char *arr, unsigned n, unsigned c)
-{
-    unsigned lo = 0, hi = n; /* invariant: start[lo] <= c, answer in [lo, hi) */
-    while (hi - lo > 1) {
-        unsigned mid = lo + (hi - lo) / 2;
-        if ((mamba__tok_at(arr, mid) >> 8) <= c) lo = mid; else hi = mid;
-    }
-    return mamba__tok_at(arr, lo) & 0xFFu;
-}
-
-enum { MAMBA__TOK_OTHER = 0, MAMBA__TOK_LETTER = 1, MAMBA__TOK_NUMBER = 2, MAMBA__TOK_SPACE = 3 };
-
-static unsigned mamba__tok_class(const mamba_tokenizer *t, unsigned c)
-{
-    return mamba__tok_range(t->cls, t->n_class, c);
-}
 static unsigned mamba__tok_ccc(const mamba_tokenizer *t, unsigned c)
 {
     if (c < 0x300) return 0; /* no combining mark below U+0300: the common case */
@@ -4891,13 +5239,20 @@ static size_t mamba__tok_put_utf8(unsigned c, unsigned char *o)
 
 /* ---- the encoder's state: output ids and working memory ---- */
 
+/* ---- the encoder's state: output ids and working memory ---- */
+
 typedef struct mamba__tok_enc {
     const mamba_tokenizer *t;
     int *ids;
     size_t max_ids, n_ids;      /* n_ids counts past max_ids: the size needed */
     unsigned char *work;        /* caller memory */
     size_t work_bytes;
+    size_t budget;              /* regex steps left (a hostile program cannot run away) */
+    size_t steps;               /* added-token matching steps (trie edges, v1 comparisons) */
+    const unsigned *sets_of;    /* per code point of the piece: bit s = in regex set s (or NULL) */
+    size_t sets_base;           /* the piece's first position */
     int too_small;              /* work memory ran out */
+    int bad;                    /* the regex ran out of budget */
 } mamba__tok_enc;
 
 static void mamba__tok_emit(mamba__tok_enc *e, unsigned id)
@@ -4906,10 +5261,26 @@ static void mamba__tok_emit(mamba__tok_enc *e, unsigned id)
     e->n_ids++;
 }
 
-/* Merge lookup: binary search of (left, right); 1 and rank/result if found. */
+/* Merge lookup: the hash (v2), else binary search of (left, right); 1 and
+   rank/result if found. */
 static int mamba__tok_merge(const mamba_tokenizer *t, unsigned l, unsigned r, unsigned *rank, unsigned *res)
 {
     unsigned lo = 0, hi = t->n_merges;
+    if (t->n_hash) {
+        unsigned mask = t->n_hash - 1, h = mamba__tok_hash(l, r), k;
+        for (k = 0; k <= t->max_probe; k++) {
+            unsigned e = mamba__tok_at(t->hash, (h + k) & mask);
+            const unsigned char *m;
+            if (e == MAMBA__TOK_NONE) return 0;
+            m = t->merges + 16 * (size_t)e;
+            if (mamba__tok_u32(m) == l && mamba__tok_u32(m + 4) == r) {
+                *rank = mamba__tok_u32(m + 8);
+                *res = mamba__tok_u32(m + 12);
+                return 1;
+            }
+        }
+        return 0;
+    }
     while (lo < hi) {
         unsigned mid = lo + (hi - lo) / 2;
         const unsigned char *m = t->merges + 16 * (size_t)mid;
@@ -4954,38 +5325,69 @@ static mamba__tok_u64 mamba__tok_heap_pop(mamba__tok_u64 *h, size_t *n)
     return top;
 }
 
-/* BPE on one word of n bytes at w (inside the work memory at `mem`, which
-   has `avail` bytes after the word). Symbols form a doubly linked list over
-   the byte positions; a merged-away symbol gets id NONE. */
-static void mamba__tok_bpe(mamba__tok_enc *e, const unsigned char *w, size_t n, unsigned char *mem, size_t avail)
+/* BPE on a short word (n <= MAMBA__TOK_SHORT symbols), in place: each
+   round merges the pair of lowest rank, the leftmost of equal ones (the
+   order the heap below pops them in); O(n^2) on a few symbols beats the
+   heap's bookkeeping. */
+#define MAMBA__TOK_SHORT 24
+static void mamba__tok_bpe_short(mamba__tok_enc *e, const unsigned *id, size_t n)
 {
     const mamba_tokenizer *t = e->t;
-    unsigned *id, rank, res;
+    unsigned sym[MAMBA__TOK_SHORT], rank[MAMBA__TOK_SHORT], res[MAMBA__TOK_SHORT];
+    size_t m = 0, i;
+    for (i = 0; i < n; i++)
+        if (id[i] != MAMBA__TOK_NONE) sym[m++] = id[i];
+    for (i = 0; i + 1 < m; i++)
+        if (!mamba__tok_merge(t, sym[i], sym[i + 1], &rank[i], &res[i])) rank[i] = MAMBA__TOK_NONE;
+    while (m > 1) {
+        size_t best = 0;
+        for (i = 1; i + 1 < m; i++)
+            if (rank[i] < rank[best]) best = i;
+        if (rank[best] == MAMBA__TOK_NONE) break;
+        sym[best] = res[best];
+        for (i = best + 1; i + 1 < m; i++) { sym[i] = sym[i + 1]; rank[i] = rank[i + 1]; res[i] = res[i + 1]; }
+        m--;
+        if (best > 0 && !mamba__tok_merge(t, sym[best - 1], sym[best], &rank[best - 1], &res[best - 1]))
+            rank[best - 1] = MAMBA__TOK_NONE;
+        if (best + 1 < m && !mamba__tok_merge(t, sym[best], sym[best + 1], &rank[best], &res[best]))
+            rank[best] = MAMBA__TOK_NONE;
+    }
+    for (i = 0; i < m; i++) mamba__tok_emit(e, sym[i]);
+}
+
+/* BPE on the n starting symbols id[0..n) (in the work memory; NONE marks a
+   symbol that is dropped), with `avail` bytes at `mem` for the links and the
+   heap. Symbols form a doubly linked list over the positions; a merged-away
+   symbol gets id NONE. */
+static void mamba__tok_bpe(mamba__tok_enc *e, unsigned *id, size_t n, unsigned char *mem, size_t avail)
+{
+    const mamba_tokenizer *t = e->t;
+    unsigned rank, res;
     int *prev, *next;
     mamba__tok_u64 *heap;
     size_t i, nh = 0, cap, head = (size_t)-1, last = (size_t)-1;
-    if (n == 1) { /* the common single-byte word: no merging possible */
-        unsigned b = mamba__tok_at(t->byte_ids, w[0]);
-        if (b != MAMBA__TOK_NONE) mamba__tok_emit(e, b);
+    if (n == 0) return;
+    if (n == 1) { /* the common one-symbol word: no merging possible */
+        if (id[0] != MAMBA__TOK_NONE) mamba__tok_emit(e, id[0]);
         return;
     }
-    /* memory: 8-byte aligned heap of 2n entries, then id/prev/next */
+    if (n <= MAMBA__TOK_SHORT) { /* most words: scan for the best pair, no heap */
+        mamba__tok_bpe_short(e, id, n);
+        return;
+    }
+    /* memory: 8-byte aligned heap of 2n entries, then prev/next */
     {
         size_t pad = (size_t)(-(ptrdiff_t)(size_t)mem) & 7u, need;
         if (n > 0x7FFFFFF0u || avail < pad) { e->too_small = 1; return; }
         mem += pad; avail -= pad;
-        need = n * (2 * sizeof(mamba__tok_u64) + 3 * 4);
+        need = n * (2 * sizeof(mamba__tok_u64) + 2 * sizeof(int));
         if (need > avail) { e->too_small = 1; return; }
     }
     heap = (mamba__tok_u64 *)(void *)mem;
     cap = 2 * n;
-    id = (unsigned *)(void *)(mem + cap * sizeof(mamba__tok_u64));
-    prev = (int *)(void *)(id + n);
+    prev = (int *)(void *)(mem + cap * sizeof(mamba__tok_u64));
     next = prev + n;
-    /* one symbol per byte; a byte without an id is dropped, as Hugging Face
-       drops characters missing from the vocabulary when there is no unk */
     for (i = 0; i < n; i++) {
-        id[i] = mamba__tok_at(t->byte_ids, w[i]);
         prev[i] = next[i] = -1;
         if (id[i] == MAMBA__TOK_NONE) continue;
         if (last != (size_t)-1) { next[last] = (int)i; prev[i] = (int)last; }
@@ -5032,80 +5434,278 @@ static void mamba__tok_bpe(mamba__tok_enc *e, const unsigned char *w, size_t n, 
     }
 }
 
-/* One pre-tokenized word: code points cp[a..b) -> UTF-8 bytes -> BPE. The
-   bytes go into the work memory after the code points (`free_mem`). */
-static void mamba__tok_word(mamba__tok_enc *e, const unsigned *cp, size_t a, size_t b,
-                            unsigned char *free_mem, size_t avail)
+/* 4-byte aligned start of the free work memory; 0 if there is none */
+static unsigned *mamba__tok_align4(unsigned char *mem, size_t *avail)
 {
-    size_t i, n = 0;
-    if ((b - a) > avail / 4) { e->too_small = 1; return; } /* at most 4 bytes per code point */
-    for (i = a; i < b; i++) n += mamba__tok_put_utf8(cp[i], free_mem + n);
-    mamba__tok_bpe(e, free_mem, n, free_mem + n, avail - n);
+    size_t pad = (size_t)(-(ptrdiff_t)(size_t)mem) & 3u;
+    if (*avail < pad) { *avail = 0; return (unsigned *)(void *)mem; }
+    *avail -= pad;
+    return (unsigned *)(void *)(mem + pad);
 }
 
-/* The GPT-2 pre-tokenizer regex, by hand, over code points cp[a..b):
-     's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-   At each position the alternatives are tried in that order (the regex
-   engine's leftmost-first rule) and each quantifier is greedy. The one
-   subtle branch is \s+(?!\S): a run of white space followed by a
-   non-space gives up its last character, which then joins the next word as
-   the optional leading space (or stands alone if it is not U+0020). */
-static void mamba__tok_pretok(mamba__tok_enc *e, const unsigned *cp, size_t a, size_t b,
-                              unsigned char *free_mem, size_t avail)
+/* The low 24 bits of a code-point slot hold the code point; the pre-tokenizer
+   puts the character's class in bits 24-25 so each is looked up once. */
+#define MAMBA__TOK_CP(w) ((w) & 0xFFFFFFu)
+
+/* A byte-level word: code points cp[a..b) -> UTF-8 bytes -> byte ids -> BPE. */
+static void mamba__tok_word_bytes(mamba__tok_enc *e, const unsigned *cp, size_t a, size_t b,
+                                  unsigned char *mem, size_t avail)
 {
     const mamba_tokenizer *t = e->t;
-    size_t i = a;
-    while (i < b && !e->too_small) {
-        size_t j = i;
-        unsigned c = cp[i];
-        if (c == '\'' && i + 1 < b) {
-            unsigned c1 = cp[i + 1], c2 = i + 2 < b ? cp[i + 2] : 0;
-            if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') j = i + 2;
-            else if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l')) j = i + 3;
+    unsigned *id = mamba__tok_align4(mem, &avail);
+    size_t i, n = 0;
+    if (b - a == 1 && MAMBA__TOK_CP(cp[a]) < 0x80) { /* a one-byte word */
+        unsigned x = mamba__tok_at(t->byte_ids, MAMBA__TOK_CP(cp[a]));
+        if (x != MAMBA__TOK_NONE) mamba__tok_emit(e, x);
+        return;
+    }
+    for (i = a; i < b; i++) {
+        unsigned char u[4];
+        size_t k, m = mamba__tok_put_utf8(MAMBA__TOK_CP(cp[i]), u);
+        if (avail / 4 - n < m) { e->too_small = 1; return; }
+        for (k = 0; k < m; k++) id[n++] = mamba__tok_at(t->byte_ids, u[k]);
+    }
+    mamba__tok_bpe(e, id, n, (unsigned char *)(id + n), avail - 4 * n);
+}
+
+/* A SentencePiece word: code points cp[a..b), after a "▁" if `space`: one
+   symbol per character (its piece), else its UTF-8 bytes as <0xNN> tokens
+   (byte_fallback, when all of them exist), else unk (a run of unknown
+   characters is one unk with fuse_unk), else nothing; then BPE. As Hugging
+   Face's BPE::merge_word builds its first symbols. */
+static void mamba__tok_word_sp(mamba__tok_enc *e, const unsigned *cp, size_t a, size_t b, int space,
+                               unsigned char *mem, size_t avail)
+{
+    const mamba_tokenizer *t = e->t;
+    unsigned *id = mamba__tok_align4(mem, &avail);
+    size_t i, n = 0;
+    int unk_open = 0;
+    for (i = 0; i < b - a + (size_t)space; i++) {
+        unsigned c = space ? (i == 0 ? MAMBA__TOK_SPACE : cp[a + i - 1]) : cp[a + i], x = mamba__tok_char(t, c);
+        if (avail / 4 - n < 4) { e->too_small = 1; return; }
+        if (x != MAMBA__TOK_NONE) { id[n++] = x; unk_open = 0; continue; }
+        if (t->flags & MAMBA_TOK_BYTE_FALLBACK) {
+            unsigned char u[4];
+            size_t k, m = mamba__tok_put_utf8(c, u);
+            for (k = 0; k < m && mamba__tok_at(t->byte_ids, u[k]) != MAMBA__TOK_NONE; k++) id[n + k] = mamba__tok_at(t->byte_ids, u[k]);
+            if (k == m) { n += m; unk_open = 0; continue; }
         }
-        if (j == i) {
-            /* ` ?` then a run of one class (letter, number or other) */
-            size_t s = i;
-            unsigned cls;
-            if (c == ' ' && i + 1 < b) s = i + 1;
-            cls = mamba__tok_class(t, cp[s]);
-            if (cls == MAMBA__TOK_SPACE && s != i) { s = i; cls = MAMBA__TOK_SPACE; }
-            if (cls != MAMBA__TOK_SPACE) {
-                j = s + 1;
-                while (j < b && mamba__tok_class(t, cp[j]) == cls) j++;
-            } else {
-                /* white space run [i, r) */
-                size_t r = i + 1;
-                while (r < b && mamba__tok_class(t, cp[r]) == MAMBA__TOK_SPACE) r++;
-                if (r == b) j = r;               /* \s+ up to the end */
-                else if (r - 1 > i) j = r - 1;   /* \s+(?!\S): leave the last one */
-                else j = r;                      /* \s+: a single one */
-            }
-        }
-        mamba__tok_word(e, cp, i, j, free_mem, avail);
-        i = j;
+        if (t->unk_id >= 0 && !(unk_open && (t->flags & MAMBA_TOK_FUSE_UNK))) { id[n++] = (unsigned)t->unk_id; unk_open = 1; }
+    }
+    mamba__tok_bpe(e, id, n, (unsigned char *)(id + n), avail - 4 * n);
+}
+
+/* ---- the pre-tokenizer regex program ---- */
+
+/* Is the code point slot w (class in bits 24-25) in set `set`? */
+static int mamba__tok_set_has(const mamba_tokenizer *t, unsigned set, unsigned w)
+{
+    const unsigned char *row = t->sets + 12 * (size_t)set;
+    unsigned fl = mamba__tok_u32(row), hit = (fl >> (8 + (w >> 24))) & 1u;
+    if (!hit) {
+        unsigned off = mamba__tok_u32(row + 4), n = mamba__tok_u32(row + 8), k, c = MAMBA__TOK_CP(w);
+        for (k = 0; k < n; k++)
+            if (mamba__tok_at(t->lits, off + k) == c) { hit = 1; break; }
+    }
+    return (int)(hit ^ (fl & 1u));
+}
+
+/* Match items k..k_end-1 of an alternative at cp[pos..end): the end of the
+   match, or NONE. Each repeat is greedy and gives back one character at a
+   time when the rest fails, as a backtracking regex engine (Oniguruma, which
+   Hugging Face uses) does; the recursion is at most MAMBA__TOK_MAX_ITEMS
+   deep, and every step is charged to e->budget. */
+#define MAMBA__TOK_HAS(e, set, cp, pos) \
+    ((e)->sets_of ? (int)(((e)->sets_of[(pos) - (e)->sets_base] >> (set)) & 1u) : mamba__tok_set_has((e)->t, (set), (cp)[pos]))
+static size_t mamba__tok_items(mamba__tok_enc *e, const unsigned *cp, size_t pos, size_t end, unsigned k, unsigned k_end)
+{
+    const mamba_tokenizer *t = e->t;
+    const unsigned char *it;
+    unsigned set, lo, hi;
+    size_t m = 0;
+    if (k == k_end) return pos;
+    it = t->items + 16 * (size_t)k;
+    set = mamba__tok_u32(it); lo = mamba__tok_u32(it + 4); hi = mamba__tok_u32(it + 8);
+    if (mamba__tok_u32(it + 12) == 1) { /* (?!set) */
+        if (pos < end && MAMBA__TOK_HAS(e, set, cp, pos)) return (size_t)-1;
+        return mamba__tok_items(e, cp, pos, end, k + 1, k_end);
+    }
+    while (m < hi && pos + m < end && MAMBA__TOK_HAS(e, set, cp, pos + m)) m++;
+    if (e->budget < m + 1) { e->bad = 1; return (size_t)-1; }
+    e->budget -= m + 1;
+    if (m < lo) return (size_t)-1;
+    if (k + 1 == k_end) return pos + m; /* the last item: nothing to give back for */
+    for (;;) {
+        size_t r = mamba__tok_items(e, cp, pos + m, end, k + 1, k_end);
+        if (r != (size_t)-1 || e->bad || m == lo) return r;
+        m--;
     }
 }
 
-/* Does added token k (its UTF-8 content) match the code points at cp[i..n)?
-   Returns the number of code points matched, 0 if none. */
-static size_t mamba__tok_match_cp(const mamba_tokenizer *t, const unsigned char *content, size_t len,
-                                  const unsigned *cp, size_t i, size_t n)
+/* Split cp[a..b) into words with the regex (leftmost match, alternatives in
+   order; an empty match counts as none) and BPE each word. Characters no
+   alternative matches form a piece of their own ("Isolated"), or are dropped
+   (Split "Removed" inverted). */
+static void mamba__tok_pretok(mamba__tok_enc *e, unsigned *cp, size_t a, size_t b, unsigned char *mem, size_t avail)
 {
-    size_t p = 0, m = 0;
-    while (p < len) {
-        unsigned c;
-        p += mamba__tok_utf8(content + p, len - p, &c);
-        if (i + m >= n || cp[i + m] != c) return 0;
-        m++;
+    const mamba_tokenizer *t = e->t;
+    size_t i, gap = (size_t)-1;
+    if (t->n_alts == 0) { mamba__tok_word_bytes(e, cp, a, b, mem, avail); return; }
+    e->sets_of = NULL;
+    if (t->n_sets <= 32) {
+        /* each code point's sets, once: the alternatives test them often */
+        unsigned *so = mamba__tok_align4(mem, &avail);
+        if (avail / 4 < b - a) { e->too_small = 1; return; }
+        for (i = a; i < b; i++) {
+            unsigned c = cp[i], bits = 0;
+            if (c < 128) {
+                bits = t->ascii_sets[c];
+            } else {
+                unsigned k, w = c | mamba__tok_class(t, c) << 24;
+                for (k = 0; k < t->n_sets; k++) bits |= (unsigned)mamba__tok_set_has(t, k, w) << k;
+            }
+            so[i - a] = bits;
+        }
+        e->sets_of = so;
+        e->sets_base = a;
+        mem = (unsigned char *)(so + (b - a));
+        avail -= 4 * (b - a);
+    } else {
+        for (i = a; i < b; i++) cp[i] |= mamba__tok_class(t, cp[i]) << 24;
     }
-    (void)t;
-    return m;
+    i = a;
+    while (i < b && !e->too_small && !e->bad) {
+        size_t r = (size_t)-1;
+        unsigned k;
+        for (k = 0; k < t->n_alts && !e->bad; k++) {
+            unsigned first, n;
+            if (e->sets_of && k < 32 && !(e->sets_of[i - a] & t->alt_first[k])) continue; /* cannot start here */
+            first = mamba__tok_at(t->alts, 2 * (size_t)k);
+            n = mamba__tok_at(t->alts, 2 * (size_t)k + 1);
+            r = mamba__tok_items(e, cp, i, b, first, first + n);
+            if (r != (size_t)-1 && r > i) break;
+            r = (size_t)-1;
+        }
+        if (r == (size_t)-1) { if (gap == (size_t)-1) gap = i; i++; continue; }
+        if (gap != (size_t)-1 && !(t->flags & MAMBA_TOK_DROP_GAPS)) mamba__tok_word_bytes(e, cp, gap, i, mem, avail);
+        gap = (size_t)-1;
+        mamba__tok_word_bytes(e, cp, i, r, mem, avail);
+        i = r;
+    }
+    if (gap != (size_t)-1 && !(t->flags & MAMBA_TOK_DROP_GAPS) && !e->too_small && !e->bad)
+        mamba__tok_word_bytes(e, cp, gap, b, mem, avail);
+}
+
+/* One piece of normalized text (between added tokens): words, then BPE.
+   at_start: the piece begins the whole text (Metaspace "first"). */
+static void mamba__tok_piece(mamba__tok_enc *e, unsigned *cp, size_t a, size_t b, int at_start,
+                             unsigned char *mem, size_t avail)
+{
+    const mamba_tokenizer *t = e->t;
+    size_t j, start;
+    int space, first = 1;
+    if (a >= b) return;
+    if (!(t->flags & MAMBA_TOK_SENTENCEPIECE)) { mamba__tok_pretok(e, cp, a, b, mem, avail); return; }
+    /* Metaspace: "▁" before the piece unless it starts with one; the
+       Prepend normaliser put its "▁" in the segment already */
+    space = (t->prepend == 2 || (t->prepend == 3 && at_start)) && cp[a] != MAMBA__TOK_SPACE;
+    if (t->sp_words) {
+        /* no merge can join across the start of a run of "▁": BPE on each
+           word gives the same symbols as on the whole piece (merges in one
+           word never touch another), in far less memory and time */
+        for (start = a, j = a + 1; j <= b && !e->too_small; j++)
+            if (j == b || (cp[j] == MAMBA__TOK_SPACE && cp[j - 1] != MAMBA__TOK_SPACE)) {
+                mamba__tok_word_sp(e, cp, start, j, first && space, mem, avail);
+                first = 0;
+                start = j;
+            }
+        return;
+    }
+    if (!(t->flags & MAMBA_TOK_META_SPLIT)) { mamba__tok_word_sp(e, cp, a, b, space, mem, avail); return; }
+    /* Metaspace split: each "▁" begins a word (MergedWithNext) */
+    for (start = a, j = a + 1; j <= b && !e->too_small; j++)
+        if (j == b || cp[j] == MAMBA__TOK_SPACE) {
+            mamba__tok_word_sp(e, cp, start, j, first && space, mem, avail);
+            first = 0;
+            start = j;
+        }
+}
+
+/* ---- added tokens ---- */
+
+/* The longest raw (non-normalized) added token at s[0..n): its index in the
+   added list and *len its bytes, or NONE. A trie walk of at most
+   max_added_bytes steps (v1: each token in turn, longest first). */
+static unsigned mamba__tok_added_raw(const mamba_tokenizer *t, const unsigned char *s, size_t n, size_t *len,
+                                     size_t *steps)
+{
+    unsigned best = MAMBA__TOK_NONE, node = 0;
+    size_t k;
+    if (t->version == 1) {
+        for (k = 0; k < t->n_added; k++) {
+            ++*steps;
+            const unsigned char *a = t->added + 16 * k;
+            size_t al = mamba__tok_u32(a + 12);
+            if (mamba__tok_u32(a + 4) & 1u) continue;
+            if (al <= n && memcmp(s, t->added_blob + mamba__tok_u32(a + 8), al) == 0) { *len = al; return (unsigned)k; }
+        }
+        return MAMBA__TOK_NONE;
+    }
+    for (k = 0; k < n && k < t->max_added_bytes; k++) {
+        unsigned entry;
+        ++*steps;
+        node = mamba__tok_child(t, node, s[k]);
+        if (node == MAMBA__TOK_NONE) break;
+        entry = mamba__tok_u32(t->nodes + 12 * (size_t)node + 8);
+        if (entry != MAMBA__TOK_NONE) { best = entry; *len = k + 1; }
+    }
+    return best;
+}
+
+/* The same for normalized added tokens on code points cp[0..n): *len is the
+   number of code points matched. */
+static unsigned mamba__tok_added_norm(const mamba_tokenizer *t, const unsigned *cp, size_t n, size_t *len,
+                                      size_t *steps)
+{
+    unsigned best = MAMBA__TOK_NONE, node = 1;
+    size_t i, bytes = 0;
+    if (t->version == 1) {
+        size_t k;
+        for (k = 0; k < t->n_added; k++) {
+            const unsigned char *a = t->added + 16 * k, *c = t->added_blob + mamba__tok_u32(a + 8);
+            size_t cl = mamba__tok_u32(a + 12), p = 0, m = 0;
+            int ok = 1;
+            ++*steps;
+            if (!(mamba__tok_u32(a + 4) & 1u)) continue;
+            while (p < cl && ok) {
+                unsigned x;
+                p += mamba__tok_utf8(c + p, cl - p, &x);
+                if (m >= n || cp[m] != x) ok = 0;
+                m++;
+            }
+            if (ok && m > 0) { *len = m; return (unsigned)k; }
+        }
+        return MAMBA__TOK_NONE;
+    }
+    for (i = 0; i < n; i++) {
+        unsigned char u[4];
+        size_t k, m = mamba__tok_put_utf8(cp[i], u);
+        unsigned entry;
+        if (bytes + m > t->max_added_bytes) break;
+        bytes += m;
+        *steps += m;
+        for (k = 0; k < m && node != MAMBA__TOK_NONE; k++) node = mamba__tok_child(t, node, u[k]);
+        if (node == MAMBA__TOK_NONE) break;
+        entry = mamba__tok_u32(t->nodes + 12 * (size_t)node + 8);
+        if (entry != MAMBA__TOK_NONE) { best = entry; *len = i + 1; }
+    }
+    return best;
 }
 
 /* A piece of raw text between two non-normalized added tokens: decode UTF-8,
-   NFC, cut out normalized added tokens, pre-tokenize, BPE. */
-static void mamba__tok_segment(mamba__tok_enc *e, const unsigned char *s, size_t len)
+   NFC, SentencePiece's space and Prepend, cut out normalized added tokens,
+   then each piece: pre-tokenize, BPE. at_start: s is the start of the text. */
+static void mamba__tok_segment(mamba__tok_enc *e, const unsigned char *s, size_t len, int at_start)
 {
     const mamba_tokenizer *t = e->t;
     unsigned *cp;
@@ -5118,11 +5718,16 @@ static void mamba__tok_segment(mamba__tok_enc *e, const unsigned char *s, size_t
     mem += pad; avail -= pad;
     cp = (unsigned *)(void *)mem;
     cap = avail / 4;
+    if (t->prepend == 1) { /* the Prepend normaliser: "▁" before each non-empty piece */
+        if (cap < 1) { e->too_small = 1; return; }
+        cp[n++] = MAMBA__TOK_SPACE;
+    }
     /* 1. UTF-8 -> code points, with full canonical decomposition (NFD) */
     for (i = 0; i < len;) {
         unsigned c;
         i += mamba__tok_utf8(s + i, len - i, &c);
-        if (!(t->flags & 1u) || c < 0xC0) {
+        if (c == 0x2581u && (t->flags & MAMBA_TOK_SENTENCEPIECE)) c = MAMBA__TOK_SPACE; /* "▁" and " " are one */
+        if (!(t->flags & MAMBA_TOK_NFC) || c < 0xC0) {
             if (n >= cap) { e->too_small = 1; return; }
             cp[n++] = c;
         } else if (c - MAMBA__TOK_SBASE < MAMBA__TOK_SCOUNT) {
@@ -5148,7 +5753,7 @@ static void mamba__tok_segment(mamba__tok_enc *e, const unsigned char *s, size_t
             }
         }
     }
-    if (t->flags & 1u) {
+    if (t->flags & MAMBA_TOK_NFC) {
         /* 2. canonical ordering: every run of non-starters (ccc != 0) is
            sorted stably by ccc. Most runs are 1-2 marks and already in
            order; otherwise a stable pass per distinct class present
@@ -5196,7 +5801,7 @@ static void mamba__tok_segment(mamba__tok_enc *e, const unsigned char *s, size_t
             unsigned last = 0;
             for (i = 0; i < n; i++) {
                 unsigned c = cp[i], cc = mamba__tok_ccc(t, c);
-                if (sp != (size_t)-1 && (out == sp + 1 || (last != 0 && last < cc))) {
+                if (sp != (size_t)-1 && c >= t->comp_min_second && (out == sp + 1 || (last != 0 && last < cc))) {
                     unsigned x = mamba__tok_compose(t, cp[sp], c);
                     if (x) { cp[sp] = x; continue; }
                 }
@@ -5207,85 +5812,91 @@ static void mamba__tok_segment(mamba__tok_enc *e, const unsigned char *s, size_t
             n = out;
         }
     }
-    /* 4. normalized added tokens (leftmost, longest first), then the rest */
+    /* 4. normalized added tokens (leftmost, longest at a position), then
+       the pieces between them */
     mem = (unsigned char *)(cp + n);
     avail = (cap - n) * 4;
     start = 0;
-    for (i = 0; i < n && !e->too_small;) {
-        size_t k, m = 0;
+    for (i = 0; i < n && !e->too_small && !e->bad;) {
+        size_t m = 0;
+        unsigned k = MAMBA__TOK_NONE;
         unsigned char lead[4];
         mamba__tok_put_utf8(cp[i], lead);
-        if (mamba__tok_inset(t->first_norm, lead[0])) {
-            for (k = 0; k < t->n_added; k++) {
-                const unsigned char *a = t->added + 16 * k;
-                if (!(mamba__tok_u32(a + 4) & 1u)) continue;
-                m = mamba__tok_match_cp(t, t->added_blob + mamba__tok_u32(a + 8), mamba__tok_u32(a + 12), cp, i, n);
-                if (m) break;
-            }
-        }
-        if (m) {
-            mamba__tok_pretok(e, cp, start, i, mem, avail);
-            mamba__tok_emit(e, mamba__tok_u32(t->added + 16 * k));
+        if (mamba__tok_inset(t->first_norm, lead[0])) k = mamba__tok_added_norm(t, cp + i, n - i, &m, &e->steps);
+        if (k != MAMBA__TOK_NONE) {
+            mamba__tok_piece(e, cp, start, i, at_start && start == 0, mem, avail);
+            mamba__tok_emit(e, mamba__tok_u32(t->added + 16 * (size_t)k));
             i += m;
             start = i;
         } else {
             i++;
         }
     }
-    if (!e->too_small) mamba__tok_pretok(e, cp, start, n, mem, avail);
+    if (!e->too_small && !e->bad) mamba__tok_piece(e, cp, start, n, at_start && start == 0, mem, avail);
 }
 
 MAMBA_API size_t mamba_encode_work_size(const mamba_tokenizer *t, size_t len)
 {
     /* code points: len * cp_per_byte_x2 / 2 (x4 bytes); the longest word:
-       len * utf8_per_byte bytes, each needing 1 + 28 bytes of BPE state */
+       len * utf8_per_byte bytes, each needing 28 bytes of BPE state (one
+       starting symbol per byte at most), plus one "▁" */
     size_t cps, wb, max = (size_t)-1;
     if (!t || !t->data) return 0;
     if (len > max / 64 / (t->cp_per_byte_x2 + 1) || len > max / 64 / (t->utf8_per_byte + 1)) return max;
     cps = (len * t->cp_per_byte_x2 + 1) / 2 + 4;
     wb = len * t->utf8_per_byte + 4;
     if (cps > max / 64 || wb > max / 64) return max;
-    return cps * 4 + wb * (1 + 2 * sizeof(mamba__tok_u64) + 12) + 64;
+    return cps * 8 + wb * (1 + 2 * sizeof(mamba__tok_u64) + 12) + 64; /* x8: code point + its regex sets */
 }
 
-MAMBA_API mamba_result mamba_encode(const mamba_tokenizer *t, const char *text, size_t len,
-                                    int *ids, size_t max_ids, size_t *n_ids,
-                                    void *work, size_t work_bytes)
+/* mamba_encode, and the added-token matching steps it took in *steps (the
+   test of the bound: at most max_added_bytes a byte, whatever n_added is) */
+static mamba_result mamba__tok_encode(const mamba_tokenizer *t, const char *text, size_t len, int *ids, size_t max_ids,
+                                      size_t *n_ids, void *work, size_t work_bytes, size_t *steps)
 {
     mamba__tok_enc e;
     const unsigned char *s = (const unsigned char *)text;
-    size_t i, start = 0;
+    size_t i, start = 0, per = 16 * ((size_t)(t ? t->n_items : 0) + 1);
+    *steps = 0;
     if (n_ids) *n_ids = 0;
     if (!t || !t->data || !n_ids || (!text && len) || (!ids && max_ids) || (!work && work_bytes))
         return MAMBA_ERR_INVALID_ARG;
     e.t = t; e.ids = ids; e.max_ids = max_ids; e.n_ids = 0;
-    e.work = (unsigned char *)work; e.work_bytes = work ? work_bytes : 0; e.too_small = 0;
+    e.work = (unsigned char *)work; e.work_bytes = work ? work_bytes : 0; e.too_small = 0; e.bad = 0; e.steps = 0;
+    /* the regex's work budget: 16 steps a character per item of the program,
+       far more than any of the real regexes takes (each is linear: a run of
+       one class is scanned a bounded number of times) */
+    e.budget = len < ((size_t)-1) / per - 1 ? (len + 1) * per : (size_t)-1;
     /* non-normalized added tokens, on the raw bytes: safe because a valid
        UTF-8 string starting at a non-continuation byte decodes the same in
        any context, so matching bytes equals matching the decoded text */
-    for (i = 0; i < len && !e.too_small;) {
-        size_t k, m = 0;
-        if (mamba__tok_inset(t->first_raw, s[i])) {
-            for (k = 0; k < t->n_added; k++) {
-                const unsigned char *a = t->added + 16 * k;
-                size_t al = mamba__tok_u32(a + 12);
-                if (mamba__tok_u32(a + 4) & 1u) continue;
-                if (al <= len - i && memcmp(s + i, t->added_blob + mamba__tok_u32(a + 8), al) == 0) { m = al; break; }
-            }
-        }
-        if (m) {
-            mamba__tok_segment(&e, s + start, i - start);
-            mamba__tok_emit(&e, mamba__tok_u32(t->added + 16 * k));
+    for (i = 0; i < len && !e.too_small && !e.bad;) {
+        size_t m = 0;
+        unsigned k = MAMBA__TOK_NONE;
+        if (mamba__tok_inset(t->first_raw, s[i])) k = mamba__tok_added_raw(t, s + i, len - i, &m, &e.steps);
+        if (k != MAMBA__TOK_NONE) {
+            mamba__tok_segment(&e, s + start, i - start, start == 0);
+            mamba__tok_emit(&e, mamba__tok_u32(t->added + 16 * (size_t)k));
             i += m;
             start = i;
         } else {
             i++;
         }
     }
-    if (!e.too_small) mamba__tok_segment(&e, s + start, len - start);
+    if (!e.too_small && !e.bad) mamba__tok_segment(&e, s + start, len - start, start == 0);
+    *steps = e.steps;
+    if (e.bad) { *n_ids = 0; return MAMBA_ERR_TOKENIZER; }
     if (e.too_small) { *n_ids = 0; return MAMBA_ERR_BUFFER_TOO_SMALL; }
     *n_ids = e.n_ids;
     return e.n_ids > max_ids ? MAMBA_ERR_BUFFER_TOO_SMALL : MAMBA_OK;
+}
+
+MAMBA_API mamba_result mamba_encode(const mamba_tokenizer *t, const char *text, size_t len,
+                                    int *ids, size_t max_ids, size_t *n_ids,
+                                    void *work, size_t work_bytes)
+{
+    size_t steps;
+    return mamba__tok_encode(t, text, len, ids, max_ids, n_ids, work, work_bytes, &steps);
 }
 
 MAMBA_API mamba_result mamba_decode_token(const mamba_tokenizer *t, int id, const char **bytes, size_t *len)
@@ -5300,22 +5911,120 @@ MAMBA_API mamba_result mamba_decode_token(const mamba_tokenizer *t, int id, cons
     return MAMBA_OK;
 }
 
+/* is id (in range) a byte-fallback token, decoding as one raw byte? */
+static int mamba__tok_is_byte(const mamba_tokenizer *t, int id)
+{
+    return t->byte_tok && ((t->byte_tok[(unsigned)id >> 3] >> ((unsigned)id & 7u)) & 1);
+}
+
+/* What the UTF-8 bytes p[0..n) are: 1 a whole valid character (n bytes),
+   0 the valid start of one (more bytes may complete it), -k not valid: its
+   first k bytes (the maximal ill-formed subpart, k >= 1) are one U+FFFD. */
+static int mamba__tok_utf8_state(const unsigned char *p, size_t n)
+{
+    /* p[0..n-1) is empty or the valid start of a character; mamba__tok_utf8
+       consumes `need` bytes exactly when they are a valid character */
+    unsigned c, need = p[0] < 0x80 ? 1u : p[0] < 0xC2 ? 0u : p[0] < 0xE0 ? 2u : p[0] < 0xF0 ? 3u : p[0] < 0xF5 ? 4u : 0u;
+    size_t used;
+    if (need == 0) return -1;
+    used = mamba__tok_utf8(p, n, &c);
+    if (used == need) return 1;
+    if (used == n) return 0;
+    return -(int)used;
+}
+
+/* The decoder's output: bytes up to cap, the count beyond it; `strip`: drop
+   the first byte if it is a space (the Strip decoder). */
+typedef struct mamba__tok_out {
+    unsigned char *out;
+    size_t cap, n;
+    int strip;
+} mamba__tok_out;
+
+static void mamba__tok_put(mamba__tok_out *o, const unsigned char *p, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (o->strip) { o->strip = 0; if (p[i] == ' ') continue; }
+        if (o->n < o->cap) o->out[o->n] = p[i];
+        o->n++;
+    }
+}
+
+static const unsigned char mamba__tok_fffd[3] = {0xEF, 0xBF, 0xBD};
+
+/* Bytes through a UTF-8 repair: whole characters out, each maximal
+   ill-formed subsequence as one U+FFFD (Rust's from_utf8_lossy, what the
+   ByteLevel decoder ends with); held[] keeps an incomplete character. */
+static void mamba__tok_lossy(mamba__tok_out *o, unsigned char *held, unsigned *n_held, unsigned char b)
+{
+    held[(*n_held)++] = b;
+    while (*n_held > 0) {
+        int st = mamba__tok_utf8_state(held, *n_held);
+        if (st == 0) return;
+        if (st == 1) { mamba__tok_put(o, held, *n_held); *n_held = 0; return; }
+        mamba__tok_put(o, mamba__tok_fffd, 3);
+        memmove(held, held + (-st), *n_held - (unsigned)(-st));
+        *n_held -= (unsigned)(-st);
+    }
+}
+
 MAMBA_API mamba_result mamba_decode(const mamba_tokenizer *t, const int *ids, size_t n,
                                     char *out, size_t cap, size_t *n_out)
 {
-    size_t i, total = 0;
+    mamba__tok_out o;
+    size_t i;
+    unsigned char held[4];
+    unsigned n_held = 0;
     if (n_out) *n_out = 0;
     if (!t || !t->data || !n_out || (!ids && n) || (!out && cap)) return MAMBA_ERR_INVALID_ARG;
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n; i++)
+        if (ids[i] < 0 || (unsigned)ids[i] >= t->n_vocab) return MAMBA_ERR_TOKEN;
+    o.out = (unsigned char *)out; o.cap = cap; o.n = 0; o.strip = (t->flags & MAMBA_TOK_STRIP) != 0;
+    for (i = 0; i < n;) {
         const char *p;
-        size_t l;
-        mamba_result r = mamba_decode_token(t, ids[i], &p, &l);
-        if (r != MAMBA_OK) return r;
-        if (total < cap) memcpy(out + total, p, l < cap - total ? l : cap - total);
-        total += l;
+        size_t l, k;
+        mamba_decode_token(t, ids[i], &p, &l);
+        if (!(t->flags & MAMBA_TOK_SENTENCEPIECE)) {
+            /* ByteLevel: all the bytes, then from_utf8_lossy */
+            for (k = 0; k < l; k++) mamba__tok_lossy(&o, held, &n_held, (unsigned char)p[k]);
+            i++;
+            continue;
+        }
+        if (!mamba__tok_is_byte(t, ids[i])) { mamba__tok_put(&o, (const unsigned char *)p, l); i++; continue; }
+        /* ByteFallback: a run of byte tokens is its bytes if they are valid
+           UTF-8, else one U+FFFD per byte */
+        {
+            int valid = 1;
+            size_t j;
+            for (j = i; j < n && mamba__tok_is_byte(t, ids[j]); j++) {
+                const char *q;
+                size_t ql;
+                mamba_decode_token(t, ids[j], &q, &ql);
+                if (ql != 1) { valid = 0; continue; }
+                held[n_held++] = (unsigned char)q[0];
+                {
+                    int st = mamba__tok_utf8_state(held, n_held);
+                    if (st < 0) valid = 0;
+                    if (st != 0) n_held = 0;
+                }
+                if (n_held == 4) { valid = 0; n_held = 0; }
+            }
+            if (n_held) valid = 0;
+            n_held = 0;
+            for (k = i; k < j; k++) {
+                const char *q;
+                size_t ql;
+                mamba_decode_token(t, ids[k], &q, &ql);
+                if (valid) mamba__tok_put(&o, (const unsigned char *)q, ql);
+                else mamba__tok_put(&o, mamba__tok_fffd, 3);
+            }
+            i = j;
+        }
     }
-    *n_out = total;
-    return total > cap ? MAMBA_ERR_BUFFER_TOO_SMALL : MAMBA_OK;
+    if (n_held) mamba__tok_put(&o, mamba__tok_fffd, 3); /* an incomplete character at the end */
+    *n_out = o.n;
+    return o.n > cap ? MAMBA_ERR_BUFFER_TOO_SMALL : MAMBA_OK;
 }
 
 /* How many bytes at the end of s[0..n) are the start of a UTF-8 character
@@ -5352,18 +6061,44 @@ MAMBA_API mamba_result mamba_detok_push(const mamba_tokenizer *t, mamba_detok *d
     const char *p;
     size_t l, total, tail;
     mamba_result r;
+    mamba__tok_out o;
     if (n_out) *n_out = 0;
     if (!d || !out || !n_out || d->n_held > 3) return MAMBA_ERR_INVALID_ARG;
     r = mamba_decode_token(t, id, &p, &l);
     if (r != MAMBA_OK) return r;
-    if (l > cap || d->n_held > cap - l) return MAMBA_ERR_BUFFER_TOO_SMALL;
-    memcpy(out, d->held, d->n_held);
-    memcpy(out + d->n_held, p, l);
-    total = d->n_held + l;
-    tail = mamba__tok_incomplete_tail((const unsigned char *)out, total);
-    memcpy(d->held, out + total - tail, tail);
-    d->n_held = (unsigned)tail;
-    *n_out = total - tail;
+    if (cap < t->detok_bytes) return MAMBA_ERR_BUFFER_TOO_SMALL;
+    o.out = (unsigned char *)out; o.cap = cap; o.n = 0; o.strip = (t->flags & MAMBA_TOK_STRIP) && !d->started;
+    if ((t->flags & MAMBA_TOK_SENTENCEPIECE) && mamba__tok_is_byte(t, id) && l == 1) {
+        /* a byte-fallback byte: whole characters out, bad bytes as U+FFFD each */
+        d->held[d->n_held++] = (unsigned char)p[0];
+        d->fallback = 1;
+        while (d->n_held > 0) {
+            int st = mamba__tok_utf8_state(d->held, d->n_held);
+            unsigned k;
+            if (st == 0) break;
+            if (st == 1) { mamba__tok_put(&o, d->held, d->n_held); d->n_held = 0; break; }
+            for (k = 0; k < (unsigned)(-st); k++) mamba__tok_put(&o, mamba__tok_fffd, 3);
+            memmove(d->held, d->held + (-st), d->n_held - (unsigned)(-st));
+            d->n_held -= (unsigned)(-st);
+        }
+    } else if (t->flags & MAMBA_TOK_SENTENCEPIECE) {
+        unsigned k;
+        for (k = 0; k < d->n_held; k++) mamba__tok_put(&o, mamba__tok_fffd, 3); /* the run ended incomplete */
+        d->n_held = 0;
+        mamba__tok_put(&o, (const unsigned char *)p, l);
+    } else {
+        /* byte-level: the exact bytes, an incomplete character held back */
+        memmove(out + d->n_held, p, l);
+        memcpy(out, d->held, d->n_held);
+        total = d->n_held + l;
+        tail = mamba__tok_incomplete_tail((const unsigned char *)out, total);
+        memcpy(d->held, out + total - tail, tail);
+        d->n_held = (unsigned)tail;
+        d->fallback = 0;
+        o.n = total - tail;
+    }
+    if (o.n > 0 || !o.strip) d->started = 1; /* a byte went out, or was stripped */
+    *n_out = o.n;
     return MAMBA_OK;
 }
 
@@ -5372,7 +6107,14 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out)
     size_t n;
     if (!d || !out || d->n_held > 3) return 0;
     n = d->n_held;
-    memcpy(out, d->held, n);
+    if (d->fallback) {
+        size_t k;
+        for (k = 0; k < n; k++) memcpy(out + 3 * k, mamba__tok_fffd, 3);
+        n *= 3;
+    } else {
+        memcpy(out, d->held, n);
+    }
+    if (n > 0) d->started = 1;
     d->n_held = 0;
     return n;
 }

@@ -153,14 +153,17 @@ int main(int argc, char **argv)
         /* parsed above */
     } else if (prompt && prompt_len) {
         size_t len = prompt_len, n_ids = 0;
-        prompt_ids = (int *)malloc(sizeof(int) * (3 * len + 1));
+        prompt_ids = (int *)malloc(sizeof(int) * (3 * len + 2)); /* + the BOS */
         if (!prompt_ids) goto done;
         if (have_tok) {
             size_t wbytes = mamba_encode_work_size(&tok, len);
+            int bos = tok.add_bos && tok.bos_id >= 0; /* what the tokenizer's template adds (Mistral's <s>) */
             encode_work = malloc(wbytes);
             if (!encode_work) goto done;
-            r = mamba_encode(&tok, prompt, len, prompt_ids, 3 * len + 1, &n_ids, encode_work, wbytes);
+            prompt_ids[0] = tok.bos_id;
+            r = mamba_encode(&tok, prompt, len, prompt_ids + bos, 3 * len + 1, &n_ids, encode_work, wbytes);
             if (r != MAMBA_OK) { fprintf(stderr, "generate: cannot encode the prompt: %s\n", mamba_result_string(r)); goto done; }
+            n_ids += (size_t)bos;
         } else {
             for (n_ids = 0; n_ids < len; n_ids++) prompt_ids[n_ids] = (unsigned char)prompt[n_ids];
         }
@@ -178,7 +181,7 @@ int main(int argc, char **argv)
 
     logits = (float *)malloc(sizeof(float) * (size_t)model.config.n_vocab_padded);
     work = (int *)malloc(sizeof(int) * (size_t)model.config.n_vocab);
-    out = (char *)malloc(have_tok ? tok.max_token_bytes + 8 : 16);
+    out = (char *)malloc(have_tok ? tok.detok_bytes : 16);
     scratch_bytes = mamba_forward_scratch_size(&model, MAMBA_FORWARD_BLOCK);
     scratch = malloc(scratch_bytes);
     if (!logits || !work || !out || !scratch || mamba_state_new(&state, &model) != MAMBA_OK) {
@@ -186,9 +189,15 @@ int main(int argc, char **argv)
         goto done;
     }
 
-    /* echo the prompt, then read it in one batched call */
+    /* echo the prompt, then read it in one batched call; the decoder sees the
+       prompt's ids too, so the text goes on from it (Strip: no space lost) */
     if (!print_ids && prompt && prompt_len) fwrite(prompt, 1, prompt_len, stdout);
     else if (print_ids) for (i = 0; i < n_prompt; i++) printf("%d ", prompt_ids[i]);
+    if (have_tok && prompt && prompt_len) {
+        size_t n_out;
+        for (i = 0; i < n_prompt; i++) mamba_detok_push(&tok, &detok, prompt_ids[i], out, tok.detok_bytes, &n_out);
+        n_out = mamba_detok_flush(&detok, out);
+    }
     fflush(stdout);
     t0 = wall_seconds();
     r = mamba_forward(&model, &state, prompt_ids, n_prompt, logits, 0, scratch, scratch_bytes);
@@ -203,12 +212,12 @@ int main(int argc, char **argv)
     while (n_done < n_gen) {
         token = mamba_sample(&smp, &rng, logits, model.config.n_vocab, recent, n_recent < repeat_last ? n_recent : repeat_last, work);
         n_done++;
-        if (token == model.config.eos_id) break;
+        if (token == model.config.eos_id || (model.config.eos_id < 0 && have_tok && token == tok.eos_id)) break;
         if (print_ids) {
             printf("%d ", token);
         } else if (have_tok) {
             size_t n_out = 0;
-            if (mamba_detok_push(&tok, &detok, token, out, tok.max_token_bytes + 8, &n_out) == MAMBA_OK)
+            if (mamba_detok_push(&tok, &detok, token, out, tok.detok_bytes, &n_out) == MAMBA_OK)
                 fwrite(out, 1, n_out, stdout);
         } else if (token < 256) {
             putchar(token);

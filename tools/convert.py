@@ -24,8 +24,8 @@ Token ids written to the header:
   n_vocab  state-spaces: config vocab_size before padding.
            transformers: max id + 1 of tokenizer.json (model vocab and added
            tokens) when one is found, else config vocab_size.
-  eos_id   config eos_token_id if given; else the id of "<|endoftext|>" in the
-           tokenizer; else 0 (the GPT-NeoX vocabulary that all state-spaces
+  eos_id   config eos_token_id if given; else the id of "<|endoftext|>" (or of
+           "</s>", SentencePiece-style) in the tokenizer; else 0 (the GPT-NeoX vocabulary that all state-spaces
            Mamba-1 models use has <|endoftext|> at id 0).
   bos_id, pad_id  from config bos_token_id / pad_token_id; none (-1) when absent.
 """
@@ -213,7 +213,7 @@ def tokenizer_info(path):
     nums = [v for v in ids.values() if isinstance(v, int)]
     if not nums:
         raise ConvertError("tokenizer %s has no vocabulary" % path)
-    return max(nums) + 1, ids.get("<|endoftext|>")
+    return max(nums) + 1, ids.get("<|endoftext|>", ids.get("</s>"))  # GPT-NeoX/GPT-4/Qwen, or Llama/Mistral
 
 
 def pack_tokenizer(path, explicit):
