@@ -1872,26 +1872,27 @@ static float mamba__dot_row_iq4nl(const mamba_matrix *W, int r, const float *MAM
     return mamba__dot_row_q4(W, r, x, mamba__iq4nl_levels);
 }
 
-/* Rows r0 .. r0+nr-1 with the prepared input */
-static void mamba__dot_rows_q4(float *out, const mamba_matrix *W, int r0, int nr, const int16_t *MAMBA__RESTRICT xq,
+/* Rows [r0, r1) with the prepared input, into out[r0..r1-1] (the contract
+   of a weight type's row kernel, as mamba__dot_rows_q8) */
+static void mamba__dot_rows_q4(float *out, const mamba_matrix *W, int r0, int r1, const int16_t *MAMBA__RESTRICT xq,
                                const float *MAMBA__RESTRICT xs, const int8_t *lv)
 {
-    int i, nb = mamba__q8_blocks(W->cols);
-    for (i = 0; i < nr; i++) {
+    int r, nb = mamba__q8_blocks(W->cols);
+    for (r = r0; r < r1; r++) {
         const uint16_t *d;
-        const uint8_t *q = mamba__q4_row(W, r0 + i, &d);
-        out[i] = mamba__dot_q4x16(q, d, xq, xs, nb, lv);
+        const uint8_t *q = mamba__q4_row(W, r, &d);
+        out[r] = mamba__dot_q4x16(q, d, xq, xs, nb, lv);
     }
 }
-static void mamba__dot_rows_q4_0(float *out, const mamba_matrix *W, int r0, int nr, const int16_t *MAMBA__RESTRICT xq,
+static void mamba__dot_rows_q4_0(float *out, const mamba_matrix *W, int r0, int r1, const int16_t *MAMBA__RESTRICT xq,
                                  const float *MAMBA__RESTRICT xs)
 {
-    mamba__dot_rows_q4(out, W, r0, nr, xq, xs, mamba__q4_0_levels);
+    mamba__dot_rows_q4(out, W, r0, r1, xq, xs, mamba__q4_0_levels);
 }
-static void mamba__dot_rows_iq4nl(float *out, const mamba_matrix *W, int r0, int nr, const int16_t *MAMBA__RESTRICT xq,
+static void mamba__dot_rows_iq4nl(float *out, const mamba_matrix *W, int r0, int r1, const int16_t *MAMBA__RESTRICT xq,
                                   const float *MAMBA__RESTRICT xs)
 {
-    mamba__dot_rows_q4(out, W, r0, nr, xq, xs, mamba__iq4nl_levels);
+    mamba__dot_rows_q4(out, W, r0, r1, xq, xs, mamba__iq4nl_levels);
 }
 
 /* Columns [k0, k0 + n) of row r widened to f32 (k0 a multiple of 32) */
