@@ -14,12 +14,10 @@ W="-std=c99 -Wall -Wextra -pedantic -Werror -I."
 WXX="-x c++ -std=c++11 -Wall -Wextra -pedantic -Werror -I."
 fail=0
 try() { name=$1; shift; if "$@" 2> "$B/$name.log"; then echo "ok   $name"; else echo "FAIL $name"; cat "$B/$name.log"; fail=1; fi; }
-# Known failure, to be fixed in mamba.h (issue 10): g++ warns 24 times in the
-# AVX-512 code ("__Y may be used uninitialized") and an un-popped diagnostic
-# pragma silences the user's -Wuninitialized after the include. Until then
-# these print XFAIL (listed at the end of make test), not FAIL; once they pass
-# they print XPASS: then delete this list.
-XFAIL="g++-cxx-march=native g++-cxx-march=native-omp g++-cxx-march=native-user-warning g++-cxx-march=x86-64-v4 g++-cxx-march=x86-64-v4-omp g++-cxx-march=x86-64-v4-user-warning"
+# Known failures print XFAIL (listed at the end of make test), not FAIL; a
+# listed one that passes prints XPASS. Empty: the g++ AVX-512 warnings and
+# the un-popped diagnostic pragma it listed were fixed in issue 10.
+XFAIL=""
 is_xfail() { case " $XFAIL " in *" $1 "*) return 0 ;; esac; return 1; }
 n_xfail=0
 xfailed() {
