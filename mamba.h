@@ -518,6 +518,11 @@ MAMBA_API void mamba_state_observe(mamba_state *s, mamba_observer fn, void *user
    NULL or a dtype this library does not know. */
 MAMBA_API size_t mamba_matrix_bytes(const mamba_matrix *w);
 
+/* The short name of a weight type ("f32", "f16", "bf16", "q8", "q4_0",
+   "iq4_nl": the --dtype names of tools/convert.py), a static string;
+   "unknown" for a dtype this library does not know. */
+MAMBA_API const char *mamba_dtype_string(int dtype);
+
 /* Index of the largest of the first n logits (the first one on ties):
    greedy decoding. n is usually config.n_vocab, so padding rows never win.
    NaN logits never win (0 if all are NaN); -1 for NULL or n < 1. */
@@ -3571,6 +3576,12 @@ MAMBA_API size_t mamba_matrix_bytes(const mamba_matrix *w)
 {
     if (!w || !mamba__wtype_of(w->dtype) || w->rows < 0 || w->cols < 0) return 0;
     return (size_t)w->rows * mamba__row_bytes(w->dtype, w->cols);
+}
+
+MAMBA_API const char *mamba_dtype_string(int dtype)
+{
+    const mamba__wtype *t = mamba__wtype_of(dtype);
+    return t ? t->name : "unknown";
 }
 
 MAMBA_API int mamba_argmax(const float *logits, int n)

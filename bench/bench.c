@@ -314,17 +314,6 @@ static void reset_hwm(void)
     fclose(f);
 }
 
-static const char *dtype_name(int d)
-{
-    switch (d) {
-    case MAMBA_DTYPE_F32: return "f32";
-    case MAMBA_DTYPE_F16: return "f16";
-    case MAMBA_DTYPE_BF16: return "bf16";
-    case MAMBA_DTYPE_Q8: return "q8";
-    }
-    return "?";
-}
-
 static int usage(void)
 {
     fprintf(stderr, "usage: bench MODEL.mamba [--threads N] [--prompt N] [--gen N] [--rounds N] [--bw-mib N]\n");
@@ -449,7 +438,7 @@ int main(int argc, char **argv)
         double state_bytes = (double)mamba_state_size(&m);
         printf("model      %s: %s matrices, %d layers, d_model %d, %.1f MB file; threads %d, prompt %d, gen %d, "
                "medians of %d rounds\n",
-               path, dtype_name(m.layers[0].in_proj.dtype), m.config.n_layer, m.config.d_model, m.size / 1e6,
+               path, mamba_dtype_string(m.layers[0].in_proj.dtype), m.config.n_layer, m.config.d_model, m.size / 1e6,
                threads, n_prompt, n_gen, rounds);
         printf("machine    read bandwidth %.1f GB/s (%d MiB buffer), FMA peak %.1f GFLOP/s (%s, %d threads)\n",
                mbw / 1e9, bw_mib, mfma / 1e9, FMA_ISA, threads);
@@ -466,7 +455,7 @@ int main(int argc, char **argv)
         else
             printf("memory     n/a (no /proc)\n");
         printf("row:       | %s | %d | %.1f | %.1f | %.1f | %.1f%% | %.1f | %.1f%% | %.1f | %.1f |\n",
-               dtype_name(m.layers[0].in_proj.dtype), threads, mp, md, bpt / 1e6, 100 * mfbw, mbw / 1e9,
+               mamba_dtype_string(m.layers[0].in_proj.dtype), threads, mp, md, bpt / 1e6, 100 * mfbw, mbw / 1e9,
                100 * mffma, mfma / 1e9, hwm / 1e6);
     }
     if (sink == 12345.678f) printf("\n"); /* keep the probes' results alive */

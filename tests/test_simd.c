@@ -355,6 +355,12 @@ int main(void)
     CHECK(mamba__row_bytes(MAMBA_DTYPE_Q8, 48) == 68, "q8 row of 48 = 2 blocks = 68 bytes");
     CHECK(mamba__row_bytes(MAMBA_DTYPE_Q8, 768) == 816, "q8 row of 768 = 24 blocks");
     CHECK(mamba__row_bytes(MAMBA_DTYPE_F16, 7) == 14 && mamba__row_bytes(MAMBA_DTYPE_F32, 7) == 28, "row bytes");
+    /* the names programs print (build/bench) come from the same table */
+    CHECK(!strcmp(mamba_dtype_string(MAMBA_DTYPE_F32), "f32") && !strcmp(mamba_dtype_string(MAMBA_DTYPE_BF16), "bf16") &&
+              !strcmp(mamba_dtype_string(MAMBA_DTYPE_Q8), "q8") && !strcmp(mamba_dtype_string(MAMBA_DTYPE_Q4_0), "q4_0") &&
+              !strcmp(mamba_dtype_string(MAMBA_DTYPE_IQ4_NL), "iq4_nl"),
+          "dtype names");
+    CHECK(!strcmp(mamba_dtype_string(-1), "unknown") && !strcmp(mamba_dtype_string(99), "unknown"), "unknown dtype name");
 
     /* 4. the selective scan step (SIMD exp in lanes) against its scalar
           reference (libm expf), on d_state 1..40 (every tail), with Delta A
