@@ -1154,22 +1154,63 @@ static int mamba__q8_blocks(int cols)
     return (cols + MAMBA__Q8_BLOCK - 1) / MAMBA__Q8_BLOCK;
 }
 
-/* -- dot products of a weight row with x -----------------------------------
-   sum_i w[i] x[i], weights widened to f32. One body per instruction set
-   serves f32, f16 and bf16: it is inlined with its dtype a constant, so
-   each of mamba__dot_f32/_f16/_bf16 compiles to its own loop. The
-   reference keeps eight partial sums (breaking the dependency chain, and
-   letting a compiler vectorise where nothing else does). The fast forms
-   are written to keep the memory bus busy, as decoding reads each weight
-   once: wide loads, four independent accumulators (an FMA's latency is 4
-   cycles; one chain would stall), conversion to f32 in registers, and
-   tails by masked loads (AVX-512 f32) or the scalar loop, never past the
-   end. */
+/* -- dot products of weight rows with x ------------------------------------
+   out[k] = sum_i w_k[i] x[i] for up to MAMBA__NR rows w_k, weights widened
+   to f32. Decoding reads each weight once, so these loops run at the speed
+   of memory, and on this kind of machine a core reads one sequential
+   stream well below the rate it reads several: the matvec hands a kernel
+   rows from MAMBA__NR places of the matrix at once (mamba__matvec_x), and
+   the kernel reads them side by side, loading each slice of x once for all
+   of them. Every row's sum is computed by the same sequence of operations
+   whichever slot and call it takes, so a row's result does not depend on
+   its companions, the thread count or the split.
+   The reference keeps eight partial sums (breaking the dependency chain,
+   and letting a compiler vectorise where nothing else does). The fast form
+   is written once, over a few vector macros that each instruction set
+   defines below: two accumulators a row (an FMA's latency is 4 cycles;
+   with four rows that is eight chains), weights converted to f32 in
+   registers, and a scalar tail, never a read past the end. */
 #if defined(__GNUC__) || defined(__clang__)
 #define MAMBA__INLINE inline __attribute__((always_inline))
 #else
 #define MAMBA__INLINE inline
 #endif
+#define MAMBA__NR 4 /* rows a kernel call reads side by side */
+/* The loops over a call's rows run nr <= MAMBA__NR times, nr a constant
+   where the kernel is inlined: unrolled whole, each row's accumulators
+   stay in registers (GCC's -O2 otherwise keeps the arrays on the stack). */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
+#define MAMBA__ROWS_UNROLLED _Pragma("GCC unroll 4")
+#elif defined(__clang__)
+#define MAMBA__ROWS_UNROLLED _Pragma("clang loop unroll(full)")
+#else
+#define MAMBA__ROWS_UNROLLED
+#endif
+
+/* CONFIG: MAMBA_PREFETCH_AHEAD  bytes ahead of its reads that a decode
+   kernel asks for each row's weights (a software prefetch into L2, one a
+   cache line); 0 asks for none. Even with four streams a core keeps too
+   few lines in flight to read at the rate of memory once each weight takes
+   a few instructions: on this Xeon f16 rows read 10.4 GB/s without,
+   15.2 with, beside 15.6 for a plain four-stream read (docs/kernels-notes.md).
+   A prefetch never faults, so it may point past the end of a matrix. */
+#ifndef MAMBA_PREFETCH_AHEAD
+#define MAMBA_PREFETCH_AHEAD 2048
+#endif
+#if MAMBA_PREFETCH_AHEAD > 0 && (defined(__GNUC__) || defined(__clang__))
+/* the address is made as an integer: a pointer past the end of its object
+   would be undefined even unused */
+#define MAMBA__PREFETCH(p) __builtin_prefetch((const void *)((uintptr_t)(const void *)(p) + MAMBA_PREFETCH_AHEAD), 0, 2)
+#else
+#define MAMBA__PREFETCH(p) ((void)(p))
+#endif
+/* one prefetch per 64-byte line of the `bytes` a row reads from byte o on */
+#define MAMBA__PREFETCH_LINES(w, o, bytes)                                                                             \
+    do {                                                                                                               \
+        size_t mamba__o;                                                                                               \
+        for (mamba__o = 0; mamba__o < (size_t)(bytes); mamba__o += 64)                                                 \
+            if ((bytes) >= 64 || ((o) & 63) == 0) MAMBA__PREFETCH((uintptr_t)(const void *)(w) + (o) + mamba__o);    \
+    } while (0)
 
 /* weight i of a row stored as dtype (f32, f16 or bf16), widened */
 static MAMBA__INLINE float mamba__widen(const void *w, int i, int dtype)
@@ -1195,42 +1236,28 @@ static MAMBA__INLINE float mamba__dot_scalar(const void *MAMBA__RESTRICT w, cons
 #define mamba__dot_f16_scalar(w, x, n) mamba__dot_scalar(w, x, n, MAMBA_DTYPE_F16)
 #define mamba__dot_bf16_scalar(w, x, n) mamba__dot_scalar(w, x, n, MAMBA_DTYPE_BF16)
 
+/* What an instruction set provides for the fast form:
+     MAMBA__VN                floats a vector; mamba__vf its type
+     MAMBA__VZERO() VLOAD(p) VFMA(a, b, acc) VADD(a, b) VSUM(v)
+     mamba__vwiden(w, i, dt)  the VN weights at w + i widened to f32
+     MAMBA__VF16              1 if it widens f16 (AVX2 needs F16C) */
 #if defined(MAMBA__AVX512)
-/* 16 weights at w + i widened to f32: a load, vcvtph2ps (exact), or a
-   zero-extension of bfloat16 shifted into the top half */
-static MAMBA__INLINE __m512 mamba__load16(const void *w, int i, int dtype)
+#define MAMBA__VN 16
+typedef __m512 mamba__vf;
+#define MAMBA__VZERO() _mm512_setzero_ps()
+#define MAMBA__VLOAD(p) _mm512_loadu_ps(p)
+#define MAMBA__VFMA(a, b, acc) _mm512_fmadd_ps(a, b, acc)
+#define MAMBA__VADD(a, b) _mm512_add_ps(a, b)
+#define MAMBA__VSUM(v) _mm512_reduce_add_ps(v)
+#define MAMBA__VF16 1
+/* vcvtph2ps (exact), or a zero-extension of bfloat16 shifted into the top half */
+static MAMBA__INLINE __m512 mamba__vwiden(const void *w, int i, int dtype)
 {
     const __m256i *p = (const __m256i *)(const void *)((const uint16_t *)w + i);
     if (dtype == MAMBA_DTYPE_F32) return _mm512_loadu_ps((const float *)w + i);
     if (dtype == MAMBA_DTYPE_F16) return _mm512_cvtph_ps(_mm256_loadu_si256(p));
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(p)), 16));
 }
-
-static MAMBA__INLINE float mamba__dot16(const void *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n,
-                                        int dtype)
-{
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-    for (; i + 64 <= n; i += 64) {
-        a0 = _mm512_fmadd_ps(mamba__load16(w, i, dtype), _mm512_loadu_ps(x + i), a0);
-        a1 = _mm512_fmadd_ps(mamba__load16(w, i + 16, dtype), _mm512_loadu_ps(x + i + 16), a1);
-        a2 = _mm512_fmadd_ps(mamba__load16(w, i + 32, dtype), _mm512_loadu_ps(x + i + 32), a2);
-        a3 = _mm512_fmadd_ps(mamba__load16(w, i + 48, dtype), _mm512_loadu_ps(x + i + 48), a3);
-    }
-    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(mamba__load16(w, i, dtype), _mm512_loadu_ps(x + i), a0);
-    if (dtype == MAMBA_DTYPE_F32 && i < n) { /* 1..15 left: masked lanes read nothing and count zero */
-        __mmask16 k = (__mmask16)((1u << (n - i)) - 1u);
-        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, (const float *)w + i), _mm512_maskz_loadu_ps(k, x + i), a1);
-        i = n;
-    }
-    sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-    for (; i < n; i++) sum += mamba__widen(w, i, dtype) * x[i];
-    return sum;
-}
-#define mamba__dot_f32(w, x, n) mamba__dot16(w, x, n, MAMBA_DTYPE_F32)
-#define mamba__dot_f16(w, x, n) mamba__dot16(w, x, n, MAMBA_DTYPE_F16)
-#define mamba__dot_bf16(w, x, n) mamba__dot16(w, x, n, MAMBA_DTYPE_BF16)
 #elif defined(MAMBA__AVX2)
 static float mamba__hsum256(__m256 v)
 {
@@ -1239,9 +1266,17 @@ static float mamba__hsum256(__m256 v)
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
-
-/* 8 weights at w + i widened to f32 (f16 needs F16C's vcvtph2ps) */
-static MAMBA__INLINE __m256 mamba__load8(const void *w, int i, int dtype)
+#define MAMBA__VN 8
+typedef __m256 mamba__vf;
+#define MAMBA__VZERO() _mm256_setzero_ps()
+#define MAMBA__VLOAD(p) _mm256_loadu_ps(p)
+#define MAMBA__VFMA(a, b, acc) _mm256_fmadd_ps(a, b, acc)
+#define MAMBA__VADD(a, b) _mm256_add_ps(a, b)
+#define MAMBA__VSUM(v) mamba__hsum256(v)
+#if defined(__F16C__)
+#define MAMBA__VF16 1
+#endif
+static MAMBA__INLINE __m256 mamba__vwiden(const void *w, int i, int dtype)
 {
     const __m128i *p = (const __m128i *)(const void *)((const uint16_t *)w + i);
     if (dtype == MAMBA_DTYPE_F32) return _mm256_loadu_ps((const float *)w + i);
@@ -1250,65 +1285,92 @@ static MAMBA__INLINE __m256 mamba__load8(const void *w, int i, int dtype)
 #endif
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(p)), 16));
 }
-
-static MAMBA__INLINE float mamba__dot8(const void *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n, int dtype)
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(mamba__load8(w, i, dtype), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(mamba__load8(w, i + 8, dtype), _mm256_loadu_ps(x + i + 8), a1);
-        a2 = _mm256_fmadd_ps(mamba__load8(w, i + 16, dtype), _mm256_loadu_ps(x + i + 16), a2);
-        a3 = _mm256_fmadd_ps(mamba__load8(w, i + 24, dtype), _mm256_loadu_ps(x + i + 24), a3);
-    }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(mamba__load8(w, i, dtype), _mm256_loadu_ps(x + i), a0);
-    sum = mamba__hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++) sum += mamba__widen(w, i, dtype) * x[i];
-    return sum;
-}
-#define mamba__dot_f32(w, x, n) mamba__dot8(w, x, n, MAMBA_DTYPE_F32)
-#if defined(__F16C__)
-#define mamba__dot_f16(w, x, n) mamba__dot8(w, x, n, MAMBA_DTYPE_F16)
-#endif
-#define mamba__dot_bf16(w, x, n) mamba__dot8(w, x, n, MAMBA_DTYPE_BF16)
 #elif defined(MAMBA__NEON)
-/* 4 weights at w + i widened to f32 (fcvtl, exact; bfloat16 by a shift) */
-static MAMBA__INLINE float32x4_t mamba__load4(const void *w, int i, int dtype)
+#define MAMBA__VN 4
+typedef float32x4_t mamba__vf;
+#define MAMBA__VZERO() vdupq_n_f32(0.0f)
+#define MAMBA__VLOAD(p) vld1q_f32(p)
+#define MAMBA__VFMA(a, b, acc) vfmaq_f32(acc, a, b)
+#define MAMBA__VADD(a, b) vaddq_f32(a, b)
+#define MAMBA__VSUM(v) vaddvq_f32(v)
+#define MAMBA__VF16 1
+/* fcvtl (exact); bfloat16 by a shift */
+static MAMBA__INLINE float32x4_t mamba__vwiden(const void *w, int i, int dtype)
 {
     if (dtype == MAMBA_DTYPE_F32) return vld1q_f32((const float *)w + i);
     if (dtype == MAMBA_DTYPE_F16) return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)w + i)));
     return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16((const uint16_t *)w + i), 16));
 }
-
-static MAMBA__INLINE float mamba__dot4(const void *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n, int dtype)
-{
-    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = vfmaq_f32(a0, mamba__load4(w, i, dtype), vld1q_f32(x + i));
-        a1 = vfmaq_f32(a1, mamba__load4(w, i + 4, dtype), vld1q_f32(x + i + 4));
-        a2 = vfmaq_f32(a2, mamba__load4(w, i + 8, dtype), vld1q_f32(x + i + 8));
-        a3 = vfmaq_f32(a3, mamba__load4(w, i + 12, dtype), vld1q_f32(x + i + 12));
-    }
-    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, mamba__load4(w, i, dtype), vld1q_f32(x + i));
-    sum = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
-    for (; i < n; i++) sum += mamba__widen(w, i, dtype) * x[i];
-    return sum;
-}
-#define mamba__dot_f32(w, x, n) mamba__dot4(w, x, n, MAMBA_DTYPE_F32)
-#define mamba__dot_f16(w, x, n) mamba__dot4(w, x, n, MAMBA_DTYPE_F16)
-#define mamba__dot_bf16(w, x, n) mamba__dot4(w, x, n, MAMBA_DTYPE_BF16)
 #endif
+
+#ifdef MAMBA__VN
+/* rows w[0..nr-1] . x into out[0..nr-1]; nr is a constant where it is
+   inlined (1 or MAMBA__NR), so the row loops unroll */
+static MAMBA__INLINE void mamba__dotv(float *out, const void *const *w, int nr, const float *MAMBA__RESTRICT x, int n,
+                                      int dtype)
+{
+    const size_t es = dtype == MAMBA_DTYPE_F32 ? 4 : 2; /* bytes a weight */
+    mamba__vf a0[MAMBA__NR], a1[MAMBA__NR];
+    int i = 0, k, j;
+    MAMBA__ROWS_UNROLLED
+    for (k = 0; k < nr; k++) a0[k] = a1[k] = MAMBA__VZERO();
+    for (; i + 2 * MAMBA__VN <= n; i += 2 * MAMBA__VN) {
+        const mamba__vf x0 = MAMBA__VLOAD(x + i), x1 = MAMBA__VLOAD(x + i + MAMBA__VN);
+        MAMBA__ROWS_UNROLLED
+        for (k = 0; k < nr; k++) {
+            MAMBA__PREFETCH_LINES(w[k], (size_t)i * es, 2 * MAMBA__VN * es);
+            a0[k] = MAMBA__VFMA(mamba__vwiden(w[k], i, dtype), x0, a0[k]);
+            a1[k] = MAMBA__VFMA(mamba__vwiden(w[k], i + MAMBA__VN, dtype), x1, a1[k]);
+        }
+    }
+    if (i + MAMBA__VN <= n) {
+        const mamba__vf x0 = MAMBA__VLOAD(x + i);
+        MAMBA__ROWS_UNROLLED
+        for (k = 0; k < nr; k++) a0[k] = MAMBA__VFMA(mamba__vwiden(w[k], i, dtype), x0, a0[k]);
+        i += MAMBA__VN;
+    }
+    MAMBA__ROWS_UNROLLED
+    for (k = 0; k < nr; k++) {
+        float sum = MAMBA__VSUM(MAMBA__VADD(a0[k], a1[k]));
+        for (j = i; j < n; j++) sum += mamba__widen(w[k], j, dtype) * x[j];
+        out[k] = sum;
+    }
+}
+static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRICT x, int n, int dtype)
+{
+    float v;
+    mamba__dotv(&v, &w, 1, x, n, dtype);
+    return v;
+}
+#define mamba__dot_f32(w, x, n) mamba__dot1(w, x, n, MAMBA_DTYPE_F32)
+#define mamba__dot_bf16(w, x, n) mamba__dot1(w, x, n, MAMBA_DTYPE_BF16)
+#define mamba__dotn_f32(out, w, x, n) mamba__dotv(out, w, MAMBA__NR, x, n, MAMBA_DTYPE_F32)
+#define mamba__dotn_bf16(out, w, x, n) mamba__dotv(out, w, MAMBA__NR, x, n, MAMBA_DTYPE_BF16)
+#ifdef MAMBA__VF16
+#define mamba__dot_f16(w, x, n) mamba__dot1(w, x, n, MAMBA_DTYPE_F16)
+#define mamba__dotn_f16(out, w, x, n) mamba__dotv(out, w, MAMBA__NR, x, n, MAMBA_DTYPE_F16)
+#endif
+#endif
+/* elsewhere the references, a row at a time */
 #ifndef mamba__dot_f32
 #define mamba__dot_f32 mamba__dot_f32_scalar
+#define mamba__dot_bf16 mamba__dot_bf16_scalar
 #endif
 #ifndef mamba__dot_f16
 #define mamba__dot_f16 mamba__dot_f16_scalar
 #endif
-#ifndef mamba__dot_bf16
-#define mamba__dot_bf16 mamba__dot_bf16_scalar
+static MAMBA__MAYBE_UNUSED void mamba__dotn_scalar(float *out, const void *const *w, const float *MAMBA__RESTRICT x,
+                                                   int n, int dtype)
+{
+    int k;
+    for (k = 0; k < MAMBA__NR; k++) out[k] = mamba__dot_scalar(w[k], x, n, dtype);
+}
+#ifndef mamba__dotn_f32
+#define mamba__dotn_f32(out, w, x, n) mamba__dotn_scalar(out, w, x, n, MAMBA_DTYPE_F32)
+#define mamba__dotn_bf16(out, w, x, n) mamba__dotn_scalar(out, w, x, n, MAMBA_DTYPE_BF16)
+#endif
+#ifndef mamba__dotn_f16
+#define mamba__dotn_f16(out, w, x, n) mamba__dotn_scalar(out, w, x, n, MAMBA_DTYPE_F16)
 #endif
 
 /* q8 times a vector: both sides as integers.  mamba_step's matvec first
@@ -1366,16 +1428,12 @@ static MAMBA__MAYBE_UNUSED void mamba__q8_quant_x_scalar(int16_t *MAMBA__RESTRIC
         }
         inv = MAMBA__Q8_XMAX / amax;
         xs[b] = amax / MAMBA__Q8_XMAX;
-        for (i = 0; i < len; i++) {
-            /* round to nearest, ties to even (what the SIMD converters do),
-               without libm: adding 1.5 * 2^23 leaves no bits below the units
-               for |v| < 2^22, so the sum is rounded to an integer; the
-               assignment to a float drops any excess precision (C99 6.3.1.8) */
-            float v = xb[i] * inv;
-            float t = v + 12582912.0f;
-            t -= 12582912.0f;
-            qb[i] = (int16_t)t;
-        }
+        /* round to nearest, ties to even (what the SIMD converters do):
+           lrintf in the default rounding mode. The product is rounded to
+           float first, as the SIMD forms do; a bare `v + 1.5 * 2^23` trick
+           was fused into one FMA where a compiler contracts across
+           statements (g++ by default), which rounds differently. */
+        for (i = 0; i < len; i++) qb[i] = (int16_t)lrintf(xb[i] * inv);
         for (; i < MAMBA__Q8_BLOCK; i++) qb[i] = 0;
     }
 }
@@ -1437,11 +1495,13 @@ static MAMBA__MAYBE_UNUSED float mamba__dot_q8x16_scalar(const int8_t *MAMBA__RE
     return sum;
 }
 #if defined(MAMBA__AVX512) && defined(__AVX512BW__) && defined(__AVX512VL__)
-/* The q8 dot products need AVX-512BW (bytes and words in 512-bit vectors)
-   and VL (masked 256-bit loads), which every AVX-512 core since Skylake-SP
-   has; a target with AVX-512F alone (Xeon Phi) takes the scalar ones. */
+/* The integer dot products need AVX-512BW (bytes and words in 512-bit
+   vectors) and VL (masked 256-bit loads), which every AVX-512 core since
+   Skylake-SP has; a target with AVX-512F alone (Xeon Phi) takes the
+   scalar ones. */
+#define MAMBA__AVX512BW 1
 /* 32 int8 -> 32 int16, sign-extended (vpmovsxbw) */
-static __m512i mamba__load_q8x32(const int8_t *p)
+static MAMBA__INLINE __m512i mamba__load_q8x32(const int8_t *p)
 {
     return _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)p));
 }
@@ -1461,66 +1521,82 @@ static void mamba__hsum4x16(float *out, __m512 a, __m512 b, __m512 c, __m512 d)
                                                                                     12, 8, 4, 0), t)));
 }
 
-/* mamba__dot_q8x16_scalar for nr <= 4 consecutive rows (q and d at the
-   first; decoding streams them one after the other, as one long read).
-   Per block one vpmaddwd: 32 int8 x int16 products summed in pairs into 16
-   int32 lanes, each exact and below 2^24, so converting them to f32 is
-   exact too; then one FMA by the block's scale. The scales d[b] xs[b] of
-   16 blocks are made in one go into memory, from where each block
-   broadcasts its own as part of the FMA: no scalar f16 conversion a block.
-   AVX512-VNNI's vpdpwssd would fold an int32 accumulate into the multiply,
-   but every block has its own scale: nothing to accumulate in int32 across
-   blocks. Two blocks at a time into two accumulators, so one FMA does not
-   wait for the other. Four rows a call share one horizontal sum
-   (mamba__hsum4x16) and the call: most rows are short (768 columns; 48 for
-   dt_proj), so what a row costs besides its blocks matters. */
-static void mamba__dot_q8x16_rows(float *out, const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
-                                  const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb, int nr)
+/* The accumulators of nr rows (nr <= MAMBA__NR = 4) summed into
+   out[0..nr-1]: one call of mamba__hsum4x16, a missing row repeated */
+static MAMBA__INLINE void mamba__hsum_rows(float *out, const __m512 *a, int nr)
 {
-    __m512 acc[4];
     float res[4];
-    int row, b0, j;
-    for (row = 0; row < 4; row++) {
-        const int8_t *qr = q + (size_t)row * (size_t)nb * MAMBA__Q8_BLOCK;
-        const uint16_t *dr = d + (size_t)row * (size_t)nb;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
-        for (b0 = 0; row < nr && b0 < nb; b0 += 16) {
-            int m = nb - b0 < 16 ? nb - b0 : 16;
-            __mmask16 k = (__mmask16)(m == 16 ? 0xFFFFu : (1u << m) - 1u);
-            float s[16];
-            const int8_t *qb = qr + b0 * MAMBA__Q8_BLOCK;
-            const int16_t *xb = xq + b0 * MAMBA__Q8_BLOCK;
-            _mm512_storeu_ps(s, _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, dr + b0)),
-                                              _mm512_maskz_loadu_ps(k, xs + b0)));
-            for (j = 0; j + 2 <= m; j += 2) {
-                __m512i p0 = _mm512_madd_epi16(mamba__load_q8x32(qb + j * MAMBA__Q8_BLOCK),
-                                               _mm512_loadu_si512((const void *)(xb + j * MAMBA__Q8_BLOCK)));
-                __m512i p1 = _mm512_madd_epi16(mamba__load_q8x32(qb + (j + 1) * MAMBA__Q8_BLOCK),
-                                               _mm512_loadu_si512((const void *)(xb + (j + 1) * MAMBA__Q8_BLOCK)));
-                a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_set1_ps(s[j]), a0);
-                a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_set1_ps(s[j + 1]), a1);
-            }
-            if (j < m) {
-                __m512i p0 = _mm512_madd_epi16(mamba__load_q8x32(qb + j * MAMBA__Q8_BLOCK),
-                                               _mm512_loadu_si512((const void *)(xb + j * MAMBA__Q8_BLOCK)));
-                a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_set1_ps(s[j]), a0);
-            }
-        }
-        acc[row] = _mm512_add_ps(a0, a1);
-    }
-    mamba__hsum4x16(res, acc[0], acc[1], acc[2], acc[3]);
-    for (row = 0; row < nr; row++) out[row] = res[row];
+    int k;
+    mamba__hsum4x16(res, a[0], a[nr > 1], a[nr > 2 ? 2 : 0], a[nr > 3 ? 3 : 0]);
+    for (k = 0; k < nr; k++) out[k] = res[k];
 }
 
-static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
-                              const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb)
+/* d[b] xs[b] for the m <= 16 blocks from b0 in the lanes of a vector: one
+   vcvtph2ps for 16 scales, no scalar f16 conversion a block */
+static MAMBA__INLINE __m512 mamba__scales16(const uint16_t *d, const float *xs, int b0, int m)
+{
+    __mmask16 k = (__mmask16)(m == 16 ? 0xFFFFu : (1u << m) - 1u);
+    return _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, d + b0)), _mm512_maskz_loadu_ps(k, xs + b0));
+}
+
+/* mamba__dot_q8x16_scalar for the rows q[k], d[k] (k < nr), read side by
+   side. Per block one vpmaddwd: 32 int8 x int16 products summed in pairs
+   into 16 int32 lanes, each exact and below 2^24, so converting them to f32
+   is exact too; then one FMA by the block's scale, broadcast from memory.
+   AVX512-VNNI's vpdpwssd would fold an int32 accumulate into the multiply,
+   but every block has its own scale: nothing to accumulate in int32 across
+   blocks. Two blocks at a time into two accumulators a row, so one FMA does
+   not wait for the other; the rows share each load of xq. */
+static MAMBA__INLINE void mamba__q8v(float *out, const int8_t *const *q, const uint16_t *const *d, int nr,
+                                     const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb)
+{
+    __m512 a0[MAMBA__NR], a1[MAMBA__NR];
+    float s[MAMBA__NR][16];
+    int k, b0, j;
+    MAMBA__ROWS_UNROLLED
+    for (k = 0; k < nr; k++) a0[k] = a1[k] = _mm512_setzero_ps();
+    for (b0 = 0; b0 < nb; b0 += 16) {
+        int m = nb - b0 < 16 ? nb - b0 : 16;
+        MAMBA__ROWS_UNROLLED
+        for (k = 0; k < nr; k++) {
+            MAMBA__PREFETCH((uintptr_t)(d[k] + b0) + 32); /* the scales, 2 bytes a block */
+            _mm512_storeu_ps(s[k], mamba__scales16(d[k], xs, b0, m));
+        }
+        for (j = 0; j + 2 <= m; j += 2) {
+            const int16_t *xb = xq + (b0 + j) * MAMBA__Q8_BLOCK;
+            const __m512i x0 = _mm512_loadu_si512((const void *)xb), x1 = _mm512_loadu_si512((const void *)(xb + 32));
+            MAMBA__ROWS_UNROLLED
+            for (k = 0; k < nr; k++) {
+                const int8_t *qb = q[k] + (b0 + j) * MAMBA__Q8_BLOCK;
+                __m512i p0, p1;
+                MAMBA__PREFETCH(qb);
+                p0 = _mm512_madd_epi16(mamba__load_q8x32(qb), x0);
+                p1 = _mm512_madd_epi16(mamba__load_q8x32(qb + MAMBA__Q8_BLOCK), x1);
+                a0[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_set1_ps(s[k][j]), a0[k]);
+                a1[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_set1_ps(s[k][j + 1]), a1[k]);
+            }
+        }
+        if (j < m) {
+            const __m512i x0 = _mm512_loadu_si512((const void *)(xq + (b0 + j) * MAMBA__Q8_BLOCK));
+            MAMBA__ROWS_UNROLLED
+            for (k = 0; k < nr; k++) {
+                __m512i p0 = _mm512_madd_epi16(mamba__load_q8x32(q[k] + (b0 + j) * MAMBA__Q8_BLOCK), x0);
+                a0[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_set1_ps(s[k][j]), a0[k]);
+            }
+        }
+    }
+    MAMBA__ROWS_UNROLLED
+    for (k = 0; k < nr; k++) a0[k] = _mm512_add_ps(a0[k], a1[k]);
+    mamba__hsum_rows(out, a0, nr);
+}
+static float mamba__dot_q8x16(const int8_t *q, const uint16_t *d, const int16_t *MAMBA__RESTRICT xq,
+                              const float *MAMBA__RESTRICT xs, int nb)
 {
     float v;
-    mamba__dot_q8x16_rows(&v, q, d, xq, xs, nb, 1);
+    mamba__q8v(&v, &q, &d, 1, xq, xs, nb);
     return v;
 }
-#define MAMBA__HAVE_DOT_Q8X16 1
-#define MAMBA__HAVE_DOT_Q8X16_ROWS 1
+#define mamba__dotn_q8x16(out, q, d, xq, xs, nb) mamba__q8v(out, q, d, MAMBA__NR, xq, xs, nb)
 #elif defined(MAMBA__AVX2)
 /* mamba__dot_q8x16_scalar: per block two vpmaddwd (16 int8 x int16 products
    each, summed in pairs) into 8 int32 lanes of 4 products (below 2^24:
@@ -1575,19 +1651,16 @@ static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *M
 }
 #define MAMBA__HAVE_DOT_Q8X16 1
 #endif
-#ifndef MAMBA__HAVE_DOT_Q8X16
+#if !defined(MAMBA__AVX512BW) && !defined(MAMBA__HAVE_DOT_Q8X16)
 #define mamba__dot_q8x16 mamba__dot_q8x16_scalar
 #endif
-#ifndef MAMBA__HAVE_DOT_Q8X16_ROWS
-/* nr <= 4 consecutive rows of a q8 matrix (q and d at the first), as the
-   AVX-512 path takes them; elsewhere simply one row after another */
-static void mamba__dot_q8x16_rows(float *out, const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
-                                  const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb, int nr)
+#ifndef mamba__dotn_q8x16
+/* MAMBA__NR rows, one after another */
+static void mamba__dotn_q8x16(float *out, const int8_t *const *q, const uint16_t *const *d,
+                              const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb)
 {
-    int row;
-    for (row = 0; row < nr; row++)
-        out[row] = mamba__dot_q8x16(q + (size_t)row * (size_t)nb * MAMBA__Q8_BLOCK, d + (size_t)row * (size_t)nb, xq,
-                                    xs, nb);
+    int k;
+    for (k = 0; k < MAMBA__NR; k++) out[k] = mamba__dot_q8x16(q[k], d[k], xq, xs, nb);
 }
 #endif
 
@@ -1604,61 +1677,110 @@ static const int8_t *mamba__q8_row(const mamba_matrix *W, int r, const uint16_t 
 /* -- the weight types ------------------------------------------------------
    Everything that depends on how a matrix is stored lives in one entry of
    mamba__wtypes[] (as ggml's type traits): its block, its bytes, its row
-   dot product, its dequantiser, the input format it wants and its finite
+   dot products, its dequantiser, the input format it wants and its finite
    check. Nothing else in the header looks at a dtype; a dtype without an
    entry is refused by the loader. Adding a weight type = its kernels + one
-   entry (4 q4_0 and 5 iq4_nl were added so: their block below). */
+   entry (4 q4_0 and 5 iq4_nl were added so: their block below).
+   A type's two dot products: dot_row (one row with an f32 x, any input
+   format made inside) and dot_rows (MAMBA__NR rows with the input the
+   matvec prepared once, mamba__xin). */
 
-/* Row r of an f32 / f16 / bf16 matrix dotted with x (W->cols floats). */
+/* The input of a matvec as every row reads it: x itself, and for a type
+   that wants x quantised (MAMBA__INPUT_Q16) xq and xs (mamba__q8_quant_x). */
+typedef struct mamba__xin {
+    const float *x;
+    const int16_t *xq;
+    const float *xs;
+} mamba__xin;
+
+/* Row r of an f32 / f16 / bf16 matrix: its address (esize bytes a weight) */
+static const void *mamba__frow(const mamba_matrix *W, int r, size_t esize)
+{
+    return (const unsigned char *)W->data + (size_t)r * (size_t)W->cols * esize;
+}
+/* The MAMBA__NR rows r[k] of such a matrix into w[k] */
+static void mamba__frows(const void **w, const mamba_matrix *W, const int *r, size_t esize)
+{
+    int k;
+    for (k = 0; k < MAMBA__NR; k++) w[k] = mamba__frow(W, r[k], esize);
+}
+
 static float mamba__dot_row_f32(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
 {
-    return mamba__dot_f32((const float *)W->data + (size_t)r * (size_t)W->cols, x, W->cols);
+    return mamba__dot_f32(mamba__frow(W, r, 4), x, W->cols);
 }
 static float mamba__dot_row_f16(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
 {
-    return mamba__dot_f16((const uint16_t *)W->data + (size_t)r * (size_t)W->cols, x, W->cols);
+    return mamba__dot_f16(mamba__frow(W, r, 2), x, W->cols);
 }
 static float mamba__dot_row_bf16(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
 {
-    return mamba__dot_bf16((const uint16_t *)W->data + (size_t)r * (size_t)W->cols, x, W->cols);
+    return mamba__dot_bf16(mamba__frow(W, r, 2), x, W->cols);
+}
+static void mamba__dot_rows_f32(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in)
+{
+    const void *w[MAMBA__NR];
+    mamba__frows(w, W, r, 4);
+    mamba__dotn_f32(out, w, in->x, W->cols);
+}
+static void mamba__dot_rows_f16(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in)
+{
+    const void *w[MAMBA__NR];
+    mamba__frows(w, W, r, 2);
+    mamba__dotn_f16(out, w, in->x, W->cols);
+}
+static void mamba__dot_rows_bf16(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in)
+{
+    const void *w[MAMBA__NR];
+    mamba__frows(w, W, r, 2);
+    mamba__dotn_bf16(out, w, in->x, W->cols);
 }
 
-/* The columns of x a q8 row quantises at a time when it has no prepared
-   input (256 bytes of int16 on the stack) */
+/* The columns of x a row of an int16-input type quantises at a time when
+   it has no prepared input (256 bytes of int16 on the stack) */
 #define MAMBA__Q8_CHUNK 128
 
-/* A q8 row with an f32 x (mamba_forward()'s scalar products, the matvec
-   without scratch): the same quantisation of x and the same integer
-   products as the prepared input of mamba__matvec_x, but x is quantised a
-   chunk at a time into a small stack buffer, for every row again: the same
-   numbers up to the order of the final f32 sum, at about twice the cost. */
-static float mamba__dot_row_q8(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
+/* Blocks [b0, b0 + nb) of row r with the quantised input of those blocks */
+typedef float (*mamba__qblocks_fn)(const mamba_matrix *W, int r, int b0, int nb, const int16_t *MAMBA__RESTRICT xq,
+                                   const float *MAMBA__RESTRICT xs);
+
+/* A row of an int16-input type (q8, the 4-bit types) with an f32 x
+   (mamba_forward()'s scalar products, the matvec without scratch): the same
+   quantisation of x and the same integer products as the prepared input of
+   mamba__matvec_x, but x is quantised a chunk at a time into a small stack
+   buffer, for every row again: the same numbers up to the order of the
+   final f32 sum, at about twice the cost. */
+static float mamba__dot_row_q16(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x, mamba__qblocks_fn f)
 {
     int16_t xq[MAMBA__Q8_CHUNK];
     float xs[MAMBA__Q8_CHUNK / MAMBA__Q8_BLOCK], sum = 0.0f;
-    const uint16_t *d;
-    const int8_t *q = mamba__q8_row(W, r, &d);
     int c;
     for (c = 0; c < W->cols; c += MAMBA__Q8_CHUNK) {
         int len = W->cols - c < MAMBA__Q8_CHUNK ? W->cols - c : MAMBA__Q8_CHUNK;
         mamba__q8_quant_x(xq, xs, x + c, len);
-        sum += mamba__dot_q8x16(q + c, d + c / MAMBA__Q8_BLOCK, xq, xs, mamba__q8_blocks(len));
+        sum += f(W, r, c / MAMBA__Q8_BLOCK, mamba__q8_blocks(len), xq, xs);
     }
     return sum;
 }
 
-/* Rows [r0, r1) of a q8 matrix with the prepared input, into out[r0..r1-1]:
-   4 rows a call of the kernel (r0 a multiple of 4). */
-static void mamba__dot_rows_q8(float *out, const mamba_matrix *W, int r0, int r1, const int16_t *MAMBA__RESTRICT xq,
-                               const float *MAMBA__RESTRICT xs)
+static float mamba__q8_blocks_dot(const mamba_matrix *W, int r, int b0, int nb, const int16_t *MAMBA__RESTRICT xq,
+                                  const float *MAMBA__RESTRICT xs)
 {
-    const int nb = mamba__q8_blocks(W->cols);
-    int r;
-    for (r = r0; r < r1; r += 4) {
-        const uint16_t *d;
-        const int8_t *q = mamba__q8_row(W, r, &d);
-        mamba__dot_q8x16_rows(out + r, q, d, xq, xs, nb, r1 - r < 4 ? r1 - r : 4);
-    }
+    const uint16_t *d;
+    const int8_t *q = mamba__q8_row(W, r, &d);
+    return mamba__dot_q8x16(q + (size_t)b0 * MAMBA__Q8_BLOCK, d + b0, xq, xs, nb);
+}
+static float mamba__dot_row_q8(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
+{
+    return mamba__dot_row_q16(W, r, x, mamba__q8_blocks_dot);
+}
+static void mamba__dot_rows_q8(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in)
+{
+    const int8_t *q[MAMBA__NR];
+    const uint16_t *d[MAMBA__NR];
+    int k;
+    for (k = 0; k < MAMBA__NR; k++) q[k] = mamba__q8_row(W, r[k], &d[k]);
+    mamba__dotn_q8x16(out, q, d, in->xq, in->xs, mamba__q8_blocks(W->cols));
 }
 
 /* Columns [k0, k0 + n) of row r widened to f32 into out: the embedding
@@ -1759,11 +1881,10 @@ static int mamba__nonfinite_q8(const unsigned char *p, size_t rows, size_t cols)
    load bit for bit). As q8: all R*nb*16 bytes of nibbles first, row after
    row, then the R*nb f16 scales.
    The products: a block's 32 nibbles become 32 int8 levels (one table
-   lookup each, vpshufb / tbl on SIMD), and from there they are q8 weights:
-   the same int16 input (mamba__q8_quant_x) and the same integer dot
-   (mamba__dot_q8x16), 16 blocks at a time through a 512-byte buffer on the
-   stack. Unpacking into L1 and reading it back costs little next to
-   reading the weights, and keeps one integer dot kernel per instruction set. */
+   lookup each, vpshufb / tbl on SIMD), and from there they are q8 weights
+   with the same int16 input (mamba__q8_quant_x). With AVX-512 the levels
+   stay in registers (mamba__q4v); elsewhere 16 blocks at a time go through
+   a 512-byte buffer on the stack into q8's integer dot (mamba__dot_q8x16). */
 #define MAMBA__Q4_CHUNK 16 /* blocks unpacked at a time */
 
 static const int8_t mamba__q4_0_levels[16] = {-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7};
@@ -1837,7 +1958,79 @@ static MAMBA__MAYBE_UNUSED float mamba__dot_q4x16_scalar(const uint8_t *MAMBA__R
     return sum;
 }
 
-/* The fast form: MAMBA__Q4_CHUNK blocks unpacked, then q8's integer dot */
+#if defined(MAMBA__AVX512BW)
+/* The rows q[k], d[k] (k < nr) side by side, the nibbles unpacked in
+   registers: 32 bytes (two blocks) a row at a time, vpshufb looks the low
+   nibbles up in the 16 levels (values 0..15 of both blocks) and the high
+   ones (values 16..31), vpmovsxbw widens each to 32 int16, and vpmaddwd
+   multiplies them with xq gathered in the same order (once per pair of
+   blocks for all the rows). Lanes 0..7 of the sum then hold the first
+   block's products, 8..15 the second's: one conversion and one FMA by a
+   vector of both blocks' scales (vpermps from the 16 made at once). The
+   integer block sums are exact, so this is mamba__dot_q4x16_scalar up to
+   the order of the f32 sum. */
+static MAMBA__INLINE void mamba__q4v(float *out, const uint8_t *const *q, const uint16_t *const *d, int nr,
+                                     const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb,
+                                     const int8_t *lv)
+{
+    const __m128i tbl1 = _mm_loadu_si128((const __m128i *)(const void *)lv), m1 = _mm_set1_epi8(0x0F);
+    const __m256i tbl = _mm256_broadcastsi128_si256(tbl1), m4 = _mm256_set1_epi8(0x0F);
+    const __m512i pair = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), two = _mm512_set1_epi32(2);
+    __m512 acc[MAMBA__NR], s[MAMBA__NR];
+    int k, b0, j;
+#define MAMBA__LOAD256(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+    MAMBA__ROWS_UNROLLED
+    for (k = 0; k < nr; k++) acc[k] = _mm512_setzero_ps();
+    for (b0 = 0; b0 < nb; b0 += 16) {
+        int m = nb - b0 < 16 ? nb - b0 : 16;
+        __m512i idx = pair;
+        MAMBA__ROWS_UNROLLED
+        for (k = 0; k < nr; k++) {
+            MAMBA__PREFETCH((uintptr_t)(d[k] + b0) + 32);
+            s[k] = mamba__scales16(d[k], xs, b0, m);
+        }
+        for (j = 0; j + 2 <= m; j += 2, idx = _mm512_add_epi32(idx, two)) {
+            const int16_t *xb = xq + (b0 + j) * MAMBA__Q8_BLOCK;
+            const __m512i xlo = _mm512_inserti64x4(_mm512_castsi256_si512(MAMBA__LOAD256(xb)), MAMBA__LOAD256(xb + 32), 1);
+            const __m512i xhi = _mm512_inserti64x4(_mm512_castsi256_si512(MAMBA__LOAD256(xb + 16)), MAMBA__LOAD256(xb + 48), 1);
+            MAMBA__ROWS_UNROLLED
+            for (k = 0; k < nr; k++) {
+                const __m256i v = MAMBA__LOAD256(q[k] + (b0 + j) * 16);
+                MAMBA__PREFETCH_LINES(q[k], (size_t)(b0 + j) * 16, 32);
+                const __m256i lo = _mm256_shuffle_epi8(tbl, _mm256_and_si256(v, m4));
+                const __m256i hi = _mm256_shuffle_epi8(tbl, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+                __m512i p = _mm512_add_epi32(_mm512_madd_epi16(_mm512_cvtepi8_epi16(lo), xlo),
+                                             _mm512_madd_epi16(_mm512_cvtepi8_epi16(hi), xhi));
+                acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(idx, s[k]), acc[k]);
+            }
+        }
+        if (j < m) { /* one block left: values 0..15 then 16..31, as xq */
+            const __m512i x0 = _mm512_loadu_si512((const void *)(xq + (b0 + j) * MAMBA__Q8_BLOCK));
+            const __m512i one = _mm512_set1_epi32(j);
+            MAMBA__ROWS_UNROLLED
+            for (k = 0; k < nr; k++) {
+                const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(q[k] + (b0 + j) * 16));
+                const __m128i lo = _mm_shuffle_epi8(tbl1, _mm_and_si128(v, m1));
+                const __m128i hi = _mm_shuffle_epi8(tbl1, _mm_and_si128(_mm_srli_epi16(v, 4), m1));
+                __m512i p = _mm512_madd_epi16(
+                    _mm512_cvtepi8_epi16(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1)), x0);
+                acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(one, s[k]), acc[k]);
+            }
+        }
+    }
+#undef MAMBA__LOAD256
+    mamba__hsum_rows(out, acc, nr);
+}
+static float mamba__dot_q4x16(const uint8_t *q, const uint16_t *d, const int16_t *MAMBA__RESTRICT xq,
+                              const float *MAMBA__RESTRICT xs, int nb, const int8_t *lv)
+{
+    float v;
+    mamba__q4v(&v, &q, &d, 1, xq, xs, nb, lv);
+    return v;
+}
+#define mamba__dotn_q4x16(out, q, d, xq, xs, nb, lv) mamba__q4v(out, q, d, MAMBA__NR, xq, xs, nb, lv)
+#else
+/* elsewhere MAMBA__Q4_CHUNK blocks unpacked into L1, then q8's integer dot */
 static float mamba__dot_q4x16(const uint8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
                               const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb,
                               const int8_t *lv)
@@ -1852,52 +2045,58 @@ static float mamba__dot_q4x16(const uint8_t *MAMBA__RESTRICT q, const uint16_t *
     }
     return sum;
 }
-
-/* A 4-bit row with an f32 x: x quantised a chunk at a time, as q8's */
-static float mamba__dot_row_q4(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x, const int8_t *lv)
+static void mamba__dotn_q4x16(float *out, const uint8_t *const *q, const uint16_t *const *d,
+                              const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb,
+                              const int8_t *lv)
 {
-    int16_t xq[MAMBA__Q8_CHUNK];
-    float xs[MAMBA__Q8_CHUNK / MAMBA__Q8_BLOCK], sum = 0.0f;
+    int k;
+    for (k = 0; k < MAMBA__NR; k++) out[k] = mamba__dot_q4x16(q[k], d[k], xq, xs, nb, lv);
+}
+#endif
+
+/* The entry points of a 4-bit type: the kernels above with its levels */
+static float mamba__q4_blocks_dot(const mamba_matrix *W, int r, int b0, int nb, const int16_t *MAMBA__RESTRICT xq,
+                                  const float *MAMBA__RESTRICT xs, const int8_t *lv)
+{
     const uint16_t *d;
     const uint8_t *q = mamba__q4_row(W, r, &d);
-    int c;
-    for (c = 0; c < W->cols; c += MAMBA__Q8_CHUNK) {
-        int len = W->cols - c < MAMBA__Q8_CHUNK ? W->cols - c : MAMBA__Q8_CHUNK;
-        mamba__q8_quant_x(xq, xs, x + c, len);
-        sum += mamba__dot_q4x16(q + c / 2, d + c / MAMBA__Q8_BLOCK, xq, xs, mamba__q8_blocks(len), lv);
-    }
-    return sum;
+    return mamba__dot_q4x16(q + (size_t)b0 * 16, d + b0, xq, xs, nb, lv);
+}
+static float mamba__q4_0_blocks_dot(const mamba_matrix *W, int r, int b0, int nb, const int16_t *MAMBA__RESTRICT xq,
+                                    const float *MAMBA__RESTRICT xs)
+{
+    return mamba__q4_blocks_dot(W, r, b0, nb, xq, xs, mamba__q4_0_levels);
+}
+static float mamba__iq4nl_blocks_dot(const mamba_matrix *W, int r, int b0, int nb, const int16_t *MAMBA__RESTRICT xq,
+                                     const float *MAMBA__RESTRICT xs)
+{
+    return mamba__q4_blocks_dot(W, r, b0, nb, xq, xs, mamba__iq4nl_levels);
 }
 static float mamba__dot_row_q4_0(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
 {
-    return mamba__dot_row_q4(W, r, x, mamba__q4_0_levels);
+    return mamba__dot_row_q16(W, r, x, mamba__q4_0_blocks_dot);
 }
 static float mamba__dot_row_iq4nl(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
 {
-    return mamba__dot_row_q4(W, r, x, mamba__iq4nl_levels);
+    return mamba__dot_row_q16(W, r, x, mamba__iq4nl_blocks_dot);
 }
 
-/* Rows [r0, r1) with the prepared input, into out[r0..r1-1] (the contract
-   of a weight type's row kernel, as mamba__dot_rows_q8) */
-static void mamba__dot_rows_q4(float *out, const mamba_matrix *W, int r0, int r1, const int16_t *MAMBA__RESTRICT xq,
-                               const float *MAMBA__RESTRICT xs, const int8_t *lv)
+static void mamba__dot_rows_q4(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in,
+                               const int8_t *lv)
 {
-    int r, nb = mamba__q8_blocks(W->cols);
-    for (r = r0; r < r1; r++) {
-        const uint16_t *d;
-        const uint8_t *q = mamba__q4_row(W, r, &d);
-        out[r] = mamba__dot_q4x16(q, d, xq, xs, nb, lv);
-    }
+    const uint8_t *q[MAMBA__NR];
+    const uint16_t *d[MAMBA__NR];
+    int k;
+    for (k = 0; k < MAMBA__NR; k++) q[k] = mamba__q4_row(W, r[k], &d[k]);
+    mamba__dotn_q4x16(out, q, d, in->xq, in->xs, mamba__q8_blocks(W->cols), lv);
 }
-static void mamba__dot_rows_q4_0(float *out, const mamba_matrix *W, int r0, int r1, const int16_t *MAMBA__RESTRICT xq,
-                                 const float *MAMBA__RESTRICT xs)
+static void mamba__dot_rows_q4_0(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in)
 {
-    mamba__dot_rows_q4(out, W, r0, r1, xq, xs, mamba__q4_0_levels);
+    mamba__dot_rows_q4(out, W, r, in, mamba__q4_0_levels);
 }
-static void mamba__dot_rows_iq4nl(float *out, const mamba_matrix *W, int r0, int r1, const int16_t *MAMBA__RESTRICT xq,
-                                  const float *MAMBA__RESTRICT xs)
+static void mamba__dot_rows_iq4nl(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in)
 {
-    mamba__dot_rows_q4(out, W, r0, r1, xq, xs, mamba__iq4nl_levels);
+    mamba__dot_rows_q4(out, W, r, in, mamba__iq4nl_levels);
 }
 
 /* Columns [k0, k0 + n) of row r widened to f32 (k0 a multiple of 32) */
@@ -1941,10 +2140,10 @@ typedef struct mamba__wtype {
     const char *name;
     /* row r . x, x as W->cols floats (any input format is made inside) */
     float (*dot_row)(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x);
-    /* input != F32: rows [r0, r1) into out[r0..r1-1] with the prepared input
-       (r0 a multiple of 4; a row's sum must not depend on r0 or r1) */
-    void (*dot_rows_x)(float *out, const mamba_matrix *W, int r0, int r1, const int16_t *MAMBA__RESTRICT xq,
-                       const float *MAMBA__RESTRICT xs);
+    /* rows r[0..MAMBA__NR-1] (repeats allowed) . the prepared input into
+       out[0..MAMBA__NR-1], read side by side; a row's sum must not depend
+       on its slot or its companions (mamba__matvec_x) */
+    void (*dot_rows)(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in);
     /* columns [k0, k0+n) of row r widened to f32 (k0 a multiple of block) */
     void (*dequant_cols)(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0, int n);
     /* 1 if a stored value or scale of a rows x cols matrix at p is not finite */
@@ -1957,11 +2156,11 @@ typedef struct mamba__wtype {
 
 /* In dtype order: entry i is dtype i (mamba__wtype_of() checks). */
 static const mamba__wtype mamba__wtypes[] = {
-    {"f32", mamba__dot_row_f32, NULL, mamba__dequant_f32, mamba__nonfinite_f32, MAMBA_DTYPE_F32, 1, 4,
+    {"f32", mamba__dot_row_f32, mamba__dot_rows_f32, mamba__dequant_f32, mamba__nonfinite_f32, MAMBA_DTYPE_F32, 1, 4,
      MAMBA__INPUT_F32},
-    {"f16", mamba__dot_row_f16, NULL, mamba__dequant_f16, mamba__nonfinite_f16, MAMBA_DTYPE_F16, 1, 2,
+    {"f16", mamba__dot_row_f16, mamba__dot_rows_f16, mamba__dequant_f16, mamba__nonfinite_f16, MAMBA_DTYPE_F16, 1, 2,
      MAMBA__INPUT_F32},
-    {"bf16", mamba__dot_row_bf16, NULL, mamba__dequant_bf16, mamba__nonfinite_bf16, MAMBA_DTYPE_BF16, 1, 2,
+    {"bf16", mamba__dot_row_bf16, mamba__dot_rows_bf16, mamba__dequant_bf16, mamba__nonfinite_bf16, MAMBA_DTYPE_BF16, 1, 2,
      MAMBA__INPUT_F32},
     {"q8", mamba__dot_row_q8, mamba__dot_rows_q8, mamba__dequant_q8, mamba__nonfinite_q8, MAMBA_DTYPE_Q8,
      MAMBA__Q8_BLOCK, MAMBA__Q8_BLOCK + 2, MAMBA__INPUT_Q16},
@@ -2036,55 +2235,64 @@ static MAMBA__MAYBE_UNUSED void mamba__matvec_rows(float *MAMBA__RESTRICT out, c
 
 /* out = W x (+ bias):  out[r] = sum_c W[r][c] x[c] (+ bias[r])
    PyTorch: F.linear(x, weight, bias). W is rows x cols in any stored dtype;
-   arithmetic is f32, except that a q8 W meets x rounded to int16 in integer
-   products (mamba__q8_quant_x_scalar). This is where decoding spends its
-   time: every weight is read once per token, so the speed is the memory
-   bandwidth.
-   Threads: one parallel region per matrix, each thread a contiguous block
-   of rows (schedule(static)): each streams its own part of the matrix, and
+   arithmetic is f32, except that a q8 or 4-bit W meets x rounded to int16
+   in integer products (mamba__q8_quant_x_scalar). This is where decoding
+   spends its time: every weight is read once per token, so the speed is
+   the memory bandwidth.
+   Streams: one core reads one sequential stream at well below the rate it
+   reads several side by side (this Xeon: 12 GB/s against 16 with four;
+   docs/kernels-notes.md), so the rows are cut in MAMBA__NR = 4 quarters of
+   nq rows and step g reads row g of each quarter, g, g + nq, g + 2 nq,
+   g + 3 nq, in one kernel call: four streams through the matrix, each
+   sequential. A short last quarter repeats row g in the missing slots
+   (read from cache, the result dropped).
+   Threads: one parallel region per matrix over the steps (schedule(static):
+   each thread a contiguous run of steps, so four streams of its own), and
    on 2 cores one fork/join per matrix (about 100 per token) costs a few
    microseconds against milliseconds of reading. Each row's sum is computed
-   the same way whatever thread takes it: bit-identical for any thread
-   count. The rows of a matrix are contiguous, so row by row is one long
-   stream, the one the hardware prefetcher follows best (four rows side by
-   side and software prefetch measured slower: docs/kernels-notes.md).
-   q8: xq and xs are scratch for x quantised to int16 (32 * ceil(cols/32)
-   int16 and ceil(cols/32) floats; see mamba__q8_quant_x_scalar). They live
-   in the state (mamba_state.xq, .xs), sized for the widest input of a step,
-   rather than on the stack: a few KB for big models would not fit the 4 KB
-   stack of a small microcontroller (embedded/), and in the state they add
-   about a tenth to the f32 scratch already there (mamba-130m: 3.3 KB to 31
-   KB, beside 2.9 MB of recurrent state). NULL: the slower way without. */
+   the same way whatever slot, step or thread takes it: bit-identical for
+   any thread count.
+   Input: xq and xs are scratch for x quantised to int16 (32 * ceil(cols/32)
+   int16 and ceil(cols/32) floats; see mamba__q8_quant_x_scalar), made once
+   here for the types that want it. They live in the state (mamba_state.xq,
+   .xs), sized for the widest input of a step, rather than on the stack: a
+   few KB for big models would not fit the 4 KB stack of a small
+   microcontroller (embedded/), and in the state they add about a tenth to
+   the f32 scratch already there (mamba-130m: 3.3 KB to 31 KB, beside 2.9 MB
+   of recurrent state). NULL: the slower way without, a row at a time. */
 static void mamba__matvec_x(float *MAMBA__RESTRICT out, const mamba_matrix *W, const float *MAMBA__RESTRICT x,
                             const float *bias, int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRICT xs)
 {
     const mamba__wtype *wt = mamba__wtype_of(W->dtype);
-    int rows = W->rows, r;
-    int mamba__par = (size_t)rows * (size_t)W->cols >= MAMBA__PAR_MIN_WORK;
+    const int rows = W->rows, nq = (rows + MAMBA__NR - 1) / MAMBA__NR;
+    int mamba__par = (size_t)rows * (size_t)W->cols >= MAMBA__PAR_MIN_WORK, g;
+    mamba__xin in;
     (void)mamba__par;
     MAMBA_ASSERT(wt != NULL); /* the loader refuses a dtype without an entry */
-    if (wt->input == MAMBA__INPUT_Q16 && xq) {
+    in.x = x;
+    in.xq = xq;
+    in.xs = xs;
+    if (wt->input == MAMBA__INPUT_Q16) {
+        if (!xq) {
+            MAMBA__PARALLEL_FOR_IF
+            for (g = 0; g < rows; g++) {
+                float v = wt->dot_row(W, g, x);
+                out[g] = bias ? v + bias[g] : v;
+            }
+            return;
+        }
         /* quantise x once, on the calling thread, before the rows fork:
            every thread then reads the same xq and xs */
-        int g, ng = (rows + 31) / 32;
         mamba__q8_quant_x(xq, xs, x, W->cols);
-        /* chunks of 32 rows (the last may be short); each row's sum is the
-           same whichever chunk or thread takes it */
-        MAMBA__PARALLEL_FOR_IF
-        for (g = 0; g < ng; g++) {
-            const int r0 = 32 * g, r1 = rows - r0 < 32 ? rows : r0 + 32;
-            wt->dot_rows_x(out, W, r0, r1, xq, xs);
-            if (bias) {
-                int i;
-                for (i = r0; i < r1; i++) out[i] += bias[i];
-            }
-        }
-        return;
     }
     MAMBA__PARALLEL_FOR_IF
-    for (r = 0; r < rows; r++) {
-        float v = wt->dot_row(W, r, x);
-        out[r] = bias ? v + bias[r] : v;
+    for (g = 0; g < nq; g++) {
+        int r[MAMBA__NR], k;
+        float v[MAMBA__NR];
+        for (k = 0; k < MAMBA__NR; k++) r[k] = g + k * nq < rows ? g + k * nq : g;
+        wt->dot_rows(v, W, r, &in);
+        for (k = 0; k < MAMBA__NR; k++)
+            if (g + k * nq < rows) out[g + k * nq] = bias ? v[k] + bias[g + k * nq] : v[k];
     }
 }
 
