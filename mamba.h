@@ -40,6 +40,7 @@
    CONFIG: MAMBA_NO_SIMD         portable scalar kernels only (the readable reference)
    CONFIG: MAMBA_FORWARD_BLOCK   tokens per block in mamba_forward() scratch sizing
    CONFIG: MAMBA_PAR_MIN_WORK    smallest loop of mamba_step() split across OpenMP threads
+   CONFIG: MAMBA_PREFETCH_AHEAD  bytes ahead a decode kernel prefetches its weights (2048; 0 none)
    CONFIG: MAMBA_THREADS_ADAPT   1 (default): each state times its calls with all threads and
                                  with one, and uses the faster (a busy core); 0: always all
 
