@@ -136,8 +136,19 @@
    NaN or infinite weights             load fine unchecked (NaN logits, no
                                        crash); MAMBA_LOAD_CHECK_FINITE refuses
                                        them: MAMBA_ERR_NONFINITE + the tensor
-   NaN logits                          mamba_argmax skips them (0 if all NaN);
-                                       mamba_sample returns an id in 0..n-1
+   NaN or infinite logits              mamba_argmax skips NaN (0 if all NaN);
+                                       mamba_sample agrees: never draws a NaN,
+                                       always draws a +Inf (the first of
+                                       several), never -Inf while a finite
+                                       logit is left; all NaN: 0
+   any sampler parameter, NaN, +-Inf   a meaning for every value (see
+                                       mamba_sampler): temperature NaN, <= 0 or
+                                       below FLT_MIN is greedy (mamba_argmax),
+                                       +Inf uniform; min_p > 1 or +Inf keeps
+                                       the best; top_p, min_p, penalty NaN:
+                                       off; an id in 0..n-1, never a crash
+   many recent ids (repetition)        O(n + n_recent), no allocation: each
+                                       distinct id penalised once
    damaged or foreign state snapshot   its own code: see >>snapshot-api
    model file changed after mmap       see mamba_model_open: may show; a
                                        truncation kills with SIGBUS; copy or
@@ -695,13 +706,21 @@ MAMBA_API float mamba_rng_float(mamba_rng *rng);       /* uniform in [0, 1), 24 
    order, as in Hugging Face's generate(): repetition penalty, temperature,
    then top-k, top-p and min-p on the softmax (each on what the previous
    left, renormalised), then one draw.
-   mamba_sampler_default() gives plain sampling at temperature 1. */
+   mamba_sampler_default() gives plain sampling at temperature 1.
+   Every value of every field has a meaning (NaN and +-Inf included), as
+   below; none makes mamba_sample() fail or return an id outside 0..n-1. */
 typedef struct mamba_sampler {
-    float temperature;        /* <= 0: greedy (argmax); 1: the model's distribution */
-    int top_k;                /* keep the k most likely tokens; <= 0 off */
-    float top_p;              /* keep the smallest set with mass >= top_p; >= 1 off */
-    float min_p;              /* keep tokens with p >= min_p * p_max; <= 0 off */
-    float repetition_penalty; /* > 1 discourages recent tokens (CTRL, Keskar 2019); 1 off */
+    float temperature;        /* <= 0, NaN or below FLT_MIN: greedy (mamba_argmax);
+                                 1: the model's distribution; +Inf: uniform over the
+                                 tokens whose logits are finite */
+    int top_k;                /* keep the k most likely tokens; <= 0 (or >= n) off */
+    float top_p;              /* keep the smallest set with mass >= top_p; >= 1 or NaN
+                                 off; <= 0 keeps the most likely token alone */
+    float min_p;              /* keep tokens with p >= min_p * p_max; <= 0 or NaN off;
+                                 >= 1 (+Inf too) keeps the tokens tied with the best */
+    float repetition_penalty; /* > 1 discourages recent tokens (CTRL, Keskar 2019),
+                                 < 1 favours them; 1, <= 0 or NaN off; +Inf takes a
+                                 recent positive logit to 0 and a negative to -Inf */
 } mamba_sampler;
 
 MAMBA_API mamba_sampler mamba_sampler_default(void);
@@ -709,10 +728,17 @@ MAMBA_API mamba_sampler mamba_sampler_default(void);
 /* Pick the next token from the first n logits (n is config.n_vocab, so
    the padding rows of the output matrix are never drawn). recent holds the
    last n_recent tokens for the repetition penalty (may be NULL when
-   n_recent is 0). The logits are overwritten (with probabilities); work
-   is caller memory for n ints. Never allocates; O(n) on average (top-k and
-   top-p select their candidates by partial quickselect, not a full sort).
-   Returns the token id in 0..n-1, or -1 for bad arguments (NULL, n < 1). */
+   n_recent is 0; ids outside 0..n-1 are skipped; each distinct id is
+   penalised once). The logits are overwritten (with probabilities); work
+   is caller memory for n ints. Never allocates; O(n + n_recent) on average
+   (top-k and top-p select their candidates by partial quickselect, not a
+   full sort).
+   Non-finite logits: a NaN logit is never drawn (probability 0); a +Inf
+   logit is always drawn, the first one if there are several (what
+   mamba_argmax picks); all NaN gives 0, as mamba_argmax. A greedy choice
+   (see temperature) is mamba_argmax of the penalised logits: the first of
+   equal best logits. Returns the token id in 0..n-1, or -1 for bad
+   arguments (NULL, n < 1, n_recent < 0, recent NULL with n_recent > 0). */
 MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logits, int n, const int *recent,
                            int n_recent, int *work);
 
@@ -847,6 +873,7 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 
 /* ---- >>config -------------------------------------------------------- */
 
+#include <float.h> /* FLT_MIN */
 #include <math.h>
 #include <string.h>
 #include <stdint.h>
@@ -1058,18 +1085,6 @@ static float mamba__bf16_to_f32(uint16_t b)
 static int mamba__q8_blocks(int cols)
 {
     return (cols + MAMBA__Q8_BLOCK - 1) / MAMBA__Q8_BLOCK;
-}
-
-/* Bytes of one row of a matrix in the file (for q8: its int8 blocks plus
-   their scales). What decoding reads per row; used by bench/bench.c. */
-static MAMBA__MAYBE_UNUSED size_t mamba__row_bytes(int dtype, int cols)
-{
-    switch (dtype) {
-    case MAMBA_DTYPE_F32: return 4 * (size_t)cols;
-    case MAMBA_DTYPE_F16:
-    case MAMBA_DTYPE_BF16: return 2 * (size_t)cols;
-    default: return (size_t)mamba__q8_blocks(cols) * (MAMBA__Q8_BLOCK + 2);
-    }
 }
 
 /* -- the reference dot products ------------------------------------------
@@ -1656,86 +1671,225 @@ static const int8_t *mamba__q8_row(const mamba_matrix *W, int r, const uint16_t 
     return q + (size_t)r * nb * MAMBA__Q8_BLOCK;
 }
 
+/* -- the weight types ------------------------------------------------------
+   Everything that depends on how a matrix is stored lives in one entry of
+   mamba__wtypes[] (as ggml's type traits): its block, its bytes, its row
+   dot product, its dequantiser, the input format it wants and its finite
+   check. Nothing else in the header looks at a dtype; a dtype without an
+   entry is refused by the loader. Adding a weight type = its kernels + one
+   entry (codes 4.. are reserved: 4 the Q4_0 layout, 5 IQ4_NL). */
+
+/* Row r of an f32 / f16 / bf16 matrix dotted with x (W->cols floats). */
+static float mamba__dot_row_f32(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
+{
+    return mamba__dot_f32((const float *)W->data + (size_t)r * (size_t)W->cols, x, W->cols);
+}
+static float mamba__dot_row_f16(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
+{
+    return mamba__dot_f16((const uint16_t *)W->data + (size_t)r * (size_t)W->cols, x, W->cols);
+}
+static float mamba__dot_row_bf16(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
+{
+    return mamba__dot_bf16((const uint16_t *)W->data + (size_t)r * (size_t)W->cols, x, W->cols);
+}
+
 /* The columns of x a q8 row quantises at a time when it has no prepared
    input (256 bytes of int16 on the stack) */
 #define MAMBA__Q8_CHUNK 128
 
-/* Row r of W (any dtype) dotted with x (W->cols floats): the one place that
-   knows where a row lives in each storage type. For matrix-matrix products
-   built from it (mamba_forward) and the matvec without scratch.
-   q8: the same quantisation of x and the same integer products as
-   mamba__matvec_x (which quantises x once for all rows); here x is quantised
-   a chunk at a time into a small stack buffer, for every row again: the
-   same numbers up to the order of the final f32 sum, at about twice the
-   cost of a prepared input. */
-static float mamba__dot_row(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
+/* A q8 row with an f32 x (mamba_forward()'s scalar products, the matvec
+   without scratch): the same quantisation of x and the same integer
+   products as the prepared input of mamba__matvec_x, but x is quantised a
+   chunk at a time into a small stack buffer, for every row again: the same
+   numbers up to the order of the final f32 sum, at about twice the cost. */
+static float mamba__dot_row_q8(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
 {
-    size_t cols = (size_t)W->cols, row = (size_t)r;
-    switch (W->dtype) {
-    case MAMBA_DTYPE_F32: return mamba__dot_f32((const float *)W->data + row * cols, x, W->cols);
-    case MAMBA_DTYPE_F16: return mamba__dot_f16((const uint16_t *)W->data + row * cols, x, W->cols);
-    case MAMBA_DTYPE_BF16: return mamba__dot_bf16((const uint16_t *)W->data + row * cols, x, W->cols);
-    default: {
-        int16_t xq[MAMBA__Q8_CHUNK];
-        float xs[MAMBA__Q8_CHUNK / MAMBA__Q8_BLOCK], sum = 0.0f;
-        const uint16_t *d;
-        const int8_t *q = mamba__q8_row(W, r, &d);
-        int c;
-        for (c = 0; c < W->cols; c += MAMBA__Q8_CHUNK) {
-            int len = W->cols - c < MAMBA__Q8_CHUNK ? W->cols - c : MAMBA__Q8_CHUNK;
-            mamba__q8_quant_x(xq, xs, x + c, len);
-            sum += mamba__dot_q8x16(q + c, d + c / MAMBA__Q8_BLOCK, xq, xs, mamba__q8_blocks(len));
-        }
-        return sum;
+    int16_t xq[MAMBA__Q8_CHUNK];
+    float xs[MAMBA__Q8_CHUNK / MAMBA__Q8_BLOCK], sum = 0.0f;
+    const uint16_t *d;
+    const int8_t *q = mamba__q8_row(W, r, &d);
+    int c;
+    for (c = 0; c < W->cols; c += MAMBA__Q8_CHUNK) {
+        int len = W->cols - c < MAMBA__Q8_CHUNK ? W->cols - c : MAMBA__Q8_CHUNK;
+        mamba__q8_quant_x(xq, xs, x + c, len);
+        sum += mamba__dot_q8x16(q + c, d + c / MAMBA__Q8_BLOCK, xq, xs, mamba__q8_blocks(len));
     }
-    }
+    return sum;
 }
 
-/* Columns [k0, k0 + n) of row r of W widened to f32 into out: the
-   embedding lookup (the whole row) and mamba_forward()'s weight panels.
-   For q8, k0 is a multiple of the block (32): whole blocks from the start.
-   AVX-512 converts 16 at a time; the loops after it are the reference and
-   the tails. */
+/* Rows r0 .. r0+nr-1 (nr <= 4) of a q8 matrix with the prepared input. */
+static void mamba__dot_rows_q8(float *out, const mamba_matrix *W, int r0, int nr, const int16_t *MAMBA__RESTRICT xq,
+                               const float *MAMBA__RESTRICT xs)
+{
+    const uint16_t *d;
+    const int8_t *q = mamba__q8_row(W, r0, &d);
+    mamba__dot_q8x16_rows(out, q, d, xq, xs, mamba__q8_blocks(W->cols), nr);
+}
+
+/* Columns [k0, k0 + n) of row r widened to f32 into out: the embedding
+   lookup (the whole row) and mamba_forward()'s weight panels. For a
+   blocked type k0 is a multiple of its block. AVX-512 converts 16 at a
+   time; the loops after it are the reference and the tails. */
+static void mamba__dequant_f32(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0, int n)
+{
+    memcpy(out, (const float *)W->data + (size_t)r * (size_t)W->cols + (size_t)k0, sizeof(float) * (size_t)n);
+}
+
+static void mamba__dequant_f16(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0, int n)
+{
+    const uint16_t *w = (const uint16_t *)W->data + (size_t)r * (size_t)W->cols + (size_t)k0;
+    int k = 0;
+#if defined(MAMBA__AVX512)
+    for (; k + 16 <= n; k += 16)
+        _mm512_storeu_ps(out + k, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(w + k))));
+#endif
+    for (; k < n; k++) out[k] = MAMBA__HALF(w[k]);
+}
+
+static void mamba__dequant_bf16(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0, int n)
+{
+    const uint16_t *w = (const uint16_t *)W->data + (size_t)r * (size_t)W->cols + (size_t)k0;
+    int k = 0;
+#if defined(MAMBA__AVX512)
+    for (; k + 16 <= n; k += 16)
+        _mm512_storeu_ps(out + k, _mm512_castsi512_ps(_mm512_slli_epi32(
+                                      _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(w + k))), 16)));
+#endif
+    for (; k < n; k++) out[k] = mamba__bf16_to_f32(w[k]);
+}
+
+/* q8: each int8 times its block's scale */
+static void mamba__dequant_q8(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0, int n)
+{
+    const uint16_t *d;
+    const int8_t *q = mamba__q8_row(W, r, &d) + k0;
+    int k = 0;
+    d += k0 / MAMBA__Q8_BLOCK;
+#if defined(MAMBA__AVX512)
+    for (; k + 16 <= n; k += 16) {
+        __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(q + k))));
+        _mm512_storeu_ps(out + k, _mm512_mul_ps(v, _mm512_set1_ps(MAMBA__HALF(d[k / MAMBA__Q8_BLOCK]))));
+    }
+#endif
+    for (; k < n; k++) out[k] = MAMBA__HALF(d[k / MAMBA__Q8_BLOCK]) * (float)q[k];
+}
+
+/* 1 if any of n floats stored at p (stride bytes apart) is NaN or
+   infinite: all exponent bits set. fmt: the float's dtype (f32, f16, bf16). */
+static int mamba__nonfinite_run(const unsigned char *p, size_t n, size_t stride, int fmt)
+{
+    size_t i;
+    for (i = 0; i < n; i++, p += stride) {
+        if (fmt == MAMBA_DTYPE_F32) {
+            uint32_t v = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+            if ((v & 0x7F800000u) == 0x7F800000u) return 1;
+        } else {
+            uint32_t h = (uint32_t)p[0] | ((uint32_t)p[1] << 8);
+            uint32_t mask = fmt == MAMBA_DTYPE_F16 ? 0x7C00u : 0x7F80u; /* f16 : bf16 exponent */
+            if ((h & mask) == mask) return 1;
+        }
+    }
+    return 0;
+}
+
+/* The finite checks: where each type keeps values that can be non-finite. */
+static int mamba__nonfinite_f32(const unsigned char *p, size_t rows, size_t cols)
+{
+    return mamba__nonfinite_run(p, rows * cols, 4, MAMBA_DTYPE_F32);
+}
+static int mamba__nonfinite_f16(const unsigned char *p, size_t rows, size_t cols)
+{
+    return mamba__nonfinite_run(p, rows * cols, 2, MAMBA_DTYPE_F16);
+}
+static int mamba__nonfinite_bf16(const unsigned char *p, size_t rows, size_t cols)
+{
+    return mamba__nonfinite_run(p, rows * cols, 2, MAMBA_DTYPE_BF16);
+}
+/* q8: the int8 values are finite by construction; the f16 scales follow
+   the rows * blocks * 32 int8s */
+static int mamba__nonfinite_q8(const unsigned char *p, size_t rows, size_t cols)
+{
+    size_t nb = (cols + MAMBA__Q8_BLOCK - 1) / MAMBA__Q8_BLOCK;
+    return mamba__nonfinite_run(p + rows * nb * MAMBA__Q8_BLOCK, rows * nb, 2, MAMBA_DTYPE_F16);
+}
+
+/* The input formats a weight type can want from a matvec (mamba__matvec_x):
+   the x as it is (f32), or x quantised once per matvec into the state's
+   scratch (mamba_state.xq/.xs: at most 2 bytes a column and one float per
+   32 columns), then read by every row. */
+enum { MAMBA__INPUT_F32 = 0, MAMBA__INPUT_Q16 = 1 /* int16 per block of 32 + f32 scale (mamba__q8_quant_x) */ };
+
+typedef struct mamba__wtype {
+    const char *name;
+    /* row r . x, x as W->cols floats (any input format is made inside) */
+    float (*dot_row)(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x);
+    /* input != F32: rows r0 .. r0+nr-1 (nr <= 4) with the prepared input */
+    void (*dot_rows_x)(float *out, const mamba_matrix *W, int r0, int nr, const int16_t *MAMBA__RESTRICT xq,
+                       const float *MAMBA__RESTRICT xs);
+    /* columns [k0, k0+n) of row r widened to f32 (k0 a multiple of block) */
+    void (*dequant_cols)(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0, int n);
+    /* 1 if a stored value or scale of a rows x cols matrix at p is not finite */
+    int (*nonfinite)(const unsigned char *p, size_t rows, size_t cols);
+    int dtype;       /* its code in the file (mamba_dtype); the entry's index */
+    int block;       /* columns per block; a row is ceil(cols / block) blocks */
+    int block_bytes; /* bytes per block, its scales included */
+    int input;       /* MAMBA__INPUT_*: what mamba__matvec_x prepares for it */
+} mamba__wtype;
+
+/* In dtype order: entry i is dtype i (mamba__wtype_of() checks). */
+static const mamba__wtype mamba__wtypes[] = {
+    {"f32", mamba__dot_row_f32, NULL, mamba__dequant_f32, mamba__nonfinite_f32, MAMBA_DTYPE_F32, 1, 4,
+     MAMBA__INPUT_F32},
+    {"f16", mamba__dot_row_f16, NULL, mamba__dequant_f16, mamba__nonfinite_f16, MAMBA_DTYPE_F16, 1, 2,
+     MAMBA__INPUT_F32},
+    {"bf16", mamba__dot_row_bf16, NULL, mamba__dequant_bf16, mamba__nonfinite_bf16, MAMBA_DTYPE_BF16, 1, 2,
+     MAMBA__INPUT_F32},
+    {"q8", mamba__dot_row_q8, mamba__dot_rows_q8, mamba__dequant_q8, mamba__nonfinite_q8, MAMBA_DTYPE_Q8,
+     MAMBA__Q8_BLOCK, MAMBA__Q8_BLOCK + 2, MAMBA__INPUT_Q16}};
+
+/* The entry of a dtype, or NULL for a dtype this library does not know. */
+static const mamba__wtype *mamba__wtype_of(int dtype)
+{
+    const size_t n = sizeof mamba__wtypes / sizeof mamba__wtypes[0];
+    if (dtype < 0 || (size_t)dtype >= n || mamba__wtypes[dtype].dtype != dtype) return NULL;
+    return &mamba__wtypes[dtype];
+}
+
+/* Bytes of one row of cols columns stored as t (what decoding reads a row). */
+static size_t mamba__wtype_row_bytes(const mamba__wtype *t, size_t cols)
+{
+    return (cols + (size_t)t->block - 1) / (size_t)t->block * (size_t)t->block_bytes;
+}
+
+/* Bytes of a rows x cols matrix of dtype into *out (64-bit: the loader
+   sizes untrusted shapes with it); 0 for a dtype without an entry. */
+static int mamba__matrix_bytes64(int dtype, uint64_t rows, uint64_t cols, uint64_t *out)
+{
+    const mamba__wtype *t = mamba__wtype_of(dtype);
+    if (!t) return 0;
+    *out = rows * ((cols + (uint64_t)t->block - 1) / (uint64_t)t->block) * (uint64_t)t->block_bytes;
+    return 1;
+}
+
+/* Bytes of one row of a matrix in the file (for q8: its int8 blocks plus
+   their scales). tests/test_simd.c checks it. */
+static MAMBA__MAYBE_UNUSED size_t mamba__row_bytes(int dtype, int cols)
+{
+    const mamba__wtype *t = mamba__wtype_of(dtype);
+    return t ? mamba__wtype_row_bytes(t, (size_t)cols) : 0;
+}
+
+/* Row r of W (any dtype) dotted with x (W->cols floats). */
+static float mamba__dot_row(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
+{
+    return mamba__wtypes[W->dtype].dot_row(W, r, x);
+}
+
+/* Columns [k0, k0 + n) of row r of W widened to f32 into out. */
 static MAMBA__MAYBE_UNUSED void mamba__dequant_cols(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0,
                                                     int n)
 {
-    const size_t at = (size_t)r * (size_t)W->cols + (size_t)k0;
-    int k = 0;
-    switch (W->dtype) {
-    case MAMBA_DTYPE_F32: memcpy(out, (const float *)W->data + at, sizeof(float) * (size_t)n); break;
-    case MAMBA_DTYPE_F16: {
-        const uint16_t *w = (const uint16_t *)W->data + at;
-#if defined(MAMBA__AVX512)
-        for (; k + 16 <= n; k += 16)
-            _mm512_storeu_ps(out + k, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(w + k))));
-#endif
-        for (; k < n; k++) out[k] = MAMBA__HALF(w[k]);
-        break;
-    }
-    case MAMBA_DTYPE_BF16: {
-        const uint16_t *w = (const uint16_t *)W->data + at;
-#if defined(MAMBA__AVX512)
-        for (; k + 16 <= n; k += 16)
-            _mm512_storeu_ps(out + k, _mm512_castsi512_ps(_mm512_slli_epi32(
-                                          _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(w + k))), 16)));
-#endif
-        for (; k < n; k++) out[k] = mamba__bf16_to_f32(w[k]);
-        break;
-    }
-    default: { /* q8: each int8 times its block's scale */
-        const uint16_t *d;
-        const int8_t *q = mamba__q8_row(W, r, &d) + k0;
-        d += k0 / MAMBA__Q8_BLOCK;
-#if defined(MAMBA__AVX512)
-        for (; k + 16 <= n; k += 16) {
-            __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(q + k))));
-            _mm512_storeu_ps(out + k, _mm512_mul_ps(v, _mm512_set1_ps(MAMBA__HALF(d[k / MAMBA__Q8_BLOCK]))));
-        }
-#endif
-        for (; k < n; k++) out[k] = MAMBA__HALF(d[k / MAMBA__Q8_BLOCK]) * (float)q[k];
-        break;
-    }
-    }
+    mamba__wtypes[W->dtype].dequant_cols(out, W, r, k0, n);
 }
 
 /* Row r of W widened to f32 into out (W->cols floats). */
@@ -1786,19 +1940,18 @@ static void mamba__matvec_x(float *MAMBA__RESTRICT out, const mamba_matrix *W, c
     int rows = W->rows, r;
     int mamba__par = (size_t)rows * (size_t)W->cols >= MAMBA__PAR_MIN_WORK;
     (void)mamba__par;
-    if (W->dtype == MAMBA_DTYPE_Q8 && xq) {
+    const mamba__wtype *wt = &mamba__wtypes[W->dtype];
+    if (wt->input == MAMBA__INPUT_Q16 && xq) {
         /* quantise x once, on the calling thread, before the rows fork:
            every thread then reads the same xq and xs */
-        int nb = mamba__q8_blocks(W->cols), g, ng = (rows + 3) / 4;
+        int g, ng = (rows + 3) / 4;
         mamba__q8_quant_x(xq, xs, x, W->cols);
         /* groups of 4 rows (the last may be short); each row's sum is the
            same whichever group or thread takes it */
         MAMBA__PARALLEL_FOR_IF
         for (g = 0; g < ng; g++) {
-            const uint16_t *d;
-            const int8_t *q = mamba__q8_row(W, 4 * g, &d);
             int nr = rows - 4 * g < 4 ? rows - 4 * g : 4;
-            mamba__dot_q8x16_rows(out + 4 * g, q, d, xq, xs, nb, nr);
+            wt->dot_rows_x(out + 4 * g, W, 4 * g, nr, xq, xs);
             if (bias) {
                 int i;
                 for (i = 0; i < nr; i++) out[4 * g + i] += bias[4 * g + i];
@@ -1808,7 +1961,7 @@ static void mamba__matvec_x(float *MAMBA__RESTRICT out, const mamba_matrix *W, c
     }
     MAMBA__PARALLEL_FOR_IF
     for (r = 0; r < rows; r++) {
-        float v = mamba__dot_row(W, r, x);
+        float v = wt->dot_row(W, r, x);
         out[r] = bias ? v + bias[r] : v;
     }
 }
@@ -2431,7 +2584,6 @@ MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data,
         uint32_t ndim = mamba__rd32(e + 12), want_shape[2];
         uint64_t off = mamba__rd64(e + 32), nbytes = mamba__rd64(e + 40), count;
         int want_ndim, wanted, matrix, per_layer, d;
-        size_t elem;
         const void *ptr;
         mamba_matrix mat;
 
@@ -2445,23 +2597,17 @@ MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data,
         if (!wanted) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor is present but the flags say it is not");
         if (seen[erole][elayer]) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor appears twice");
         seen[erole][elayer] = 1;
-        if (dtype == MAMBA_DTYPE_F32) elem = 4;
-        else if ((dtype == MAMBA_DTYPE_F16 || dtype == MAMBA_DTYPE_BF16) && matrix) elem = 2;
-        else if (dtype == MAMBA_DTYPE_Q8 && matrix) elem = 0; /* sized by blocks, below */
-        else return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor dtype is unknown or not allowed for its role");
+        /* a weight type with an entry in mamba__wtypes[]; vectors are f32 */
+        if (!mamba__wtype_of((int)dtype) || (!matrix && dtype != MAMBA_DTYPE_F32))
+            return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor dtype is unknown or not allowed for its role");
         if (ndim != (uint32_t)want_ndim) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor has the wrong number of dimensions");
         for (d = 0; d < 4; d++) {
             uint32_t got = mamba__rd32(e + 16 + 4 * d);
             uint32_t want = d < want_ndim ? want_shape[d] : 0;
             if (got != want) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor shape does not match the config");
         }
-        count = (uint64_t)want_shape[0] * (want_ndim == 2 ? (uint64_t)want_shape[1] : 1u);
-        if (elem == 0) { /* q8: each row ceil(cols / 32) blocks of 32 int8 + one f16 scale */
-            count = (uint64_t)want_shape[0] * (((uint64_t)want_shape[1] + MAMBA__Q8_BLOCK - 1) / MAMBA__Q8_BLOCK) *
-                    (MAMBA__Q8_BLOCK + 2);
-            elem = 1;
-        }
-        if (nbytes != count * elem) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor byte count does not match its shape");
+        mamba__matrix_bytes64((int)dtype, want_shape[0], want_ndim == 2 ? want_shape[1] : 1u, &count);
+        if (nbytes != count) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor byte count does not match its shape");
         if (off % 64 != 0) return mamba__fail(m, MAMBA_ERR_ALIGN, "tensor offset is not a multiple of 64");
         if (off > file_bytes || nbytes > file_bytes - off)
             return mamba__fail(m, MAMBA_ERR_BOUNDS, "tensor extends past the end of the file");
@@ -2608,30 +2754,12 @@ MAMBA_API mamba_result mamba_model_open(mamba_model *m, const char *path)
 }
 #endif /* MAMBA_NO_STDIO */
 
-/* 1 if any of the n values at p, stored as dtype, is NaN or infinite: all
-   exponent bits set, in each format. q8 (rows x cols): its int8 values are
-   finite by construction; its f16 scales follow the rows*blocks*32 int8s. */
+/* 1 if any value of a rows x cols tensor at p, stored as dtype, is NaN or
+   infinite (where each type keeps such values: mamba__wtypes[]). */
 static int mamba__any_nonfinite(const void *p, int dtype, size_t rows, size_t cols)
 {
-    const unsigned char *b = (const unsigned char *)p;
-    size_t n = rows * cols, i;
     if (!p) return 0; /* an optional tensor that is absent */
-    if (dtype == MAMBA_DTYPE_Q8) {
-        size_t nb = (cols + MAMBA__Q8_BLOCK - 1) / MAMBA__Q8_BLOCK;
-        b += rows * nb * MAMBA__Q8_BLOCK;
-        n = rows * nb;
-        dtype = MAMBA_DTYPE_F16;
-    }
-    for (i = 0; i < n; i++) {
-        if (dtype == MAMBA_DTYPE_F32) {
-            if ((mamba__rd32(b + 4 * i) & 0x7F800000u) == 0x7F800000u) return 1;
-        } else {
-            uint32_t h = (uint32_t)b[2 * i] | ((uint32_t)b[2 * i + 1] << 8);
-            uint32_t mask = dtype == MAMBA_DTYPE_F16 ? 0x7C00u : 0x7F80u; /* f16 : bf16 exponent */
-            if ((h & mask) == mask) return 1;
-        }
-    }
-    return 0;
+    return mamba__wtype_of(dtype)->nonfinite((const unsigned char *)p, rows, cols);
 }
 
 /* MAMBA_LOAD_CHECK_FINITE: every tensor of a loaded model, in file order. */
@@ -3626,15 +3754,11 @@ static uint64_t mamba__snap_fnv_sample(uint64_t h, const void *p, size_t n, int 
     return mamba__snap_fnv(h, from_end ? b + (n - k) : b, k);
 }
 
-/* Bytes of a matrix as stored (q8: the int8 blocks, then an f16 scale per
-   block; an unknown later type: only its first bytes count). */
+/* Bytes of a matrix as stored (mamba__wtypes[]; a loaded model has no
+   dtype without an entry). */
 static size_t mamba__snap_matrix_bytes(const mamba_matrix *w)
 {
-    size_t n = (size_t)w->rows * (size_t)w->cols;
-    if (w->dtype == MAMBA_DTYPE_F32) return 4 * n;
-    if (w->dtype == MAMBA_DTYPE_F16 || w->dtype == MAMBA_DTYPE_BF16) return 2 * n;
-    if (w->dtype == MAMBA_DTYPE_Q8) return (size_t)w->rows * (size_t)((w->cols + 31) / 32) * 34;
-    return n < 64 ? n : 64;
+    return (size_t)w->rows * mamba__row_bytes(w->dtype, w->cols);
 }
 
 /* The model fingerprint described under >>snapshot-api. */
@@ -4092,40 +4216,57 @@ static void mamba__sort_top(const float *p, int *idx, int k)
 MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logits, int n, const int *recent,
                            int n_recent, int *work)
 {
-    float *p = logits, pmax, inv_t, r, acc;
-    double sum;
-    int i, j, m;
+    float *p = logits, r, acc, min_p;
+    double sum, inv_t, pmax;
+    int i, m, best;
     if (!smp || !rng || !logits || !work || n < 1 || n_recent < 0 || (n_recent > 0 && !recent)) return -1;
 
     /* 1. repetition penalty: each distinct recent token once; positive
-          logits are divided, negative ones multiplied (both lower it) */
-    if (smp->repetition_penalty > 0.0f && smp->repetition_penalty != 1.0f) {
+          logits are divided, negative ones multiplied (both lower it). work
+          marks the tokens already penalised: O(n + n_recent), whatever the
+          ids. A penalty of +Inf takes a positive logit to 0 (+Inf / +Inf
+          too, not NaN) and a negative one to -Inf; 0 stays 0. */
+    if (smp->repetition_penalty > 0.0f && smp->repetition_penalty != 1.0f && n_recent > 0) {
+        const float pen = smp->repetition_penalty;
+        memset(work, 0, sizeof(int) * (size_t)n);
         for (i = 0; i < n_recent; i++) {
-            int t = recent[i], seen = 0;
-            if (t < 0 || t >= n) continue;
-            for (j = 0; j < i && !seen; j++) seen = recent[j] == t;
-            if (seen) continue;
-            p[t] = p[t] > 0.0f ? p[t] / smp->repetition_penalty : p[t] * smp->repetition_penalty;
+            int t = recent[i];
+            if (t < 0 || t >= n || work[t]) continue;
+            work[t] = 1;
+            if (p[t] > 0.0f) {
+                p[t] /= pen;
+                if (p[t] != p[t]) p[t] = 0.0f; /* +Inf / +Inf */
+            } else if (p[t] < 0.0f) {
+                p[t] *= pen;
+            }
         }
     }
-    /* 2. temperature 0 means greedy */
-    if (!(smp->temperature > 0.0f)) return mamba_argmax(p, n);
+    /* 2. greedy: a temperature that is NaN, <= 0, or below FLT_MIN (whose
+          reciprocal overflows a float) is the limit T -> 0, mamba_argmax;
+          so are logits whose best is +Inf (the first +Inf wins), NaN
+          (every logit is NaN) or -Inf (nothing else is left). argmax never
+          picks a NaN while there is a number. */
+    best = mamba_argmax(p, n);
+    if (!(smp->temperature >= FLT_MIN) || !(p[best] > -HUGE_VALF && p[best] < HUGE_VALF)) return best;
 
-    /* 3. softmax of logits / T, with the maximum subtracted so exp never overflows */
-    inv_t = 1.0f / smp->temperature;
-    pmax = p[mamba_argmax(p, n)];
+    /* 3. softmax of logits / T, with the maximum subtracted so exp never
+          overflows. The scaled gap is formed in double, where it cannot
+          overflow (|gap| <= 2 FLT_MAX, 1/T <= 1/FLT_MIN) nor make 0 * Inf at
+          T = +Inf; NaN and -Inf logits get p = 0. */
+    inv_t = 1.0 / (double)smp->temperature;
+    pmax = (double)p[best];
     sum = 0.0;
     for (i = 0; i < n; i++) {
-        p[i] = expf((p[i] - pmax) * inv_t);
+        double e = ((double)p[i] - pmax) * inv_t; /* <= 0; NaN for a NaN logit */
+        p[i] = p[i] > -HUGE_VALF && e > -200.0 ? expf((float)e) : 0.0f; /* expf(-104) is already 0 */
         sum += p[i];
     }
-    for (i = 0; i < n; i++) p[i] = (float)(p[i] / sum);
+    for (i = 0; i < n; i++) p[i] = (float)(p[i] / sum); /* sum >= 1: the best has exp(0) */
 
-    /* 4. the candidates: every token with p > 0 */
+    /* 4. the candidates: every token with p > 0 (the best among them) */
     m = 0;
     for (i = 0; i < n; i++)
         if (p[i] > 0.0f) work[m++] = i;
-    if (m == 0) return mamba_argmax(logits, n);
     /* 5. top-k: the k most likely, by quickselect */
     if (smp->top_k > 0 && smp->top_k < m) {
         mamba__select_top(p, work, m, smp->top_k);
@@ -4134,7 +4275,8 @@ MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logi
     /* 6. top-p (nucleus): the smallest prefix of the sorted candidates whose
           mass is >= top_p of what is left (renormalised after top-k, as
           Hugging Face does). Select the top 64, 256, ... until they hold
-          enough mass, so only a handful are ever sorted. */
+          enough mass, so only a handful are ever sorted. top_p <= 0 keeps
+          the best alone; NaN is off, like >= 1. */
     if (smp->top_p < 1.0f) {
         int k = 64;
         double mass, target = 0.0;
@@ -4159,16 +4301,21 @@ MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logi
         }
         m = i < k ? i : k;
     }
-    /* 7. min-p: drop tokens far less likely than the best one. The best has
-          p = exp(0) / sum, the largest, and always survives; the ratio is the
-          same before and after renormalising, so the order with 5 and 6
-          matters not. */
-    if (smp->min_p > 0.0f) {
-        float floor_p = smp->min_p * (float)(1.0 / sum);
+    /* 7. min-p: drop tokens far less likely than the best one. p[best] is
+          the largest p, and top-k and top-p always keep a token of the
+          largest p; with min_p capped at 1 that token survives here too, so
+          m >= 1 (min_p > 1 or +Inf keeps the tokens tied with the best).
+          The ratio is the same before and after renormalising, so the order
+          with 5 and 6 matters not. NaN is off, like <= 0. */
+    min_p = smp->min_p > 1.0f ? 1.0f : smp->min_p; /* NaN stays NaN: off */
+    if (min_p > 0.0f) {
+        float floor_p = min_p * p[best];
+        int j;
         for (i = j = 0; i < m; i++)
             if (p[work[i]] >= floor_p) work[j++] = work[i];
         m = j;
     }
+    if (m < 1) return best; /* not reached (see 7) */
     /* 8. one draw from what is left, renormalised */
     sum = 0.0;
     for (i = 0; i < m; i++) sum += p[work[i]];

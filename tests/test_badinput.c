@@ -315,7 +315,26 @@ static void test_nan_logits(void)
     smp.top_p = 0.9f;
     smp.top_k = 5;
     t = mamba_sample(&smp, &rng, l, NV, NULL, 0, work);
-    CHECK(t >= 0 && t < NV, "sampling with an infinite logit stays in range (%d)", t);
+    CHECK(t == 7, "a +Inf logit is drawn (%d)", t);
+    /* the table's sampler rows (every range in tests/test_sampler.c) */
+    {
+        int never_nan = 1, d;
+        smp = mamba_sampler_default();
+        for (d = 0; d < 1000; d++) {
+            for (i = 0; i < NV; i++) l[i] = (float)(i % 3);
+            l[5] = (float)nan("");
+            t = mamba_sample(&smp, &rng, l, NV, NULL, 0, work);
+            never_nan &= t >= 0 && t < NV && t != 5;
+        }
+        CHECK(never_nan, "a NaN logit is never drawn");
+        smp.min_p = 2.0f;
+        for (i = 0; i < NV; i++) l[i] = (float)i;
+        CHECK(mamba_sample(&smp, &rng, l, NV, NULL, 0, work) == NV - 1, "min_p 2 keeps the best");
+        smp = mamba_sampler_default();
+        smp.temperature = 1e-45f;
+        for (i = 0; i < NV; i++) l[i] = (float)i;
+        CHECK(mamba_sample(&smp, &rng, l, NV, NULL, 0, work) == NV - 1, "temperature 1e-45 is greedy");
+    }
 }
 
 #ifdef MAMBA__HAVE_MMAP
