@@ -687,6 +687,34 @@ MAMBA_API mamba_result mamba_checkpoints_add(mamba_checkpoints *c, const mamba_s
 MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_state *s, const int *tokens, int n,
                                                  float *logits, void *scratch, size_t scratch_bytes, int *n_read);
 
+/* ---- >>batch-api (many sequences, one token each) ----------------------- */
+
+/* Advance n independent states (n sequences: users of a server, beams,
+   samples) by one token each, as n calls of mamba_step() would, bit for
+   bit, but reading every weight from memory once for all of them: each
+   matrix goes through in panels of rows that fit in the cache (CONFIG:
+   MAMBA_BATCH_PANEL_BYTES), and every state's input meets the panel while
+   it is there. Decoding one sequence is bound by memory bandwidth (every
+   weight read per token); n sequences at once cost little more than one
+   until the arithmetic, not the reading, is the limit.
+   Bit-identical to mamba_step(): each (row, sequence) product is the same
+   kernel call on the same bytes as in mamba_step(), only in another order
+   of rows and sequences; everything else is per state, the same calls.
+   tests/test_batch.c checks it for every dtype.
+
+   states: n distinct states made for m (no state twice), each at its own
+   position; tokens: n ids; logits: n rows of n_vocab_padded floats, row j
+   for states[j], or NULL. Uses only the states' own scratch: never
+   allocates. n is 0..MAMBA_BATCH_MAX (0 does nothing); Mamba-1 and
+   Falcon-Mamba models.
+   Errors, all found before any work (every state is then unchanged):
+   MAMBA_ERR_INVALID_ARG (NULL model, states or tokens, n out of range, a
+   NULL or zeroed state, a state of other shapes, a state given twice),
+   MAMBA_ERR_TOKEN (a token outside 0..n_vocab_padded-1). */
+#define MAMBA_BATCH_MAX 64
+MAMBA_API mamba_result mamba_step_batch(const mamba_model *m, mamba_state *const *states, int n, const int *tokens,
+                                        float *logits);
+
 /* ---- >>sampler-api ---------------------------------------------------- */
 
 /* A random number generator whose whole state is this struct: the caller
@@ -4121,6 +4149,140 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
         if (r == MAMBA_OK) r = mamba_checkpoints_add(c, s, tokens, next);
         if (r != MAMBA_OK) return r;
         p = next;
+    }
+    return MAMBA_OK;
+}
+
+/* ---- >>batch (many sequences, one token each) --------------------------- */
+
+/* CONFIG: MAMBA_BATCH_PANEL_BYTES  bytes of weights mamba_step_batch() takes
+   through every sequence at a time: small enough to stay in the L2 cache
+   beside the n inputs, large enough that a panel is a long stream */
+#ifndef MAMBA_BATCH_PANEL_BYTES
+#define MAMBA_BATCH_PANEL_BYTES 65536
+#endif
+
+/* out[j] = W x[j] (+ bias) for j < n, each exactly as mamba__matvec_x()
+   computes it (the same row kernel, the same q8 input preparation in the
+   sequence's own scratch st[j]->xq/xs, the same groups of 4 q8 rows), with
+   the rows taken in panels: a panel is read from memory once and then from
+   the cache for the other n - 1 inputs. Threads split panels (independent
+   rows): bit-identical for any thread count. */
+static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out, const float *const *x,
+                                const float *bias, mamba_state *const *st)
+{
+    const mamba__wtype *wt = &mamba__wtypes[W->dtype];
+    const int rows = W->rows, q16 = wt->input == MAMBA__INPUT_Q16;
+    size_t rb = mamba__wtype_row_bytes(wt, (size_t)W->cols);
+    size_t fit = rb ? (size_t)MAMBA_BATCH_PANEL_BYTES / rb : 4;
+    int panel = fit >= (size_t)rows ? (rows + 3) & ~3 : fit < 4 ? 4 : (int)fit & ~3, np = (rows + panel - 1) / panel;
+    int mamba__par = np > 1 && (size_t)rows * (size_t)W->cols >= MAMBA__PAR_MIN_WORK, p, j;
+    (void)mamba__par;
+    if (q16)
+        for (j = 0; j < n; j++) mamba__q8_quant_x((int16_t *)st[j]->xq, st[j]->xs, x[j], W->cols);
+    MAMBA__PARALLEL_FOR_IF
+    for (p = 0; p < np; p++) {
+        const int r0 = p * panel, r1 = r0 + panel < rows ? r0 + panel : rows;
+        int jj, r;
+        for (jj = 0; jj < n; jj++) {
+            float *o = out[jj];
+            if (q16) {
+                for (r = r0; r < r1; r += 4) { /* r0 is a multiple of 4: matvec_x's groups */
+                    const int nr = r1 - r < 4 ? r1 - r : 4;
+                    int i;
+                    wt->dot_rows_x(o + r, W, r, nr, (const int16_t *)st[jj]->xq, st[jj]->xs);
+                    if (bias)
+                        for (i = 0; i < nr; i++) o[r + i] += bias[r + i];
+                }
+            } else {
+                for (r = r0; r < r1; r++) {
+                    float v = wt->dot_row(W, r, x[jj]);
+                    o[r] = bias ? v + bias[r] : v;
+                }
+            }
+        }
+    }
+}
+
+/* mamba__block() for n states: the same calls line by line, the four
+   projections batched. */
+static void mamba__block_batch(const mamba_model *m, mamba_state *const *S, int n, int l)
+{
+    const mamba_config *cfg = &m->config;
+    const mamba_layer *L = &m->layers[l];
+    const int d_inner = cfg->d_inner, d_state = cfg->d_state, dt_rank = cfg->dt_rank;
+    const size_t win = (size_t)l * (size_t)d_inner * (size_t)cfg->d_conv, hs = (size_t)l * (size_t)d_inner * (size_t)d_state;
+    float *out[MAMBA_BATCH_MAX];
+    const float *in[MAMBA_BATCH_MAX];
+    int j, i;
+
+    for (j = 0; j < n; j++) { /* u = RMSNorm(r) * w_norm */
+        mamba__rmsnorm(S[j]->u, S[j]->r, L->norm, cfg->d_model, cfg->norm_eps);
+        out[j] = S[j]->xz;
+        in[j] = S[j]->u;
+    }
+    mamba__matvec_batch(&L->in_proj, n, out, in, L->in_proj_bias, S); /* (x, z) = in_proj(u) */
+    for (j = 0; j < n; j++) {                                         /* x = SiLU(conv1d(x)) */
+        mamba__conv_step(S[j]->xz, S[j]->conv + win, L->conv_weight, L->conv_bias, d_inner, cfg->d_conv);
+        out[j] = S[j]->dbc;
+        in[j] = S[j]->xz;
+    }
+    mamba__matvec_batch(&L->x_proj, n, out, in, NULL, S); /* (delta, B, C) = x_proj(x) */
+    for (j = 0; j < n; j++) {
+        float *dt_in = S[j]->dbc, *B = dt_in + dt_rank, *C = B + d_state;
+        if (cfg->arch == MAMBA_ARCH_FALCON) {
+            mamba__rmsnorm(dt_in, dt_in, NULL, dt_rank, cfg->mixer_rms_eps);
+            mamba__rmsnorm(B, B, NULL, d_state, cfg->mixer_rms_eps);
+            mamba__rmsnorm(C, C, NULL, d_state, cfg->mixer_rms_eps);
+        }
+        out[j] = S[j]->delta;
+        in[j] = dt_in;
+    }
+    mamba__matvec_batch(&L->dt_proj, n, out, in, L->dt_bias, S); /* Delta = softplus(dt_proj(delta) + dt_bias) */
+    for (j = 0; j < n; j++) {
+        float *B = S[j]->dbc + dt_rank, *C = B + d_state;
+        mamba__softplus_n(S[j]->delta, d_inner);
+        /* h = exp(Delta A) h + Delta B x;  y = (C h + D x) * SiLU(z) */
+        mamba__ssm_step(S[j]->y, S[j]->ssm + hs, S[j]->xz, S[j]->xz + d_inner, S[j]->delta, L->A, B, C, L->D,
+                        d_inner, d_state);
+        out[j] = S[j]->u;
+        in[j] = S[j]->y;
+    }
+    mamba__matvec_batch(&L->out_proj, n, out, in, L->out_proj_bias, S); /* r = r + out_proj(y) */
+    for (j = 0; j < n; j++)
+        for (i = 0; i < cfg->d_model; i++) S[j]->r[i] += S[j]->u[i];
+}
+
+MAMBA_API mamba_result mamba_step_batch(const mamba_model *m, mamba_state *const *states, int n, const int *tokens,
+                                        float *logits)
+{
+    const mamba_config *cfg;
+    float *out[MAMBA_BATCH_MAX];
+    const float *in[MAMBA_BATCH_MAX];
+    int j, k, l;
+    if (!m || !m->data || n < 0 || n > MAMBA_BATCH_MAX) return MAMBA_ERR_INVALID_ARG;
+    if (n == 0) return MAMBA_OK;
+    if (!states || !tokens) return MAMBA_ERR_INVALID_ARG;
+    cfg = &m->config;
+    if (cfg->arch != MAMBA_ARCH_MAMBA1 && cfg->arch != MAMBA_ARCH_FALCON) return MAMBA_ERR_INVALID_ARG;
+    for (j = 0; j < n; j++) {
+        if (!states[j] || !states[j]->r || !mamba__state_fits(m, states[j])) return MAMBA_ERR_INVALID_ARG;
+        for (k = 0; k < j; k++)
+            if (states[k] == states[j]) return MAMBA_ERR_INVALID_ARG;
+    }
+    for (j = 0; j < n; j++)
+        if (tokens[j] < 0 || tokens[j] >= cfg->n_vocab_padded) return MAMBA_ERR_TOKEN;
+
+    for (j = 0; j < n; j++) mamba__dequant_row(states[j]->r, &m->embedding, tokens[j]); /* r = embedding[token] */
+    for (l = 0; l < cfg->n_layer; l++) mamba__block_batch(m, states, n, l);
+    for (j = 0; j < n; j++) states[j]->pos++;
+    if (logits) { /* logits = lm_head(RMSNorm(r) * w_norm_f) */
+        for (j = 0; j < n; j++) {
+            mamba__rmsnorm(states[j]->u, states[j]->r, m->norm_f, cfg->d_model, cfg->norm_eps);
+            out[j] = logits + (size_t)j * (size_t)cfg->n_vocab_padded;
+            in[j] = states[j]->u;
+        }
+        mamba__matvec_batch(&m->lm_head, n, out, in, NULL, states);
     }
     return MAMBA_OK;
 }
