@@ -276,18 +276,23 @@ typedef struct mamba_matrix {
     int rows, cols;
 } mamba_matrix;
 
-/* One Mamba block's weights: pointers into the model file. */
+/* One block's weights: pointers into the model file, the superset of what
+   the architectures use. A field the architecture or the file's flags do
+   not call for stays NULL (a matrix: data NULL). Which role fills which
+   field: the table MAMBA__ROLES (>>roles). Shapes for Mamba-1 and
+   Falcon-Mamba, where conv channels = d_inner. */
 typedef struct mamba_layer {
     const float *norm;          /* (d_model) RMSNorm weight */
     mamba_matrix in_proj;       /* (2*d_inner, d_model) -> x, then z */
     const float *in_proj_bias;  /* (2*d_inner) or NULL */
-    const float *conv_weight;   /* (d_inner, d_conv) */
-    const float *conv_bias;     /* (d_inner) or NULL */
-    mamba_matrix x_proj;        /* (dt_rank + 2*d_state, d_inner) -> delta, B, C */
-    mamba_matrix dt_proj;       /* (d_inner, dt_rank) */
-    const float *dt_bias;       /* (d_inner) */
-    const float *A;             /* (d_inner, d_state), already -exp(A_log) */
+    const float *conv_weight;   /* (conv channels, d_conv) */
+    const float *conv_bias;     /* (conv channels) or NULL */
+    mamba_matrix x_proj;        /* (dt_rank + 2*d_state, d_inner) -> delta, B, C; Mamba-1 family only */
+    mamba_matrix dt_proj;       /* (d_inner, dt_rank); Mamba-1 family only */
+    const float *dt_bias;       /* (d_inner): one per head, every channel a head in Mamba-1 */
+    const float *A;             /* (d_inner, d_state), already -exp(A_log): per (channel, state) in Mamba-1 */
     const float *D;             /* (d_inner) skip connection */
+    const float *gate_norm;     /* (d_inner) weight of a gated RMSNorm before out_proj (Mamba-2); NULL in Mamba-1 */
     mamba_matrix out_proj;      /* (d_model, d_inner) */
     const float *out_proj_bias; /* (d_model) or NULL */
 } mamba_layer;
@@ -314,11 +319,18 @@ typedef struct mamba_model {
 } mamba_model;
 
 /* The recurrent state of one sequence, plus the scratch space one step
-   needs, so mamba_step() never allocates. Fork it with mamba_state_copy(). */
+   needs, so mamba_step() never allocates. Fork it with mamba_state_copy().
+   The recurrent part is conv then ssm, one block of
+       n_layer * (conv_channels * conv_width + n_heads * head_dim * d_state)
+   floats; for Mamba-1 and Falcon-Mamba (conv_channels = n_heads = d_inner,
+   conv_width = d_conv, head_dim = 1) that is n_layer*d_inner*(d_conv + d_state). */
 typedef struct mamba_state {
     int n_layer, d_model, d_inner, d_state, d_conv, dt_rank; /* shapes it was made for */
-    float *conv;   /* (n_layer, d_inner, d_conv): the last d_conv inputs of each conv, oldest first */
-    float *ssm;    /* (n_layer, d_inner, d_state): h */
+    int conv_channels, conv_width; /* a layer's conv window: conv_channels x conv_width */
+    int n_heads, head_dim;         /* a layer's h: n_heads x head_dim x d_state */
+    float *conv;   /* (n_layer, conv_channels, conv_width): the last conv_width inputs of each conv channel,
+                      oldest first, the newest the current input */
+    float *ssm;    /* (n_layer, n_heads, head_dim, d_state): h, right after conv */
     float *r;      /* (d_model) residual stream */
     float *u;      /* (d_model) normed input of a block, later the block's output */
     float *xz;     /* (2*d_inner) in_proj output: x then z */
@@ -386,8 +398,8 @@ MAMBA_API mamba_result mamba_model_open_ex(mamba_model *m, const char *path, uns
 MAMBA_API void mamba_model_close(mamba_model *m);
 
 /* Bytes of memory a state for this model needs (state + scratch):
-   4 * (n_layer*d_inner*(d_conv + d_state) + 2*d_model + 4*d_inner
-        + dt_rank + 2*d_state + 17*nbx) plus alignment, where
+   4 * (R + 2*d_model + 4*d_inner + dt_rank + 2*d_state + 17*nbx) plus
+   alignment, where R is the recurrent part (see mamba_state) and
    nbx = ceil(max(d_model, d_inner, dt_rank) / 32) (the q8 scratch). */
 MAMBA_API size_t mamba_state_size(const mamba_model *m);
 
@@ -491,9 +503,9 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
       36     4   zero (reserved)
       40     8   pos, the tokens consumed
       48     8   the model fingerprint (below)
-      56     8   F, the number of floats: n_layer*d_inner*(d_conv + d_state)
-      64    4F   the conv windows (n_layer, d_inner, d_conv), then h
-                 (n_layer, d_inner, d_state)
+      56     8   F, the number of floats: the state's recurrent part (see
+                 mamba_state; Mamba-1: n_layer*d_inner*(d_conv + d_state))
+      64    4F   the conv windows (mamba_state.conv), then h (.ssm)
     64+4F    8   checksum: FNV-1a 64 over bytes 0 .. 64+4F-1
 
    The fingerprint is FNV-1a 64 over, in this order: the 32-bit
@@ -508,7 +520,7 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
    sample (a fine-tune that froze exactly those rows) is not detected. It
    costs a few kilobytes of hashing per save or load.
 
-   Size of a snapshot: 72 + 4 * n_layer * d_inner * (d_conv + d_state). */
+   Size of a snapshot: 72 + 4 * F. */
 #define MAMBA_SNAPSHOT_VERSION 1
 
 /* Bytes mamba_state_save() writes for this state; 0 for NULL or a state
@@ -972,26 +984,7 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 #define MAMBA__FLOAT_CHECK_BITS 0x43B94000u /* 370.5f */
 #define MAMBA__NONE 0xFFFFFFFFu
 
-/* Tensor roles of the directory (docs/format.md). */
-enum {
-    MAMBA__ROLE_EMBEDDING = 1,
-    MAMBA__ROLE_NORM_F = 2,
-    MAMBA__ROLE_LM_HEAD = 3,
-    MAMBA__ROLE_NORM = 16,
-    MAMBA__ROLE_IN_PROJ = 17,
-    MAMBA__ROLE_IN_PROJ_BIAS = 18,
-    MAMBA__ROLE_CONV_WEIGHT = 19,
-    MAMBA__ROLE_CONV_BIAS = 20,
-    MAMBA__ROLE_X_PROJ = 21,
-    MAMBA__ROLE_DT_PROJ = 22,
-    MAMBA__ROLE_DT_BIAS = 23,
-    MAMBA__ROLE_A = 24,
-    MAMBA__ROLE_D = 25,
-    MAMBA__ROLE_OUT_PROJ = 26,
-    MAMBA__ROLE_OUT_PROJ_BIAS = 27,
-    MAMBA__ROLE_FIRST_LAYER = 16,
-    MAMBA__ROLE_LAST_LAYER = 27
-};
+/* Tensor roles: the table MAMBA__ROLES under >>roles. */
 
 /* ---- >>helpers ------------------------------------------------------- */
 
@@ -2332,6 +2325,277 @@ static void mamba__softplus_n(float *v, int n)
     for (; i < n; i++) v[i] = mamba__softplus(v[i]);
 }
 
+/* ---- >>roles (the tensors of a model, per architecture) -------------- */
+
+/* The tensor roles of the directory (docs/format.md, "Roles and
+   shapes"), one line each. Everything the loader knows of a role comes from
+   its line: its number in the file; its name (PyTorch's, for errors); one
+   per model or one per layer; a weight matrix (stored in any weight type,
+   loaded into a mamba_matrix) or f32 (a const float *); when the config
+   calls for it (MAMBA__IF_*); its shape as named dimensions (MAMBA__DIM_*,
+   cols NONE for a vector); and the field of mamba_model or mamba_layer it
+   fills. From the table come the role numbers, the names, the expected
+   shapes, the pointer assignment, the per-tensor finite check, the missing-
+   tensor check and the bound on the tensor count. A new role is one line
+   here, plus a dimension or a condition in mamba__arch_dims() if it needs a
+   new one; a shape that depends on the architecture is a dimension that
+   mamba__arch_dims() sizes per architecture. */
+/*  X(ID,           num, name,              per,   kind, when,          rows,           cols,    field) */
+#define MAMBA__ROLES(X)                                                                                    \
+    X(EMBEDDING,       1, "embedding",       MODEL, MAT,  ALWAYS,        N_VOCAB_PADDED, D_MODEL, embedding)     \
+    X(NORM_F,          2, "norm_f",          MODEL, F32,  ALWAYS,        D_MODEL,        NONE,    norm_f)        \
+    X(LM_HEAD,         3, "lm_head",         MODEL, MAT,  UNTIED_HEAD,   N_VOCAB_PADDED, D_MODEL, lm_head)       \
+    X(NORM,           16, "norm",            LAYER, F32,  ALWAYS,        D_MODEL,        NONE,    norm)          \
+    X(IN_PROJ,        17, "in_proj.weight",  LAYER, MAT,  ALWAYS,        IN_PROJ_ROWS,   D_MODEL, in_proj)       \
+    X(IN_PROJ_BIAS,   18, "in_proj.bias",    LAYER, F32,  IN_PROJ_BIAS,  IN_PROJ_ROWS,   NONE,    in_proj_bias)  \
+    X(CONV_WEIGHT,    19, "conv1d.weight",   LAYER, F32,  ALWAYS,        CONV_DIM,       D_CONV,  conv_weight)   \
+    X(CONV_BIAS,      20, "conv1d.bias",     LAYER, F32,  CONV_BIAS,     CONV_DIM,       NONE,    conv_bias)     \
+    X(X_PROJ,         21, "x_proj.weight",   LAYER, MAT,  MAMBA1,        X_PROJ_ROWS,    D_INNER, x_proj)        \
+    X(DT_PROJ,        22, "dt_proj.weight",  LAYER, MAT,  MAMBA1,        D_INNER,        DT_RANK, dt_proj)       \
+    X(DT_BIAS,        23, "dt_proj.bias",    LAYER, F32,  ALWAYS,        D_INNER,        NONE,    dt_bias)       \
+    X(A,              24, "A",               LAYER, F32,  MAMBA1,        D_INNER,        D_STATE, A)             \
+    X(D,              25, "D",               LAYER, F32,  ALWAYS,        D_INNER,        NONE,    D)             \
+    X(OUT_PROJ,       26, "out_proj.weight", LAYER, MAT,  ALWAYS,        D_MODEL,        D_INNER, out_proj)      \
+    X(OUT_PROJ_BIAS,  27, "out_proj.bias",   LAYER, F32,  OUT_PROJ_BIAS, D_MODEL,        NONE,    out_proj_bias)
+
+/* The named dimensions of the shapes above. */
+enum {
+    MAMBA__DIM_NONE,           /* no second axis: a vector */
+    MAMBA__DIM_D_MODEL,
+    MAMBA__DIM_D_INNER,
+    MAMBA__DIM_D_STATE,
+    MAMBA__DIM_D_CONV,
+    MAMBA__DIM_DT_RANK,
+    MAMBA__DIM_N_VOCAB_PADDED,
+    MAMBA__DIM_IN_PROJ_ROWS,   /* rows of in_proj: Mamba-1 x then z, 2*d_inner */
+    MAMBA__DIM_X_PROJ_ROWS,    /* rows of x_proj: delta, B, C, dt_rank + 2*d_state */
+    MAMBA__DIM_CONV_DIM,       /* channels of the conv: Mamba-1 d_inner */
+    MAMBA__DIM_CONV_WIDTH,     /* inputs a conv channel keeps in the state: Mamba-1 d_conv, the newest the current one */
+    MAMBA__DIM_N_HEADS,        /* heads of the scan: Mamba-1 d_inner (every channel a head) */
+    MAMBA__DIM_HEAD_DIM,       /* channels a head: Mamba-1 1 */
+    MAMBA__DIM_COUNT
+};
+
+/* The conditions a role may be present under. */
+enum {
+    MAMBA__IF_ALWAYS,
+    MAMBA__IF_CONV_BIAS,     /* flags bit 0 */
+    MAMBA__IF_IN_PROJ_BIAS,  /* flags bit 1 */
+    MAMBA__IF_OUT_PROJ_BIAS, /* flags bit 2 */
+    MAMBA__IF_UNTIED_HEAD,   /* flags bit 3: an lm_head of its own */
+    MAMBA__IF_MAMBA1,        /* the Mamba-1 family (arch 1, 2): delta through x_proj and dt_proj, A per (channel, state) */
+    MAMBA__IF_COUNT
+};
+
+/* What the table's words stand for. */
+#define MAMBA__PER_MODEL 0
+#define MAMBA__PER_LAYER 1
+#define MAMBA__PER_TYPE_MODEL mamba_model
+#define MAMBA__PER_TYPE_LAYER mamba_layer
+#define MAMBA__KIND_F32 0
+#define MAMBA__KIND_MAT 1
+
+/* the roles' numbers in the file: MAMBA__ROLE_EMBEDDING = 1, ... */
+#define MAMBA__ROLE_NUMBER(id, num, ...) MAMBA__ROLE_##id = num,
+enum { MAMBA__ROLES(MAMBA__ROLE_NUMBER) MAMBA__ROLE_NUMBERS_END };
+#undef MAMBA__ROLE_NUMBER
+/* their places in the table, and how many there are (MAMBA__ROLE_COUNT) */
+#define MAMBA__ROLE_INDEX(id, ...) MAMBA__ROLE_AT_##id,
+enum { MAMBA__ROLES(MAMBA__ROLE_INDEX) MAMBA__ROLE_COUNT };
+#undef MAMBA__ROLE_INDEX
+
+typedef struct mamba__role {
+    uint32_t num;                 /* in the file's directory */
+    const char *name;             /* for errors (m->error_role) */
+    unsigned char per_layer;      /* MAMBA__PER_* */
+    unsigned char matrix;         /* MAMBA__KIND_*: a mamba_matrix of any weight type, else f32 */
+    unsigned char when;           /* MAMBA__IF_* */
+    unsigned char rows, cols;     /* MAMBA__DIM_* */
+    size_t field;                 /* offset of its pointer or mamba_matrix in mamba_model or mamba_layer */
+} mamba__role;
+
+#define MAMBA__ROLE_ROW(id, num, name, per, kind, when, rows, cols, field)                                \
+    {num, name, MAMBA__PER_##per, MAMBA__KIND_##kind, MAMBA__IF_##when, MAMBA__DIM_##rows, MAMBA__DIM_##cols, \
+     offsetof(MAMBA__PER_TYPE_##per, field)},
+static const mamba__role mamba__roles[MAMBA__ROLE_COUNT] = {MAMBA__ROLES(MAMBA__ROLE_ROW)};
+#undef MAMBA__ROLE_ROW
+
+/* The role with number num in the file, or NULL. */
+static const mamba__role *mamba__role_find(uint32_t num)
+{
+    int i;
+    for (i = 0; i < MAMBA__ROLE_COUNT; i++)
+        if (mamba__roles[i].num == num) return &mamba__roles[i];
+    return NULL;
+}
+
+/* The sizes of the named dimensions for this config, and which conditions
+   hold: the one place where the architecture decides a tensor's shape or
+   presence, and the sizes of the state (mamba__state_shape). The loader's
+   limits keep every size far below 2^32. */
+static void mamba__arch_dims(const mamba_config *c, uint32_t dim[MAMBA__DIM_COUNT], unsigned char on[MAMBA__IF_COUNT])
+{
+    uint32_t di = (uint32_t)c->d_inner, ds = (uint32_t)c->d_state;
+    dim[MAMBA__DIM_NONE] = 0;
+    dim[MAMBA__DIM_D_MODEL] = (uint32_t)c->d_model;
+    dim[MAMBA__DIM_D_INNER] = di;
+    dim[MAMBA__DIM_D_STATE] = ds;
+    dim[MAMBA__DIM_D_CONV] = (uint32_t)c->d_conv;
+    dim[MAMBA__DIM_DT_RANK] = (uint32_t)c->dt_rank;
+    dim[MAMBA__DIM_N_VOCAB_PADDED] = (uint32_t)c->n_vocab_padded;
+    /* Mamba-1 and Falcon-Mamba (the only architectures so far) */
+    dim[MAMBA__DIM_IN_PROJ_ROWS] = 2 * di;
+    dim[MAMBA__DIM_X_PROJ_ROWS] = (uint32_t)c->dt_rank + 2 * ds;
+    dim[MAMBA__DIM_CONV_DIM] = di;
+    dim[MAMBA__DIM_CONV_WIDTH] = (uint32_t)c->d_conv;
+    dim[MAMBA__DIM_N_HEADS] = di;
+    dim[MAMBA__DIM_HEAD_DIM] = 1;
+    on[MAMBA__IF_ALWAYS] = 1;
+    on[MAMBA__IF_CONV_BIAS] = (unsigned char)c->conv_bias;
+    on[MAMBA__IF_IN_PROJ_BIAS] = (unsigned char)c->in_proj_bias;
+    on[MAMBA__IF_OUT_PROJ_BIAS] = (unsigned char)c->out_proj_bias;
+    on[MAMBA__IF_UNTIED_HEAD] = (unsigned char)!c->tied_lm_head;
+    on[MAMBA__IF_MAMBA1] = (unsigned char)(c->arch == MAMBA_ARCH_MAMBA1 || c->arch == MAMBA_ARCH_FALCON);
+}
+
+/* Elements of a tensor of role R under config c (its rows times its cols). */
+static size_t mamba__role_elems(const mamba_config *c, const mamba__role *R)
+{
+    uint32_t dim[MAMBA__DIM_COUNT];
+    unsigned char on[MAMBA__IF_COUNT];
+    mamba__arch_dims(c, dim, on);
+    return (size_t)dim[R->rows] * (R->cols == MAMBA__DIM_NONE ? 1u : (size_t)dim[R->cols]);
+}
+
+/* Point the model's field for role R (of layer l) at a checked tensor. */
+static void mamba__role_set(mamba_model *m, const mamba__role *R, int l, const mamba_matrix *w)
+{
+    unsigned char *base = R->per_layer ? (unsigned char *)&m->layers[l] : (unsigned char *)m;
+    if (R->matrix) {
+        memcpy(base + R->field, w, sizeof *w);
+    } else {
+        const float *f = (const float *)w->data;
+        memcpy(base + R->field, &f, sizeof f);
+    }
+}
+
+/* ---- >>state-layout (what a state holds, and where) -------------------- */
+
+/* A state is one block of floats: the recurrent part, which reset, copy and
+   a snapshot cover, then the scratch of one step:
+
+     conv   n_layer x conv_channels x conv_width    every layer's conv window
+     ssm    n_layer x n_heads x head_dim x d_state  every layer's h
+     r, u, xz, delta, y, dbc, xs, xq                scratch (see mamba_state)
+
+   mamba__state_shape() takes these sizes for a config from the named
+   dimensions of >>roles (mamba__arch_dims: per architecture);
+   mamba__state_layout() turns a state's sizes into counts and
+   offsets. Nothing else computes the size of a part. */
+typedef struct mamba__state_parts {
+    size_t conv, ssm;   /* floats a layer's conv window and h hold */
+    size_t recurrent;   /* floats of conv then ssm over all layers */
+    size_t r, u, xz, delta, y, dbc, xs, xq; /* offsets in floats of the scratch arrays */
+    size_t total;       /* floats in all */
+} mamba__state_parts;
+
+/* Blocks of 32 in the widest input of a matvec in a step (in_proj and
+   lm_head read d_model floats, x_proj and out_proj d_inner, dt_proj
+   dt_rank): the q8 scratch holds that many scales (floats) and 32 int16 a
+   block (16 floats' worth), 17 floats a block in all. */
+static size_t mamba__state_q8_blocks(const mamba_state *s)
+{
+    int w = s->d_model > s->d_inner ? s->d_model : s->d_inner;
+    if (s->dt_rank > w) w = s->dt_rank;
+    return (size_t)mamba__q8_blocks(w);
+}
+
+/* The sizes a state for config c has (its fields up to the pointers). */
+static void mamba__state_shape(mamba_state *s, const mamba_config *c)
+{
+    uint32_t dim[MAMBA__DIM_COUNT];
+    unsigned char on[MAMBA__IF_COUNT];
+    s->n_layer = c->n_layer;
+    s->d_model = c->d_model;
+    s->d_inner = c->d_inner;
+    s->d_state = c->d_state;
+    s->d_conv = c->d_conv;
+    s->dt_rank = c->dt_rank;
+    mamba__arch_dims(c, dim, on); /* the architecture's sizes */
+    s->conv_channels = (int)dim[MAMBA__DIM_CONV_DIM];
+    s->conv_width = (int)dim[MAMBA__DIM_CONV_WIDTH];
+    s->n_heads = (int)dim[MAMBA__DIM_N_HEADS];
+    s->head_dim = (int)dim[MAMBA__DIM_HEAD_DIM];
+}
+
+/* Floats of a layer's conv window, and of its h. */
+static size_t mamba__state_conv_floats(const mamba_state *s)
+{
+    return (size_t)s->conv_channels * (size_t)s->conv_width;
+}
+
+static size_t mamba__state_ssm_floats(const mamba_state *s)
+{
+    return (size_t)s->n_heads * (size_t)s->head_dim * (size_t)s->d_state;
+}
+
+/* n floats at *at: returns where they start and moves *at past them. */
+static size_t mamba__state_take(size_t *at, size_t n)
+{
+    size_t start = *at;
+    *at += n;
+    return start;
+}
+
+/* Counts and offsets of every part of a state of s's sizes. The loader's
+   limits keep every product far below overflow. */
+static void mamba__state_layout(const mamba_state *s, mamba__state_parts *L)
+{
+    size_t di = (size_t)s->d_inner, at;
+    L->conv = mamba__state_conv_floats(s);
+    L->ssm = mamba__state_ssm_floats(s);
+    L->recurrent = (size_t)s->n_layer * (L->conv + L->ssm);
+    at = L->recurrent; /* then the scratch, each array after the last */
+    L->r = mamba__state_take(&at, (size_t)s->d_model);
+    L->u = mamba__state_take(&at, (size_t)s->d_model);
+    L->xz = mamba__state_take(&at, 2 * di);
+    L->delta = mamba__state_take(&at, di);
+    L->y = mamba__state_take(&at, di);
+    L->dbc = mamba__state_take(&at, (size_t)s->dt_rank + 2 * (size_t)s->d_state);
+    L->xs = mamba__state_take(&at, mamba__state_q8_blocks(s));
+    L->xq = mamba__state_take(&at, 16 * mamba__state_q8_blocks(s)); /* 4-byte aligned: room for 32 int16 a block */
+    L->total = at;
+}
+
+/* 1 if the two states have the same sizes (a and b may be made, or only
+   shaped by mamba__state_shape). */
+static int mamba__state_same(const mamba_state *a, const mamba_state *b)
+{
+    return a->n_layer == b->n_layer && a->d_model == b->d_model && a->d_inner == b->d_inner &&
+           a->d_state == b->d_state && a->d_conv == b->d_conv && a->dt_rank == b->dt_rank &&
+           a->conv_channels == b->conv_channels && a->conv_width == b->conv_width && a->n_heads == b->n_heads &&
+           a->head_dim == b->head_dim;
+}
+
+/* 1 if s was made for m's sizes. */
+static int mamba__state_fits(const mamba_model *m, const mamba_state *s)
+{
+    mamba_state want;
+    mamba__state_shape(&want, &m->config);
+    return mamba__state_same(&want, s);
+}
+
+/* Layer l's conv window and h. */
+static float *mamba__state_window(const mamba_state *s, int l)
+{
+    return s->conv + (size_t)l * mamba__state_conv_floats(s);
+}
+
+static float *mamba__state_h(const mamba_state *s, int l)
+{
+    return s->ssm + (size_t)l * mamba__state_ssm_floats(s);
+}
+
 /* ---- >>step ---------------------------------------------------------- */
 
 /* One Mamba block (MixerModel's Block with Mamba as its mixer), in place on
@@ -2347,8 +2611,8 @@ static void mamba__block(const mamba_model *m, mamba_state *s, int l)
     float *dt_in = s->dbc;         /* (dt_rank) the low-rank delta */
     float *B = s->dbc + dt_rank;   /* (d_state) */
     float *C = B + d_state;        /* (d_state) */
-    float *window = s->conv + (size_t)l * (size_t)d_inner * (size_t)cfg->d_conv;
-    float *h = s->ssm + (size_t)l * (size_t)d_inner * (size_t)d_state;
+    float *window = mamba__state_window(s, l);
+    float *h = mamba__state_h(s, l);
     int16_t *xq = (int16_t *)s->xq; /* scratch of the q8 matvecs */
     int i;
 
@@ -2374,13 +2638,6 @@ static void mamba__block(const mamba_model *m, mamba_state *s, int l)
     /* r = r + out_proj(y)                           out = self.out_proj(y); residual add in fp32 */
     mamba__matvec_x(s->u, &L->out_proj, s->y, L->out_proj_bias, xq, s->xs);
     for (i = 0; i < cfg->d_model; i++) s->r[i] += s->u[i];
-}
-
-static int mamba__state_fits(const mamba_model *m, const mamba_state *s)
-{
-    const mamba_config *c = &m->config;
-    return s->n_layer == c->n_layer && s->d_model == c->d_model && s->d_inner == c->d_inner &&
-           s->d_state == c->d_state && s->d_conv == c->d_conv && s->dt_rank == c->dt_rank;
 }
 
 MAMBA_API mamba_result mamba_step(const mamba_model *m, mamba_state *s, int token, float *logits)
@@ -2417,63 +2674,6 @@ MAMBA_API int mamba_argmax(const float *logits, int n)
 }
 
 /* ---- >>load ---------------------------------------------------------- */
-
-static const char *mamba__role_name(uint32_t role)
-{
-    switch (role) {
-    case MAMBA__ROLE_EMBEDDING: return "embedding";
-    case MAMBA__ROLE_NORM_F: return "norm_f";
-    case MAMBA__ROLE_LM_HEAD: return "lm_head";
-    case MAMBA__ROLE_NORM: return "norm";
-    case MAMBA__ROLE_IN_PROJ: return "in_proj.weight";
-    case MAMBA__ROLE_IN_PROJ_BIAS: return "in_proj.bias";
-    case MAMBA__ROLE_CONV_WEIGHT: return "conv1d.weight";
-    case MAMBA__ROLE_CONV_BIAS: return "conv1d.bias";
-    case MAMBA__ROLE_X_PROJ: return "x_proj.weight";
-    case MAMBA__ROLE_DT_PROJ: return "dt_proj.weight";
-    case MAMBA__ROLE_DT_BIAS: return "dt_proj.bias";
-    case MAMBA__ROLE_A: return "A";
-    case MAMBA__ROLE_D: return "D";
-    case MAMBA__ROLE_OUT_PROJ: return "out_proj.weight";
-    case MAMBA__ROLE_OUT_PROJ_BIAS: return "out_proj.bias";
-    default: return NULL;
-    }
-}
-
-/* What the config says one tensor must look like: its shape, whether the
-   flags call for it, whether it may be stored in a half type. Returns 0 for
-   an unknown role. */
-static int mamba__expect(const mamba_config *c, uint32_t role, uint32_t shape[2], int *ndim, int *wanted,
-                         int *matrix)
-{
-    uint32_t dm = (uint32_t)c->d_model, di = (uint32_t)c->d_inner, ds = (uint32_t)c->d_state;
-    *ndim = 1;
-    *wanted = 1;
-    *matrix = 0;
-    shape[1] = 0;
-    switch (role) {
-    case MAMBA__ROLE_EMBEDDING: *ndim = 2; *matrix = 1; shape[0] = (uint32_t)c->n_vocab_padded; shape[1] = dm; break;
-    case MAMBA__ROLE_LM_HEAD:
-        *ndim = 2; *matrix = 1; *wanted = !c->tied_lm_head;
-        shape[0] = (uint32_t)c->n_vocab_padded; shape[1] = dm;
-        break;
-    case MAMBA__ROLE_NORM_F: shape[0] = dm; break;
-    case MAMBA__ROLE_NORM: shape[0] = dm; break;
-    case MAMBA__ROLE_IN_PROJ: *ndim = 2; *matrix = 1; shape[0] = 2 * di; shape[1] = dm; break;
-    case MAMBA__ROLE_IN_PROJ_BIAS: shape[0] = 2 * di; *wanted = c->in_proj_bias; break;
-    case MAMBA__ROLE_CONV_WEIGHT: *ndim = 2; shape[0] = di; shape[1] = (uint32_t)c->d_conv; break;
-    case MAMBA__ROLE_CONV_BIAS: shape[0] = di; *wanted = c->conv_bias; break;
-    case MAMBA__ROLE_X_PROJ: *ndim = 2; *matrix = 1; shape[0] = (uint32_t)c->dt_rank + 2 * ds; shape[1] = di; break;
-    case MAMBA__ROLE_DT_PROJ: *ndim = 2; *matrix = 1; shape[0] = di; shape[1] = (uint32_t)c->dt_rank; break;
-    case MAMBA__ROLE_DT_BIAS: shape[0] = di; break;
-    case MAMBA__ROLE_A: *ndim = 2; shape[0] = di; shape[1] = ds; break;
-    case MAMBA__ROLE_D: shape[0] = di; break;
-    case MAMBA__ROLE_OUT_PROJ: *ndim = 2; *matrix = 1; shape[0] = dm; shape[1] = di; break;
-    case MAMBA__ROLE_OUT_PROJ_BIAS: shape[0] = dm; *wanted = c->out_proj_bias; break;
-    default: return 0;
-    }
-    return 1;
-}
 
 /* Read and check the 128-byte header into m->config (checks 1 to 5 of
    SECURITY). On success *file_bytes is the trusted size of the file. */
@@ -2564,17 +2764,22 @@ static mamba_result mamba__load_header(mamba_model *m, const unsigned char *p, s
     return MAMBA_OK;
 }
 
-MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data, size_t size)
+/* The loader behind every entry point: checks 1 to 9 of SECURITY, and with
+   MAMBA_LOAD_CHECK_FINITE every value of every tensor as it passes (the
+   first non-finite one in directory order is reported, after the checks of
+   the file's structure, which come first). */
+static mamba_result mamba__load(mamba_model *m, const void *data, size_t size, unsigned flags)
 {
     const unsigned char *p = (const unsigned char *)data;
-    unsigned char seen[MAMBA__ROLE_LAST_LAYER + 1][MAMBA_MAX_LAYERS];
-    uint64_t file_bytes, dir_off, tok_off, tok_bytes, n_tensors;
+    unsigned char seen[MAMBA__ROLE_COUNT][MAMBA_MAX_LAYERS], on[MAMBA__IF_COUNT];
+    uint32_t dim[MAMBA__DIM_COUNT];
+    uint64_t file_bytes, dir_off, tok_off, tok_bytes, n_tensors, max_tensors;
+    const char *bad = NULL; /* the first non-finite tensor */
     mamba_result r;
     mamba_config *c;
     uint32_t t;
-    int l, role;
+    int l, i, bad_layer = -1;
 
-    if (!m) return MAMBA_ERR_INVALID_ARG;
     memset(m, 0, sizeof *m);
     m->error_layer = -1;
     if (!p) return mamba__fail(m, MAMBA_ERR_INVALID_ARG, "data is NULL");
@@ -2582,6 +2787,7 @@ MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data,
     r = mamba__load_header(m, p, size, &file_bytes);
     if (r != MAMBA_OK) return r;
     c = &m->config;
+    mamba__arch_dims(c, dim, on);
 
     /* 7. the directory and the tokenizer section lie inside the file. Each
           test subtracts from the trusted file size, so no sum can wrap. */
@@ -2589,7 +2795,9 @@ MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data,
     dir_off = mamba__rd64(p + 96);
     tok_off = mamba__rd64(p + 104);
     tok_bytes = mamba__rd64(p + 112);
-    if (n_tensors < 1 || n_tensors > 3 + 12 * (uint64_t)c->n_layer)
+    for (i = 0, max_tensors = 0; i < MAMBA__ROLE_COUNT; i++)
+        max_tensors += mamba__roles[i].per_layer ? (uint64_t)c->n_layer : 1u;
+    if (n_tensors < 1 || n_tensors > max_tensors)
         return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor count is impossible for n_layer");
     if (dir_off < MAMBA__HEADER_BYTES || dir_off % 8 != 0)
         return mamba__fail(m, MAMBA_ERR_ALIGN, "tensor directory offset is not a multiple of 8 past the header");
@@ -2611,23 +2819,24 @@ MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data,
         uint32_t erole = mamba__rd32(e), elayer = mamba__rd32(e + 4), dtype = mamba__rd32(e + 8);
         uint32_t ndim = mamba__rd32(e + 12), want_shape[2];
         uint64_t off = mamba__rd64(e + 32), nbytes = mamba__rd64(e + 40), count;
-        int want_ndim, wanted, matrix, per_layer, d;
-        const void *ptr;
+        const mamba__role *R = mamba__role_find(erole);
+        int want_ndim, d;
         mamba_matrix mat;
 
-        m->error_role = mamba__role_name(erole);
+        m->error_role = R ? R->name : NULL;
         m->error_layer = (int)(elayer > 0x7FFFFFFFu ? 0x7FFFFFFF : elayer);
-        if (!mamba__expect(c, erole, want_shape, &want_ndim, &wanted, &matrix))
-            return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor has an unknown role");
-        per_layer = erole >= MAMBA__ROLE_FIRST_LAYER;
-        if (per_layer ? elayer >= (uint32_t)c->n_layer : elayer != 0)
+        if (!R) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor has an unknown role");
+        if (R->per_layer ? elayer >= (uint32_t)c->n_layer : elayer != 0)
             return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor layer index is out of range");
-        if (!wanted) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor is present but the flags say it is not");
-        if (seen[erole][elayer]) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor appears twice");
-        seen[erole][elayer] = 1;
+        if (!on[R->when]) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor is present but the flags say it is not");
+        if (seen[R - mamba__roles][elayer]) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor appears twice");
+        seen[R - mamba__roles][elayer] = 1;
         /* a weight type with an entry in mamba__wtypes[]; vectors are f32 */
-        if (!mamba__wtype_of((int)dtype) || (!matrix && dtype != MAMBA_DTYPE_F32))
+        if (!mamba__wtype_of((int)dtype) || (!R->matrix && dtype != MAMBA_DTYPE_F32))
             return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor dtype is unknown or not allowed for its role");
+        want_ndim = R->cols == MAMBA__DIM_NONE ? 1 : 2;
+        want_shape[0] = dim[R->rows];
+        want_shape[1] = dim[R->cols];
         if (ndim != (uint32_t)want_ndim) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor has the wrong number of dimensions");
         for (d = 0; d < 4; d++) {
             uint32_t got = mamba__rd32(e + 16 + 4 * d);
@@ -2640,44 +2849,35 @@ MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data,
         if (off > file_bytes || nbytes > file_bytes - off)
             return mamba__fail(m, MAMBA_ERR_BOUNDS, "tensor extends past the end of the file");
         /* only now is it safe to form the pointer */
-        ptr = p + off;
-        mat.data = ptr;
+        mat.data = p + off;
         mat.dtype = (int)dtype;
         mat.rows = (int)want_shape[0];
-        mat.cols = (int)want_shape[1];
-        l = (int)elayer;
-        switch (erole) {
-        case MAMBA__ROLE_EMBEDDING: m->embedding = mat; break;
-        case MAMBA__ROLE_LM_HEAD: m->lm_head = mat; break;
-        case MAMBA__ROLE_NORM_F: m->norm_f = (const float *)ptr; break;
-        case MAMBA__ROLE_NORM: m->layers[l].norm = (const float *)ptr; break;
-        case MAMBA__ROLE_IN_PROJ: m->layers[l].in_proj = mat; break;
-        case MAMBA__ROLE_IN_PROJ_BIAS: m->layers[l].in_proj_bias = (const float *)ptr; break;
-        case MAMBA__ROLE_CONV_WEIGHT: m->layers[l].conv_weight = (const float *)ptr; break;
-        case MAMBA__ROLE_CONV_BIAS: m->layers[l].conv_bias = (const float *)ptr; break;
-        case MAMBA__ROLE_X_PROJ: m->layers[l].x_proj = mat; break;
-        case MAMBA__ROLE_DT_PROJ: m->layers[l].dt_proj = mat; break;
-        case MAMBA__ROLE_DT_BIAS: m->layers[l].dt_bias = (const float *)ptr; break;
-        case MAMBA__ROLE_A: m->layers[l].A = (const float *)ptr; break;
-        case MAMBA__ROLE_D: m->layers[l].D = (const float *)ptr; break;
-        case MAMBA__ROLE_OUT_PROJ: m->layers[l].out_proj = mat; break;
-        case MAMBA__ROLE_OUT_PROJ_BIAS: m->layers[l].out_proj_bias = (const float *)ptr; break;
-        default: break;
+        mat.cols = want_ndim == 2 ? (int)want_shape[1] : 1;
+        if ((flags & MAMBA_LOAD_CHECK_FINITE) && !bad &&
+            mamba__wtype_of(mat.dtype)->nonfinite((const unsigned char *)mat.data, (size_t)mat.rows, (size_t)mat.cols)) {
+            bad = R->name;
+            bad_layer = R->per_layer ? (int)elayer : -1;
         }
+        mamba__role_set(m, R, (int)elayer, &mat);
     }
 
     /* 9. nothing the config calls for is missing */
-    for (role = 1; role <= MAMBA__ROLE_LAST_LAYER; role++) {
-        uint32_t shape[2];
-        int ndim, wanted, matrix, n = role >= MAMBA__ROLE_FIRST_LAYER ? c->n_layer : 1;
-        if (!mamba__expect(c, (uint32_t)role, shape, &ndim, &wanted, &matrix) || !wanted) continue;
-        for (l = 0; l < n; l++) {
-            if (!seen[role][l]) {
-                m->error_role = mamba__role_name((uint32_t)role);
+    for (i = 0; i < MAMBA__ROLE_COUNT; i++) {
+        const mamba__role *R = &mamba__roles[i];
+        if (!on[R->when]) continue;
+        for (l = 0; l < (R->per_layer ? c->n_layer : 1); l++) {
+            if (!seen[i][l]) {
+                m->error_role = R->name;
                 m->error_layer = l;
                 return mamba__fail(m, MAMBA_ERR_TENSOR, "a tensor the config needs is missing");
             }
         }
+    }
+    if (bad) {
+        /* refused: m->data stays NULL, so mamba_state_new/_init and mamba_step refuse the model */
+        m->error_role = bad;
+        m->error_layer = bad_layer;
+        return mamba__fail(m, MAMBA_ERR_NONFINITE, "a weight is NaN or infinite");
     }
     if (c->tied_lm_head) m->lm_head = m->embedding;
     if (tok_bytes) {
@@ -2692,182 +2892,124 @@ MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data,
     return MAMBA_OK;
 }
 
-#ifndef MAMBA_NO_STDIO
-MAMBA_API mamba_result mamba_model_open(mamba_model *m, const char *path)
+/* Load options a caller may pass, else MAMBA_ERR_INVALID_ARG (m zeroed). */
+static int mamba__bad_flags(mamba_model *m, unsigned flags)
 {
-    mamba_result r;
-    size_t size;
-    if (!m) return MAMBA_ERR_INVALID_ARG;
+    if ((flags & ~MAMBA_LOAD_CHECK_FINITE) == 0) return 0;
     memset(m, 0, sizeof *m);
     m->error_layer = -1;
-    if (!path) return mamba__fail(m, MAMBA_ERR_INVALID_ARG, "path is NULL");
-#ifdef MAMBA__HAVE_MMAP
-    {
-        struct stat st;
-        void *map;
-        int fd = open(path, O_RDONLY);
-        if (fd < 0) return mamba__fail(m, MAMBA_ERR_IO, "cannot open the file");
-        if (fstat(fd, &st) != 0 || st.st_size < 0) {
-            close(fd);
-            return mamba__fail(m, MAMBA_ERR_IO, "cannot stat the file");
-        }
-        if ((uint64_t)st.st_size < MAMBA__HEADER_BYTES) {
-            close(fd);
-            return mamba__fail(m, MAMBA_ERR_TRUNCATED, "file is smaller than the 128-byte header");
-        }
-        if ((uint64_t)st.st_size > (uint64_t)(size_t)-1) {
-            close(fd);
-            return mamba__fail(m, MAMBA_ERR_IO, "file is too large to map");
-        }
-        size = (size_t)st.st_size;
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        close(fd); /* the mapping stays valid */
-        if (map == MAP_FAILED) return mamba__fail(m, MAMBA_ERR_IO, "cannot map the file");
-        r = mamba_model_init_memory(m, map, size);
-        if (r != MAMBA_OK) {
-            munmap(map, size);
-            return r;
-        }
-        m->owned = map;
-        m->owned_bytes = size;
-        m->owned_kind = 2;
-        return MAMBA_OK;
-    }
-#else
-    {
-        FILE *f = fopen(path, "rb");
-        unsigned char *buf;
-        long end;
-        if (!f) return mamba__fail(m, MAMBA_ERR_IO, "cannot open the file");
-        if (fseek(f, 0, SEEK_END) != 0 || (end = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-            fclose(f);
-            return mamba__fail(m, MAMBA_ERR_IO, "cannot find the size of the file");
-        }
-        size = (size_t)end;
-        /* read the header before allocating: a directory (whose "size" can be
-           LONG_MAX) or a short file fails here, not in a huge malloc */
-        {
-            unsigned char head[MAMBA__HEADER_BYTES];
-            if (size < MAMBA__HEADER_BYTES) {
-                fclose(f);
-                return mamba__fail(m, MAMBA_ERR_TRUNCATED, "file is smaller than the 128-byte header");
-            }
-            if (fread(head, 1, sizeof head, f) != sizeof head || fseek(f, 0, SEEK_SET) != 0) {
-                fclose(f);
-                return mamba__fail(m, MAMBA_ERR_IO, "cannot read the file");
-            }
-        }
-        buf = (unsigned char *)MAMBA_MALLOC(size);
-        if (!buf) {
-            fclose(f);
-            return mamba__fail(m, MAMBA_ERR_OUT_OF_MEMORY, "cannot allocate memory for the file");
-        }
-        if (fread(buf, 1, size, f) != size) {
-            fclose(f);
-            MAMBA_FREE(buf);
-            return mamba__fail(m, MAMBA_ERR_IO, "cannot read the file");
-        }
-        fclose(f);
-        r = mamba_model_init_memory(m, buf, size);
-        if (r != MAMBA_OK) {
-            MAMBA_FREE(buf);
-            return r;
-        }
-        m->owned = buf;
-        m->owned_bytes = size;
-        m->owned_kind = 1;
-        return MAMBA_OK;
-    }
-#endif
-}
-#endif /* MAMBA_NO_STDIO */
-
-/* 1 if any value of a rows x cols tensor at p, stored as dtype, is NaN or
-   infinite (where each type keeps such values: mamba__wtypes[]). */
-static int mamba__any_nonfinite(const void *p, int dtype, size_t rows, size_t cols)
-{
-    if (!p) return 0; /* an optional tensor that is absent */
-    return mamba__wtype_of(dtype)->nonfinite((const unsigned char *)p, rows, cols);
+    mamba__fail(m, MAMBA_ERR_INVALID_ARG, "unknown load flags");
+    return 1;
 }
 
-/* MAMBA_LOAD_CHECK_FINITE: every tensor of a loaded model, in file order. */
-static mamba_result mamba__check_finite(mamba_model *m)
+MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data, size_t size)
 {
-    const mamba_config *c = &m->config;
-    size_t dm = (size_t)c->d_model, di = (size_t)c->d_inner;
-    const char *bad = NULL;
-    int l, bad_layer = -1;
-#define MAMBA__SCAN(ptr, dtype, rows, cols, name, layer)                                                       \
-    if (!bad && mamba__any_nonfinite(ptr, dtype, rows, cols)) {                                              \
-        bad = name;                                                                                          \
-        bad_layer = layer;                                                                                   \
-    }
-#define MAMBA__SCAN_MAT(w, name, layer) MAMBA__SCAN((w).data, (w).dtype, (size_t)(w).rows, (size_t)(w).cols, name, layer)
-    MAMBA__SCAN_MAT(m->embedding, "embedding", -1)
-    for (l = 0; l < c->n_layer && !bad; l++) {
-        const mamba_layer *L = &m->layers[l];
-        MAMBA__SCAN(L->norm, MAMBA_DTYPE_F32, dm, 1, "norm", l)
-        MAMBA__SCAN_MAT(L->in_proj, "in_proj.weight", l)
-        MAMBA__SCAN(L->in_proj_bias, MAMBA_DTYPE_F32, 2 * di, 1, "in_proj.bias", l)
-        MAMBA__SCAN(L->conv_weight, MAMBA_DTYPE_F32, di, (size_t)c->d_conv, "conv1d.weight", l)
-        MAMBA__SCAN(L->conv_bias, MAMBA_DTYPE_F32, di, 1, "conv1d.bias", l)
-        MAMBA__SCAN_MAT(L->x_proj, "x_proj.weight", l)
-        MAMBA__SCAN_MAT(L->dt_proj, "dt_proj.weight", l)
-        MAMBA__SCAN(L->dt_bias, MAMBA_DTYPE_F32, di, 1, "dt_proj.bias", l)
-        MAMBA__SCAN(L->A, MAMBA_DTYPE_F32, di, (size_t)c->d_state, "A", l)
-        MAMBA__SCAN(L->D, MAMBA_DTYPE_F32, di, 1, "D", l)
-        MAMBA__SCAN_MAT(L->out_proj, "out_proj.weight", l)
-        MAMBA__SCAN(L->out_proj_bias, MAMBA_DTYPE_F32, dm, 1, "out_proj.bias", l)
-    }
-    MAMBA__SCAN(m->norm_f, MAMBA_DTYPE_F32, dm, 1, "norm_f", -1)
-    if (!c->tied_lm_head) MAMBA__SCAN_MAT(m->lm_head, "lm_head", -1)
-#undef MAMBA__SCAN_MAT
-#undef MAMBA__SCAN
-    if (!bad) return MAMBA_OK;
-    m->error_role = bad;
-    m->error_layer = bad_layer;
-    m->data = NULL; /* unusable: mamba_state_new/_init and mamba_step refuse it */
-    return mamba__fail(m, MAMBA_ERR_NONFINITE, "a weight is NaN or infinite");
+    return mamba_model_init_memory_ex(m, data, size, 0);
 }
 
 MAMBA_API mamba_result mamba_model_init_memory_ex(mamba_model *m, const void *data, size_t size, unsigned flags)
 {
-    mamba_result r;
-    if (m && (flags & ~MAMBA_LOAD_CHECK_FINITE) != 0) {
-        memset(m, 0, sizeof *m);
-        m->error_layer = -1;
-        return mamba__fail(m, MAMBA_ERR_INVALID_ARG, "unknown load flags");
-    }
-    r = mamba_model_init_memory(m, data, size);
-    if (r == MAMBA_OK && (flags & MAMBA_LOAD_CHECK_FINITE)) r = mamba__check_finite(m);
-    return r;
+    if (!m) return MAMBA_ERR_INVALID_ARG;
+    if (mamba__bad_flags(m, flags)) return MAMBA_ERR_INVALID_ARG;
+    return mamba__load(m, data, size, flags);
+}
+
+/* Release what a model owns: kind 0 nothing, 1 heap, 2 mmap. */
+static void mamba__release(void *owned, size_t bytes, int kind)
+{
+#ifdef MAMBA__HAVE_MMAP
+    if (kind == 2) munmap(owned, bytes);
+#endif
+    if (kind == 1) MAMBA_FREE(owned);
+    (void)bytes;
 }
 
 #ifndef MAMBA_NO_STDIO
+MAMBA_API mamba_result mamba_model_open(mamba_model *m, const char *path)
+{
+    return mamba_model_open_ex(m, path, 0);
+}
+
+/* Map the file read-only where the platform can (kind 2), else read it
+   into the heap (kind 1). */
+static mamba_result mamba__map(mamba_model *m, const char *path, void **buf, size_t *size, int *kind)
+{
+    mamba_result code = MAMBA_ERR_IO;
+    const char *why = NULL;
+#ifdef MAMBA__HAVE_MMAP
+    struct stat st;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return mamba__fail(m, MAMBA_ERR_IO, "cannot open the file");
+    if (fstat(fd, &st) != 0 || st.st_size < 0) why = "cannot stat the file";
+    else if ((uint64_t)st.st_size < MAMBA__HEADER_BYTES) {
+        code = MAMBA_ERR_TRUNCATED;
+        why = "file is smaller than the 128-byte header";
+    } else if ((uint64_t)st.st_size > (uint64_t)(size_t)-1) why = "file is too large to map";
+    else {
+        *size = (size_t)st.st_size;
+        *buf = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (*buf == MAP_FAILED) why = "cannot map the file";
+    }
+    close(fd); /* a mapping stays valid */
+    *kind = 2;
+#else
+    unsigned char head[MAMBA__HEADER_BYTES];
+    long end = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return mamba__fail(m, MAMBA_ERR_IO, "cannot open the file");
+    *buf = NULL;
+    if (fseek(f, 0, SEEK_END) != 0 || (end = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
+        why = "cannot find the size of the file";
+    /* read the header before allocating: a directory (whose "size" can be
+       LONG_MAX) or a short file fails here, not in a huge malloc */
+    else if ((size_t)end < MAMBA__HEADER_BYTES) {
+        code = MAMBA_ERR_TRUNCATED;
+        why = "file is smaller than the 128-byte header";
+    } else if (fread(head, 1, sizeof head, f) != sizeof head || fseek(f, 0, SEEK_SET) != 0) {
+        why = "cannot read the file";
+    } else if ((*buf = MAMBA_MALLOC((size_t)end)) == NULL) {
+        code = MAMBA_ERR_OUT_OF_MEMORY;
+        why = "cannot allocate memory for the file";
+    } else if (fread(*buf, 1, (size_t)end, f) != (size_t)end) {
+        MAMBA_FREE(*buf);
+        why = "cannot read the file";
+    }
+    fclose(f);
+    *size = (size_t)end;
+    *kind = 1;
+#endif
+    return why ? mamba__fail(m, code, why) : MAMBA_OK;
+}
+
 MAMBA_API mamba_result mamba_model_open_ex(mamba_model *m, const char *path, unsigned flags)
 {
     mamba_result r;
-    if (m && (flags & ~MAMBA_LOAD_CHECK_FINITE) != 0) {
-        memset(m, 0, sizeof *m);
-        m->error_layer = -1;
-        return mamba__fail(m, MAMBA_ERR_INVALID_ARG, "unknown load flags");
+    void *buf;
+    size_t size;
+    int kind;
+    if (!m) return MAMBA_ERR_INVALID_ARG;
+    if (mamba__bad_flags(m, flags)) return MAMBA_ERR_INVALID_ARG;
+    memset(m, 0, sizeof *m);
+    m->error_layer = -1;
+    if (!path) return mamba__fail(m, MAMBA_ERR_INVALID_ARG, "path is NULL");
+    r = mamba__map(m, path, &buf, &size, &kind);
+    if (r != MAMBA_OK) return r;
+    r = mamba__load(m, buf, size, flags);
+    if (r != MAMBA_OK) {
+        mamba__release(buf, size, kind); /* m->error and friends stay */
+        return r;
     }
-    r = mamba_model_open(m, path);
-    if (r == MAMBA_OK && (flags & MAMBA_LOAD_CHECK_FINITE)) {
-        r = mamba__check_finite(m);
-        if (r != MAMBA_OK) mamba_model_close(m); /* keeps error, error_role, error_layer */
-    }
-    return r;
+    m->owned = buf;
+    m->owned_bytes = size;
+    m->owned_kind = kind;
+    return MAMBA_OK;
 }
-#endif
+#endif /* MAMBA_NO_STDIO */
 
 MAMBA_API void mamba_model_close(mamba_model *m)
 {
     if (!m) return;
-#ifdef MAMBA__HAVE_MMAP
-    if (m->owned_kind == 2) munmap(m->owned, m->owned_bytes);
-#endif
-    if (m->owned_kind == 1) MAMBA_FREE(m->owned);
+    mamba__release(m->owned, m->owned_bytes, m->owned_kind);
     m->owned = NULL;
     m->owned_kind = 0;
     m->data = NULL;
@@ -2875,61 +3017,33 @@ MAMBA_API void mamba_model_close(mamba_model *m)
 
 /* ---- >>state --------------------------------------------------------- */
 
-/* Blocks of 32 in the widest input of a matvec in a step (in_proj and
-   lm_head read d_model floats, x_proj and out_proj d_inner, dt_proj
-   dt_rank): the q8 scratch holds that many scales (floats) and 32 int16 a
-   block (16 floats' worth), 17 floats a block in all. */
-static size_t mamba__state_q8_blocks(const mamba_config *c)
-{
-    int w = c->d_model > c->d_inner ? c->d_model : c->d_inner;
-    if (c->dt_rank > w) w = c->dt_rank;
-    return (size_t)mamba__q8_blocks(w);
-}
-
-/* The floats a state holds, in the order mamba__state_carve() lays them out.
-   The loader's limits keep this far below overflow. */
-static size_t mamba__state_floats(const mamba_config *c)
-{
-    size_t nl = (size_t)c->n_layer, di = (size_t)c->d_inner;
-    return nl * di * (size_t)c->d_conv + nl * di * (size_t)c->d_state + 2 * (size_t)c->d_model + 4 * di +
-           (size_t)c->dt_rank + 2 * (size_t)c->d_state + 17 * mamba__state_q8_blocks(c);
-}
-
 MAMBA_API size_t mamba_state_size(const mamba_model *m)
 {
+    mamba_state shape;
+    mamba__state_parts L;
     if (!m || !m->data) return 0;
-    return mamba__state_floats(&m->config) * sizeof(float) + 16; /* + room to align */
+    mamba__state_shape(&shape, &m->config);
+    mamba__state_layout(&shape, &L);
+    return L.total * sizeof(float) + 16; /* + room to align */
 }
 
+/* Lay a zeroed state for config c out over the floats at f. */
 static void mamba__state_carve(mamba_state *s, const mamba_config *c, float *f)
 {
-    size_t nl = (size_t)c->n_layer, di = (size_t)c->d_inner;
-    s->n_layer = c->n_layer;
-    s->d_model = c->d_model;
-    s->d_inner = c->d_inner;
-    s->d_state = c->d_state;
-    s->d_conv = c->d_conv;
-    s->dt_rank = c->dt_rank;
+    mamba__state_parts L;
+    mamba__state_shape(s, c);
+    mamba__state_layout(s, &L);
     s->conv = f;
-    f += nl * di * (size_t)c->d_conv;
-    s->ssm = f;
-    f += nl * di * (size_t)c->d_state;
-    s->r = f;
-    f += (size_t)c->d_model;
-    s->u = f;
-    f += (size_t)c->d_model;
-    s->xz = f;
-    f += 2 * di;
-    s->delta = f;
-    f += di;
-    s->y = f;
-    f += di;
-    s->dbc = f;
-    f += (size_t)c->dt_rank + 2 * (size_t)c->d_state;
-    s->xs = f;
-    f += mamba__state_q8_blocks(c);
-    s->xq = f; /* 16 * nbx floats, 4-byte aligned: room for 32 * nbx int16 */
-    memset(s->conv, 0, sizeof(float) * mamba__state_floats(c));
+    s->ssm = f + (size_t)s->n_layer * L.conv;
+    s->r = f + L.r;
+    s->u = f + L.u;
+    s->xz = f + L.xz;
+    s->delta = f + L.delta;
+    s->y = f + L.y;
+    s->dbc = f + L.dbc;
+    s->xs = f + L.xs;
+    s->xq = f + L.xq;
+    memset(f, 0, sizeof(float) * L.total);
     s->pos = 0;
 }
 
@@ -2973,23 +3087,20 @@ MAMBA_API void mamba_state_free(mamba_state *s)
 
 MAMBA_API void mamba_state_reset(mamba_state *s)
 {
-    size_t n;
+    mamba__state_parts L;
     if (!s || !s->conv) return;
-    n = (size_t)s->n_layer * (size_t)s->d_inner * ((size_t)s->d_conv + (size_t)s->d_state);
-    memset(s->conv, 0, sizeof(float) * n); /* conv then ssm: one contiguous block */
+    mamba__state_layout(s, &L);
+    memset(s->conv, 0, sizeof(float) * L.recurrent); /* conv then ssm: one block */
     s->pos = 0;
 }
 
 MAMBA_API mamba_result mamba_state_copy(mamba_state *dst, const mamba_state *src)
 {
-    size_t n;
-    if (!dst || !src || !dst->conv || !src->conv) return MAMBA_ERR_INVALID_ARG;
-    if (dst->n_layer != src->n_layer || dst->d_model != src->d_model || dst->d_inner != src->d_inner ||
-        dst->d_state != src->d_state || dst->d_conv != src->d_conv || dst->dt_rank != src->dt_rank)
-        return MAMBA_ERR_INVALID_ARG;
+    mamba__state_parts L;
+    if (!dst || !src || !dst->conv || !src->conv || !mamba__state_same(dst, src)) return MAMBA_ERR_INVALID_ARG;
     if (dst == src) return MAMBA_OK;
-    n = (size_t)src->n_layer * (size_t)src->d_inner * ((size_t)src->d_conv + (size_t)src->d_state);
-    memcpy(dst->conv, src->conv, sizeof(float) * n);
+    mamba__state_layout(src, &L);
+    memcpy(dst->conv, src->conv, sizeof(float) * L.recurrent);
     dst->pos = src->pos;
     return MAMBA_OK;
 }
@@ -3610,8 +3721,8 @@ static void mamba__fw_layer(const mamba_model *m, mamba_state *s, int l, const m
     const mamba_layer *L = &m->layers[l];
     const int dm = cfg->d_model, di = cfg->d_inner, N = cfg->d_state, R = cfg->dt_rank, dc = cfg->d_conv;
     const int ldxz = 2 * di, ldbc = R + 2 * N, ngroup = (di + 15) / 16;
-    float *window = s->conv + (size_t)l * (size_t)di * (size_t)dc;
-    float *h = s->ssm + (size_t)l * (size_t)di * (size_t)N;
+    float *window = mamba__state_window(s, l);
+    float *h = mamba__state_h(s, l);
     int t, g;
 
     /* u = RMSNorm(r) * w_norm, token by token */
@@ -3816,20 +3927,33 @@ static uint64_t mamba__snap_fingerprint(const mamba_model *m)
     h = mamba__snap_fnv32(h, (uint32_t)m->embedding.dtype);
     h = mamba__snap_fnv_sample(h, m->embedding.data, mamba__snap_matrix_bytes(&m->embedding), 0);
     h = mamba__snap_fnv_sample(h, m->embedding.data, mamba__snap_matrix_bytes(&m->embedding), 1);
-    h = mamba__snap_fnv_sample(h, m->norm_f, 4 * (size_t)c->d_model, 0);
+    h = mamba__snap_fnv_sample(h, m->norm_f, 4 * mamba__role_elems(c, &mamba__roles[MAMBA__ROLE_AT_NORM_F]), 0);
     for (l = 0; l < c->n_layer; l++) {
         const mamba_layer *L = &m->layers[l];
         h = mamba__snap_fnv_sample(h, L->in_proj.data, mamba__snap_matrix_bytes(&L->in_proj), 0);
-        h = mamba__snap_fnv_sample(h, L->A, 4 * (size_t)c->d_inner * (size_t)c->d_state, 0);
+        h = mamba__snap_fnv_sample(h, L->A, 4 * mamba__role_elems(c, &mamba__roles[MAMBA__ROLE_AT_A]), 0);
         h = mamba__snap_fnv_sample(h, L->out_proj.data, mamba__snap_matrix_bytes(&L->out_proj), 0);
     }
     return h;
 }
 
-/* Floats a snapshot of s holds: the conv windows then h, one block. */
+/* Floats a snapshot of s holds: the recurrent part of its layout. */
 static size_t mamba__snap_floats(const mamba_state *s)
 {
-    return (size_t)s->n_layer * (size_t)s->d_inner * ((size_t)s->d_conv + (size_t)s->d_state);
+    mamba__state_parts L;
+    mamba__state_layout(s, &L);
+    return L.recurrent;
+}
+
+/* The sizes a snapshot's header records, in its order (bytes 12 .. 35). */
+static void mamba__snap_sizes(const mamba_state *s, uint32_t v[6])
+{
+    v[0] = (uint32_t)s->n_layer;
+    v[1] = (uint32_t)s->d_model;
+    v[2] = (uint32_t)s->d_inner;
+    v[3] = (uint32_t)s->d_state;
+    v[4] = (uint32_t)s->d_conv;
+    v[5] = (uint32_t)s->dt_rank;
 }
 
 MAMBA_API size_t mamba_state_snapshot_size(const mamba_state *s)
@@ -3844,6 +3968,7 @@ MAMBA_API mamba_result mamba_state_save(const mamba_state *s, const mamba_model 
                                         size_t *written)
 {
     unsigned char *p = (unsigned char *)buf;
+    uint32_t sizes[6];
     size_t nf, need, i;
     if (written) *written = 0;
     if (!s || !m || !buf || !s->conv || !m->data || !mamba__state_fits(m, s)) return MAMBA_ERR_INVALID_ARG;
@@ -3855,12 +3980,8 @@ MAMBA_API mamba_result mamba_state_save(const mamba_state *s, const mamba_model 
     }
     memcpy(p, mamba__snap_magic, 8);
     mamba__snap_w32(p + 8, MAMBA_SNAPSHOT_VERSION);
-    mamba__snap_w32(p + 12, (uint32_t)s->n_layer);
-    mamba__snap_w32(p + 16, (uint32_t)s->d_model);
-    mamba__snap_w32(p + 20, (uint32_t)s->d_inner);
-    mamba__snap_w32(p + 24, (uint32_t)s->d_state);
-    mamba__snap_w32(p + 28, (uint32_t)s->d_conv);
-    mamba__snap_w32(p + 32, (uint32_t)s->dt_rank);
+    mamba__snap_sizes(s, sizes);
+    for (i = 0; i < 6; i++) mamba__snap_w32(p + 12 + 4 * i, sizes[i]);
     mamba__snap_w32(p + 36, 0);
     mamba__snap_w64(p + 40, (uint64_t)s->pos);
     mamba__snap_w64(p + 48, mamba__snap_fingerprint(m));
@@ -3879,6 +4000,7 @@ MAMBA_API mamba_result mamba_state_save(const mamba_state *s, const mamba_model 
 MAMBA_API mamba_result mamba_state_load(mamba_state *s, const mamba_model *m, const void *buf, size_t len)
 {
     const unsigned char *p = (const unsigned char *)buf;
+    uint32_t sizes[6];
     uint64_t nf, pos;
     size_t body, i;
     if (!s || !m || !buf || !s->conv || !m->data || !mamba__state_fits(m, s)) return MAMBA_ERR_INVALID_ARG;
@@ -3898,11 +4020,10 @@ MAMBA_API mamba_result mamba_state_load(mamba_state *s, const mamba_model *m, co
     pos = mamba__rd64(p + 40);
     if (mamba__rd32(p + 36) != 0 || pos > (uint64_t)(((unsigned long)-1) >> 1) /* LONG_MAX */)
         return MAMBA_ERR_STATE_CHECKSUM;
-    if (mamba__rd32(p + 12) != (uint32_t)s->n_layer || mamba__rd32(p + 16) != (uint32_t)s->d_model ||
-        mamba__rd32(p + 20) != (uint32_t)s->d_inner || mamba__rd32(p + 24) != (uint32_t)s->d_state ||
-        mamba__rd32(p + 28) != (uint32_t)s->d_conv || mamba__rd32(p + 32) != (uint32_t)s->dt_rank ||
-        nf != (uint64_t)mamba__snap_floats(s))
-        return MAMBA_ERR_STATE_MODEL;
+    mamba__snap_sizes(s, sizes);
+    for (i = 0; i < 6; i++)
+        if (mamba__rd32(p + 12 + 4 * i) != sizes[i]) return MAMBA_ERR_STATE_MODEL;
+    if (nf != (uint64_t)mamba__snap_floats(s)) return MAMBA_ERR_STATE_MODEL;
     if (mamba__rd64(p + 48) != mamba__snap_fingerprint(m)) return MAMBA_ERR_STATE_MODEL;
     /* everything checks out: only now touch the state */
     for (i = 0; i < (size_t)nf; i++) s->conv[i] = mamba__bits_to_f32(mamba__rd32(p + MAMBA__SNAP_HEADER + 4 * i));

@@ -28,7 +28,7 @@
              model   = sizeof(mamba_model): a fixed struct of pointers, ~100 bytes
                        per layer slot (MAMBA_MAX_LAYERS slots, 16 here)
              stack   = a few hundred bytes (the loader's duplicate table is
-                       28 * MAMBA_MAX_LAYERS bytes)
+                       15 (roles) * MAMBA_MAX_LAYERS bytes)
    embedded/README.md has the figures for the test model and the shipped one. */
 #define MAMBA_NO_STDIO                      /* no mamba_model_open(), no <stdio.h> */
 #define MAMBA_MALLOC(n) ((void)(n), (void *)0) /* no heap: mamba_state_new() would fail, */

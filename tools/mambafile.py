@@ -40,20 +40,47 @@ FLAG_IN_PROJ_BIAS = 1 << 1
 FLAG_OUT_PROJ_BIAS = 1 << 2
 FLAG_LM_HEAD = 1 << 3
 
-# role number -> name (docs/format.md, "Roles and shapes")
-ROLE_NAMES = {
-    1: "embedding", 2: "norm_f", 3: "lm_head",
-    16: "norm", 17: "in_proj", 18: "in_proj_bias", 19: "conv1d", 20: "conv1d_bias",
-    21: "x_proj", 22: "dt_proj", 23: "dt_proj_bias", 24: "A", 25: "D",
-    26: "out_proj", 27: "out_proj_bias",
-}
+# The tensor roles, one line each, as mamba.h's MAMBA__ROLES table (docs/format.md,
+# "Roles and shapes"): number, name, one per layer?, a matrix (any weight dtype;
+# otherwise f32), the flag bit that must be set for it to be present (0: always),
+# and its shape in the named dimensions of dims() below. Everything else about
+# roles in this file comes from here.
+ROLE_TABLE = (
+    (1, "embedding", False, True, 0, ("n_vocab_padded", "d_model")),
+    (2, "norm_f", False, False, 0, ("d_model",)),
+    (3, "lm_head", False, True, FLAG_LM_HEAD, ("n_vocab_padded", "d_model")),
+    (16, "norm", True, False, 0, ("d_model",)),
+    (17, "in_proj", True, True, 0, ("in_proj_rows", "d_model")),
+    (18, "in_proj_bias", True, False, FLAG_IN_PROJ_BIAS, ("in_proj_rows",)),
+    (19, "conv1d", True, False, 0, ("conv_dim", "d_conv")),
+    (20, "conv1d_bias", True, False, FLAG_CONV_BIAS, ("conv_dim",)),
+    (21, "x_proj", True, True, 0, ("x_proj_rows", "d_inner")),
+    (22, "dt_proj", True, True, 0, ("d_inner", "dt_rank")),
+    (23, "dt_proj_bias", True, False, 0, ("d_inner",)),
+    (24, "A", True, False, 0, ("d_inner", "d_state")),
+    (25, "D", True, False, 0, ("d_inner",)),
+    (26, "out_proj", True, True, 0, ("d_model", "d_inner")),
+    (27, "out_proj_bias", True, False, FLAG_OUT_PROJ_BIAS, ("d_model",)),
+)
+ROLE_NAMES = {r[0]: r[1] for r in ROLE_TABLE}          # role number -> name
 ROLES = {name: num for num, name in ROLE_NAMES.items()}
-GLOBAL_ROLES = (1, 2, 3)
-LAYER_ROLES = tuple(range(16, 28))
-MATRIX_ROLES = (1, 3, 17, 21, 22, 26)   # may be f16/bf16; all others are f32
+GLOBAL_ROLES = tuple(r[0] for r in ROLE_TABLE if not r[2])
+LAYER_ROLES = tuple(r[0] for r in ROLE_TABLE if r[2])
+MATRIX_ROLES = tuple(r[0] for r in ROLE_TABLE if r[3])   # may be f16/bf16/q8; all others are f32
 # role -> flag bit that must be set for it to be present
-OPTIONAL_ROLES = {3: FLAG_LM_HEAD, 18: FLAG_IN_PROJ_BIAS, 20: FLAG_CONV_BIAS,
-                  27: FLAG_OUT_PROJ_BIAS}
+OPTIONAL_ROLES = {r[0]: r[4] for r in ROLE_TABLE if r[4]}
+_ROLE_SHAPES = {r[0]: r[5] for r in ROLE_TABLE}
+
+
+def dims(c):
+    """The named dimensions of the role shapes, for the config dict c (as
+    mamba__role_env in mamba.h: where a shape depends on the architecture)."""
+    d = {k: c[k] for k in ("d_model", "d_inner", "d_state", "d_conv", "dt_rank", "n_vocab_padded")}
+    # Mamba-1 and Falcon-Mamba
+    d["in_proj_rows"] = 2 * c["d_inner"]                  # x then z
+    d["x_proj_rows"] = c["dt_rank"] + 2 * c["d_state"]    # delta, B, C
+    d["conv_dim"] = c["d_inner"]
+    return d
 
 DTYPES = {"f32": 0, "f16": 1, "bf16": 2, "q8": 3}
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
@@ -121,14 +148,8 @@ def role_number(role):
 
 def expected_shape(role, c):
     """The shape docs/format.md requires for a role, given the config dict c."""
-    dm, di, ds = c["d_model"], c["d_inner"], c["d_state"]
-    v = c["n_vocab_padded"]
-    return {
-        1: (v, dm), 2: (dm,), 3: (v, dm),
-        16: (dm,), 17: (2 * di, dm), 18: (2 * di,), 19: (di, c["d_conv"]), 20: (di,),
-        21: (c["dt_rank"] + 2 * ds, di), 22: (di, c["dt_rank"]), 23: (di,),
-        24: (di, ds), 25: (di,), 26: (dm, di), 27: (dm,),
-    }[role]
+    d = dims(c)
+    return tuple(d[name] for name in _ROLE_SHAPES[role])
 
 
 # ---------------------------------------------------------------- bf16 / f16
