@@ -4297,10 +4297,12 @@ static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out,
     size_t rb = mamba__wtype_row_bytes(wt, (size_t)W->cols);
     size_t fit = rb ? (size_t)MAMBA_BATCH_PANEL_BYTES / rb : 4;
     int panel = fit >= (size_t)rows ? (rows + 3) & ~3 : fit < 4 ? 4 : (int)fit & ~3, np = (rows + panel - 1) / panel;
-    int mamba__par = np > 1 && (size_t)rows * (size_t)W->cols >= MAMBA__PAR_MIN_WORK, p, j;
+    int mamba__par = np > 1 && (size_t)rows * (size_t)W->cols >= MAMBA__PAR_MIN_WORK, p;
     (void)mamba__par;
-    if (q16)
+    if (q16) {
+        int j;
         for (j = 0; j < n; j++) mamba__q8_quant_x((int16_t *)st[j]->xq, st[j]->xs, x[j], W->cols);
+    }
     MAMBA__PARALLEL_FOR_IF
     for (p = 0; p < np; p++) {
         const int r0 = p * panel, r1 = r0 + panel < rows ? r0 + panel : rows;
@@ -4310,10 +4312,11 @@ static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out,
             if (q16) {
                 for (r = r0; r < r1; r += 4) { /* r0 is a multiple of 4: matvec_x's groups */
                     const int nr = r1 - r < 4 ? r1 - r : 4;
-                    int i;
                     wt->dot_rows_x(o + r, W, r, nr, (const int16_t *)st[jj]->xq, st[jj]->xs);
-                    if (bias)
+                    if (bias) {
+                        int i;
                         for (i = 0; i < nr; i++) o[r + i] += bias[r + i];
+                    }
                 }
             } else {
                 for (r = r0; r < r1; r++) {
@@ -4378,8 +4381,6 @@ MAMBA_API mamba_result mamba_step_batch(const mamba_model *m, mamba_state *const
                                         float *logits)
 {
     const mamba_config *cfg;
-    float *out[MAMBA_BATCH_MAX];
-    const float *in[MAMBA_BATCH_MAX];
     int j, k, l;
     if (!m || !m->data || n < 0 || n > MAMBA_BATCH_MAX) return MAMBA_ERR_INVALID_ARG;
     if (n == 0) return MAMBA_OK;
@@ -4398,6 +4399,8 @@ MAMBA_API mamba_result mamba_step_batch(const mamba_model *m, mamba_state *const
     for (l = 0; l < cfg->n_layer; l++) mamba__block_batch(m, states, n, l);
     for (j = 0; j < n; j++) states[j]->pos++;
     if (logits) { /* logits = lm_head(RMSNorm(r) * w_norm_f) */
+        float *out[MAMBA_BATCH_MAX];
+        const float *in[MAMBA_BATCH_MAX];
         for (j = 0; j < n; j++) {
             mamba__rmsnorm(states[j]->u, states[j]->r, m->norm_f, cfg->d_model, cfg->norm_eps);
             out[j] = logits + (size_t)j * (size_t)cfg->n_vocab_padded;

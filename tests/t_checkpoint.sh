@@ -1,5 +1,5 @@
 #!/bin/sh
-# Prefix checkpoints with OpenMP: tests/test_checkpoint.c (3 random edits of
+# Prefix checkpoints with OpenMP: tests/test_checkpoint.c (2 random edits of
 # a 5,000-token TinyStories text; restore-and-continue must give logits and
 # a state bit-identical to reading the edited text from the start, reading
 # only the tokens after the checkpoint) built with -fopenmp and run on 2
@@ -20,7 +20,7 @@ if ! $CC -std=c99 -O2 -march=native -fopenmp -Wall -Wextra -pedantic -Werror -I.
         tests/test_checkpoint.c -o "$B/test_checkpoint" -lm 2>"$B/test_checkpoint.log"; then
     echo "t_checkpoint: FAIL: build: $(head -n 5 "$B/test_checkpoint.log")"; exit 1
 fi
-if ! OMP_NUM_THREADS=2 "$B/test_checkpoint" 3 5000 >"$B/test_checkpoint.out" 2>&1; then
+if ! OMP_NUM_THREADS=2 "$B/test_checkpoint" 2 5000 >"$B/test_checkpoint.out" 2>&1; then
     grep FAIL "$B/test_checkpoint.out" | head -n 10
     echo "t_checkpoint: FAIL (2 threads)"; exit 1
 fi
