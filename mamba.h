@@ -40,6 +40,8 @@
    CONFIG: MAMBA_NO_SIMD         portable scalar kernels only (the readable reference)
    CONFIG: MAMBA_FORWARD_BLOCK   tokens per block in mamba_forward() scratch sizing
    CONFIG: MAMBA_PAR_MIN_WORK    smallest loop of mamba_step() split across OpenMP threads
+   CONFIG: MAMBA_THREADS_ADAPT   1 (default): each state times its calls with all threads and
+                                 with one, and uses the faster (a busy core); 0: always all
 
    ====================================================================
    THEORY: the recurrent view, in one screen
@@ -129,7 +131,13 @@
                                        zeroed tokenizer; 0 from
                                        mamba_encode_work_size, mamba_detok_flush;
                                        mamba_detok_init(NULL) is a no-op
-   a model whose load failed, closed   MAMBA_ERR_INVALID_ARG (m->data is NULL)
+   a model whose load failed, closed   MAMBA_ERR_INVALID_ARG from every entry
+                                       point (state_size/_init/_new, step,
+                                       forward and its scratch size, save,
+                                       load, tokenizer_from_model): m->data is
+                                       NULL and the model keeps no pointer
+                                       into bytes it released (a refusal by
+                                       MAMBA_LOAD_CHECK_FINITE included)
    a zeroed (never made) state         MAMBA_ERR_INVALID_ARG; free/reset: no-op
    a state of other shapes             MAMBA_ERR_INVALID_ARG (step, copy, save,
                                        load)
@@ -149,25 +157,46 @@
                                        off; an id in 0..n-1, never a crash
    many recent ids (repetition)        O(n + n_recent), no allocation: each
                                        distinct id penalised once
+   flat or crafted logits              mamba_sample is O(n log n) at worst
+                                       (top-p on a flat distribution, a bad
+                                       order for quickselect), never O(n^2)
    damaged or foreign state snapshot   its own code: see >>snapshot-api
+   snapshot position above LONG_MAX    MAMBA_ERR_STATE_CHECKSUM; up to it
+                                       accepted, and stepping on stops the
+                                       count at LONG_MAX (never overflows)
+   a directory, FIFO, socket, device   MAMBA_ERR_IO from mamba_model_open at
+                                       once (POSIX; the read build too),
+                                       never a wait on a FIFO's writer
+   malformed tokenizer section         MAMBA_ERR_TOKENIZER + t->error; counts
+                                       bounded at init (2^20 added tokens of
+                                       <= 1024 bytes; 256 regex sets/alts);
+                                       encoding stays linear in the text (a
+                                       trie for added tokens, a step budget
+                                       for the regex: ERR_TOKENIZER past it)
    model file changed after mmap       see mamba_model_open: may show; a
                                        truncation kills with SIGBUS; copy or
                                        rename() instead
    Not checkable, so undefined: an uninitialised (garbage) struct, a buffer
-   shorter than its stated size, a model whose bytes are freed while used.
+   shorter than its stated size, a model whose bytes are freed while used,
+   a tokenizer used after the model it came from is closed.
 
    ====================================================================
    LIMITS
    ====================================================================
    d_model <= 65536, n_layer <= MAMBA_MAX_LAYERS, d_inner <= 262144,
    d_state <= 1024, d_conv <= 64, dt_rank <= 65536, vocabulary <= 16777216
-   rows. Weights: f32, f16, bf16 or q8 (int8 in blocks of 32 with an f16
-   scale) matrices; everything else f32. Mamba-1 and Falcon-Mamba blocks;
+   rows. Weights: f32, f16, bf16, q8 (int8 in blocks of 32 with an f16
+   scale), q4_0 or iq4_nl (4 bits in blocks of 32 with an f16 scale: ggml's
+   Q4_0 and IQ4_NL values) matrices; everything else f32. Mamba-1 and Falcon-Mamba blocks;
    not Mamba-2. SIMD: AVX-512, AVX2/FMA/F16C, NEON, chosen at compile time.
+   Tokenizers: BPE only (byte-level, or SentencePiece-style with byte
+   fallback); no Unigram or WordPiece (tools/tokpack.py says what it refuses).
 
    ====================================================================
    RECENT CHANGES (full history at the end of the file)
    ====================================================================
+   next   4-bit weights q4_0 and iq4_nl (dtypes 4, 5; GGUF Q4_0 / IQ4_NL load
+          bit for bit through tools/convert.py, which now reads GGUF).
    0.1.0  first release: hostile-input loader, mamba_step, mamba_forward,
           f32/f16/bf16/q8 weights with SIMD kernels, samplers, GPT-NeoX BPE
           tokenizer, state snapshots.
@@ -248,7 +277,9 @@ typedef enum mamba_dtype {
     MAMBA_DTYPE_F32 = 0,
     MAMBA_DTYPE_F16 = 1, /* IEEE half */
     MAMBA_DTYPE_BF16 = 2, /* the upper 16 bits of an f32 */
-    MAMBA_DTYPE_Q8 = 3    /* int8 in blocks of 32 with an f16 scale each (docs/format.md) */
+    MAMBA_DTYPE_Q8 = 3,    /* int8 in blocks of 32 with an f16 scale each (docs/format.md) */
+    MAMBA_DTYPE_Q4_0 = 4,  /* 4-bit levels -8..7 in blocks of 32, an f16 scale each (ggml's Q4_0) */
+    MAMBA_DTYPE_IQ4_NL = 5 /* 4-bit indices into ggml's IQ4_NL 16 levels, blocks of 32, f16 scales */
 } mamba_dtype;
 
 /* The model's hyperparameters, as read from the file. */
@@ -318,6 +349,39 @@ typedef struct mamba_model {
     int owned_kind;          /* 0 nothing, 1 heap, 2 mmap */
 } mamba_model;
 
+/* What an observer of the blocks sees (mamba_state_observe): one layer of
+   one token, after its selective scan. Every pointer is read-only and valid
+   only during the call (state scratch or model weights, overwritten by the
+   next layer); copy what you keep. */
+typedef struct mamba_observation {
+    int layer;         /* 0 .. n_layer-1 */
+    long pos;          /* the token's position: tokens consumed before it */
+    int d_inner, d_state;
+    const float *x;    /* (d_inner) the scan's input, SiLU(conv(x)) */
+    const float *z;    /* (d_inner) the gate's input */
+    const float *delta; /* (d_inner) Delta = softplus(dt_proj(...) + dt_bias) */
+    const float *B, *C; /* (d_state) each */
+    const float *A;    /* (d_inner, d_state) the layer's A (negative) */
+    const float *h;    /* (d_inner, d_state) the state after this token */
+    const float *y;    /* (d_inner) C h + D x, before the gate */
+    double kept;       /* mean over (c, n) of exp(delta[c] A[c][n]): the share of h kept */
+    double state_norm; /* |h|, the Frobenius norm of h */
+} mamba_observation;
+
+/* An observer: called with the user pointer given to mamba_state_observe(). */
+typedef void (*mamba_observer)(void *user, const mamba_observation *o);
+/* OpenMP builds only: how many threads a state's calls use, chosen by timing
+   them (see >>threads in the implementation). Zeroed by mamba_state_init();
+   the caller never needs to touch it. */
+typedef struct mamba_thread_choice {
+    double sec[2]; /* seconds per token with all threads [0] and with one [1]; 0: not measured */
+    double spent;  /* seconds of calls since the last try of the count not in use */
+    double wait;   /* seconds to spend before the next try */
+    int use;       /* 0: all of omp_get_max_threads(), 1: one thread */
+    int tried;     /* a first call was timed */
+    int streak;    /* tries in a row that confirmed the count in use (0..10) */
+} mamba_thread_choice;
+
 /* The recurrent state of one sequence, plus the scratch space one step
    needs, so mamba_step() never allocates. Fork it with mamba_state_copy().
    The recurrent part is conv then ssm, one block of
@@ -340,8 +404,11 @@ typedef struct mamba_state {
     float *xs;     /* (nbx) scale of each block of 32 of a q8 matvec's input, where
                       nbx = ceil(max(d_model, d_inner, dt_rank) / 32) */
     void *xq;      /* (32 * nbx) int16: that input quantised (q8 weights only) */
-    long pos;      /* tokens consumed since the last reset */
+    long pos;      /* tokens consumed since the last reset; stops at LONG_MAX, never wraps */
     void *owned;   /* heap block when made by mamba_state_new() */
+    mamba_observer observer; /* mamba_state_observe(); NULL (the default): none */
+    void *observer_user;
+    mamba_thread_choice threads[2]; /* OpenMP: [0] mamba_step's, [1] mamba_forward's (>>threads) */
 } mamba_state;
 
 /* ---- >>api ----------------------------------------------------------- */
@@ -358,6 +425,12 @@ MAMBA_API mamba_result mamba_model_init_memory(mamba_model *m, const void *data,
 /* Load a model from a file: maps it read-only where the platform can,
    reads it into the heap otherwise. Release with mamba_model_close().
    Errors: MAMBA_ERR_IO, MAMBA_ERR_OUT_OF_MEMORY, or any load error.
+   On POSIX systems only a regular file is read: the path is opened
+   non-blocking and fstat'ed first, so a directory, a FIFO (even one with
+   no writer: no wait), a socket or a device gives MAMBA_ERR_IO at once, in
+   the mmap and the MAMBA_NO_MMAP builds alike; when open() itself fails,
+   errno keeps the system's reason. (Without POSIX, fopen() is all there
+   is: such a path is the caller's to avoid.)
    A file changed on disk while mapped (MAP_PRIVATE, read-only): a change
    made in place may or may not show in the model (on Linux it does, for
    every page: the loader's checks were made on the old bytes, so a bad
@@ -428,6 +501,23 @@ MAMBA_API mamba_result mamba_state_copy(mamba_state *dst, const mamba_state *src
    state is unchanged. */
 MAMBA_API mamba_result mamba_step(const mamba_model *m, mamba_state *s, int token, float *logits);
 
+/* Watch the blocks of this state: from now on mamba_step() (and
+   mamba_forward(), which then goes token by token) calls fn(user, &o) once
+   per layer and token, after the layer's scan and before its gate, with
+   the vectors and statistics of mamba_observation. fn must not use this
+   state (nor free it) during the call; the observation's pointers are valid
+   only during the call. The observer computes its statistics over
+   d_inner x d_state entries per layer (an exp each): slow, for tracing
+   and teaching. fn NULL switches it off; a state starts without one, and
+   mamba_state_copy() leaves dst's own. Unset, the cost is one predictable
+   branch per layer. A NULL s is a no-op. */
+MAMBA_API void mamba_state_observe(mamba_state *s, mamba_observer fn, void *user);
+
+/* Bytes a weight matrix takes in the model file: what reading it once
+   costs (rows times the row bytes of its dtype, scales included); 0 for
+   NULL or a dtype this library does not know. */
+MAMBA_API size_t mamba_matrix_bytes(const mamba_matrix *w);
+
 /* Index of the largest of the first n logits (the first one on ties):
    greedy decoding. n is usually config.n_vocab, so padding rows never win.
    NaN logits never win (0 if all are NaN); -1 for NULL or n < 1. */
@@ -475,8 +565,9 @@ MAMBA_API size_t mamba_forward_scratch_size(const mamba_model *m, int block);
    reference as each other). With
    scratch NULL it falls back to one mamba_step() per token. Never allocates.
 
-   Errors: MAMBA_ERR_INVALID_ARG (NULL model/state, tokens NULL with n > 0,
-   n < 0, a state of other shapes), MAMBA_ERR_BUFFER_TOO_SMALL (scratch below
+   Errors: MAMBA_ERR_INVALID_ARG (NULL model/state, a model whose load
+   failed or that was closed, tokens NULL with n > 0, n < 0, a state of
+   other shapes), MAMBA_ERR_BUFFER_TOO_SMALL (scratch below
    one token's worth), MAMBA_ERR_TOKEN (any token outside
    0..n_vocab_padded-1). All tokens are checked before any work: on every
    error the state and the logits are unchanged. */
@@ -501,7 +592,7 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
       12     4   n_layer        16 4 d_model     20 4 d_inner
       24     4   d_state        28 4 d_conv      32 4 dt_rank
       36     4   zero (reserved)
-      40     8   pos, the tokens consumed
+      40     8   pos, the tokens consumed (at most LONG_MAX of the loading machine)
       48     8   the model fingerprint (below)
       56     8   F, the number of floats: the state's recurrent part (see
                  mamba_state; Mamba-1: n_layer*d_inner*(d_conv + d_state))
@@ -543,7 +634,8 @@ MAMBA_API mamba_result mamba_state_save(const mamba_state *s, const mamba_model 
    MAMBA_ERR_STATE_CHECKSUM (a changed byte: FNV-1a maps any one-byte change
    to another hash, so every single-bit flip is refused, by this code or,
    in the magic, version or float count, by the codes before it; also an
-   impossible field under a good checksum); MAMBA_ERR_STATE_MODEL
+   impossible field under a good checksum: a nonzero reserved word, a pos
+   above LONG_MAX); MAMBA_ERR_STATE_MODEL
    (the sizes or the fingerprint are not m's). Bytes past the blob's end
    (len larger than needed) are ignored. s is changed only when everything
    checks out; on any error it is exactly as before. Costs one pass over
@@ -772,7 +864,9 @@ MAMBA_API mamba_sampler mamba_sampler_default(void);
    penalised once). The logits are overwritten (with probabilities); work
    is caller memory for n ints. Never allocates; O(n + n_recent) on average
    (top-k and top-p select their candidates by partial quickselect, not a
-   full sort).
+   full sort), O(n log n + n_recent) at worst, whatever the logits and
+   parameters (a flat distribution under top-p sorts every candidate: a
+   heapsort; a quickselect that goes badly falls back to a heap).
    Non-finite logits: a NaN logit is never drawn (probability 0); a +Inf
    logit is always drawn, the first one if there are several (what
    mamba_argmax picks); all NaN gives 0, as mamba_argmax. A greedy choice
@@ -785,117 +879,186 @@ MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logi
 /* ---- >>tokenizer-api -------------------------------------------------- */
 #define MAMBA_HAS_TOKENIZER 1
 
-/* >>tokenizer  Byte-level BPE, exactly as Hugging Face's `tokenizers` runs the
-   GPT-NeoX-20B tokenizer.json (and any tokenizer.json of the same family).
+/* >>tokenizer  BPE exactly as Hugging Face's `tokenizers` runs a
+   tokenizer.json, in the two designs current models use:
 
-   How text becomes ids, in the order Hugging Face does it:
-   1. Added tokens that are not "normalized" (<|endoftext|>, <|padding|>) are
-      cut out of the raw text first, leftmost match first, longest match at a
-      position first. Each becomes its id; the text between them goes on.
-   2. NFC: each remaining piece is put in Unicode Normalization Form C, so
-      "e" + U+0301 (combining acute) and the single U+00E9 give the same ids.
-      NFC = full canonical decomposition, then marks sorted by their canonical
-      combining class, then canonical composition (UAX #15).
-   3. "Normalized" added tokens (in GPT-NeoX the runs of 2..24 spaces) are cut
-      out of the normalized text, again leftmost-longest.
-   4. The GPT-2 pre-tokenizer regex splits each remaining piece into words:
+   byte-level BPE (GPT-2/GPT-NeoX, GPT-4/cl100k, Llama-3, Qwen2/Qwen3):
+   1. Added tokens that are not "normalized" (<|endoftext|>, <|im_start|>,
+      and non-special ones like Qwen's <think>) are cut out of the raw text
+      first, leftmost match first, longest match at a position first. Each
+      becomes its id; the text between them goes on.
+   2. NFC (when the tokenizer has it): each remaining piece is put in Unicode
+      Normalization Form C, so "e" + U+0301 and U+00E9 give the same ids.
+      NFC = full canonical decomposition, then marks sorted by their
+      canonical combining class, then canonical composition (UAX #15).
+   3. "Normalized" added tokens (GPT-NeoX's runs of spaces) are cut out of
+      the normalized text, again leftmost-longest.
+   4. The pre-tokenizer regex splits each piece into words. GPT-2's is
         's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-      with Unicode letters (L), numbers (N) and white space (\s).
-   5. Byte-level BPE on each word: the word's UTF-8 bytes start as one symbol
-      each (every one of the 256 bytes has an id, so nothing is ever unknown);
+      cl100k's and Qwen's add case-insensitive contractions, one optional
+      non-letter before letters, digits in groups of 1-3 (Qwen: one by one)
+      and \s*[\r\n]+. The section carries the regex compiled into a small
+      program (alternatives of greedy repeats of one character set, tried in
+      order, with backtracking), so every such regex runs on one matcher.
+   5. BPE on each word: the word's UTF-8 bytes start as one symbol each;
       then the adjacent pair with the lowest merge rank is merged into one
       symbol, again and again (ties: leftmost), until no pair has a merge.
-      The symbols left are the ids.
-   Decoding is the reverse of step 5 only: each id stands for an exact byte
-   string (the tokenizer.json stores it through GPT-2's byte<->printable
-   character map; the packer undoes that map), and the text is their
-   concatenation.
+
+   SentencePiece-style BPE (Llama-2, Mistral v1 and v3, Zamba2, Codestral):
+   1. as above (added tokens, then NFC if any);
+   2. " " and "▁" (U+2581) become one character, the visible space; a "▁" is
+      put before each piece (the Prepend normaliser: every piece between
+      added tokens; Metaspace "first": only at the start of the text, and
+      not if the piece starts with a space);
+   3. BPE on the whole piece (no regex): it starts as one symbol per
+      character; a character without a piece becomes its UTF-8 bytes as the
+      tokens <0x00>..<0xFF> (byte_fallback), else the unknown token (runs of
+      them fused into one with fuse_unk).
+
+   Decoding gives exactly Hugging Face's decode(ids, skip_special_tokens=
+   false): each id stands for an exact byte string (the packer undoes GPT-2's
+   byte<->character map and SentencePiece's "▁"); byte-level text that is not
+   valid UTF-8 gets one U+FFFD per maximal ill-formed sequence; a run of
+   byte-fallback tokens that is not valid UTF-8 gets one U+FFFD per byte; and
+   where the decoder has Strip, the text's first space is removed.
 
    The tokenizer is a view of a packed section (tools/tokpack.py writes it;
    the model file can carry it): nothing is copied and nothing allocated. */
+
+/* bits of mamba_tokenizer.flags (the section's) */
+#define MAMBA_TOK_NFC 0x1u           /* NFC normaliser */
+#define MAMBA_TOK_SENTENCEPIECE 0x2u /* BPE on characters, spaces as "▁" */
+#define MAMBA_TOK_BYTE_FALLBACK 0x4u /* unknown characters become <0xNN> tokens */
+#define MAMBA_TOK_FUSE_UNK 0x8u      /* a run of unknown characters is one unk */
+#define MAMBA_TOK_STRIP 0x10u        /* decoding drops the text's first space */
+#define MAMBA_TOK_META_SPLIT 0x20u   /* Metaspace split: a word starts at each "▁" */
+#define MAMBA_TOK_ADD_BOS 0x40u      /* the template adds bos_id first */
+#define MAMBA_TOK_ADD_EOS 0x80u      /* the template adds eos_id last */
+#define MAMBA_TOK_DROP_GAPS 0x100u   /* text the regex does not match is dropped */
+
 typedef struct mamba_tokenizer {
     const unsigned char *data;  /* the section; owned by the caller, must outlive this */
     size_t bytes;               /* its validated size */
-    unsigned flags;             /* bit 0: NFC normaliser */
+    unsigned version;           /* section layout: 1 (GPT-NeoX only) or 2 */
+    unsigned flags;             /* MAMBA_TOK_* */
     unsigned n_vocab;           /* ids are 0 .. n_vocab-1 */
+    int unk_id, bos_id, eos_id; /* -1 when the tokenizer has none */
+    int add_bos, add_eos;       /* 1 if the template adds bos_id first / eos_id last */
+    unsigned prepend;           /* "▁" before a piece: 0 never, 1 each, 2 each unless "▁", 3 first */
     unsigned n_merges, n_added, n_class, n_ccc, n_decomp, n_decomp_pool, n_comp;
+    unsigned n_chars, n_nodes, n_edges, max_added_bytes, n_sets, n_lits, n_alts, n_items;
+    unsigned n_hash, max_probe; /* the merge hash: slots (0: none, binary search), longest probe */
+    unsigned comp_min_second;   /* no canonical composition has a second character below this */
+    int sp_words;               /* SentencePiece: no merge joins a character to a following "▁",
+                                   so a piece can be cut into words before each "▁" run */
     unsigned max_token_bytes;   /* longest byte string of one id */
+    unsigned detok_bytes;       /* output room mamba_detok_push() needs */
     unsigned cp_per_byte_x2;    /* bound: code points after decomposition per input byte, times 2 */
     unsigned utf8_per_byte;     /* bound: normalized UTF-8 bytes per input byte */
     const unsigned char *tok_offsets, *tok_blob, *byte_ids, *merges, *added, *added_blob;
     const unsigned char *cls, *ccc, *decomp, *decomp_pool, *comp;
+    const unsigned char *chars, *byte_tok, *nodes, *edges, *sets, *lits, *alts, *items, *hash;
+    unsigned ascii_id[128];       /* SentencePiece: the piece of each ASCII character, or 0xFFFFFFFF */
+    unsigned char ascii_class[128]; /* character class of each ASCII character */
+    unsigned ascii_sets[128];     /* the regex sets (when at most 32) holding each ASCII character */
+    unsigned alt_first[32];       /* the sets a match of regex alternative k can begin in */
     unsigned char first_raw[32];  /* bitset: first bytes of non-normalized added tokens */
     unsigned char first_norm[32]; /* bitset: first bytes of normalized added tokens */
     const char *error;          /* the check that failed, when init fails */
 } mamba_tokenizer;
 
 /* Validate a packed tokenizer section (hostile input: every offset, count,
-   order and id is checked before use) and point t into it. The caller keeps
-   `section` alive as long as t is used. Cost: one pass over the section
-   (about 1 ms for GPT-NeoX). Errors: MAMBA_ERR_INVALID_ARG (NULL), else
-   MAMBA_ERR_TOKENIZER with t->error naming the failed check. */
+   order and id is checked before use, and every count is bounded: at most
+   2^20 added tokens of at most 1024 bytes, 256 regex sets and alternatives)
+   and point t into it. The caller keeps `section` alive as long as t is
+   used. Cost: one pass over the section (a few ms for a 150k vocabulary).
+   Errors: MAMBA_ERR_INVALID_ARG (NULL), else MAMBA_ERR_TOKENIZER with
+   t->error naming the failed check. */
 MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *section, size_t bytes);
 
 /* The same on the section the model file carries (m->tokenizer). Returns
-   MAMBA_ERR_TOKENIZER if the model has none. */
+   MAMBA_ERR_TOKENIZER if the model has none, MAMBA_ERR_INVALID_ARG for a
+   model whose load failed or that was closed. The tokenizer is a view of
+   the model's bytes: close the model only after its last use. */
 MAMBA_API mamba_result mamba_tokenizer_from_model(mamba_tokenizer *t, const mamba_model *m);
 
 /* Bytes of working memory that mamba_encode() needs, at most, for any input
    of `len` bytes (about 90 * len + 64 for GPT-NeoX; the bound holds for the
    worst input, e.g. len invalid bytes forming one 3*len-byte word).
-   Ordinary text needs far less: 6 bytes per input byte between two special
+   Byte-level text needs far less: 6 bytes per input byte between two added
    tokens, plus 28 bytes per byte of the longest pre-tokenized word, so a
-   fixed 1 MiB buffer encodes any normal prose of any length; when a buffer is
-   too small mamba_encode() says so (MAMBA_ERR_BUFFER_TOO_SMALL), never
-   overruns it. Returns (size_t)-1 if the bound overflows size_t. */
+   fixed 1 MiB buffer encodes any normal prose of any length; a
+   SentencePiece-style tokenizer has no pre-tokenizer, so the "word" is the
+   whole text between two added tokens (34 bytes per input byte), unless no
+   merge joins a character to a following "▁" (Llama-2, Mistral: then the
+   words begin at each run of spaces, t->sp_words). When a
+   buffer is too small mamba_encode() says so (MAMBA_ERR_BUFFER_TOO_SMALL),
+   never overruns it. Returns (size_t)-1 if the bound overflows size_t. */
 MAMBA_API size_t mamba_encode_work_size(const mamba_tokenizer *t, size_t len);
 
 /* Encode `len` bytes of UTF-8 text into ids, exactly as Hugging Face's
-   Tokenizer.encode(text) with the same tokenizer.json (no BOS/EOS added).
-   Invalid UTF-8: each maximal ill-formed subsequence becomes U+FFFD, as
-   Python's bytes.decode(errors="replace") and JavaScript's TextDecoder do,
-   and that string is encoded. len == 0 gives 0 ids. text may be NULL when
-   len is 0.
+   Tokenizer.encode(text, add_special_tokens=false) with the same
+   tokenizer.json (no BOS/EOS: t->add_bos and t->bos_id say what the template
+   adds). Invalid UTF-8: each maximal ill-formed subsequence becomes U+FFFD,
+   as Python's bytes.decode(errors="replace") and JavaScript's TextDecoder
+   do, and that string is encoded. len == 0 gives 0 ids. text may be NULL
+   when len is 0. Cost: linear in len (added tokens are found with a trie, at
+   most max_added_bytes steps a position; the regex has a work budget).
    `work`/`work_bytes`: caller memory (see mamba_encode_work_size); not kept.
    On MAMBA_OK, *n_ids ids were written. If max_ids is too small the ids that
    fit are written, *n_ids is set to the number needed, and the result is
    MAMBA_ERR_BUFFER_TOO_SMALL; the same code, with *n_ids = 0, when `work` is
-   too small. Thread-safe: t is only read. */
+   too small. MAMBA_ERR_TOKENIZER if a (hostile) section's regex exceeds its
+   work budget. Thread-safe: t is only read. */
 MAMBA_API mamba_result mamba_encode(const mamba_tokenizer *t, const char *text, size_t len,
                                     int *ids, size_t max_ids, size_t *n_ids,
                                     void *work, size_t work_bytes);
 
 /* The exact bytes of one id, zero-copy: *bytes points into the section,
    *len may be 0 (an id with no token). A token may end inside a UTF-8
-   character (byte-level BPE splits characters freely): use mamba_detok to
-   print a stream. MAMBA_ERR_TOKEN for an id outside 0..n_vocab-1. */
+   character (byte-level BPE splits characters freely; a byte-fallback token
+   is one byte): use mamba_detok to print a stream. MAMBA_ERR_TOKEN for an id
+   outside 0..n_vocab-1. */
 MAMBA_API mamba_result mamba_decode_token(const mamba_tokenizer *t, int id,
                                           const char **bytes, size_t *len);
 
-/* Decode n ids into out: the concatenation of their exact bytes (what
-   Hugging Face's decode(ids, skip_special_tokens=false) gives for valid
-   UTF-8, without its U+FFFD replacement of broken characters). *n_out is the
-   byte count; if it exceeds cap, out holds the first cap bytes and the result
-   is MAMBA_ERR_BUFFER_TOO_SMALL. MAMBA_ERR_TOKEN for an id out of range. */
+/* Decode n ids into out: exactly Hugging Face's decode(ids,
+   skip_special_tokens=false), always valid UTF-8 (see >>tokenizer above for
+   the U+FFFD rules and Strip). *n_out is the byte count; if it exceeds cap,
+   out holds the first cap bytes and the result is MAMBA_ERR_BUFFER_TOO_SMALL.
+   MAMBA_ERR_TOKEN for an id out of range. At most 3 bytes per input byte. */
 MAMBA_API mamba_result mamba_decode(const mamba_tokenizer *t, const int *ids, size_t n,
                                     char *out, size_t cap, size_t *n_out);
 
 /* Streaming decoder: push ids one at a time, get bytes that end on a whole
    UTF-8 character. A trailing incomplete-but-so-far-valid UTF-8 sequence
-   (at most 3 bytes) is held back until the next push completes it; bytes
-   that can never be valid UTF-8 are passed through unchanged, so the output
-   stream is byte-exact. Call mamba_detok_flush() at the end of the stream. */
+   (at most 3 bytes) is held back until the next push completes it.
+   Byte-level tokens: bytes that can never be valid UTF-8 are passed through
+   unchanged, so the output stream is byte-exact. Byte-fallback tokens: each
+   byte that cannot be completed becomes U+FFFD (a stream cannot wait for the
+   end of a run, so a run mixing whole characters and bad bytes keeps its
+   whole characters where decode() replaces all of it; a valid run, which is
+   all the encoder makes, decodes the same). With MAMBA_TOK_STRIP the
+   stream's first space is dropped, as decode() drops the text's: to continue
+   text printed otherwise (a prompt), push its ids first and discard the
+   output. Call mamba_detok_flush() at the end of the stream. */
 typedef struct mamba_detok {
     unsigned char held[4];
     unsigned n_held;
+    unsigned started;           /* a byte has been written (Strip applies before) */
+    unsigned fallback;          /* the held bytes are from byte-fallback tokens */
 } mamba_detok;
 
 MAMBA_API void mamba_detok_init(mamba_detok *d);
-/* out must hold t->max_token_bytes + 3 bytes (always enough); with less,
+/* out must hold t->detok_bytes bytes (max_token_bytes + 3 for byte-level
+   BPE, + 9 with byte fallback: always enough); with less,
    MAMBA_ERR_BUFFER_TOO_SMALL and nothing is consumed. */
 MAMBA_API mamba_result mamba_detok_push(const mamba_tokenizer *t, mamba_detok *d, int id,
                                         char *out, size_t cap, size_t *n_out);
-/* Write the held bytes (0..3) to out (4 bytes room) and return their count. */
+/* Write what is held (0..3 raw bytes, or up to 3 U+FFFD for byte-fallback
+   bytes: 9 bytes) to out (MAMBA_DETOK_FLUSH_BYTES of room) and return the
+   count. */
+#define MAMBA_DETOK_FLUSH_BYTES 9
 MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 
 #ifdef __cplusplus
@@ -914,6 +1077,7 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 /* ---- >>config -------------------------------------------------------- */
 
 #include <float.h> /* FLT_MIN */
+#include <limits.h> /* LONG_MAX */
 #include <math.h>
 #include <string.h>
 #include <stdint.h>
@@ -935,12 +1099,18 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 
 #ifndef MAMBA_NO_STDIO
 #include <stdio.h>
-#if !defined(MAMBA_NO_MMAP) && (defined(__unix__) || defined(__APPLE__))
-#define MAMBA__HAVE_MMAP 1
+#if defined(__unix__) || defined(__APPLE__)
+/* POSIX files: open non-blocking and fstat before reading, so a FIFO, a
+   directory or a device is refused instead of blocking or misread */
+#define MAMBA__HAVE_POSIX 1
+#include <errno.h>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if !defined(MAMBA_NO_MMAP)
+#define MAMBA__HAVE_MMAP 1
+#include <sys/mman.h>
+#endif
 #endif
 #endif
 
@@ -969,6 +1139,14 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 #define MAMBA_PAR_MIN_WORK 131072
 #endif
 #define MAMBA__PAR_MIN_WORK MAMBA_PAR_MIN_WORK
+/* CONFIG: MAMBA_THREADS_ADAPT  see >>threads: 1 times each state's calls and
+   uses one thread where all are slower (a busy core); 0 always uses all */
+#ifndef MAMBA_THREADS_ADAPT
+#define MAMBA_THREADS_ADAPT 1
+#endif
+#if defined(_OPENMP) && MAMBA_THREADS_ADAPT
+#include <omp.h>
+#endif
 
 /* Limits of the dimensions a file may declare (see LIMITS). */
 #define MAMBA__MAX_D_MODEL 65536
@@ -1014,11 +1192,32 @@ static int mamba__mul(size_t a, size_t b, size_t *out)
     return 1;
 }
 
+/* Make a model unusable and forget every pointer it holds into the bytes it
+   was loaded from (those may be unmapped or freed next), keeping only the
+   config, the error fields and what it owns (for mamba_model_close). */
+static void mamba__forget(mamba_model *m)
+{
+    const mamba_config c = m->config;
+    const char *error = m->error, *error_role = m->error_role;
+    const int error_layer = m->error_layer, owned_kind = m->owned_kind;
+    void *owned = m->owned;
+    const size_t owned_bytes = m->owned_bytes;
+    memset(m, 0, sizeof *m);
+    m->config = c;
+    m->error = error;
+    m->error_role = error_role;
+    m->error_layer = error_layer;
+    m->owned = owned;
+    m->owned_bytes = owned_bytes;
+    m->owned_kind = owned_kind;
+}
+
 /* Record why a load failed: a static string, kept in the object that failed
-   (no global error state). */
+   (no global error state). A failed model keeps no pointer into the bytes. */
 static mamba_result mamba__fail(mamba_model *m, mamba_result r, const char *why)
 {
     m->error = why;
+    mamba__forget(m);
     return r;
 }
 
@@ -1055,16 +1254,19 @@ static float mamba__bf16_to_f32(uint16_t b)
 
 /* ---- >>kernels ------------------------------------------------------- */
 
-/* Which SIMD path the dot products take is decided at compile time from the
-   compiler's target macros (-march=native sets them for the machine):
+/* The kernels, one operation after another: for each, the scalar reference
+   first, then its AVX-512, AVX2 and NEON forms; where a form is missing a
+   macro names the reference instead. The SIMD path is chosen once, here,
+   for the whole header, from the compiler's target macros (-march=native
+   sets them for the machine):
      AVX-512F                       16 floats a vector (x86-64-v4)
      AVX2 + FMA (F16C for f16)       8 floats a vector (x86-64-v3)
      NEON on AArch64                 4 floats a vector (every ARMv8-A core)
-     anything else                   the *_scalar functions below.
-   The *_scalar functions are the readable reference: each fast path computes
-   the same sum in another order, and tests/test_simd.c checks every one
-   against its reference on awkward lengths. Whatever the path, a row's sum
-   is computed the same way on any thread, so the output does not depend on
+     anything else                   the *_scalar references.
+   Each fast form computes the reference's sum in another order, and
+   tests/test_simd.c, test_kernels.c and test_forward.c hold every one to
+   its reference on awkward lengths. Whatever the path, an output's sum is
+   computed the same way on any thread, so the output does not depend on
    the thread count.
    CONFIG: MAMBA_NO_SIMD         use the scalar kernels even where SIMD exists */
 #if !defined(MAMBA_NO_SIMD) && defined(__AVX512F__)
@@ -1077,6 +1279,21 @@ static float mamba__bf16_to_f32(uint16_t b)
 #define MAMBA__NEON 1
 #include <arm_neon.h>
 #endif
+#if defined(MAMBA__AVX512) || defined(MAMBA__AVX2) || defined(MAMBA__NEON)
+#define MAMBA__SIMD 1
+#endif
+
+/* All intrinsic code of the header sits between this push and its pop at
+   the end of >>kernels. GCC 12's AVX-512 intrinsics start from their own
+   `__Y = __Y` placeholder and warn about it where they are inlined (GCC
+   bug 105593, mostly as C++): not ours to fix, and the pop keeps the
+   warnings on for everything after the header. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 
 /* One f16 block scale to f32 in a single instruction where there is one
    (F16C's vcvtph2ps, AArch64's fcvt); the portable converter otherwise. */
@@ -1087,6 +1304,7 @@ static float mamba__bf16_to_f32(uint16_t b)
 #else
 #define MAMBA__HALF(h) mamba__f16_to_f32(h)
 #endif
+
 
 /* q8 (docs/format.md, dtype 3): int8 weights in blocks of 32 along a row,
    one f16 scale per block:  w[r][c] = d[r][c / 32] * q[r][c].  A matrix of
@@ -1108,44 +1326,162 @@ static int mamba__q8_blocks(int cols)
     return (cols + MAMBA__Q8_BLOCK - 1) / MAMBA__Q8_BLOCK;
 }
 
-/* -- the reference dot products ------------------------------------------
-   sum_i w[i] x[i], weights widened to f32. Eight partial sums break the
-   dependency chain (and let a compiler vectorise where nothing else does). */
-static MAMBA__MAYBE_UNUSED float mamba__dot_f32_scalar(const float *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+/* -- dot products of a weight row with x -----------------------------------
+   sum_i w[i] x[i], weights widened to f32. One body per instruction set
+   serves f32, f16 and bf16: it is inlined with its dtype a constant, so
+   each of mamba__dot_f32/_f16/_bf16 compiles to its own loop. The
+   reference keeps eight partial sums (breaking the dependency chain, and
+   letting a compiler vectorise where nothing else does). The fast forms
+   are written to keep the memory bus busy, as decoding reads each weight
+   once: wide loads, four independent accumulators (an FMA's latency is 4
+   cycles; one chain would stall), conversion to f32 in registers, and
+   tails by masked loads (AVX-512 f32) or the scalar loop, never past the
+   end. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MAMBA__INLINE inline __attribute__((always_inline))
+#else
+#define MAMBA__INLINE inline
+#endif
+
+/* weight i of a row stored as dtype (f32, f16 or bf16), widened */
+static MAMBA__INLINE float mamba__widen(const void *w, int i, int dtype)
 {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    float sum;
-    int i = 0, k;
-    for (; i + 8 <= n; i += 8)
-        for (k = 0; k < 8; k++) acc[k] += w[i + k] * x[i + k];
-    sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; i < n; i++) sum += w[i] * x[i];
-    return sum;
+    if (dtype == MAMBA_DTYPE_F32) return ((const float *)w)[i];
+    if (dtype == MAMBA_DTYPE_F16) return mamba__f16_to_f32(((const uint16_t *)w)[i]);
+    return mamba__bf16_to_f32(((const uint16_t *)w)[i]);
 }
 
-static MAMBA__MAYBE_UNUSED float mamba__dot_f16_scalar(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+static MAMBA__INLINE float mamba__dot_scalar(const void *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n,
+                                             int dtype)
 {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     float sum;
     int i = 0, k;
     for (; i + 8 <= n; i += 8)
-        for (k = 0; k < 8; k++) acc[k] += mamba__f16_to_f32(w[i + k]) * x[i + k];
+        for (k = 0; k < 8; k++) acc[k] += mamba__widen(w, i + k, dtype) * x[i + k];
     sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; i < n; i++) sum += mamba__f16_to_f32(w[i]) * x[i];
+    for (; i < n; i++) sum += mamba__widen(w, i, dtype) * x[i];
     return sum;
+}
+#define mamba__dot_f32_scalar(w, x, n) mamba__dot_scalar(w, x, n, MAMBA_DTYPE_F32)
+#define mamba__dot_f16_scalar(w, x, n) mamba__dot_scalar(w, x, n, MAMBA_DTYPE_F16)
+#define mamba__dot_bf16_scalar(w, x, n) mamba__dot_scalar(w, x, n, MAMBA_DTYPE_BF16)
+
+#if defined(MAMBA__AVX512)
+/* 16 weights at w + i widened to f32: a load, vcvtph2ps (exact), or a
+   zero-extension of bfloat16 shifted into the top half */
+static MAMBA__INLINE __m512 mamba__load16(const void *w, int i, int dtype)
+{
+    const __m256i *p = (const __m256i *)(const void *)((const uint16_t *)w + i);
+    if (dtype == MAMBA_DTYPE_F32) return _mm512_loadu_ps((const float *)w + i);
+    if (dtype == MAMBA_DTYPE_F16) return _mm512_cvtph_ps(_mm256_loadu_si256(p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(p)), 16));
 }
 
-static MAMBA__MAYBE_UNUSED float mamba__dot_bf16_scalar(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
+static MAMBA__INLINE float mamba__dot16(const void *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n,
+                                        int dtype)
 {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     float sum;
-    int i = 0, k;
-    for (; i + 8 <= n; i += 8)
-        for (k = 0; k < 8; k++) acc[k] += mamba__bf16_to_f32(w[i + k]) * x[i + k];
-    sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; i < n; i++) sum += mamba__bf16_to_f32(w[i]) * x[i];
+    int i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_fmadd_ps(mamba__load16(w, i, dtype), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(mamba__load16(w, i + 16, dtype), _mm512_loadu_ps(x + i + 16), a1);
+        a2 = _mm512_fmadd_ps(mamba__load16(w, i + 32, dtype), _mm512_loadu_ps(x + i + 32), a2);
+        a3 = _mm512_fmadd_ps(mamba__load16(w, i + 48, dtype), _mm512_loadu_ps(x + i + 48), a3);
+    }
+    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(mamba__load16(w, i, dtype), _mm512_loadu_ps(x + i), a0);
+    if (dtype == MAMBA_DTYPE_F32 && i < n) { /* 1..15 left: masked lanes read nothing and count zero */
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1u);
+        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, (const float *)w + i), _mm512_maskz_loadu_ps(k, x + i), a1);
+        i = n;
+    }
+    sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+    for (; i < n; i++) sum += mamba__widen(w, i, dtype) * x[i];
     return sum;
 }
+#define mamba__dot_f32(w, x, n) mamba__dot16(w, x, n, MAMBA_DTYPE_F32)
+#define mamba__dot_f16(w, x, n) mamba__dot16(w, x, n, MAMBA_DTYPE_F16)
+#define mamba__dot_bf16(w, x, n) mamba__dot16(w, x, n, MAMBA_DTYPE_BF16)
+#elif defined(MAMBA__AVX2)
+static float mamba__hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* 8 weights at w + i widened to f32 (f16 needs F16C's vcvtph2ps) */
+static MAMBA__INLINE __m256 mamba__load8(const void *w, int i, int dtype)
+{
+    const __m128i *p = (const __m128i *)(const void *)((const uint16_t *)w + i);
+    if (dtype == MAMBA_DTYPE_F32) return _mm256_loadu_ps((const float *)w + i);
+#if defined(__F16C__)
+    if (dtype == MAMBA_DTYPE_F16) return _mm256_cvtph_ps(_mm_loadu_si128(p));
+#endif
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(p)), 16));
+}
+
+static MAMBA__INLINE float mamba__dot8(const void *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n, int dtype)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    float sum;
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(mamba__load8(w, i, dtype), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(mamba__load8(w, i + 8, dtype), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(mamba__load8(w, i + 16, dtype), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(mamba__load8(w, i + 24, dtype), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(mamba__load8(w, i, dtype), _mm256_loadu_ps(x + i), a0);
+    sum = mamba__hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) sum += mamba__widen(w, i, dtype) * x[i];
+    return sum;
+}
+#define mamba__dot_f32(w, x, n) mamba__dot8(w, x, n, MAMBA_DTYPE_F32)
+#if defined(__F16C__)
+#define mamba__dot_f16(w, x, n) mamba__dot8(w, x, n, MAMBA_DTYPE_F16)
+#endif
+#define mamba__dot_bf16(w, x, n) mamba__dot8(w, x, n, MAMBA_DTYPE_BF16)
+#elif defined(MAMBA__NEON)
+/* 4 weights at w + i widened to f32 (fcvtl, exact; bfloat16 by a shift) */
+static MAMBA__INLINE float32x4_t mamba__load4(const void *w, int i, int dtype)
+{
+    if (dtype == MAMBA_DTYPE_F32) return vld1q_f32((const float *)w + i);
+    if (dtype == MAMBA_DTYPE_F16) return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)w + i)));
+    return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16((const uint16_t *)w + i), 16));
+}
+
+static MAMBA__INLINE float mamba__dot4(const void *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n, int dtype)
+{
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    float sum;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = vfmaq_f32(a0, mamba__load4(w, i, dtype), vld1q_f32(x + i));
+        a1 = vfmaq_f32(a1, mamba__load4(w, i + 4, dtype), vld1q_f32(x + i + 4));
+        a2 = vfmaq_f32(a2, mamba__load4(w, i + 8, dtype), vld1q_f32(x + i + 8));
+        a3 = vfmaq_f32(a3, mamba__load4(w, i + 12, dtype), vld1q_f32(x + i + 12));
+    }
+    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, mamba__load4(w, i, dtype), vld1q_f32(x + i));
+    sum = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
+    for (; i < n; i++) sum += mamba__widen(w, i, dtype) * x[i];
+    return sum;
+}
+#define mamba__dot_f32(w, x, n) mamba__dot4(w, x, n, MAMBA_DTYPE_F32)
+#define mamba__dot_f16(w, x, n) mamba__dot4(w, x, n, MAMBA_DTYPE_F16)
+#define mamba__dot_bf16(w, x, n) mamba__dot4(w, x, n, MAMBA_DTYPE_BF16)
+#endif
+#ifndef mamba__dot_f32
+#define mamba__dot_f32 mamba__dot_f32_scalar
+#endif
+#ifndef mamba__dot_f16
+#define mamba__dot_f16 mamba__dot_f16_scalar
+#endif
+#ifndef mamba__dot_bf16
+#define mamba__dot_bf16 mamba__dot_bf16_scalar
+#endif
 
 /* q8 times a vector: both sides as integers.  mamba_step's matvec first
    quantises its input x once, block by block (blocks of 32, as the weights):
@@ -1164,16 +1500,10 @@ static MAMBA__MAYBE_UNUSED float mamba__dot_bf16_scalar(const uint16_t *MAMBA__R
    the product faster than memory; converting each int8 to f32 was not.
    Accuracy: rounding moves x_i by at most s[b]/2 = max|x_b|/65534, while the
    int8 weight already carries up to max|w_b|/254: the added error is ~1/258
-   of the one the weights carry. Measured on the test checkpoints (logits
-   relative to max|logit|, against the same q8 weights with f32 inputs):
-   median 9e-5, worst 2.6e-3, while the int8 weights themselves cost 1.9e-2
-   median against the f32 model (unchanged: 1.919e-2 before, 1.917e-2
-   after; argmax kept 265/277 both; tests/t_dtypes.sh). One scale for the
-   whole input instead of one a block measured 1.1e-4 median there, and is
-   no faster (the block's scale multiply is there anyway), so per block,
-   which also keeps an outlier from coarsening the rest of the vector.
-   int8 activations (int8 x int8 products) would add max|x_b|/254, as much
-   again as the weights: not taken.
+   of the one the weights carry (measured: docs/kernels-notes.md). A scale
+   per block rather than one for the whole input keeps an outlier from
+   coarsening the rest of the vector. int8 activations (int8 x int8
+   products) would add max|x_b|/254, as much again as the weights.
    Padding: xq is zero past n up to the end of the last block, so the dot
    products run over whole blocks, reading the padding of the weights (it is
    in the file) times zero, never past the end.
@@ -1221,103 +1551,7 @@ static MAMBA__MAYBE_UNUSED void mamba__q8_quant_x_scalar(int16_t *MAMBA__RESTRIC
         for (; i < MAMBA__Q8_BLOCK; i++) qb[i] = 0;
     }
 }
-
-/* sum_b (d[b] xs[b]) * (sum_{i in b} q_i xq_i) over nb whole blocks */
-static MAMBA__MAYBE_UNUSED float mamba__dot_q8x16_scalar(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
-                                                         const int16_t *MAMBA__RESTRICT xq,
-                                                         const float *MAMBA__RESTRICT xs, int nb)
-{
-    float sum = 0.0f;
-    int b, i;
-    for (b = 0; b < nb; b++) {
-        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
-        const int16_t *xb = xq + b * MAMBA__Q8_BLOCK;
-        int32_t acc = 0;
-        for (i = 0; i < MAMBA__Q8_BLOCK; i++) acc += (int32_t)qb[i] * (int32_t)xb[i];
-        sum += (mamba__f16_to_f32(d[b]) * xs[b]) * (float)acc;
-    }
-    return sum;
-}
-
-/* -- the fast paths --------------------------------------------------------
-   Decoding reads each weight once, so these are written to keep the memory
-   bus busy: wide loads, several independent accumulators (an FMA's latency
-   is 4 cycles; one chain would stall), conversion to f32 in registers, and
-   tails by masked loads (AVX-512) or the scalar loop, never past the end. */
 #if defined(MAMBA__AVX512)
-#if defined(__GNUC__) && !defined(__clang__)
-/* GCC 12's AVX-512 intrinsics warn about their own `__Y = __Y` placeholder
-   (GCC bug 105593), mostly when compiled as C++: not ours to fix. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
-static float mamba__dot_f32(const float *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    int i = 0;
-    for (; i + 64 <= n; i += 64) {
-        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
-        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
-        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
-        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
-    }
-    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
-    if (i < n) { /* 1..15 left: masked lanes read nothing and count zero */
-        __mmask16 k = (__mmask16)((1u << (n - i)) - 1u);
-        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, w + i), _mm512_maskz_loadu_ps(k, x + i), a1);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-}
-
-/* 16 halves -> 16 floats: vcvtph2ps, exact. */
-static __m512 mamba__load_f16x16(const uint16_t *p)
-{
-    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
-}
-
-/* 16 bfloat16 -> 16 floats: zero-extend to 32 bits and shift into the top half. */
-static __m512 mamba__load_bf16x16(const uint16_t *p)
-{
-    __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-}
-
-static float mamba__dot_f16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-    for (; i + 64 <= n; i += 64) {
-        a0 = _mm512_fmadd_ps(mamba__load_f16x16(w + i), _mm512_loadu_ps(x + i), a0);
-        a1 = _mm512_fmadd_ps(mamba__load_f16x16(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
-        a2 = _mm512_fmadd_ps(mamba__load_f16x16(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
-        a3 = _mm512_fmadd_ps(mamba__load_f16x16(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
-    }
-    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(mamba__load_f16x16(w + i), _mm512_loadu_ps(x + i), a0);
-    sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-    for (; i < n; i++) sum += mamba__f16_to_f32(w[i]) * x[i];
-    return sum;
-}
-
-static float mamba__dot_bf16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-    for (; i + 64 <= n; i += 64) {
-        a0 = _mm512_fmadd_ps(mamba__load_bf16x16(w + i), _mm512_loadu_ps(x + i), a0);
-        a1 = _mm512_fmadd_ps(mamba__load_bf16x16(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
-        a2 = _mm512_fmadd_ps(mamba__load_bf16x16(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
-        a3 = _mm512_fmadd_ps(mamba__load_bf16x16(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
-    }
-    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(mamba__load_bf16x16(w + i), _mm512_loadu_ps(x + i), a0);
-    sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-    for (; i < n; i++) sum += mamba__bf16_to_f32(w[i]) * x[i];
-    return sum;
-}
-
 /* mamba__q8_quant_x_scalar, 16 lanes at a time: the same max, the same
    divisions, and vcvtps2dq rounds to nearest even as the scalar trick does,
    so xq and xs come out identical (tests/test_simd.c checks). */
@@ -1351,10 +1585,33 @@ static void mamba__q8_quant_x(int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRIC
     }
 }
 
+#define MAMBA__HAVE_Q8_QUANT_X 1
+#endif
+/* elsewhere the scalar quantiser: it runs once per matvec, over one input vector */
+#ifndef MAMBA__HAVE_Q8_QUANT_X
+#define mamba__q8_quant_x mamba__q8_quant_x_scalar
+#endif
+
+/* sum_b (d[b] xs[b]) * (sum_{i in b} q_i xq_i) over nb whole blocks */
+static MAMBA__MAYBE_UNUSED float mamba__dot_q8x16_scalar(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                                                         const int16_t *MAMBA__RESTRICT xq,
+                                                         const float *MAMBA__RESTRICT xs, int nb)
+{
+    float sum = 0.0f;
+    int b, i;
+    for (b = 0; b < nb; b++) {
+        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
+        const int16_t *xb = xq + b * MAMBA__Q8_BLOCK;
+        int32_t acc = 0;
+        for (i = 0; i < MAMBA__Q8_BLOCK; i++) acc += (int32_t)qb[i] * (int32_t)xb[i];
+        sum += (mamba__f16_to_f32(d[b]) * xs[b]) * (float)acc;
+    }
+    return sum;
+}
+#if defined(MAMBA__AVX512) && defined(__AVX512BW__) && defined(__AVX512VL__)
 /* The q8 dot products need AVX-512BW (bytes and words in 512-bit vectors)
    and VL (masked 256-bit loads), which every AVX-512 core since Skylake-SP
    has; a target with AVX-512F alone (Xeon Phi) takes the scalar ones. */
-#if defined(__AVX512BW__) && defined(__AVX512VL__)
 /* 32 int8 -> 32 int16, sign-extended (vpmovsxbw) */
 static __m512i mamba__load_q8x32(const int8_t *p)
 {
@@ -1434,98 +1691,9 @@ static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *M
     mamba__dot_q8x16_rows(&v, q, d, xq, xs, nb, 1);
     return v;
 }
+#define MAMBA__HAVE_DOT_Q8X16 1
 #define MAMBA__HAVE_DOT_Q8X16_ROWS 1
-#else
-static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
-                              const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb)
-{
-    return mamba__dot_q8x16_scalar(q, d, xq, xs, nb);
-}
-#endif
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-
 #elif defined(MAMBA__AVX2)
-
-static float mamba__hsum256(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static float mamba__dot_f32(const float *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
-    }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-    sum = mamba__hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++) sum += w[i] * x[i];
-    return sum;
-}
-
-#if defined(__F16C__)
-static float mamba__dot_f16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-#define MAMBA__F16X8(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(MAMBA__F16X8(w + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(MAMBA__F16X8(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-        a2 = _mm256_fmadd_ps(MAMBA__F16X8(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
-        a3 = _mm256_fmadd_ps(MAMBA__F16X8(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
-    }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(MAMBA__F16X8(w + i), _mm256_loadu_ps(x + i), a0);
-#undef MAMBA__F16X8
-    sum = mamba__hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++) sum += mamba__f16_to_f32(w[i]) * x[i];
-    return sum;
-}
-#else
-static float mamba__dot_f16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    return mamba__dot_f16_scalar(w, x, n);
-}
-#endif
-
-static float mamba__dot_bf16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-#define MAMBA__BF16X8(p) \
-    _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))), 16))
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(MAMBA__BF16X8(w + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(MAMBA__BF16X8(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-        a2 = _mm256_fmadd_ps(MAMBA__BF16X8(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
-        a3 = _mm256_fmadd_ps(MAMBA__BF16X8(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
-    }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(MAMBA__BF16X8(w + i), _mm256_loadu_ps(x + i), a0);
-#undef MAMBA__BF16X8
-    sum = mamba__hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++) sum += mamba__bf16_to_f32(w[i]) * x[i];
-    return sum;
-}
-
-/* the scalar quantiser: it runs once per matvec, over one input vector */
-static void mamba__q8_quant_x(int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRICT xs, const float *MAMBA__RESTRICT x,
-                              int n)
-{
-    mamba__q8_quant_x_scalar(xq, xs, x, n);
-}
-
 /* mamba__dot_q8x16_scalar: per block two vpmaddwd (16 int8 x int16 products
    each, summed in pairs) into 8 int32 lanes of 4 products (below 2^24:
    exact in f32), then one FMA by the block's scale */
@@ -1549,71 +1717,8 @@ static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *M
 #undef MAMBA__I16X16
     return mamba__hsum256(_mm256_add_ps(a0, a1));
 }
-
+#define MAMBA__HAVE_DOT_Q8X16 1
 #elif defined(MAMBA__NEON)
-
-static float mamba__dot_f32(const float *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = vfmaq_f32(a0, vld1q_f32(w + i), vld1q_f32(x + i));
-        a1 = vfmaq_f32(a1, vld1q_f32(w + i + 4), vld1q_f32(x + i + 4));
-        a2 = vfmaq_f32(a2, vld1q_f32(w + i + 8), vld1q_f32(x + i + 8));
-        a3 = vfmaq_f32(a3, vld1q_f32(w + i + 12), vld1q_f32(x + i + 12));
-    }
-    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, vld1q_f32(w + i), vld1q_f32(x + i));
-    sum = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
-    for (; i < n; i++) sum += w[i] * x[i];
-    return sum;
-}
-
-/* 4 halves -> 4 floats (fcvtl, exact) and 4 bfloat16 -> 4 floats (shift) */
-#define MAMBA__F16X4(p) vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)))
-#define MAMBA__BF16X4(p) vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16))
-
-static float mamba__dot_f16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = vfmaq_f32(a0, MAMBA__F16X4(w + i), vld1q_f32(x + i));
-        a1 = vfmaq_f32(a1, MAMBA__F16X4(w + i + 4), vld1q_f32(x + i + 4));
-        a2 = vfmaq_f32(a2, MAMBA__F16X4(w + i + 8), vld1q_f32(x + i + 8));
-        a3 = vfmaq_f32(a3, MAMBA__F16X4(w + i + 12), vld1q_f32(x + i + 12));
-    }
-    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, MAMBA__F16X4(w + i), vld1q_f32(x + i));
-    sum = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
-    for (; i < n; i++) sum += mamba__f16_to_f32(w[i]) * x[i];
-    return sum;
-}
-
-static float mamba__dot_bf16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = vfmaq_f32(a0, MAMBA__BF16X4(w + i), vld1q_f32(x + i));
-        a1 = vfmaq_f32(a1, MAMBA__BF16X4(w + i + 4), vld1q_f32(x + i + 4));
-        a2 = vfmaq_f32(a2, MAMBA__BF16X4(w + i + 8), vld1q_f32(x + i + 8));
-        a3 = vfmaq_f32(a3, MAMBA__BF16X4(w + i + 12), vld1q_f32(x + i + 12));
-    }
-    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, MAMBA__BF16X4(w + i), vld1q_f32(x + i));
-    sum = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
-    for (; i < n; i++) sum += mamba__bf16_to_f32(w[i]) * x[i];
-    return sum;
-}
-
-/* the scalar quantiser: it runs once per matvec, over one input vector */
-static void mamba__q8_quant_x(int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRICT xs, const float *MAMBA__RESTRICT x,
-                              int n)
-{
-    mamba__q8_quant_x_scalar(xq, xs, x, n);
-}
-
 /* mamba__dot_q8x16_scalar: per block eight smlal (int16 x int16 -> int32
    multiply-accumulate, 4 lanes each) into two int32 accumulators, then one
    conversion and one FMA by the block's scale */
@@ -1640,35 +1745,11 @@ static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *M
     }
     return vaddvq_f32(vaddq_f32(a0, a1));
 }
-#undef MAMBA__F16X4
-#undef MAMBA__BF16X4
-
-#else /* no SIMD: the reference is the kernel */
-
-static float mamba__dot_f32(const float *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    return mamba__dot_f32_scalar(w, x, n);
-}
-static float mamba__dot_f16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    return mamba__dot_f16_scalar(w, x, n);
-}
-static float mamba__dot_bf16(const uint16_t *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n)
-{
-    return mamba__dot_bf16_scalar(w, x, n);
-}
-static void mamba__q8_quant_x(int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRICT xs, const float *MAMBA__RESTRICT x,
-                              int n)
-{
-    mamba__q8_quant_x_scalar(xq, xs, x, n);
-}
-static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
-                              const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb)
-{
-    return mamba__dot_q8x16_scalar(q, d, xq, xs, nb);
-}
+#define MAMBA__HAVE_DOT_Q8X16 1
 #endif
-
+#ifndef MAMBA__HAVE_DOT_Q8X16
+#define mamba__dot_q8x16 mamba__dot_q8x16_scalar
+#endif
 #ifndef MAMBA__HAVE_DOT_Q8X16_ROWS
 /* nr <= 4 consecutive rows of a q8 matrix (q and d at the first), as the
    AVX-512 path takes them; elsewhere simply one row after another */
@@ -1698,7 +1779,7 @@ static const int8_t *mamba__q8_row(const mamba_matrix *W, int r, const uint16_t 
    dot product, its dequantiser, the input format it wants and its finite
    check. Nothing else in the header looks at a dtype; a dtype without an
    entry is refused by the loader. Adding a weight type = its kernels + one
-   entry (codes 4.. are reserved: 4 the Q4_0 layout, 5 IQ4_NL). */
+   entry (4 q4_0 and 5 iq4_nl were added so: their block below). */
 
 /* Row r of an f32 / f16 / bf16 matrix dotted with x (W->cols floats). */
 static float mamba__dot_row_f32(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
@@ -1738,13 +1819,18 @@ static float mamba__dot_row_q8(const mamba_matrix *W, int r, const float *MAMBA_
     return sum;
 }
 
-/* Rows r0 .. r0+nr-1 (nr <= 4) of a q8 matrix with the prepared input. */
-static void mamba__dot_rows_q8(float *out, const mamba_matrix *W, int r0, int nr, const int16_t *MAMBA__RESTRICT xq,
+/* Rows [r0, r1) of a q8 matrix with the prepared input, into out[r0..r1-1]:
+   4 rows a call of the kernel (r0 a multiple of 4). */
+static void mamba__dot_rows_q8(float *out, const mamba_matrix *W, int r0, int r1, const int16_t *MAMBA__RESTRICT xq,
                                const float *MAMBA__RESTRICT xs)
 {
-    const uint16_t *d;
-    const int8_t *q = mamba__q8_row(W, r0, &d);
-    mamba__dot_q8x16_rows(out, q, d, xq, xs, mamba__q8_blocks(W->cols), nr);
+    const int nb = mamba__q8_blocks(W->cols);
+    int r;
+    for (r = r0; r < r1; r += 4) {
+        const uint16_t *d;
+        const int8_t *q = mamba__q8_row(W, r, &d);
+        mamba__dot_q8x16_rows(out + r, q, d, xq, xs, nb, r1 - r < 4 ? r1 - r : 4);
+    }
 }
 
 /* Columns [k0, k0 + n) of row r widened to f32 into out: the embedding
@@ -1834,6 +1920,189 @@ static int mamba__nonfinite_q8(const unsigned char *p, size_t rows, size_t cols)
     return mamba__nonfinite_run(p + rows * nb * MAMBA__Q8_BLOCK, rows * nb, 2, MAMBA_DTYPE_F16);
 }
 
+/* -- 4-bit weights: q4_0 and iq4_nl (dtypes 4 and 5) ----------------------
+   Blocks of 32 columns along a row, one f16 scale d per block:
+       w[r][c] = d[r][c / 32] * level[nibble of (r, c)]
+   q4_0:   level = nibble - 8                  (ggml's Q4_0 values)
+   iq4_nl: level = mamba__iq4nl_levels[nibble] (ggml's IQ4_NL codebook:
+           16 int8 levels, denser near zero, where most weights are)
+   A block's 16 bytes hold value j in the low nibble of byte j and value
+   j + 16 in its high nibble (ggml's order: GGUF Q4_0 and IQ4_NL blocks
+   load bit for bit). As q8: all R*nb*16 bytes of nibbles first, row after
+   row, then the R*nb f16 scales.
+   The products: a block's 32 nibbles become 32 int8 levels (one table
+   lookup each, vpshufb / tbl on SIMD), and from there they are q8 weights:
+   the same int16 input (mamba__q8_quant_x) and the same integer dot
+   (mamba__dot_q8x16), 16 blocks at a time through a 512-byte buffer on the
+   stack. Unpacking into L1 and reading it back costs little next to
+   reading the weights, and keeps one integer dot kernel per instruction set. */
+#define MAMBA__Q4_CHUNK 16 /* blocks unpacked at a time */
+
+static const int8_t mamba__q4_0_levels[16] = {-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7};
+static const int8_t mamba__iq4nl_levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                               1,    13,   25,  38,  53,  69,  89,  113};
+
+/* nb blocks of nibbles (16 bytes each) -> 32 * nb int8 levels: the reference */
+static MAMBA__MAYBE_UNUSED void mamba__q4_unpack_scalar(int8_t *MAMBA__RESTRICT out, const uint8_t *MAMBA__RESTRICT qs,
+                                                        const int8_t *lv, int nb)
+{
+    int b, j;
+    for (b = 0; b < nb; b++, qs += 16, out += 32) {
+        for (j = 0; j < 16; j++) {
+            out[j] = lv[qs[j] & 0x0F];
+            out[j + 16] = lv[qs[j] >> 4];
+        }
+    }
+}
+
+#if defined(MAMBA__AVX512) || defined(MAMBA__AVX2)
+/* pshufb looks each nibble up in the 16 levels: 16 values per instruction */
+static void mamba__q4_unpack(int8_t *MAMBA__RESTRICT out, const uint8_t *MAMBA__RESTRICT qs, const int8_t *lv, int nb)
+{
+    const __m128i tbl = _mm_loadu_si128((const __m128i *)(const void *)lv), m = _mm_set1_epi8(0x0F);
+    int b;
+    for (b = 0; b < nb; b++, qs += 16, out += 32) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)qs);
+        _mm_storeu_si128((__m128i *)(void *)out, _mm_shuffle_epi8(tbl, _mm_and_si128(v, m)));
+        _mm_storeu_si128((__m128i *)(void *)(out + 16), _mm_shuffle_epi8(tbl, _mm_and_si128(_mm_srli_epi16(v, 4), m)));
+    }
+}
+#elif defined(MAMBA__NEON)
+/* tbl looks each nibble up in the 16 levels: 16 values per instruction */
+static void mamba__q4_unpack(int8_t *MAMBA__RESTRICT out, const uint8_t *MAMBA__RESTRICT qs, const int8_t *lv, int nb)
+{
+    const int8x16_t tbl = vld1q_s8(lv);
+    const uint8x16_t m = vdupq_n_u8(0x0F);
+    int b;
+    for (b = 0; b < nb; b++, qs += 16, out += 32) {
+        uint8x16_t v = vld1q_u8(qs);
+        vst1q_s8(out, vqtbl1q_s8(tbl, vandq_u8(v, m)));
+        vst1q_s8(out + 16, vqtbl1q_s8(tbl, vshrq_n_u8(v, 4)));
+    }
+}
+#else
+#define mamba__q4_unpack mamba__q4_unpack_scalar
+#endif
+
+/* Row r's nibbles, and its scales into *d */
+static const uint8_t *mamba__q4_row(const mamba_matrix *W, int r, const uint16_t **d)
+{
+    size_t nb = (size_t)mamba__q8_blocks(W->cols);
+    const uint8_t *q = (const uint8_t *)W->data;
+    *d = (const uint16_t *)(const void *)(q + (size_t)W->rows * nb * 16) + (size_t)r * nb;
+    return q + (size_t)r * nb * 16;
+}
+
+/* sum_b (d[b] xs[b]) * (sum_{i in b} level_i xq_i): the reference, block by
+   block as mamba__dot_q8x16_scalar */
+static MAMBA__MAYBE_UNUSED float mamba__dot_q4x16_scalar(const uint8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                                                         const int16_t *MAMBA__RESTRICT xq,
+                                                         const float *MAMBA__RESTRICT xs, int nb, const int8_t *lv)
+{
+    int8_t w[32];
+    float sum = 0.0f;
+    int b;
+    for (b = 0; b < nb; b++) {
+        mamba__q4_unpack_scalar(w, q + b * 16, lv, 1);
+        sum += mamba__dot_q8x16_scalar(w, d + b, xq + b * MAMBA__Q8_BLOCK, xs + b, 1);
+    }
+    return sum;
+}
+
+/* The fast form: MAMBA__Q4_CHUNK blocks unpacked, then q8's integer dot */
+static float mamba__dot_q4x16(const uint8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                              const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb,
+                              const int8_t *lv)
+{
+    int8_t w[MAMBA__Q4_CHUNK * MAMBA__Q8_BLOCK];
+    float sum = 0.0f;
+    int b;
+    for (b = 0; b < nb; b += MAMBA__Q4_CHUNK) {
+        int m = nb - b < MAMBA__Q4_CHUNK ? nb - b : MAMBA__Q4_CHUNK;
+        mamba__q4_unpack(w, q + b * 16, lv, m);
+        sum += mamba__dot_q8x16(w, d + b, xq + b * MAMBA__Q8_BLOCK, xs + b, m);
+    }
+    return sum;
+}
+
+/* A 4-bit row with an f32 x: x quantised a chunk at a time, as q8's */
+static float mamba__dot_row_q4(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x, const int8_t *lv)
+{
+    int16_t xq[MAMBA__Q8_CHUNK];
+    float xs[MAMBA__Q8_CHUNK / MAMBA__Q8_BLOCK], sum = 0.0f;
+    const uint16_t *d;
+    const uint8_t *q = mamba__q4_row(W, r, &d);
+    int c;
+    for (c = 0; c < W->cols; c += MAMBA__Q8_CHUNK) {
+        int len = W->cols - c < MAMBA__Q8_CHUNK ? W->cols - c : MAMBA__Q8_CHUNK;
+        mamba__q8_quant_x(xq, xs, x + c, len);
+        sum += mamba__dot_q4x16(q + c / 2, d + c / MAMBA__Q8_BLOCK, xq, xs, mamba__q8_blocks(len), lv);
+    }
+    return sum;
+}
+static float mamba__dot_row_q4_0(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
+{
+    return mamba__dot_row_q4(W, r, x, mamba__q4_0_levels);
+}
+static float mamba__dot_row_iq4nl(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
+{
+    return mamba__dot_row_q4(W, r, x, mamba__iq4nl_levels);
+}
+
+/* Rows [r0, r1) with the prepared input, into out[r0..r1-1] (the contract
+   of a weight type's row kernel, as mamba__dot_rows_q8) */
+static void mamba__dot_rows_q4(float *out, const mamba_matrix *W, int r0, int r1, const int16_t *MAMBA__RESTRICT xq,
+                               const float *MAMBA__RESTRICT xs, const int8_t *lv)
+{
+    int r, nb = mamba__q8_blocks(W->cols);
+    for (r = r0; r < r1; r++) {
+        const uint16_t *d;
+        const uint8_t *q = mamba__q4_row(W, r, &d);
+        out[r] = mamba__dot_q4x16(q, d, xq, xs, nb, lv);
+    }
+}
+static void mamba__dot_rows_q4_0(float *out, const mamba_matrix *W, int r0, int r1, const int16_t *MAMBA__RESTRICT xq,
+                                 const float *MAMBA__RESTRICT xs)
+{
+    mamba__dot_rows_q4(out, W, r0, r1, xq, xs, mamba__q4_0_levels);
+}
+static void mamba__dot_rows_iq4nl(float *out, const mamba_matrix *W, int r0, int r1, const int16_t *MAMBA__RESTRICT xq,
+                                  const float *MAMBA__RESTRICT xs)
+{
+    mamba__dot_rows_q4(out, W, r0, r1, xq, xs, mamba__iq4nl_levels);
+}
+
+/* Columns [k0, k0 + n) of row r widened to f32 (k0 a multiple of 32) */
+static void mamba__dequant_q4(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0, int n, const int8_t *lv)
+{
+    int8_t w[MAMBA__Q8_BLOCK];
+    const uint16_t *d;
+    const uint8_t *q = mamba__q4_row(W, r, &d);
+    int k, i;
+    for (k = 0; k < n; k += MAMBA__Q8_BLOCK) {
+        int b = (k0 + k) / MAMBA__Q8_BLOCK, len = n - k < MAMBA__Q8_BLOCK ? n - k : MAMBA__Q8_BLOCK;
+        float s = MAMBA__HALF(d[b]);
+        mamba__q4_unpack(w, q + (size_t)b * 16, lv, 1);
+        for (i = 0; i < len; i++) out[k + i] = s * (float)w[i];
+    }
+}
+static void mamba__dequant_q4_0(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0, int n)
+{
+    mamba__dequant_q4(out, W, r, k0, n, mamba__q4_0_levels);
+}
+static void mamba__dequant_iq4nl(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0, int n)
+{
+    mamba__dequant_q4(out, W, r, k0, n, mamba__iq4nl_levels);
+}
+
+/* the nibbles are finite by construction; the f16 scales follow the
+   rows * blocks * 16 bytes */
+static int mamba__nonfinite_q4(const unsigned char *p, size_t rows, size_t cols)
+{
+    size_t nb = (cols + MAMBA__Q8_BLOCK - 1) / MAMBA__Q8_BLOCK;
+    return mamba__nonfinite_run(p + rows * nb * 16, rows * nb, 2, MAMBA_DTYPE_F16);
+}
+
 /* The input formats a weight type can want from a matvec (mamba__matvec_x):
    the x as it is (f32), or x quantised once per matvec into the state's
    scratch (mamba_state.xq/.xs: at most 2 bytes a column and one float per
@@ -1844,8 +2113,9 @@ typedef struct mamba__wtype {
     const char *name;
     /* row r . x, x as W->cols floats (any input format is made inside) */
     float (*dot_row)(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x);
-    /* input != F32: rows r0 .. r0+nr-1 (nr <= 4) with the prepared input */
-    void (*dot_rows_x)(float *out, const mamba_matrix *W, int r0, int nr, const int16_t *MAMBA__RESTRICT xq,
+    /* input != F32: rows [r0, r1) into out[r0..r1-1] with the prepared input
+       (r0 a multiple of 4; a row's sum must not depend on r0 or r1) */
+    void (*dot_rows_x)(float *out, const mamba_matrix *W, int r0, int r1, const int16_t *MAMBA__RESTRICT xq,
                        const float *MAMBA__RESTRICT xs);
     /* columns [k0, k0+n) of row r widened to f32 (k0 a multiple of block) */
     void (*dequant_cols)(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0, int n);
@@ -1866,7 +2136,11 @@ static const mamba__wtype mamba__wtypes[] = {
     {"bf16", mamba__dot_row_bf16, NULL, mamba__dequant_bf16, mamba__nonfinite_bf16, MAMBA_DTYPE_BF16, 1, 2,
      MAMBA__INPUT_F32},
     {"q8", mamba__dot_row_q8, mamba__dot_rows_q8, mamba__dequant_q8, mamba__nonfinite_q8, MAMBA_DTYPE_Q8,
-     MAMBA__Q8_BLOCK, MAMBA__Q8_BLOCK + 2, MAMBA__INPUT_Q16}};
+     MAMBA__Q8_BLOCK, MAMBA__Q8_BLOCK + 2, MAMBA__INPUT_Q16},
+    {"q4_0", mamba__dot_row_q4_0, mamba__dot_rows_q4_0, mamba__dequant_q4_0, mamba__nonfinite_q4, MAMBA_DTYPE_Q4_0,
+     MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16},
+    {"iq4_nl", mamba__dot_row_iq4nl, mamba__dot_rows_iq4nl, mamba__dequant_iq4nl, mamba__nonfinite_q4,
+     MAMBA_DTYPE_IQ4_NL, MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16}};
 
 /* The entry of a dtype, or NULL for a dtype this library does not know. */
 static const mamba__wtype *mamba__wtype_of(int dtype)
@@ -1943,11 +2217,9 @@ static MAMBA__MAYBE_UNUSED void mamba__matvec_rows(float *MAMBA__RESTRICT out, c
    on 2 cores one fork/join per matrix (about 100 per token) costs a few
    microseconds against milliseconds of reading. Each row's sum is computed
    the same way whatever thread takes it: bit-identical for any thread
-   count. Measured (bench130m, AVX-512, 1 thread): reading four rows side by
-   side (four streams, shared x loads) was 10-30% slower than this one
-   sequential stream, and software prefetch did not help either: the rows
-   of a matrix are contiguous, so row by row is one long stream the
-   hardware prefetcher follows best.
+   count. The rows of a matrix are contiguous, so row by row is one long
+   stream, the one the hardware prefetcher follows best (four rows side by
+   side and software prefetch measured slower: docs/kernels-notes.md).
    q8: xq and xs are scratch for x quantised to int16 (32 * ceil(cols/32)
    int16 and ceil(cols/32) floats; see mamba__q8_quant_x_scalar). They live
    in the state (mamba_state.xq, .xs), sized for the widest input of a step,
@@ -1958,24 +2230,25 @@ static MAMBA__MAYBE_UNUSED void mamba__matvec_rows(float *MAMBA__RESTRICT out, c
 static void mamba__matvec_x(float *MAMBA__RESTRICT out, const mamba_matrix *W, const float *MAMBA__RESTRICT x,
                             const float *bias, int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRICT xs)
 {
+    const mamba__wtype *wt = mamba__wtype_of(W->dtype);
     int rows = W->rows, r;
     int mamba__par = (size_t)rows * (size_t)W->cols >= MAMBA__PAR_MIN_WORK;
     (void)mamba__par;
-    const mamba__wtype *wt = &mamba__wtypes[W->dtype];
+    MAMBA_ASSERT(wt != NULL); /* the loader refuses a dtype without an entry */
     if (wt->input == MAMBA__INPUT_Q16 && xq) {
         /* quantise x once, on the calling thread, before the rows fork:
            every thread then reads the same xq and xs */
-        int g, ng = (rows + 3) / 4;
+        int g, ng = (rows + 31) / 32;
         mamba__q8_quant_x(xq, xs, x, W->cols);
-        /* groups of 4 rows (the last may be short); each row's sum is the
-           same whichever group or thread takes it */
+        /* chunks of 32 rows (the last may be short); each row's sum is the
+           same whichever chunk or thread takes it */
         MAMBA__PARALLEL_FOR_IF
         for (g = 0; g < ng; g++) {
-            int nr = rows - 4 * g < 4 ? rows - 4 * g : 4;
-            wt->dot_rows_x(out + 4 * g, W, 4 * g, nr, xq, xs);
+            const int r0 = 32 * g, r1 = rows - r0 < 32 ? rows : r0 + 32;
+            wt->dot_rows_x(out, W, r0, r1, xq, xs);
             if (bias) {
                 int i;
-                for (i = 0; i < nr; i++) out[4 * g + i] += bias[4 * g + i];
+                for (i = r0; i < r1; i++) out[i] += bias[i];
             }
         }
         return;
@@ -2025,73 +2298,9 @@ static float mamba__softplus(float v)
     return v > 20.0f ? v : log1pf(expf(v));
 }
 
-static void mamba__silu_n(float *v, int n); /* in >>kernels, after the vector exp */
-
-/* Causal depthwise convolution, one step, for every channel c:
-     window[c] <- (window[c][1..d_conv-1], x[c])      shift in the new input
-     x[c]      <- SiLU(sum_k weight[c][k] window[c][k] + bias[c])
-   Mamba.step: conv_state.copy_(torch.roll(conv_state, -1)); conv_state[:, :, -1] = x;
-   x = sum(conv_state * rearrange(conv1d.weight, "d 1 w -> d w")) + conv1d.bias; act(x).
-   The window holds the last d_conv inputs, oldest first, so weight[c][d_conv-1]
-   meets the newest: the same causal alignment as conv1d with padding d_conv-1. */
-static void mamba__conv_step(float *x, float *window, const float *weight, const float *bias, int d_inner,
-                             int d_conv)
-{
-    int c;
-    int mamba__par = (size_t)d_inner * (size_t)d_conv >= MAMBA__PAR_MIN_WORK;
-    (void)mamba__par;
-    MAMBA__PARALLEL_FOR_IF
-    for (c = 0; c < d_inner; c++) {
-        float *w = window + (size_t)c * (size_t)d_conv;
-        const float *k = weight + (size_t)c * (size_t)d_conv;
-        float acc = bias ? bias[c] : 0.0f;
-        int j;
-        for (j = 0; j + 1 < d_conv; j++) w[j] = w[j + 1];
-        w[d_conv - 1] = x[c];
-        for (j = 0; j < d_conv; j++) acc += k[j] * w[j];
-        x[c] = acc;
-    }
-    mamba__silu_n(x, d_inner); /* then x = SiLU(x), 16 at a time with AVX-512 */
-}
-
-/* The selective scan, one step (the "S6" recurrence), for channel c and
-   state index n (Mamba.step, the branch without selective_state_update):
-     dA    = exp(Delta[c] * A[c][n])                  Abar: discretised A (ZOH)
-     dB    = Delta[c] * B[n]                          Bbar: Euler step for B
-     h     = dA * h + dB * x[c]                       h_t = Abar h_{t-1} + Bbar x_t
-     y[c]  = sum_n h[c][n] C[n] + D[c] x[c]           y_t = C h_t + D x_t
-     y[c] *= SiLU(z[c])                               the gate
-   A is negative (A = -exp(A_log)), so exp(Delta A) lies in (0, 1): a large
-   Delta forgets the old state and takes in x, a small one keeps it.
-   Channels are independent: they are split across threads.
-   This is the readable reference; mamba__ssm_step below runs the same
-   recurrence with the state index n in SIMD lanes (tests/test_simd.c holds
-   the two together). */
-static MAMBA__MAYBE_UNUSED void mamba__ssm_step_scalar(float *y, float *h, const float *x, const float *z,
-                                                       const float *delta, const float *A, const float *B,
-                                                       const float *C, const float *D, int d_inner, int d_state)
-{
-    int c;
-    int mamba__par = (size_t)d_inner * (size_t)d_state >= (MAMBA__PAR_MIN_WORK + 7) / 8; /* exp-heavy: 8x the work per entry */
-    (void)mamba__par;
-    MAMBA__PARALLEL_FOR_IF
-    for (c = 0; c < d_inner; c++) {
-        float *hc = h + (size_t)c * (size_t)d_state;
-        const float *Ac = A + (size_t)c * (size_t)d_state;
-        float dt = delta[c], xc = x[c], acc = 0.0f;
-        int n;
-        for (n = 0; n < d_state; n++) {
-            hc[n] = expf(dt * Ac[n]) * hc[n] + (dt * B[n]) * xc;
-            acc += hc[n] * C[n];
-        }
-        acc += D[c] * xc;
-        y[c] = acc * mamba__silu(z[c]);
-    }
-}
-
 /* exp in SIMD lanes, for the scan's exp(Delta A): d_inner * d_state calls a
-   layer (590k a token for mamba-130m), which as libm expf calls were a
-   quarter of a q8 model's decoding time. The classic method:
+   layer (590k a token for mamba-130m), too many for libm's expf one at a
+   time (docs/kernels-notes.md). The classic method:
      exp(v) = 2^k * exp(r),  k = round(v / ln 2),  r = v - k ln 2 in [-ln2/2, ln2/2]
    with ln 2 split in two (0.693359375 is exact in a float, the rest is a
    small correction) so r keeps its low bits, exp(r) as
@@ -2106,7 +2315,6 @@ static MAMBA__MAYBE_UNUSED void mamba__ssm_step_scalar(float *y, float *h, const
 #define MAMBA__EXP_P5 5.0000001201e-1f
 #define MAMBA__LN2_HI 0.693359375f
 #define MAMBA__LN2_LO (-2.12194440e-4f)
-
 #if defined(MAMBA__AVX512)
 /* 16 lanes; _mm512_scalef_ps does p * 2^k including underflow to denormals
    and zero, so the clamps only keep k in range. */
@@ -2159,36 +2367,6 @@ static __m512 mamba__softplus16(__m512 v)
     res = _mm512_fmadd_ps(_mm512_add_ps(s, s), p, _mm512_max_ps(v, _mm512_setzero_ps()));
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_set1_ps(20.0f), _CMP_GT_OQ), res, v);
 }
-
-static void mamba__ssm_step(float *y, float *h, const float *x, const float *z, const float *delta,
-                            const float *A, const float *B, const float *C, const float *D, int d_inner,
-                            int d_state)
-{
-    int c;
-    int mamba__par = (size_t)d_inner * (size_t)d_state >= (MAMBA__PAR_MIN_WORK + 7) / 8; /* exp-heavy: 8x the work per entry */
-    (void)mamba__par;
-    MAMBA__PARALLEL_FOR_IF
-    for (c = 0; c < d_inner; c++) {
-        float *hc = h + (size_t)c * (size_t)d_state;
-        const float *Ac = A + (size_t)c * (size_t)d_state;
-        __m512 dt = _mm512_set1_ps(delta[c]), xc = _mm512_set1_ps(x[c]), acc = _mm512_setzero_ps();
-        int n;
-        for (n = 0; n < d_state; n += 16) { /* a short last group is masked */
-            __mmask16 k = (__mmask16)(d_state - n >= 16 ? 0xFFFFu : (1u << (d_state - n)) - 1u);
-            __m512 hn = _mm512_maskz_loadu_ps(k, hc + n);
-            __m512 dB = _mm512_mul_ps(dt, _mm512_maskz_loadu_ps(k, B + n));
-            hn = _mm512_fmadd_ps(mamba__vexp16(_mm512_mul_ps(dt, _mm512_maskz_loadu_ps(k, Ac + n))), hn,
-                                 _mm512_mul_ps(dB, xc));
-            _mm512_mask_storeu_ps(hc + n, k, hn);
-            acc = _mm512_fmadd_ps(hn, _mm512_maskz_loadu_ps(k, C + n), acc);
-        }
-        y[c] = _mm512_reduce_add_ps(acc) + D[c] * x[c];
-    }
-    /* the gate, 16 channels at a time: y *= SiLU(z) */
-    for (c = 0; c + 16 <= d_inner; c += 16)
-        _mm512_storeu_ps(y + c, _mm512_mul_ps(_mm512_loadu_ps(y + c), mamba__silu16(_mm512_loadu_ps(z + c))));
-    for (; c < d_inner; c++) y[c] *= mamba__silu(z[c]);
-}
 #elif defined(MAMBA__AVX2)
 /* 8 lanes; 2^k is built in the exponent bits, so v is clamped to where
    that stays a normal float (below -87.3 the result is 1e-38, not 0). */
@@ -2211,31 +2389,6 @@ static __m256 mamba__vexp8(__m256 v)
     e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
-
-/* One channel's state update for one token, 8 states at a time:
-     h[n] = exp(delta A[n]) h[n] + (delta B[n]) x,   returns sum_n h[n] C[n]
-   Shared by mamba__ssm_step() (decode) and mamba__fw_scan() (prompt). */
-static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs, const float *B, const float *C,
-                                 int d_state)
-{
-    const __m256 dt = _mm256_set1_ps(dts), xc = _mm256_set1_ps(xs);
-    __m256 acc = _mm256_setzero_ps();
-    float sum;
-    int n;
-    for (n = 0; n + 8 <= d_state; n += 8) {
-        __m256 dB = _mm256_mul_ps(dt, _mm256_loadu_ps(B + n));
-        __m256 hn = _mm256_fmadd_ps(mamba__vexp8(_mm256_mul_ps(dt, _mm256_loadu_ps(Ac + n))),
-                                    _mm256_loadu_ps(hc + n), _mm256_mul_ps(dB, xc));
-        _mm256_storeu_ps(hc + n, hn);
-        acc = _mm256_fmadd_ps(hn, _mm256_loadu_ps(C + n), acc);
-    }
-    sum = mamba__hsum256(acc);
-    for (; n < d_state; n++) { /* the tail as in the reference */
-        hc[n] = expf(dts * Ac[n]) * hc[n] + (dts * B[n]) * xs;
-        sum += hc[n] * C[n];
-    }
-    return sum;
-}
 #elif defined(MAMBA__NEON)
 /* 4 lanes, the same reduction and polynomial as mamba__vexp8(). */
 static float32x4_t mamba__vexp4(float32x4_t v)
@@ -2255,53 +2408,6 @@ static float32x4_t mamba__vexp4(float32x4_t v)
     p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), p, vmulq_f32(r, r));
     e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(k), vdupq_n_s32(127)), 23);
     return vmulq_f32(p, vreinterpretq_f32_s32(e));
-}
-
-/* mamba__scan_channel() of the AVX2 path, 4 states at a time. */
-static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs, const float *B, const float *C,
-                                 int d_state)
-{
-    const float32x4_t dt = vdupq_n_f32(dts), xc = vdupq_n_f32(xs);
-    float32x4_t acc = vdupq_n_f32(0.0f);
-    float sum;
-    int n;
-    for (n = 0; n + 4 <= d_state; n += 4) {
-        float32x4_t dB = vmulq_f32(dt, vld1q_f32(B + n));
-        float32x4_t hn = vfmaq_f32(vmulq_f32(dB, xc), mamba__vexp4(vmulq_f32(dt, vld1q_f32(Ac + n))),
-                                   vld1q_f32(hc + n));
-        vst1q_f32(hc + n, hn);
-        acc = vfmaq_f32(acc, hn, vld1q_f32(C + n));
-    }
-    sum = vaddvq_f32(acc);
-    for (; n < d_state; n++) {
-        hc[n] = expf(dts * Ac[n]) * hc[n] + (dts * B[n]) * xs;
-        sum += hc[n] * C[n];
-    }
-    return sum;
-}
-#endif
-
-#if defined(MAMBA__AVX2) || defined(MAMBA__NEON)
-static void mamba__ssm_step(float *y, float *h, const float *x, const float *z, const float *delta,
-                            const float *A, const float *B, const float *C, const float *D, int d_inner,
-                            int d_state)
-{
-    int c;
-    int mamba__par = (size_t)d_inner * (size_t)d_state >= (MAMBA__PAR_MIN_WORK + 7) / 8; /* exp-heavy: 8x the work per entry */
-    (void)mamba__par;
-    MAMBA__PARALLEL_FOR_IF
-    for (c = 0; c < d_inner; c++) {
-        const float s = mamba__scan_channel(h + (size_t)c * (size_t)d_state, A + (size_t)c * (size_t)d_state,
-                                            delta[c], x[c], B, C, d_state);
-        y[c] = (s + D[c] * x[c]) * mamba__silu(z[c]);
-    }
-}
-#elif !defined(MAMBA__AVX512)
-static void mamba__ssm_step(float *y, float *h, const float *x, const float *z, const float *delta,
-                            const float *A, const float *B, const float *C, const float *D, int d_inner,
-                            int d_state)
-{
-    mamba__ssm_step_scalar(y, h, x, z, delta, A, B, C, D, d_inner, d_state);
 }
 #endif
 
@@ -2325,6 +2431,719 @@ static void mamba__softplus_n(float *v, int n)
     for (; i < n; i++) v[i] = mamba__softplus(v[i]);
 }
 
+/* y[i] *= SiLU(z[i]) for i < n: the output gate, y * F.silu(z), 16 at a
+   time with AVX-512. */
+static void mamba__gate(float *y, const float *z, int n)
+{
+    int i = 0;
+#if defined(MAMBA__AVX512)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_loadu_ps(y + i), mamba__silu16(_mm512_loadu_ps(z + i))));
+#endif
+    for (; i < n; i++) y[i] *= mamba__silu(z[i]);
+}
+
+/* SiLU of n floats in each of T rows ldx apart, the rows across threads */
+static void mamba__silu_rows(float *x, size_t ldx, int n, int T)
+{
+    int t;
+    int mamba__par = T > 1;
+    (void)mamba__par;
+    MAMBA__PARALLEL_FOR_IF
+    for (t = 0; t < T; t++) mamba__silu_n(x + (size_t)t * ldx, n);
+}
+
+/* -- the causal conv ---------------------------------------------------------
+   Causal depthwise convolution over T tokens, for every channel c, token
+   after token (T = 1 in mamba_step):
+     window[c] <- (window[c][1..d_conv-1], x[t][c])    shift in the new input
+     x[t][c]   <- SiLU(sum_k weight[c][k] window[c][k] + bias[c])
+   Mamba.step: conv_state.copy_(torch.roll(conv_state, -1)); conv_state[:, :, -1] = x;
+   x = sum(conv_state * rearrange(conv1d.weight, "d 1 w -> d w")) + conv1d.bias; act(x).
+   The window holds the last d_conv inputs, oldest first, so weight[c][d_conv-1]
+   meets the newest: the same causal alignment as conv1d with padding d_conv-1,
+   and the window left in the state carries on into the next call.
+   The kernels below leave out the SiLU; mamba__conv() applies it after. */
+static void mamba__conv_scalar(float *x, size_t ldx, float *window, const float *weight, const float *bias, int c0,
+                               int c1, int d_conv, int T)
+{
+    int c, t, j;
+    for (c = c0; c < c1; c++) {
+        float *w = window + (size_t)c * (size_t)d_conv;
+        const float *k = weight + (size_t)c * (size_t)d_conv;
+        for (t = 0; t < T; t++) {
+            float *xc = x + (size_t)t * ldx + c;
+            float acc = bias ? bias[c] : 0.0f;
+            for (j = 0; j + 1 < d_conv; j++) w[j] = w[j + 1];
+            w[d_conv - 1] = *xc;
+            for (j = 0; j < d_conv; j++) acc += k[j] * w[j];
+            *xc = acc;
+        }
+    }
+}
+
+#if defined(MAMBA__AVX512)
+/* 16 channels c0..c0+15 at once, one lane per channel; the window of each
+   lane is d_conv registers (shifting them is renaming), gathered once per
+   call and kept across the T tokens. */
+static void mamba__conv16(float *x, size_t ldx, float *window, const float *weight, const float *bias, int c0,
+                          int d_conv, int T)
+{
+    __m512 w[8], k[8], acc, b;
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(d_conv));
+    float *win = window + (size_t)c0 * (size_t)d_conv;
+    int t, j;
+    for (j = 0; j < d_conv; j++) {
+        w[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, win + j, 4);
+        k[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, weight + (size_t)c0 * (size_t)d_conv + j, 4);
+    }
+    b = bias ? _mm512_loadu_ps(bias + c0) : _mm512_setzero_ps();
+    for (t = 0; t < T; t++) {
+        float *xc = x + (size_t)t * ldx + c0;
+        for (j = 0; j + 1 < d_conv; j++) w[j] = w[j + 1];
+        w[d_conv - 1] = _mm512_loadu_ps(xc);
+        acc = b;
+        for (j = 0; j < d_conv; j++) acc = _mm512_fmadd_ps(k[j], w[j], acc);
+        _mm512_storeu_ps(xc, acc);
+    }
+    for (j = 0; j < d_conv; j++) _mm512_i32scatter_ps(win + j, idx, w[j], 4);
+}
+#endif
+
+/* The conv of a block: x is T rows ldx floats apart (channel c of token t
+   at x[t * ldx + c]). batched (mamba_forward) lets 16 channels go in SIMD
+   lanes, whose gathers pay off only over many tokens; the channels are
+   independent, so they split across threads. */
+static void mamba__conv(float *x, size_t ldx, float *window, const float *weight, const float *bias, int d_inner,
+                        int d_conv, int T, int batched)
+{
+    const int ng = (d_inner + 15) / 16;
+    int g;
+    int mamba__par = (size_t)T * (size_t)d_inner * (size_t)d_conv >= MAMBA__PAR_MIN_WORK;
+    (void)mamba__par;
+    (void)batched;
+    MAMBA__PARALLEL_FOR_IF
+    for (g = 0; g < ng; g++) {
+        const int c0 = 16 * g, c1 = c0 + 16 < d_inner ? c0 + 16 : d_inner;
+#if defined(MAMBA__AVX512)
+        if (batched && c1 - c0 == 16 && d_conv <= 8) {
+            mamba__conv16(x, ldx, window, weight, bias, c0, d_conv, T);
+            continue;
+        }
+#endif
+        mamba__conv_scalar(x, ldx, window, weight, bias, c0, c1, d_conv, T);
+    }
+    mamba__silu_rows(x, ldx, d_inner, T); /* x = SiLU(x) */
+}
+
+/* One token's conv for every channel (tests/test_kernels.c) */
+#define mamba__conv_step(x, window, weight, bias, d_inner, d_conv) \
+    mamba__conv(x, 0, window, weight, bias, d_inner, d_conv, 1, 0)
+
+/* -- the selective scan ------------------------------------------------------
+   The "S6" recurrence over T tokens, token after token, in the shape of
+   llama.cpp's ssm_scan: n_head heads of head_dim channels each (channel
+   c = head * head_dim + p), n_group groups of B and C shared by
+   n_head / n_group heads each, a state of d_state per channel:
+     dA    = exp(Delta[hd] * A[hd][n])                Abar: discretised A (ZOH)
+     dB    = Delta[hd] * B[g][n]                      Bbar: Euler step for B
+     h[c][n] = dA * h[c][n] + dB * x[c]               h_t = Abar h_{t-1} + Bbar x_t
+     y[c]  = sum_n h[c][n] C[g][n] + D[hd] x[c]       y_t = C h_t + D x_t
+   (Mamba.step, the branch without selective_state_update). Mamba-1 is
+   n_head = d_inner, head_dim 1, one group, A per (channel, state);
+   Mamba-2 is n_head heads of head_dim P, G groups and one A per head
+   (a_per_state 0: A[hd][n] = A[hd]). The gate y *= SiLU(z) is not part of
+   the scan (mamba__gate): Mamba-2 normalises before gating.
+   A is negative (A = -exp(A_log)), so exp(Delta A) lies in (0, 1): a large
+   Delta forgets the old state and takes in x, a small one keeps it.
+   Heads are independent: they are split across threads. */
+typedef struct mamba__scan_io {
+    const float *A;     /* see a_per_state */
+    const float *D;     /* (n_head) skip connection */
+    float *h;           /* (n_head, head_dim, d_state) the state, updated in place */
+    const float *x;     /* (T, n_head * head_dim), rows ldx apart */
+    const float *delta; /* (T, n_head), rows ldd apart: Delta, after the softplus */
+    const float *B, *C; /* (T, n_group * d_state) each, rows ldbc apart */
+    float *y;           /* (T, n_head * head_dim), rows ldy apart */
+    size_t ldx, ldd, ldbc, ldy;
+    int n_head, head_dim, n_group, d_state;
+    int a_per_state;    /* 1: A is (n_head, d_state) (Mamba-1); 0: (n_head) (Mamba-2) */
+} mamba__scan_io;
+
+/* One channel, one token: h[n] = exp(dt A[n*astep]) h[n] + (dt B[n]) x;
+   returns sum_n h[n] C[n] (the recurrence as the reference writes it). */
+static float mamba__scan_row_scalar(float *hc, const float *A, int astep, float dt, float xc, const float *B,
+                                    const float *C, int d_state)
+{
+    float acc = 0.0f;
+    int n;
+    for (n = 0; n < d_state; n++) {
+        hc[n] = expf(dt * A[(size_t)n * (size_t)astep]) * hc[n] + (dt * B[n]) * xc;
+        acc += hc[n] * C[n];
+    }
+    return acc;
+}
+
+/* The readable reference, for any shape: heads [h0, h1), each channel
+   through its T tokens in order. */
+static void mamba__scan_scalar(const mamba__scan_io *s, int h0, int h1, int T)
+{
+    const int P = s->head_dim, N = s->d_state, per_group = s->n_head / s->n_group;
+    const int astep = s->a_per_state ? 1 : 0;
+    int hd, p, t;
+    for (hd = h0; hd < h1; hd++) {
+        const float *Ah = s->A + (size_t)hd * (size_t)(s->a_per_state ? N : 1);
+        const size_t g = (size_t)(hd / per_group) * (size_t)N;
+        for (p = 0; p < P; p++) {
+            const size_t c = (size_t)hd * (size_t)P + (size_t)p;
+            float *hc = s->h + c * (size_t)N;
+            for (t = 0; t < T; t++) {
+                const float xc = s->x[(size_t)t * s->ldx + c], dt = s->delta[(size_t)t * s->ldd + (size_t)hd];
+                const float v = mamba__scan_row_scalar(hc, Ah, astep, dt, xc, s->B + (size_t)t * s->ldbc + g,
+                                                       s->C + (size_t)t * s->ldbc + g, N);
+                s->y[(size_t)t * s->ldy + c] = v + s->D[hd] * xc;
+            }
+        }
+    }
+}
+
+/* One Mamba-1 channel, one token, the state index n in SIMD lanes:
+   mamba__scan_row_scalar() with astep 1. */
+#define mamba__scan_channel_scalar(hc, Ac, dt, xc, B, C, d_state) \
+    mamba__scan_row_scalar(hc, Ac, 1, dt, xc, B, C, d_state)
+#if defined(MAMBA__AVX512)
+/* 16 states at a time; a short last group is masked */
+static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs, const float *B, const float *C,
+                                 int d_state)
+{
+    const __m512 dt = _mm512_set1_ps(dts), xc = _mm512_set1_ps(xs);
+    __m512 acc = _mm512_setzero_ps();
+    int n;
+    for (n = 0; n < d_state; n += 16) {
+        __mmask16 k = (__mmask16)(d_state - n >= 16 ? 0xFFFFu : (1u << (d_state - n)) - 1u);
+        __m512 hn = _mm512_maskz_loadu_ps(k, hc + n);
+        __m512 dB = _mm512_mul_ps(dt, _mm512_maskz_loadu_ps(k, B + n));
+        hn = _mm512_fmadd_ps(mamba__vexp16(_mm512_mul_ps(dt, _mm512_maskz_loadu_ps(k, Ac + n))), hn,
+                             _mm512_mul_ps(dB, xc));
+        _mm512_mask_storeu_ps(hc + n, k, hn);
+        acc = _mm512_fmadd_ps(hn, _mm512_maskz_loadu_ps(k, C + n), acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+#define MAMBA__HAVE_SCAN_CHANNEL 1
+#elif defined(MAMBA__AVX2)
+/* 8 states at a time, the tail by the reference */
+static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs, const float *B, const float *C,
+                                 int d_state)
+{
+    const __m256 dt = _mm256_set1_ps(dts), xc = _mm256_set1_ps(xs);
+    __m256 acc = _mm256_setzero_ps();
+    int n;
+    for (n = 0; n + 8 <= d_state; n += 8) {
+        __m256 dB = _mm256_mul_ps(dt, _mm256_loadu_ps(B + n));
+        __m256 hn = _mm256_fmadd_ps(mamba__vexp8(_mm256_mul_ps(dt, _mm256_loadu_ps(Ac + n))),
+                                    _mm256_loadu_ps(hc + n), _mm256_mul_ps(dB, xc));
+        _mm256_storeu_ps(hc + n, hn);
+        acc = _mm256_fmadd_ps(hn, _mm256_loadu_ps(C + n), acc);
+    }
+    return mamba__hsum256(acc) + mamba__scan_channel_scalar(hc + n, Ac + n, dts, xs, B + n, C + n, d_state - n);
+}
+#define MAMBA__HAVE_SCAN_CHANNEL 1
+#elif defined(MAMBA__NEON)
+/* 4 states at a time, the tail by the reference */
+static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs, const float *B, const float *C,
+                                 int d_state)
+{
+    const float32x4_t dt = vdupq_n_f32(dts), xc = vdupq_n_f32(xs);
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    int n;
+    for (n = 0; n + 4 <= d_state; n += 4) {
+        float32x4_t dB = vmulq_f32(dt, vld1q_f32(B + n));
+        float32x4_t hn = vfmaq_f32(vmulq_f32(dB, xc), mamba__vexp4(vmulq_f32(dt, vld1q_f32(Ac + n))),
+                                   vld1q_f32(hc + n));
+        vst1q_f32(hc + n, hn);
+        acc = vfmaq_f32(acc, hn, vld1q_f32(C + n));
+    }
+    return vaddvq_f32(acc) + mamba__scan_channel_scalar(hc + n, Ac + n, dts, xs, B + n, C + n, d_state - n);
+}
+#define MAMBA__HAVE_SCAN_CHANNEL 1
+#endif
+#ifndef MAMBA__HAVE_SCAN_CHANNEL
+#define mamba__scan_channel mamba__scan_channel_scalar
+#endif
+
+#if defined(MAMBA__AVX512)
+/* 16 Mamba-1 channels c0..c0+15 over T tokens, one lane per channel,
+   d_state a multiple of 16. State indices go 16 at a time: h for 16
+   channels x 16 states lives in 16 registers across all T tokens (gathered
+   once, scattered back once); y[t] collects the partial sums of C h over
+   the state chunks in n order, as the reference does. */
+static void mamba__scan16(const mamba__scan_io *s, int c0, int T)
+{
+    const int d_state = s->d_state;
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(d_state));
+    float *hb = s->h + (size_t)c0 * (size_t)d_state;
+    const float *Ab = s->A + (size_t)c0 * (size_t)d_state;
+    int n0, t, j;
+    for (n0 = 0; n0 < d_state; n0 += 16) {
+        __m512 hv[16], Av[16];
+        for (j = 0; j < 16; j++) {
+            hv[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, hb + n0 + j, 4);
+            Av[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, Ab + n0 + j, 4);
+        }
+        for (t = 0; t < T; t++) {
+            const float *B = s->B + (size_t)t * s->ldbc + n0, *C = s->C + (size_t)t * s->ldbc + n0;
+            float *yt = s->y + (size_t)t * s->ldy + c0;
+            __m512 dt = _mm512_loadu_ps(s->delta + (size_t)t * s->ldd + c0);
+            __m512 dtx = _mm512_mul_ps(dt, _mm512_loadu_ps(s->x + (size_t)t * s->ldx + c0));
+            __m512 acc = n0 ? _mm512_loadu_ps(yt) : _mm512_setzero_ps();
+            for (j = 0; j < 16; j++) {
+                __m512 dA = mamba__vexp16(_mm512_mul_ps(dt, Av[j]));
+                hv[j] = _mm512_fmadd_ps(dA, hv[j], _mm512_mul_ps(dtx, _mm512_set1_ps(B[j])));
+                acc = _mm512_fmadd_ps(hv[j], _mm512_set1_ps(C[j]), acc);
+            }
+            _mm512_storeu_ps(yt, acc);
+        }
+        for (j = 0; j < 16; j++) _mm512_i32scatter_ps(hb + n0 + j, idx, hv[j], 4);
+    }
+    for (t = 0; t < T; t++) { /* y += D x */
+        float *yt = s->y + (size_t)t * s->ldy + c0;
+        _mm512_storeu_ps(yt, _mm512_fmadd_ps(_mm512_loadu_ps(s->D + c0),
+                                             _mm512_loadu_ps(s->x + (size_t)t * s->ldx + c0), _mm512_loadu_ps(yt)));
+    }
+}
+#endif
+
+/* The scan of a block of T tokens (T = 1 in mamba_step), heads in groups of
+   16 across threads. Mamba-1's shape takes the SIMD kernels: with batched
+   (mamba_forward) 16 channels in lanes (mamba__scan16, whose gathers pay
+   off only over many tokens), else the state in lanes per channel
+   (mamba__scan_channel); any other shape the reference. Which kernel a
+   channel takes depends on the shape and batched alone, never on T or the
+   thread, so mamba_forward's results do not depend on its block size. */
+static void mamba__scan(const mamba__scan_io *s, int T, int batched)
+{
+    const int ng = (s->n_head + 15) / 16, N = s->d_state;
+    const int mamba1 = s->head_dim == 1 && s->n_group == 1 && s->a_per_state;
+    const size_t work = (size_t)T * (size_t)s->n_head * (size_t)s->head_dim * (size_t)N;
+    int g;
+    int mamba__par = work >= (MAMBA__PAR_MIN_WORK + 7) / 8; /* exp-heavy: 8x the work per entry */
+    (void)mamba__par;
+    (void)batched;
+    MAMBA__PARALLEL_FOR_IF
+    for (g = 0; g < ng; g++) {
+        const int h0 = 16 * g, h1 = h0 + 16 < s->n_head ? h0 + 16 : s->n_head;
+        int c, t;
+        if (!mamba1) {
+            mamba__scan_scalar(s, h0, h1, T);
+            continue;
+        }
+#if defined(MAMBA__AVX512)
+        if (batched && h1 - h0 == 16 && N % 16 == 0) {
+            mamba__scan16(s, h0, T);
+            continue;
+        }
+#endif
+        for (c = h0; c < h1; c++) {
+            float *hc = s->h + (size_t)c * (size_t)N;
+            const float *Ac = s->A + (size_t)c * (size_t)N;
+            for (t = 0; t < T; t++) {
+                const float xc = s->x[(size_t)t * s->ldx + c];
+                const float v = mamba__scan_channel(hc, Ac, s->delta[(size_t)t * s->ldd + c], xc,
+                                                    s->B + (size_t)t * s->ldbc, s->C + (size_t)t * s->ldbc, N);
+                s->y[(size_t)t * s->ldy + c] = v + s->D[c] * xc;
+            }
+        }
+    }
+}
+
+/* One token of Mamba-1 for every channel, gate included (the shape
+   tests/test_simd.c and test_kernels.c hold the kernels to): the fast
+   kernels, and the reference. */
+static void mamba__ssm_step_io(mamba__scan_io *io, float *y, float *h, const float *x, const float *delta,
+                               const float *A, const float *B, const float *C, const float *D, int d_inner,
+                               int d_state)
+{
+    io->n_head = d_inner;
+    io->head_dim = 1;
+    io->n_group = 1;
+    io->d_state = d_state;
+    io->a_per_state = 1;
+    io->A = A;
+    io->D = D;
+    io->h = h;
+    io->x = x;
+    io->delta = delta;
+    io->B = B;
+    io->C = C;
+    io->y = y;
+    io->ldx = io->ldd = io->ldbc = io->ldy = 0;
+}
+static MAMBA__MAYBE_UNUSED void mamba__ssm_step(float *y, float *h, const float *x, const float *z, const float *delta,
+                                                const float *A, const float *B, const float *C, const float *D,
+                                                int d_inner, int d_state)
+{
+    mamba__scan_io io;
+    mamba__ssm_step_io(&io, y, h, x, delta, A, B, C, D, d_inner, d_state);
+    mamba__scan(&io, 1, 0);
+    mamba__gate(y, z, d_inner);
+}
+static MAMBA__MAYBE_UNUSED void mamba__ssm_step_scalar(float *y, float *h, const float *x, const float *z,
+                                                       const float *delta, const float *A, const float *B,
+                                                       const float *C, const float *D, int d_inner, int d_state)
+{
+    mamba__scan_io io;
+    int c;
+    mamba__ssm_step_io(&io, y, h, x, delta, A, B, C, D, d_inner, d_state);
+    mamba__scan_scalar(&io, 0, d_inner, 1);
+    for (c = 0; c < d_inner; c++) y[c] *= mamba__silu(z[c]);
+}
+
+/* -- the matrix products of a block of tokens (mamba_forward) ------------- */
+#ifdef MAMBA__SIMD
+/* The block's matrix products,
+       out[t][r] = sum_k W[r][k] X[t][k] (+ bias[r])          (F.linear)
+   Decoding forms each output as a dot product of a weight row with x.
+   Over a block the same sums are laid out as an outer product, the way
+   BLAS kernels do it: a tile of MR = 6 weight rows by 64 tokens keeps its
+   6 x 64 running sums in 24 registers of 16 lanes, one (row, token) sum per
+   lane. For each k, one weight of each row is broadcast to all 16 lanes and
+   multiplied into 16 tokens' inputs at once:
+
+       acc[i][t0 .. t0+63] += W[r0+i][k] * X[t0 .. t0+63][k]     24 FMAs
+
+   so every lane ends as a finished sum and nothing is added across lanes.
+   Two copies make the loads cheap:
+   - the block's inputs are transposed once per product into panels of 64
+     tokens, xt[k][64], so a step's 4 input vectors are 256 bytes in a row,
+     and a panel is one sequential stream through the k loop;
+   - the 6 weight rows are widened to f32, from whatever dtype the file
+     stores (this is where f16, bf16 and q8 become f32), KC = 256 columns at
+     a time, into a 6 KB panel that stays in L1 while all the block's
+     tokens pass under it: each weight is read from memory once per block
+     and converted once, then used T times.
+   A step is 4 loads, 6 broadcasts and 24 FMAs: the FMAs set the pace.
+   With AVX2 (16 registers of 8 lanes) a tile is 6 rows by 16 tokens, 12
+   registers, and a 64-token panel is four such tiles side by side; NEON
+   does the same with 24 registers of 4 lanes.
+
+   Rounding: a (row, token) sum adds k in order within a chain of 32
+   columns, then adds the chain sums in order, never one chain of all K:
+   long chains drift from mamba_step() (whose dot products sum partial sums
+   pairwise), and 32 keeps a 2,000-token prompt within the 1e-5 the tests
+   allow (docs/kernels-notes.md). That order depends on k alone, so a
+   result is the same whatever the block size, the tile its token lands in,
+   or the thread that computes it. No lane sums at the end of a tile: what
+   the dot-product kernel this replaced lost 15-25% to. */
+#define MAMBA__FW_MR 6     /* weight rows per tile */
+#define MAMBA__FW_KC 256   /* columns per weight panel (6 x 256 floats) */
+#define MAMBA__FW_CHAIN 32 /* columns per chain of sums (see Rounding) */
+#define MAMBA__FW_TSUB 256 /* tokens per pass over a chunk (sums: 6 x 256 floats) */
+
+/* An empty asm that claims to change v: the compiler must keep v in a
+   register as it is. mamba__fw_tile64() uses it on its 4 input vectors,
+   one of which gcc 12 otherwise keeps on the stack and reloads 6 times a
+   step although registers are free. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MAMBA__FW_KEEP(v) __asm__("" : "+v"(v))
+#else
+#define MAMBA__FW_KEEP(v) ((void)0)
+#endif
+
+#ifdef MAMBA__AVX512
+/* A 16 x 16 transpose in registers: r[j] holds row j, then r[i] holds
+   column i. Three rounds of shuffles, each pairing what the last one built:
+   2 x 2 blocks of floats within 128-bit lanes (unpack), 4 x 4 (shuffle_ps),
+   then the 128-bit lanes themselves (shuffle_f32x4, twice). */
+static void mamba__fw_transpose16(__m512 r[16])
+{
+    __m512 t[16], u[16];
+    int m, q;
+    for (m = 0; m < 8; m++) {
+        t[2 * m] = _mm512_unpacklo_ps(r[2 * m], r[2 * m + 1]);
+        t[2 * m + 1] = _mm512_unpackhi_ps(r[2 * m], r[2 * m + 1]);
+    }
+    for (m = 0; m < 4; m++) { /* u[4m + q]: element q + 4L of rows 4m .. 4m+3 in lane L */
+        u[4 * m] = _mm512_shuffle_ps(t[4 * m], t[4 * m + 2], 0x44);
+        u[4 * m + 1] = _mm512_shuffle_ps(t[4 * m], t[4 * m + 2], 0xEE);
+        u[4 * m + 2] = _mm512_shuffle_ps(t[4 * m + 1], t[4 * m + 3], 0x44);
+        u[4 * m + 3] = _mm512_shuffle_ps(t[4 * m + 1], t[4 * m + 3], 0xEE);
+    }
+    for (q = 0; q < 4; q++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x88), v1 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xDD);
+        __m512 w0 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x88), w1 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xDD);
+        r[q] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+        r[q + 8] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
+        r[q + 4] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+        r[q + 12] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
+    }
+}
+#endif
+
+/* X (T rows, ldx floats apart, K columns) into panels: tokens t0 .. t0+w-1
+   at xt + K*t0 as xt[k*w + j] = X[t0 + j][k]. Panels are w = 64 tokens,
+   then 16-token panels for what is left; tokens past T are zeros. */
+static void mamba__fw_pack_x(float *xt, const float *X, int ldx, int K, int T)
+{
+    const int nfull = T / 64, npanel = nfull + (T - 64 * nfull + 15) / 16;
+    int p;
+    MAMBA__PARALLEL_FOR
+    for (p = 0; p < npanel; p++) {
+        const int t0 = p < nfull ? 64 * p : 64 * nfull + 16 * (p - nfull), w = p < nfull ? 64 : 16;
+        float *dst = xt + (size_t)K * (size_t)t0;
+        int j, k;
+#ifdef MAMBA__AVX512
+        /* 16 tokens x 16 columns at a time, transposed in registers */
+        const int n = T - t0 < w ? T - t0 : w;
+        int j0, i;
+        for (j0 = 0; j0 < w; j0 += 16)
+            for (k = 0; k < K; k += 16) {
+                const int kk = K - k < 16 ? K - k : 16;
+                const __mmask16 mask = (__mmask16)((1u << kk) - 1u);
+                __m512 r[16];
+                for (j = 0; j < 16; j++)
+                    r[j] = j0 + j < n ? _mm512_maskz_loadu_ps(mask, X + (size_t)(t0 + j0 + j) * (size_t)ldx + k)
+                                      : _mm512_setzero_ps();
+                mamba__fw_transpose16(r);
+                for (i = 0; i < kk; i++) _mm512_storeu_ps(dst + (size_t)(k + i) * (size_t)w + j0, r[i]);
+            }
+        continue;
+#endif
+        for (j = 0; j < w; j++) {
+            if (t0 + j < T) {
+                const float *src = X + (size_t)(t0 + j) * (size_t)ldx;
+                for (k = 0; k < K; k++) dst[(size_t)k * (size_t)w + (size_t)j] = src[k];
+            } else
+                for (k = 0; k < K; k++) dst[(size_t)k * (size_t)w + (size_t)j] = 0.0f;
+        }
+    }
+}
+
+#ifdef MAMBA__AVX512
+/* One step of k for weight row i of the tile: broadcast, then FMAs. */
+#define MAMBA__FW_ROW64(i)                                          \
+    do {                                                            \
+        const __m512 w = _mm512_set1_ps(wp[(i) * MAMBA__FW_KC + k]); \
+        a##i##0 = _mm512_fmadd_ps(w, x0, a##i##0);                  \
+        a##i##1 = _mm512_fmadd_ps(w, x1, a##i##1);                  \
+        a##i##2 = _mm512_fmadd_ps(w, x2, a##i##2);                  \
+        a##i##3 = _mm512_fmadd_ps(w, x3, a##i##3);                  \
+    } while (0)
+/* A chunk's sum into the tile's running sums: stored by the first chunk,
+   added by the others (the chunk order of the rounding note above). */
+#define MAMBA__FW_PUT(p, a) _mm512_storeu_ps((p), first ? (a) : _mm512_add_ps(_mm512_loadu_ps(p), (a)))
+#define MAMBA__FW_PUT64(i)                                   \
+    do {                                                     \
+        float *o = res + (size_t)(i) * MAMBA__FW_TSUB;       \
+        MAMBA__FW_PUT(o, a##i##0);                           \
+        MAMBA__FW_PUT(o + 16, a##i##1);                      \
+        MAMBA__FW_PUT(o + 32, a##i##2);                      \
+        MAMBA__FW_PUT(o + 48, a##i##3);                      \
+    } while (0)
+
+/* The 6 x 64 tile over one chunk of kc columns: res[i][0..63] gets
+   sum_k wp[i][k] * xt[k][0..63]. xt is a 64-token panel at the chunk. */
+static void mamba__fw_tile64(float *res, const float *wp, const float *xt, int kc, int first)
+{
+    int c, k;
+    for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
+        const int end = kc - c < MAMBA__FW_CHAIN ? kc : c + MAMBA__FW_CHAIN;
+        __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00;
+        __m512 a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00;
+        __m512 a33 = a00, a40 = a00, a41 = a00, a42 = a00, a43 = a00, a50 = a00, a51 = a00, a52 = a00;
+        __m512 a53 = a00;
+        for (k = c; k < end; k++) {
+            const float *x = xt + (size_t)k * 64;
+            __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+            __m512 x2 = _mm512_loadu_ps(x + 32), x3 = _mm512_loadu_ps(x + 48);
+            MAMBA__FW_KEEP(x0); MAMBA__FW_KEEP(x1); MAMBA__FW_KEEP(x2); MAMBA__FW_KEEP(x3);
+            MAMBA__FW_ROW64(0); MAMBA__FW_ROW64(1); MAMBA__FW_ROW64(2);
+            MAMBA__FW_ROW64(3); MAMBA__FW_ROW64(4); MAMBA__FW_ROW64(5);
+        }
+        MAMBA__FW_PUT64(0); MAMBA__FW_PUT64(1); MAMBA__FW_PUT64(2);
+        MAMBA__FW_PUT64(3); MAMBA__FW_PUT64(4); MAMBA__FW_PUT64(5);
+    }
+}
+
+/* The same for 16 tokens (the block's last tokens), in a panel of w tokens:
+   6 sums of 16 lanes, each formed exactly as a lane of mamba__fw_tile64()
+   forms it. */
+static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w, int kc, int first)
+{
+    int c, k;
+    for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
+        const int end = kc - c < MAMBA__FW_CHAIN ? kc : c + MAMBA__FW_CHAIN;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+        for (k = c; k < end; k++) {
+            const __m512 x = _mm512_loadu_ps(xt + (size_t)k * (size_t)w);
+            a0 = _mm512_fmadd_ps(_mm512_set1_ps(wp[k]), x, a0);
+            a1 = _mm512_fmadd_ps(_mm512_set1_ps(wp[MAMBA__FW_KC + k]), x, a1);
+            a2 = _mm512_fmadd_ps(_mm512_set1_ps(wp[2 * MAMBA__FW_KC + k]), x, a2);
+            a3 = _mm512_fmadd_ps(_mm512_set1_ps(wp[3 * MAMBA__FW_KC + k]), x, a3);
+            a4 = _mm512_fmadd_ps(_mm512_set1_ps(wp[4 * MAMBA__FW_KC + k]), x, a4);
+            a5 = _mm512_fmadd_ps(_mm512_set1_ps(wp[5 * MAMBA__FW_KC + k]), x, a5);
+        }
+        MAMBA__FW_PUT(res, a0);
+        MAMBA__FW_PUT(res + MAMBA__FW_TSUB, a1);
+        MAMBA__FW_PUT(res + 2 * MAMBA__FW_TSUB, a2);
+        MAMBA__FW_PUT(res + 3 * MAMBA__FW_TSUB, a3);
+        MAMBA__FW_PUT(res + 4 * MAMBA__FW_TSUB, a4);
+        MAMBA__FW_PUT(res + 5 * MAMBA__FW_TSUB, a5);
+    }
+}
+#elif defined(MAMBA__NEON)
+#define MAMBA__FW_PUT(p, a) vst1q_f32((p), first ? (a) : vaddq_f32(vld1q_f32(p), (a)))
+#define MAMBA__FW_ROW16(i)                                              \
+    do {                                                                \
+        const float32x4_t w4 = vdupq_n_f32(wp[(i) * MAMBA__FW_KC + k]); \
+        a##i##0 = vfmaq_f32(a##i##0, w4, x0);                           \
+        a##i##1 = vfmaq_f32(a##i##1, w4, x1);                           \
+        a##i##2 = vfmaq_f32(a##i##2, w4, x2);                           \
+        a##i##3 = vfmaq_f32(a##i##3, w4, x3);                           \
+    } while (0)
+#define MAMBA__FW_PUT16(i)                                               \
+    do {                                                                 \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB, a##i##0);      \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 4, a##i##1);  \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 8, a##i##2);  \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 12, a##i##3); \
+    } while (0)
+/* NEON (32 registers of 4 lanes): 6 rows by 16 tokens in 24 registers,
+   the same sums in the same order as the x86 tiles. */
+static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w, int kc, int first)
+{
+    int c, k;
+    for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
+        const int end = kc - c < MAMBA__FW_CHAIN ? kc : c + MAMBA__FW_CHAIN;
+        float32x4_t a00 = vdupq_n_f32(0.0f), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00;
+        float32x4_t a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00;
+        float32x4_t a33 = a00, a40 = a00, a41 = a00, a42 = a00, a43 = a00, a50 = a00, a51 = a00, a52 = a00;
+        float32x4_t a53 = a00;
+        for (k = c; k < end; k++) {
+            const float *x = xt + (size_t)k * (size_t)w;
+            const float32x4_t x0 = vld1q_f32(x), x1 = vld1q_f32(x + 4), x2 = vld1q_f32(x + 8), x3 = vld1q_f32(x + 12);
+            MAMBA__FW_ROW16(0); MAMBA__FW_ROW16(1); MAMBA__FW_ROW16(2);
+            MAMBA__FW_ROW16(3); MAMBA__FW_ROW16(4); MAMBA__FW_ROW16(5);
+        }
+        MAMBA__FW_PUT16(0); MAMBA__FW_PUT16(1); MAMBA__FW_PUT16(2);
+        MAMBA__FW_PUT16(3); MAMBA__FW_PUT16(4); MAMBA__FW_PUT16(5);
+    }
+}
+#else /* MAMBA__AVX2 */
+#define MAMBA__FW_PUT(p, a) _mm256_storeu_ps((p), first ? (a) : _mm256_add_ps(_mm256_loadu_ps(p), (a)))
+#define MAMBA__FW_ROW16(i)                                                \
+    do {                                                                  \
+        const __m256 w8 = _mm256_broadcast_ss(wp + (i) * MAMBA__FW_KC + k); \
+        a##i##0 = _mm256_fmadd_ps(w8, x0, a##i##0);                       \
+        a##i##1 = _mm256_fmadd_ps(w8, x1, a##i##1);                       \
+    } while (0)
+#define MAMBA__FW_PUT16(i)                                          \
+    do {                                                            \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB, a##i##0);     \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 8, a##i##1); \
+    } while (0)
+/* 6 rows by 16 tokens of a panel of w tokens, in 12 registers of 8 lanes;
+   the same sums, in the same order, as the AVX-512 tiles. */
+static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w, int kc, int first)
+{
+    int c, k;
+    for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
+        const int end = kc - c < MAMBA__FW_CHAIN ? kc : c + MAMBA__FW_CHAIN;
+        __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+        __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+        for (k = c; k < end; k++) {
+            const __m256 x0 = _mm256_loadu_ps(xt + (size_t)k * (size_t)w);
+            const __m256 x1 = _mm256_loadu_ps(xt + (size_t)k * (size_t)w + 8);
+            MAMBA__FW_ROW16(0); MAMBA__FW_ROW16(1); MAMBA__FW_ROW16(2);
+            MAMBA__FW_ROW16(3); MAMBA__FW_ROW16(4); MAMBA__FW_ROW16(5);
+        }
+        MAMBA__FW_PUT16(0); MAMBA__FW_PUT16(1); MAMBA__FW_PUT16(2);
+        MAMBA__FW_PUT16(3); MAMBA__FW_PUT16(4); MAMBA__FW_PUT16(5);
+    }
+}
+#endif
+
+/* Rows r0 .. r0+5 of the product for all T tokens (xt: the packed inputs). */
+static void mamba__fw_rows6(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *xt, int T,
+                            int r0)
+{
+    const int K = W->cols, nr = W->rows - r0 < MAMBA__FW_MR ? W->rows - r0 : MAMBA__FW_MR;
+    float wp[MAMBA__FW_MR * MAMBA__FW_KC];
+    float res[MAMBA__FW_MR * MAMBA__FW_TSUB];
+    int s0, k0, t0, i, t;
+    /* rows past the matrix are zeros, computed and dropped */
+    if (nr < MAMBA__FW_MR) memset(wp, 0, sizeof wp);
+    for (s0 = 0; s0 < T; s0 += MAMBA__FW_TSUB) {
+        const int ns = T - s0 < MAMBA__FW_TSUB ? T - s0 : MAMBA__FW_TSUB;
+        for (k0 = 0; k0 < K; k0 += MAMBA__FW_KC) {
+            const int kc = K - k0 < MAMBA__FW_KC ? K - k0 : MAMBA__FW_KC;
+            for (i = 0; i < nr; i++) mamba__dequant_cols(wp + i * MAMBA__FW_KC, W, r0 + i, k0, kc);
+            /* s0 is a multiple of 64, so 64-token steps meet the panels */
+            for (t0 = s0; t0 < s0 + ns;) {
+                if (T - t0 >= 64) {
+                    const float *xp = xt + (size_t)K * (size_t)t0 + (size_t)k0 * 64;
+#ifdef MAMBA__AVX512
+                    mamba__fw_tile64(res + (t0 - s0), wp, xp, kc, k0 == 0);
+#else
+                    for (i = 0; i < 64; i += 16) mamba__fw_tile16(res + (t0 - s0) + i, wp, xp + i, 64, kc, k0 == 0);
+#endif
+                    t0 += 64;
+                } else {
+                    mamba__fw_tile16(res + (t0 - s0), wp, xt + (size_t)K * (size_t)t0 + (size_t)k0 * 16, 16, kc,
+                                     k0 == 0);
+                    t0 += 16;
+                }
+            }
+        }
+        for (t = 0; t < ns; t++) {
+            float *o = out + (size_t)(s0 + t) * (size_t)ldo + r0;
+            for (i = 0; i < nr; i++) o[i] = bias ? res[i * MAMBA__FW_TSUB + t] + bias[r0 + i] : res[i * MAMBA__FW_TSUB + t];
+        }
+    }
+}
+#endif /* MAMBA__SIMD */
+
+/* out[t][r] = sum_k W[r][k] X[t][k] (+ bias[r])   for t < T, r < W->rows
+   The block's F.linear: out = X W^T + b. out rows are ldo floats apart, X
+   rows ldx floats apart (so a slice of a wider row can be an input); xt is
+   scratch for the packed inputs (T rounded up to 16, times K floats).
+   Threads split the rows, 6 at a time. With AVX-512, AVX2 or NEON this is
+   the tiled product above, for every dtype; otherwise each (row, token) is
+   mamba__dot_row(), the decode dot product, 4 rows at a time so that they
+   stay in L1 while the block's tokens pass. */
+static void mamba__fw_matmul(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *X, int ldx,
+                             int T, float *xt)
+{
+    const int rows = W->rows;
+    int q;
+#ifdef MAMBA__SIMD
+    const int ng = (rows + MAMBA__FW_MR - 1) / MAMBA__FW_MR;
+    mamba__fw_pack_x(xt, X, ldx, W->cols, T);
+    MAMBA__PARALLEL_FOR
+    for (q = 0; q < ng; q++) mamba__fw_rows6(out, ldo, W, bias, xt, T, MAMBA__FW_MR * q);
+#else
+    const int nq = (rows + 3) / 4;
+    (void)xt;
+    MAMBA__PARALLEL_FOR
+    for (q = 0; q < nq; q++) {
+        const int r0 = 4 * q, nr = rows - r0 < 4 ? rows - r0 : 4;
+        int i, t0;
+        for (t0 = 0; t0 < T; t0++) {
+            const float *x = X + (size_t)t0 * (size_t)ldx;
+            for (i = 0; i < nr; i++) {
+                float v = mamba__dot_row(W, r0 + i, x);
+                out[(size_t)t0 * ldo + r0 + i] = bias ? v + bias[r0 + i] : v;
+            }
+        }
+    }
+#endif
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 /* ---- >>roles (the tensors of a model, per architecture) -------------- */
 
 /* The tensor roles of the directory (docs/format.md, "Roles and
@@ -2596,53 +3415,290 @@ static float *mamba__state_h(const mamba_state *s, int l)
     return s->ssm + (size_t)l * mamba__state_ssm_floats(s);
 }
 
+/* ---- >>threads (how many threads a call uses) ------------------------ */
+
+/* OpenMP threads meet at the end of every parallel loop, a few dozen times per
+   token. When another program keeps one of the cores busy, the thread that
+   shares it runs only in time slices of milliseconds and every loop waits for
+   it: on 2 cores a token of the shipped model took 72x as long on 2 threads
+   as on 1 (issue 19). The library cannot see the neighbour, but each state
+   can time its own calls: it runs with all threads (the caller's
+   omp_get_max_threads()) and, now and then, with one, and keeps the faster.
+   A try that is already losing after a layer is given up for the rest of the
+   call, so a try costs about one layer's worth of waiting; a neighbour comes
+   and goes, so tries recur, spaced so that they cost at most 1/16 of the time
+   (mamba__thr_end). Results never depend on the choice:
+   every parallel loop splits independent outputs (rule 18). The thread
+   count is set with omp_set_num_threads() (the calling thread's setting) and
+   restored before returning. */
+#if defined(_OPENMP) && MAMBA_THREADS_ADAPT
+typedef struct mamba__thr_call {
+    double t0;   /* omp_get_wtime() at the start */
+    int n_all;   /* the caller's thread count, restored at the end */
+    int arm;     /* 0: all threads, 1: one */
+    int trying;  /* this call tries the count not in use */
+    int gave_up; /* ... and gave it up part-way */
+    int n_tok;   /* tokens this call handles */
+} mamba__thr_call;
+
+static void mamba__thr_begin(mamba_thread_choice *c, mamba__thr_call *k, int n_tok)
+{
+    k->n_all = omp_get_max_threads();
+    k->t0 = 0.0; /* set again below when timed; keeps gcc from seeing it unset */
+    k->n_tok = n_tok > 0 ? n_tok : 1;
+    k->trying = k->gave_up = 0;
+    k->arm = 0;
+    if (k->n_all <= 1) return;
+    /* the very first call runs on one thread: its time is the yardstick
+       that lets a try of all threads be given up after its first layer */
+    k->trying = !c->tried || c->spent >= c->wait;
+    k->arm = c->use ^ k->trying;
+    if (k->arm) omp_set_num_threads(1);
+    k->t0 = omp_get_wtime();
+    if (k->trying && k->arm == 0 && c->sec[1] > 0.0) {
+        /* before trying all threads, time one empty fork/join: it costs what
+           every loop of the call would wait; when one alone costs a quarter
+           of the call on one thread, the try is over before any work */
+        double fork;
+#pragma omp parallel
+        {
+        }
+        fork = omp_get_wtime() - k->t0;
+        if (fork > 0.25 * c->sec[1] * k->n_tok) {
+            c->sec[0] = c->sec[1] + fork / k->n_tok; /* at least that much slower */
+            k->gave_up = 1;
+            k->arm = 1;
+            omp_set_num_threads(1);
+        }
+    }
+}
+
+/* after `done` of `total` parts (layers) of the call: give a losing try up */
+static void mamba__thr_progress(mamba_thread_choice *c, mamba__thr_call *k, int done, int total)
+{
+    double el, known = c->sec[c->use] * k->n_tok;
+    if (!k->trying || k->gave_up || known <= 0.0) return;
+    el = omp_get_wtime() - k->t0;
+    if (el > 1.5 * known * done / total) {
+        c->sec[k->arm] = el * total / done / k->n_tok; /* what the whole call would have taken */
+        k->gave_up = 1;
+        k->arm = c->use;
+        omp_set_num_threads(k->arm ? 1 : k->n_all);
+    }
+}
+
+static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
+{
+    double el, lost;
+    if (k->n_all <= 1) return;
+    el = omp_get_wtime() - k->t0;
+    if (k->trying) {
+        if (!k->gave_up) c->sec[k->arm] = el / k->n_tok;
+        if (!k->gave_up && (c->sec[c->use] <= 0.0 || c->sec[k->arm] < c->sec[c->use])) {
+            /* the try won: a try of the old count would lose what it is slower by */
+            lost = (c->sec[c->use] - c->sec[k->arm]) * k->n_tok;
+            c->use = k->arm;
+            c->streak = 0;
+        } else {
+            lost = el - c->sec[c->use] * k->n_tok; /* what this try cost beside the winner */
+            if (c->streak < 10) c->streak++;
+        }
+        /* the next try waits 16x what a try costs, twice as long after each try
+           that confirmed the count in use: tries take at most 1/16 of the
+           time, and less while the machine stays the same */
+        c->wait = 16.0 * (lost > 0.0 ? lost : 0.0) * (double)(1 << c->streak);
+        c->spent = 0.0;
+        c->tried = 1;
+    } else {
+        /* a running average of the count in use; much slower than the other
+           count measured last (a neighbour came or went): switch now */
+        c->sec[c->use] = 0.875 * c->sec[c->use] + 0.125 * (el / k->n_tok);
+        c->spent += el;
+        if (c->sec[!c->use] > 0.0 && c->sec[c->use] > 1.5 * c->sec[!c->use]) {
+            c->use = !c->use;
+            c->streak = 0;
+            c->spent = 0.0;
+        }
+    }
+    omp_set_num_threads(k->n_all);
+}
+#else
+typedef struct mamba__thr_call {
+    int unused;
+} mamba__thr_call;
+#define mamba__thr_begin(c, k, n) ((void)(c), (void)(k), (void)(n))
+#define mamba__thr_progress(c, k, done, total) ((void)(c), (void)(k), (void)(done), (void)(total))
+#define mamba__thr_end(c, k) ((void)(c), (void)(k))
+#endif
+
 /* ---- >>step ---------------------------------------------------------- */
 
-/* One Mamba block (MixerModel's Block with Mamba as its mixer), in place on
-   the residual stream s->r. mixer_seq_simple.Block: residual add, then norm,
-   then mixer; written here as r = r + mixer(norm(r)), which is the same. */
-static void mamba__block(const mamba_model *m, mamba_state *s, int l)
+/* The activations of a block of T tokens, row-major by token: mamba_step()
+   passes T = 1 and the state's scratch, mamba_forward() its own scratch. */
+typedef struct mamba__acts {
+    int T;
+    int batched;   /* 1: mamba_forward's matrix-matrix products and kernels */
+    float *r;      /* (T, d_model) residual stream */
+    float *u;      /* (T, d_model) normed input of a block, later the block's output */
+    float *xz;     /* (T, 2*d_inner) in_proj output: x then z, per token */
+    float *dbc;    /* (T, dt_rank + 2*d_state) x_proj output: delta, B, C */
+    float *delta;  /* (T, d_inner) Delta */
+    float *y;      /* (T, d_inner) SSM output */
+    float *xt;     /* batched: a product's inputs, packed (mamba__fw_pack_x) */
+    int16_t *xq;   /* not batched: the q8 input scratch of the matvecs ... */
+    float *xs;     /* ... and its scales (mamba_state.xq, .xs) */
+} mamba__acts;
+
+/* out = X W^T (+ bias) for the T tokens (F.linear): one matrix-vector
+   product per matrix in mamba_step, one matrix-matrix product in
+   mamba_forward. Rows of X are ldx floats apart, rows of out ldo. */
+static void mamba__linear(const mamba__acts *a, float *out, int ldo, const mamba_matrix *W, const float *bias,
+                          const float *X, int ldx)
+{
+    if (a->batched) mamba__fw_matmul(out, ldo, W, bias, X, ldx, a->T, a->xt);
+    else mamba__matvec_x(out, W, X, bias, a->xq, a->xs);
+}
+
+/* What the observer sees (mamba_state_observe): the statistics are
+   computed only when an observer is set. */
+static void mamba__observe(const mamba_model *m, const mamba_state *s, int l, const float *x, const float *z,
+                           const float *B, const float *C, const float *h)
 {
     const mamba_config *cfg = &m->config;
     const mamba_layer *L = &m->layers[l];
-    const int d_inner = cfg->d_inner, d_state = cfg->d_state, dt_rank = cfg->dt_rank;
-    float *x = s->xz;              /* (d_inner) first half of in_proj's output */
-    float *z = s->xz + d_inner;    /* (d_inner) second half: the gate */
-    float *dt_in = s->dbc;         /* (dt_rank) the low-rank delta */
-    float *B = s->dbc + dt_rank;   /* (d_state) */
-    float *C = B + d_state;        /* (d_state) */
-    float *window = mamba__state_window(s, l);
-    float *h = mamba__state_h(s, l);
-    int16_t *xq = (int16_t *)s->xq; /* scratch of the q8 matvecs */
-    int i;
+    const size_t di = (size_t)cfg->d_inner, N = (size_t)cfg->d_state;
+    mamba_observation o;
+    double kept = 0.0, h2 = 0.0;
+    size_t c, n;
+    for (c = 0; c < di; c++)
+        for (n = 0; n < N; n++) {
+            /* the factor the scan multiplied h[c][n] by (expf: the reference's) */
+            kept += (double)expf(s->delta[c] * L->A[c * N + n]);
+            h2 += (double)h[c * N + n] * (double)h[c * N + n];
+        }
+    o.layer = l;
+    o.pos = s->pos;
+    o.d_inner = cfg->d_inner;
+    o.d_state = cfg->d_state;
+    o.x = x;
+    o.z = z;
+    o.delta = s->delta;
+    o.B = B;
+    o.C = C;
+    o.A = L->A;
+    o.h = h;
+    o.y = s->y;
+    o.kept = kept / ((double)di * (double)N);
+    o.state_norm = sqrt(h2);
+    s->observer(s->observer_user, &o);
+}
+
+/* An architecture's block, and the switches that make configurations of
+   one block function (Mamba-1 and Falcon-Mamba share theirs). */
+typedef struct mamba__arch_ops mamba__arch_ops;
+struct mamba__arch_ops {
+    void (*block)(const mamba_model *m, mamba_state *s, int l, const mamba__acts *a, const mamba__arch_ops *ops);
+    int arch;     /* mamba_arch */
+    int norm_dbc; /* Falcon-Mamba: RMS-normalise delta, B and C (no weight) before use */
+};
+
+/* One Mamba block (MixerModel's Block with Mamba as its mixer) over the T
+   tokens of a, in place on the residual stream a->r. mixer_seq_simple.Block:
+   residual add, then norm, then mixer; written here as r = r + mixer(norm(r)),
+   which is the same. Each line names the line of the reference it does. */
+static void mamba__block_mamba1(const mamba_model *m, mamba_state *s, int l, const mamba__acts *a,
+                                const mamba__arch_ops *ops)
+{
+    const mamba_config *cfg = &m->config;
+    const mamba_layer *L = &m->layers[l];
+    const int dm = cfg->d_model, di = cfg->d_inner, N = cfg->d_state, R = cfg->dt_rank, T = a->T;
+    const int ldxz = 2 * di, ldbc = R + 2 * N;
+    float *window = mamba__state_window(s, l); /* (d_inner, d_conv) */
+    float *h = mamba__state_h(s, l);           /* (d_inner, d_state) */
+    mamba__scan_io io;
+    int t;
+    int mamba__par = T > 1; /* the per-token loops fork only for a block of tokens */
+    (void)mamba__par;
 
     /* u = RMSNorm(r) * w_norm                       Block.norm */
-    mamba__rmsnorm(s->u, s->r, L->norm, cfg->d_model, cfg->norm_eps);
+    MAMBA__PARALLEL_FOR_IF
+    for (t = 0; t < T; t++)
+        mamba__rmsnorm(a->u + (size_t)t * dm, a->r + (size_t)t * dm, L->norm, dm, cfg->norm_eps);
     /* (x, z) = in_proj(u)                           xz = self.in_proj(hidden_states); x, z = xz.chunk(2) */
-    mamba__matvec_x(s->xz, &L->in_proj, s->u, L->in_proj_bias, xq, s->xs);
+    mamba__linear(a, a->xz, ldxz, &L->in_proj, L->in_proj_bias, a->u, dm);
     /* x = SiLU(conv1d(x)) over the last d_conv x's  the conv_state update in Mamba.step */
-    mamba__conv_step(x, window, L->conv_weight, L->conv_bias, d_inner, cfg->d_conv);
+    mamba__conv(a->xz, (size_t)ldxz, window, L->conv_weight, L->conv_bias, di, cfg->d_conv, T, a->batched);
     /* (delta, B, C) = x_proj(x)                     x_db = self.x_proj(x); torch.split(...) */
-    mamba__matvec_x(s->dbc, &L->x_proj, x, NULL, xq, s->xs);
-    if (cfg->arch == MAMBA_ARCH_FALCON) {
+    mamba__linear(a, a->dbc, ldbc, &L->x_proj, NULL, a->xz, ldxz);
+    if (ops->norm_dbc) {
         /* Falcon-Mamba normalises each part, without a weight, before use. */
-        mamba__rmsnorm(dt_in, dt_in, NULL, dt_rank, cfg->mixer_rms_eps);
-        mamba__rmsnorm(B, B, NULL, d_state, cfg->mixer_rms_eps);
-        mamba__rmsnorm(C, C, NULL, d_state, cfg->mixer_rms_eps);
+        MAMBA__PARALLEL_FOR_IF
+        for (t = 0; t < T; t++) {
+            float *p = a->dbc + (size_t)t * ldbc;
+            mamba__rmsnorm(p, p, NULL, R, cfg->mixer_rms_eps);
+            mamba__rmsnorm(p + R, p + R, NULL, N, cfg->mixer_rms_eps);
+            mamba__rmsnorm(p + R + N, p + R + N, NULL, N, cfg->mixer_rms_eps);
+        }
     }
     /* Delta = softplus(dt_proj(delta) + dt_bias)    dt = F.softplus(F.linear(dt, W) + bias) */
-    mamba__matvec_x(s->delta, &L->dt_proj, dt_in, L->dt_bias, xq, s->xs);
-    mamba__softplus_n(s->delta, d_inner);
-    /* h = exp(Delta A) h + Delta B x;  y = (C h + D x) * SiLU(z) */
-    mamba__ssm_step(s->y, h, x, z, s->delta, L->A, B, C, L->D, d_inner, d_state);
+    mamba__linear(a, a->delta, di, &L->dt_proj, L->dt_bias, a->dbc, ldbc);
+    MAMBA__PARALLEL_FOR_IF
+    for (t = 0; t < T; t++) mamba__softplus_n(a->delta + (size_t)t * di, di);
+    /* h = exp(Delta A) h + Delta B x;  y = C h + D x   (one head per channel) */
+    io.n_head = di;
+    io.head_dim = 1;
+    io.n_group = 1;
+    io.d_state = N;
+    io.a_per_state = 1;
+    io.A = L->A;
+    io.D = L->D;
+    io.h = h;
+    io.x = a->xz;
+    io.ldx = (size_t)ldxz;
+    io.delta = a->delta;
+    io.ldd = (size_t)di;
+    io.B = a->dbc + R;
+    io.C = a->dbc + R + N;
+    io.ldbc = (size_t)ldbc;
+    io.y = a->y;
+    io.ldy = (size_t)di;
+    mamba__scan(&io, T, a->batched);
+    if (s->observer) mamba__observe(m, s, l, a->xz, a->xz + di, io.B, io.C, h); /* T = 1: see mamba_forward */
+    /* y = y * SiLU(z)                               y = y * self.act(z) */
+    MAMBA__PARALLEL_FOR_IF
+    for (t = 0; t < T; t++) mamba__gate(a->y + (size_t)t * di, a->xz + (size_t)t * ldxz + di, di);
     /* r = r + out_proj(y)                           out = self.out_proj(y); residual add in fp32 */
-    mamba__matvec_x(s->u, &L->out_proj, s->y, L->out_proj_bias, xq, s->xs);
-    for (i = 0; i < cfg->d_model; i++) s->r[i] += s->u[i];
+    mamba__linear(a, a->u, dm, &L->out_proj, L->out_proj_bias, a->y, di);
+    MAMBA__PARALLEL_FOR_IF
+    for (t = 0; t < T; t++) {
+        float *r = a->r + (size_t)t * dm;
+        const float *u = a->u + (size_t)t * dm;
+        int i;
+        for (i = 0; i < dm; i++) r[i] += u[i];
+    }
+}
+
+/* The one place that chooses a block per architecture (the loader has
+   refused any other arch). A new architecture: its block function (or
+   switches of an existing one) and a row here. */
+static const mamba__arch_ops mamba__archs[] = {
+    {mamba__block_mamba1, MAMBA_ARCH_MAMBA1, 0},
+    {mamba__block_mamba1, MAMBA_ARCH_FALCON, 1}};
+
+static const mamba__arch_ops *mamba__arch_of(int arch)
+{
+    size_t i;
+    for (i = 0; i < sizeof mamba__archs / sizeof mamba__archs[0]; i++)
+        if (mamba__archs[i].arch == arch) return &mamba__archs[i];
+    return NULL;
 }
 
 MAMBA_API mamba_result mamba_step(const mamba_model *m, mamba_state *s, int token, float *logits)
 {
     const mamba_config *cfg;
+    const mamba__arch_ops *ops;
+    mamba__acts a;
+    mamba__thr_call thr;
     int l;
     /* m->data is NULL for a model that failed to load or was closed: its
        config may be filled in while its tensor pointers are not */
@@ -2650,17 +3706,48 @@ MAMBA_API mamba_result mamba_step(const mamba_model *m, mamba_state *s, int toke
     cfg = &m->config;
     if (!mamba__state_fits(m, s)) return MAMBA_ERR_INVALID_ARG;
     if (token < 0 || token >= cfg->n_vocab_padded) return MAMBA_ERR_TOKEN;
+    ops = mamba__arch_of(cfg->arch);
+    MAMBA_ASSERT(ops != NULL); /* a loaded model has a known arch */
 
+    mamba__thr_begin(&s->threads[0], &thr, 1); /* >>threads: all threads, or one */
+    a.T = 1;
+    a.batched = 0;
+    a.r = s->r;
+    a.u = s->u;
+    a.xz = s->xz;
+    a.dbc = s->dbc;
+    a.delta = s->delta;
+    a.y = s->y;
+    a.xt = NULL;
+    a.xq = (int16_t *)s->xq;
+    a.xs = s->xs;
     /* r = embedding[token]                          MixerModel.embedding */
     mamba__dequant_row(s->r, &m->embedding, token); /* widened to f32 from any dtype */
-    for (l = 0; l < cfg->n_layer; l++) mamba__block(m, s, l);
-    s->pos++;
+    for (l = 0; l < cfg->n_layer; l++) {
+        ops->block(m, s, l, &a, ops);
+        mamba__thr_progress(&s->threads[0], &thr, l + 1, cfg->n_layer + 1);
+    }
+    if (s->pos < LONG_MAX) s->pos++; /* saturates: a loaded snapshot may say LONG_MAX */
     if (logits) {
         /* logits = lm_head(RMSNorm(r) * w_norm_f)    MixerModel.norm_f, MambaLMHeadModel.lm_head */
         mamba__rmsnorm(s->u, s->r, m->norm_f, cfg->d_model, cfg->norm_eps);
         mamba__matvec_x(logits, &m->lm_head, s->u, NULL, (int16_t *)s->xq, s->xs);
     }
+    mamba__thr_end(&s->threads[0], &thr);
     return MAMBA_OK;
+}
+
+MAMBA_API void mamba_state_observe(mamba_state *s, mamba_observer fn, void *user)
+{
+    if (!s) return;
+    s->observer = fn;
+    s->observer_user = user;
+}
+
+MAMBA_API size_t mamba_matrix_bytes(const mamba_matrix *w)
+{
+    if (!w || !mamba__wtype_of(w->dtype) || w->rows < 0 || w->cols < 0) return 0;
+    return (size_t)w->rows * mamba__row_bytes(w->dtype, w->cols);
 }
 
 MAMBA_API int mamba_argmax(const float *logits, int n)
@@ -2709,7 +3796,7 @@ static mamba_result mamba__load_header(mamba_model *m, const unsigned char *p, s
     /* 5. every dimension within its limit */
     for (i = 0; i < 14; i++) v[i] = mamba__rd32(p + 32 + 4 * i);
     flags = v[1];
-    if (v[0] != MAMBA_ARCH_MAMBA1 && v[0] != MAMBA_ARCH_FALCON)
+    if (v[0] > 0x7FFFFFFFu || !mamba__arch_of((int)v[0])) /* a row of mamba__archs[] */
         return mamba__fail(m, MAMBA_ERR_DIMENSION, "unknown architecture");
     if (flags & ~0xFu) return mamba__fail(m, MAMBA_ERR_DIMENSION, "unknown flag bits are set");
     if (v[2] < 1 || v[2] > MAMBA__MAX_D_MODEL) return mamba__fail(m, MAMBA_ERR_DIMENSION, "d_model out of range");
@@ -2931,28 +4018,74 @@ MAMBA_API mamba_result mamba_model_open(mamba_model *m, const char *path)
 }
 
 /* Map the file read-only where the platform can (kind 2), else read it
-   into the heap (kind 1). */
+   into the heap (kind 1). On POSIX systems only a regular file is read: the
+   path is opened non-blocking and fstat'ed first, so a FIFO with no writer
+   returns at once instead of blocking for ever, and a directory, socket or
+   device is refused (O_NONBLOCK does nothing to a regular file's reads).
+   errno keeps the system's reason when a system call failed. */
 static mamba_result mamba__map(mamba_model *m, const char *path, void **buf, size_t *size, int *kind)
 {
     mamba_result code = MAMBA_ERR_IO;
     const char *why = NULL;
-#ifdef MAMBA__HAVE_MMAP
+#ifdef MAMBA__HAVE_POSIX
     struct stat st;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return mamba__fail(m, MAMBA_ERR_IO, "cannot open the file");
-    if (fstat(fd, &st) != 0 || st.st_size < 0) why = "cannot stat the file";
-    else if ((uint64_t)st.st_size < MAMBA__HEADER_BYTES) {
+    int err = 0;
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    *buf = NULL;
+    *size = 0;
+    if (fd < 0) return mamba__fail(m, MAMBA_ERR_IO, "cannot open the file"); /* errno says why */
+    if (fstat(fd, &st) != 0) {
+        err = errno;
+        why = "cannot stat the file";
+    } else if (!S_ISREG(st.st_mode)) {
+        why = S_ISDIR(st.st_mode) ? "the path is a directory, not a file" : "not a regular file (a FIFO, socket or device)";
+    } else if (st.st_size < 0 || (uint64_t)st.st_size < MAMBA__HEADER_BYTES) {
         code = MAMBA_ERR_TRUNCATED;
         why = "file is smaller than the 128-byte header";
-    } else if ((uint64_t)st.st_size > (uint64_t)(size_t)-1) why = "file is too large to map";
-    else {
+    } else if ((uint64_t)st.st_size > (uint64_t)(size_t)-1) {
+        why = "file is too large for this platform's memory";
+    } else {
         *size = (size_t)st.st_size;
+#ifdef MAMBA__HAVE_MMAP
+        *kind = 2;
         *buf = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (*buf == MAP_FAILED) why = "cannot map the file";
+        if (*buf == MAP_FAILED) {
+            err = errno;
+            *buf = NULL;
+            why = "cannot map the file";
+        }
+#else
+        /* MAMBA_NO_MMAP: read it into the heap in pieces (read() may return
+           less than asked, and a file may shrink while it is read) */
+        *kind = 1;
+        if ((*buf = MAMBA_MALLOC(*size)) == NULL) {
+            code = MAMBA_ERR_OUT_OF_MEMORY;
+            why = "cannot allocate memory for the file";
+        } else {
+            size_t got = 0;
+            while (got < *size) {
+                size_t want = *size - got < ((size_t)1 << 30) ? *size - got : ((size_t)1 << 30);
+                ssize_t k = read(fd, (unsigned char *)*buf + got, want);
+                if (k < 0 && errno == EINTR) continue;
+                if (k <= 0) {
+                    err = k < 0 ? errno : 0;
+                    break;
+                }
+                got += (size_t)k;
+            }
+            if (got != *size) {
+                MAMBA_FREE(*buf);
+                *buf = NULL;
+                why = "cannot read the file (or it shrank while read)";
+            }
+        }
+#endif
     }
     close(fd); /* a mapping stays valid */
-    *kind = 2;
+    if (err) errno = err;
 #else
+    /* plain C: no way to ask what the path is before opening it (a FIFO
+       would block here); a directory fails in ftell or fread below */
     unsigned char head[MAMBA__HEADER_BYTES];
     long end = 0;
     FILE *f = fopen(path, "rb");
@@ -3011,8 +4144,9 @@ MAMBA_API void mamba_model_close(mamba_model *m)
     if (!m) return;
     mamba__release(m->owned, m->owned_bytes, m->owned_kind);
     m->owned = NULL;
+    m->owned_bytes = 0;
     m->owned_kind = 0;
-    m->data = NULL;
+    mamba__forget(m); /* no pointer into what was just released */
 }
 
 /* ---- >>state --------------------------------------------------------- */
@@ -3112,7 +4246,7 @@ MAMBA_API mamba_result mamba_state_copy(mamba_state *dst, const mamba_state *src
 
        for each block of T tokens:
            r[t] = embedding[token t]                      T x d_model
-           for each layer:                                (mamba__fw_layer)
+           for each layer:                                (the block, mamba__block_mamba1)
                u   = RMSNorm(r) * w_norm                  per token
                xz  = u  in_proj^T                         (T x d_model)(d_model x 2 d_inner)
                x   = SiLU(conv(x))                        per channel, over t in order
@@ -3130,34 +4264,6 @@ MAMBA_API mamba_result mamba_state_copy(mamba_state *dst, const mamba_state *src
    tokens), and no sum depends on the block size, so results are bit-
    identical for any thread count and any block size. */
 
-#if defined(__AVX512F__) && !defined(MAMBA_NO_SIMD) /* CONFIG: MAMBA_NO_SIMD  portable scalar kernels only */
-#define MAMBA__FW_AVX512 1
-#include <immintrin.h>
-#if defined(__cplusplus) && defined(__GNUC__) && !defined(__clang__)
-/* g++ 12's AVX-512 intrinsics start from _mm512_undefined_ps() and warn
-   about it when inlined; the warning is about the header, not this code. */
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-#elif defined(MAMBA__AVX2)
-#define MAMBA__FW_AVX2 1 /* the tiled matrix products and the scan (below) */
-#elif defined(MAMBA__NEON)
-#define MAMBA__FW_NEON 1 /* the tiled matrix products and the scan (below) */
-#endif
-#if defined(MAMBA__FW_AVX512) || defined(MAMBA__FW_AVX2) || defined(MAMBA__FW_NEON)
-#define MAMBA__FW_TILED 1
-#endif
-
-/* The scratch of one call: T rows of each activation, row-major by token. */
-typedef struct mamba__fw_buf {
-    float *r;     /* (T, d_model) residual stream */
-    float *u;     /* (T, d_model) normed input, later out_proj's output */
-    float *xz;    /* (T, 2*d_inner) in_proj output: x then z, per token */
-    float *dbc;   /* (T, dt_rank + 2*d_state) x_proj output: delta, B, C */
-    float *delta; /* (T, d_inner) Delta */
-    float *y;     /* (T, d_inner) SSM output */
-    float *xt;    /* (T rounded up to 16, max K) a product's inputs, packed (mamba__fw_pack_x) */
-} mamba__fw_buf;
 
 /* T*n floats rounded up to a 64-byte multiple; 0 on overflow. */
 static size_t mamba__fw_part(size_t T, size_t n)
@@ -3200,7 +4306,7 @@ MAMBA_API size_t mamba_forward_scratch_size(const mamba_model *m, int block)
     return f * sizeof(float) + 64; /* + room to align the start to 64 bytes */
 }
 
-static void mamba__fw_carve(mamba__fw_buf *b, const mamba_config *c, int T, float *f)
+static void mamba__fw_carve(mamba__acts *b, const mamba_config *c, int T, float *f)
 {
     size_t t = (size_t)T, di = (size_t)c->d_inner;
     b->r = f;
@@ -3218,581 +4324,17 @@ static void mamba__fw_carve(mamba__fw_buf *b, const mamba_config *c, int T, floa
     b->xt = f;
 }
 
-#ifdef MAMBA__FW_AVX512
-/* exp of 16 floats: mamba__vexp16() in >>kernels, the one the decoding
-   scan uses, so prompt and decode share one exp (measured max relative
-   error against exp() in double checked by tests/test_forward.c). */
-
-#endif /* MAMBA__FW_AVX512 */
-
-#ifdef MAMBA__FW_TILED
-/* The block's matrix products,
-       out[t][r] = sum_k W[r][k] X[t][k] (+ bias[r])          (F.linear)
-   Decoding forms each output as a dot product of a weight row with x.
-   Over a block the same sums are laid out as an outer product, the way
-   BLAS kernels do it: a tile of MR = 6 weight rows by 64 tokens keeps its
-   6 x 64 running sums in 24 registers of 16 lanes, one (row, token) sum per
-   lane. For each k, one weight of each row is broadcast to all 16 lanes and
-   multiplied into 16 tokens' inputs at once:
-
-       acc[i][t0 .. t0+63] += W[r0+i][k] * X[t0 .. t0+63][k]     24 FMAs
-
-   so every lane ends as a finished sum and nothing is added across lanes.
-   Two copies make the loads cheap:
-   - the block's inputs are transposed once per product into panels of 64
-     tokens, xt[k][64], so a step's 4 input vectors are 256 bytes in a row,
-     and a panel is one sequential stream through the k loop;
-   - the 6 weight rows are widened to f32, from whatever dtype the file
-     stores (this is where f16, bf16 and q8 become f32), KC = 256 columns at
-     a time, into a 6 KB panel that stays in L1 while all the block's
-     tokens pass under it: each weight is read from memory once per block
-     and converted once, then used T times.
-   A step is 4 loads, 6 broadcasts and 24 FMAs: the FMAs set the pace.
-   With AVX2 (16 registers of 8 lanes) a tile is 6 rows by 16 tokens, 12
-   registers, and a 64-token panel is four such tiles side by side; NEON
-   does the same with 24 registers of 4 lanes.
-
-   Rounding: a (row, token) sum adds k in order within a chain of 32
-   columns, then adds the chain sums in order, never one chain of all K:
-   measured on the 2,000-token test checkpoint, chains of 64 drifted 1.2e-5
-   from mamba_step() (whose dot products sum 64 partial sums pairwise) and
-   chains of 32 stay at 7e-6, below the 1e-5 the tests allow. That order
-   depends on k alone, so a result is the same whatever the block size, the
-   tile its token lands in, or the thread that computes it.
-   Measured, 1 thread, mamba-130m shapes, T = 256: in_proj (3072 x 768) 160
-   GFLOP/s and out_proj (768 x 1536) 165, about 75% of the FMA peak; the
-   4 x 6 dot-product kernel this replaced reached 126-134 and 104-143 (its
-   lane sums at the end of every tile cost 15-25%). */
-#define MAMBA__FW_MR 6     /* weight rows per tile */
-#define MAMBA__FW_KC 256   /* columns per weight panel (6 x 256 floats) */
-#define MAMBA__FW_CHAIN 32 /* columns per chain of sums (see Rounding) */
-#define MAMBA__FW_TSUB 256 /* tokens per pass over a chunk (sums: 6 x 256 floats) */
-
-/* An empty asm that claims to change v: the compiler must keep v in a
-   register as it is. mamba__fw_tile64() uses it on its 4 input vectors,
-   one of which gcc 12 otherwise keeps on the stack and reloads 6 times a
-   step although registers are free. */
-#if defined(__GNUC__) || defined(__clang__)
-#define MAMBA__FW_KEEP(v) __asm__("" : "+v"(v))
-#else
-#define MAMBA__FW_KEEP(v) ((void)0)
-#endif
-
-#ifdef MAMBA__FW_AVX512
-/* A 16 x 16 transpose in registers: r[j] holds row j, then r[i] holds
-   column i. Three rounds of shuffles, each pairing what the last one built:
-   2 x 2 blocks of floats within 128-bit lanes (unpack), 4 x 4 (shuffle_ps),
-   then the 128-bit lanes themselves (shuffle_f32x4, twice). */
-static void mamba__fw_transpose16(__m512 r[16])
-{
-    __m512 t[16], u[16];
-    int m, q;
-    for (m = 0; m < 8; m++) {
-        t[2 * m] = _mm512_unpacklo_ps(r[2 * m], r[2 * m + 1]);
-        t[2 * m + 1] = _mm512_unpackhi_ps(r[2 * m], r[2 * m + 1]);
-    }
-    for (m = 0; m < 4; m++) { /* u[4m + q]: element q + 4L of rows 4m .. 4m+3 in lane L */
-        u[4 * m] = _mm512_shuffle_ps(t[4 * m], t[4 * m + 2], 0x44);
-        u[4 * m + 1] = _mm512_shuffle_ps(t[4 * m], t[4 * m + 2], 0xEE);
-        u[4 * m + 2] = _mm512_shuffle_ps(t[4 * m + 1], t[4 * m + 3], 0x44);
-        u[4 * m + 3] = _mm512_shuffle_ps(t[4 * m + 1], t[4 * m + 3], 0xEE);
-    }
-    for (q = 0; q < 4; q++) {
-        __m512 v0 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x88), v1 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xDD);
-        __m512 w0 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x88), w1 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xDD);
-        r[q] = _mm512_shuffle_f32x4(v0, w0, 0x88);
-        r[q + 8] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
-        r[q + 4] = _mm512_shuffle_f32x4(v1, w1, 0x88);
-        r[q + 12] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
-    }
-}
-#endif
-
-/* X (T rows, ldx floats apart, K columns) into panels: tokens t0 .. t0+w-1
-   at xt + K*t0 as xt[k*w + j] = X[t0 + j][k]. Panels are w = 64 tokens,
-   then 16-token panels for what is left; tokens past T are zeros. */
-static void mamba__fw_pack_x(float *xt, const float *X, int ldx, int K, int T)
-{
-    const int nfull = T / 64, npanel = nfull + (T - 64 * nfull + 15) / 16;
-    int p;
-    MAMBA__PARALLEL_FOR
-    for (p = 0; p < npanel; p++) {
-        const int t0 = p < nfull ? 64 * p : 64 * nfull + 16 * (p - nfull), w = p < nfull ? 64 : 16;
-        float *dst = xt + (size_t)K * (size_t)t0;
-        int j, k;
-#ifdef MAMBA__FW_AVX512
-        /* 16 tokens x 16 columns at a time, transposed in registers */
-        const int n = T - t0 < w ? T - t0 : w;
-        int j0, i;
-        for (j0 = 0; j0 < w; j0 += 16)
-            for (k = 0; k < K; k += 16) {
-                const int kk = K - k < 16 ? K - k : 16;
-                const __mmask16 mask = (__mmask16)((1u << kk) - 1u);
-                __m512 r[16];
-                for (j = 0; j < 16; j++)
-                    r[j] = j0 + j < n ? _mm512_maskz_loadu_ps(mask, X + (size_t)(t0 + j0 + j) * (size_t)ldx + k)
-                                      : _mm512_setzero_ps();
-                mamba__fw_transpose16(r);
-                for (i = 0; i < kk; i++) _mm512_storeu_ps(dst + (size_t)(k + i) * (size_t)w + j0, r[i]);
-            }
-        continue;
-#endif
-        for (j = 0; j < w; j++) {
-            if (t0 + j < T) {
-                const float *src = X + (size_t)(t0 + j) * (size_t)ldx;
-                for (k = 0; k < K; k++) dst[(size_t)k * (size_t)w + (size_t)j] = src[k];
-            } else
-                for (k = 0; k < K; k++) dst[(size_t)k * (size_t)w + (size_t)j] = 0.0f;
-        }
-    }
-}
-
-#ifdef MAMBA__FW_AVX512
-/* One step of k for weight row i of the tile: broadcast, then FMAs. */
-#define MAMBA__FW_ROW64(i)                                          \
-    do {                                                            \
-        const __m512 w = _mm512_set1_ps(wp[(i) * MAMBA__FW_KC + k]); \
-        a##i##0 = _mm512_fmadd_ps(w, x0, a##i##0);                  \
-        a##i##1 = _mm512_fmadd_ps(w, x1, a##i##1);                  \
-        a##i##2 = _mm512_fmadd_ps(w, x2, a##i##2);                  \
-        a##i##3 = _mm512_fmadd_ps(w, x3, a##i##3);                  \
-    } while (0)
-/* A chunk's sum into the tile's running sums: stored by the first chunk,
-   added by the others (the chunk order of the rounding note above). */
-#define MAMBA__FW_PUT(p, a) _mm512_storeu_ps((p), first ? (a) : _mm512_add_ps(_mm512_loadu_ps(p), (a)))
-#define MAMBA__FW_PUT64(i)                                   \
-    do {                                                     \
-        float *o = res + (size_t)(i) * MAMBA__FW_TSUB;       \
-        MAMBA__FW_PUT(o, a##i##0);                           \
-        MAMBA__FW_PUT(o + 16, a##i##1);                      \
-        MAMBA__FW_PUT(o + 32, a##i##2);                      \
-        MAMBA__FW_PUT(o + 48, a##i##3);                      \
-    } while (0)
-
-/* The 6 x 64 tile over one chunk of kc columns: res[i][0..63] gets
-   sum_k wp[i][k] * xt[k][0..63]. xt is a 64-token panel at the chunk. */
-static void mamba__fw_tile64(float *res, const float *wp, const float *xt, int kc, int first)
-{
-    int c, k;
-    for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
-        const int end = kc - c < MAMBA__FW_CHAIN ? kc : c + MAMBA__FW_CHAIN;
-        __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00;
-        __m512 a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00;
-        __m512 a33 = a00, a40 = a00, a41 = a00, a42 = a00, a43 = a00, a50 = a00, a51 = a00, a52 = a00;
-        __m512 a53 = a00;
-        for (k = c; k < end; k++) {
-            const float *x = xt + (size_t)k * 64;
-            __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
-            __m512 x2 = _mm512_loadu_ps(x + 32), x3 = _mm512_loadu_ps(x + 48);
-            MAMBA__FW_KEEP(x0); MAMBA__FW_KEEP(x1); MAMBA__FW_KEEP(x2); MAMBA__FW_KEEP(x3);
-            MAMBA__FW_ROW64(0); MAMBA__FW_ROW64(1); MAMBA__FW_ROW64(2);
-            MAMBA__FW_ROW64(3); MAMBA__FW_ROW64(4); MAMBA__FW_ROW64(5);
-        }
-        MAMBA__FW_PUT64(0); MAMBA__FW_PUT64(1); MAMBA__FW_PUT64(2);
-        MAMBA__FW_PUT64(3); MAMBA__FW_PUT64(4); MAMBA__FW_PUT64(5);
-    }
-}
-
-/* The same for 16 tokens (the block's last tokens), in a panel of w tokens:
-   6 sums of 16 lanes, each formed exactly as a lane of mamba__fw_tile64()
-   forms it. */
-static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w, int kc, int first)
-{
-    int c, k;
-    for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
-        const int end = kc - c < MAMBA__FW_CHAIN ? kc : c + MAMBA__FW_CHAIN;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
-        for (k = c; k < end; k++) {
-            const __m512 x = _mm512_loadu_ps(xt + (size_t)k * (size_t)w);
-            a0 = _mm512_fmadd_ps(_mm512_set1_ps(wp[k]), x, a0);
-            a1 = _mm512_fmadd_ps(_mm512_set1_ps(wp[MAMBA__FW_KC + k]), x, a1);
-            a2 = _mm512_fmadd_ps(_mm512_set1_ps(wp[2 * MAMBA__FW_KC + k]), x, a2);
-            a3 = _mm512_fmadd_ps(_mm512_set1_ps(wp[3 * MAMBA__FW_KC + k]), x, a3);
-            a4 = _mm512_fmadd_ps(_mm512_set1_ps(wp[4 * MAMBA__FW_KC + k]), x, a4);
-            a5 = _mm512_fmadd_ps(_mm512_set1_ps(wp[5 * MAMBA__FW_KC + k]), x, a5);
-        }
-        MAMBA__FW_PUT(res, a0);
-        MAMBA__FW_PUT(res + MAMBA__FW_TSUB, a1);
-        MAMBA__FW_PUT(res + 2 * MAMBA__FW_TSUB, a2);
-        MAMBA__FW_PUT(res + 3 * MAMBA__FW_TSUB, a3);
-        MAMBA__FW_PUT(res + 4 * MAMBA__FW_TSUB, a4);
-        MAMBA__FW_PUT(res + 5 * MAMBA__FW_TSUB, a5);
-    }
-}
-#elif defined(MAMBA__FW_NEON)
-#define MAMBA__FW_PUT(p, a) vst1q_f32((p), first ? (a) : vaddq_f32(vld1q_f32(p), (a)))
-#define MAMBA__FW_ROW16(i)                                              \
-    do {                                                                \
-        const float32x4_t w4 = vdupq_n_f32(wp[(i) * MAMBA__FW_KC + k]); \
-        a##i##0 = vfmaq_f32(a##i##0, w4, x0);                           \
-        a##i##1 = vfmaq_f32(a##i##1, w4, x1);                           \
-        a##i##2 = vfmaq_f32(a##i##2, w4, x2);                           \
-        a##i##3 = vfmaq_f32(a##i##3, w4, x3);                           \
-    } while (0)
-#define MAMBA__FW_PUT16(i)                                               \
-    do {                                                                 \
-        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB, a##i##0);      \
-        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 4, a##i##1);  \
-        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 8, a##i##2);  \
-        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 12, a##i##3); \
-    } while (0)
-/* NEON (32 registers of 4 lanes): 6 rows by 16 tokens in 24 registers,
-   the same sums in the same order as the x86 tiles. */
-static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w, int kc, int first)
-{
-    int c, k;
-    for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
-        const int end = kc - c < MAMBA__FW_CHAIN ? kc : c + MAMBA__FW_CHAIN;
-        float32x4_t a00 = vdupq_n_f32(0.0f), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00;
-        float32x4_t a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00;
-        float32x4_t a33 = a00, a40 = a00, a41 = a00, a42 = a00, a43 = a00, a50 = a00, a51 = a00, a52 = a00;
-        float32x4_t a53 = a00;
-        for (k = c; k < end; k++) {
-            const float *x = xt + (size_t)k * (size_t)w;
-            const float32x4_t x0 = vld1q_f32(x), x1 = vld1q_f32(x + 4), x2 = vld1q_f32(x + 8), x3 = vld1q_f32(x + 12);
-            MAMBA__FW_ROW16(0); MAMBA__FW_ROW16(1); MAMBA__FW_ROW16(2);
-            MAMBA__FW_ROW16(3); MAMBA__FW_ROW16(4); MAMBA__FW_ROW16(5);
-        }
-        MAMBA__FW_PUT16(0); MAMBA__FW_PUT16(1); MAMBA__FW_PUT16(2);
-        MAMBA__FW_PUT16(3); MAMBA__FW_PUT16(4); MAMBA__FW_PUT16(5);
-    }
-}
-#else /* MAMBA__FW_AVX2 */
-#define MAMBA__FW_PUT(p, a) _mm256_storeu_ps((p), first ? (a) : _mm256_add_ps(_mm256_loadu_ps(p), (a)))
-#define MAMBA__FW_ROW16(i)                                                \
-    do {                                                                  \
-        const __m256 w8 = _mm256_broadcast_ss(wp + (i) * MAMBA__FW_KC + k); \
-        a##i##0 = _mm256_fmadd_ps(w8, x0, a##i##0);                       \
-        a##i##1 = _mm256_fmadd_ps(w8, x1, a##i##1);                       \
-    } while (0)
-#define MAMBA__FW_PUT16(i)                                          \
-    do {                                                            \
-        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB, a##i##0);     \
-        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 8, a##i##1); \
-    } while (0)
-/* 6 rows by 16 tokens of a panel of w tokens, in 12 registers of 8 lanes;
-   the same sums, in the same order, as the AVX-512 tiles. */
-static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w, int kc, int first)
-{
-    int c, k;
-    for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
-        const int end = kc - c < MAMBA__FW_CHAIN ? kc : c + MAMBA__FW_CHAIN;
-        __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
-        __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
-        for (k = c; k < end; k++) {
-            const __m256 x0 = _mm256_loadu_ps(xt + (size_t)k * (size_t)w);
-            const __m256 x1 = _mm256_loadu_ps(xt + (size_t)k * (size_t)w + 8);
-            MAMBA__FW_ROW16(0); MAMBA__FW_ROW16(1); MAMBA__FW_ROW16(2);
-            MAMBA__FW_ROW16(3); MAMBA__FW_ROW16(4); MAMBA__FW_ROW16(5);
-        }
-        MAMBA__FW_PUT16(0); MAMBA__FW_PUT16(1); MAMBA__FW_PUT16(2);
-        MAMBA__FW_PUT16(3); MAMBA__FW_PUT16(4); MAMBA__FW_PUT16(5);
-    }
-}
-#endif
-
-/* Rows r0 .. r0+5 of the product for all T tokens (xt: the packed inputs). */
-static void mamba__fw_rows6(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *xt, int T,
-                            int r0)
-{
-    const int K = W->cols, nr = W->rows - r0 < MAMBA__FW_MR ? W->rows - r0 : MAMBA__FW_MR;
-    float wp[MAMBA__FW_MR * MAMBA__FW_KC];
-    float res[MAMBA__FW_MR * MAMBA__FW_TSUB];
-    int s0, k0, t0, i, t;
-    /* rows past the matrix are zeros, computed and dropped */
-    if (nr < MAMBA__FW_MR) memset(wp, 0, sizeof wp);
-    for (s0 = 0; s0 < T; s0 += MAMBA__FW_TSUB) {
-        const int ns = T - s0 < MAMBA__FW_TSUB ? T - s0 : MAMBA__FW_TSUB;
-        for (k0 = 0; k0 < K; k0 += MAMBA__FW_KC) {
-            const int kc = K - k0 < MAMBA__FW_KC ? K - k0 : MAMBA__FW_KC;
-            for (i = 0; i < nr; i++) mamba__dequant_cols(wp + i * MAMBA__FW_KC, W, r0 + i, k0, kc);
-            /* s0 is a multiple of 64, so 64-token steps meet the panels */
-            for (t0 = s0; t0 < s0 + ns;) {
-                if (T - t0 >= 64) {
-                    const float *xp = xt + (size_t)K * (size_t)t0 + (size_t)k0 * 64;
-#ifdef MAMBA__FW_AVX512
-                    mamba__fw_tile64(res + (t0 - s0), wp, xp, kc, k0 == 0);
-#else
-                    for (i = 0; i < 64; i += 16) mamba__fw_tile16(res + (t0 - s0) + i, wp, xp + i, 64, kc, k0 == 0);
-#endif
-                    t0 += 64;
-                } else {
-                    mamba__fw_tile16(res + (t0 - s0), wp, xt + (size_t)K * (size_t)t0 + (size_t)k0 * 16, 16, kc,
-                                     k0 == 0);
-                    t0 += 16;
-                }
-            }
-        }
-        for (t = 0; t < ns; t++) {
-            float *o = out + (size_t)(s0 + t) * (size_t)ldo + r0;
-            for (i = 0; i < nr; i++) o[i] = bias ? res[i * MAMBA__FW_TSUB + t] + bias[r0 + i] : res[i * MAMBA__FW_TSUB + t];
-        }
-    }
-}
-#endif /* MAMBA__FW_TILED */
-
-/* out[t][r] = sum_k W[r][k] X[t][k] (+ bias[r])   for t < T, r < W->rows
-   The block's F.linear: out = X W^T + b. out rows are ldo floats apart, X
-   rows ldx floats apart (so a slice of a wider row can be an input); xt is
-   scratch for the packed inputs (T rounded up to 16, times K floats).
-   Threads split the rows, 6 at a time. With AVX-512, AVX2 or NEON this is
-   the tiled product above, for every dtype; otherwise each (row, token) is
-   mamba__dot_row(), the decode dot product, 4 rows at a time so that they
-   stay in L1 while the block's tokens pass. */
-static void mamba__fw_matmul(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *X, int ldx,
-                             int T, float *xt)
-{
-    const int rows = W->rows;
-    int q;
-#ifdef MAMBA__FW_TILED
-    const int ng = (rows + MAMBA__FW_MR - 1) / MAMBA__FW_MR;
-    mamba__fw_pack_x(xt, X, ldx, W->cols, T);
-    MAMBA__PARALLEL_FOR
-    for (q = 0; q < ng; q++) mamba__fw_rows6(out, ldo, W, bias, xt, T, MAMBA__FW_MR * q);
-#else
-    const int nq = (rows + 3) / 4;
-    (void)xt;
-    MAMBA__PARALLEL_FOR
-    for (q = 0; q < nq; q++) {
-        const int r0 = 4 * q, nr = rows - r0 < 4 ? rows - r0 : 4;
-        int i, t0;
-        for (t0 = 0; t0 < T; t0++) {
-            const float *x = X + (size_t)t0 * (size_t)ldx;
-            for (i = 0; i < nr; i++) {
-                float v = mamba__dot_row(W, r0 + i, x);
-                out[(size_t)t0 * ldo + r0 + i] = bias ? v + bias[r0 + i] : v;
-            }
-        }
-    }
-#endif
-}
-
-/* The causal conv over a block, in place on x (T rows, ldx apart), for
-   channels [c0, c1): mamba__conv_step() applied to t = 0, 1, ... in order,
-   with the window carried from token to token (and left in the state). */
-static void mamba__fw_conv_scalar(float *x, int ldx, float *window, const float *weight, const float *bias, int c0,
-                                  int c1, int d_conv, int T)
-{
-    int c, t, j;
-    for (c = c0; c < c1; c++) {
-        float *w = window + (size_t)c * (size_t)d_conv;
-        const float *k = weight + (size_t)c * (size_t)d_conv;
-        for (t = 0; t < T; t++) {
-            float *xc = x + (size_t)t * (size_t)ldx + c;
-            float acc = bias ? bias[c] : 0.0f;
-            for (j = 0; j + 1 < d_conv; j++) w[j] = w[j + 1];
-            w[d_conv - 1] = *xc;
-            for (j = 0; j < d_conv; j++) acc += k[j] * w[j];
-            *xc = mamba__silu(acc);
-        }
-    }
-}
-
-/* The selective scan over a block for channels [c0, c1): mamba__ssm_step()
-   applied to t = 0, 1, ... in order. x and z are rows of xz (ldxz apart),
-   B and C rows of dbc (ldbc apart). */
-static void mamba__fw_scan_scalar(float *y, float *h, const float *xz, int ldxz, const float *delta,
-                                  const float *A, const float *Bm, int ldbc, const float *D, int c0, int c1,
-                                  int d_inner, int d_state, int T)
-{
-    int c, t, n;
-    for (c = c0; c < c1; c++) {
-        float *hc = h + (size_t)c * (size_t)d_state;
-        const float *Ac = A + (size_t)c * (size_t)d_state;
-        for (t = 0; t < T; t++) {
-            const float *B = Bm + (size_t)t * (size_t)ldbc, *C = B + d_state;
-            float dt = delta[(size_t)t * d_inner + c], xc = xz[(size_t)t * ldxz + c], acc = 0.0f;
-            for (n = 0; n < d_state; n++) {
-                hc[n] = expf(dt * Ac[n]) * hc[n] + (dt * B[n]) * xc;
-                acc += hc[n] * C[n];
-            }
-            acc += D[c] * xc;
-            y[(size_t)t * d_inner + c] = acc * mamba__silu(xz[(size_t)t * ldxz + d_inner + c]);
-        }
-    }
-}
-
-#if defined(MAMBA__FW_AVX2) || defined(MAMBA__FW_NEON)
-/* The scan with AVX2 or NEON, channel by channel over t, each token's
-   update by mamba__scan_channel(), the decoding scan's own (vector exp):
-   the exp of every (channel, state) is what costs, and expf() one at a
-   time made the scan most of an AVX2 prompt. */
-static void mamba__fw_scan(float *y, float *h, const float *xz, int ldxz, const float *delta, const float *A,
-                           const float *Bm, int ldbc, const float *D, int c0, int c1, int d_inner, int d_state, int T)
-{
-    int c, t;
-    for (c = c0; c < c1; c++) {
-        float *hc = h + (size_t)c * (size_t)d_state;
-        const float *Ac = A + (size_t)c * (size_t)d_state;
-        for (t = 0; t < T; t++) {
-            const float *B = Bm + (size_t)t * (size_t)ldbc;
-            const float xs = xz[(size_t)t * ldxz + c];
-            const float s = mamba__scan_channel(hc, Ac, delta[(size_t)t * d_inner + c], xs, B, B + d_state, d_state);
-            y[(size_t)t * d_inner + c] = (s + D[c] * xs) * mamba__silu(xz[(size_t)t * ldxz + d_inner + c]);
-        }
-    }
-}
-#endif
-
-#ifdef MAMBA__FW_AVX512
-/* The conv for 16 channels c0..c0+15 at once, one lane per channel; the
-   window of each lane is d_conv registers (shifting them is renaming). */
-static void mamba__fw_conv16(float *x, int ldx, float *window, const float *weight, const float *bias, int c0,
-                             int d_conv, int T)
-{
-    __m512 w[8], k[8], acc, b;
-    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32(d_conv));
-    float *win = window + (size_t)c0 * (size_t)d_conv;
-    int t, j;
-    for (j = 0; j < d_conv; j++) {
-        w[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, win + j, 4);
-        k[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, weight + (size_t)c0 * (size_t)d_conv + j, 4);
-    }
-    b = bias ? _mm512_loadu_ps(bias + c0) : _mm512_setzero_ps();
-    for (t = 0; t < T; t++) {
-        float *xc = x + (size_t)t * (size_t)ldx + c0;
-        for (j = 0; j + 1 < d_conv; j++) w[j] = w[j + 1];
-        w[d_conv - 1] = _mm512_loadu_ps(xc);
-        acc = b;
-        for (j = 0; j < d_conv; j++) acc = _mm512_fmadd_ps(k[j], w[j], acc);
-        _mm512_storeu_ps(xc, mamba__silu16(acc));
-    }
-    for (j = 0; j < d_conv; j++) _mm512_i32scatter_ps(win + j, idx, w[j], 4);
-}
-
-/* The scan for 16 channels c0..c0+15, one lane per channel, d_state a
-   multiple of 16. State indices go 16 at a time: h for 16 channels x 16
-   states lives in 16 registers across all T tokens; y[t] collects the
-   partial sums of C h over the state chunks in n order, as the scalar loop
-   does. Then y = (y + D x) * SiLU(z). */
-static void mamba__fw_scan16(float *y, float *h, const float *xz, int ldxz, const float *delta, const float *A,
-                             const float *Bm, int ldbc, const float *D, int c0, int d_inner, int d_state, int T)
-{
-    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32(d_state));
-    float *hb = h + (size_t)c0 * (size_t)d_state;
-    const float *Ab = A + (size_t)c0 * (size_t)d_state;
-    int n0, t, j;
-    for (n0 = 0; n0 < d_state; n0 += 16) {
-        __m512 hv[16], Av[16];
-        for (j = 0; j < 16; j++) {
-            hv[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, hb + n0 + j, 4);
-            Av[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, Ab + n0 + j, 4);
-        }
-        for (t = 0; t < T; t++) {
-            const float *B = Bm + (size_t)t * (size_t)ldbc + n0, *C = B + d_state;
-            float *yt = y + (size_t)t * (size_t)d_inner + c0;
-            __m512 dt = _mm512_loadu_ps(delta + (size_t)t * (size_t)d_inner + c0);
-            __m512 dtx = _mm512_mul_ps(dt, _mm512_loadu_ps(xz + (size_t)t * (size_t)ldxz + c0));
-            __m512 acc = n0 ? _mm512_loadu_ps(yt) : _mm512_setzero_ps();
-            for (j = 0; j < 16; j++) {
-                __m512 dA = mamba__vexp16(_mm512_mul_ps(dt, Av[j]));
-                hv[j] = _mm512_fmadd_ps(dA, hv[j], _mm512_mul_ps(dtx, _mm512_set1_ps(B[j])));
-                acc = _mm512_fmadd_ps(hv[j], _mm512_set1_ps(C[j]), acc);
-            }
-            _mm512_storeu_ps(yt, acc);
-        }
-        for (j = 0; j < 16; j++) _mm512_i32scatter_ps(hb + n0 + j, idx, hv[j], 4);
-    }
-    for (t = 0; t < T; t++) {
-        float *yt = y + (size_t)t * (size_t)d_inner + c0;
-        const float *xt = xz + (size_t)t * (size_t)ldxz + c0;
-        __m512 acc = _mm512_fmadd_ps(_mm512_loadu_ps(D + c0), _mm512_loadu_ps(xt), _mm512_loadu_ps(yt));
-        _mm512_storeu_ps(yt, _mm512_mul_ps(acc, mamba__silu16(_mm512_loadu_ps(xt + d_inner))));
-    }
-}
-#endif
-
-/* delta = softplus(delta) over T rows of d_inner, each row as
-   mamba__block() does it (mamba__softplus_n). */
-static void mamba__fw_softplus(float *delta, int d_inner, int T)
-{
-    int t;
-    MAMBA__PARALLEL_FOR
-    for (t = 0; t < T; t++) mamba__softplus_n(delta + (size_t)t * (size_t)d_inner, d_inner);
-}
-
-/* One Mamba block over T tokens of the block buffer: mamba__block() for
-   t = 0..T-1, reorganised so that each weight is read once. */
-static void mamba__fw_layer(const mamba_model *m, mamba_state *s, int l, const mamba__fw_buf *b, int T)
-{
-    const mamba_config *cfg = &m->config;
-    const mamba_layer *L = &m->layers[l];
-    const int dm = cfg->d_model, di = cfg->d_inner, N = cfg->d_state, R = cfg->dt_rank, dc = cfg->d_conv;
-    const int ldxz = 2 * di, ldbc = R + 2 * N, ngroup = (di + 15) / 16;
-    float *window = mamba__state_window(s, l);
-    float *h = mamba__state_h(s, l);
-    int t, g;
-
-    /* u = RMSNorm(r) * w_norm, token by token */
-    MAMBA__PARALLEL_FOR
-    for (t = 0; t < T; t++)
-        mamba__rmsnorm(b->u + (size_t)t * dm, b->r + (size_t)t * dm, L->norm, dm, cfg->norm_eps);
-    /* (x, z) = in_proj(u) for all T tokens */
-    mamba__fw_matmul(b->xz, ldxz, &L->in_proj, L->in_proj_bias, b->u, dm, T, b->xt);
-    /* x = SiLU(conv1d(x)), per channel over t in order */
-    MAMBA__PARALLEL_FOR
-    for (g = 0; g < ngroup; g++) {
-        const int c0 = 16 * g, c1 = c0 + 16 < di ? c0 + 16 : di;
-#ifdef MAMBA__FW_AVX512
-        if (c1 - c0 == 16 && dc <= 8) {
-            mamba__fw_conv16(b->xz, ldxz, window, L->conv_weight, L->conv_bias, c0, dc, T);
-            continue;
-        }
-#endif
-        mamba__fw_conv_scalar(b->xz, ldxz, window, L->conv_weight, L->conv_bias, c0, c1, dc, T);
-    }
-    /* (delta, B, C) = x_proj(x) */
-    mamba__fw_matmul(b->dbc, ldbc, &L->x_proj, NULL, b->xz, ldxz, T, b->xt);
-    if (cfg->arch == MAMBA_ARCH_FALCON) {
-        MAMBA__PARALLEL_FOR
-        for (t = 0; t < T; t++) {
-            float *p = b->dbc + (size_t)t * ldbc;
-            mamba__rmsnorm(p, p, NULL, R, cfg->mixer_rms_eps);
-            mamba__rmsnorm(p + R, p + R, NULL, N, cfg->mixer_rms_eps);
-            mamba__rmsnorm(p + R + N, p + R + N, NULL, N, cfg->mixer_rms_eps);
-        }
-    }
-    /* Delta = softplus(dt_proj(delta) + dt_bias) */
-    mamba__fw_matmul(b->delta, di, &L->dt_proj, L->dt_bias, b->dbc, ldbc, T, b->xt);
-    mamba__fw_softplus(b->delta, di, T);
-    /* the selective scan, per channel over t in order; y = (C h + D x) * SiLU(z) */
-    MAMBA__PARALLEL_FOR
-    for (g = 0; g < ngroup; g++) {
-        const int c0 = 16 * g, c1 = c0 + 16 < di ? c0 + 16 : di;
-#ifdef MAMBA__FW_AVX512
-        if (c1 - c0 == 16 && N % 16 == 0) {
-            mamba__fw_scan16(b->y, h, b->xz, ldxz, b->delta, L->A, b->dbc + R, ldbc, L->D, c0, di, N, T);
-            continue;
-        }
-#endif
-#if defined(MAMBA__FW_AVX2) || defined(MAMBA__FW_NEON)
-        mamba__fw_scan(b->y, h, b->xz, ldxz, b->delta, L->A, b->dbc + R, ldbc, L->D, c0, c1, di, N, T);
-        continue;
-#endif
-        mamba__fw_scan_scalar(b->y, h, b->xz, ldxz, b->delta, L->A, b->dbc + R, ldbc, L->D, c0, c1, di, N, T);
-    }
-    /* r = r + out_proj(y) */
-    mamba__fw_matmul(b->u, dm, &L->out_proj, L->out_proj_bias, b->y, di, T, b->xt);
-    MAMBA__PARALLEL_FOR
-    for (t = 0; t < T; t++) {
-        float *r = b->r + (size_t)t * dm;
-        const float *u = b->u + (size_t)t * dm;
-        int i;
-        for (i = 0; i < dm; i++) r[i] += u[i];
-    }
-}
-
 MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const int *tokens, int n, float *logits,
                                      int flags, void *scratch, size_t scratch_bytes)
 {
     const mamba_config *cfg;
     const int all = (flags & MAMBA_FORWARD_ALL_LOGITS) != 0;
-    mamba__fw_buf b;
+    const mamba__arch_ops *ops;
+    mamba__acts b;
     size_t V;
     int T, b0, i, l;
-    if (!m || !s || !s->r || n < 0 || (n > 0 && !tokens)) return MAMBA_ERR_INVALID_ARG;
+    /* m->data is NULL for a model whose load failed or that was closed */
+    if (!m || !s || !s->r || !m->data || n < 0 || (n > 0 && !tokens)) return MAMBA_ERR_INVALID_ARG;
     cfg = &m->config;
     if (!mamba__state_fits(m, s)) return MAMBA_ERR_INVALID_ARG;
     /* every token first, so an error leaves the state as it was */
@@ -3800,7 +4342,11 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
         if (tokens[i] < 0 || tokens[i] >= cfg->n_vocab_padded) return MAMBA_ERR_TOKEN;
     if (n == 0) return MAMBA_OK;
     V = (size_t)cfg->n_vocab_padded;
-    if (!scratch) { /* no scratch: the token-by-token path (cannot fail now) */
+    ops = mamba__arch_of(cfg->arch);
+    MAMBA_ASSERT(ops != NULL); /* a loaded model has a known arch */
+    /* no scratch, or an observer (which sees one token at a time): the
+       token-by-token path (cannot fail now) */
+    if (!scratch || s->observer) {
         for (i = 0; i < n; i++)
             mamba_step(m, s, tokens[i], !logits ? NULL : all ? logits + (size_t)i * V : i == n - 1 ? logits : NULL);
         return MAMBA_OK;
@@ -3817,15 +4363,24 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
     {
         uintptr_t a = (uintptr_t)scratch;
         mamba__fw_carve(&b, cfg, T, (float *)(void *)((unsigned char *)scratch + ((64u - (a & 63u)) & 63u)));
+        b.batched = 1;
+        b.xq = NULL;
+        b.xs = NULL;
     }
 
     for (b0 = 0; b0 < n; b0 += T) {
         const int nb = n - b0 < T ? n - b0 : T;
+        mamba__thr_call thr;
         int t;
+        mamba__thr_begin(&s->threads[1], &thr, nb); /* >>threads, per block */
         /* r[t] = embedding[token t], widened from any dtype as mamba_step() does */
         for (t = 0; t < nb; t++)
             mamba__dequant_row(b.r + (size_t)t * (size_t)cfg->d_model, &m->embedding, tokens[b0 + t]);
-        for (l = 0; l < cfg->n_layer; l++) mamba__fw_layer(m, s, l, &b, nb);
+        b.T = nb;
+        for (l = 0; l < cfg->n_layer; l++) {
+            ops->block(m, s, l, &b, ops);
+            mamba__thr_progress(&s->threads[1], &thr, l + 1, cfg->n_layer + 1);
+        }
         if (logits && all) {
             /* logits[t] = lm_head(RMSNorm(r[t]) * w_norm_f) for the whole block */
             MAMBA__PARALLEL_FOR
@@ -3836,8 +4391,9 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
         }
         if (b0 + nb == n) /* leave the last residual in the state, as mamba_step() does */
             memcpy(s->r, b.r + (size_t)(nb - 1) * cfg->d_model, sizeof(float) * (size_t)cfg->d_model);
+        mamba__thr_end(&s->threads[1], &thr);
     }
-    s->pos += n;
+    s->pos = s->pos > LONG_MAX - n ? LONG_MAX : s->pos + n; /* saturates: a loaded snapshot may say LONG_MAX */
     if (logits && !all) {
         /* only the last token's logits: one matrix-vector product, as mamba_step() */
         mamba__rmsnorm(s->u, s->r, m->norm_f, cfg->d_model, cfg->norm_eps);
@@ -4018,8 +4574,7 @@ MAMBA_API mamba_result mamba_state_load(mamba_state *s, const mamba_model *m, co
     if (mamba__rd64(p + body) != mamba__snap_fnv(MAMBA__FNV_OFFSET, p, body)) return MAMBA_ERR_STATE_CHECKSUM;
     /* the checksum holds: now the fields mean what they say */
     pos = mamba__rd64(p + 40);
-    if (mamba__rd32(p + 36) != 0 || pos > (uint64_t)(((unsigned long)-1) >> 1) /* LONG_MAX */)
-        return MAMBA_ERR_STATE_CHECKSUM;
+    if (mamba__rd32(p + 36) != 0 || pos > (uint64_t)LONG_MAX) return MAMBA_ERR_STATE_CHECKSUM;
     mamba__snap_sizes(s, sizes);
     for (i = 0; i < 6; i++)
         if (mamba__rd32(p + 12 + 4 * i) != sizes[i]) return MAMBA_ERR_STATE_MODEL;
@@ -4284,8 +4839,9 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
 #endif
 
 /* out[j] = W x[j] (+ bias) for j < n, each exactly as mamba__matvec_x()
-   computes it (the same row kernel, the same q8 input preparation in the
-   sequence's own scratch st[j]->xq/xs, the same groups of 4 q8 rows), with
+   computes it (the weight type's own row kernels from mamba__wtypes[], the
+   same input preparation in the sequence's own scratch st[j]->xq/xs; a
+   row's sum does not depend on the row range it is computed in), with
    the rows taken in panels: a panel is read from memory once and then from
    the cache for the other n - 1 inputs. Threads split panels (independent
    rows): bit-identical for any thread count. */
@@ -4310,14 +4866,10 @@ static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out,
         for (jj = 0; jj < n; jj++) {
             float *o = out[jj];
             if (q16) {
-                for (r = r0; r < r1; r += 4) { /* r0 is a multiple of 4: matvec_x's groups */
-                    const int nr = r1 - r < 4 ? r1 - r : 4;
-                    wt->dot_rows_x(o + r, W, r, nr, (const int16_t *)st[jj]->xq, st[jj]->xs);
-                    if (bias) {
-                        int i;
-                        for (i = 0; i < nr; i++) o[r + i] += bias[r + i];
-                    }
-                }
+                /* r0 is a multiple of 4, as the row-range contract asks */
+                wt->dot_rows_x(o, W, r0, r1, (const int16_t *)st[jj]->xq, st[jj]->xs);
+                if (bias)
+                    for (r = r0; r < r1; r++) o[r] += bias[r];
             } else {
                 for (r = r0; r < r1; r++) {
                     float v = wt->dot_row(W, r, x[jj]);
@@ -4462,13 +5014,51 @@ static int mamba__before(const float *p, int a, int b)
     return p[a] > p[b] || (p[a] == p[b] && a < b);
 }
 
+/* Heaps over idx[0..end) ordered by mamba__before, the worst at the root
+   (each parent after its children): the tools for the two bounded paths
+   below. */
+static void mamba__sift_down(const float *p, int *idx, int root, int end)
+{
+    for (;;) {
+        int child = 2 * root + 1, t;
+        if (child >= end) return;
+        if (child + 1 < end && mamba__before(p, idx[child], idx[child + 1])) child++; /* the later child */
+        if (!mamba__before(p, idx[root], idx[child])) return;
+        t = idx[root]; idx[root] = idx[child]; idx[child] = t;
+        root = child;
+    }
+}
+
+/* The k most likely of idx[0..n) into idx[0..k), by a heap of the best k
+   seen so far: O(n log k) always. quickselect's fallback. */
+static void mamba__select_top_heap(const float *p, int *idx, int n, int k)
+{
+    int i;
+    for (i = k / 2 - 1; i >= 0; i--) mamba__sift_down(p, idx, i, k);
+    for (i = k; i < n; i++) {
+        if (mamba__before(p, idx[i], idx[0])) { /* better than the worst kept */
+            int t = idx[0]; idx[0] = idx[i]; idx[i] = t;
+            mamba__sift_down(p, idx, 0, k);
+        }
+    }
+}
+
+/* Partial quickselect (continued): a median of three can still be led into
+   O(n^2) by a crafted order of logits, so after 2 log2(n) + 8 rounds that
+   did not finish, the heap selection above does it in O(n log k) (the
+   introselect idea, Musser 1997). */
 static void mamba__select_top(const float *p, int *idx, int n, int k)
 {
-    int lo = 0, hi = n - 1;
+    int lo = 0, hi = n - 1, rounds = 8, m;
+    for (m = n; m > 1; m >>= 1) rounds += 2;
     while (lo < hi) {
         int mid = lo + (hi - lo) / 2, i = lo, j = hi, pivot, t;
         /* median of three as the pivot */
         int a = idx[lo], b = idx[mid], c = idx[hi];
+        if (rounds-- == 0) {
+            mamba__select_top_heap(p, idx, n, k);
+            return;
+        }
         if (mamba__before(p, b, a)) { t = a; a = b; b = t; } /* now a before b */
         if (mamba__before(p, c, b)) b = c;  /* b = the earlier of b, c (the later is not needed) */
         if (mamba__before(p, b, a)) b = a;  /* the median is the later of a and that */
@@ -4488,10 +5078,20 @@ static void mamba__select_top(const float *p, int *idx, int n, int k)
     }
 }
 
-/* Insertion sort of a few candidates by descending p (k is small). */
+/* Sort the k candidates in idx[0..k) by descending p: an insertion sort for
+   a few, a heapsort beyond (top-p may sort every candidate of a flat
+   distribution: O(k log k), not O(k^2)). */
 static void mamba__sort_top(const float *p, int *idx, int k)
 {
     int i, j;
+    if (k > 32) {
+        for (i = k / 2 - 1; i >= 0; i--) mamba__sift_down(p, idx, i, k);
+        for (i = k - 1; i > 0; i--) { /* the worst to the end, again and again */
+            int t = idx[0]; idx[0] = idx[i]; idx[i] = t;
+            mamba__sift_down(p, idx, 0, i);
+        }
+        return;
+    }
     for (i = 1; i < k; i++) {
         int v = idx[i];
         for (j = i; j > 0 && mamba__before(p, v, idx[j - 1]); j--) idx[j] = idx[j - 1];
@@ -4574,7 +5174,7 @@ MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logi
             mass = 0.0;
             for (i = 0; i < k; i++) mass += p[work[i]];
             if (mass >= target || k == m) break;
-            k *= 4;
+            k = k > m / 4 ? m : k * 4; /* never past m, never an int overflow */
         }
         mamba__sort_top(p, work, k);
         mass = 0.0;
@@ -4620,25 +5220,55 @@ MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logi
 /* >>tokenizer-impl
 
    The packed section (all u32 little-endian, offsets from its first byte;
-   tools/tokpack.py is the writer and documents the same table):
+   tools/tokpack.py is the writer and documents every field):
 
-     0 "MAMBATOK" | 8 version 1 | 12 header_bytes 128 | 16 total_bytes
-    20 flags | 24 n_vocab | 28 n_merges | 32 n_added | 36 n_class | 40 n_ccc
-    44 n_decomp | 48 n_decomp_pool | 52 n_comp | 56 token_blob_bytes
-    60 added_blob_bytes | 64 max_token_bytes
+     0 "MAMBATOK" | 8 version 1 or 2 | 12 header_bytes 128 (v1) / 256 (v2)
+    16 total_bytes | 20 flags | 24 n_vocab | 28 n_merges | 32 n_added
+    36 n_class | 40 n_ccc | 44 n_decomp | 48 n_decomp_pool | 52 n_comp
+    56 token_blob_bytes | 60 added_blob_bytes | 64 max_token_bytes
     68.. offsets of: tok_offsets u32[n_vocab+1], tok_blob, byte_ids u32[256],
          merges {left,right,rank,result}[n_merges] sorted by (left,right),
-         added {id,flags,off,len}[n_added] longest first, added_blob,
+         added {id,flags,off,len}[n_added], added_blob,
          class u32[n_class] (start<<8|class), ccc u32[n_ccc] (start<<8|ccc),
          decomp {cp, off<<3|len}[n_decomp] sorted, decomp_pool u32[],
          comp {first,second,composite}[n_comp] sorted by (first,second)
+   version 2 only:
+   112 unk_id | 116 bos_id | 120 eos_id | 124 prepend | 128 n_chars
+   132 chars {cp,id}[n_chars] sorted | 136 byte_tok bitset[n_vocab]
+   140 n_nodes | 144 nodes {first edge, n_edges, added index}[n_nodes]
+   148 n_edges | 152 edges u32 byte<<24|child (breadth-first: edge k -> node k+2)
+   156 max_added_bytes | 160 n_sets | 164 sets {neg | mask<<8, lit off, lit n}
+   168 n_lits | 172 lits u32[] | 176 n_alts | 180 alts {first item, n}
+   184 n_items | 188 items {set, min, max, kind}
+   192 n_hash | 196 hash u32[n_hash] merge index (linear probing) | 200 max_probe
+   A version 1 section (GPT-NeoX, as v0.1 wrote it) has no trie (its added
+   tokens, at most 256, are sorted longest first and tried in turn) and no
+   regex: it gets GPT-2's, the program below.
 
    Every read goes through mamba__tok_u32(), byte by byte: the section needs no
    alignment and the code runs the same on a big-endian machine. */
 
-#define MAMBA__TOK_HEADER 128u
+#define MAMBA__TOK_HEADER_V1 128u
+#define MAMBA__TOK_HEADER_V2 256u
 #define MAMBA__TOK_NONE 0xFFFFFFFFu
 #define MAMBA__TOK_MAXCP 0x10FFFFu
+#define MAMBA__TOK_MAX_ADDED (1u << 20)     /* added tokens (v2) */
+#define MAMBA__TOK_MAX_ADDED_V1 256u        /* v1 tries each in turn: keep that cheap */
+#define MAMBA__TOK_MAX_ADDED_BYTES 1024u    /* bounds the trie walk at one position */
+#define MAMBA__TOK_MAX_SETS 256u
+#define MAMBA__TOK_MAX_LITS 4096u
+#define MAMBA__TOK_MAX_ALTS 256u
+#define MAMBA__TOK_MAX_ITEMS 8u             /* items in one alternative (the recursion depth) */
+#define MAMBA__TOK_SPACE 0x20u              /* SentencePiece's "▁" as the encoder holds it */
+#define MAMBA__TOK_MAX_HASH (1u << 26)      /* merge hash slots */
+#define MAMBA__TOK_MAX_PROBE 4096u
+
+/* the merge hash's slot for the pair (l, r): tools/tokpack.py's merge_hash() */
+static unsigned mamba__tok_hash(unsigned l, unsigned r)
+{
+    unsigned h = (l * 0x9E3779B1u + r) * 0x85EBCA77u;
+    return (h ^ (h >> 15)) & 0xFFFFFFFFu;
+}
 
 static unsigned mamba__tok_u32(const unsigned char *p)
 {
@@ -4656,11 +5286,11 @@ static mamba_result mamba__tok_fail(mamba_tokenizer *t, const char *why)
 /* Find an array of `count` elements of `elem` bytes at the u32 offset stored
    at header byte `field`; bounds are checked by subtracting from the trusted
    size, so no untrusted addition can wrap. */
-static int mamba__tok_array(const unsigned char *s, size_t total, unsigned field, size_t count,
+static int mamba__tok_array(const unsigned char *s, size_t total, size_t header, unsigned field, size_t count,
                             size_t elem, const unsigned char **out)
 {
     size_t off = mamba__tok_u32(s + field);
-    if (off < MAMBA__TOK_HEADER || off > total || (off & 3u)) return 0;
+    if (off < header || off > total || (off & 3u)) return 0;
     if (count != 0 && elem > ((size_t)-1) / count) return 0;
     if (count * elem > total - off) return 0;
     *out = s + off;
@@ -4687,23 +5317,234 @@ static int mamba__tok_ranges_ok(const unsigned char *arr, unsigned n, unsigned m
     return 1;
 }
 
+/* GPT-2's pre-tokenizer regex as a program (what tools/tokpack.py's
+   compile_regex(GPT2_REGEX) writes into a version 2 section; test_tokenizer
+   checks they agree), for version 1 sections:
+     sets  0 ' | 1..8 s t r e v m l d | 9 space | 10 \p{L} | 11 \p{N}
+           12 [^\s\p{L}\p{N}] | 13 \s | 14 \S
+     alts  's 't 're 've 'm 'll 'd | ?\p{L}+ | ?\p{N}+ | ?[^\s\p{L}\p{N}]+
+           \s+(?!\S) | \s+ */
+#define MAMBA__W(x) (unsigned char)((x) & 0xFFu), (unsigned char)(((x) >> 8) & 0xFFu), \
+                    (unsigned char)(((x) >> 16) & 0xFFu), (unsigned char)(((x) >> 24) & 0xFFu)
+static const unsigned char mamba__tok_gpt2_sets[] = {MAMBA__W(0u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(2u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(3u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(4u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(5u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(6u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(7u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(8u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(9u), MAMBA__W(1u), MAMBA__W(512u), MAMBA__W(10u), MAMBA__W(0u), MAMBA__W(1024u), MAMBA__W(10u), MAMBA__W(0u), MAMBA__W(3585u), MAMBA__W(10u), MAMBA__W(0u), MAMBA__W(2048u), MAMBA__W(10u), MAMBA__W(0u), MAMBA__W(2049u), MAMBA__W(10u), MAMBA__W(0u)};
+static const unsigned char mamba__tok_gpt2_lits[] = {MAMBA__W(39u), MAMBA__W(115u), MAMBA__W(116u), MAMBA__W(114u), MAMBA__W(101u), MAMBA__W(118u), MAMBA__W(109u), MAMBA__W(108u), MAMBA__W(100u), MAMBA__W(32u)};
+static const unsigned char mamba__tok_gpt2_alts[] = {MAMBA__W(0u), MAMBA__W(2u), MAMBA__W(2u), MAMBA__W(2u), MAMBA__W(4u), MAMBA__W(3u), MAMBA__W(7u), MAMBA__W(3u), MAMBA__W(10u), MAMBA__W(2u), MAMBA__W(12u), MAMBA__W(3u), MAMBA__W(15u), MAMBA__W(2u), MAMBA__W(17u), MAMBA__W(2u), MAMBA__W(19u), MAMBA__W(2u), MAMBA__W(21u), MAMBA__W(2u), MAMBA__W(23u), MAMBA__W(2u), MAMBA__W(25u), MAMBA__W(1u)};
+static const unsigned char mamba__tok_gpt2_items[] = {MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(2u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(3u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(4u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(5u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(4u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(6u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(7u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(7u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(8u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(9u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(10u), MAMBA__W(1u), MAMBA__W(0xFFFFFFFFu), MAMBA__W(0u), MAMBA__W(9u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(11u), MAMBA__W(1u), MAMBA__W(0xFFFFFFFFu), MAMBA__W(0u), MAMBA__W(9u), MAMBA__W(0u), MAMBA__W(1u), MAMBA__W(0u), MAMBA__W(12u), MAMBA__W(1u), MAMBA__W(0xFFFFFFFFu), MAMBA__W(0u), MAMBA__W(13u), MAMBA__W(1u), MAMBA__W(0xFFFFFFFFu), MAMBA__W(0u), MAMBA__W(14u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(1u), MAMBA__W(13u), MAMBA__W(1u), MAMBA__W(0xFFFFFFFFu), MAMBA__W(0u)};
+#undef MAMBA__W
+
+/* ---- Unicode lookups (binary searches over the packed tables) ---- */
+
+/* value of the range containing c in a start<<8|value table */
+static unsigned mamba__tok_range(const unsigned char *arr, unsigned n, unsigned c)
+{
+    unsigned lo = 0, hi = n; /* invariant: start[lo] <= c, answer in [lo, hi) */
+    while (hi - lo > 1) {
+        unsigned mid = lo + (hi - lo) / 2;
+        if ((mamba__tok_at(arr, mid) >> 8) <= c) lo = mid; else hi = mid;
+    }
+    return mamba__tok_at(arr, lo) & 0xFFu;
+}
+
+enum { MAMBA__TOK_OTHER = 0, MAMBA__TOK_LETTER = 1, MAMBA__TOK_NUMBER = 2, MAMBA__TOK_SPACE_CLASS = 3 };
+
+static unsigned mamba__tok_class_slow(const mamba_tokenizer *t, unsigned c)
+{
+    return mamba__tok_range(t->cls, t->n_class, c);
+}
+static unsigned mamba__tok_class(const mamba_tokenizer *t, unsigned c)
+{
+    return c < 128 ? t->ascii_class[c] : mamba__tok_range(t->cls, t->n_class, c);
+}
+/* SentencePiece: the id of the one-character piece c, or NONE */
+static unsigned mamba__tok_char_slow(const mamba_tokenizer *t, unsigned c)
+{
+    unsigned lo = 0, hi = t->n_chars;
+    while (lo < hi) {
+        unsigned mid = lo + (hi - lo) / 2, mc = mamba__tok_at(t->chars, 2 * (size_t)mid);
+        if (mc == c) return mamba__tok_at(t->chars, 2 * (size_t)mid + 1);
+        if (mc < c) lo = mid + 1; else hi = mid;
+    }
+    return MAMBA__TOK_NONE;
+}
+static unsigned mamba__tok_char(const mamba_tokenizer *t, unsigned c)
+{
+    return c < 128 ? t->ascii_id[c] : mamba__tok_char_slow(t, c);
+}
+
+/* the trie child of `node` on byte b, or NONE (edges sorted by byte) */
+static unsigned mamba__tok_child(const mamba_tokenizer *t, unsigned node, unsigned b)
+{
+    const unsigned char *nd = t->nodes + 12 * (size_t)node;
+    unsigned lo = mamba__tok_u32(nd), hi = lo + mamba__tok_u32(nd + 4);
+    while (lo < hi) {
+        unsigned mid = lo + (hi - lo) / 2, e = mamba__tok_at(t->edges, mid);
+        if ((e >> 24) == b) return e & 0xFFFFFFu;
+        if ((e >> 24) < b) lo = mid + 1; else hi = mid;
+    }
+    return MAMBA__TOK_NONE;
+}
+
+/* Version 2 parts of the header: the trie, the regex program, the
+   SentencePiece tables. Called after the version 1 checks passed. */
+static mamba_result mamba__tok_init_v2(mamba_tokenizer *t, const unsigned char *s, size_t total, size_t ablob)
+{
+    const size_t H = MAMBA__TOK_HEADER_V2;
+    unsigned i, unk = mamba__tok_u32(s + 112), bos = mamba__tok_u32(s + 116), eos = mamba__tok_u32(s + 120);
+    unsigned edges_seen = 0, terminals = 0;
+    t->prepend = mamba__tok_u32(s + 124);
+    t->n_chars = mamba__tok_u32(s + 128);
+    t->n_nodes = mamba__tok_u32(s + 140);
+    t->n_edges = mamba__tok_u32(s + 148);
+    t->max_added_bytes = mamba__tok_u32(s + 156);
+    t->n_sets = mamba__tok_u32(s + 160);
+    t->n_lits = mamba__tok_u32(s + 168);
+    t->n_alts = mamba__tok_u32(s + 176);
+    t->n_items = mamba__tok_u32(s + 184);
+    t->n_hash = mamba__tok_u32(s + 192);
+    t->max_probe = mamba__tok_u32(s + 200);
+    if ((unk != MAMBA__TOK_NONE && unk >= t->n_vocab) || (bos != MAMBA__TOK_NONE && bos >= t->n_vocab) ||
+        (eos != MAMBA__TOK_NONE && eos >= t->n_vocab))
+        return mamba__tok_fail(t, "tokenizer unk/bos/eos id out of range");
+    if (((t->flags & MAMBA_TOK_ADD_BOS) && bos == MAMBA__TOK_NONE) || ((t->flags & MAMBA_TOK_ADD_EOS) && eos == MAMBA__TOK_NONE))
+        return mamba__tok_fail(t, "tokenizer template adds a bos/eos it does not name");
+    t->unk_id = unk == MAMBA__TOK_NONE ? -1 : (int)unk;
+    t->bos_id = bos == MAMBA__TOK_NONE ? -1 : (int)bos;
+    t->eos_id = eos == MAMBA__TOK_NONE ? -1 : (int)eos;
+    t->add_bos = (t->flags & MAMBA_TOK_ADD_BOS) != 0;
+    t->add_eos = (t->flags & MAMBA_TOK_ADD_EOS) != 0;
+    if (t->prepend > 3 || (t->prepend && !(t->flags & MAMBA_TOK_SENTENCEPIECE)))
+        return mamba__tok_fail(t, "tokenizer prepend mode unknown");
+    if (t->n_added > MAMBA__TOK_MAX_ADDED || t->max_added_bytes > MAMBA__TOK_MAX_ADDED_BYTES)
+        return mamba__tok_fail(t, "tokenizer has too many or too long added tokens");
+    if (t->n_nodes < 2 || t->n_nodes > ablob + 2 || t->n_edges != t->n_nodes - 2)
+        return mamba__tok_fail(t, "tokenizer trie size is wrong");
+    if (t->n_sets > MAMBA__TOK_MAX_SETS || t->n_lits > MAMBA__TOK_MAX_LITS || t->n_alts > MAMBA__TOK_MAX_ALTS ||
+        t->n_items > MAMBA__TOK_MAX_ALTS * MAMBA__TOK_MAX_ITEMS)
+        return mamba__tok_fail(t, "tokenizer regex program too large");
+    if (!mamba__tok_array(s, total, H, 132, t->n_chars, 8, &t->chars) ||
+        !mamba__tok_array(s, total, H, 136, ((size_t)t->n_vocab + 7) / 8, 1, &t->byte_tok) ||
+        !mamba__tok_array(s, total, H, 144, t->n_nodes, 12, &t->nodes) ||
+        !mamba__tok_array(s, total, H, 152, t->n_edges, 4, &t->edges) ||
+        !mamba__tok_array(s, total, H, 164, t->n_sets, 12, &t->sets) ||
+        !mamba__tok_array(s, total, H, 172, t->n_lits, 4, &t->lits) ||
+        !mamba__tok_array(s, total, H, 180, t->n_alts, 8, &t->alts) ||
+        !mamba__tok_array(s, total, H, 188, t->n_items, 16, &t->items) ||
+        !mamba__tok_array(s, total, H, 196, t->n_hash, 4, &t->hash))
+        return mamba__tok_fail(t, "tokenizer array offset misaligned or out of bounds");
+    /* the merge hash: every slot empty or a merge, every merge in exactly one
+       slot within max_probe of its hash (so a lookup that stops there, or at
+       an empty slot, never misses one) */
+    if (t->n_hash) {
+        unsigned used = 0, mask = t->n_hash - 1;
+        if ((t->n_hash & mask) || t->n_hash > MAMBA__TOK_MAX_HASH || t->n_hash <= t->n_merges ||
+            t->max_probe > MAMBA__TOK_MAX_PROBE)
+            return mamba__tok_fail(t, "tokenizer merge hash size is wrong");
+        for (i = 0; i < t->n_hash; i++) {
+            unsigned e = mamba__tok_at(t->hash, i);
+            if (e != MAMBA__TOK_NONE && e >= t->n_merges) return mamba__tok_fail(t, "tokenizer merge hash slot out of range");
+            used += e != MAMBA__TOK_NONE;
+        }
+        if (used != t->n_merges) return mamba__tok_fail(t, "tokenizer merge hash does not hold every merge once");
+        for (i = 0; i < t->n_merges; i++) {
+            const unsigned char *m = t->merges + 16 * (size_t)i;
+            unsigned h = mamba__tok_hash(mamba__tok_u32(m), mamba__tok_u32(m + 4)), k;
+            for (k = 0; k <= t->max_probe; k++) {
+                unsigned e = mamba__tok_at(t->hash, (h + k) & mask);
+                if (e == i || e == MAMBA__TOK_NONE) break;
+            }
+            if (k > t->max_probe || mamba__tok_at(t->hash, (h + k) & mask) != i)
+                return mamba__tok_fail(t, "tokenizer merge hash does not hold every merge once");
+        }
+    }
+    for (i = 0; i < t->n_chars; i++) {
+        unsigned cp = mamba__tok_at(t->chars, 2 * (size_t)i), id = mamba__tok_at(t->chars, 2 * (size_t)i + 1);
+        if (cp > MAMBA__TOK_MAXCP || id >= t->n_vocab || (i > 0 && cp <= mamba__tok_at(t->chars, 2 * (size_t)i - 2)))
+            return mamba__tok_fail(t, "tokenizer character table malformed");
+    }
+    /* the trie: breadth-first, so node i's edges come right after those of
+       nodes 0..i-1 and edge k leads to node k + 2 (a tree: every node but
+       the roots has one parent, and a child's index is above its parent's,
+       so a walk always ends) */
+    for (i = 0; i < t->n_nodes; i++) {
+        const unsigned char *nd = t->nodes + 12 * (size_t)i;
+        unsigned first = mamba__tok_u32(nd), n = mamba__tok_u32(nd + 4), entry = mamba__tok_u32(nd + 8), k;
+        if (first != edges_seen || n > 256 || n > t->n_edges - edges_seen || (entry != MAMBA__TOK_NONE && entry >= t->n_added))
+            return mamba__tok_fail(t, "tokenizer trie node malformed");
+        for (k = 0; k < n; k++) {
+            unsigned e = mamba__tok_at(t->edges, first + k);
+            if ((e & 0xFFFFFFu) != first + k + 2 || first + k + 2 <= i ||
+                (k > 0 && (e >> 24) <= (mamba__tok_at(t->edges, first + k - 1) >> 24)))
+                return mamba__tok_fail(t, "tokenizer trie edge malformed");
+        }
+        edges_seen += n;
+        terminals += entry != MAMBA__TOK_NONE;
+    }
+    /* every added token is spelt by the path to its node, and no other node
+       claims one: the trie is exactly the added-token list */
+    if (terminals != t->n_added) return mamba__tok_fail(t, "tokenizer trie does not match the added tokens");
+    for (i = 0; i < t->n_added; i++) {
+        const unsigned char *a = t->added + 16 * (size_t)i;
+        unsigned fl = mamba__tok_u32(a + 4), off = mamba__tok_u32(a + 8), len = mamba__tok_u32(a + 12), k;
+        unsigned node = fl & 1u;
+        if (len > t->max_added_bytes) return mamba__tok_fail(t, "tokenizer added token longer than max_added_bytes");
+        for (k = 0; k < len && node != MAMBA__TOK_NONE; k++) node = mamba__tok_child(t, node, t->added_blob[off + k]);
+        if (node == MAMBA__TOK_NONE || mamba__tok_u32(t->nodes + 12 * (size_t)node + 8) != i)
+            return mamba__tok_fail(t, "tokenizer trie does not match the added tokens");
+    }
+    {   /* the first bytes: the roots' edges */
+        unsigned r;
+        for (r = 0; r < 2; r++) {
+            const unsigned char *nd = t->nodes + 12 * (size_t)r;
+            unsigned first = mamba__tok_u32(nd), n = mamba__tok_u32(nd + 4), k;
+            for (k = 0; k < n; k++) mamba__tok_bitset(r ? t->first_norm : t->first_raw, mamba__tok_at(t->edges, first + k) >> 24);
+        }
+    }
+    /* the regex program */
+    for (i = 0; i < t->n_sets; i++) {
+        unsigned fl = mamba__tok_at(t->sets, 3 * (size_t)i), off = mamba__tok_at(t->sets, 3 * (size_t)i + 1);
+        unsigned n = mamba__tok_at(t->sets, 3 * (size_t)i + 2), k;
+        if ((fl & ~0xF01u) || off > t->n_lits || n > t->n_lits - off) return mamba__tok_fail(t, "tokenizer regex set malformed");
+        for (k = 0; k < n; k++)
+            if (mamba__tok_at(t->lits, off + k) > MAMBA__TOK_MAXCP) return mamba__tok_fail(t, "tokenizer regex literal out of range");
+    }
+    for (i = 0; i < t->n_alts; i++) {
+        unsigned first = mamba__tok_at(t->alts, 2 * (size_t)i), n = mamba__tok_at(t->alts, 2 * (size_t)i + 1), k;
+        if (n == 0 || n > MAMBA__TOK_MAX_ITEMS || first > t->n_items || n > t->n_items - first)
+            return mamba__tok_fail(t, "tokenizer regex alternative malformed");
+        for (k = first; k < first + n; k++) {
+            const unsigned char *it = t->items + 16 * (size_t)k;
+            unsigned set = mamba__tok_u32(it), lo = mamba__tok_u32(it + 4), hi = mamba__tok_u32(it + 8), kind = mamba__tok_u32(it + 12);
+            if (set >= t->n_sets || lo > hi || hi == 0 || kind > 1 || (kind == 1 && (lo != 1 || hi != 1)))
+                return mamba__tok_fail(t, "tokenizer regex item malformed");
+        }
+    }
+    return MAMBA_OK;
+}
+
+static int mamba__tok_set_has(const mamba_tokenizer *t, unsigned set, unsigned w); /* >>tokenizer, the regex */
+
 MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *section, size_t bytes)
 {
     const unsigned char *s = (const unsigned char *)section;
-    size_t total, blob, ablob;
-    unsigned i, max_len = 0, ratio_x2 = 2, u8ratio = 3, comp_ratio = 1;
+    size_t total, blob, ablob, H;
+    unsigned i, max_len = 0, ratio_x2 = 2, u8ratio = 3, comp_ratio = 1, comp_min2 = 0x1161u; /* Hangul V (and T) jamo compose by formula */
     if (!t) return MAMBA_ERR_INVALID_ARG;
     memset(t, 0, sizeof *t);
     if (!s) return MAMBA_ERR_INVALID_ARG;
     /* 1. header: size, magic, version, sizes */
-    if (bytes < MAMBA__TOK_HEADER) return mamba__tok_fail(t, "tokenizer section shorter than its header");
+    if (bytes < MAMBA__TOK_HEADER_V1) return mamba__tok_fail(t, "tokenizer section shorter than its header");
     if (memcmp(s, "MAMBATOK", 8) != 0) return mamba__tok_fail(t, "tokenizer section magic is not MAMBATOK");
-    if (mamba__tok_u32(s + 8) != 1) return mamba__tok_fail(t, "tokenizer section version is not 1");
-    if (mamba__tok_u32(s + 12) != MAMBA__TOK_HEADER) return mamba__tok_fail(t, "tokenizer header_bytes is not 128");
+    t->version = mamba__tok_u32(s + 8);
+    if (t->version != 1 && t->version != 2) return mamba__tok_fail(t, "tokenizer section version is not 1 or 2");
+    H = t->version == 1 ? MAMBA__TOK_HEADER_V1 : MAMBA__TOK_HEADER_V2;
+    if (mamba__tok_u32(s + 12) != H) return mamba__tok_fail(t, "tokenizer header_bytes is not 128 (v1) or 256 (v2)");
+    if (bytes < H) return mamba__tok_fail(t, "tokenizer section shorter than its header");
     total = mamba__tok_u32(s + 16);
-    if (total < MAMBA__TOK_HEADER || total > bytes) return mamba__tok_fail(t, "tokenizer total_bytes exceeds the section");
+    if (total < H || total > bytes) return mamba__tok_fail(t, "tokenizer total_bytes exceeds the section");
     t->flags = mamba__tok_u32(s + 20);
-    if (t->flags & ~1u) return mamba__tok_fail(t, "tokenizer flags has unknown bits");
+    if (t->flags & ~(t->version == 1 ? 1u : 0x1FFu)) return mamba__tok_fail(t, "tokenizer flags has unknown bits");
+    if ((t->flags & (MAMBA_TOK_BYTE_FALLBACK | MAMBA_TOK_STRIP | MAMBA_TOK_META_SPLIT)) && !(t->flags & MAMBA_TOK_SENTENCEPIECE))
+        return mamba__tok_fail(t, "tokenizer SentencePiece flags on a byte-level tokenizer");
     t->n_vocab = mamba__tok_u32(s + 24);
     t->n_merges = mamba__tok_u32(s + 28);
     t->n_added = mamba__tok_u32(s + 32);
@@ -4715,19 +5556,22 @@ MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *sect
     blob = mamba__tok_u32(s + 56);
     ablob = mamba__tok_u32(s + 60);
     t->max_token_bytes = mamba__tok_u32(s + 64);
+    t->unk_id = t->bos_id = t->eos_id = -1;
     if (t->n_vocab == 0 || t->n_vocab > 0x7FFFFFFFu) return mamba__tok_fail(t, "tokenizer n_vocab is 0 or too large");
+    if (t->version == 1 && t->n_added > MAMBA__TOK_MAX_ADDED_V1)
+        return mamba__tok_fail(t, "tokenizer v1 section with more than 256 added tokens (repack it: v2 has a trie)");
     /* 2. every array inside the section */
-    if (!mamba__tok_array(s, total, 68, (size_t)t->n_vocab + 1, 4, &t->tok_offsets) ||
-        !mamba__tok_array(s, total, 72, blob, 1, &t->tok_blob) ||
-        !mamba__tok_array(s, total, 76, 256, 4, &t->byte_ids) ||
-        !mamba__tok_array(s, total, 80, t->n_merges, 16, &t->merges) ||
-        !mamba__tok_array(s, total, 84, t->n_added, 16, &t->added) ||
-        !mamba__tok_array(s, total, 88, ablob, 1, &t->added_blob) ||
-        !mamba__tok_array(s, total, 92, t->n_class, 4, &t->cls) ||
-        !mamba__tok_array(s, total, 96, t->n_ccc, 4, &t->ccc) ||
-        !mamba__tok_array(s, total, 100, t->n_decomp, 8, &t->decomp) ||
-        !mamba__tok_array(s, total, 104, t->n_decomp_pool, 4, &t->decomp_pool) ||
-        !mamba__tok_array(s, total, 108, t->n_comp, 12, &t->comp))
+    if (!mamba__tok_array(s, total, H, 68, (size_t)t->n_vocab + 1, 4, &t->tok_offsets) ||
+        !mamba__tok_array(s, total, H, 72, blob, 1, &t->tok_blob) ||
+        !mamba__tok_array(s, total, H, 76, 256, 4, &t->byte_ids) ||
+        !mamba__tok_array(s, total, H, 80, t->n_merges, 16, &t->merges) ||
+        !mamba__tok_array(s, total, H, 84, t->n_added, 16, &t->added) ||
+        !mamba__tok_array(s, total, H, 88, ablob, 1, &t->added_blob) ||
+        !mamba__tok_array(s, total, H, 92, t->n_class, 4, &t->cls) ||
+        !mamba__tok_array(s, total, H, 96, t->n_ccc, 4, &t->ccc) ||
+        !mamba__tok_array(s, total, H, 100, t->n_decomp, 8, &t->decomp) ||
+        !mamba__tok_array(s, total, H, 104, t->n_decomp_pool, 4, &t->decomp_pool) ||
+        !mamba__tok_array(s, total, H, 108, t->n_comp, 12, &t->comp))
         return mamba__tok_fail(t, "tokenizer array offset misaligned or out of bounds");
     /* 3. token byte strings: offsets start at 0, never decrease, end at the blob size */
     if (mamba__tok_at(t->tok_offsets, 0) != 0 || mamba__tok_at(t->tok_offsets, t->n_vocab) != blob)
@@ -4737,7 +5581,7 @@ MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *sect
         if (b < a) return mamba__tok_fail(t, "tokenizer token offsets decrease");
         if (b - a > max_len) max_len = b - a;
     }
-    if (max_len != t->max_token_bytes) return mamba__tok_fail(t, "tokenizer max_token_bytes is wrong");
+    if (max_len != t->max_token_bytes || max_len > 0x7FFFFFF0u) return mamba__tok_fail(t, "tokenizer max_token_bytes is wrong");
     for (i = 0; i < 256; i++) {
         unsigned id = mamba__tok_at(t->byte_ids, i);
         if (id != MAMBA__TOK_NONE && id >= t->n_vocab) return mamba__tok_fail(t, "tokenizer byte id out of range");
@@ -4761,14 +5605,17 @@ MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *sect
             memcmp(t->tok_blob + so + ll, t->tok_blob + ro, rl) != 0)
             return mamba__tok_fail(t, "tokenizer merge result is not left+right");
     }
-    /* 5. added tokens: in range, non-empty, longest first */
+    /* 5. added tokens: in range, non-empty (v1: longest first) */
     for (i = 0; i < t->n_added; i++) {
         const unsigned char *a = t->added + 16 * (size_t)i;
         unsigned id = mamba__tok_u32(a), fl = mamba__tok_u32(a + 4), off = mamba__tok_u32(a + 8), len = mamba__tok_u32(a + 12);
         if (id >= t->n_vocab || (fl & ~3u) || len == 0 || off > ablob || len > ablob - off)
             return mamba__tok_fail(t, "tokenizer added token malformed");
-        if (i > 0 && len > mamba__tok_u32(a - 4)) return mamba__tok_fail(t, "tokenizer added tokens not longest first");
-        mamba__tok_bitset((fl & 1u) ? t->first_norm : t->first_raw, t->added_blob[off]);
+        if (t->version == 1) {
+            if (i > 0 && len > mamba__tok_u32(a - 4)) return mamba__tok_fail(t, "tokenizer added tokens not longest first");
+            mamba__tok_bitset((fl & 1u) ? t->first_norm : t->first_raw, t->added_blob[off]);
+            if (len > t->max_added_bytes) t->max_added_bytes = len;
+        }
     }
     /* 6. Unicode tables */
     if (!mamba__tok_ranges_ok(t->cls, t->n_class, 3)) return mamba__tok_fail(t, "tokenizer class table malformed");
@@ -4799,11 +5646,56 @@ MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *sect
             unsigned pa = mamba__tok_u32(c - 12), pb = mamba__tok_u32(c - 8);
             if (a < pa || (a == pa && b <= pb)) return mamba__tok_fail(t, "tokenizer compositions not sorted");
         }
+        if (b < comp_min2) comp_min2 = b;
         /* a composite longer in UTF-8 than its two parts would grow the text */
         if (mamba__tok_u8len(x) > mamba__tok_u8len(a) + mamba__tok_u8len(b)) comp_ratio = 2;
     }
+    /* 7. version 2: trie, regex, SentencePiece tables; version 1: GPT-2's regex */
+    if (t->version == 2) {
+        mamba_result r = mamba__tok_init_v2(t, s, total, ablob);
+        if (r != MAMBA_OK) { const char *why = t->error; memset(t, 0, sizeof *t); t->error = why; return r; }
+    } else {
+        t->sets = mamba__tok_gpt2_sets; t->n_sets = (unsigned)(sizeof mamba__tok_gpt2_sets / 12);
+        t->lits = mamba__tok_gpt2_lits; t->n_lits = (unsigned)(sizeof mamba__tok_gpt2_lits / 4);
+        t->alts = mamba__tok_gpt2_alts; t->n_alts = (unsigned)(sizeof mamba__tok_gpt2_alts / 8);
+        t->items = mamba__tok_gpt2_items; t->n_items = (unsigned)(sizeof mamba__tok_gpt2_items / 16);
+    }
+    /* caches of the lookups every ASCII character makes */
+    for (i = 0; i < 128; i++) {
+        unsigned k;
+        t->ascii_class[i] = (unsigned char)mamba__tok_class_slow(t, i);
+        t->ascii_id[i] = mamba__tok_char_slow(t, i);
+        for (k = 0; k < t->n_sets && k < 32; k++)
+            t->ascii_sets[i] |= (unsigned)mamba__tok_set_has(t, k, i | (unsigned)t->ascii_class[i] << 24) << k;
+    }
+    /* the first character of a match of alternative k is in one of the sets
+       of its items up to the first that must match (a lookahead there: any) */
+    for (i = 0; i < t->n_alts && i < 32 && t->n_sets <= 32; i++) {
+        unsigned first = mamba__tok_at(t->alts, 2 * (size_t)i), n = mamba__tok_at(t->alts, 2 * (size_t)i + 1), k;
+        for (k = first; k < first + n; k++) {
+            const unsigned char *it = t->items + 16 * (size_t)k;
+            if (mamba__tok_u32(it + 12) == 1) { t->alt_first[i] = 0xFFFFFFFFu; break; }
+            t->alt_first[i] |= 1u << mamba__tok_u32(it);
+            if (mamba__tok_u32(it + 4) > 0) break;
+        }
+    }
+    t->comp_min_second = comp_min2;
+    /* (one pass over the merge results: is there a non-space byte before a space?) */
+    if ((t->flags & MAMBA_TOK_SENTENCEPIECE) && !(t->flags & MAMBA_TOK_META_SPLIT) && t->ascii_id[MAMBA__TOK_SPACE] != MAMBA__TOK_NONE) {
+        t->sp_words = 1;
+        for (i = 0; i < t->n_merges && t->sp_words; i++) {
+            unsigned res = mamba__tok_u32(t->merges + 16 * (size_t)i + 12), k;
+            unsigned a = mamba__tok_at(t->tok_offsets, res), b = mamba__tok_at(t->tok_offsets, res + 1);
+            for (k = a + 1; k < b; k++)
+                if (t->tok_blob[k] == ' ' && t->tok_blob[k - 1] != ' ') { t->sp_words = 0; break; }
+        }
+    }
     t->cp_per_byte_x2 = ratio_x2;
     t->utf8_per_byte = u8ratio * comp_ratio;
+    /* a push writes the token, plus what it completes or gives up: 3 held
+       bytes, or with byte fallback 3 U+FFFD (9 bytes) and one more byte */
+    t->detok_bytes = t->max_token_bytes + 3;
+    if (t->flags & MAMBA_TOK_SENTENCEPIECE) t->detok_bytes = (t->max_token_bytes > 1 ? t->max_token_bytes : 1) + 9;
     t->data = s;
     t->bytes = total;
     return MAMBA_OK;
@@ -4811,7 +5703,7 @@ MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *sect
 
 MAMBA_API mamba_result mamba_tokenizer_from_model(mamba_tokenizer *t, const mamba_model *m)
 {
-    if (!t || !m) return MAMBA_ERR_INVALID_ARG;
+    if (!t || !m || !m->data) return MAMBA_ERR_INVALID_ARG; /* a failed or closed model */
     if (!m->tokenizer || m->tokenizer_bytes == 0) {
         memset(t, 0, sizeof *t);
         t->error = "the model file has no tokenizer section";
@@ -4820,25 +5712,6 @@ MAMBA_API mamba_result mamba_tokenizer_from_model(mamba_tokenizer *t, const mamb
     return mamba_tokenizer_init(t, m->tokenizer, m->tokenizer_bytes);
 }
 
-/* ---- Unicode lookups (binary searches over the packed tables) ---- */
-
-/* value of the range containing c in a start<<8|value table */
-static unsigned mamba__tok_range(const unsigned char *arr, unsigned n, unsigned c)
-{
-    unsigned lo = 0, hi = n; /* invariant: start[lo] <= c, answer in [lo, hi) */
-    while (hi - lo > 1) {
-        unsigned mid = lo + (hi - lo) / 2;
-        if ((mamba__tok_at(arr, mid) >> 8) <= c) lo = mid; else hi = mid;
-    }
-    return mamba__tok_at(arr, lo) & 0xFFu;
-}
-
-enum { MAMBA__TOK_OTHER = 0, MAMBA__TOK_LETTER = 1, MAMBA__TOK_NUMBER = 2, MAMBA__TOK_SPACE = 3 };
-
-static unsigned mamba__tok_class(const mamba_tokenizer *t, unsigned c)
-{
-    return mamba__tok_range(t->cls, t->n_class, c);
-}
 static unsigned mamba__tok_ccc(const mamba_tokenizer *t, unsigned c)
 {
     if (c < 0x300) return 0; /* no combining mark below U+0300: the common case */
@@ -4921,13 +5794,20 @@ static size_t mamba__tok_put_utf8(unsigned c, unsigned char *o)
 
 /* ---- the encoder's state: output ids and working memory ---- */
 
+/* ---- the encoder's state: output ids and working memory ---- */
+
 typedef struct mamba__tok_enc {
     const mamba_tokenizer *t;
     int *ids;
     size_t max_ids, n_ids;      /* n_ids counts past max_ids: the size needed */
     unsigned char *work;        /* caller memory */
     size_t work_bytes;
+    size_t budget;              /* regex steps left (a hostile program cannot run away) */
+    size_t steps;               /* added-token matching steps (trie edges, v1 comparisons) */
+    const unsigned *sets_of;    /* per code point of the piece: bit s = in regex set s (or NULL) */
+    size_t sets_base;           /* the piece's first position */
     int too_small;              /* work memory ran out */
+    int bad;                    /* the regex ran out of budget */
 } mamba__tok_enc;
 
 static void mamba__tok_emit(mamba__tok_enc *e, unsigned id)
@@ -4936,10 +5816,26 @@ static void mamba__tok_emit(mamba__tok_enc *e, unsigned id)
     e->n_ids++;
 }
 
-/* Merge lookup: binary search of (left, right); 1 and rank/result if found. */
+/* Merge lookup: the hash (v2), else binary search of (left, right); 1 and
+   rank/result if found. */
 static int mamba__tok_merge(const mamba_tokenizer *t, unsigned l, unsigned r, unsigned *rank, unsigned *res)
 {
     unsigned lo = 0, hi = t->n_merges;
+    if (t->n_hash) {
+        unsigned mask = t->n_hash - 1, h = mamba__tok_hash(l, r), k;
+        for (k = 0; k <= t->max_probe; k++) {
+            unsigned e = mamba__tok_at(t->hash, (h + k) & mask);
+            const unsigned char *m;
+            if (e == MAMBA__TOK_NONE) return 0;
+            m = t->merges + 16 * (size_t)e;
+            if (mamba__tok_u32(m) == l && mamba__tok_u32(m + 4) == r) {
+                *rank = mamba__tok_u32(m + 8);
+                *res = mamba__tok_u32(m + 12);
+                return 1;
+            }
+        }
+        return 0;
+    }
     while (lo < hi) {
         unsigned mid = lo + (hi - lo) / 2;
         const unsigned char *m = t->merges + 16 * (size_t)mid;
@@ -4984,38 +5880,69 @@ static mamba__tok_u64 mamba__tok_heap_pop(mamba__tok_u64 *h, size_t *n)
     return top;
 }
 
-/* BPE on one word of n bytes at w (inside the work memory at `mem`, which
-   has `avail` bytes after the word). Symbols form a doubly linked list over
-   the byte positions; a merged-away symbol gets id NONE. */
-static void mamba__tok_bpe(mamba__tok_enc *e, const unsigned char *w, size_t n, unsigned char *mem, size_t avail)
+/* BPE on a short word (n <= MAMBA__TOK_SHORT symbols), in place: each
+   round merges the pair of lowest rank, the leftmost of equal ones (the
+   order the heap below pops them in); O(n^2) on a few symbols beats the
+   heap's bookkeeping. */
+#define MAMBA__TOK_SHORT 24
+static void mamba__tok_bpe_short(mamba__tok_enc *e, const unsigned *id, size_t n)
 {
     const mamba_tokenizer *t = e->t;
-    unsigned *id, rank, res;
+    unsigned sym[MAMBA__TOK_SHORT], rank[MAMBA__TOK_SHORT], res[MAMBA__TOK_SHORT];
+    size_t m = 0, i;
+    for (i = 0; i < n; i++)
+        if (id[i] != MAMBA__TOK_NONE) sym[m++] = id[i];
+    for (i = 0; i + 1 < m; i++)
+        if (!mamba__tok_merge(t, sym[i], sym[i + 1], &rank[i], &res[i])) rank[i] = MAMBA__TOK_NONE;
+    while (m > 1) {
+        size_t best = 0;
+        for (i = 1; i + 1 < m; i++)
+            if (rank[i] < rank[best]) best = i;
+        if (rank[best] == MAMBA__TOK_NONE) break;
+        sym[best] = res[best];
+        for (i = best + 1; i + 1 < m; i++) { sym[i] = sym[i + 1]; rank[i] = rank[i + 1]; res[i] = res[i + 1]; }
+        m--;
+        if (best > 0 && !mamba__tok_merge(t, sym[best - 1], sym[best], &rank[best - 1], &res[best - 1]))
+            rank[best - 1] = MAMBA__TOK_NONE;
+        if (best + 1 < m && !mamba__tok_merge(t, sym[best], sym[best + 1], &rank[best], &res[best]))
+            rank[best] = MAMBA__TOK_NONE;
+    }
+    for (i = 0; i < m; i++) mamba__tok_emit(e, sym[i]);
+}
+
+/* BPE on the n starting symbols id[0..n) (in the work memory; NONE marks a
+   symbol that is dropped), with `avail` bytes at `mem` for the links and the
+   heap. Symbols form a doubly linked list over the positions; a merged-away
+   symbol gets id NONE. */
+static void mamba__tok_bpe(mamba__tok_enc *e, unsigned *id, size_t n, unsigned char *mem, size_t avail)
+{
+    const mamba_tokenizer *t = e->t;
+    unsigned rank, res;
     int *prev, *next;
     mamba__tok_u64 *heap;
     size_t i, nh = 0, cap, head = (size_t)-1, last = (size_t)-1;
-    if (n == 1) { /* the common single-byte word: no merging possible */
-        unsigned b = mamba__tok_at(t->byte_ids, w[0]);
-        if (b != MAMBA__TOK_NONE) mamba__tok_emit(e, b);
+    if (n == 0) return;
+    if (n == 1) { /* the common one-symbol word: no merging possible */
+        if (id[0] != MAMBA__TOK_NONE) mamba__tok_emit(e, id[0]);
         return;
     }
-    /* memory: 8-byte aligned heap of 2n entries, then id/prev/next */
+    if (n <= MAMBA__TOK_SHORT) { /* most words: scan for the best pair, no heap */
+        mamba__tok_bpe_short(e, id, n);
+        return;
+    }
+    /* memory: 8-byte aligned heap of 2n entries, then prev/next */
     {
         size_t pad = (size_t)(-(ptrdiff_t)(size_t)mem) & 7u, need;
         if (n > 0x7FFFFFF0u || avail < pad) { e->too_small = 1; return; }
         mem += pad; avail -= pad;
-        need = n * (2 * sizeof(mamba__tok_u64) + 3 * 4);
+        need = n * (2 * sizeof(mamba__tok_u64) + 2 * sizeof(int));
         if (need > avail) { e->too_small = 1; return; }
     }
     heap = (mamba__tok_u64 *)(void *)mem;
     cap = 2 * n;
-    id = (unsigned *)(void *)(mem + cap * sizeof(mamba__tok_u64));
-    prev = (int *)(void *)(id + n);
+    prev = (int *)(void *)(mem + cap * sizeof(mamba__tok_u64));
     next = prev + n;
-    /* one symbol per byte; a byte without an id is dropped, as Hugging Face
-       drops characters missing from the vocabulary when there is no unk */
     for (i = 0; i < n; i++) {
-        id[i] = mamba__tok_at(t->byte_ids, w[i]);
         prev[i] = next[i] = -1;
         if (id[i] == MAMBA__TOK_NONE) continue;
         if (last != (size_t)-1) { next[last] = (int)i; prev[i] = (int)last; }
@@ -5062,80 +5989,278 @@ static void mamba__tok_bpe(mamba__tok_enc *e, const unsigned char *w, size_t n, 
     }
 }
 
-/* One pre-tokenized word: code points cp[a..b) -> UTF-8 bytes -> BPE. The
-   bytes go into the work memory after the code points (`free_mem`). */
-static void mamba__tok_word(mamba__tok_enc *e, const unsigned *cp, size_t a, size_t b,
-                            unsigned char *free_mem, size_t avail)
+/* 4-byte aligned start of the free work memory; 0 if there is none */
+static unsigned *mamba__tok_align4(unsigned char *mem, size_t *avail)
 {
-    size_t i, n = 0;
-    if ((b - a) > avail / 4) { e->too_small = 1; return; } /* at most 4 bytes per code point */
-    for (i = a; i < b; i++) n += mamba__tok_put_utf8(cp[i], free_mem + n);
-    mamba__tok_bpe(e, free_mem, n, free_mem + n, avail - n);
+    size_t pad = (size_t)(-(ptrdiff_t)(size_t)mem) & 3u;
+    if (*avail < pad) { *avail = 0; return (unsigned *)(void *)mem; }
+    *avail -= pad;
+    return (unsigned *)(void *)(mem + pad);
 }
 
-/* The GPT-2 pre-tokenizer regex, by hand, over code points cp[a..b):
-     's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-   At each position the alternatives are tried in that order (the regex
-   engine's leftmost-first rule) and each quantifier is greedy. The one
-   subtle branch is \s+(?!\S): a run of white space followed by a
-   non-space gives up its last character, which then joins the next word as
-   the optional leading space (or stands alone if it is not U+0020). */
-static void mamba__tok_pretok(mamba__tok_enc *e, const unsigned *cp, size_t a, size_t b,
-                              unsigned char *free_mem, size_t avail)
+/* The low 24 bits of a code-point slot hold the code point; the pre-tokenizer
+   puts the character's class in bits 24-25 so each is looked up once. */
+#define MAMBA__TOK_CP(w) ((w) & 0xFFFFFFu)
+
+/* A byte-level word: code points cp[a..b) -> UTF-8 bytes -> byte ids -> BPE. */
+static void mamba__tok_word_bytes(mamba__tok_enc *e, const unsigned *cp, size_t a, size_t b,
+                                  unsigned char *mem, size_t avail)
 {
     const mamba_tokenizer *t = e->t;
-    size_t i = a;
-    while (i < b && !e->too_small) {
-        size_t j = i;
-        unsigned c = cp[i];
-        if (c == '\'' && i + 1 < b) {
-            unsigned c1 = cp[i + 1], c2 = i + 2 < b ? cp[i + 2] : 0;
-            if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') j = i + 2;
-            else if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l')) j = i + 3;
+    unsigned *id = mamba__tok_align4(mem, &avail);
+    size_t i, n = 0;
+    if (b - a == 1 && MAMBA__TOK_CP(cp[a]) < 0x80) { /* a one-byte word */
+        unsigned x = mamba__tok_at(t->byte_ids, MAMBA__TOK_CP(cp[a]));
+        if (x != MAMBA__TOK_NONE) mamba__tok_emit(e, x);
+        return;
+    }
+    for (i = a; i < b; i++) {
+        unsigned char u[4];
+        size_t k, m = mamba__tok_put_utf8(MAMBA__TOK_CP(cp[i]), u);
+        if (avail / 4 - n < m) { e->too_small = 1; return; }
+        for (k = 0; k < m; k++) id[n++] = mamba__tok_at(t->byte_ids, u[k]);
+    }
+    mamba__tok_bpe(e, id, n, (unsigned char *)(id + n), avail - 4 * n);
+}
+
+/* A SentencePiece word: code points cp[a..b), after a "▁" if `space`: one
+   symbol per character (its piece), else its UTF-8 bytes as <0xNN> tokens
+   (byte_fallback, when all of them exist), else unk (a run of unknown
+   characters is one unk with fuse_unk), else nothing; then BPE. As Hugging
+   Face's BPE::merge_word builds its first symbols. */
+static void mamba__tok_word_sp(mamba__tok_enc *e, const unsigned *cp, size_t a, size_t b, int space,
+                               unsigned char *mem, size_t avail)
+{
+    const mamba_tokenizer *t = e->t;
+    unsigned *id = mamba__tok_align4(mem, &avail);
+    size_t i, n = 0;
+    int unk_open = 0;
+    for (i = 0; i < b - a + (size_t)space; i++) {
+        unsigned c = space ? (i == 0 ? MAMBA__TOK_SPACE : cp[a + i - 1]) : cp[a + i], x = mamba__tok_char(t, c);
+        if (avail / 4 - n < 4) { e->too_small = 1; return; }
+        if (x != MAMBA__TOK_NONE) { id[n++] = x; unk_open = 0; continue; }
+        if (t->flags & MAMBA_TOK_BYTE_FALLBACK) {
+            unsigned char u[4];
+            size_t k, m = mamba__tok_put_utf8(c, u);
+            for (k = 0; k < m && mamba__tok_at(t->byte_ids, u[k]) != MAMBA__TOK_NONE; k++) id[n + k] = mamba__tok_at(t->byte_ids, u[k]);
+            if (k == m) { n += m; unk_open = 0; continue; }
         }
-        if (j == i) {
-            /* ` ?` then a run of one class (letter, number or other) */
-            size_t s = i;
-            unsigned cls;
-            if (c == ' ' && i + 1 < b) s = i + 1;
-            cls = mamba__tok_class(t, cp[s]);
-            if (cls == MAMBA__TOK_SPACE && s != i) { s = i; cls = MAMBA__TOK_SPACE; }
-            if (cls != MAMBA__TOK_SPACE) {
-                j = s + 1;
-                while (j < b && mamba__tok_class(t, cp[j]) == cls) j++;
-            } else {
-                /* white space run [i, r) */
-                size_t r = i + 1;
-                while (r < b && mamba__tok_class(t, cp[r]) == MAMBA__TOK_SPACE) r++;
-                if (r == b) j = r;               /* \s+ up to the end */
-                else if (r - 1 > i) j = r - 1;   /* \s+(?!\S): leave the last one */
-                else j = r;                      /* \s+: a single one */
-            }
-        }
-        mamba__tok_word(e, cp, i, j, free_mem, avail);
-        i = j;
+        if (t->unk_id >= 0 && !(unk_open && (t->flags & MAMBA_TOK_FUSE_UNK))) { id[n++] = (unsigned)t->unk_id; unk_open = 1; }
+    }
+    mamba__tok_bpe(e, id, n, (unsigned char *)(id + n), avail - 4 * n);
+}
+
+/* ---- the pre-tokenizer regex program ---- */
+
+/* Is the code point slot w (class in bits 24-25) in set `set`? */
+static int mamba__tok_set_has(const mamba_tokenizer *t, unsigned set, unsigned w)
+{
+    const unsigned char *row = t->sets + 12 * (size_t)set;
+    unsigned fl = mamba__tok_u32(row), hit = (fl >> (8 + (w >> 24))) & 1u;
+    if (!hit) {
+        unsigned off = mamba__tok_u32(row + 4), n = mamba__tok_u32(row + 8), k, c = MAMBA__TOK_CP(w);
+        for (k = 0; k < n; k++)
+            if (mamba__tok_at(t->lits, off + k) == c) { hit = 1; break; }
+    }
+    return (int)(hit ^ (fl & 1u));
+}
+
+/* Match items k..k_end-1 of an alternative at cp[pos..end): the end of the
+   match, or NONE. Each repeat is greedy and gives back one character at a
+   time when the rest fails, as a backtracking regex engine (Oniguruma, which
+   Hugging Face uses) does; the recursion is at most MAMBA__TOK_MAX_ITEMS
+   deep, and every step is charged to e->budget. */
+#define MAMBA__TOK_HAS(e, set, cp, pos) \
+    ((e)->sets_of ? (int)(((e)->sets_of[(pos) - (e)->sets_base] >> (set)) & 1u) : mamba__tok_set_has((e)->t, (set), (cp)[pos]))
+static size_t mamba__tok_items(mamba__tok_enc *e, const unsigned *cp, size_t pos, size_t end, unsigned k, unsigned k_end)
+{
+    const mamba_tokenizer *t = e->t;
+    const unsigned char *it;
+    unsigned set, lo, hi;
+    size_t m = 0;
+    if (k == k_end) return pos;
+    it = t->items + 16 * (size_t)k;
+    set = mamba__tok_u32(it); lo = mamba__tok_u32(it + 4); hi = mamba__tok_u32(it + 8);
+    if (mamba__tok_u32(it + 12) == 1) { /* (?!set) */
+        if (pos < end && MAMBA__TOK_HAS(e, set, cp, pos)) return (size_t)-1;
+        return mamba__tok_items(e, cp, pos, end, k + 1, k_end);
+    }
+    while (m < hi && pos + m < end && MAMBA__TOK_HAS(e, set, cp, pos + m)) m++;
+    if (e->budget < m + 1) { e->bad = 1; return (size_t)-1; }
+    e->budget -= m + 1;
+    if (m < lo) return (size_t)-1;
+    if (k + 1 == k_end) return pos + m; /* the last item: nothing to give back for */
+    for (;;) {
+        size_t r = mamba__tok_items(e, cp, pos + m, end, k + 1, k_end);
+        if (r != (size_t)-1 || e->bad || m == lo) return r;
+        m--;
     }
 }
 
-/* Does added token k (its UTF-8 content) match the code points at cp[i..n)?
-   Returns the number of code points matched, 0 if none. */
-static size_t mamba__tok_match_cp(const mamba_tokenizer *t, const unsigned char *content, size_t len,
-                                  const unsigned *cp, size_t i, size_t n)
+/* Split cp[a..b) into words with the regex (leftmost match, alternatives in
+   order; an empty match counts as none) and BPE each word. Characters no
+   alternative matches form a piece of their own ("Isolated"), or are dropped
+   (Split "Removed" inverted). */
+static void mamba__tok_pretok(mamba__tok_enc *e, unsigned *cp, size_t a, size_t b, unsigned char *mem, size_t avail)
 {
-    size_t p = 0, m = 0;
-    while (p < len) {
-        unsigned c;
-        p += mamba__tok_utf8(content + p, len - p, &c);
-        if (i + m >= n || cp[i + m] != c) return 0;
-        m++;
+    const mamba_tokenizer *t = e->t;
+    size_t i, gap = (size_t)-1;
+    if (t->n_alts == 0) { mamba__tok_word_bytes(e, cp, a, b, mem, avail); return; }
+    e->sets_of = NULL;
+    if (t->n_sets <= 32) {
+        /* each code point's sets, once: the alternatives test them often */
+        unsigned *so = mamba__tok_align4(mem, &avail);
+        if (avail / 4 < b - a) { e->too_small = 1; return; }
+        for (i = a; i < b; i++) {
+            unsigned c = cp[i], bits = 0;
+            if (c < 128) {
+                bits = t->ascii_sets[c];
+            } else {
+                unsigned k, w = c | mamba__tok_class(t, c) << 24;
+                for (k = 0; k < t->n_sets; k++) bits |= (unsigned)mamba__tok_set_has(t, k, w) << k;
+            }
+            so[i - a] = bits;
+        }
+        e->sets_of = so;
+        e->sets_base = a;
+        mem = (unsigned char *)(so + (b - a));
+        avail -= 4 * (b - a);
+    } else {
+        for (i = a; i < b; i++) cp[i] |= mamba__tok_class(t, cp[i]) << 24;
     }
-    (void)t;
-    return m;
+    i = a;
+    while (i < b && !e->too_small && !e->bad) {
+        size_t r = (size_t)-1;
+        unsigned k;
+        for (k = 0; k < t->n_alts && !e->bad; k++) {
+            unsigned first, n;
+            if (e->sets_of && k < 32 && !(e->sets_of[i - a] & t->alt_first[k])) continue; /* cannot start here */
+            first = mamba__tok_at(t->alts, 2 * (size_t)k);
+            n = mamba__tok_at(t->alts, 2 * (size_t)k + 1);
+            r = mamba__tok_items(e, cp, i, b, first, first + n);
+            if (r != (size_t)-1 && r > i) break;
+            r = (size_t)-1;
+        }
+        if (r == (size_t)-1) { if (gap == (size_t)-1) gap = i; i++; continue; }
+        if (gap != (size_t)-1 && !(t->flags & MAMBA_TOK_DROP_GAPS)) mamba__tok_word_bytes(e, cp, gap, i, mem, avail);
+        gap = (size_t)-1;
+        mamba__tok_word_bytes(e, cp, i, r, mem, avail);
+        i = r;
+    }
+    if (gap != (size_t)-1 && !(t->flags & MAMBA_TOK_DROP_GAPS) && !e->too_small && !e->bad)
+        mamba__tok_word_bytes(e, cp, gap, b, mem, avail);
+}
+
+/* One piece of normalized text (between added tokens): words, then BPE.
+   at_start: the piece begins the whole text (Metaspace "first"). */
+static void mamba__tok_piece(mamba__tok_enc *e, unsigned *cp, size_t a, size_t b, int at_start,
+                             unsigned char *mem, size_t avail)
+{
+    const mamba_tokenizer *t = e->t;
+    size_t j, start;
+    int space, first = 1;
+    if (a >= b) return;
+    if (!(t->flags & MAMBA_TOK_SENTENCEPIECE)) { mamba__tok_pretok(e, cp, a, b, mem, avail); return; }
+    /* Metaspace: "▁" before the piece unless it starts with one; the
+       Prepend normaliser put its "▁" in the segment already */
+    space = (t->prepend == 2 || (t->prepend == 3 && at_start)) && cp[a] != MAMBA__TOK_SPACE;
+    if (t->sp_words) {
+        /* no merge can join across the start of a run of "▁": BPE on each
+           word gives the same symbols as on the whole piece (merges in one
+           word never touch another), in far less memory and time */
+        for (start = a, j = a + 1; j <= b && !e->too_small; j++)
+            if (j == b || (cp[j] == MAMBA__TOK_SPACE && cp[j - 1] != MAMBA__TOK_SPACE)) {
+                mamba__tok_word_sp(e, cp, start, j, first && space, mem, avail);
+                first = 0;
+                start = j;
+            }
+        return;
+    }
+    if (!(t->flags & MAMBA_TOK_META_SPLIT)) { mamba__tok_word_sp(e, cp, a, b, space, mem, avail); return; }
+    /* Metaspace split: each "▁" begins a word (MergedWithNext) */
+    for (start = a, j = a + 1; j <= b && !e->too_small; j++)
+        if (j == b || cp[j] == MAMBA__TOK_SPACE) {
+            mamba__tok_word_sp(e, cp, start, j, first && space, mem, avail);
+            first = 0;
+            start = j;
+        }
+}
+
+/* ---- added tokens ---- */
+
+/* The longest raw (non-normalized) added token at s[0..n): its index in the
+   added list and *len its bytes, or NONE. A trie walk of at most
+   max_added_bytes steps (v1: each token in turn, longest first). */
+static unsigned mamba__tok_added_raw(const mamba_tokenizer *t, const unsigned char *s, size_t n, size_t *len,
+                                     size_t *steps)
+{
+    unsigned best = MAMBA__TOK_NONE, node = 0;
+    size_t k;
+    if (t->version == 1) {
+        for (k = 0; k < t->n_added; k++) {
+            ++*steps;
+            const unsigned char *a = t->added + 16 * k;
+            size_t al = mamba__tok_u32(a + 12);
+            if (mamba__tok_u32(a + 4) & 1u) continue;
+            if (al <= n && memcmp(s, t->added_blob + mamba__tok_u32(a + 8), al) == 0) { *len = al; return (unsigned)k; }
+        }
+        return MAMBA__TOK_NONE;
+    }
+    for (k = 0; k < n && k < t->max_added_bytes; k++) {
+        unsigned entry;
+        ++*steps;
+        node = mamba__tok_child(t, node, s[k]);
+        if (node == MAMBA__TOK_NONE) break;
+        entry = mamba__tok_u32(t->nodes + 12 * (size_t)node + 8);
+        if (entry != MAMBA__TOK_NONE) { best = entry; *len = k + 1; }
+    }
+    return best;
+}
+
+/* The same for normalized added tokens on code points cp[0..n): *len is the
+   number of code points matched. */
+static unsigned mamba__tok_added_norm(const mamba_tokenizer *t, const unsigned *cp, size_t n, size_t *len,
+                                      size_t *steps)
+{
+    unsigned best = MAMBA__TOK_NONE, node = 1;
+    size_t i, bytes = 0;
+    if (t->version == 1) {
+        size_t k;
+        for (k = 0; k < t->n_added; k++) {
+            const unsigned char *a = t->added + 16 * k, *c = t->added_blob + mamba__tok_u32(a + 8);
+            size_t cl = mamba__tok_u32(a + 12), p = 0, m = 0;
+            int ok = 1;
+            ++*steps;
+            if (!(mamba__tok_u32(a + 4) & 1u)) continue;
+            while (p < cl && ok) {
+                unsigned x;
+                p += mamba__tok_utf8(c + p, cl - p, &x);
+                if (m >= n || cp[m] != x) ok = 0;
+                m++;
+            }
+            if (ok && m > 0) { *len = m; return (unsigned)k; }
+        }
+        return MAMBA__TOK_NONE;
+    }
+    for (i = 0; i < n; i++) {
+        unsigned char u[4];
+        size_t k, m = mamba__tok_put_utf8(cp[i], u);
+        unsigned entry;
+        if (bytes + m > t->max_added_bytes) break;
+        bytes += m;
+        *steps += m;
+        for (k = 0; k < m && node != MAMBA__TOK_NONE; k++) node = mamba__tok_child(t, node, u[k]);
+        if (node == MAMBA__TOK_NONE) break;
+        entry = mamba__tok_u32(t->nodes + 12 * (size_t)node + 8);
+        if (entry != MAMBA__TOK_NONE) { best = entry; *len = i + 1; }
+    }
+    return best;
 }
 
 /* A piece of raw text between two non-normalized added tokens: decode UTF-8,
-   NFC, cut out normalized added tokens, pre-tokenize, BPE. */
-static void mamba__tok_segment(mamba__tok_enc *e, const unsigned char *s, size_t len)
+   NFC, SentencePiece's space and Prepend, cut out normalized added tokens,
+   then each piece: pre-tokenize, BPE. at_start: s is the start of the text. */
+static void mamba__tok_segment(mamba__tok_enc *e, const unsigned char *s, size_t len, int at_start)
 {
     const mamba_tokenizer *t = e->t;
     unsigned *cp;
@@ -5148,11 +6273,16 @@ static void mamba__tok_segment(mamba__tok_enc *e, const unsigned char *s, size_t
     mem += pad; avail -= pad;
     cp = (unsigned *)(void *)mem;
     cap = avail / 4;
+    if (t->prepend == 1) { /* the Prepend normaliser: "▁" before each non-empty piece */
+        if (cap < 1) { e->too_small = 1; return; }
+        cp[n++] = MAMBA__TOK_SPACE;
+    }
     /* 1. UTF-8 -> code points, with full canonical decomposition (NFD) */
     for (i = 0; i < len;) {
         unsigned c;
         i += mamba__tok_utf8(s + i, len - i, &c);
-        if (!(t->flags & 1u) || c < 0xC0) {
+        if (c == 0x2581u && (t->flags & MAMBA_TOK_SENTENCEPIECE)) c = MAMBA__TOK_SPACE; /* "▁" and " " are one */
+        if (!(t->flags & MAMBA_TOK_NFC) || c < 0xC0) {
             if (n >= cap) { e->too_small = 1; return; }
             cp[n++] = c;
         } else if (c - MAMBA__TOK_SBASE < MAMBA__TOK_SCOUNT) {
@@ -5178,7 +6308,7 @@ static void mamba__tok_segment(mamba__tok_enc *e, const unsigned char *s, size_t
             }
         }
     }
-    if (t->flags & 1u) {
+    if (t->flags & MAMBA_TOK_NFC) {
         /* 2. canonical ordering: every run of non-starters (ccc != 0) is
            sorted stably by ccc. Most runs are 1-2 marks and already in
            order; otherwise a stable pass per distinct class present
@@ -5226,7 +6356,7 @@ static void mamba__tok_segment(mamba__tok_enc *e, const unsigned char *s, size_t
             unsigned last = 0;
             for (i = 0; i < n; i++) {
                 unsigned c = cp[i], cc = mamba__tok_ccc(t, c);
-                if (sp != (size_t)-1 && (out == sp + 1 || (last != 0 && last < cc))) {
+                if (sp != (size_t)-1 && c >= t->comp_min_second && (out == sp + 1 || (last != 0 && last < cc))) {
                     unsigned x = mamba__tok_compose(t, cp[sp], c);
                     if (x) { cp[sp] = x; continue; }
                 }
@@ -5237,85 +6367,91 @@ static void mamba__tok_segment(mamba__tok_enc *e, const unsigned char *s, size_t
             n = out;
         }
     }
-    /* 4. normalized added tokens (leftmost, longest first), then the rest */
+    /* 4. normalized added tokens (leftmost, longest at a position), then
+       the pieces between them */
     mem = (unsigned char *)(cp + n);
     avail = (cap - n) * 4;
     start = 0;
-    for (i = 0; i < n && !e->too_small;) {
-        size_t k, m = 0;
+    for (i = 0; i < n && !e->too_small && !e->bad;) {
+        size_t m = 0;
+        unsigned k = MAMBA__TOK_NONE;
         unsigned char lead[4];
         mamba__tok_put_utf8(cp[i], lead);
-        if (mamba__tok_inset(t->first_norm, lead[0])) {
-            for (k = 0; k < t->n_added; k++) {
-                const unsigned char *a = t->added + 16 * k;
-                if (!(mamba__tok_u32(a + 4) & 1u)) continue;
-                m = mamba__tok_match_cp(t, t->added_blob + mamba__tok_u32(a + 8), mamba__tok_u32(a + 12), cp, i, n);
-                if (m) break;
-            }
-        }
-        if (m) {
-            mamba__tok_pretok(e, cp, start, i, mem, avail);
-            mamba__tok_emit(e, mamba__tok_u32(t->added + 16 * k));
+        if (mamba__tok_inset(t->first_norm, lead[0])) k = mamba__tok_added_norm(t, cp + i, n - i, &m, &e->steps);
+        if (k != MAMBA__TOK_NONE) {
+            mamba__tok_piece(e, cp, start, i, at_start && start == 0, mem, avail);
+            mamba__tok_emit(e, mamba__tok_u32(t->added + 16 * (size_t)k));
             i += m;
             start = i;
         } else {
             i++;
         }
     }
-    if (!e->too_small) mamba__tok_pretok(e, cp, start, n, mem, avail);
+    if (!e->too_small && !e->bad) mamba__tok_piece(e, cp, start, n, at_start && start == 0, mem, avail);
 }
 
 MAMBA_API size_t mamba_encode_work_size(const mamba_tokenizer *t, size_t len)
 {
     /* code points: len * cp_per_byte_x2 / 2 (x4 bytes); the longest word:
-       len * utf8_per_byte bytes, each needing 1 + 28 bytes of BPE state */
+       len * utf8_per_byte bytes, each needing 28 bytes of BPE state (one
+       starting symbol per byte at most), plus one "▁" */
     size_t cps, wb, max = (size_t)-1;
     if (!t || !t->data) return 0;
     if (len > max / 64 / (t->cp_per_byte_x2 + 1) || len > max / 64 / (t->utf8_per_byte + 1)) return max;
     cps = (len * t->cp_per_byte_x2 + 1) / 2 + 4;
     wb = len * t->utf8_per_byte + 4;
     if (cps > max / 64 || wb > max / 64) return max;
-    return cps * 4 + wb * (1 + 2 * sizeof(mamba__tok_u64) + 12) + 64;
+    return cps * 8 + wb * (1 + 2 * sizeof(mamba__tok_u64) + 12) + 64; /* x8: code point + its regex sets */
 }
 
-MAMBA_API mamba_result mamba_encode(const mamba_tokenizer *t, const char *text, size_t len,
-                                    int *ids, size_t max_ids, size_t *n_ids,
-                                    void *work, size_t work_bytes)
+/* mamba_encode, and the added-token matching steps it took in *steps (the
+   test of the bound: at most max_added_bytes a byte, whatever n_added is) */
+static mamba_result mamba__tok_encode(const mamba_tokenizer *t, const char *text, size_t len, int *ids, size_t max_ids,
+                                      size_t *n_ids, void *work, size_t work_bytes, size_t *steps)
 {
     mamba__tok_enc e;
     const unsigned char *s = (const unsigned char *)text;
-    size_t i, start = 0;
+    size_t i, start = 0, per = 16 * ((size_t)(t ? t->n_items : 0) + 1);
+    *steps = 0;
     if (n_ids) *n_ids = 0;
     if (!t || !t->data || !n_ids || (!text && len) || (!ids && max_ids) || (!work && work_bytes))
         return MAMBA_ERR_INVALID_ARG;
     e.t = t; e.ids = ids; e.max_ids = max_ids; e.n_ids = 0;
-    e.work = (unsigned char *)work; e.work_bytes = work ? work_bytes : 0; e.too_small = 0;
+    e.work = (unsigned char *)work; e.work_bytes = work ? work_bytes : 0; e.too_small = 0; e.bad = 0; e.steps = 0;
+    /* the regex's work budget: 16 steps a character per item of the program,
+       far more than any of the real regexes takes (each is linear: a run of
+       one class is scanned a bounded number of times) */
+    e.budget = len < ((size_t)-1) / per - 1 ? (len + 1) * per : (size_t)-1;
     /* non-normalized added tokens, on the raw bytes: safe because a valid
        UTF-8 string starting at a non-continuation byte decodes the same in
        any context, so matching bytes equals matching the decoded text */
-    for (i = 0; i < len && !e.too_small;) {
-        size_t k, m = 0;
-        if (mamba__tok_inset(t->first_raw, s[i])) {
-            for (k = 0; k < t->n_added; k++) {
-                const unsigned char *a = t->added + 16 * k;
-                size_t al = mamba__tok_u32(a + 12);
-                if (mamba__tok_u32(a + 4) & 1u) continue;
-                if (al <= len - i && memcmp(s + i, t->added_blob + mamba__tok_u32(a + 8), al) == 0) { m = al; break; }
-            }
-        }
-        if (m) {
-            mamba__tok_segment(&e, s + start, i - start);
-            mamba__tok_emit(&e, mamba__tok_u32(t->added + 16 * k));
+    for (i = 0; i < len && !e.too_small && !e.bad;) {
+        size_t m = 0;
+        unsigned k = MAMBA__TOK_NONE;
+        if (mamba__tok_inset(t->first_raw, s[i])) k = mamba__tok_added_raw(t, s + i, len - i, &m, &e.steps);
+        if (k != MAMBA__TOK_NONE) {
+            mamba__tok_segment(&e, s + start, i - start, start == 0);
+            mamba__tok_emit(&e, mamba__tok_u32(t->added + 16 * (size_t)k));
             i += m;
             start = i;
         } else {
             i++;
         }
     }
-    if (!e.too_small) mamba__tok_segment(&e, s + start, len - start);
+    if (!e.too_small && !e.bad) mamba__tok_segment(&e, s + start, len - start, start == 0);
+    *steps = e.steps;
+    if (e.bad) { *n_ids = 0; return MAMBA_ERR_TOKENIZER; }
     if (e.too_small) { *n_ids = 0; return MAMBA_ERR_BUFFER_TOO_SMALL; }
     *n_ids = e.n_ids;
     return e.n_ids > max_ids ? MAMBA_ERR_BUFFER_TOO_SMALL : MAMBA_OK;
+}
+
+MAMBA_API mamba_result mamba_encode(const mamba_tokenizer *t, const char *text, size_t len,
+                                    int *ids, size_t max_ids, size_t *n_ids,
+                                    void *work, size_t work_bytes)
+{
+    size_t steps;
+    return mamba__tok_encode(t, text, len, ids, max_ids, n_ids, work, work_bytes, &steps);
 }
 
 MAMBA_API mamba_result mamba_decode_token(const mamba_tokenizer *t, int id, const char **bytes, size_t *len)
@@ -5330,22 +6466,120 @@ MAMBA_API mamba_result mamba_decode_token(const mamba_tokenizer *t, int id, cons
     return MAMBA_OK;
 }
 
+/* is id (in range) a byte-fallback token, decoding as one raw byte? */
+static int mamba__tok_is_byte(const mamba_tokenizer *t, int id)
+{
+    return t->byte_tok && ((t->byte_tok[(unsigned)id >> 3] >> ((unsigned)id & 7u)) & 1);
+}
+
+/* What the UTF-8 bytes p[0..n) are: 1 a whole valid character (n bytes),
+   0 the valid start of one (more bytes may complete it), -k not valid: its
+   first k bytes (the maximal ill-formed subpart, k >= 1) are one U+FFFD. */
+static int mamba__tok_utf8_state(const unsigned char *p, size_t n)
+{
+    /* p[0..n-1) is empty or the valid start of a character; mamba__tok_utf8
+       consumes `need` bytes exactly when they are a valid character */
+    unsigned c, need = p[0] < 0x80 ? 1u : p[0] < 0xC2 ? 0u : p[0] < 0xE0 ? 2u : p[0] < 0xF0 ? 3u : p[0] < 0xF5 ? 4u : 0u;
+    size_t used;
+    if (need == 0) return -1;
+    used = mamba__tok_utf8(p, n, &c);
+    if (used == need) return 1;
+    if (used == n) return 0;
+    return -(int)used;
+}
+
+/* The decoder's output: bytes up to cap, the count beyond it; `strip`: drop
+   the first byte if it is a space (the Strip decoder). */
+typedef struct mamba__tok_out {
+    unsigned char *out;
+    size_t cap, n;
+    int strip;
+} mamba__tok_out;
+
+static void mamba__tok_put(mamba__tok_out *o, const unsigned char *p, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (o->strip) { o->strip = 0; if (p[i] == ' ') continue; }
+        if (o->n < o->cap) o->out[o->n] = p[i];
+        o->n++;
+    }
+}
+
+static const unsigned char mamba__tok_fffd[3] = {0xEF, 0xBF, 0xBD};
+
+/* Bytes through a UTF-8 repair: whole characters out, each maximal
+   ill-formed subsequence as one U+FFFD (Rust's from_utf8_lossy, what the
+   ByteLevel decoder ends with); held[] keeps an incomplete character. */
+static void mamba__tok_lossy(mamba__tok_out *o, unsigned char *held, unsigned *n_held, unsigned char b)
+{
+    held[(*n_held)++] = b;
+    while (*n_held > 0) {
+        int st = mamba__tok_utf8_state(held, *n_held);
+        if (st == 0) return;
+        if (st == 1) { mamba__tok_put(o, held, *n_held); *n_held = 0; return; }
+        mamba__tok_put(o, mamba__tok_fffd, 3);
+        memmove(held, held + (-st), *n_held - (unsigned)(-st));
+        *n_held -= (unsigned)(-st);
+    }
+}
+
 MAMBA_API mamba_result mamba_decode(const mamba_tokenizer *t, const int *ids, size_t n,
                                     char *out, size_t cap, size_t *n_out)
 {
-    size_t i, total = 0;
+    mamba__tok_out o;
+    size_t i;
+    unsigned char held[4];
+    unsigned n_held = 0;
     if (n_out) *n_out = 0;
     if (!t || !t->data || !n_out || (!ids && n) || (!out && cap)) return MAMBA_ERR_INVALID_ARG;
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n; i++)
+        if (ids[i] < 0 || (unsigned)ids[i] >= t->n_vocab) return MAMBA_ERR_TOKEN;
+    o.out = (unsigned char *)out; o.cap = cap; o.n = 0; o.strip = (t->flags & MAMBA_TOK_STRIP) != 0;
+    for (i = 0; i < n;) {
         const char *p;
-        size_t l;
-        mamba_result r = mamba_decode_token(t, ids[i], &p, &l);
-        if (r != MAMBA_OK) return r;
-        if (total < cap) memcpy(out + total, p, l < cap - total ? l : cap - total);
-        total += l;
+        size_t l, k;
+        mamba_decode_token(t, ids[i], &p, &l);
+        if (!(t->flags & MAMBA_TOK_SENTENCEPIECE)) {
+            /* ByteLevel: all the bytes, then from_utf8_lossy */
+            for (k = 0; k < l; k++) mamba__tok_lossy(&o, held, &n_held, (unsigned char)p[k]);
+            i++;
+            continue;
+        }
+        if (!mamba__tok_is_byte(t, ids[i])) { mamba__tok_put(&o, (const unsigned char *)p, l); i++; continue; }
+        /* ByteFallback: a run of byte tokens is its bytes if they are valid
+           UTF-8, else one U+FFFD per byte */
+        {
+            int valid = 1;
+            size_t j;
+            for (j = i; j < n && mamba__tok_is_byte(t, ids[j]); j++) {
+                const char *q;
+                size_t ql;
+                mamba_decode_token(t, ids[j], &q, &ql);
+                if (ql != 1) { valid = 0; continue; }
+                held[n_held++] = (unsigned char)q[0];
+                {
+                    int st = mamba__tok_utf8_state(held, n_held);
+                    if (st < 0) valid = 0;
+                    if (st != 0) n_held = 0;
+                }
+                if (n_held == 4) { valid = 0; n_held = 0; }
+            }
+            if (n_held) valid = 0;
+            n_held = 0;
+            for (k = i; k < j; k++) {
+                const char *q;
+                size_t ql;
+                mamba_decode_token(t, ids[k], &q, &ql);
+                if (valid) mamba__tok_put(&o, (const unsigned char *)q, ql);
+                else mamba__tok_put(&o, mamba__tok_fffd, 3);
+            }
+            i = j;
+        }
     }
-    *n_out = total;
-    return total > cap ? MAMBA_ERR_BUFFER_TOO_SMALL : MAMBA_OK;
+    if (n_held) mamba__tok_put(&o, mamba__tok_fffd, 3); /* an incomplete character at the end */
+    *n_out = o.n;
+    return o.n > cap ? MAMBA_ERR_BUFFER_TOO_SMALL : MAMBA_OK;
 }
 
 /* How many bytes at the end of s[0..n) are the start of a UTF-8 character
@@ -5382,18 +6616,44 @@ MAMBA_API mamba_result mamba_detok_push(const mamba_tokenizer *t, mamba_detok *d
     const char *p;
     size_t l, total, tail;
     mamba_result r;
+    mamba__tok_out o;
     if (n_out) *n_out = 0;
     if (!d || !out || !n_out || d->n_held > 3) return MAMBA_ERR_INVALID_ARG;
     r = mamba_decode_token(t, id, &p, &l);
     if (r != MAMBA_OK) return r;
-    if (l > cap || d->n_held > cap - l) return MAMBA_ERR_BUFFER_TOO_SMALL;
-    memcpy(out, d->held, d->n_held);
-    memcpy(out + d->n_held, p, l);
-    total = d->n_held + l;
-    tail = mamba__tok_incomplete_tail((const unsigned char *)out, total);
-    memcpy(d->held, out + total - tail, tail);
-    d->n_held = (unsigned)tail;
-    *n_out = total - tail;
+    if (cap < t->detok_bytes) return MAMBA_ERR_BUFFER_TOO_SMALL;
+    o.out = (unsigned char *)out; o.cap = cap; o.n = 0; o.strip = (t->flags & MAMBA_TOK_STRIP) && !d->started;
+    if ((t->flags & MAMBA_TOK_SENTENCEPIECE) && mamba__tok_is_byte(t, id) && l == 1) {
+        /* a byte-fallback byte: whole characters out, bad bytes as U+FFFD each */
+        d->held[d->n_held++] = (unsigned char)p[0];
+        d->fallback = 1;
+        while (d->n_held > 0) {
+            int st = mamba__tok_utf8_state(d->held, d->n_held);
+            unsigned k;
+            if (st == 0) break;
+            if (st == 1) { mamba__tok_put(&o, d->held, d->n_held); d->n_held = 0; break; }
+            for (k = 0; k < (unsigned)(-st); k++) mamba__tok_put(&o, mamba__tok_fffd, 3);
+            memmove(d->held, d->held + (-st), d->n_held - (unsigned)(-st));
+            d->n_held -= (unsigned)(-st);
+        }
+    } else if (t->flags & MAMBA_TOK_SENTENCEPIECE) {
+        unsigned k;
+        for (k = 0; k < d->n_held; k++) mamba__tok_put(&o, mamba__tok_fffd, 3); /* the run ended incomplete */
+        d->n_held = 0;
+        mamba__tok_put(&o, (const unsigned char *)p, l);
+    } else {
+        /* byte-level: the exact bytes, an incomplete character held back */
+        memmove(out + d->n_held, p, l);
+        memcpy(out, d->held, d->n_held);
+        total = d->n_held + l;
+        tail = mamba__tok_incomplete_tail((const unsigned char *)out, total);
+        memcpy(d->held, out + total - tail, tail);
+        d->n_held = (unsigned)tail;
+        d->fallback = 0;
+        o.n = total - tail;
+    }
+    if (o.n > 0 || !o.strip) d->started = 1; /* a byte went out, or was stripped */
+    *n_out = o.n;
     return MAMBA_OK;
 }
 
@@ -5402,7 +6662,14 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out)
     size_t n;
     if (!d || !out || d->n_held > 3) return 0;
     n = d->n_held;
-    memcpy(out, d->held, n);
+    if (d->fallback) {
+        size_t k;
+        for (k = 0; k < n; k++) memcpy(out + 3 * k, mamba__tok_fffd, 3);
+        n *= 3;
+    } else {
+        memcpy(out, d->held, n);
+    }
+    if (n > 0) d->started = 1;
     d->n_held = 0;
     return n;
 }
@@ -5474,3 +6741,4 @@ MAMBA_API const char *mamba_result_string(mamba_result r)
    OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE
    USE OR OTHER DEALINGS IN THE SOFTWARE.
 */
+

@@ -254,7 +254,7 @@ static double probe_fma(float *sink)
 
 static double matrix_bytes(const mamba_matrix *w)
 {
-    return (double)w->rows * (double)mamba__row_bytes(w->dtype, w->cols);
+    return (double)mamba_matrix_bytes(w);
 }
 
 /* Bytes of weights one decoded token reads: every layer tensor, norm_f, the
@@ -274,7 +274,7 @@ static double bytes_per_token(const mamba_model *m)
         if (L->out_proj_bias) small += 4.0 * c->d_model;
     }
     small += 4.0 * c->d_model; /* norm_f */
-    return mats + small + matrix_bytes(&m->lm_head) + (double)mamba__row_bytes(m->embedding.dtype, c->d_model);
+    return mats + small + matrix_bytes(&m->lm_head) + matrix_bytes(&m->embedding) / (double)m->embedding.rows;
 }
 
 /* Multiply-adds of the matrices, counted as 2 flops each, for one prompt

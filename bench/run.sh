@@ -49,5 +49,24 @@ else
     echo
     echo "($MODEL does not exist: skipped)"
 fi
+
+# busy neighbour: a CPU-bound process pinned to one core while the same runs use
+# 1 and 2 threads (issue 19: 2 threads must never be slower than 1 here). The
+# shipped model and the f16 mamba-130m shapes; BUSY=0 leaves these rows out.
+if [ "${BUSY:-1}" != 0 ] && command -v taskset >/dev/null 2>&1 && [ "$(nproc 2>/dev/null || echo 1)" -ge 2 ]; then
+    echo
+    echo "busy neighbour: awk 'BEGIN { for (;;); }' pinned to core 1 (taskset -c 1) during these runs"
+    header model
+    for m in "$MODEL" "$PREFIX-f16.mamba"; do
+        [ -f "$m" ] || continue
+        for t in 1 2; do
+            taskset -c 1 awk 'BEGIN { for (;;); }' &
+            hog=$!
+            row=$(run "$m" "$t")
+            kill "$hog"; wait "$hog" 2>/dev/null
+            echo "$row" | sed "s/^| /| $(basename "$m"), busy: /"
+        done
+    done
+fi
 echo
 echo "full output of every run: $LOG"

@@ -38,7 +38,9 @@
 #define _POSIX_C_SOURCE 200112L /* isatty, clock_gettime */
 #define MAMBA_IMPLEMENTATION
 #include "mamba.h"
+#include "cli.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,15 +79,6 @@ static double now_seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int parse_num(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end != 0 || !(v >= lo && v <= hi)) return 0;
-    *out = v;
-    return 1;
 }
 
 /* \n, \t, \\ in place; anything else after a backslash stays as it is */
@@ -539,6 +532,7 @@ int main(int argc, char **argv)
     mamba_result r;
     chat c;
     double v;
+    long n;
 
     memset(&c, 0, sizeof c);
     c.smp = mamba_sampler_default();
@@ -561,15 +555,15 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--system") && has) system_text = argv[++i];
         else if (!strcmp(a, "--stop") && has) c.stop = argv[++i];
         else if (!strcmp(a, "--session") && has) session = argv[++i];
-        else if (!strcmp(a, "-n") && has && parse_num(argv[++i], 1, 1 << 20, &v)) c.n_gen = (int)v;
-        else if (!strcmp(a, "--temp") && has && parse_num(argv[++i], 0, 100, &v)) c.smp.temperature = (float)v;
-        else if (!strcmp(a, "--top-k") && has && parse_num(argv[++i], 0, 1e9, &v)) c.smp.top_k = (int)v;
-        else if (!strcmp(a, "--top-p") && has && parse_num(argv[++i], 0, 1, &v)) c.smp.top_p = (float)v;
-        else if (!strcmp(a, "--min-p") && has && parse_num(argv[++i], 0, 1, &v)) c.smp.min_p = (float)v;
-        else if (!strcmp(a, "--seed") && has && parse_num(argv[++i], 0, 1.8e19, &v)) c.seed = (unsigned long long)v;
-        else if (!strcmp(a, "--undo") && has && parse_num(argv[++i], 0, 1024, &v)) c.undo_levels = (int)v;
-        else if (!strcmp(a, "--max-history") && has && parse_num(argv[++i], 16, 1 << 28, &v)) c.max_hist = (int)v;
-        else if (!strcmp(a, "--threads") && has && parse_num(argv[++i], 1, 1024, &v)) threads = (int)v;
+        else if (!strcmp(a, "-n") && has && cli_long(argv[++i], 1, 1L << 20, &n)) c.n_gen = (int)n;
+        else if (!strcmp(a, "--temp") && has && cli_double(argv[++i], 0, 100, &v)) c.smp.temperature = (float)v;
+        else if (!strcmp(a, "--top-k") && has && cli_long(argv[++i], 0, INT_MAX, &n)) c.smp.top_k = (int)n;
+        else if (!strcmp(a, "--top-p") && has && cli_double(argv[++i], 0, 1, &v)) c.smp.top_p = (float)v;
+        else if (!strcmp(a, "--min-p") && has && cli_double(argv[++i], 0, 1, &v)) c.smp.min_p = (float)v;
+        else if (!strcmp(a, "--seed") && has && cli_ull(argv[++i], &c.seed));
+        else if (!strcmp(a, "--undo") && has && cli_long(argv[++i], 0, 1024, &n)) c.undo_levels = (int)n;
+        else if (!strcmp(a, "--max-history") && has && cli_long(argv[++i], 16, 1L << 28, &n)) c.max_hist = (int)n;
+        else if (!strcmp(a, "--threads") && has && cli_long(argv[++i], 1, 1024, &n)) threads = (int)n;
         else if (a[0] != '-' && !path) path = a;
         else {
             fprintf(stderr, "chat: bad or incomplete option '%s'\n", a);

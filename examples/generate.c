@@ -9,6 +9,7 @@
    stops at the end-of-text id or after -n tokens. Speeds go to stderr. */
 #define MAMBA_IMPLEMENTATION
 #include "mamba.h"
+#include "cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,28 +54,6 @@ static double wall_seconds(void)
 static double wall_seconds(void) { return (double)clock() / CLOCKS_PER_SEC; }
 #endif
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    if (!f) return NULL;
-    buf = (char *)malloc(MAX_PROMPT_BYTES + 1);
-    if (!buf) { fclose(f); return NULL; }
-    *len = fread(buf, 1, MAX_PROMPT_BYTES, f);
-    fclose(f);
-    buf[*len] = 0;
-    return buf;
-}
-
-/* Parse "--opt VALUE" numbers strictly: a typo is an error, not a zero. */
-static int parse_num(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end != 0 || !(v >= lo && v <= hi)) return 0;
-    *out = v;
-    return 1;
-}
 
 int main(int argc, char **argv)
 {
@@ -96,33 +75,36 @@ int main(int argc, char **argv)
     size_t scratch_bytes = 0;
     char *out = NULL;
     double t0, t1, t2;
+    size_t prompt_len = 0;
 
     smp.temperature = 0.8f;
     smp.top_p = 0.95f;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         double v;
+        long k;
         int has = i + 1 < argc;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if ((!strcmp(a, "-p") || !strcmp(a, "--prompt")) && has) prompt = argv[++i];
         else if ((!strcmp(a, "-f") || !strcmp(a, "--prompt-file")) && has) prompt_file = argv[++i];
         else if (!strcmp(a, "--tokens") && has) ids_text = argv[++i];
-        else if (!strcmp(a, "-n") && has && parse_num(argv[++i], 0, 1e9, &v)) n_gen = (int)v;
-        else if (!strcmp(a, "--temp") && has && parse_num(argv[++i], 0, 100, &v)) smp.temperature = (float)v;
-        else if (!strcmp(a, "--top-k") && has && parse_num(argv[++i], 0, 1e9, &v)) smp.top_k = (int)v;
-        else if (!strcmp(a, "--top-p") && has && parse_num(argv[++i], 0, 1, &v)) smp.top_p = (float)v;
-        else if (!strcmp(a, "--min-p") && has && parse_num(argv[++i], 0, 1, &v)) smp.min_p = (float)v;
-        else if (!strcmp(a, "--repeat-penalty") && has && parse_num(argv[++i], 0.01, 100, &v))
+        else if (!strcmp(a, "-n") && has && cli_long(argv[++i], 0, INT_MAX, &k)) n_gen = (int)k;
+        else if (!strcmp(a, "--temp") && has && cli_double(argv[++i], 0, 100, &v)) smp.temperature = (float)v;
+        else if (!strcmp(a, "--top-k") && has && cli_long(argv[++i], 0, INT_MAX, &k)) smp.top_k = (int)k;
+        else if (!strcmp(a, "--top-p") && has && cli_double(argv[++i], 0, 1, &v)) smp.top_p = (float)v;
+        else if (!strcmp(a, "--min-p") && has && cli_double(argv[++i], 0, 1, &v)) smp.min_p = (float)v;
+        else if (!strcmp(a, "--repeat-penalty") && has && cli_double(argv[++i], 0.01, 100, &v))
             smp.repetition_penalty = (float)v;
-        else if (!strcmp(a, "--repeat-last") && has && parse_num(argv[++i], 0, REPEAT_WINDOW_MAX, &v))
-            repeat_last = (int)v;
-        else if (!strcmp(a, "--seed") && has && parse_num(argv[++i], 0, 1.8e19, &v)) seed = (unsigned long long)v;
-        else if (!strcmp(a, "--threads") && has && parse_num(argv[++i], 1, 1024, &v)) threads = (int)v;
+        else if (!strcmp(a, "--repeat-last") && has && cli_long(argv[++i], 0, REPEAT_WINDOW_MAX, &k))
+            repeat_last = (int)k;
+        else if (!strcmp(a, "--seed") && has && cli_ull(argv[++i], &seed)) {}
+        else if (!strcmp(a, "--threads") && has && cli_long(argv[++i], 1, 1024, &k)) threads = (int)k;
         else if (!strcmp(a, "--ids")) print_ids = 1;
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
         else if (a[0] != '-' && !path) path = a;
         else {
-            fprintf(stderr, "generate: bad or incomplete option '%s'\n", a);
+            fprintf(stderr, "generate: bad or incomplete option '%s'%s%s%s\n", a, a == argv[i] ? "" : " '",
+                    a == argv[i] ? "" : argv[i], a == argv[i] ? "" : "'");
             usage(stderr);
             return 2;
         }
@@ -138,9 +120,20 @@ int main(int argc, char **argv)
     (void)threads;
 #endif
 
-    r = mamba_model_open(&model, path);
-    if (r != MAMBA_OK) {
-        fprintf(stderr, "generate: %s: %s (%s)\n", path, mamba_result_string(r), model.error ? model.error : "");
+    /* the prompt's ids, checked before the model is read: each in 0..INT_MAX */
+    if (ids_text) {
+        const char *bad = ids_text;
+        long n = cli_ids(ids_text, NULL, 0, &bad);
+        if (n < 0 || n > INT_MAX) {
+            fprintf(stderr, "generate: --tokens: '%.20s' is not a token id (0..%d)\n", bad, INT_MAX);
+            return 2;
+        }
+        prompt_ids = (int *)malloc(sizeof(int) * (size_t)(n + 1));
+        if (!prompt_ids) { fprintf(stderr, "generate: out of memory\n"); return 1; }
+        n_prompt = (int)cli_ids(ids_text, prompt_ids, n, &bad);
+    }
+    if (cli_open_model("generate", &model, path) != MAMBA_OK) {
+        free(prompt_ids);
         return 1;
     }
     have_tok = mamba_tokenizer_from_model(&tok, &model) == MAMBA_OK;
@@ -150,31 +143,27 @@ int main(int argc, char **argv)
 
     /* the prompt, as ids */
     if (prompt_file) {
-        size_t len;
-        file_text = read_file(prompt_file, &len);
-        if (!file_text) { fprintf(stderr, "generate: cannot read %s\n", prompt_file); goto done; }
+        file_text = cli_read_file("generate", prompt_file, MAX_PROMPT_BYTES, &prompt_len);
+        if (!file_text) goto done;
         prompt = file_text;
+    } else if (prompt) {
+        prompt_len = strlen(prompt);
     }
     if (ids_text) {
-        const char *p = ids_text;
-        char *end;
-        prompt_ids = (int *)malloc(sizeof(int) * (strlen(ids_text) / 2 + 2));
-        if (!prompt_ids) goto done;
-        for (;; p = end) {
-            long v = strtol(p, &end, 10);
-            if (end == p) break;
-            prompt_ids[n_prompt++] = (int)v;
-        }
-    } else if (prompt && *prompt) {
-        size_t len = strlen(prompt), n_ids = 0;
-        prompt_ids = (int *)malloc(sizeof(int) * (3 * len + 1));
+        /* parsed above */
+    } else if (prompt && prompt_len) {
+        size_t len = prompt_len, n_ids = 0;
+        prompt_ids = (int *)malloc(sizeof(int) * (3 * len + 2)); /* + the BOS */
         if (!prompt_ids) goto done;
         if (have_tok) {
             size_t wbytes = mamba_encode_work_size(&tok, len);
+            int bos = tok.add_bos && tok.bos_id >= 0; /* what the tokenizer's template adds (Mistral's <s>) */
             encode_work = malloc(wbytes);
             if (!encode_work) goto done;
-            r = mamba_encode(&tok, prompt, len, prompt_ids, 3 * len + 1, &n_ids, encode_work, wbytes);
+            prompt_ids[0] = tok.bos_id;
+            r = mamba_encode(&tok, prompt, len, prompt_ids + bos, 3 * len + 1, &n_ids, encode_work, wbytes);
             if (r != MAMBA_OK) { fprintf(stderr, "generate: cannot encode the prompt: %s\n", mamba_result_string(r)); goto done; }
+            n_ids += (size_t)bos;
         } else {
             for (n_ids = 0; n_ids < len; n_ids++) prompt_ids[n_ids] = (unsigned char)prompt[n_ids];
         }
@@ -192,7 +181,7 @@ int main(int argc, char **argv)
 
     logits = (float *)malloc(sizeof(float) * (size_t)model.config.n_vocab_padded);
     work = (int *)malloc(sizeof(int) * (size_t)model.config.n_vocab);
-    out = (char *)malloc(have_tok ? tok.max_token_bytes + 8 : 16);
+    out = (char *)malloc(have_tok ? tok.detok_bytes : 16);
     scratch_bytes = mamba_forward_scratch_size(&model, MAMBA_FORWARD_BLOCK);
     scratch = malloc(scratch_bytes);
     if (!logits || !work || !out || !scratch || mamba_state_new(&state, &model) != MAMBA_OK) {
@@ -200,9 +189,15 @@ int main(int argc, char **argv)
         goto done;
     }
 
-    /* echo the prompt, then read it in one batched call */
-    if (!print_ids && prompt && *prompt) fputs(prompt, stdout);
+    /* echo the prompt, then read it in one batched call; the decoder sees the
+       prompt's ids too, so the text goes on from it (Strip: no space lost) */
+    if (!print_ids && prompt && prompt_len) fwrite(prompt, 1, prompt_len, stdout);
     else if (print_ids) for (i = 0; i < n_prompt; i++) printf("%d ", prompt_ids[i]);
+    if (have_tok && prompt && prompt_len) {
+        size_t n_out;
+        for (i = 0; i < n_prompt; i++) mamba_detok_push(&tok, &detok, prompt_ids[i], out, tok.detok_bytes, &n_out);
+        n_out = mamba_detok_flush(&detok, out);
+    }
     fflush(stdout);
     t0 = wall_seconds();
     r = mamba_forward(&model, &state, prompt_ids, n_prompt, logits, 0, scratch, scratch_bytes);
@@ -217,12 +212,12 @@ int main(int argc, char **argv)
     while (n_done < n_gen) {
         token = mamba_sample(&smp, &rng, logits, model.config.n_vocab, recent, n_recent < repeat_last ? n_recent : repeat_last, work);
         n_done++;
-        if (token == model.config.eos_id) break;
+        if (token == model.config.eos_id || (model.config.eos_id < 0 && have_tok && token == tok.eos_id)) break;
         if (print_ids) {
             printf("%d ", token);
         } else if (have_tok) {
             size_t n_out = 0;
-            if (mamba_detok_push(&tok, &detok, token, out, tok.max_token_bytes + 8, &n_out) == MAMBA_OK)
+            if (mamba_detok_push(&tok, &detok, token, out, tok.detok_bytes, &n_out) == MAMBA_OK)
                 fwrite(out, 1, n_out, stdout);
         } else if (token < 256) {
             putchar(token);

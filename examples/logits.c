@@ -12,6 +12,7 @@
    tests/t_forward.sh checks that path against the same golden files. */
 #define MAMBA_IMPLEMENTATION
 #include "mamba.h"
+#include "cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,46 +25,6 @@ static int usage(void)
     return 2;
 }
 
-/* Parse whitespace-separated non-negative ids from text; returns the count
-   or -1 on a malformed id. */
-static long parse_ids(const char *text, int *ids, long cap)
-{
-    long n = 0;
-    const char *p = text;
-    for (;;) {
-        char *end;
-        long v;
-        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
-        if (!*p) return n;
-        v = strtol(p, &end, 10);
-        if (end == p || v < 0 || v > 0x7FFFFFFFL) return -1;
-        if (n < cap) ids[n] = (int)v;
-        n++;
-        p = end;
-    }
-}
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t len = 0, cap = 0, got;
-    if (!f) return NULL;
-    for (;;) {
-        if (cap - len < 4097) {
-            char *nb = (char *)realloc(buf, cap = cap * 2 + 8192);
-            if (!nb) { free(buf); fclose(f); return NULL; }
-            buf = nb;
-        }
-        got = fread(buf + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0) break;
-    }
-    fclose(f);
-    buf[len] = 0;
-    return buf;
-}
-
 int main(int argc, char **argv)
 {
     const char *model_path = NULL, *tokens = NULL, *tokens_file = NULL, *out_path = NULL;
@@ -71,6 +32,8 @@ int main(int argc, char **argv)
     int *ids = NULL, i, status = 1, forward = 0;
     void *scratch = NULL;
     long n;
+    size_t text_len;
+    const char *bad = NULL;
     float *logits = NULL;
     FILE *out = NULL;
     mamba_model model;
@@ -82,34 +45,52 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--tokens-file") && i + 1 < argc) tokens_file = argv[++i];
         else if (!strcmp(argv[i], "--out") && i + 1 < argc) out_path = argv[++i];
         else if (!strcmp(argv[i], "--forward")) {
+            long k;
             forward = MAMBA_FORWARD_BLOCK;
-            if (i + 1 < argc && argv[i + 1][0] >= '1' && argv[i + 1][0] <= '9') forward = atoi(argv[++i]);
+            /* an optional BLOCK: the next word, if it starts with a digit, must be one */
+            if (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9') {
+                if (!cli_long(argv[++i], 1, MAMBA_FORWARD_MAX_BLOCK, &k)) {
+                    fprintf(stderr, "logits: --forward %s: a block is 1..%d tokens\n", argv[i], MAMBA_FORWARD_MAX_BLOCK);
+                    return 2;
+                }
+                forward = (int)k;
+            }
         }
         else if (argv[i][0] != '-' && !model_path) model_path = argv[i];
         else return usage();
     }
     if (!model_path || !out_path || (!tokens == !tokens_file)) return usage();
     if (tokens_file) {
-        text = read_text(tokens_file);
-        if (!text) { fprintf(stderr, "logits: cannot read %s\n", tokens_file); return 1; }
+        text = cli_read_file("logits", tokens_file, (size_t)-1 / 2, &text_len);
+        if (!text) return 1;
         tokens = text;
     }
-    n = parse_ids(tokens, NULL, 0);
-    if (n < 0) { fprintf(stderr, "logits: malformed token id\n"); free(text); return 1; }
+    n = cli_ids(tokens, NULL, 0, &bad);
+    if (n < 0 || n > INT_MAX) { /* mamba_forward counts tokens in an int */
+        fprintf(stderr, "logits: %s: '%.20s' is not a token id (0..%d)\n", tokens_file ? tokens_file : "--tokens",
+                bad ? bad : "", INT_MAX);
+        free(text);
+        return tokens_file ? 1 : 2;
+    }
     ids = (int *)malloc(sizeof(int) * (size_t)(n ? n : 1));
-    if (!ids) { free(text); return 1; }
-    parse_ids(tokens, ids, n);
+    if (!ids) { fprintf(stderr, "logits: out of memory\n"); free(text); return 1; }
+    cli_ids(tokens, ids, n, &bad);
 
-    r = mamba_model_open(&model, model_path);
-    if (r != MAMBA_OK) {
-        fprintf(stderr, "logits: %s: %s (%s)\n", model_path, mamba_result_string(r), model.error ? model.error : "");
+    if (cli_open_model("logits", &model, model_path) != MAMBA_OK) {
         free(ids); free(text);
         return 1;
     }
-    if (mamba_state_new(&state, &model) != MAMBA_OK) goto done;
+    if (mamba_state_new(&state, &model) != MAMBA_OK) { fprintf(stderr, "logits: out of memory\n"); goto done; }
+    /* --forward keeps every row: n * n_vocab_padded floats, if that fits a size_t */
+    if (forward && n && (size_t)n > (size_t)-1 / sizeof(float) / (size_t)model.config.n_vocab_padded) {
+        fprintf(stderr, "logits: %ld rows of %d logits do not fit in memory\n", n, model.config.n_vocab_padded);
+        goto done_state;
+    }
     logits = (float *)malloc(sizeof(float) * (size_t)model.config.n_vocab_padded * (size_t)(forward && n ? n : 1));
+    if (!logits) { fprintf(stderr, "logits: out of memory\n"); goto done_state; }
+    errno = 0;
     out = fopen(out_path, "wb");
-    if (!logits || !out) { fprintf(stderr, "logits: cannot write %s\n", out_path); goto done_state; }
+    if (!out) { fprintf(stderr, "logits: %s: %s\n", out_path, strerror(errno ? errno : EIO)); goto done_state; }
     if (forward) { /* every row in one call */
         size_t bytes = mamba_forward_scratch_size(&model, forward);
         scratch = malloc(bytes ? bytes : 1);
@@ -132,14 +113,20 @@ int main(int argc, char **argv)
             memcpy(&bits, &row[v], 4);
             b[0] = (unsigned char)(bits & 255); b[1] = (unsigned char)((bits >> 8) & 255);
             b[2] = (unsigned char)((bits >> 16) & 255); b[3] = (unsigned char)((bits >> 24) & 255);
-            if (fwrite(b, 1, 4, out) != 4) goto done_state;
+            if (fwrite(b, 1, 4, out) != 4) {
+                fprintf(stderr, "logits: %s: %s\n", out_path, strerror(errno ? errno : EIO));
+                goto done_state;
+            }
         }
     }
     status = 0;
 done_state:
     mamba_state_free(&state);
 done:
-    if (out && fclose(out) != 0) status = 1;
+    if (out && fclose(out) != 0) {
+        fprintf(stderr, "logits: %s: %s\n", out_path, strerror(errno ? errno : EIO));
+        status = 1;
+    }
     free(logits);
     free(scratch);
     mamba_model_close(&model);

@@ -12,9 +12,12 @@
      perplexity     = 2^(total bits / tokens)          (per token)
 
    The state runs over the whole file without a reset: a Mamba model's
-   context is everything it has read, at a constant cost per token. */
+   context is everything it has read, at a constant cost per token.
+   Progress goes to stderr as a line rewritten with \r only when stderr is a
+   terminal; the one-line summary there is always written. */
 #define MAMBA_IMPLEMENTATION
 #include "mamba.h"
+#include "cli.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -23,24 +26,12 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-static unsigned char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf = NULL;
-    long end;
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (end = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = (unsigned char *)malloc((size_t)end + 1);
-        if (buf && fread(buf, 1, (size_t)end, f) != (size_t)end) {
-            free(buf);
-            buf = NULL;
-        }
-        *len = (size_t)end;
-    }
-    fclose(f);
-    return buf;
-}
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#define STDERR_IS_TTY() isatty(2)
+#else
+#define STDERR_IS_TTY() 0
+#endif
 
 /* -log2 softmax(row)[target] over the first n entries, in double */
 static double bits_of(const float *row, int n, int target)
@@ -67,21 +58,25 @@ int main(int argc, char **argv)
     mamba_state state;
     mamba_tokenizer tok;
     mamba_result r;
-    int have_tok, start;
+    int have_tok, start, tty = STDERR_IS_TTY();
 
     for (i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+        long k;
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc && cli_long(argv[i + 1], 1, 1024, &k)) {
 #ifdef _OPENMP
-            omp_set_num_threads(atoi(argv[i + 1]));
+            omp_set_num_threads((int)k);
 #endif
             i++;
-        } else if (!strcmp(argv[i], "--max-tokens") && i + 1 < argc) {
-            max_tokens = (size_t)strtoul(argv[++i], NULL, 10);
+        } else if (!strcmp(argv[i], "--max-tokens") && i + 1 < argc && cli_long(argv[i + 1], 0, LONG_MAX, &k)) {
+            max_tokens = (size_t)k; /* 0: all */
+            i++;
         } else if (argv[i][0] != '-' && !model_path) {
             model_path = argv[i];
         } else if (argv[i][0] != '-' && !text_path) {
             text_path = argv[i];
         } else {
+            fprintf(stderr, "perplexity: bad or incomplete option '%s'%s%s%s\n", argv[i], i + 1 < argc ? " '" : "",
+                    i + 1 < argc ? argv[i + 1] : "", i + 1 < argc ? "'" : "");
             fprintf(stderr, "usage: perplexity MODEL.mamba FILE [--threads N] [--max-tokens N]\n");
             return 2;
         }
@@ -90,19 +85,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: perplexity MODEL.mamba FILE [--threads N] [--max-tokens N]\n");
         return 2;
     }
-    r = mamba_model_open(&model, model_path);
-    if (r != MAMBA_OK) {
-        fprintf(stderr, "perplexity: %s: %s (%s)\n", model_path, mamba_result_string(r), model.error ? model.error : "");
-        return 1;
-    }
-    text = read_all(text_path, &len);
-    if (!text) { fprintf(stderr, "perplexity: cannot read %s\n", text_path); goto done; }
+    if (cli_open_model("perplexity", &model, model_path) != MAMBA_OK) return 1;
+    /* read to the end (a directory is a read error, not 2^63 bytes); at most
+       what the id array below can count without overflow */
+    text = (unsigned char *)cli_read_file("perplexity", text_path, ((size_t)-1 / sizeof(int) - 2) / 3, &len);
+    if (!text) goto done;
     if (len == 0) { fprintf(stderr, "perplexity: %s is empty\n", text_path); goto done; }
 
     /* the text as ids, after a start-of-document id */
     have_tok = mamba_tokenizer_from_model(&tok, &model) == MAMBA_OK;
     ids = (int *)malloc(sizeof(int) * (3 * len + 2));
-    if (!ids) goto done;
+    if (!ids) { fprintf(stderr, "perplexity: out of memory for %lu ids\n", (unsigned long)(3 * len + 2)); goto done; }
     start = model.config.bos_id >= 0 ? model.config.bos_id : model.config.eos_id >= 0 ? model.config.eos_id : 0;
     ids[0] = start;
     if (have_tok) {
@@ -143,10 +136,12 @@ int main(int argc, char **argv)
             }
             total_bits += bits_of(logits + (size_t)k * (size_t)model.config.n_vocab_padded, model.config.n_vocab, target);
         }
-        fprintf(stderr, "\r%lu/%lu tokens, %.4f bits/token so far", (unsigned long)(pos + (size_t)n),
-                (unsigned long)n_ids, total_bits / (double)(pos + (size_t)n));
+        if (tty)
+            fprintf(stderr, "\r%lu/%lu tokens, %.4f bits/token so far", (unsigned long)(pos + (size_t)n),
+                    (unsigned long)n_ids, total_bits / (double)(pos + (size_t)n));
     }
-    fprintf(stderr, "\n");
+    fprintf(stderr, "%s%lu tokens scored, %.4f bits/token\n", tty ? "\r" : "", (unsigned long)n_ids,
+            total_bits / (double)n_ids);
     if (max_tokens && n_ids == max_tokens) {
         /* bytes actually covered by the scored tokens */
         if (have_tok) {

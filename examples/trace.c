@@ -19,15 +19,13 @@
    for "kept"; --csv FILE gets every number, one row per (token, layer):
      token_index,token_id,text,layer,mean_delta,max_delta,kept,state_norm
 
-   How: the library's mamba_step() keeps Delta only for the last layer (in
-   state.delta, scratch that the next layer overwrites), and from the states
-   alone Delta cannot be recovered: h_new = kept * h_old + Delta B x mixes the
-   two. So trace_step() below runs the block again, line by line, as
-   mamba__block() in mamba.h does, with the library's own private kernels
-   (this file defines MAMBA_IMPLEMENTATION, so they are visible), and takes
-   the statistics on the way. To prove the copy is faithful, every token is
-   also fed to mamba_step() on a second state, and the two must agree bit for
-   bit (logits and state); the program stops with an error if they do not.
+   How: the library's own mamba_step() runs the model, with an observer
+   set on the state (mamba_state_observe): after each layer's scan it hands
+   trace_observe() below that layer's Delta, the share of the state kept and
+   |h|. The program uses the public API only. To show that watching changes
+   nothing, every token is also fed to mamba_step() on a second state
+   without an observer, and the two must agree bit for bit (logits and
+   state); the program stops with an error if they do not.
 
    The default model is models/tinystories.mamba; the default prompt is a
    sentence encoded with the model's tokenizer (a fixed list of ids when the
@@ -47,82 +45,22 @@ typedef struct trace_stats {
     double state_norm;            /* |h| after the step */
 } trace_stats;
 
-/* One Mamba block, as mamba__block() in mamba.h, plus statistics.
-   Every line that changes the state or the residual stream calls the same
-   kernel with the same arguments as the library, so the result is the same
-   bit for bit; the statistics are read beside it and change nothing. */
-static void trace_block(const mamba_model *m, mamba_state *s, int l, trace_stats *st)
+/* The observer: one call per layer and token, from inside mamba_step().
+   The observation's vectors are valid only during the call: the
+   statistics are taken here. */
+static void trace_observe(void *user, const mamba_observation *o)
 {
-    const mamba_config *cfg = &m->config;
-    const mamba_layer *L = &m->layers[l];
-    const int d_inner = cfg->d_inner, d_state = cfg->d_state, dt_rank = cfg->dt_rank;
-    float *x = s->xz;            /* (d_inner) */
-    float *z = s->xz + d_inner;  /* (d_inner) the gate */
-    float *dt_in = s->dbc;       /* (dt_rank) */
-    float *B = s->dbc + dt_rank; /* (d_state) */
-    float *C = B + d_state;      /* (d_state) */
-    float *window = s->conv + (size_t)l * (size_t)d_inner * (size_t)cfg->d_conv;
-    float *h = s->ssm + (size_t)l * (size_t)d_inner * (size_t)d_state;
-    double sum_delta = 0.0, max_delta = 0.0, sum_kept = 0.0, sum_h2 = 0.0;
-    int c, n, i;
-
-    /* 1. u = RMSNorm(r) * w_norm: the block looks at a normalised residual. */
-    mamba__rmsnorm(s->u, s->r, L->norm, cfg->d_model, cfg->norm_eps);
-    /* 2. (x, z) = in_proj(u): x feeds the scan, z gates its output. */
-    mamba__matvec_x(s->xz, &L->in_proj, s->u, L->in_proj_bias, (int16_t *)s->xq, s->xs);
-    /* 3. x = SiLU(causal conv over the last d_conv x's): a little local context. */
-    mamba__conv_step(x, window, L->conv_weight, L->conv_bias, d_inner, cfg->d_conv);
-    /* 4. (delta, B, C) = x_proj(x): the selection. These depend on the token;
-          in S4 they were constants. */
-    mamba__matvec_x(s->dbc, &L->x_proj, x, NULL, (int16_t *)s->xq, s->xs);
-    if (cfg->arch == MAMBA_ARCH_FALCON) {
-        mamba__rmsnorm(dt_in, dt_in, NULL, dt_rank, cfg->mixer_rms_eps);
-        mamba__rmsnorm(B, B, NULL, d_state, cfg->mixer_rms_eps);
-        mamba__rmsnorm(C, C, NULL, d_state, cfg->mixer_rms_eps);
+    trace_stats *st = (trace_stats *)user + o->layer;
+    double sum_delta = 0.0, max_delta = 0.0;
+    int c;
+    for (c = 0; c < o->d_inner; c++) {
+        sum_delta += o->delta[c];
+        if (c == 0 || o->delta[c] > max_delta) max_delta = o->delta[c];
     }
-    /* 5. Delta = softplus(dt_proj(delta) + dt_bias) > 0: one step size per channel. */
-    mamba__matvec_x(s->delta, &L->dt_proj, dt_in, L->dt_bias, (int16_t *)s->xq, s->xs);
-    mamba__softplus_n(s->delta, d_inner);
-
-    /* The statistics of the selection, before the state moves:
-       kept[c][n] = exp(Delta[c] A[c][n]) is exactly the factor the scan
-       multiplies h[c][n] by in step 6 (the same expf of the same product). */
-    for (c = 0; c < d_inner; c++) {
-        const float *Ac = L->A + (size_t)c * (size_t)d_state;
-        float dt = s->delta[c];
-        sum_delta += dt;
-        if (c == 0 || dt > max_delta) max_delta = dt;
-        for (n = 0; n < d_state; n++) sum_kept += expf(dt * Ac[n]);
-    }
-
-    /* 6. h = exp(Delta A) h + Delta B x;  y = (C h + D x) * SiLU(z): the scan step. */
-    mamba__ssm_step(s->y, h, x, z, s->delta, L->A, B, C, L->D, d_inner, d_state);
-    for (i = 0; i < d_inner * d_state; i++) sum_h2 += (double)h[i] * (double)h[i];
-
-    /* 7. r = r + out_proj(y): back into the residual stream. */
-    mamba__matvec_x(s->u, &L->out_proj, s->y, L->out_proj_bias, (int16_t *)s->xq, s->xs);
-    for (i = 0; i < cfg->d_model; i++) s->r[i] += s->u[i];
-
-    st->mean_delta = sum_delta / d_inner;
+    st->mean_delta = sum_delta / o->d_inner;
     st->max_delta = max_delta;
-    st->kept = sum_kept / ((double)d_inner * (double)d_state);
-    st->state_norm = sqrt(sum_h2);
-}
-
-/* mamba_step() with statistics: stats gets n_layer entries. */
-static mamba_result trace_step(const mamba_model *m, mamba_state *s, int token, float *logits, trace_stats *stats)
-{
-    const mamba_config *cfg = &m->config;
-    int l;
-    if (token < 0 || token >= cfg->n_vocab_padded) return MAMBA_ERR_TOKEN;
-    /* r = embedding[token], widened to f32 from any dtype */
-    mamba__dequant_row(s->r, &m->embedding, token);
-    for (l = 0; l < cfg->n_layer; l++) trace_block(m, s, l, &stats[l]);
-    s->pos++;
-    /* logits = lm_head(RMSNorm(r) * w_norm_f) */
-    mamba__rmsnorm(s->u, s->r, m->norm_f, cfg->d_model, cfg->norm_eps);
-    mamba__matvec_x(logits, &m->lm_head, s->u, NULL, (int16_t *)s->xq, s->xs);
-    return MAMBA_OK;
+    st->kept = o->kept;             /* mean exp(Delta A): what the scan multiplied h by */
+    st->state_norm = o->state_norm; /* |h| after the step */
 }
 
 /* The shade of "kept": darker keeps more. The scale is not linear, because
@@ -248,6 +186,7 @@ int main(int argc, char **argv)
     stats = (trace_stats *)malloc(sizeof(trace_stats) * (size_t)n_layer);
     sum = (trace_stats *)calloc((size_t)n_layer, sizeof(trace_stats));
     if (!logits || !check || !stats || !sum) { fprintf(stderr, "trace: out of memory\n"); goto done; }
+    mamba_state_observe(&state, trace_observe, stats); /* stats[l] gets layer l of each token */
     if (csv_path) {
         csv = fopen(csv_path, "w");
         if (!csv) { fprintf(stderr, "trace: cannot write %s\n", csv_path); goto done; }
@@ -265,18 +204,17 @@ int main(int argc, char **argv)
     for (t = 0; t < n_ids; t++) {
         double md = 0.0, xd = 0.0, kp = 0.0, hn = 0.0;
         char shown[16], quoted[64];
-        r = trace_step(&model, &state, ids[t], logits, stats);
+        r = mamba_step(&model, &state, ids[t], logits);
         if (r == MAMBA_OK) r = mamba_step(&model, &shadow, ids[t], check);
         if (r != MAMBA_OK) {
             fprintf(stderr, "trace: token %ld (id %d): %s\n", t, ids[t], mamba_result_string(r));
             goto done;
         }
-        /* the copy of the block must be the block */
+        /* watching must change nothing */
         if (memcmp(logits, check, sizeof(float) * (size_t)model.config.n_vocab_padded) != 0 ||
             memcmp(state.ssm, shadow.ssm,
                    sizeof(float) * (size_t)n_layer * (size_t)model.config.d_inner * (size_t)model.config.d_state)) {
-            fprintf(stderr, "trace: token %ld: trace_step() and mamba_step() differ: "
-                            "examples/trace.c no longer mirrors mamba__block()\n", t);
+            fprintf(stderr, "trace: token %ld: mamba_step() with and without an observer differ\n", t);
             goto done;
         }
         token_text(have_tok ? &tok : NULL, ids[t], shown, sizeof shown, 0);
@@ -304,7 +242,7 @@ int main(int argc, char **argv)
     for (l = 0; l < n_layer; l++)
         printf("%5d %9.5f %9.5f %7.4f %10.4g\n", l, sum[l].mean_delta, sum[l].max_delta, sum[l].kept,
                sum[l].state_norm);
-    printf("trace_step() == mamba_step() bit for bit at all %ld tokens\n", n_ids);
+    printf("observed mamba_step() == unobserved mamba_step() bit for bit at all %ld tokens\n", n_ids);
     status = 0;
 done:
     if (csv && fclose(csv) != 0) status = 1;

@@ -191,8 +191,8 @@ static void select_params(const double u[D], double delta[D], double Bt[N], doub
     }
 }
 
-/* One step of the selective scan for all channels (what mamba__ssm_step does
-   for d_inner channels); fills y. */
+/* One step of the selective scan for all channels (what the selective scan of
+   mamba.h does for d_inner channels); fills y. */
 static void s6_step(const double A[N], double h[D][N], const double u[D], double y[D])
 {
     double delta[D], Bt[N], Ct[N];

@@ -56,7 +56,21 @@ if [ ! -s "$OUT/tokenizer.bin" ]; then
     if [ -f "$TOKJSON" ]; then "$PYTHON" tools/tokpack.py "$TOKJSON" "$OUT/tokenizer.bin" >/dev/null || exit 1
     else cp "$OUT/tokenizer_small.bin" "$OUT/tokenizer.bin"; fi
 fi
+# the other designs: Mistral v3 (SentencePiece-style, byte fallback), cl100k
+# (GPT-4 regex), and a small SentencePiece-style section to damage
+# (tests/data/tok/small_sp: the first 600 ids of Mistral v1 and their merges)
+for pair in sp:mistral_v3 split:cl100k; do
+    name=${pair%%:*} dir=${pair#*:}
+    if [ ! -s "$OUT/tokenizer_$name.bin" ]; then
+        "$PYTHON" tools/tokpack.py "tests/data/tok/$dir/tokenizer.json" "$OUT/tokenizer_$name.bin" >/dev/null || exit 1
+    fi
+done
+if [ ! -s "$OUT/tokenizer_small_sp.bin" ]; then
+    "$PYTHON" tools/tokpack.py tests/data/tok/small_sp/tokenizer.json "$OUT/tokenizer_small_sp.bin" >/dev/null || exit 1
+fi
 export MAMBA_FUZZ_TOKENIZER="$OUT/tokenizer.bin" MAMBA_FUZZ_TOKENIZER_SMALL="$OUT/tokenizer_small.bin"
+export MAMBA_FUZZ_TOKENIZER_SP="$OUT/tokenizer_sp.bin" MAMBA_FUZZ_TOKENIZER_SPLIT="$OUT/tokenizer_split.bin"
+export MAMBA_FUZZ_TOKENIZER_SMALL_SP="$OUT/tokenizer_small_sp.bin"
 
 fail=0
 for src in fuzz/fuzz_*.c; do

@@ -8,7 +8,8 @@
    the field checks behind the checksum (sizes, float count, fingerprint).
 
    On MAMBA_OK the state must save back to exactly the bytes it was loaded
-   from, and step a few tokens; on an error the state must be unchanged.
+   from, step a few tokens and read a block with mamba_forward() (the
+   position saturates at LONG_MAX); on an error the state must be unchanged.
 
    Seeds: run with MAMBA_FUZZ_WRITE_SEEDS=DIR to write valid snapshots of
    both models (after 0, 1 and 5 steps) into DIR and exit; fuzz/fuzz.sh
@@ -17,6 +18,7 @@
 #include "mamba.h"
 #include "tests/model_builder.h"
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,8 +154,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         logits = (float *)malloc(sizeof(float) * (size_t)m->config.n_vocab_padded);
         if (logits) {
+            long pos;
             for (t = 0; t < 3; t++)
                 if (mamba_step(m, s, t, logits) != MAMBA_OK) __builtin_trap();
+            /* and a block through mamba_forward: the position (any value up
+               to LONG_MAX came in) saturates, never overflows */
+            {
+                static const int toks[4] = {1, 2, 3, 4};
+                size_t sb = mamba_forward_scratch_size(m, 2);
+                void *scratch = malloc(sb);
+                pos = s->pos;
+                if (scratch) {
+                    if (mamba_forward(m, s, toks, 4, logits, 0, scratch, sb) != MAMBA_OK) __builtin_trap();
+                    if (s->pos != (pos > LONG_MAX - 4 ? LONG_MAX : pos + 4)) __builtin_trap();
+                    free(scratch);
+                }
+            }
             free(logits);
         }
     } else {

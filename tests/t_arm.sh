@@ -5,17 +5,16 @@
 # every NEON dot product against the scalar reference, test_forward the
 # NEON matrix tiles of mamba_forward() against mamba_step(), test_kernels
 # and test_loader the rest of the library on a 64-bit little-endian ARM.
-# Prints SKIP and exits 0 when the tools are absent; CI installs them:
-#   apt-get install -y gcc-aarch64-linux-gnu qemu-user
+# Prints SKIP when the tools are absent (a failure under CI=true); .ci/run installs
+# them: apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 #   env: BUILD (default build), ARM_CC (default aarch64-linux-gnu-gcc)
-BUILD=${BUILD:-build}
+. tests/lib.sh
 ARM_CC=${ARM_CC:-aarch64-linux-gnu-gcc}
 QEMU=${QEMU:-qemu-aarch64}
 SYSROOT=${SYSROOT:-/usr/aarch64-linux-gnu}
 
-if ! command -v "$ARM_CC" >/dev/null 2>&1 || ! command -v "$QEMU" >/dev/null 2>&1; then
-    echo "t_arm: SKIP ($ARM_CC or $QEMU not installed: apt-get install gcc-aarch64-linux-gnu qemu-user)"
-    exit 0
+if ! t_have "$ARM_CC" "$QEMU"; then
+    t_skip_test "the aarch64 (NEON) build" "$ARM_CC or $QEMU not installed: apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
 fi
 OUT="$BUILD/arm"
 mkdir -p "$OUT" || exit 1

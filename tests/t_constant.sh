@@ -8,8 +8,7 @@
 # Run from the repo root:  PYTHON=/usr/bin/python3 BUILD=build sh tests/t_constant.sh
 # CONSTANT_BIN overrides the program under test (to show the test can fail).
 set -eu
-PYTHON=${PYTHON:-/usr/bin/python3}
-BUILD=${BUILD:-build}
+. tests/lib.sh
 BIN=${CONSTANT_BIN:-$BUILD/constant}
 [ -x "$BIN" ] || { echo "t_constant: FAIL: $BIN missing (make)"; exit 1; }
 

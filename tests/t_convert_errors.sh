@@ -2,9 +2,9 @@
 # tools/convert.py: every error case exits 1 with its one-line message, and
 # good checkpoints in the published layouts convert and read back.
 # Run from the repo root: sh tests/t_convert_errors.sh   (env PYTHON)
-PYTHON=${PYTHON:-/usr/bin/python3}
-T=$(mktemp -d "${TMPDIR:-/tmp}/t_convert.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
+. tests/lib.sh
+t_tmp
+T=$TMP
 MK="$PYTHON tests/convert/mkckpt.py"
 CV="$PYTHON tools/convert.py"
 CHECK="$PYTHON tests/convert/check.py"
@@ -69,6 +69,18 @@ expect_error config-disagrees "says state_size=8 but backbone.layers.0.mixer.A_l
 $MK "$T/bias" hf --break bias-disagrees
 expect_error bias-disagrees "missing tensor backbone.layers.0.mixer.in_proj.bias" "$T/bias" "$T/x.mamba"
 expect_error no-tokenizer-file "tokenizer $T/none.json does not exist" "$T/good" "$T/x.mamba" --tokenizer "$T/none.json"
+# a pytorch_model.bin whose pickle would run a command: refused, nothing run (tools/torchzip.py)
+mkdir -p "$T/evil" && cp tests/data/ckpt/ss_basic/config.json "$T/evil/"
+$PYTHON - "$T/evil" <<'EOF'
+import os, pickle, sys, zipfile
+class Evil(object):
+    def __reduce__(self):
+        return (os.system, ("touch %s/ran" % sys.argv[1],))
+with zipfile.ZipFile(sys.argv[1] + "/pytorch_model.bin", "w") as z:
+    z.writestr("archive/data.pkl", pickle.dumps({"x": Evil()}, protocol=2))
+EOF
+expect_error evil-pickle "posix.system is not something a state dict holds (refused)" "$T/evil" "$T/x.mamba"
+if [ -e "$T/evil/ran" ]; then bad "the checkpoint's pickle ran a command"; else ok; fi
 if [ -e "$T/x.mamba" ]; then bad "an output file was left behind by a failed conversion"; else ok; fi
 
 # ---- good checkpoints: convert, read back, compare with the source tensors
@@ -147,7 +159,25 @@ if $PYTHON tests/convert/golden_check.py "$T/hbu.mamba" hf_bias_untied 0.15 >"$T
 else bad "data-bf16: reference on the bf16 file is off:"; cat "$T/gc"; fi
 
 # state-spaces layout (pytorch_model.bin, tied lm_head saved alongside): needs torch
-if $PYTHON -c "import torch" 2>/dev/null; then
+if t_have_torch; then
+    # tools/torchzip.py (no torch) reads what torch.load reads: f32, f16, bf16, views with offsets
+    if $PYTHON - "$T" <<'EOF'
+import sys
+import numpy as np
+import torch
+sys.path.insert(0, "tools")
+import torchzip
+t = {"f32": torch.randn(5, 7), "bf16": torch.randn(5, 7).to(torch.bfloat16), "f16t": torch.randn(4, 6).half().t(),
+     "slice": torch.randn(10)[2:8], "scalar": torch.tensor(3.0)}
+torch.save(t, sys.argv[1] + "/t.bin")
+paths = [sys.argv[1] + "/t.bin"] + ["tests/data/ckpt/%s/pytorch_model.bin" % c for c in ("ss_basic", "ss_long")]
+for p in paths:
+    got, want = torchzip.read(p), torch.load(p, map_location="cpu")
+    assert set(got) == set(want), p
+    for k, v in want.items():
+        assert np.array_equal(np.asarray(got[k]), v.float().numpy()), (p, k)
+EOF
+    then ok; else bad "tools/torchzip.py reads other tensors than torch.load"; fi
     $MK "$T/ss" ss
     cp "$T/good/tokenizer.json" "$T/ss/"
     convert_ok ss "$T/ss" "$T/ss.mamba" --dtype bf16 --no-tokenizer
@@ -156,8 +186,8 @@ if $PYTHON -c "import torch" 2>/dev/null; then
     convert_ok ss-untied "$T/ss2" "$T/ss2.mamba"
     check_ok ss-untied "$T/ss2.mamba" "$T/ss2" arch=1 flags=15 n_vocab=50 eos_id=0
 else
-    echo "skip: torch not available, state-spaces layout not tested"
+    t_skip "converting checkpoints written by torch.save (state-spaces layout)" "no torch for $PYTHON: apt-get install python3-torch"
 fi
 
-echo "t_convert_errors: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+[ "$fail" -eq 0 ] || t_fail "$fail of $((pass + fail)) checks"
+t_end "$pass passed, $fail failed"

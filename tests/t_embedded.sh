@@ -8,9 +8,7 @@
 #  4. the Cortex-M4 build under qemu does too (embedded/run.sh; SKIP when
 #     arm-none-eabi-gcc or qemu-system-arm is missing).
 #   env: PYTHON, BUILD, CC
-PYTHON=${PYTHON:-/usr/bin/python3}
-BUILD=${BUILD:-build}
-CC=${CC:-cc}
+. tests/lib.sh
 OUT="$BUILD/t_embedded"
 mkdir -p "$OUT" || exit 1
 fail=0
@@ -19,7 +17,7 @@ fail=0
 BANNED='^(malloc|calloc|realloc|free|aligned_alloc|posix_memalign|fopen|fopen64|fclose|fread|fwrite|fflush|fseek|ftell|printf|fprintf|sprintf|snprintf|vprintf|vfprintf|vsnprintf|__printf_chk|__fprintf_chk|__snprintf_chk|puts|fputs|putchar|fputc|putc|perror|stdout|stderr|stdin|__assert_fail|__assert_func|mmap|mmap64|munmap|open|open64)$'
 
 for cc in gcc clang; do
-    command -v $cc >/dev/null 2>&1 || continue
+    t_have $cc || { t_skip "the $cc build of examples/embedded.c" "$cc not installed"; continue; }
     if ! $cc -std=c99 -O2 -Wall -Wextra -pedantic -Werror -I. -c examples/embedded.c -o "$OUT/embedded-$cc.o"; then
         echo "t_embedded: FAIL: $cc does not compile examples/embedded.c cleanly"; fail=1; continue
     fi
@@ -57,8 +55,9 @@ done
 # on a Cortex-M4 under qemu
 EMBEDDED_MODEL="$OUT/ss_long_f16.mamba" BUILD="$BUILD" PYTHON="$PYTHON" CC="$CC" sh embedded/run.sh
 rc=$?
-if [ $rc = 77 ]; then echo "t_embedded: SKIP: Cortex-M run (tools missing)"
+if [ $rc = 77 ]; then
+    t_skip "the Cortex-M4 run under qemu" "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
 elif [ $rc != 0 ]; then fail=1; fi
 
-if [ $fail != 0 ]; then echo "t_embedded: FAIL"; exit 1; fi
-echo "t_embedded: ok"
+[ $fail = 0 ] || t_fail "see above"
+t_end "ok"

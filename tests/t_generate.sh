@@ -3,8 +3,7 @@
 # reference picks; sampling is reproducible from the seed whatever the
 # thread count; bad options and files are clear errors.
 set -e
-PYTHON=${PYTHON:-/usr/bin/python3}
-BUILD=${BUILD:-build}
+. tests/lib.sh
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 G="$BUILD/generate"

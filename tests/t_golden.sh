@@ -4,12 +4,14 @@
 # and compared with the float64 numpy reference's logits in tests/data/golden
 # (made by tools/make_testdata.py). Run from the repo root; needs no torch.
 #   env: PYTHON (default /usr/bin/python3), BUILD (default build)
-PYTHON=${PYTHON:-/usr/bin/python3}
-BUILD=${BUILD:-build}
+. tests/lib.sh
 DATA=tests/data
 
-# first make sure the reference itself is right
+# first make sure the reference itself is right (its torch cross-check needs torch)
 "$PYTHON" tools/test_reference.py || { echo "t_golden: FAIL: tools/test_reference.py"; exit 1; }
+if ! t_have_torch; then
+    t_skip "the reference's torch float64 cross-check" "no torch for $PYTHON: apt-get install python3-torch"
+fi
 
 if [ ! -f tools/convert.py ]; then echo "t_golden: FAIL: tools/convert.py missing"; exit 1; fi
 if [ ! -x "$BUILD/logits" ]; then echo "t_golden: FAIL: $BUILD/logits missing (make)"; exit 1; fi
@@ -49,5 +51,5 @@ for dir in "$DATA"/ckpt/*/; do
 done
 
 if [ "$count" -eq 0 ]; then echo "t_golden: FAIL: no checkpoints in $DATA/ckpt"; exit 1; fi
-if [ "$fail" -ne 0 ]; then echo "t_golden: FAIL"; exit 1; fi
-echo "t_golden: all $count checkpoints match"
+[ "$fail" -eq 0 ] || t_fail "see above"
+t_end "all $count checkpoints match"

@@ -9,8 +9,9 @@
 # MAMBA_NO_STDIO, and OpenMP.
 #   env: BUILD (default build)
 # Needs the Debian packages cppcheck and clang-tidy; each is skipped with a
-# message when absent.
-BUILD=${BUILD:-build}
+# message when absent (a failure under CI=true), and the last line names only
+# the checkers that ran.
+. tests/lib.sh
 B="$BUILD/lint"
 mkdir -p "$B" || exit 1
 cat > "$B/lint.c" <<'EOC'
@@ -19,8 +20,10 @@ cat > "$B/lint.c" <<'EOC'
 #include "mamba.h"
 EOC
 fail=0
+ran=""
 
-if command -v cppcheck >/dev/null 2>&1; then
+if t_have cppcheck; then
+    ran="cppcheck"
     # -D fixes the configuration (no combinatorial #ifdef search: fast); two runs
     for cfg in "-DMAMBA_IMPLEMENTATION" "-DMAMBA_IMPLEMENTATION -DMAMBA_NO_STDIO"; do
         # shellcheck disable=SC2086
@@ -32,10 +35,11 @@ if command -v cppcheck >/dev/null 2>&1; then
         fi
     done
 else
-    echo "-- cppcheck: SKIP: not installed (Debian package: cppcheck)"
+    t_skip "cppcheck" "not installed: apt-get install cppcheck"
 fi
 
-if command -v clang-tidy >/dev/null 2>&1; then
+if t_have clang-tidy; then
+    ran="${ran:+$ran and }clang-tidy"
     for cfg in "" "-mavx2 -mfma -mf16c" "-march=x86-64-v4" "-DMAMBA_NO_STDIO" "-fopenmp"; do
         # shellcheck disable=SC2086
         if clang-tidy --quiet --config-file=.clang-tidy "$B/lint.c" -- -std=c99 -I. $cfg >"$B/tidy.log" 2>&1; then
@@ -45,8 +49,9 @@ if command -v clang-tidy >/dev/null 2>&1; then
         fi
     done
 else
-    echo "-- clang-tidy: SKIP: not installed (Debian package: clang-tidy)"
+    t_skip "clang-tidy" "not installed: apt-get install clang-tidy"
 fi
 
-if [ "$fail" -ne 0 ]; then echo "t_lint: FAIL"; exit 1; fi
-echo "t_lint: cppcheck and clang-tidy clean on mamba.h"
+[ "$fail" -eq 0 ] || t_fail "findings above"
+if [ -z "$ran" ]; then t_end "no checker ran"; fi
+t_end "$ran clean on mamba.h"

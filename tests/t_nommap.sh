@@ -4,7 +4,7 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer, so that path's error
 # handling (directories, empty files, refused files) is checked for leaks and
 # bad reads too.   env: BUILD (default build), CC
-CC=${CC:-cc}
+. tests/lib.sh
 B=${BUILD:-build}/nommap
 mkdir -p "$B" || exit 1
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"

@@ -4,8 +4,7 @@
 # text; tools/reference.py scores the same bytes in float64 and the two
 # bits-per-byte figures must agree to 1e-4 relative.
 set -e
-PYTHON=${PYTHON:-/usr/bin/python3}
-BUILD=${BUILD:-build}
+. tests/lib.sh
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 [ -x "$BUILD/perplexity" ] || { echo "t_perplexity: $BUILD/perplexity is missing (run make)"; exit 1; }
@@ -36,7 +35,12 @@ for i in range(len(text)):
 open(os.path.join(d, "expected"), "w").write("%.10f\n" % (bits / len(text)))
 PY
 "$PYTHON" tools/convert.py "$T/ckpt" "$T/m.mamba" --no-tokenizer > /dev/null 2>&1
-"$BUILD/perplexity" "$T/m.mamba" "$T/text.txt" 2> /dev/null > "$T/out"
+"$BUILD/perplexity" "$T/m.mamba" "$T/text.txt" 2> "$T/err" > "$T/out"
+# stderr is not a terminal here: no \r progress, only the one summary line
+if tr '\r' '@' < "$T/err" | grep -q @; then echo "t_perplexity: FAIL: carriage-return progress written to a non-terminal"; exit 1; fi
+if [ "$(wc -l < "$T/err")" -ne 1 ] || ! grep -q "tokens scored" "$T/err"; then
+    echo "t_perplexity: FAIL: stderr is not one summary line:"; head -n 5 "$T/err"; exit 1
+fi
 got=$(sed -n 's/^bits_per_byte: //p' "$T/out")
 want=$(cat "$T/expected")
 "$PYTHON" -c "

@@ -2,7 +2,7 @@
 # Everything again under AddressSanitizer + UndefinedBehaviorSanitizer: the
 # C tests, then the golden-logit test with sanitized programs.
 set -e
-CC=${CC:-cc}
+. tests/lib.sh
 B=${BUILD:-build}/asan
 mkdir -p "$B"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"

@@ -8,8 +8,7 @@
 # Run from the repo root:  PYTHON=/usr/bin/python3 BUILD=build sh tests/t_trace.sh
 # TRACE_BIN overrides the program under test (to show the test can fail).
 set -eu
-PYTHON=${PYTHON:-/usr/bin/python3}
-BUILD=${BUILD:-build}
+. tests/lib.sh
 BIN=${TRACE_BIN:-$BUILD/trace}
 [ -x "$BIN" ] || { echo "t_trace: FAIL: $BIN missing (make)"; exit 1; }
 

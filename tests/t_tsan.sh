@@ -5,12 +5,13 @@
 # not TSan-instrumented, so its barriers would be reported as races (the
 # OpenMP build is checked by tests/t_omp.sh instead).
 #   env: BUILD (default build), TSAN_CC (default clang)
-# Needs clang (Debian package: clang); skips with a message without it.
-BUILD=${BUILD:-build}
+# Needs clang (Debian packages: clang libclang-rt-14-dev); skips without it
+# (a failure under CI=true).
+. tests/lib.sh
 TSAN_CC=${TSAN_CC:-clang}
 B="$BUILD/tsan"
-if ! command -v "$TSAN_CC" >/dev/null 2>&1; then
-    echo "t_tsan: SKIP: $TSAN_CC not installed (Debian package: clang)"; exit 0
+if ! t_have "$TSAN_CC"; then
+    t_skip_test "ThreadSanitizer" "$TSAN_CC not installed: apt-get install clang libclang-rt-14-dev"
 fi
 mkdir -p "$B" || exit 1
 if ! "$TSAN_CC" -std=c99 -O1 -g -fno-omit-frame-pointer -fsanitize=thread -Wall -Wextra -pedantic -I. -Itests \

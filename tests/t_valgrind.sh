@@ -13,15 +13,12 @@
 # missing / truncated / corrupt model files (these exit 1 by design; only
 # valgrind's own exit code 99 counts as a failure).
 #   env: PYTHON (default /usr/bin/python3), BUILD (default build), CC
-# Needs the Debian package `valgrind`; skips (exit 0) with a message without it.
-PYTHON=${PYTHON:-/usr/bin/python3}
-BUILD=${BUILD:-build}
-CC=${CC:-cc}
+# Needs the Debian package `valgrind`; skips without it (a failure under CI=true).
+. tests/lib.sh
 DATA=tests/data
 
-if ! command -v valgrind >/dev/null 2>&1; then
-    echo "t_valgrind: SKIP: valgrind is not installed (Debian package: valgrind)"
-    exit 0
+if ! t_have valgrind; then
+    t_skip_test "valgrind memcheck" "valgrind not installed: apt-get install valgrind"
 fi
 
 B="$BUILD/valgrind"
@@ -109,15 +106,15 @@ build scalar -O1 -DMAMBA_NO_SIMD || exit 1
 build avx2 -O2 -mavx2 -mfma -mf16c || exit 1
 one_build scalar
 one_build avx2
-if echo 'int main(void){return 0;}' | $CC -fopenmp -x c - -o "$TMP/omp" 2>/dev/null; then
+if t_have_omp; then
     build omp -O2 -mavx2 -mfma -mf16c -fopenmp || exit 1
     OMP_NUM_THREADS=2
     export OMP_NUM_THREADS
     CKPTS="ss_basic hf_bf16" # the threads are what is new here; the kernels were covered above
     one_build omp
 else
-    echo "-- valgrind omp: skipped ($CC has no -fopenmp)"
+    t_skip "valgrind of the OpenMP build" "$CC has no -fopenmp: for clang apt-get install libomp-dev"
 fi
 
-if [ "$fail" -ne 0 ]; then echo "t_valgrind: FAIL"; exit 1; fi
-echo "t_valgrind: $runs runs, 0 valgrind errors, 0 definite/indirect leaks"
+[ "$fail" -eq 0 ] || t_fail "valgrind found errors (above)"
+t_end "$runs runs, 0 valgrind errors, 0 definite/indirect leaks"

@@ -6,8 +6,7 @@
 # Run from the repo root:  PYTHON=/usr/bin/python3 BUILD=build sh tests/t_views.sh
 # VIEWS_BIN overrides the program under test (used to show the test can fail).
 set -eu
-PYTHON=${PYTHON:-/usr/bin/python3}
-BUILD=${BUILD:-build}
+. tests/lib.sh
 BIN=${VIEWS_BIN:-$BUILD/views}
 
 if [ -z "${VIEWS_BIN:-}" ] && [ ! -x "$BIN" ]; then

@@ -3,16 +3,24 @@
    (and the checked load that refuses them), and a model file changed or
    truncated on disk while mapped. Each case checks the documented result;
    none may crash (tests/t_sanitize.sh reruns this under ASan+UBSan). */
-#define _POSIX_C_SOURCE 200809L /* fork, ftruncate, waitpid, pwrite: the mmap cases */
+#define _POSIX_C_SOURCE 200809L /* fork, ftruncate, waitpid, pwrite, mkfifo, alarm */
 #define MAMBA_IMPLEMENTATION
 #include "mamba.h"
 #include "harness.h"
 #include "model_builder.h"
 
+#include <errno.h>
 #include <fcntl.h>  /* open, for the mmap cases and the MAMBA_NO_MMAP build */
 #include <limits.h>
+#include <signal.h> /* alarm: a watchdog for the FIFO that used to block */
 #include <stdio.h>
+#include <sys/stat.h> /* mkfifo */
 #include <unistd.h> /* close, unlink, write, pwrite, ftruncate */
+
+/* POSIX files: mamba_model_open must refuse a FIFO, a directory, a device */
+#if !defined(MAMBA_NO_STDIO) && (defined(__unix__) || defined(__APPLE__))
+#define TEST_POSIX_FILES 1
+#endif
 
 #ifdef MAMBA__HAVE_MMAP
 #include <signal.h>
@@ -93,8 +101,16 @@ static void test_nulls(const mb_file *f, const mamba_model *m)
     CHECK(mamba_model_open(&bad, "") == MAMBA_ERR_IO, "open empty path");
     CHECK(mamba_model_open(&bad, "/nonexistent/dir/x.mamba") == MAMBA_ERR_IO, "open missing file");
     r = mamba_model_open(&bad, "tests");
+#ifdef TEST_POSIX_FILES
+    CHECK(r == MAMBA_ERR_IO && strstr(bad.error, "directory"), "open a directory: %s (%s)", mamba_result_string(r),
+          bad.error);
+    r = mamba_model_open(&bad, "/dev/null");
+    CHECK(r == MAMBA_ERR_IO && strstr(bad.error, "regular"), "open a device: %s (%s)", mamba_result_string(r),
+          bad.error);
+#else
     CHECK(r == MAMBA_ERR_IO || r == MAMBA_ERR_TRUNCATED, "open a directory: %s", mamba_result_string(r));
     CHECK(mamba_model_open(&bad, "/dev/null") == MAMBA_ERR_TRUNCATED, "open an empty file");
+#endif
     CHECK(mamba_model_open_ex(NULL, "x", 0) == MAMBA_ERR_INVALID_ARG, "open_ex NULL model");
     CHECK(mamba_model_open_ex(&bad, NULL, MAMBA_LOAD_CHECK_FINITE) == MAMBA_ERR_INVALID_ARG, "open_ex NULL path");
     CHECK(mamba_model_open_ex(&bad, "x", 2u) == MAMBA_ERR_INVALID_ARG, "open_ex unknown flag");
@@ -337,6 +353,211 @@ static void test_nan_logits(void)
     }
 }
 
+
+/* 1 if the model holds no pointer at all into the bytes it was loaded from */
+static int holds_nothing(const mamba_model *m)
+{
+    int l, ok = !m->data && !m->size && !m->embedding.data && !m->lm_head.data && !m->norm_f && !m->tokenizer &&
+                !m->tokenizer_bytes && !m->owned && !m->owned_kind;
+    for (l = 0; l < MAMBA_MAX_LAYERS; l++) {
+        const mamba_layer *L = &m->layers[l];
+        ok &= !L->norm && !L->in_proj.data && !L->in_proj_bias && !L->conv_weight && !L->conv_bias &&
+              !L->x_proj.data && !L->dt_proj.data && !L->dt_bias && !L->A && !L->D && !L->out_proj.data &&
+              !L->out_proj_bias;
+    }
+    return ok;
+}
+
+/* Every entry point refuses a model whose load failed or that was closed,
+   with MAMBA_ERR_INVALID_ARG and without touching the caller's buffers; the
+   model keeps no pointer into what was released (issue 13, item 4). */
+static void refuses_dead_model(const mamba_model *dead, mamba_state *s, const char *what)
+{
+    static unsigned char scratch[1 << 16];
+    unsigned char *tiny = (unsigned char *)malloc(8);
+    float logits[NV];
+    int toks[3] = {1, 2, 3}, ok = 1;
+    unsigned char snapbuf[64];
+    mamba_tokenizer t;
+    mamba_state s2;
+    char mem[64];
+    memset(tiny, 0x5A, 8);
+    CHECK(holds_nothing(dead), "%s: no pointer into released bytes", what);
+    CHECK(mamba_forward(dead, s, toks, 3, logits, 0, scratch, sizeof scratch) == MAMBA_ERR_INVALID_ARG,
+          "%s: forward refuses it", what);
+    CHECK(mamba_forward(dead, s, toks, 3, logits, 0, NULL, 0) == MAMBA_ERR_INVALID_ARG,
+          "%s: forward without scratch refuses it (not MAMBA_OK)", what);
+    CHECK(mamba_forward(dead, s, toks, 3, logits, 0, tiny, 8) == MAMBA_ERR_INVALID_ARG, "%s: small scratch", what);
+    for (ok = 1, toks[0] = 0; toks[0] < 8; toks[0]++) ok &= tiny[toks[0]] == 0x5A;
+    CHECK(ok, "%s: the scratch is untouched", what);
+    CHECK(mamba_step(dead, s, 1, logits) == MAMBA_ERR_INVALID_ARG, "%s: step", what);
+    CHECK(mamba_forward_scratch_size(dead, 4) == 0 && mamba_state_size(dead) == 0, "%s: sizes 0", what);
+    CHECK(mamba_state_new(&s2, dead) == MAMBA_ERR_INVALID_ARG, "%s: state_new", what);
+    CHECK(mamba_state_init(&s2, dead, mem, sizeof mem) == MAMBA_ERR_INVALID_ARG, "%s: state_init", what);
+    CHECK(mamba_state_save(s, dead, snapbuf, sizeof snapbuf, NULL) == MAMBA_ERR_INVALID_ARG, "%s: save", what);
+    CHECK(mamba_state_load(s, dead, snapbuf, sizeof snapbuf) == MAMBA_ERR_INVALID_ARG, "%s: load", what);
+#ifdef MAMBA_HAS_TOKENIZER
+    CHECK(mamba_tokenizer_from_model(&t, dead) == MAMBA_ERR_INVALID_ARG, "%s: tokenizer_from_model", what);
+#else
+    (void)t;
+#endif
+    free(tiny);
+}
+
+static int write_file(const char *path, const unsigned char *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(p, 1, n, f) == n;
+    if (f && fclose(f) != 0) ok = 0;
+    return ok;
+}
+
+static void test_dead_models(const mamba_model *good)
+{
+    mb_config c = mb_default();
+    mb_file f;
+    mamba_model m;
+    mamba_state s;
+    unsigned char *p;
+    c.tokenizer_bytes = 256; /* the section a closed model must forget */
+    if (!mb_build(&c, &f)) { CHECK(0, "build"); return; }
+    mamba_state_new(&s, good); /* the same shapes as every model here */
+    /* a load that failed after the header: its config is filled in */
+    p = (unsigned char *)malloc(f.size);
+    memcpy(p, f.bytes, f.size);
+    mb_w32(f.bytes + f.dir_offset + 48 * (f.n_tensors - 1) + 8, 7); /* the last tensor: unknown dtype */
+    CHECK(mamba_model_init_memory(&m, f.bytes, f.size) == MAMBA_ERR_TENSOR && m.config.d_model == 16,
+          "a tensor error after the others were placed");
+    refuses_dead_model(&m, &s, "failed load");
+    memcpy(f.bytes, p, f.size);
+    /* closed after init_memory (nothing owned) and after open (mapping or heap copy released) */
+    CHECK(mamba_model_init_memory(&m, f.bytes, f.size) == MAMBA_OK && m.tokenizer != NULL, "load with a section");
+    mamba_model_close(&m);
+    refuses_dead_model(&m, &s, "closed (memory)");
+#ifndef MAMBA_NO_STDIO
+    {
+        char path[] = "/tmp/test_badinput_dead_XXXXXX";
+        int fd = mkstemp(path);
+        if (fd >= 0) close(fd);
+        CHECK(fd >= 0 && write_file(path, f.bytes, f.size), "temp file");
+        CHECK(mamba_model_open(&m, path) == MAMBA_OK && m.tokenizer != NULL, "open with a section");
+        mamba_model_close(&m);
+        refuses_dead_model(&m, &s, "closed (file)");
+        mamba_model_close(&m); /* twice: a no-op */
+        /* refused by MAMBA_LOAD_CHECK_FINITE: the file is released, and the
+           model used to keep its tokenizer pointer into the unmapped bytes */
+        mb_w32(f.bytes + f.dir_offset + 48 * (f.n_tensors - 1) + 8, 0);
+        mb_w32(tensor_data(&f, find(&f, 25, 1)), 0x7FC00000u); /* a NaN in D of layer 1 */
+        CHECK(write_file(path, f.bytes, f.size), "temp file");
+        CHECK(mamba_model_open_ex(&m, path, MAMBA_LOAD_CHECK_FINITE) == MAMBA_ERR_NONFINITE && m.error_role &&
+                  strcmp(m.error_role, "D") == 0 && m.error_layer == 1,
+              "refused: D layer 1");
+        refuses_dead_model(&m, &s, "refused by MAMBA_LOAD_CHECK_FINITE (file)");
+        CHECK(mamba_model_init_memory_ex(&m, f.bytes, f.size, MAMBA_LOAD_CHECK_FINITE) == MAMBA_ERR_NONFINITE,
+              "refused from memory too");
+        refuses_dead_model(&m, &s, "refused by MAMBA_LOAD_CHECK_FINITE (memory)");
+        unlink(path);
+    }
+#endif
+    mamba_state_free(&s);
+    free(p);
+    mb_free(&f);
+}
+
+/* FNV-1a 64 of the snapshot format (written here from its description) */
+static uint64_t fnv1a(const unsigned char *p, size_t n)
+{
+    uint64_t h = 0xCBF29CE484222325ull;
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001B3ull;
+    return h;
+}
+
+/* a snapshot's position is untrusted: above LONG_MAX refused, up to it
+   accepted, and stepping on never overflows (issue 13, item 3) */
+static void test_snapshot_pos(const mamba_model *m)
+{
+    static unsigned char scratch[1 << 16];
+    const uint64_t cases[4] = {(uint64_t)LONG_MAX, (uint64_t)LONG_MAX + 1u, ~(uint64_t)0, (uint64_t)LONG_MAX - 1u};
+    mamba_state s;
+    unsigned char *blob;
+    size_t n, k;
+    int toks[3] = {1, 2, 3};
+    float logits[NV];
+    mamba_state_new(&s, m);
+    mamba_step(m, &s, 1, NULL);
+    n = mamba_state_snapshot_size(&s);
+    blob = (unsigned char *)malloc(n);
+    CHECK(mamba_state_save(&s, m, blob, n, NULL) == MAMBA_OK, "save");
+    for (k = 0; k < 4; k++) {
+        mamba_result r;
+        mb_w64(blob + 40, cases[k]);
+        mb_w64(blob + n - 8, fnv1a(blob, n - 8)); /* a correct checksum over the bad field */
+        mamba_state_reset(&s);
+        r = mamba_state_load(&s, m, blob, n);
+        if (cases[k] > (uint64_t)LONG_MAX) {
+            CHECK(r == MAMBA_ERR_STATE_CHECKSUM && s.pos == 0, "pos %llu: refused (%s)", (unsigned long long)cases[k],
+                  mamba_result_string(r));
+            continue;
+        }
+        CHECK(r == MAMBA_OK && (uint64_t)s.pos == cases[k], "pos %llu: loaded", (unsigned long long)cases[k]);
+        /* UBSan (tests/t_sanitize.sh) traps a signed overflow in either */
+        CHECK(mamba_step(m, &s, 2, logits) == MAMBA_OK && mamba_step(m, &s, 2, NULL) == MAMBA_OK && s.pos == LONG_MAX,
+              "stepping on stops at LONG_MAX (%ld)", s.pos);
+        CHECK(mamba_state_load(&s, m, blob, n) == MAMBA_OK &&
+                  mamba_forward(m, &s, toks, 3, logits, 0, scratch, sizeof scratch) == MAMBA_OK && s.pos == LONG_MAX,
+              "forward on stops at LONG_MAX (%ld)", s.pos);
+        CHECK(mamba_state_load(&s, m, blob, n) == MAMBA_OK && mamba_forward(m, &s, toks, 3, NULL, 0, NULL, 0) == MAMBA_OK &&
+                  s.pos == LONG_MAX,
+              "forward without scratch stops at LONG_MAX (%ld)", s.pos);
+        /* and what it saves, it loads again */
+        CHECK(mamba_state_save(&s, m, blob, n, NULL) == MAMBA_OK && mamba_state_load(&s, m, blob, n) == MAMBA_OK,
+              "a saturated state round-trips");
+    }
+    free(blob);
+    mamba_state_free(&s);
+}
+
+#ifdef TEST_POSIX_FILES
+static void fifo_watchdog(int sig)
+{
+    static const char msg[] = "FAIL test_badinput: mamba_model_open blocked on a FIFO for 30 s\n";
+    (void)sig;
+    if (write(1, msg, sizeof msg - 1) < 0) _exit(2);
+    _exit(1);
+}
+
+/* a FIFO with no writer: refused at once, not a wait for ever (item 7);
+   an empty regular file is TRUNCATED, a device is not a file */
+static void test_not_regular(void)
+{
+    char dir[] = "/tmp/test_badinput_fifo_XXXXXX", path[64];
+    mamba_model m;
+    mamba_result r;
+    if (!mkdtemp(dir)) { CHECK(0, "mkdtemp"); return; }
+    snprintf(path, sizeof path, "%s/fifo", dir);
+    CHECK(mkfifo(path, 0600) == 0, "mkfifo");
+    fflush(stdout);
+    signal(SIGALRM, fifo_watchdog);
+    alarm(30);
+    r = mamba_model_open(&m, path);
+    alarm(0);
+    CHECK(r == MAMBA_ERR_IO && m.error && strstr(m.error, "regular"), "a FIFO: %s (%s)", mamba_result_string(r),
+          m.error ? m.error : "");
+    r = mamba_model_open_ex(&m, path, MAMBA_LOAD_CHECK_FINITE);
+    CHECK(r == MAMBA_ERR_IO, "a FIFO, checked open: %s", mamba_result_string(r));
+    unlink(path);
+    snprintf(path, sizeof path, "%s/empty", dir);
+    CHECK(write_file(path, (const unsigned char *)"", 0), "empty file");
+    CHECK(mamba_model_open(&m, path) == MAMBA_ERR_TRUNCATED, "an empty regular file: TRUNCATED");
+    unlink(path);
+    errno = 0;
+    r = mamba_model_open(&m, "/nonexistent/dir/x.mamba");
+    CHECK(r == MAMBA_ERR_IO && errno == ENOENT, "a missing file: errno ENOENT (%d)", errno);
+    rmdir(dir);
+}
+#endif
+
 #ifdef MAMBA__HAVE_MMAP
 /* A model file changed on disk while mapped. Documented, not promised:
    an in-place change may show (it does on Linux); truncation -> SIGBUS. */
@@ -435,7 +656,7 @@ static void test_tokenizer_nulls(void)
     CHECK(mamba_tokenizer_init(&t, junk, sizeof junk) == MAMBA_ERR_TOKENIZER && t.error, "tokenizer_init junk");
     CHECK(mamba_tokenizer_from_model(NULL, &m) == MAMBA_ERR_INVALID_ARG, "from_model NULL t");
     CHECK(mamba_tokenizer_from_model(&t, NULL) == MAMBA_ERR_INVALID_ARG, "from_model NULL model");
-    CHECK(mamba_tokenizer_from_model(&t, &m) == MAMBA_ERR_TOKENIZER, "from_model without a section");
+    CHECK(mamba_tokenizer_from_model(&t, &m) == MAMBA_ERR_INVALID_ARG, "from_model of a zeroed (never loaded) model");
     CHECK(mamba_encode_work_size(NULL, 10) == 0, "encode_work_size NULL");
     memset(&t, 0, sizeof t);
     CHECK(mamba_encode(NULL, "ab", 2, ids, 4, &n, work, sizeof work) == MAMBA_ERR_INVALID_ARG, "encode NULL t");
@@ -464,6 +685,11 @@ int main(void)
     test_empty(&m);
     test_nonfinite();
     test_nan_logits();
+    test_dead_models(&m);
+    test_snapshot_pos(&m);
+#ifdef TEST_POSIX_FILES
+    test_not_regular();
+#endif
 #ifdef MAMBA_HAS_TOKENIZER
     test_tokenizer_nulls();
 #endif

@@ -188,7 +188,7 @@ static void check_model(const char *name, mb_config c)
     mb_free(&f);
 }
 
-#ifdef MAMBA__FW_AVX512
+#ifdef MAMBA__AVX512
 /* The vector exp, softplus and SiLU against double precision, on a dense
    grid; prints the worst relative errors (the doc comments quote them). */
 static void check_vector_math(void)
@@ -342,7 +342,7 @@ int main(int argc, char **argv)
     check_model("long-k bf16", c);
     check_tiles(0);
     check_tiles(1);
-#ifdef MAMBA__FW_AVX512
+#ifdef MAMBA__AVX512
     check_vector_math();
 #else
     printf("(portable kernels: no vector math to test)\n");

@@ -86,5 +86,102 @@ int main(void)
     CHECK(mamba_argmax((const float[]){1, 5, 5, 2}, 4) == 1, "argmax takes the first of ties");
     CHECK(mamba_argmax((const float[]){1, 5, 9}, 2) == 1, "argmax stops at n");
     CHECK(!strcmp(mamba_result_string(MAMBA_ERR_TOKEN), "token id out of range"), "result string");
+    /* the scan in Mamba-2's shape (the seam of mamba__scan_io): 4 heads of
+       head_dim 3, 2 groups of B and C, one A and one Delta per head, over
+       3 tokens; against the recurrence written out here in double */
+    {
+        enum { H = 4, P = 3, G = 2, N = 5, T = 3 };
+        float h[H * P * N], x[T * H * P], dl[T * H], bc[T * 2 * G * N], y[T * H * P], A[H], D[H];
+        double hr[H * P * N];
+        mamba__scan_io io;
+        int i, t, hd, p, n;
+        for (i = 0; i < H * P * N; i++) hr[i] = h[i] = 0.01f * (float)(i % 7) - 0.02f;
+        for (i = 0; i < T * H * P; i++) x[i] = 0.1f * (float)(i % 5) - 0.2f;
+        for (i = 0; i < T * H; i++) dl[i] = 0.05f + 0.1f * (float)(i % 3);
+        for (i = 0; i < T * 2 * G * N; i++) bc[i] = 0.3f * (float)(i % 4) - 0.4f;
+        for (i = 0; i < H; i++) {
+            A[i] = -0.5f - (float)i;
+            D[i] = 0.25f * (float)i;
+        }
+        io.n_head = H;
+        io.head_dim = P;
+        io.n_group = G;
+        io.d_state = N;
+        io.a_per_state = 0;
+        io.A = A;
+        io.D = D;
+        io.h = h;
+        io.x = x;
+        io.ldx = H * P;
+        io.delta = dl;
+        io.ldd = H;
+        io.B = bc;
+        io.C = bc + G * N;
+        io.ldbc = 2 * G * N;
+        io.y = y;
+        io.ldy = H * P;
+        mamba__scan(&io, T, 1);
+        for (t = 0; t < T; t++)
+            for (hd = 0; hd < H; hd++) {
+                const double dt = dl[t * H + hd], dA = exp(dt * A[hd]);
+                const float *B = bc + t * 2 * G * N + (hd / (H / G)) * N, *C = B + G * N;
+                for (p = 0; p < P; p++) {
+                    const int c = hd * P + p;
+                    double acc = 0.0;
+                    for (n = 0; n < N; n++) {
+                        hr[c * N + n] = dA * hr[c * N + n] + dt * B[n] * x[t * H * P + c];
+                        acc += hr[c * N + n] * C[n];
+                    }
+                    CHECK_NEAR(y[t * H * P + c], acc + D[hd] * x[t * H * P + c], 1e-5);
+                }
+            }
+        for (i = 0; i < H * P * N; i++) CHECK_NEAR(h[i], hr[i], 1e-5);
+    }
+
+    /* Mamba-1's shape through the fast kernels (channels in lanes with
+       batched, the state in lanes without; 37 channels leave a tail) over 3
+       tokens, against the reference */
+    {
+        enum { DI = 37, N = 16, T = 3 };
+        float h0[DI * N], h1[DI * N], x[T * DI], dl[T * DI], bc[T * 2 * N], A[DI * N], D[DI], y0[T * DI], y1[T * DI];
+        mamba__scan_io io;
+        int i, batched;
+        for (batched = 0; batched < 2; batched++) {
+            for (i = 0; i < DI * N; i++) {
+                h0[i] = h1[i] = 0.02f * (float)(i % 9) - 0.08f;
+                A[i] = -0.1f - 0.05f * (float)(i % 11);
+            }
+            for (i = 0; i < T * DI; i++) {
+                x[i] = 0.07f * (float)(i % 13) - 0.4f;
+                dl[i] = 0.02f + 0.03f * (float)(i % 7);
+            }
+            for (i = 0; i < T * 2 * N; i++) bc[i] = 0.2f * (float)(i % 6) - 0.5f;
+            for (i = 0; i < DI; i++) D[i] = 0.1f * (float)(i % 4);
+            io.n_head = DI;
+            io.head_dim = 1;
+            io.n_group = 1;
+            io.d_state = N;
+            io.a_per_state = 1;
+            io.A = A;
+            io.D = D;
+            io.x = x;
+            io.ldx = DI;
+            io.delta = dl;
+            io.ldd = DI;
+            io.B = bc;
+            io.C = bc + N;
+            io.ldbc = 2 * N;
+            io.ldy = DI;
+            io.h = h0;
+            io.y = y0;
+            mamba__scan_scalar(&io, 0, DI, T);
+            io.h = h1;
+            io.y = y1;
+            mamba__scan(&io, T, batched);
+            for (i = 0; i < T * DI; i++) CHECK_NEAR(y1[i], y0[i], 1e-5 * (1.0 + fabs(y0[i])));
+            for (i = 0; i < DI * N; i++) CHECK_NEAR(h1[i], h0[i], 1e-5 * (1.0 + fabs(h0[i])));
+        }
+    }
+
     return harness_summary();
 }

@@ -247,6 +247,110 @@ int main(void)
         free(ww);
     }
 
+    /* 2c. the 4-bit types (q4_0, iq4_nl): a matrix laid out as docs/format.md
+           says, quantised here to the nearest level of max|w| / top level;
+           - the unpacking (pshufb / tbl) gives the scalar one's very bytes;
+           - the scalar dot against a double sum of the dequantised weights
+             times x, within f32 rounding and what rounding x moved (as q8);
+           - the fast dot against the scalar one to f32 rounding, matvec_x
+             the fast dot's bits, matvec without scratch to f32 rounding;
+           - dequant_row against the definition, bit for bit;
+           - junk in the padding nibbles changes nothing. */
+    {
+        static const int8_t lv0[16] = {-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7};
+        static const int8_t lvn[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+        int kind;
+        for (kind = 0; kind < 2; kind++) {
+            const int8_t *lv = kind ? lvn : lv0;
+            int dtype = kind ? MAMBA_DTYPE_IQ4_NL : MAMBA_DTYPE_Q4_0;
+            const char *name = kind ? "iq4_nl" : "q4_0";
+            for (s = 0; s < nsizes; s++) {
+                int cols = sizes[s], rows = 5, r, b, nb = (cols + 31) / 32, j;
+                mamba_matrix W;
+                float out[5], out2[5], out3[5], row[1600], xs[64];
+                int16_t xq[2048];
+                int8_t u1[2048], u2[2048];
+                float *ww = (float *)malloc(sizeof(float) * (size_t)rows * cols);
+                unsigned char *buf = (unsigned char *)calloc((size_t)rows * nb * 18 + 64, 1);
+                uint8_t *q = buf;
+                uint16_t *d = (uint16_t *)(void *)(buf + (size_t)rows * nb * 16);
+                for (i = 0; i < rows * cols; i++) ww[i] = 0.05f * frand();
+                for (i = 0; i < cols + 1; i++) x[i] = frand() * (i % 37 == 5 ? 20.0f : 1.0f);
+                for (r = 0; r < rows; r++)
+                    for (b = 0; b < nb; b++) {
+                        float amax = 0, sc;
+                        for (i = b * 32; i < cols && i < b * 32 + 32; i++)
+                            if (fabsf(ww[r * cols + i]) > amax) amax = fabsf(ww[r * cols + i]);
+                        d[r * nb + b] = to_f16(amax / (float)lv[15]);
+                        sc = mamba__f16_to_f32(d[r * nb + b]);
+                        for (i = 0; i < 32; i++) {
+                            int c = b * 32 + i, best = 8, k;
+                            float v = c < cols ? ww[r * cols + c] : 0.0f;
+                            for (k = 0; k < 16; k++)
+                                if (fabsf(v - sc * lv[k]) < fabsf(v - sc * lv[best])) best = k;
+                            q[((size_t)r * nb + b) * 16 + (i & 15)] |= (uint8_t)(i < 16 ? best : best << 4);
+                        }
+                    }
+                W.data = buf;
+                W.dtype = dtype;
+                W.rows = rows;
+                W.cols = cols;
+                mamba__q4_unpack_scalar(u1, q, lv, rows * nb > 64 ? 64 : rows * nb);
+                mamba__q4_unpack(u2, q, lv, rows * nb > 64 ? 64 : rows * nb);
+                CHECK(memcmp(u1, u2, 32 * (size_t)(rows * nb > 64 ? 64 : rows * nb)) == 0,
+                      "%s unpack cols=%d: fast and scalar differ", name, cols);
+                mamba__q8_quant_x(xq, xs, x + 1, cols);
+                mamba__matvec_x(out, &W, x + 1, NULL, xq, xs);
+                mamba__matvec(out2, &W, x + 1, NULL);
+                mamba__matvec_rows(out3, &W, x + 1, NULL, 0, rows);
+                for (r = 0; r < rows; r++) {
+                    double ref64 = 0, mag = 0, xbound = 0;
+                    float ref, fast, tol;
+                    for (i = 0; i < cols; i++) {
+                        uint8_t byte = q[((size_t)r * nb + i / 32) * 16 + (i & 15)];
+                        int nib = (i & 31) < 16 ? byte & 15 : byte >> 4;
+                        double wq = (double)mamba__f16_to_f32(d[r * nb + i / 32]) * lv[nib];
+                        ref64 += wq * x[1 + i];
+                        mag += fabs(wq * x[1 + i]);
+                        xbound += fabs(wq) * xs[i / 32] * 0.51;
+                    }
+                    tol = (float)(cols * 1.2e-7 * mag + 1e-30);
+                    ref = mamba__dot_q4x16_scalar(q + (size_t)r * nb * 16, d + r * nb, xq, xs, nb, lv);
+                    fast = mamba__dot_q4x16(q + (size_t)r * nb * 16, d + r * nb, xq, xs, nb, lv);
+                    CHECK(fabs(ref - ref64) <= tol + xbound, "%s scalar cols=%d row %d: %.9g vs double %.9g", name,
+                          cols, r, ref, ref64);
+                    CHECK(fabsf(fast - ref) <= tol, "%s cols=%d row %d: fast %.9g ref %.9g", name, cols, r, fast, ref);
+                    CHECK(out[r] == fast, "%s matvec_x cols=%d row %d: %.9g vs %.9g", name, cols, r, out[r], fast);
+                    CHECK(fabsf(out2[r] - fast) <= tol && fabsf(out3[r] - fast) <= tol,
+                          "%s matvec without scratch cols=%d row %d: %.9g %.9g vs %.9g", name, cols, r, out2[r],
+                          out3[r], fast);
+                    if (cols <= 1600) {
+                        mamba__dequant_row(row, &W, r);
+                        for (i = 0; i < cols; i++) {
+                            uint8_t byte = q[((size_t)r * nb + i / 32) * 16 + (i & 15)];
+                            int nib = (i & 31) < 16 ? byte & 15 : byte >> 4;
+                            if (row[i] != mamba__f16_to_f32(d[r * nb + i / 32]) * (float)lv[nib]) break;
+                        }
+                        CHECK(i == cols, "%s dequant_row cols=%d row %d differs at %d", name, cols, r, i);
+                    }
+                }
+                if (cols % 32) { /* junk in the padding nibbles */
+                    for (r = 0; r < rows; r++)
+                        for (j = cols % 32; j < 32; j++) {
+                            uint8_t *p = q + ((size_t)r * nb + nb - 1) * 16 + (j & 15);
+                            *p = (uint8_t)(j < 16 ? (*p & 0xF0) | 0x0D : (*p & 0x0F) | 0xE0);
+                        }
+                    mamba__matvec_x(out2, &W, x + 1, NULL, xq, xs);
+                    for (r = 0; r < rows; r++) CHECK(out2[r] == out[r], "%s padding was read (cols=%d)", name, cols);
+                }
+                free(buf);
+                free(ww);
+            }
+        }
+        CHECK(mamba__row_bytes(MAMBA_DTYPE_Q4_0, 48) == 36 && mamba__row_bytes(MAMBA_DTYPE_IQ4_NL, 768) == 432,
+              "4-bit row bytes: 18 a block");
+    }
+
     /* 3. the row sizes the bench and the loader use */
     CHECK(mamba__row_bytes(MAMBA_DTYPE_Q8, 48) == 68, "q8 row of 48 = 2 blocks = 68 bytes");
     CHECK(mamba__row_bytes(MAMBA_DTYPE_Q8, 768) == 816, "q8 row of 768 = 24 blocks");

@@ -10,6 +10,9 @@
      --big              1 MB inputs (prose, one giant word, invalid bytes, marks)
      --section=FILE     use this packed section for the ARGs that follow
      --hostile=FILE     every truncation and 3000 byte-flipped copies of FILE
+     --many=FILE        FILE has 100,000 added tokens: ids and a bounded cost
+     --gpt2-program     the section's regex program is mamba.h's built-in GPT-2 one
+     --sp-words         SentencePiece cut into words = BPE on whole pieces
    (tests/t_tokenizer.sh runs it that way) */
 #define MAMBA_IMPLEMENTATION
 #include "mamba.h"
@@ -143,6 +146,8 @@ static void test_tiny(void)
         mamba_model m;
         mamba_tokenizer t2;
         memset(&m, 0, sizeof m);
+        CHECK(mamba_tokenizer_from_model(&t2, &m) == MAMBA_ERR_INVALID_ARG, "a zeroed (never loaded) model");
+        m.data = sec; /* stands for a loaded model's bytes */
         CHECK(mamba_tokenizer_from_model(&t2, &m) == MAMBA_ERR_TOKENIZER, "model without tokenizer");
         m.tokenizer = sec; m.tokenizer_bytes = n;
         CHECK(mamba_tokenizer_from_model(&t2, &m) == MAMBA_OK, "model with tokenizer");
@@ -258,16 +263,26 @@ static void test_vectors(const mamba_tokenizer *t, const char *dir)
         }
         if (r == MAMBA_OK && (lossy_ok || (ndec == nout && memcmp(dec, outb, nout) == 0))) n_dec_ok++;
         else CHECK(0, "%s: decode differs (r=%d, %zu bytes vs %zu)", name, (int)r, ndec, nout);
-        /* streaming decode gives the same bytes, and each piece ends on a
-           whole character when the stream is valid UTF-8 */
+        /* streaming decode gives the exact bytes of the ids (byte-level: no
+           U+FFFD repair), and each piece ends on a whole character when the
+           stream is valid UTF-8 */
         {
             mamba_detok d;
-            char *buf = (char *)malloc(t->max_token_bytes + 3);
+            char *buf = (char *)malloc(t->detok_bytes);
             size_t i, pos = 0, k;
             int ok = 1;
+            ndec = 0;
+            for (i = 0; i < n_exp; i++) {
+                const char *q;
+                size_t ql;
+                if (mamba_decode_token(t, exp[i], &q, &ql) == MAMBA_OK && ndec + ql <= nout + 64) {
+                    memcpy(dec + ndec, q, ql);
+                    ndec += ql;
+                }
+            }
             mamba_detok_init(&d);
             for (i = 0; i < n_exp && ok; i++) {
-                if (mamba_detok_push(t, &d, exp[i], buf, t->max_token_bytes + 3, &k) != MAMBA_OK) ok = 0;
+                if (mamba_detok_push(t, &d, exp[i], buf, t->detok_bytes, &k) != MAMBA_OK) ok = 0;
                 else if (pos + k > ndec || memcmp(buf, dec + pos, k) != 0) ok = 0;
                 else if (k > 0 && (unsigned char)buf[k - 1] >= 0xC0) ok = 0; /* never ends on a lead byte */
                 pos += k;
@@ -354,7 +369,7 @@ static void test_hostile(const char *path)
         memcpy(copy, sec, n);
         for (j = 0; j < flips; j++) {
             seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-            copy[(seed >> 33) % (k % 3 == 0 ? 128 : n)] ^= (unsigned char)(1u << ((seed >> 20) & 7));
+            copy[(seed >> 33) % (k % 3 == 0 ? 256 : n)] ^= (unsigned char)(1u << ((seed >> 20) & 7)); /* often the header */
         }
         if (mamba_tokenizer_init(&t, copy, n) == MAMBA_OK) {
             const char *txt = "Hello w\xc3\xb6rld  <|endoftext|> e\xcc\x81 \xff 123";
@@ -365,9 +380,97 @@ static void test_hostile(const char *path)
             for (j = 0; j < nid && j < 256; j++) mamba_decode_token(&t, ids[j], &p, &l);
         }
     }
-    printf("hostile: %d of 3000 flipped sections still valid (then encoded safely)\n", accepted);
+    printf("hostile: %s: %d of 3000 flipped sections still valid (then encoded safely)\n", path, accepted);
     free(copy);
     free(sec);
+}
+
+/* Issue 13 item 5: a section with 100,000 added tokens ("<x00000>" ..
+   "<x99999>", ids 256.., over 256 byte ids and no merges; tests/t_tokenizer.sh
+   packs it) and a 100 KB text full of them, of prefixes cut short and of
+   runs of "<": the ids are those of a hand parse, and the matching cost per
+   input byte is bounded by the longest token (8 bytes), not by the 100,000
+   tokens (a scan of every token at every "<" took 35 CPU-seconds here). */
+static void test_many_added(const char *path)
+{
+    size_t n, len = 100000, i, n_ids = 0, n_want = 0, steps = 0, w;
+    unsigned char *sec = read_file(path, &n);
+    char *text = (char *)malloc(len + 16);
+    int *ids = (int *)malloc((len + 16) * sizeof(int)), *want = (int *)malloc((len + 16) * sizeof(int));
+    unsigned long long seed = 7;
+    mamba_tokenizer t;
+    mamba_result r;
+    void *work;
+    CHECK(sec != NULL, "cannot read %s", path);
+    if (!sec) { free(text); free(ids); free(want); return; }
+    r = mamba_tokenizer_init(&t, sec, n);
+    CHECK(r == MAMBA_OK && t.n_added == 100000 && t.max_added_bytes == 8, "100k-token section loads: %s",
+          t.error ? t.error : "");
+    if (r != MAMBA_OK) { free(sec); free(text); free(ids); free(want); return; }
+    for (i = 0; i < len;) {
+        unsigned v;
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        v = (unsigned)(seed >> 33) % 100000u;
+        switch ((seed >> 20) % 4) {
+        case 0: /* a whole token */
+            if (len - i < 8) { text[i++] = 'a'; continue; }
+            sprintf(text + i, "<x%05u>", v); i += 8; break;
+        case 1: /* a token cut one byte short: the walk goes 7 deep and fails */
+            if (len - i < 7) { text[i++] = 'b'; continue; }
+            sprintf(text + i, "<x%05u", v); i += 7; break;
+        case 2: text[i++] = '<'; break;
+        default: text[i++] = (char)('a' + v % 26); break;
+        }
+    }
+    /* the hand parse: "<x" 5 digits ">" is 256 + the number, any other byte its id */
+    for (i = 0; i < len;) {
+        size_t k;
+        int ok = len - i >= 8 && text[i] == '<' && text[i + 1] == 'x' && text[i + 7] == '>';
+        for (k = 2; ok && k < 7; k++) ok = text[i + k] >= '0' && text[i + k] <= '9';
+        if (ok) { want[n_want++] = 256 + atoi(text + i + 2); i += 8; }
+        else want[n_want++] = (int)mamba__tok_at(t.byte_ids, (unsigned char)text[i++]);
+    }
+    w = mamba_encode_work_size(&t, len);
+    work = malloc(w);
+    r = mamba__tok_encode(&t, text, len, ids, len + 16, &n_ids, work, w, &steps);
+    CHECK(r == MAMBA_OK && ids_equal(ids, n_ids, want, n_want), "100k added tokens: r=%d, %zu ids, %zu expected",
+          (int)r, n_ids, n_want);
+    CHECK(steps <= 8 * len, "added-token matching took %zu steps for %zu bytes (bound: 8 a byte)", steps, len);
+    printf("100k added tokens: %zu bytes, %zu ids, %.2f matching steps a byte\n", len, n_ids, (double)steps / (double)len);
+    free(work); free(sec); free(text); free(ids); free(want);
+}
+
+/* The GPT-2 program built into mamba.h for version 1 sections is what
+   tools/tokpack.py compiles from the same regex (the section at hand). */
+static void test_gpt2_program(const mamba_tokenizer *t)
+{
+    CHECK(t->version == 2 && t->n_sets * 12 == sizeof mamba__tok_gpt2_sets && t->n_lits * 4 == sizeof mamba__tok_gpt2_lits &&
+          t->n_alts * 8 == sizeof mamba__tok_gpt2_alts && t->n_items * 16 == sizeof mamba__tok_gpt2_items &&
+          memcmp(t->sets, mamba__tok_gpt2_sets, sizeof mamba__tok_gpt2_sets) == 0 &&
+          memcmp(t->lits, mamba__tok_gpt2_lits, sizeof mamba__tok_gpt2_lits) == 0 &&
+          memcmp(t->alts, mamba__tok_gpt2_alts, sizeof mamba__tok_gpt2_alts) == 0 &&
+          memcmp(t->items, mamba__tok_gpt2_items, sizeof mamba__tok_gpt2_items) == 0,
+          "the built-in GPT-2 program equals tokpack's");
+}
+
+/* A SentencePiece-style section cut into words (t->sp_words) gives the ids
+   of BPE on each whole piece, on 1 MB of text with runs of spaces, newlines,
+   unknown characters and added tokens. */
+static void test_sp_words(const mamba_tokenizer *t)
+{
+    static const char prose[] = "Once upon a time,  there was a   little girl.\n\n \xe2\x98\x83 caf\xc3\xa9\t<s> x </s>";
+    size_t n = 1u << 20, i, n1, n2;
+    char *s = (char *)malloc(n);
+    int *a = NULL, *b = NULL;
+    mamba_tokenizer whole = *t;
+    mamba_result r1, r2;
+    CHECK(t->sp_words, "the section is cut into words (sp_words)");
+    for (i = 0; i < n; i++) s[i] = prose[i % (sizeof prose - 1)];
+    whole.sp_words = 0;
+    r1 = encode_alloc(t, s, n, &a, &n1);
+    r2 = encode_alloc(&whole, s, n, &b, &n2);
+    CHECK(r1 == MAMBA_OK && r2 == MAMBA_OK && ids_equal(a, n1, b, n2), "sp_words: same ids as whole pieces (%zu, %zu)", n1, n2);
+    free(a); free(b); free(s);
 }
 
 int main(int argc, char **argv)
@@ -386,6 +489,9 @@ int main(int argc, char **argv)
                 int i;
                 for (i = 2; i < argc; i++) {
                     if (strncmp(argv[i], "--hostile=", 10) == 0) test_hostile(argv[i] + 10);
+                    else if (strncmp(argv[i], "--many=", 7) == 0) test_many_added(argv[i] + 7);
+                    else if (strcmp(argv[i], "--gpt2-program") == 0) test_gpt2_program(&t);
+                    else if (strcmp(argv[i], "--sp-words") == 0) test_sp_words(&t);
                     else if (strcmp(argv[i], "--big") == 0) test_big(&t);
                     else if (strncmp(argv[i], "--section=", 10) == 0) {
                         /* switch the tokenizer for the directories that follow */

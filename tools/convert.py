@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Convert a Mamba checkpoint directory to a .mamba file (docs/format.md).
 
-usage: convert.py CHECKPOINT_DIR OUT.mamba [--dtype f32|f16|bf16|q8]
+usage: convert.py CHECKPOINT_DIR|MODEL.gguf OUT.mamba [--dtype f32|f16|bf16|q8|q4_0|iq4_nl]
                   [--override ROLE=DTYPE ...] [--tokenizer tokenizer.json | --no-tokenizer]
+
+A GGUF file (llama.cpp's format, architectures mamba and mamba2) is read by
+tools/gguf.py; see convert_gguf below for what is kept exactly.
 
 Two input layouts are read as they are published:
 
@@ -21,8 +24,8 @@ Token ids written to the header:
   n_vocab  state-spaces: config vocab_size before padding.
            transformers: max id + 1 of tokenizer.json (model vocab and added
            tokens) when one is found, else config vocab_size.
-  eos_id   config eos_token_id if given; else the id of "<|endoftext|>" in the
-           tokenizer; else 0 (the GPT-NeoX vocabulary that all state-spaces
+  eos_id   config eos_token_id if given; else the id of "<|endoftext|>" (or of
+           "</s>", SentencePiece-style) in the tokenizer; else 0 (the GPT-NeoX vocabulary that all state-spaces
            Mamba-1 models use has <|endoftext|> at id 0).
   bos_id, pad_id  from config bos_token_id / pad_token_id; none (-1) when absent.
 """
@@ -35,6 +38,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 import mambafile as mf  # noqa: E402
+import gguf  # noqa: E402
+import q4  # noqa: E402
 
 PROG = "convert.py"
 BIG_MODEL_PARAMS = 50 * 1000 * 1000
@@ -51,11 +56,20 @@ def warn(msg):
 # ---------------------------------------------------------------- loading weights
 
 def load_torch_bin(path):
-    """pytorch_model.bin -> {name: LazyTensor}. torch is imported only here."""
+    """pytorch_model.bin -> {name: LazyTensor}. The zip format of torch.save (every
+    PyTorch >= 1.6 file) is read by tools/torchzip.py: no torch, no code run from
+    the pickle. Only the legacy pre-1.6 pickle needs torch, imported only then."""
+    import torchzip
+    if torchzip.is_torch_zip(path):
+        try:
+            return torchzip.read(path)
+        except torchzip.TorchZipError as e:
+            raise ConvertError("cannot load %s" % str(e))  # "PATH: why"
     try:
         import torch
     except ImportError:
-        raise ConvertError("%s needs PyTorch to read, and torch is not installed" % path)
+        raise ConvertError("%s is a legacy (pre-1.6) torch pickle: reading it needs PyTorch, "
+                           "and torch is not installed" % path)
     try:
         try:
             sd = torch.load(path, map_location="cpu", weights_only=True)
@@ -199,7 +213,7 @@ def tokenizer_info(path):
     nums = [v for v in ids.values() if isinstance(v, int)]
     if not nums:
         raise ConvertError("tokenizer %s has no vocabulary" % path)
-    return max(nums) + 1, ids.get("<|endoftext|>")
+    return max(nums) + 1, ids.get("<|endoftext|>", ids.get("</s>"))  # GPT-NeoX/GPT-4/Qwen, or Llama/Mistral
 
 
 def pack_tokenizer(path, explicit):
@@ -408,6 +422,147 @@ def build(cfg, layout, arch, w, tok_path):
     return config, tensors
 
 
+# ---------------------------------------------------------------- GGUF
+
+# GGUF tensor type -> the .mamba dtype that stores its values bit for bit as
+# they are (mamba.h reads that type natively); any other type is dequantised
+# to f32, which holds every value of F16, BF16, Q8_0, Q4_0, Q5_0, Q6_K and
+# IQ4_NL exactly, and of Q4_1, Q5_1, Q4_K, Q5_K (d * q + m) rounded once,
+# the float32 that ggml's own dequantisation computes.
+GGUF_NATIVE = {"F32": "f32", "F16": "f16", "BF16": "bf16", "Q8_0": "q8", "Q4_0": "q4_0", "IQ4_NL": "iq4_nl"}
+Q4_DTYPES = ("q4_0", "iq4_nl")
+
+
+def matrix_dtype(role, cols, dtype, output):
+    """The dtype --dtype gives a matrix: the 4-bit types go where llama.cpp
+    puts its 4-bit types (in_proj, out_proj, x_proj, dt_proj, an embedding
+    that is not also the output), except that a row that is not whole blocks
+    of 32 stays f16 (llama.cpp: F16, e.g. dt_proj of width dt_rank 48), and
+    the output matrix (lm_head, or the tied embedding) gets q8 (llama.cpp
+    gives it Q6_K, which mamba.h does not have; --override changes it)."""
+    if dtype not in Q4_DTYPES:
+        return dtype
+    if output:
+        return "q8"
+    return dtype if cols % q4.BLOCK == 0 else "f16"
+
+
+def rel_rms(a, b):
+    """RMS of a - b relative to the RMS of b."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    den = np.sqrt(np.mean(b * b))
+    return float(np.sqrt(np.mean((a - b) ** 2)) / den) if den > 0 else 0.0
+
+
+def stored_as(a, dtype):
+    """The float32 values a .mamba tensor of this dtype holds for a."""
+    if dtype == "f32":
+        return np.asarray(a, np.float32)
+    if dtype == "f16":
+        with np.errstate(over="ignore"):
+            return np.asarray(a, np.float32).astype(np.float16).astype(np.float32)
+    if dtype == "bf16":
+        return mf.bf16_to_f32(mf.f32_to_bf16(a))
+    if dtype == "q8":
+        q, d = mf.q8_quantize(a)
+        return mf.q8_dequantize(q, d, a.shape[1])
+    if dtype in Q4_DTYPES:
+        q, d = q4.quantize(a, dtype)
+        return q4.dequantize(q, d, a.shape[1], dtype)
+    raise ConvertError("unknown dtype %r" % dtype)
+
+
+def convert_gguf(args, overrides):
+    """GGUF -> (config, [(role, layer, array, dtype)], tokenizer bytes, notes).
+
+    Without --dtype each matrix keeps its GGUF type where mamba.h has it
+    (GGUF_NATIVE, checked bit for bit) and is otherwise stored as f32; with
+    --dtype (or --override) a matrix is quantised to that dtype from its
+    dequantised values and the error this adds is printed. The other
+    tensors (norms, conv, A, D, biases) are always f32."""
+    try:
+        g = gguf.open_gguf(args.checkpoint)
+        m = gguf.mamba_model(g)
+        if m.arch == "mamba2":
+            if not hasattr(mf, "ARCH_MAMBA2"):
+                raise ConvertError("%s: Mamba-2 GGUF read and checked, but this mamba.h has no Mamba-2 "
+                                   "(format arch 3) yet" % args.checkpoint)
+        tok = None
+        try:
+            tj, n_vocab, ids = gguf.tokenizer_json(m, build=not (args.no_tokenizer or args.tokenizer))
+        except gguf.GGUFError as e:   # the model still runs without one, as for a checkpoint
+            warn("%s; writing no tokenizer section" % e)
+            tj, n_vocab, ids = gguf.tokenizer_json(m, build=False)
+    except gguf.GGUFError as e:
+        raise ConvertError(str(e))
+    if args.tokenizer:
+        tok = pack_tokenizer(args.tokenizer, explicit=True)
+    elif tj is not None:
+        import tempfile
+        with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8", delete=False) as f:
+            json.dump(tj, f, ensure_ascii=False)
+        try:
+            tok = pack_tokenizer(f.name, explicit=True)
+        finally:
+            os.unlink(f.name)
+    hp = m.hp
+    arch = {"mamba": mf.ARCH_MAMBA1, "falcon_mamba": mf.ARCH_FALCON_MAMBA}[m.arch]
+    if args.mixer_rms_eps is not None and m.arch == "falcon_mamba":
+        hp["mixer_rms_eps"] = args.mixer_rms_eps
+        m.notes = [n for n in m.notes if not n.startswith("Falcon-Mamba")]
+    config = dict(arch=arch, d_model=hp["d_model"], n_layer=hp["n_layer"], d_inner=hp["d_inner"],
+                  d_state=hp["d_state"], d_conv=hp["d_conv"], dt_rank=hp["dt_rank"],
+                  n_vocab_padded=hp["n_vocab_padded"], n_vocab=n_vocab, norm_eps=hp["norm_eps"],
+                  mixer_rms_eps=hp["mixer_rms_eps"], **ids)
+    if config["eos_id"] is None:
+        config["eos_id"] = 0 if n_vocab > 0 else None
+    items, errs = [], []
+    order = [("embedding", 0)] + [(k, i) for i in range(hp["n_layer"]) for k in
+                                  ("norm", "in_proj", "in_proj_bias", "conv1d", "conv1d_bias", "x_proj",
+                                   "dt_proj", "dt_proj_bias", "A", "D", "out_proj", "out_proj_bias")] \
+        + [("norm_f", 0), ("lm_head", 0)]
+    for key, layer in order:
+        if (key, layer) not in m.tensors:
+            continue
+        role = mf.ROLES[key]
+        try:
+            a, gtype = gguf.load_tensor(m, key, layer)
+        except gguf.GGUFError as e:
+            raise ConvertError(str(e))
+        output = role == 3 or (role == 1 and not hp["lm_head"])
+        if role not in mf.MATRIX_ROLES:
+            dt = "f32"
+        elif role in overrides:
+            dt = overrides[role]
+        elif args.dtype is not None:
+            dt = matrix_dtype(role, a.shape[1], args.dtype, output)
+        else:
+            dt = GGUF_NATIVE.get(gtype, "f32")
+        if dt in Q4_DTYPES and GGUF_NATIVE.get(gtype) == dt:
+            # the GGUF's own blocks, bit for bit
+            gname = m.tensors[(key, layer)][0]
+            qq, dd = q4.from_ggml(g.raw(gname), a.shape[0], a.shape[1])
+            if not np.array_equal(q4.dequantize(qq, dd, a.shape[1], dt), a):
+                raise ConvertError("%s: repacked %s blocks do not give back its values" % (gname, gtype))
+            items.append((role, layer, mf.Encoded(dt, q4.encode(qq, dd), a), dt))
+            continue
+        if dt != "f32" and GGUF_NATIVE.get(gtype) == dt:
+            # the source's own type: it must come back bit for bit
+            if not np.array_equal(stored_as(a, dt), a):
+                warn("%s (%s) is not in mamba.h's %s form; stored as f32 (exact)"
+                     % (m.tensors[(key, layer)][0], gtype, dt))
+                dt = "f32"
+        elif dt != "f32":
+            errs.append((rel_rms(stored_as(a, dt), a), m.tensors[(key, layer)][0], gtype, dt))
+        items.append((role, layer, a, dt))
+    notes = list(m.notes)
+    if errs:
+        worst = max(errs)
+        notes.append("re-quantised %d matrices; added RMS error (relative to each matrix's RMS): mean %.3g, "
+                     "max %.3g (%s, %s -> %s)" % (len(errs), sum(e[0] for e in errs) / len(errs), *worst))
+    return config, items, tok, notes
+
+
 def parse_overrides(items):
     out = {}
     for it in items or []:
@@ -420,7 +575,7 @@ def parse_overrides(items):
         if role not in mf.ROLES:
             raise ConvertError("--override: unknown role %r (roles: %s)" % (role, ", ".join(sorted(mf.ROLES))))
         if dt not in mf.DTYPES:
-            raise ConvertError("--override: unknown dtype %r (use f32, f16, bf16 or q8)" % dt)
+            raise ConvertError("--override: unknown dtype %r (use f32, f16, bf16, q8, q4_0 or iq4_nl)" % dt)
         r = mf.ROLES[role]
         if dt != "f32" and r not in mf.MATRIX_ROLES:
             raise ConvertError("--override: %s must be f32 in format version 1" % role)
@@ -428,12 +583,39 @@ def parse_overrides(items):
     return out
 
 
+def write_out(args, config, items, tok, layout):
+    n_params = sum(int(np.prod(t.shape)) for _, _, t, _ in items)
+    progress = None
+    if n_params > BIG_MODEL_PARAMS:
+        def progress(done, total):
+            sys.stderr.write("\r%s: writing %s: %3d%% (%d / %d MB)" % (
+                PROG, args.out, 100 * done // max(total, 1), done >> 20, total >> 20))
+            if done >= total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+    try:
+        size = mf.write(args.out, config, items, tokenizer=tok, progress=progress)
+    except ValueError as e:
+        raise ConvertError(str(e))
+    except OSError as e:
+        raise ConvertError("cannot write %s: %s" % (args.out, e))
+    sys.stderr.write("%s: wrote %s: %s layout, arch %d, %d layers, d_model %d, %d params, %d bytes%s\n" % (
+        PROG, args.out, layout, config["arch"], config["n_layer"], config["d_model"], n_params, size,
+        ", tokenizer %d bytes" % len(tok) if tok else ""))
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog=PROG, description="Convert a Mamba checkpoint directory to .mamba")
-    ap.add_argument("checkpoint", help="directory with config.json and the weights")
+    ap.add_argument("checkpoint", help="directory with config.json and the weights, or a .gguf file")
     ap.add_argument("out", help="output .mamba file")
-    ap.add_argument("--dtype", default="f32",
-                    help="storage of the big matrices (embedding, lm_head, in/x/dt/out_proj): f32, f16, bf16, q8")
+    ap.add_argument("--dtype", default=None,
+                    help="storage of the big matrices (embedding, lm_head, in/x/dt/out_proj): f32, f16, bf16, q8, "
+                    "q4_0, iq4_nl (4-bit: the output matrix q8, rows not whole blocks of 32 f16) "
+                    "(default f32; for a GGUF, each matrix's own type where mamba.h has it, else f32)")
+    ap.add_argument("--mixer-rms-eps", type=float, default=None,
+                    help="GGUF Falcon-Mamba only: eps of the delta/B/C norm, which GGUF does not store "
+                    "(default %g)" % gguf.FALCON_MIXER_EPS)
     ap.add_argument("--override", action="append", metavar="ROLE=DTYPE",
                     help="storage of one role, e.g. in_proj=f16 (repeatable)")
     g = ap.add_mutually_exclusive_group()
@@ -442,9 +624,20 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     try:
-        if args.dtype not in mf.DTYPES:
-            raise ConvertError("unknown dtype %r (use f32, f16, bf16 or q8)" % args.dtype)
+        if args.dtype is not None and args.dtype not in mf.DTYPES:
+            raise ConvertError("unknown dtype %r (use f32, f16, bf16, q8, q4_0 or iq4_nl)" % args.dtype)
         overrides = parse_overrides(args.override)
+        if os.path.isfile(args.checkpoint) and gguf.is_gguf(args.checkpoint):
+            if args.tokenizer and not os.path.isfile(args.tokenizer):
+                raise ConvertError("tokenizer %s does not exist" % args.tokenizer)
+            config, items, tok, notes = convert_gguf(args, overrides)
+            for n in notes:
+                sys.stderr.write("%s: %s\n" % (PROG, n))
+            return write_out(args, config, items, tok, "GGUF")
+        if os.path.isfile(args.checkpoint):
+            raise ConvertError("%s is a file but not a GGUF file (a checkpoint is a directory)" % args.checkpoint)
+        if args.dtype is None:
+            args.dtype = "f32"
         cfg = read_config(args.checkpoint)
         layout, arch = describe(cfg)
         if args.tokenizer and not os.path.isfile(args.tokenizer):
@@ -461,27 +654,16 @@ def main(argv=None):
             tok = pack_tokenizer(tok_path, explicit=args.tokenizer is not None)
 
         items = []
+        tied = not any(role == 3 for role, _, _ in tensors)
         for role, layer, t in tensors:
-            dt = overrides.get(role, args.dtype if role in mf.MATRIX_ROLES else "f32")
+            if role in overrides:
+                dt = overrides[role]
+            elif role in mf.MATRIX_ROLES:
+                dt = matrix_dtype(role, t.shape[1], args.dtype, role == 3 or (role == 1 and tied))
+            else:
+                dt = "f32"
             items.append((role, layer, t, dt))
-        n_params = sum(int(np.prod(t.shape)) for _, _, t in tensors)
-        progress = None
-        if n_params > BIG_MODEL_PARAMS:
-            def progress(done, total):
-                sys.stderr.write("\r%s: writing %s: %3d%% (%d / %d MB)" % (
-                    PROG, args.out, 100 * done // max(total, 1), done >> 20, total >> 20))
-                if done >= total:
-                    sys.stderr.write("\n")
-                sys.stderr.flush()
-        try:
-            size = mf.write(args.out, config, items, tokenizer=tok, progress=progress)
-        except ValueError as e:
-            raise ConvertError(str(e))
-        except OSError as e:
-            raise ConvertError("cannot write %s: %s" % (args.out, e))
-        sys.stderr.write("%s: wrote %s: %s layout, arch %d, %d layers, d_model %d, %d params, %d bytes%s\n" % (
-            PROG, args.out, layout, arch, config["n_layer"], config["d_model"], n_params, size,
-            ", tokenizer %d bytes" % len(tok) if tok else ""))
+        return write_out(args, config, items, tok, layout)
     except ConvertError as e:
         sys.stderr.write("%s: error: %s\n" % (PROG, e))
         return 1

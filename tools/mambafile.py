@@ -12,8 +12,8 @@ Public functions (used by tools/convert.py, tests and other tools):
     write_safetensors(path, {name: ndarray}, dtype=None, metadata=None)
 
 `tensors` for write() is a list of (role, layer, array, dtype) where role is
-an int or a role name ("in_proj", "A", ...), dtype is "f32", "f16", "bf16"
-or "q8" (matrices only),
+an int or a role name ("in_proj", "A", ...), dtype is "f32", "f16", "bf16",
+or (matrices only) "q8", "q4_0", "iq4_nl",
 and array is a numpy array or anything with `.shape` that np.asarray() turns
 into one (LazyTensor), so large checkpoints are converted one tensor at a time.
 """
@@ -22,6 +22,8 @@ import os
 import struct
 
 import numpy as np
+
+import q4
 
 MAGIC = b"\x89MAMBA\r\n"
 FORMAT_VERSION = 1
@@ -82,7 +84,7 @@ def dims(c):
     d["conv_dim"] = c["d_inner"]
     return d
 
-DTYPES = {"f32": 0, "f16": 1, "bf16": 2, "q8": 3}
+DTYPES = {"f32": 0, "f16": 1, "bf16": 2, "q8": 3, "q4_0": 4, "iq4_nl": 5}
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 DTYPE_SIZE = {0: 4, 1: 2, 2: 2}   # bytes per element; q8 (3) is sized by tensor_nbytes()
 Q8_BLOCK = 32                     # q8: int8 weights in blocks of 32 along a row, one f16 scale each
@@ -93,6 +95,8 @@ def tensor_nbytes(dtype, shape):
     q8 (docs/format.md, dtype 3): each row is padded to nb = ceil(cols/32)
     blocks; 32 int8 per block, then one f16 scale per block: rows*nb*34."""
     count = int(np.prod(shape))
+    if dtype in (4, 5):   # 4-bit (tools/q4.py): 16 bytes of nibbles + one f16 scale per block of 32
+        return q4.nbytes(*shape)
     if dtype == 3:
         rows, cols = shape
         return rows * ((cols + Q8_BLOCK - 1) // Q8_BLOCK) * (Q8_BLOCK + 2)
@@ -182,11 +186,13 @@ def encode(a, dtype):
             return np.ascontiguousarray(a.astype("<f2")).tobytes()
     if dtype == "bf16":
         return f32_to_bf16(a).astype("<u2").tobytes()
+    if dtype in ("q4_0", "iq4_nl"):
+        return q4.encode(*q4.quantize(a, dtype))
     if dtype == "q8":
         # all rows' int8 blocks first, then all rows' f16 scales (docs/format.md)
         q, d = q8_quantize(a)
         return q.tobytes() + np.ascontiguousarray(d, dtype="<f2").tobytes()
-    raise ValueError("unknown dtype %r (use f32, f16, bf16 or q8)" % (dtype,))
+    raise ValueError("unknown dtype %r (use f32, f16, bf16, q8, q4_0 or iq4_nl)" % (dtype,))
 
 
 def _align(n, a):
@@ -232,7 +238,7 @@ def write(path, config, tensors, tokenizer=None, progress=None):
         role = role_number(role)
         layer = int(layer)
         if dtype not in DTYPES:
-            raise ValueError("unknown dtype %r (use f32, f16, bf16 or q8)" % (dtype,))
+            raise ValueError("unknown dtype %r (use f32, f16, bf16, q8, q4_0 or iq4_nl)" % (dtype,))
         if dtype != "f32" and role not in MATRIX_ROLES:
             raise ValueError("%s must be f32, got %s" % (ROLE_NAMES[role], dtype))
         if role in GLOBAL_ROLES:
@@ -312,7 +318,10 @@ def write(path, config, tensors, tokenizer=None, progress=None):
                 f.write(tokenizer)
             for (role, layer), arr, dtype, shape, off, nbytes in layout:
                 f.write(b"\0" * (off - f.tell()))
-                data = encode(np.asarray(arr, dtype=np.float32).reshape(shape), dtype)
+                if isinstance(arr, Encoded) and arr.dtype == dtype:
+                    data = arr.data          # already this dtype's bytes (e.g. a GGUF Q4_0 matrix)
+                else:
+                    data = encode(np.asarray(arr, dtype=np.float32).reshape(shape), dtype)
                 assert len(data) == nbytes
                 f.write(data)
                 done += nbytes
@@ -372,8 +381,8 @@ def read(path):
         if dt not in DTYPE_NAMES or ndim not in (1, 2):
             raise ValueError("tensor %d: bad dtype/ndim" % i)
         shape = (s0, s1, s2, s3)[:ndim]
-        if dt == 3 and ndim != 2:
-            raise ValueError("tensor %d: q8 but not a matrix" % i)
+        if dt >= 3 and ndim != 2:
+            raise ValueError("tensor %d: %s but not a matrix" % (i, DTYPE_NAMES[dt]))
         if off % TENSOR_ALIGN or nbytes != tensor_nbytes(dt, shape) or off + nbytes > len(data):
             raise ValueError("tensor %d: bad offset/size" % i)
         raw = data[off:off + nbytes]
@@ -387,6 +396,12 @@ def read(path):
             q = np.frombuffer(raw, dtype=np.int8, count=rows * nb * Q8_BLOCK).reshape(rows, nb * Q8_BLOCK)
             d = np.frombuffer(raw, dtype="<f2", offset=rows * nb * Q8_BLOCK).reshape(rows, nb)
             a = q8_dequantize(q, d, cols)
+        elif dt in (4, 5):
+            rows, cols = shape
+            nb = (cols + Q8_BLOCK - 1) // Q8_BLOCK
+            qq = np.frombuffer(raw, dtype=np.uint8, count=rows * nb * 16).reshape(rows, nb * 16)
+            d = np.frombuffer(raw, dtype="<f2", offset=rows * nb * 16).reshape(rows, nb)
+            a = q4.dequantize(qq, d, cols, DTYPE_NAMES[dt])
         else:
             a = bf16_to_f32(np.frombuffer(raw, dtype="<u2"))
         if (role, layer) in out:
@@ -423,6 +438,19 @@ class LazyTensor(object):
     def map(self, fn, shape):
         """A new LazyTensor that applies fn after this one loads."""
         return LazyTensor(shape, self.numpy, self.dtype, fn, self.name)
+
+
+class Encoded(object):
+    """A matrix already in a dtype's file bytes, written as it is (a GGUF
+    Q4_0 or IQ4_NL matrix kept bit for bit); np.asarray gives its values."""
+
+    def __init__(self, dtype, data, values):
+        self.dtype, self.data = dtype, bytes(data)
+        self._values = values
+        self.shape = tuple(values.shape)
+
+    def __array__(self, dtype=None):
+        return self._values if dtype is None else self._values.astype(dtype, copy=False)
 
 
 class SafetensorsError(ValueError):

@@ -213,9 +213,16 @@ def load_checkpoint(ckpt_dir):
         for s in shards:
             params.update(read_safetensors(os.path.join(ckpt_dir, s)))
     elif os.path.exists(binf):
-        import torch  # only needed for the state-spaces pickle layout
-        sd = torch.load(binf, map_location="cpu")
-        params = {k: v.to(torch.float64).numpy() for k, v in sd.items()}
+        try:
+            import torch  # the state-spaces pickle layout, read by torch itself when it is there
+        except ImportError:
+            torch = None
+        if torch is not None:
+            sd = torch.load(binf, map_location="cpu")
+            params = {k: v.to(torch.float64).numpy() for k, v in sd.items()}
+        else:  # tools/torchzip.py: torch.save's zip format without torch
+            import torchzip
+            params = {k: np.asarray(v).astype(np.float64) for k, v in torchzip.read(binf).items()}
     else:
         raise FileNotFoundError("%s: no model.safetensors, index or pytorch_model.bin" % ckpt_dir)
     return params, arch, norm_eps, mixer_eps

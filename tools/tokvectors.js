@@ -6,6 +6,16 @@
 //   cd tools && npm install            # once: installs tokenizers@0.23.2
 //   node tools/tokvectors.js ../shared/data/tokenizer.json tests/data/tok [DATA_DIR]
 //   node tools/tokvectors.js tests/data/tok/small/tokenizer.json tests/data/tok/small --no-stories
+//   node tools/tokvectors.js --jsonl tests/data/tok/qwen3/tokenizer.json tests/data/tok/qwen3/extra.jsonl
+//
+// --jsonl writes the extra vectors of the four other designs (tests/data/tok/
+// DESIGNS.md) in the format of their vectors.jsonl: edge cases the C encoder
+// must get right (case-folded contractions, white-space runs before
+// newlines, "▁" in the text, added tokens glued together or cut short,
+// unknown characters and byte fallback, NFC), 300 random strings from a
+// pool of such characters, and 200 random id lists to decode (byte-fallback
+// runs valid and not, spaces first, added tokens between). The PRNG is
+// seeded: the same file every time.
 //
 // For each case NAME it writes three files:
 //   NAME.in   the input, raw bytes (possibly invalid UTF-8)
@@ -26,6 +36,13 @@ function usage() {
 }
 
 const args = process.argv.slice(2);
+if (args[0] === '--jsonl') {
+  jsonl(args[1], args[2]).catch((e) => { console.error('tokvectors: error: ' + e.message); process.exit(1); });
+} else {
+  main();
+}
+
+function main() {
 const noStories = args.includes('--no-stories');
 const [tokPath, outDir, dataDirArg] = args.filter((a) => a !== '--no-stories');
 if (!tokPath || !outDir) usage();
@@ -121,3 +138,74 @@ for (const [file, offsets] of (noStories ? [] : excerpts)) {
   fs.writeFileSync(path.join(outDir, 'cases.txt'), names.join('\n') + '\n');
   console.log('tokvectors: wrote ' + names.length + ' cases to ' + outDir);
 })().catch((e) => { console.error('tokvectors: error: ' + e.message); process.exit(1); });
+}
+
+async function jsonl(tokPath, outPath) {
+  if (!tokPath || !outPath) usage();
+  const tk = Tokenizer.fromFile(tokPath);
+  const json = JSON.parse(fs.readFileSync(tokPath, 'utf8'));
+  const added = (json.added_tokens || []).map((a) => a.content);
+  const vocab = json.model.vocab;
+  const nVocab = [...Object.values(vocab), ...(json.added_tokens || []).map((a) => a.id)].reduce((a, b) => Math.max(a, b), 0) + 1;
+  let seed = 0x9e3779b9;
+  const rnd = (n) => { seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0; return seed % n; };
+  const texts = [
+    "'s 'S 'ſ 't 'T 're 'RE 'rE 've 'VE 'm 'M 'll 'LL 'lL 'd 'D 'K 'x",
+    "DON'T WE'LL YOU'VE I'M SHE'D THEY'RE IT'S it\u2019s it's''s",
+    'a' + ' '.repeat(50) + 'b', '\n' + ' '.repeat(10) + 'x', ' \n \n \n', '\t\t\n\n  \r\n  x', 'x  \n\n  ',
+    'end   ', '   ', '\n', '\r', '\r\r\n\n\r', ' \u00a0 \u3000x\u2028y\u2029z\u0085w', '\u000b\u000c\u001c\u001f',
+    '1234567 12345678901234567890 x12y345z 3.14159 \u0661\u0662\u0663\u0664\u0665 \u2460\u2461 \u00bd',
+    '\u2581Hello a\u2581b \u2581\u2581 \u2581 x  \u2581x \u2581', ' leading', '  two leading', 'trailing ',
+    'a'.repeat(2000), '!?'.repeat(300) + 'x', 'ab'.repeat(500), '\u00e9'.repeat(300), '\u4e2d'.repeat(200),
+    'e\u0301 \u00c5 A\u030a \u1e69 s\u0323\u0307 \ufb01 \u2126 \uac00 \u1100\u1161\u11a8',
+    '\u{10ffff} \u{1f600}\u{1f3fd} \u0000 \u{e0041} \ufffd \uffff \u{2a6d6}', '\u{1f468}\u200d\u{1f469}\u200d\u{1f467}',
+    'x' + '\u0301'.repeat(40), 'tab\tand\ttabs\t\t\tend', 'mixed \u0418\u0432\u0430\u043d \u03a3\u03bf\u03c6\u03af\u03b1 \u05e9\u05dc\u05d5\u05dd',
+    'http://example.com/a_b-c?d=e&f=g#h', 'int x=1;\n\tif(x){\n\t\treturn -x;\n\t}\n',
+  ];
+  const specials = added.slice(0, 8);
+  for (const a of specials) {
+    texts.push(a + a, a + ' ' + a, 'x' + a + 'y', ' ' + a, a + ' ', a + '\n' + a, a.slice(0, -1), a.slice(1), '\u2581' + a);
+  }
+  if (specials.length >= 2) texts.push(specials.join(''), specials.join(' '), specials.join('\u2581'));
+  const pool = ['a', 'b', 'Z', 'e', 'é', 'e\u0301', ' ', ' ', ' ', '  ', '\n', '\r\n', '\t', '\u00a0', '\u3000', '1', '23', '456',
+    "'", "'s", "'LL", '.', ',', '!', '?', '-', '_', '(', ')', '\u2581', '\u4e2d', '\u00df', '\u0130', '\u{1f600}',
+    '\u0301', '\u{10ffff}', '\u0000', '\u0661', 'Hello', ' world', 'the', ...specials];
+  for (let k = 0; k < 300; k++) {
+    let t = '';
+    const n = 1 + rnd(40);
+    for (let j = 0; j < n; j++) t += pool[rnd(pool.length)];
+    texts.push(t);
+  }
+  const lines = [];
+  for (const [k, text] of texts.entries()) {
+    const enc = await tk.encode(text, null, {addSpecialTokens: false});
+    const ids = Array.from(enc.getIds());
+    const tmpl = Array.from((await tk.encode(text, null, {addSpecialTokens: true})).getIds());
+    const decoded = await tk.decode(ids, false);
+    lines.push(JSON.stringify({case: 'extra ' + k, text, ids, ids_template: tmpl, decoded,
+      decoded_hex: Buffer.from(decoded, 'utf8').toString('hex')}));
+  }
+  // decode-only: random ids biased to byte tokens, spaces and added tokens
+  const byteIds = [];
+  for (let b = 0; b < 256; b++) {
+    const k = '<0x' + b.toString(16).toUpperCase().padStart(2, '0') + '>';
+    if (k in vocab) byteIds.push(vocab[k]);
+  }
+  const spaceIds = ['\u2581', '\u2581\u2581', '\u0120', '\u0120\u0120', ' '].filter((k) => k in vocab).map((k) => vocab[k]);
+  const addedIds = (json.added_tokens || []).map((a) => a.id);
+  for (let k = 0; k < 200; k++) {
+    const ids = [];
+    const n = 1 + rnd(12);
+    for (let j = 0; j < n; j++) {
+      const r = rnd(10);
+      if (r < 4 && byteIds.length) ids.push(byteIds[rnd(byteIds.length)]);
+      else if (r < 6 && spaceIds.length) ids.push(spaceIds[rnd(spaceIds.length)]);
+      else if (r < 7 && addedIds.length) ids.push(addedIds[rnd(addedIds.length)]);
+      else ids.push(rnd(nVocab));
+    }
+    const decoded = await tk.decode(ids, false);
+    lines.push(JSON.stringify({decode_ids: ids, decoded, decoded_hex: Buffer.from(decoded, 'utf8').toString('hex')}));
+  }
+  fs.writeFileSync(outPath, lines.join('\n') + '\n');
+  console.log('tokvectors: wrote ' + lines.length + ' vectors to ' + outPath);
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""4-bit weights in blocks of 32 with one f16 scale (docs/format.md, dtypes
+4 and 5): the quantisers, the dequantiser and the repacking of GGUF blocks.
+
+    quantize(a, kind)           float (rows, cols) -> (q uint8 (rows, nb*16), d float16 (rows, nb))
+    dequantize(q, d, cols, kind) -> float32 (rows, cols)
+    from_ggml(raw, rows, cols)  GGUF Q4_0 / IQ4_NL blocks -> (q, d), bit for bit
+
+kind is "q4_0" (levels -8..7, ggml's Q4_0 values) or "iq4_nl" (ggml's
+IQ4_NL 16-level codebook, denser near zero where most weights are). A
+weight is w = d * LEVELS[kind][nibble]. In a block's 16 bytes, byte j holds
+value j in its low nibble and value j + 16 in its high nibble (ggml's
+order, so GGUF Q4_0 and IQ4_NL blocks copy over as they are).
+
+The quantiser, per block: for each candidate scale (the block's extreme
+value mapped onto each of the levels near the ends, and a least-squares
+refit), rounded to f16 first, each weight takes its nearest level; the
+candidate with the smallest squared error over the block's real columns
+wins. ggml's Q4_0 quantiser takes the first candidate only (d = max / -8),
+which is why --dtype q4_0 here has less error than llama-quantize's Q4_0 at
+the same bits.
+"""
+import numpy as np
+
+BLOCK = 32
+LEVELS = {
+    "q4_0": np.arange(-8, 8, dtype=np.float32),
+    "iq4_nl": np.array([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113],
+                       dtype=np.float32),
+}
+# the nibble a padding column gets: the level nearest zero
+ZERO = {"q4_0": 8, "iq4_nl": 8}
+
+
+def _nearest(v, lv):
+    """Index of the nearest level for each v (ties to the lower level)."""
+    mid = (lv[1:] + lv[:-1]) * 0.5
+    return np.searchsorted(mid, v, side="left").astype(np.uint8)
+
+
+def _sse(x, mask, d, lv):
+    """(index, squared error) of blocks x (B, 32) with scales d (B,)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.where(d[:, None] != 0, x / d[:, None], 0.0)
+    idx = _nearest(v, lv)
+    err = ((x - d[:, None] * lv[idx]) ** 2 * mask).sum(axis=1)
+    return idx, err
+
+
+def quantize(a, kind):
+    a = np.asarray(a, dtype=np.float32)
+    if a.ndim != 2:
+        raise ValueError("%s needs a matrix, got shape %s" % (kind, a.shape))
+    if not np.all(np.isfinite(a)):
+        raise ValueError("%s: the matrix has a NaN or infinite weight" % kind)
+    lv = LEVELS[kind]
+    rows, cols = a.shape
+    nb = (cols + BLOCK - 1) // BLOCK
+    p = np.zeros((rows, nb * BLOCK), np.float32)
+    p[:, :cols] = a
+    mask = np.zeros(nb * BLOCK, np.float32)
+    mask[:cols] = 1
+    q = np.empty((rows, nb * BLOCK), np.uint8)
+    d = np.empty((rows, nb), np.float16)
+    step = max(1, (1 << 18) // (nb * BLOCK))
+    for r0 in range(0, rows, step):
+        x = p[r0:r0 + step].reshape(-1, BLOCK).astype(np.float64)
+        m = np.broadcast_to(mask.reshape(nb, BLOCK), (x.shape[0] // nb, nb, BLOCK)).reshape(-1, BLOCK)
+        i = np.argmax(np.abs(x) * m, axis=1)
+        ext = x[np.arange(x.shape[0]), i]                     # signed value of largest |w|
+        best_d = np.zeros(x.shape[0])
+        best_i = np.full(x.shape, ZERO[kind], np.uint8)
+        best_e = (x * x * m).sum(axis=1)                      # d = 0
+        # candidates: the extreme onto each of the 4 outermost levels of
+        # either end, then a least-squares refit of the best assignment
+        cands = [ext / t for t in np.concatenate([lv[:4], lv[-4:]]) if t != 0]
+        for c in cands:
+            dc = c.astype(np.float16).astype(np.float64)
+            idx, e = _sse(x, m, dc, lv)
+            better = e < best_e
+            best_e = np.where(better, e, best_e)
+            best_d = np.where(better, dc, best_d)
+            best_i[better] = idx[better]
+        for _ in range(2):
+            L = lv[best_i].astype(np.float64) * m
+            den = (L * L).sum(axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                dc = np.where(den > 0, (x * L).sum(axis=1) / den, 0.0)
+            dc = dc.astype(np.float16).astype(np.float64)
+            idx, e = _sse(x, m, dc, lv)
+            better = e < best_e
+            best_e = np.where(better, e, best_e)
+            best_d = np.where(better, dc, best_d)
+            best_i[better] = idx[better]
+        if not np.all(np.isfinite(best_d.astype(np.float16))):
+            raise ValueError("%s: a weight is too large for an f16 block scale" % kind)
+        n = x.shape[0] // nb
+        best_i = best_i.reshape(n, nb * BLOCK)
+        best_i[:, cols:] = ZERO[kind]
+        q[r0:r0 + n] = best_i
+        d[r0:r0 + n] = best_d.reshape(n, nb).astype(np.float16)
+    return pack(q, rows, nb), d
+
+
+def pack(idx, rows, nb):
+    """(rows, nb*32) level indices -> (rows, nb*16) bytes, ggml's nibble order."""
+    b = idx.reshape(rows, nb, 2, 16)
+    return (b[:, :, 0, :] | (b[:, :, 1, :] << 4)).reshape(rows, nb * 16).astype(np.uint8)
+
+
+def unpack(q, rows, nb):
+    """(rows, nb*16) bytes -> (rows, nb*32) level indices."""
+    b = q.reshape(rows, nb, 16)
+    return np.concatenate([b & 0x0F, b >> 4], axis=2).reshape(rows, nb * BLOCK)
+
+
+def dequantize(q, d, cols, kind):
+    rows, nb = d.shape
+    w = LEVELS[kind][unpack(q, rows, nb)].reshape(rows, nb, BLOCK) * d.astype(np.float32)[:, :, None]
+    return w.reshape(rows, nb * BLOCK)[:, :cols]
+
+
+def from_ggml(raw, rows, cols):
+    """GGUF Q4_0 or IQ4_NL tensor bytes (blocks of {f16 d; u8 qs[16]}, rows
+    of cols / 32 blocks) -> (q, d) in this layout: the same bits."""
+    if cols % BLOCK:
+        raise ValueError("a GGUF 4-bit row of %d columns" % cols)
+    nb = cols // BLOCK
+    b = np.frombuffer(raw, dtype=np.uint8, count=rows * nb * 18).reshape(rows, nb, 18)
+    d = np.ascontiguousarray(b[:, :, :2]).view("<f2").reshape(rows, nb)
+    q = np.ascontiguousarray(b[:, :, 2:]).reshape(rows, nb * 16)
+    return q, d.astype(np.float16)
+
+
+def encode(q, d):
+    """The file bytes: every row's blocks, then every row's scales."""
+    return np.ascontiguousarray(q, np.uint8).tobytes() + np.ascontiguousarray(d, dtype="<f2").tobytes()
+
+
+def nbytes(rows, cols):
+    return rows * ((cols + BLOCK - 1) // BLOCK) * (BLOCK // 2 + 2)
