@@ -363,7 +363,7 @@ static int bench_batch(const mamba_model *m, int max_n, int n_gen, int rounds, i
     }
     printf("model      %s matrices, %d layers, d_model %d, %.1f MB of weights read per step; %d threads, %d steps, "
            "%d rounds\n",
-           dtype_name(m->layers[0].in_proj.dtype), m->config.n_layer, m->config.d_model, bpt / 1e6, n_threads(), n_gen,
+           mamba_dtype_string(m->layers[0].in_proj.dtype), m->config.n_layer, m->config.d_model, bpt / 1e6, n_threads(), n_gen,
            rounds);
     {
         double blo = bw[0], bhi = bw[0], flo = fma[0], fhi = fma[0];
