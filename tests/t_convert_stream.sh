@@ -9,7 +9,8 @@
 # byte for byte with the one written by the whole-tensor encoder (kept in
 # this test as the oracle: mambafile.encode of the whole array). Then the
 # memory: a tensor bigger than a block (3 MB of f32 through 256 KB blocks)
-# is written with its peak traced allocation below half its size. Last, the
+# is written with its peak traced allocation below half its size, and a
+# torch .bin tensor (no row reader) is read once, not once a block. Last, the
 # 4-bit quantiser (tools/q4.py, made faster) against the one before it, kept
 # here as the oracle: the same bytes on assorted shapes, scales, zero blocks
 # and outliers, and its nearest-level search against a binary search on
@@ -84,6 +85,23 @@ for dt in ("q8", "bf16"):
         print("FAIL: %s: peak %d bytes for a %d-byte matrix in 256 KB blocks" % (dt, peak, a.nbytes)); fails += 1
     else:
         print("%s: peak %.2f MB of Python allocations for a %.1f MB matrix" % (dt, peak / 1e6, a.nbytes / 1e6))
+# a torch .bin tensor cannot be read by rows: it must be read once, not once a block
+import torchzip
+loads = [0]
+plain = mf.LazyTensor.numpy
+def counted(self):
+    loads[0] += 1
+    return plain(self)
+mf.LazyTensor.numpy = counted
+mf.CHUNK_BYTES = 1
+t = torchzip.read("tests/data/ckpt/ss_long/pytorch_model.bin")["backbone.embedding.weight"]
+blocks = len(list(mf.row_chunks(t, t.shape)))
+mf.LazyTensor.numpy = plain
+mf.CHUNK_BYTES = 16 << 20
+n += 1
+if loads[0] != 1:
+    print("FAIL: a .bin tensor of %d blocks was read %d times" % (blocks, loads[0])); fails += 1
+
 # the 4-bit quantiser against the one before it was made faster (kept here
 # verbatim as the oracle: a binary search per value, a mask on every block)
 def oracle_nearest(v, lv):

@@ -203,13 +203,14 @@ CHUNK_BYTES = 16 << 20
 def row_chunks(arr, shape):
     """arr (a numpy array, a LazyTensor, anything np.asarray takes) as float32
     blocks of whole rows of about CHUNK_BYTES each, in order; a vector as one
-    block. A LazyTensor is read block by block (LazyTensor.rows)."""
+    block. A LazyTensor that can read rows alone is read block by block;
+    any other source is read once, whole (a torch .bin storage)."""
     if len(shape) != 2:
         yield np.asarray(arr, dtype=np.float32).reshape(shape)
         return
     rows, cols = shape
     step = max(1, CHUNK_BYTES // (4 * max(cols, 1)))
-    if hasattr(arr, "rows"):
+    if getattr(arr, "reads_rows", lambda: False)():
         for r0 in range(0, rows, step):
             yield np.asarray(arr.rows(r0, min(rows, r0 + step)), dtype=np.float32).reshape(-1, cols)
         return
@@ -471,11 +472,15 @@ class LazyTensor(object):
         self._load, self._fn = load, fn
         self._load_rows = load_rows
 
+    def reads_rows(self):
+        """True when rows() reads just those rows from the file (safetensors:
+        a mapping of their bytes); otherwise the tensor is read whole."""
+        return self._load_rows is not None and self._fn is None
+
     def rows(self, r0, r1):
-        """Rows r0 .. r1-1 as float32, read from the file alone when the
-        source can (safetensors: a mapping of just those bytes), else from
-        the whole tensor."""
-        if self._load_rows is not None and self._fn is None:
+        """Rows r0 .. r1-1 as float32 (from the whole tensor when the source
+        cannot read rows alone: see reads_rows)."""
+        if self.reads_rows():
             return self._load_rows(r0, r1)
         return self.numpy()[r0:r1]
 
