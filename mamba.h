@@ -801,10 +801,12 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
 
 /* Advance n independent states (n sequences: users of a server, beams,
    samples) by one token each, as n calls of mamba_step() would, bit for
-   bit, but reading every weight from memory once for all of them: each
-   matrix goes through in panels of rows that fit in the cache (CONFIG:
-   MAMBA_BATCH_PANEL_BYTES), and every state's input meets the panel while
-   it is there. Decoding one sequence is bound by memory bandwidth (every
+   bit, but reading every weight from memory once for all of them: an
+   f32, f16 or bf16 row meets every state's input while it is in registers
+   and L1 (with AVX-512 its weights are widened once for four inputs); a
+   quantised matrix goes through in panels of rows that fit in the cache
+   (CONFIG: MAMBA_BATCH_PANEL_BYTES), every state's input meeting the panel
+   while it is there. Decoding one sequence is bound by memory bandwidth (every
    weight read per token); n sequences at once cost little more than one
    until the arithmetic, not the reading, is the limit.
    Bit-identical to mamba_step(): each (row, sequence) product is the same
@@ -1520,6 +1522,37 @@ static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRI
     mamba__dotv(&v, &w, 1, x, n, dtype);
     return v;
 }
+/* one row w against MAMBA__NR inputs x[k] into out[k] (mamba_step_batch):
+   each sum by exactly mamba__dotv's operations in its order, so the bits of
+   the decode matvec, with the weights loaded and widened once for all */
+static MAMBA__INLINE void mamba__dotv_x(float *out, const void *w, const float *const *x, int n, int dtype)
+{
+    const size_t es = dtype == MAMBA_DTYPE_F32 ? 4 : 2;
+    mamba__vf a0[MAMBA__NR], a1[MAMBA__NR];
+    int i = 0, k, j;
+    MAMBA__ROWS_UNROLLED
+    for (k = 0; k < MAMBA__NR; k++) a0[k] = a1[k] = MAMBA__VZERO();
+    for (; i + 2 * MAMBA__VN <= n; i += 2 * MAMBA__VN) {
+        const mamba__vf w0 = mamba__vwiden(w, i, dtype), w1 = mamba__vwiden(w, i + MAMBA__VN, dtype);
+        MAMBA__PREFETCH_LINES(w, (size_t)i * es, 2 * MAMBA__VN * es);
+        MAMBA__ROWS_UNROLLED
+        for (k = 0; k < MAMBA__NR; k++) {
+            a0[k] = MAMBA__VFMA(w0, MAMBA__VLOAD(x[k] + i), a0[k]);
+            a1[k] = MAMBA__VFMA(w1, MAMBA__VLOAD(x[k] + i + MAMBA__VN), a1[k]);
+        }
+    }
+    if (i + MAMBA__VN <= n) {
+        const mamba__vf w0 = mamba__vwiden(w, i, dtype);
+        MAMBA__ROWS_UNROLLED
+        for (k = 0; k < MAMBA__NR; k++) a0[k] = MAMBA__VFMA(w0, MAMBA__VLOAD(x[k] + i), a0[k]);
+        i += MAMBA__VN;
+    }
+    for (k = 0; k < MAMBA__NR; k++) {
+        float sum = MAMBA__VSUM(MAMBA__VADD(a0[k], a1[k]));
+        for (j = i; j < n; j++) sum += mamba__widen(w, j, dtype) * x[k][j];
+        out[k] = sum;
+    }
+}
 #define mamba__dot_f32(w, x, n) mamba__dot1(w, x, n, MAMBA_DTYPE_F32)
 #define mamba__dot_bf16(w, x, n) mamba__dot1(w, x, n, MAMBA_DTYPE_BF16)
 #define mamba__dotn_f32(out, w, x, n) mamba__dotv(out, w, MAMBA__NR, x, n, MAMBA_DTYPE_F32)
@@ -1912,6 +1945,42 @@ static void mamba__dot_rows_bf16(float *out, const mamba_matrix *W, const int *r
     const void *w[MAMBA__NR];
     mamba__frows(w, W, r, 2);
     mamba__dotn_bf16(out, w, in->x, W->cols);
+}
+
+/* out[j] = row r . x[j] for j < n, each exactly the type's dot_row (the
+   batch of mamba_step_batch): with a vector form the row is loaded and
+   widened once for every MAMBA__NR inputs (mamba__dotv_x), the rest one
+   input at a time from the cache. */
+static MAMBA__INLINE void mamba__dot_row_n_f(float *out, const mamba_matrix *W, int r, const float *const *x, int n,
+                                             int dtype)
+{
+    const void *w = mamba__frow(W, r, dtype == MAMBA_DTYPE_F32 ? 4 : 2);
+    int j = 0;
+#ifdef MAMBA__VN
+#ifdef MAMBA__VF16
+    const int vec = 1;
+#else
+    const int vec = dtype != MAMBA_DTYPE_F16; /* AVX2 without F16C widens f16 in the reference only */
+#endif
+    if (vec)
+        for (; j + MAMBA__NR <= n; j += MAMBA__NR) mamba__dotv_x(out + j, w, x + j, W->cols, dtype);
+#endif
+    for (; j < n; j++)
+        out[j] = dtype == MAMBA_DTYPE_F32   ? mamba__dot_f32(w, x[j], W->cols)
+                 : dtype == MAMBA_DTYPE_F16 ? mamba__dot_f16(w, x[j], W->cols)
+                                            : mamba__dot_bf16(w, x[j], W->cols);
+}
+static void mamba__dot_row_n_f32(float *out, const mamba_matrix *W, int r, const float *const *x, int n)
+{
+    mamba__dot_row_n_f(out, W, r, x, n, MAMBA_DTYPE_F32);
+}
+static void mamba__dot_row_n_f16(float *out, const mamba_matrix *W, int r, const float *const *x, int n)
+{
+    mamba__dot_row_n_f(out, W, r, x, n, MAMBA_DTYPE_F16);
+}
+static void mamba__dot_row_n_bf16(float *out, const mamba_matrix *W, int r, const float *const *x, int n)
+{
+    mamba__dot_row_n_f(out, W, r, x, n, MAMBA_DTYPE_BF16);
 }
 
 /* The columns of x a row of an int16-input type quantises at a time when
@@ -2322,6 +2391,9 @@ typedef struct mamba__wtype {
        out[0..MAMBA__NR-1], read side by side; a row's sum must not depend
        on its slot or its companions (mamba__matvec_x) */
     void (*dot_rows)(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in);
+    /* input F32 (NULL otherwise): out[j] = row r . x[j] for j < n, each sum
+       exactly dot_row's, the row read once for all (mamba_step_batch) */
+    void (*dot_row_n)(float *out, const mamba_matrix *W, int r, const float *const *x, int n);
     /* columns [k0, k0+n) of row r widened to f32 (k0 a multiple of block) */
     void (*dequant_cols)(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0, int n);
     /* 1 if a stored value or scale of a rows x cols matrix at p is not finite */
@@ -2334,17 +2406,18 @@ typedef struct mamba__wtype {
 
 /* In dtype order: entry i is dtype i (mamba__wtype_of() checks). */
 static const mamba__wtype mamba__wtypes[] = {
-    {"f32", mamba__dot_row_f32, mamba__dot_rows_f32, mamba__dequant_f32, mamba__nonfinite_f32, MAMBA_DTYPE_F32, 1, 4,
+    {"f32", mamba__dot_row_f32, mamba__dot_rows_f32, mamba__dot_row_n_f32, mamba__dequant_f32, mamba__nonfinite_f32,
+     MAMBA_DTYPE_F32, 1, 4, MAMBA__INPUT_F32},
+    {"f16", mamba__dot_row_f16, mamba__dot_rows_f16, mamba__dot_row_n_f16, mamba__dequant_f16, mamba__nonfinite_f16,
+     MAMBA_DTYPE_F16, 1, 2, MAMBA__INPUT_F32},
+    {"bf16", mamba__dot_row_bf16, mamba__dot_rows_bf16, mamba__dot_row_n_bf16, mamba__dequant_bf16, mamba__nonfinite_bf16,
+     MAMBA_DTYPE_BF16, 1, 2,
      MAMBA__INPUT_F32},
-    {"f16", mamba__dot_row_f16, mamba__dot_rows_f16, mamba__dequant_f16, mamba__nonfinite_f16, MAMBA_DTYPE_F16, 1, 2,
-     MAMBA__INPUT_F32},
-    {"bf16", mamba__dot_row_bf16, mamba__dot_rows_bf16, mamba__dequant_bf16, mamba__nonfinite_bf16, MAMBA_DTYPE_BF16, 1, 2,
-     MAMBA__INPUT_F32},
-    {"q8", mamba__dot_row_q8, mamba__dot_rows_q8, mamba__dequant_q8, mamba__nonfinite_q8, MAMBA_DTYPE_Q8,
+    {"q8", mamba__dot_row_q8, mamba__dot_rows_q8, NULL, mamba__dequant_q8, mamba__nonfinite_q8, MAMBA_DTYPE_Q8,
      MAMBA__Q8_BLOCK, MAMBA__Q8_BLOCK + 2, MAMBA__INPUT_Q16},
-    {"q4_0", mamba__dot_row_q4_0, mamba__dot_rows_q4_0, mamba__dequant_q4_0, mamba__nonfinite_q4, MAMBA_DTYPE_Q4_0,
+    {"q4_0", mamba__dot_row_q4_0, mamba__dot_rows_q4_0, NULL, mamba__dequant_q4_0, mamba__nonfinite_q4, MAMBA_DTYPE_Q4_0,
      MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16},
-    {"iq4_nl", mamba__dot_row_iq4nl, mamba__dot_rows_iq4nl, mamba__dequant_iq4nl, mamba__nonfinite_q4,
+    {"iq4_nl", mamba__dot_row_iq4nl, mamba__dot_rows_iq4nl, NULL, mamba__dequant_iq4nl, mamba__nonfinite_q4,
      MAMBA_DTYPE_IQ4_NL, MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16}};
 
 /* The entry of a dtype, or NULL for a dtype this library does not know. */
@@ -5076,11 +5149,13 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
 #endif
 
 /* out[j] = W x[j] (+ bias) for j < n, each exactly as mamba__matvec_x()
-   computes it (the weight type's own row kernels from mamba__wtypes[], the
-   same input preparation in the sequence's own scratch st[j]->xq/xs; a
-   row's sum does not depend on the row range it is computed in), with
-   the rows taken in panels: a panel is read from memory once and then from
-   the cache for the other n - 1 inputs. Threads split panels (independent
+   computes it: the weight type's own kernels from mamba__wtypes[], the same
+   input preparation in each sequence's own scratch st[j]->xq/xs, and a
+   row's sum does not depend on the rows or inputs it is computed with. The
+   rows are read from memory once for all n inputs: a type with dot_row_n
+   takes a row through all of them at once (the row's weights widened once
+   for several inputs); the others take a panel of rows (the L2 cache)
+   through one input after the other. Threads split panels (independent
    rows): bit-identical for any thread count. */
 static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out, const float *const *x,
                                 const float *bias, mamba_state *const *st)
@@ -5092,6 +5167,7 @@ static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out,
     int panel = fit >= (size_t)rows ? (rows + 3) & ~3 : fit < 4 ? 4 : (int)fit & ~3, np = (rows + panel - 1) / panel;
     int mamba__par = np > 1 && (size_t)rows * (size_t)W->cols >= MAMBA__PAR_MIN_WORK, p;
     (void)mamba__par;
+    MAMBA_ASSERT(q16 || wt->dot_row_n != NULL); /* the table gives every f32-input type one */
     if (q16) {
         int j;
         for (j = 0; j < n; j++) mamba__q8_quant_x((int16_t *)st[j]->xq, st[j]->xs, x[j], W->cols);
@@ -5100,9 +5176,9 @@ static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out,
     for (p = 0; p < np; p++) {
         const int r0 = p * panel, r1 = r0 + panel < rows ? r0 + panel : rows;
         int jj, r;
-        for (jj = 0; jj < n; jj++) {
-            float *o = out[jj];
-            if (q16) {
+        if (q16) {
+            for (jj = 0; jj < n; jj++) {
+                float *o = out[jj];
                 mamba__xin in;
                 in.x = x[jj];
                 in.xq = (const int16_t *)st[jj]->xq;
@@ -5110,11 +5186,12 @@ static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out,
                 mamba__dot_range(o, W, r0, r1, &in);
                 if (bias)
                     for (r = r0; r < r1; r++) o[r] += bias[r];
-            } else {
-                for (r = r0; r < r1; r++) {
-                    float v = wt->dot_row(W, r, x[jj]);
-                    o[r] = bias ? v + bias[r] : v;
-                }
+            }
+        } else {
+            float v[MAMBA_BATCH_MAX];
+            for (r = r0; r < r1; r++) {
+                wt->dot_row_n(v, W, r, x, n);
+                for (jj = 0; jj < n; jj++) out[jj][r] = bias ? v[jj] + bias[r] : v[jj];
             }
         }
     }
