@@ -150,6 +150,20 @@ open(out + "/summary.txt", "w").write("%s %s %d %d %d %d\n" % (target, name, fla
 # and the RAM the map shows is that arena, the model struct, the stack reserve
 # and under 1 KB of other statics; the flash is the file and under 32 KB of code
 other = sec.get(".data", 0) + sec.get(".bss", 0) - arena - int(stats["model_struct_bytes"])
+# ... and the linker map: the arena and model objects (their own sections, by
+# -fdata-sections) and the output sections as the map lays them out
+mp = open(out + "/embedded.map").read()
+def map_size(pat, lead):
+    m = re.search(r"^" + lead + pat + r"\s+0x[0-9a-f]+\s+0x([0-9a-f]+)", mp, re.M)
+    return int(m.group(1), 16) if m else -1
+map_flash = sum(max(map_size(re.escape(x), ""), 0) for x in (".vectors", ".text", ".ARM.exidx", ".data"))
+map_ram = sum(max(map_size(re.escape(x), ""), 0) for x in (".data", ".bss", ".stack"))
+map_arena, map_model = map_size(r"\.bss\.arena", " "), map_size(r"\.bss\.model", " ")
+if map_arena != arena or map_model != int(stats["model_struct_bytes"]) \
+        or map_flash != flash or map_ram != ram:
+    print("embedded: FAIL: %s: the linker map disagrees: arena %d (formula %d), model %d (sizeof %s),"
+          " flash %d (%d), RAM %d (%d)" % (target, map_arena, arena, map_model,
+                                           stats["model_struct_bytes"], map_flash, flash, map_ram, ram)); ok = False
 if int(stats["arena_bytes"]) != arena or not 0 <= other < 1024 or not 0 < flash - model_bytes < 32768:
     print("embedded: FAIL: %s: the memory formula does not match: arena %d by formula, %s by the library;"
           " %d bytes of RAM besides arena and model struct; %d of flash besides the weights"
