@@ -2536,9 +2536,10 @@ static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs
    decay exp(Delta A) is one number for the whole head, so it is taken once
    (the reference takes the same expf of the same product for every n),
    and the work is the head_dim * d_state multiply-adds; B and C of the
-   head's group stay in L1 across its head_dim channels. The rounding is
-   the reference's, (Delta B[n]) x, except that the SIMD forms fuse
-   dA h + that into one FMA. */
+   head's group stay in L1 across its head_dim channels. The input term is
+   rounded as llama.cpp's ssm_scan rounds it, (x Delta) B[n], one multiply
+   a state fewer than the reference's (Delta B[n]) x, and dA h + that is
+   one FMA (tests/test_simd.c holds the two within rounding). */
 #if defined(MAMBA__AVX512) || defined(MAMBA__AVX2) || defined(MAMBA__NEON)
 static void mamba__scan_head(const mamba__scan_io *s, int hd, int t)
 {
@@ -2550,49 +2551,103 @@ static void mamba__scan_head(const mamba__scan_io *s, int hd, int t)
     for (p = 0; p < P; p++) {
         const size_t c = (size_t)hd * (size_t)P + (size_t)p;
         float *hc = s->h + c * (size_t)N;
-        const float xs = s->x[(size_t)t * s->ldx + c];
+        const float xs = s->x[(size_t)t * s->ldx + c], xdts = xs * dts;
         float acc;
         int n = 0;
 #if defined(MAMBA__AVX512)
-        const __m512 dA = _mm512_set1_ps(dAs), dt = _mm512_set1_ps(dts), xc = _mm512_set1_ps(xs);
+        const __m512 dA = _mm512_set1_ps(dAs), xdt = _mm512_set1_ps(xdts);
         __m512 va = _mm512_setzero_ps();
         for (; n < N; n += 16) { /* a short last group is masked */
             const __mmask16 k = (__mmask16)(N - n >= 16 ? 0xFFFFu : (1u << (N - n)) - 1u);
-            __m512 dB = _mm512_mul_ps(dt, _mm512_maskz_loadu_ps(k, B + n));
-            __m512 hn = _mm512_fmadd_ps(dA, _mm512_maskz_loadu_ps(k, hc + n), _mm512_mul_ps(dB, xc));
+            __m512 hn = _mm512_fmadd_ps(dA, _mm512_maskz_loadu_ps(k, hc + n),
+                                        _mm512_mul_ps(xdt, _mm512_maskz_loadu_ps(k, B + n)));
             _mm512_mask_storeu_ps(hc + n, k, hn);
             va = _mm512_fmadd_ps(hn, _mm512_maskz_loadu_ps(k, C + n), va);
         }
         acc = _mm512_reduce_add_ps(va);
 #elif defined(MAMBA__AVX2)
-        const __m256 dA = _mm256_set1_ps(dAs), dt = _mm256_set1_ps(dts), xc = _mm256_set1_ps(xs);
+        const __m256 dA = _mm256_set1_ps(dAs), xdt = _mm256_set1_ps(xdts);
         __m256 va = _mm256_setzero_ps();
         for (; n + 8 <= N; n += 8) {
-            __m256 dB = _mm256_mul_ps(dt, _mm256_loadu_ps(B + n));
-            __m256 hn = _mm256_fmadd_ps(dA, _mm256_loadu_ps(hc + n), _mm256_mul_ps(dB, xc));
+            __m256 hn = _mm256_fmadd_ps(dA, _mm256_loadu_ps(hc + n), _mm256_mul_ps(xdt, _mm256_loadu_ps(B + n)));
             _mm256_storeu_ps(hc + n, hn);
             va = _mm256_fmadd_ps(hn, _mm256_loadu_ps(C + n), va);
         }
         acc = mamba__hsum256(va);
 #else
-        const float32x4_t dA = vdupq_n_f32(dAs), dt = vdupq_n_f32(dts), xc = vdupq_n_f32(xs);
+        const float32x4_t dA = vdupq_n_f32(dAs), xdt = vdupq_n_f32(xdts);
         float32x4_t va = vdupq_n_f32(0.0f);
         for (; n + 4 <= N; n += 4) {
-            float32x4_t dB = vmulq_f32(dt, vld1q_f32(B + n));
-            float32x4_t hn = vfmaq_f32(vmulq_f32(dB, xc), dA, vld1q_f32(hc + n));
+            float32x4_t hn = vfmaq_f32(vmulq_f32(xdt, vld1q_f32(B + n)), dA, vld1q_f32(hc + n));
             vst1q_f32(hc + n, hn);
             va = vfmaq_f32(va, hn, vld1q_f32(C + n));
         }
         acc = vaddvq_f32(va);
 #endif
-        for (; n < N; n++) { /* the tail (AVX2, NEON): as the reference */
-            hc[n] = dAs * hc[n] + (dts * B[n]) * xs;
+        for (; n < N; n++) { /* the tail (AVX2, NEON) */
+            hc[n] = dAs * hc[n] + xdts * B[n];
             acc += hc[n] * C[n];
         }
         s->y[(size_t)t * s->ldy + c] = acc + s->D[s->d_per_channel ? c : (size_t)hd] * xs;
     }
 }
 #define MAMBA__HAVE_SCAN_HEAD 1
+#endif
+
+#if defined(MAMBA__AVX512)
+/* One Mamba-2 head over T tokens (mamba_forward), head_dim and d_state
+   multiples of 16: 16 channels p of the head in the lanes, so C h sums
+   over n inside each lane (no reduction across lanes), and a tile of
+   16 channels x 16 states of h lives in 16 registers across a chunk of up
+   to 64 tokens (gathered once, scattered back once per chunk). The decay
+   of each of the chunk's tokens is taken once into dA[]. Per token and
+   state: the multiply and two FMAs of mamba__scan_head, in the same
+   rounding, and the n order of the sum; the tile's partial sums of C h
+   wait in y between tiles of n. */
+static void mamba__scan_head16(const mamba__scan_io *s, int hd, int T)
+{
+    const int P = s->head_dim, N = s->d_state;
+    const size_t g = (size_t)(hd / (s->n_head / s->n_group)) * (size_t)N, c0 = (size_t)hd * (size_t)P;
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(N)); /* lane i: channel p0 + i */
+    float *hh = s->h + c0 * (size_t)N;
+    float dA[64];
+    int t0, p0, n0, t, j;
+    for (t0 = 0; t0 < T; t0 += 64) {
+        const int tn = T - t0 < 64 ? T - t0 : 64;
+        for (t = 0; t < tn; t++) dA[t] = expf(s->delta[(size_t)(t0 + t) * s->ldd + (size_t)hd] * s->A[hd]);
+        for (p0 = 0; p0 < P; p0 += 16) {
+            for (n0 = 0; n0 < N; n0 += 16) {
+                __m512 hv[16];
+                float *hb = hh + (size_t)p0 * (size_t)N + (size_t)n0;
+                for (j = 0; j < 16; j++) hv[j] = _mm512_i32gather_ps(idx, hb + j, 4);
+                for (t = 0; t < tn; t++) {
+                    const size_t tt = (size_t)(t0 + t);
+                    const float *B = s->B + tt * s->ldbc + g + n0, *C = s->C + tt * s->ldbc + g + n0;
+                    float *yt = s->y + tt * s->ldy + c0 + (size_t)p0;
+                    const __m512 a = _mm512_set1_ps(dA[t]);
+                    const __m512 xdt = _mm512_mul_ps(_mm512_loadu_ps(s->x + tt * s->ldx + c0 + (size_t)p0),
+                                                     _mm512_set1_ps(s->delta[tt * s->ldd + (size_t)hd]));
+                    __m512 acc = n0 ? _mm512_loadu_ps(yt) : _mm512_setzero_ps();
+                    for (j = 0; j < 16; j++) {
+                        hv[j] = _mm512_fmadd_ps(a, hv[j], _mm512_mul_ps(xdt, _mm512_set1_ps(B[j])));
+                        acc = _mm512_fmadd_ps(hv[j], _mm512_set1_ps(C[j]), acc);
+                    }
+                    _mm512_storeu_ps(yt, acc);
+                }
+                for (j = 0; j < 16; j++) _mm512_i32scatter_ps(hb + j, idx, hv[j], 4);
+            }
+        }
+    }
+    for (t = 0; t < T; t++) /* y += D x */
+        for (p0 = 0; p0 < P; p0 += 16) {
+            const size_t c = c0 + (size_t)p0;
+            float *yt = s->y + (size_t)t * s->ldy + c;
+            const __m512 x = _mm512_loadu_ps(s->x + (size_t)t * s->ldx + c);
+            const __m512 D = s->d_per_channel ? _mm512_loadu_ps(s->D + c) : _mm512_set1_ps(s->D[hd]);
+            _mm512_storeu_ps(yt, _mm512_add_ps(_mm512_loadu_ps(yt), _mm512_mul_ps(D, x)));
+        }
+}
 #endif
 
 #if defined(MAMBA__AVX512)
@@ -2664,7 +2719,13 @@ static void mamba__scan(const mamba__scan_io *s, int T, int batched)
         int c, t;
         if (!mamba1) {
 #if defined(MAMBA__HAVE_SCAN_HEAD)
-            if (!s->a_per_state) { /* Mamba-2: head h0, token after token */
+            if (!s->a_per_state) { /* Mamba-2: head h0 */
+#if defined(MAMBA__AVX512)
+                if (batched && s->head_dim % 16 == 0 && N % 16 == 0) {
+                    mamba__scan_head16(s, h0, T);
+                    continue;
+                }
+#endif
                 for (t = 0; t < T; t++) mamba__scan_head(s, h0, t);
                 continue;
             }

@@ -482,6 +482,61 @@ int main(void)
         CHECK(bad == 0 && runs > 0, "Mamba-2 scan: %d values off the reference in %d runs", bad, runs);
     }
 
+    /* 6. the Mamba-2 scan over a block of tokens (mamba_forward: with
+          AVX-512, 16 channels of a head in lanes, mamba__scan_head16, for
+          head_dim and d_state multiples of 16; else token after token)
+          against the reference, 5 and 70 tokens (a chunk of 64 and a
+          short one), rows ld apart as in the block */
+    {
+        enum { H = 4, PM = 32, NM = 48, TM = 70 };
+        static float SA[H * PM * NM], SB[H * PM * NM], xs[TM * H * PM], bc[TM * 2 * 2 * NM], dl[TM * H];
+        static float yA[TM * H * PM], yB[TM * H * PM];
+        float A[H], Dv[H * PM];
+        mamba__scan_io io;
+        int P, N, G, dpc, T, bad = 0, runs = 0;
+        for (T = 5; T <= TM; T += TM - 5)
+            for (P = 16; P <= PM; P += 16)
+                for (N = 16; N <= NM; N += 32)
+                    for (G = 1; G <= 2; G++)
+                        for (dpc = 0; dpc < 2; dpc++) {
+                            const int C = H * P;
+                            for (i = 0; i < T * C; i++) xs[i] = frand();
+                            for (i = 0; i < T * 2 * G * N; i++) bc[i] = frand();
+                            for (i = 0; i < T * H; i++) dl[i] = 0.001f + 0.3f * (frand() + 1);
+                            for (i = 0; i < H; i++) A[i] = -(float)pow(10.0, 2.2 * (frand() + 1) - 3.0);
+                            for (i = 0; i < C; i++) Dv[i] = frand();
+                            for (i = 0; i < C * N; i++) SA[i] = SB[i] = frand();
+                            io.n_head = H;
+                            io.head_dim = P;
+                            io.n_group = G;
+                            io.d_state = N;
+                            io.a_per_state = 0;
+                            io.d_per_channel = dpc;
+                            io.A = A;
+                            io.D = Dv;
+                            io.x = xs;
+                            io.ldx = (size_t)C;
+                            io.delta = dl;
+                            io.ldd = H;
+                            io.B = bc;
+                            io.C = bc + G * N;
+                            io.ldbc = (size_t)(2 * G * N);
+                            io.ldy = (size_t)C;
+                            io.h = SA;
+                            io.y = yA;
+                            mamba__scan_scalar(&io, 0, H, T);
+                            io.h = SB;
+                            io.y = yB;
+                            mamba__scan(&io, T, 1);
+                            for (i = 0; i < C * N; i++)
+                                if (fabs((double)SB[i] - SA[i]) > 1e-5 * (fabs(SA[i]) + 1.0)) bad++;
+                            for (i = 0; i < T * C; i++)
+                                if (fabs((double)yB[i] - yA[i]) > 1e-5 * (fabs(yA[i]) + 1.0)) bad++;
+                            runs++;
+                        }
+        CHECK(bad == 0 && runs == 32, "Mamba-2 scan over a block: %d values off the reference in %d runs", bad, runs);
+    }
+
     free(w);
     free(x);
     free(h);

@@ -447,6 +447,12 @@ GGUF_NATIVE = {"F32": "f32", "F16": "f16", "BF16": "bf16", "Q8_0": "q8", "Q4_0":
 Q4_DTYPES = ("q4_0", "iq4_nl")
 
 
+def gguf_role(key):
+    """The .mamba role number of a gguf.Model tensor key (the keys are
+    mambafile's role names, except Mamba-2's dt_bias and ssm_norm)."""
+    return mf.ROLES[{"dt_bias": "dt_proj_bias", "ssm_norm": "gate_norm"}.get(key, key)]
+
+
 def matrix_dtype(role, cols, dtype, output):
     """The dtype --dtype gives a matrix: the 4-bit types go where llama.cpp
     puts its 4-bit types (in_proj, out_proj, x_proj, dt_proj, an embedding
@@ -497,10 +503,6 @@ def convert_gguf(args, overrides):
     try:
         g = gguf.open_gguf(args.checkpoint)
         m = gguf.mamba_model(g)
-        if m.arch == "mamba2":
-            if not hasattr(mf, "ARCH_MAMBA2"):
-                raise ConvertError("%s: Mamba-2 GGUF read and checked, but this mamba.h has no Mamba-2 "
-                                   "(format arch 3) yet" % args.checkpoint)
         tok = None
         try:
             tj, n_vocab, ids = gguf.tokenizer_json(m, build=not (args.no_tokenizer or args.tokenizer))
@@ -520,25 +522,34 @@ def convert_gguf(args, overrides):
         finally:
             os.unlink(f.name)
     hp = m.hp
-    arch = {"mamba": mf.ARCH_MAMBA1, "falcon_mamba": mf.ARCH_FALCON_MAMBA}[m.arch]
+    arch = {"mamba": mf.ARCH_MAMBA1, "falcon_mamba": mf.ARCH_FALCON_MAMBA, "mamba2": mf.ARCH_MAMBA2}[m.arch]
     if args.mixer_rms_eps is not None and m.arch == "falcon_mamba":
         hp["mixer_rms_eps"] = args.mixer_rms_eps
         m.notes = [n for n in m.notes if not n.startswith("Falcon-Mamba")]
     config = dict(arch=arch, d_model=hp["d_model"], n_layer=hp["n_layer"], d_inner=hp["d_inner"],
-                  d_state=hp["d_state"], d_conv=hp["d_conv"], dt_rank=hp["dt_rank"],
+                  d_state=hp["d_state"], d_conv=hp["d_conv"], dt_rank=hp.get("dt_rank", 0),
                   n_vocab_padded=hp["n_vocab_padded"], n_vocab=n_vocab, norm_eps=hp["norm_eps"],
                   mixer_rms_eps=hp["mixer_rms_eps"], **ids)
+    if m.arch == "mamba2":
+        # What llama.cpp's mamba2 graph computes (llm_build_mamba2): the gated
+        # norm is always there, per group, gate first, with the layer eps; D
+        # per head; no clamp of delta (a GGUF has no time_step_limit).
+        config.update(n_heads=hp["n_heads"], head_dim=hp["head_dim"], n_groups=hp["n_groups"],
+                      mixer_rms_eps=hp["norm_eps"], d_per_channel=False, norm_before_gate=False)
+        m.notes.append("Mamba-2: gated norm per group of %d channels, gate first, eps %g (the layer eps, as "
+                       "llama.cpp); no delta clamp (not in a GGUF)" % (hp["d_inner"] // hp["n_groups"],
+                                                                      hp["norm_eps"]))
     if config["eos_id"] is None:
         config["eos_id"] = 0 if n_vocab > 0 else None
     items, errs = [], []
-    order = [("embedding", 0)] + [(k, i) for i in range(hp["n_layer"]) for k in
-                                  ("norm", "in_proj", "in_proj_bias", "conv1d", "conv1d_bias", "x_proj",
-                                   "dt_proj", "dt_proj_bias", "A", "D", "out_proj", "out_proj_bias")] \
+    per_layer = ("norm", "in_proj", "in_proj_bias", "conv1d", "conv1d_bias", "x_proj", "dt_proj", "dt_proj_bias",
+                 "dt_bias", "A", "D", "ssm_norm", "out_proj", "out_proj_bias")
+    order = [("embedding", 0)] + [(k, i) for i in range(hp["n_layer"]) for k in per_layer] \
         + [("norm_f", 0), ("lm_head", 0)]
     for key, layer in order:
         if (key, layer) not in m.tensors:
             continue
-        role = mf.ROLES[key]
+        role = gguf_role(key)
         try:
             a, gtype = gguf.load_tensor(m, key, layer)
         except gguf.GGUFError as e:
