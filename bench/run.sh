@@ -53,7 +53,7 @@ if [ "${MAMBA2:-1}" != 0 ]; then
         for d in $dts; do [ -f "$P2-$d.mamba" ] || missing="$missing,$d"; done
         if [ -n "$missing" ]; then
             echo "bench: generating the $shapes-shaped random model ($P2-*.mamba)"
-            "$PYTHON" tools/make_bench_model.py "$P2" --shapes "$shapes" --dtype "${missing#,}" || exit 1
+            "$PYTHON" tools/make_bench_model.py "$P2" --shape "$shapes" --dtype "${missing#,}" || exit 1
         fi
         echo
         echo "Mamba-2: $shapes shapes (random weights)"

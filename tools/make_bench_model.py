@@ -16,7 +16,7 @@ Mamba-2 models (d_model 768 / 1536, 24 / 48 layers, d_state 128, head_dim
 fit in a 260 MiB last-level cache), initialised as mamba2.py does (A_log =
 log U(1, 16) per head, D = 1, dt_bias for a delta in [0.001, 0.1]).
 
-usage: make_bench_model.py OUT_PREFIX [--dtype f32,f16,bf16,q8] [--seed 0] [--shapes NAME]
+usage: make_bench_model.py OUT_PREFIX [--dtype f32,f16,bf16,q8] [--seed 0] [--shape NAME]
 writes OUT_PREFIX-f32.mamba, OUT_PREFIX-f16.mamba, ... (one per dtype), all
 from the same weights.
 """
@@ -35,6 +35,9 @@ PROG = "make_bench_model.py"
 CONFIG = dict(arch=mf.ARCH_MAMBA1, d_model=768, n_layer=24, d_inner=1536, d_state=16, d_conv=4,
               dt_rank=48, n_vocab_padded=50280, n_vocab=50277, norm_eps=1e-5,
               bos_id=0, eos_id=0, pad_id=0)
+# --shape 790m: state-spaces/mamba-790m's shapes (d_model 1536, 48 layers), bigger than any
+# last-level cache, for bandwidth and batch measurements
+SHAPES = {"130m": CONFIG, "790m": dict(CONFIG, d_model=1536, n_layer=48, d_inner=3072, dt_rank=96)}
 
 
 # state-spaces/mamba2-130m and mamba2-780m (config.json: d_model, n_layer, vocab 50277
@@ -116,16 +119,17 @@ def main(argv=None):
     ap.add_argument("prefix", help="output path prefix: PREFIX-DTYPE.mamba is written per dtype")
     ap.add_argument("--dtype", default="f32,f16,bf16,q8", help="comma-separated dtypes of the matrices")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--shapes", default="mamba-130m", choices=["mamba-130m"] + sorted(MAMBA2_SHAPES),
-                    help="whose shapes (default mamba-130m)")
+    ap.add_argument("--shape", "--shapes", default="130m", choices=sorted(SHAPES) + sorted(MAMBA2_SHAPES),
+                    help="the shapes of mamba-130m, mamba-790m, mamba2-130m or mamba2-780m (default 130m)")
     args = ap.parse_args(argv)
+    mamba2 = args.shape in MAMBA2_SHAPES
+    config = mamba2_config(args.shape) if mamba2 else SHAPES[args.shape]
     dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
     for d in dtypes:
         if d not in mf.DTYPES:
             sys.stderr.write("%s: error: unknown dtype %r (use f32, f16, bf16, q8)\n" % (PROG, d))
             return 1
-    config = CONFIG if args.shapes == "mamba-130m" else mamba2_config(args.shapes)
-    tensors = (make_tensors if args.shapes == "mamba-130m" else make_tensors_mamba2)(config, args.seed)
+    tensors = (make_tensors_mamba2 if mamba2 else make_tensors)(config, args.seed)
     n = sum(a.size for _, _, a in tensors)
     for d in dtypes:
         path = "%s-%s.mamba" % (args.prefix, d)
