@@ -43,15 +43,6 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* CPU time of the process (every thread): beside wall time it says how much
-   of the machine a figure got on a busy host */
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -330,6 +321,11 @@ static void reset_hwm(void)
     fclose(f);
 }
 
+static const char *dtype_name(int d)
+{
+    return mamba_dtype_string(d); /* the weight-type table's name */
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: bench MODEL.mamba [--threads N] [--prompt N] [--gen N] [--rounds N] [--bw-mib N] "
@@ -345,7 +341,7 @@ static int bench_batch(const mamba_model *m, int max_n, int n_gen, int rounds, i
 {
     static mamba_state st[MAMBA_BATCH_MAX];
     mamba_state *ps[MAMBA_BATCH_MAX];
-    double agg[8][MAX_ROUNDS], cpu[8][MAX_ROUNDS], bw[MAX_ROUNDS], fma[MAX_ROUNDS], base = 0, flops_tok = layer_flops(m) +
+    double agg[8][MAX_ROUNDS], bw[MAX_ROUNDS], fma[MAX_ROUNDS], base = 0, flops_tok = layer_flops(m) +
         2.0 * m->lm_head.rows * m->lm_head.cols, bpt = bytes_per_token(m);
     float *logits = (float *)malloc(sizeof(float) * (size_t)m->config.n_vocab_padded * (size_t)max_n), sink = 0;
     int tokens[MAMBA_BATCH_MAX], nsz = 0, sizes[8], r, k, i, j;
@@ -360,28 +356,24 @@ static int bench_batch(const mamba_model *m, int max_n, int n_gen, int rounds, i
         fma[r] = probe_fma(&sink);
         for (k = 0; k < nsz; k++) {
             const int nb = sizes[k];
-            double t0, c0;
+            double t0;
             for (j = 0; j < nb; j++) {
                 mamba_state_reset(&st[j]);
                 tokens[j] = (int)((7919L * j + 13) % m->config.n_vocab);
             }
             mamba_step_batch(m, ps, nb, tokens, logits); /* warm: the panels, the states */
             t0 = now();
-            c0 = cpu_now();
             for (i = 0; i < n_gen; i++) {
                 for (j = 0; j < nb; j++) tokens[j] = (int)((7919L * (i + j) + 13) % m->config.n_vocab);
                 mamba_step_batch(m, ps, nb, tokens, logits);
             }
-            cpu[k][r] = cpu_now() - c0;
-            t0 = now() - t0;
-            agg[k][r] = (double)nb * n_gen / t0;
-            cpu[k][r] /= t0;
+            agg[k][r] = (double)nb * n_gen / (now() - t0);
             sink += logits[0];
         }
     }
     printf("model      %s matrices, %d layers, d_model %d, %.1f MB of weights read per step; %d threads, %d steps, "
            "%d rounds\n",
-           mamba_dtype_string(m->layers[0].in_proj.dtype), m->config.n_layer, m->config.d_model, bpt / 1e6, n_threads(), n_gen,
+           dtype_name(m->layers[0].in_proj.dtype), m->config.n_layer, m->config.d_model, bpt / 1e6, n_threads(), n_gen,
            rounds);
     {
         double blo = bw[0], bhi = bw[0], flo = fma[0], fhi = fma[0];
@@ -402,18 +394,10 @@ static int bench_batch(const mamba_model *m, int max_n, int n_gen, int rounds, i
             if (agg[k][r] < lo) lo = agg[k][r];
             if (agg[k][r] > hi) hi = agg[k][r];
         }
-        double rat[MAX_ROUNDS], rlo, rhi;
-        for (r = 0; r < rounds; r++) rat[r] = agg[k][r] / agg[0][r]; /* within a round: the same load on the host */
-        rlo = rhi = rat[0];
-        for (r = 1; r < rounds; r++) {
-            if (rat[r] < rlo) rlo = rat[r];
-            if (rat[r] > rhi) rhi = rat[r];
-        }
         if (k == 0) base = md;
-        printf("batch %2d   %8.1f tokens/s aggregate (%.1f..%.1f over %d rounds), %.2fx batch 1 (per round %.2f..%.2f, "
-               "median %.2f), %.1f GFLOP/s = %.1f%% of FMA peak, CPU/wall %.2f\n",
-               sizes[k], md, lo, hi, rounds, md / base, rlo, rhi, median(rat, rounds), md * flops_tok / 1e9, 100 * md * flops_tok / median(fma, rounds),
-               median(cpu[k], rounds));
+        printf("batch %2d   %8.1f tokens/s aggregate (%.1f..%.1f over %d rounds), %.2fx batch 1, %.1f GFLOP/s = "
+               "%.1f%% of FMA peak\n",
+               sizes[k], md, lo, hi, rounds, md / base, md * flops_tok / 1e9, 100 * md * flops_tok / median(fma, rounds));
     }
     if (sink == 12345.678f) printf("\n");
     for (j = 0; j < max_n; j++) mamba_state_free(&st[j]);
@@ -546,7 +530,7 @@ int main(int argc, char **argv)
         double state_bytes = (double)mamba_state_size(&m);
         printf("model      %s: %s matrices, %d layers, d_model %d, %.1f MB file; threads %d, prompt %d, gen %d, "
                "medians of %d rounds\n",
-               path, mamba_dtype_string(m.layers[0].in_proj.dtype), m.config.n_layer, m.config.d_model, m.size / 1e6,
+               path, dtype_name(m.layers[0].in_proj.dtype), m.config.n_layer, m.config.d_model, m.size / 1e6,
                threads, n_prompt, n_gen, rounds);
         printf("machine    read bandwidth %.1f GB/s (%d MiB buffer), FMA peak %.1f GFLOP/s (%s, %d threads)\n",
                mbw / 1e9, bw_mib, mfma / 1e9, FMA_ISA, threads);
@@ -563,7 +547,7 @@ int main(int argc, char **argv)
         else
             printf("memory     n/a (no /proc)\n");
         printf("row:       | %s | %d | %.1f | %.1f | %.1f | %.1f%% | %.1f | %.1f%% | %.1f | %.1f |\n",
-               mamba_dtype_string(m.layers[0].in_proj.dtype), threads, mp, md, bpt / 1e6, 100 * mfbw, mbw / 1e9,
+               dtype_name(m.layers[0].in_proj.dtype), threads, mp, md, bpt / 1e6, 100 * mfbw, mbw / 1e9,
                100 * mffma, mfma / 1e9, hwm / 1e6);
     }
     if (sink == 12345.678f) printf("\n"); /* keep the probes' results alive */
