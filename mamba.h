@@ -1434,16 +1434,16 @@ static int mamba__q8_blocks(int cols)
 #if MAMBA_PREFETCH_AHEAD > 0 && (defined(__GNUC__) || defined(__clang__))
 /* the address is made as an integer: a pointer past the end of its object
    would be undefined even unused */
-#define MAMBA__PREFETCH(p) __builtin_prefetch((const void *)((uintptr_t)(const void *)(p) + MAMBA_PREFETCH_AHEAD), 0, 2)
+#define MAMBA__WPREFETCH(p) __builtin_prefetch((const void *)((uintptr_t)(const void *)(p) + MAMBA_PREFETCH_AHEAD), 0, 2)
 #else
-#define MAMBA__PREFETCH(p) ((void)(p))
+#define MAMBA__WPREFETCH(p) ((void)(p))
 #endif
 /* one prefetch per 64-byte line of the `bytes` a row reads from byte o on */
-#define MAMBA__PREFETCH_LINES(w, o, bytes)                                                                             \
+#define MAMBA__WPREFETCH_LINES(w, o, bytes)                                                                             \
     do {                                                                                                               \
         size_t mamba__o;                                                                                               \
         for (mamba__o = 0; mamba__o < (size_t)(bytes); mamba__o += 64)                                                 \
-            if ((bytes) >= 64 || ((o) & 63) == 0) MAMBA__PREFETCH((uintptr_t)(const void *)(w) + (o) + mamba__o);    \
+            if ((bytes) >= 64 || ((o) & 63) == 0) MAMBA__WPREFETCH((uintptr_t)(const void *)(w) + (o) + mamba__o);    \
     } while (0)
 
 /* weight i of a row stored as dtype (f32, f16 or bf16), widened */
@@ -1599,7 +1599,7 @@ static MAMBA__INLINE void mamba__dotv(float *out, const void *const *w, int nr, 
         const mamba__vf x0 = MAMBA__VLOAD(x + i), x1 = MAMBA__VLOAD(x + i + MAMBA__VN);
         MAMBA__ROWS_UNROLLED
         for (k = 0; k < nr; k++) {
-            MAMBA__PREFETCH_LINES(w[k], (size_t)i * es, 2 * MAMBA__VN * es);
+            MAMBA__WPREFETCH_LINES(w[k], (size_t)i * es, 2 * MAMBA__VN * es);
             a0[k] = MAMBA__VFMA(mamba__vwiden(w[k], i, dtype), x0, a0[k]);
             a1[k] = MAMBA__VFMA(mamba__vwiden(w[k], i + MAMBA__VN, dtype), x1, a1[k]);
         }
@@ -1635,7 +1635,7 @@ static MAMBA__INLINE void mamba__dotv_x(float *out, const void *w, const float *
     for (k = 0; k < MAMBA__NR; k++) a0[k] = a1[k] = MAMBA__VZERO();
     for (; i + 2 * MAMBA__VN <= n; i += 2 * MAMBA__VN) {
         const mamba__vf w0 = mamba__vwiden(w, i, dtype), w1 = mamba__vwiden(w, i + MAMBA__VN, dtype);
-        MAMBA__PREFETCH_LINES(w, (size_t)i * es, 2 * MAMBA__VN * es);
+        MAMBA__WPREFETCH_LINES(w, (size_t)i * es, 2 * MAMBA__VN * es);
         MAMBA__ROWS_UNROLLED
         for (k = 0; k < MAMBA__NR; k++) {
             a0[k] = MAMBA__VFMA(w0, MAMBA__VLOAD(x[k] + i), a0[k]);
@@ -1884,7 +1884,7 @@ static MAMBA__INLINE void mamba__q8v(float *out, const int8_t *const *q, const u
         int m = nb - b0 < 16 ? nb - b0 : 16;
         MAMBA__ROWS_UNROLLED
         for (k = 0; k < nr; k++) {
-            MAMBA__PREFETCH((uintptr_t)(d[k] + b0) + 32); /* the scales, 2 bytes a block */
+            MAMBA__WPREFETCH((uintptr_t)(d[k] + b0) + 32); /* the scales, 2 bytes a block */
             _mm512_storeu_ps(s[k], mamba__scales16(d[k], xs, b0, m));
         }
         for (j = 0; j + 2 <= m; j += 2) {
@@ -1894,7 +1894,7 @@ static MAMBA__INLINE void mamba__q8v(float *out, const int8_t *const *q, const u
             for (k = 0; k < nr; k++) {
                 const int8_t *qb = q[k] + (b0 + j) * MAMBA__Q8_BLOCK;
                 __m512i p0, p1;
-                MAMBA__PREFETCH(qb);
+                MAMBA__WPREFETCH(qb);
                 p0 = _mm512_madd_epi16(mamba__load_q8x32(qb), x0);
                 p1 = _mm512_madd_epi16(mamba__load_q8x32(qb + MAMBA__Q8_BLOCK), x1);
                 a0[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_set1_ps(s[k][j]), a0[k]);
@@ -2383,7 +2383,7 @@ static MAMBA__INLINE void mamba__q4v(float *out, const uint8_t *const *q, const 
         __m512i idx = pair;
         MAMBA__ROWS_UNROLLED
         for (k = 0; k < nr; k++) {
-            MAMBA__PREFETCH((uintptr_t)(d[k] + b0) + 32);
+            MAMBA__WPREFETCH((uintptr_t)(d[k] + b0) + 32);
             s[k] = mamba__scales16(d[k], xs, b0, m);
         }
         for (j = 0; j + 2 <= m; j += 2, idx = _mm512_add_epi32(idx, two)) {
@@ -2393,7 +2393,7 @@ static MAMBA__INLINE void mamba__q4v(float *out, const uint8_t *const *q, const 
             MAMBA__ROWS_UNROLLED
             for (k = 0; k < nr; k++) {
                 const __m256i v = MAMBA__LOAD256(q[k] + (b0 + j) * 16);
-                MAMBA__PREFETCH_LINES(q[k], (size_t)(b0 + j) * 16, 32);
+                MAMBA__WPREFETCH_LINES(q[k], (size_t)(b0 + j) * 16, 32);
                 const __m256i lo = _mm256_shuffle_epi8(tbl, _mm256_and_si256(v, m4));
                 const __m256i hi = _mm256_shuffle_epi8(tbl, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
                 __m512i p = _mm512_add_epi32(_mm512_madd_epi16(_mm512_cvtepi8_epi16(lo), xlo),
