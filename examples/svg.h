@@ -319,37 +319,51 @@ SVG_FN void svg_legend(FILE *f, double x, double y, const char *const *names, co
     }
 }
 
-/* Where v sits on a colour scale over [v0, v1], 0..1. Linear, or, with
-   signed_sqrt, zero in the middle and sqrt(|v| / max|v|) either side: one
-   large entry then does not flatten all the others to one colour. */
-SVG_FN double svg_scale(double v, double v0, double v1, int signed_sqrt)
+/* The colour scales: linear; signed square root, zero in the middle and
+   sqrt(|v| / max|v|) either side, so one large entry does not flatten all
+   the others to one colour; log10, for positive values over decades. */
+enum { SVG_LINEAR = 0, SVG_SIGNED_SQRT = 1, SVG_LOG = 2 };
+
+/* Where v sits on a colour scale over [v0, v1], 0..1. */
+SVG_FN double svg_scale(double v, double v0, double v1, int kind)
 {
     double m = fabs(v0) > fabs(v1) ? fabs(v0) : fabs(v1);
-    if (!signed_sqrt) return v1 > v0 ? (v - v0) / (v1 - v0) : 0.5;
+    if (kind == SVG_LOG) return v1 > v0 && v0 > 0 && v > 0 ? log10(v / v0) / log10(v1 / v0) : 0.5;
+    if (kind == SVG_LINEAR) return v1 > v0 ? (v - v0) / (v1 - v0) : 0.5;
     if (m == 0.0) return 0.5;
     return 0.5 + 0.5 * (v < 0 ? -1.0 : 1.0) * sqrt(fabs(v) / m);
 }
 
-/* A vertical viridis colour bar for the scale over [v0, v1] (svg_scale),
-   ticks at round values, and its label. */
-SVG_FN void svg_colorbar(FILE *f, double x, double y, double w, double h, double v0, double v1, int signed_sqrt,
+/* A vertical viridis colour bar for a scale over [v0, v1] (svg_scale's
+   kind), ticks at round values, and its label. */
+SVG_FN void svg_colorbar(FILE *f, double x, double y, double w, double h, double v0, double v1, int kind,
                          const char *label)
 {
     char col[8], buf[32];
-    int i, n = 32;
+    int i, n = 32, nt = 0;
     double step = svg__nice_step(v1 - v0, 4), v;
-    if (signed_sqrt) { /* ticks at 0, +-max, +-max/4, +-max/16 */
-        double m = fabs(v0) > fabs(v1) ? fabs(v0) : fabs(v1), ticks[7];
-        ticks[0] = 0.0;
-        for (i = 0; i < 3; i++) { ticks[1 + 2 * i] = m / pow(4.0, i); ticks[2 + 2 * i] = -m / pow(4.0, i); }
+    if (kind != SVG_LINEAR) { /* signed sqrt: 0, +-max, +-max/4, +-max/16; log: the 1-2-5 values inside */
+        double m = fabs(v0) > fabs(v1) ? fabs(v0) : fabs(v1), ticks[40];
+        if (kind == SVG_SIGNED_SQRT) {
+            ticks[nt++] = 0.0;
+            for (i = 0; i < 3; i++) { ticks[nt++] = m / pow(4.0, i); ticks[nt++] = -m / pow(4.0, i); }
+        } else if (v0 > 0 && v1 > v0) {
+            double d;
+            int many = log10(v1 / v0) > 2.5;
+            for (d = pow(10.0, floor(log10(v0))); d <= v1 && nt < 37; d *= 10.0) {
+                if (d >= v0) ticks[nt++] = d;
+                if (!many && 2 * d >= v0 && 2 * d <= v1) ticks[nt++] = 2 * d;
+                if (!many && 5 * d >= v0 && 5 * d <= v1) ticks[nt++] = 5 * d;
+            }
+        }
         for (i = 0; i < n; i++) {
             svg_viridis((i + 0.5) / n, col);
             fprintf(f, "<rect x=\"%.1f\" y=\"%.2f\" width=\"%.1f\" height=\"%.2f\" fill=\"%s\"/>\n", x,
                     y + h - (i + 1) * h / n, w, h / n + 0.3, col);
         }
         fprintf(f, "<rect class=\"axis\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n", x, y, w, h);
-        for (i = 0; i < 7; i++) {
-            double py = y + h * (1.0 - svg_scale(ticks[i], v0, v1, 1));
+        for (i = 0; i < nt; i++) {
+            double py = y + h * (1.0 - svg_scale(ticks[i], v0, v1, kind));
             fprintf(f, "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", x + w, py,
                     x + w + 3, py);
             svg_text(f, x + w + 5, py + 4, "ink small", "start", 0, "%.2g", ticks[i]);

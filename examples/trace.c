@@ -156,7 +156,8 @@ static void token_label(const mamba_tokenizer *tok, int id, char *out, size_t ca
 }
 
 /* One heatmap: rows of n_tok cells, value v[t * n_row + row], viridis over
-   [lo, hi]; each cell carries its numbers. head_of: 0 for a layer heatmap,
+   [lo, hi] (the per-head map on a log scale: a layer's Delta spans decades,
+   dt_proj's bias is initialised log-uniform); each cell carries its numbers. head_of: 0 for a layer heatmap,
    else the heads per layer (row = layer * head_of + head). */
 static void trace_heatmap(FILE *f, double x, double y, double cw, double rh, long n_tok, int n_row, const double *v,
                           double lo, double hi, int head_of)
@@ -167,7 +168,7 @@ static void trace_heatmap(FILE *f, double x, double y, double cw, double rh, lon
     for (row = 0; row < n_row; row++)
         for (t = 0; t < n_tok; t++) {
             double d = v[t * n_row + row];
-            svg_viridis(hi > lo ? (d - lo) / (hi - lo) : 0.5, col);
+            svg_viridis(svg_scale(d, lo, hi, head_of && lo > 0 ? SVG_LOG : SVG_LINEAR), col);
             fprintf(f, "<rect class=\"%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\"",
                     head_of ? "hcell" : "cell", x + (double)t * cw, y + row * rh, cw + 0.2, rh + 0.2, col);
             if (head_of)
@@ -231,7 +232,7 @@ static int trace_svg(const char *svg_path, const char *model_path, const mamba_c
     for (l = 0; l < n_layer; l++)
         if (n_layer <= 16 || l % 4 == 0)
             svg_text(f, px - 6, hy + (l + 0.5) * rh + 4, "ink small", "end", 0, "layer %d", l);
-    svg_colorbar(f, px + pw + 24, hy, 14, hh < 100 ? 100 : hh, lo, hi, 0, "mean \xce\x94 (no unit)");
+    svg_colorbar(f, px + pw + 24, hy, 14, hh < 100 ? 100 : hh, lo, hi, SVG_LINEAR, "mean \xce\x94 (no unit)");
     for (t = 0; t < n_ids; t += every) {
         token_label(tok, ids[t], label, sizeof label);
         svg_text(f, px + ((double)t + 0.5) * cw + 4, hy + hh + 10, "ink mono", "end", -50, "%s", label);
@@ -308,7 +309,8 @@ static int trace_svg(const char *svg_path, const char *model_path, const mamba_c
             if (n_layer <= 16 || l % 4 == 0)
                 svg_text(f, px - 6, hdy + (l + 0.5) * n_heads * hrh + 4, "ink small", "end", 0, "layer %d", l);
         }
-        svg_colorbar(f, px + pw + 24, hdy, 14, head_rows * hrh < 100 ? 100 : head_rows * hrh, lo, hi, 0, "\xce\x94 (no unit)");
+        svg_colorbar(f, px + pw + 24, hdy, 14, head_rows * hrh < 100 ? 100 : head_rows * hrh, lo, hi, lo > 0 ? SVG_LOG : SVG_LINEAR,
+                     lo > 0 ? "\xce\x94 (no unit, log scale)" : "\xce\x94 (no unit)");
         for (t = 0; t < n_ids; t += every) {
             token_label(tok, ids[t], label, sizeof label);
             svg_text(f, px + ((double)t + 0.5) * cw + 4, hdy + head_rows * hrh + 10, "ink mono", "end", -50, "%s", label);

@@ -411,7 +411,7 @@ static int views_svg(const char *svg_path)
                             mx + s * cs, my + t * cs, cs, cs);
                     continue;
                 }
-                svg_viridis(svg_scale(M[t][s], lo, hi, 1), col);
+                svg_viridis(svg_scale(M[t][s], lo, hi, SVG_SIGNED_SQRT), col);
                 fprintf(f, "<rect class=\"cell\" x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\""
                            " data-t=\"%d\" data-s=\"%d\" data-m=\"%.9g\"><title>M[%d][%d] = %.5g</title></rect>\n",
                         mx + s * cs, my + t * cs, cs + 0.2, cs + 0.2, col, t, s, M[t][s], t, s, M[t][s]);
@@ -424,7 +424,7 @@ static int views_svg(const char *svg_path)
         svg_text(f, mx - 34, my + LS * cs / 2, "ink", "middle", -90, "output position t (tokens)");
         svg_text(f, mx + LS * cs - 4, my + 4 * cs, "faint", "end", 0, "0 above the diagonal:");
         svg_text(f, mx + LS * cs - 4, my + 4 * cs + 16, "faint", "end", 0, "no token sees the future");
-        svg_colorbar(f, mx + LS * cs + 20, my, 14, LS * cs, lo, hi, 1, "M[t][s] (no unit; sqrt scale either side of 0)");
+        svg_colorbar(f, mx + LS * cs + 20, my, 14, LS * cs, lo, hi, SVG_SIGNED_SQRT, "M[t][s] (no unit; sqrt scale either side of 0)");
         svg_text(f, 580, my + 20, "ink", "start", 0, "In S4, M[t][s] = K[t - s]: every diagonal is constant,");
         svg_text(f, 580, my + 38, "ink", "start", 0, "so the layer is one convolution (panel 1, dashed).");
         svg_text(f, 580, my + 62, "ink", "start", 0, "In S6, \xce\x94, B and C come from each token: the diagonals");
