@@ -6,7 +6,8 @@
 # lower triangle, ...), and every number the picture carries (data-* attributes)
 # matches the program's text output (trace's CSV and screen, views' lines,
 # constant's table) or the formula the text states. Then the committed pictures
-# (docs/pictures, made by `make pictures`) parse, hold a full heatmap, and are
+# (docs/pictures, made by `make pictures`) parse, hold a full heatmap, carry the
+# numbers a fresh trace and views draw now (to 1e-4: kernels differ per CPU), and are
 # the ones README.md and docs/recurrent-view.md show. Nothing here looks at a
 # timing's value, only that the picture shows the printed one.
 # Run from the repo root:  PYTHON=/usr/bin/python3 BUILD=build sh tests/t_pictures.sh
@@ -34,6 +35,11 @@ ids="3 17 0 25 9 9 9 30 1 12 44 7"
 "$TRACE" models/tinystories.mamba -p 'a <b> & "c" caf\303\251' --svg "$TMP/text.svg" >"$TMP/text.out" 2>&1 ||
     t_fail "trace -p with <&\"> failed: $(tail -n 1 "$TMP/text.out")"
 "$VIEWS" --svg "$TMP/views.svg" >"$TMP/views.out" 2>&1 || t_fail "views --svg failed: $(tail -n 1 "$TMP/views.out")"
+# the committed trace and views pictures, redrawn as `make pictures` draws them
+prompt=$(sed -n 's/^TRACE_PROMPT = //p' Makefile)
+[ -n "$prompt" ] || t_fail "no TRACE_PROMPT in the Makefile"
+"$TRACE" models/tinystories.mamba -p "$prompt" --svg "$TMP/trace_again.svg" >/dev/null 2>&1 || t_fail "trace of the shipped model failed"
+"$VIEWS" --svg "$TMP/views_again.svg" >/dev/null 2>&1 || t_fail "views --svg (again) failed"
 OMP_NUM_THREADS=1 "$CONSTANT" "$TMP/m2.mamba" --tokens 2000 --svg "$TMP/constant.svg" >"$TMP/constant.out" 2>&1 ||
     t_fail "constant --svg failed: $(tail -n 1 "$TMP/constant.out")"
 
@@ -212,6 +218,26 @@ for name in ("trace", "views", "constant"):
     if name == "constant":
         kv = series(root, "kv cache f32")
         check(kv and kv[-1][0] == 100000, "committed constant: does not reach 100k tokens")
+# ... and they are what `make pictures` draws now (to rounding: another CPU's
+# kernels may differ in the last bits)
+for name, rel in (("trace", 1e-4), ("views", 1e-9)):
+    try:
+        old = ET.parse("docs/pictures/%s.svg" % name).getroot()
+        new = ET.parse("%s/%s_again.svg" % (tmp, name)).getroot()
+    except (ET.ParseError, OSError) as e:
+        fails.append("%s: %s" % (name, e))
+        continue
+    def numbers(root):
+        return [(el.tag, k, v) for el in root.iter() for k, v in sorted(el.attrib.items()) if k.startswith("data-")]
+    a, b = numbers(old), numbers(new)
+    check(len(a) == len(b) and len(a) > 0, "committed %s.svg has %d numbers, a fresh one %d: run make pictures" % (name, len(a), len(b)))
+    def differ(x, y):
+        try:
+            return abs(float(x) - float(y)) > rel * max(1.0, abs(float(y)))
+        except ValueError:  # a name (data-series)
+            return x != y
+    bad = [(x, y) for x, y in zip(a, b) if x[:2] != y[:2] or differ(x[2], y[2])]
+    check(not bad, "committed %s.svg differs from a fresh one (%d numbers, first %s): run make pictures" % (name, len(bad), bad[:1]))
 readme, view_doc = open("README.md").read(), open("docs/recurrent-view.md").read()
 for pic in ("docs/pictures/trace.svg", "docs/pictures/constant.svg"):
     check("(%s)" % pic in readme, "README.md does not show %s" % pic)
