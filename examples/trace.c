@@ -196,7 +196,7 @@ static int trace_svg(const char *svg_path, const char *model_path, const mamba_c
     const double ky = hy + hh + label_h + 8.0, kh = 150.0;    /* kept */
     const double ny = ky + kh + 70.0, nh = 150.0;             /* |h| */
     const int head_rows = heads ? n_layer * n_heads : 0;
-    const double hrh = head_rows ? (head_rows <= 240 ? 2.0 : 1.0) : 0.0;
+    const double hrh = !head_rows ? 0.0 : head_rows >= 320 ? 1.0 : head_rows <= 18 ? 18.0 : 320.0 / head_rows;
     const double hdy = ny + nh + 110.0;
     const int H = (int)(head_rows ? hdy + head_rows * hrh + label_h + 20.0 : ny + nh + 60.0);
     const long every = n_ids <= 40 ? 1 : (n_ids + 39) / 40; /* a token label every so many */
@@ -226,7 +226,8 @@ static int trace_svg(const char *svg_path, const char *model_path, const mamba_c
         if (v[k] < lo) lo = v[k];
         if (v[k] > hi) hi = v[k];
     }
-    svg_text(f, px, hy - 10, "ink", "start", 0, "mean \xce\x94 over the channels of each layer (the step size the token chose)");
+    svg_text(f, px, hy - 10, "ink", "start", 0, "mean \xce\x94 of each layer (the step size the token chose; the mean over its %s)",
+             n_heads == cfg->d_inner ? "channels" : "heads");
     trace_heatmap(f, px, hy, cw, rh, n_ids, n_layer, v, lo, hi, 0);
     fprintf(f, "<rect class=\"axis\" x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%.1f\"/>\n", px, hy, pw, hh);
     for (l = 0; l < n_layer; l++)
@@ -300,7 +301,7 @@ static int trace_svg(const char *svg_path, const char *model_path, const mamba_c
             if (v[k] > hi) hi = v[k];
         }
         svg_text(f, px, hdy - 24, "ink", "start", 0, "\xce\x94 per head (%d per layer%s), layer by layer, top to bottom",
-                 n_heads, n_heads == cfg->d_inner ? "; Mamba-1: each channel is a head" : "");
+                 n_heads, n_heads == cfg->d_inner ? "; Mamba-1: each channel is a head" : ", each shared by the head's channels");
         svg_text(f, px, hdy - 8, "faint small", "start", 0, "a layer's mean over its heads is its row in the first map");
         trace_heatmap(f, px, hdy, cw, hrh, n_ids, head_rows, v, lo, hi, n_heads);
         for (l = 0; l < n_layer; l++) {
