@@ -164,7 +164,9 @@ static int constant_svg(const char *svg_path, const char *model_path, const mamb
     ymax *= 1.5;
     pt.x = 90; pt.y = 80; pt.w = 700; pt.h = 250; pt.x0 = 0; pt.x1 = (double)n_tokens; pt.y0 = 0;
     pt.y1 = ymax; pt.xlog = pt.ylog = 0;
-    svg_text(f, pt.x, pt.y - 10, "ink", "start", 0, "time of one mamba_step() at each position, measured (the machine is shared: spikes are other jobs)");
+    svg_text(f, pt.x, pt.y - 10, "ink", "start", 0,
+             "time of one mamba_step() at each position of one real %ld-step run, every step timed (spikes: other jobs)",
+             n_tokens);
     svg_axes(f, &pt, "position in the sequence (tokens)", "ms per token");
     for (i = 0; i < n; i++) /* the windowed numbers once the window is full (or the run ends) */
         if (sm[i].full) { xs[nf] = (double)sm[i].pos; a[nf] = sm[i].p10; b[nf] = sm[i].p90; d[nf] = sm[i].median; nf++; }
