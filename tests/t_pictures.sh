@@ -96,49 +96,59 @@ def series(root, name):
     return []
 
 
-# ---- trace: Mamba-1 checkpoint, 2 layers, d_inner 80 (80 one-channel heads) ---
-n_layer, d_inner, T = cfg1["num_hidden_layers"], cfg1["intermediate_size"], len(ids)
-root = load(tmp + "/trace.svg", "trace")
-rows = list(csv.DictReader(open(tmp + "/trace.csv")))
-screen = [ln for ln in open(tmp + "/trace.out").read().splitlines() if ln[:5].strip().isdigit() and "|" in ln]
-if root is not None:
+# ---- trace ----------------------------------------------------------------------
+def check_trace(tag, name, n_layer, n_heads):
+    """trace<tag>.svg against trace<tag>.csv and the screen trace<tag>.out."""
+    T = len(ids)
+    root = load(tmp + "/trace%s.svg" % tag, name)
+    rows = list(csv.DictReader(open(tmp + "/trace%s.csv" % tag)))
+    screen = [ln for ln in open(tmp + "/trace%s.out" % tag).read().splitlines()
+              if ln[:5].strip().isdigit() and "|" in ln]
+    if root is None:
+        return
     cells = [r for r in root.iter(NS + "rect") if r.get("class") == "cell"]
-    check(len(cells) == T * n_layer, "trace: %d heatmap cells, want %d tokens x %d layers" % (len(cells), T, n_layer))
+    check(len(cells) == T * n_layer, "%s: %d heatmap cells, want %d tokens x %d layers" % (name, len(cells), T, n_layer))
     got = {(int(c.get("data-token")), int(c.get("data-layer"))): float(c.get("data-delta")) for c in cells}
-    check(len(got) == T * n_layer, "trace: heatmap cells repeat a (token, layer)")
+    check(len(got) == T * n_layer, "%s: heatmap cells repeat a (token, layer)" % name)
     for r in rows:
         key = (int(r["token_index"]), int(r["layer"]))
         check(key in got and got[key] == float(r["mean_delta"]),
-              "trace: cell %s: %s, CSV mean_delta %s" % (key, got.get(key), r["mean_delta"]))
+              "%s: cell %s: %s, CSV mean_delta %s" % (name, key, got.get(key), r["mean_delta"]))
     # the per-head map: one cell per token x layer x head; a layer's mean and
     # max over its heads are the CSV's mean_delta and max_delta
     heads = [r for r in root.iter(NS + "rect") if r.get("class") == "hcell"]
-    check(len(heads) == T * n_layer * d_inner,
-          "trace: %d per-head cells, want %d x %d x %d" % (len(heads), T, n_layer, d_inner))
+    check(len(heads) == T * n_layer * n_heads,
+          "%s: %d per-head cells, want %d x %d x %d" % (name, len(heads), T, n_layer, n_heads))
     per = {}
     for c in heads:
         per.setdefault((int(c.get("data-token")), int(c.get("data-layer"))), []).append(float(c.get("data-delta")))
     for r in rows:
         v = per.get((int(r["token_index"]), int(r["layer"])), [0.0])
-        near(sum(v) / len(v), float(r["mean_delta"]), 1e-6, "trace: mean over heads, %s/%s" % (r["token_index"], r["layer"]))
-        check(max(v) == float(r["max_delta"]), "trace: max over heads, %s/%s" % (r["token_index"], r["layer"]))
-    # the token labels, one per token
+        where = "%s/%s" % (r["token_index"], r["layer"])
+        near(sum(v) / len(v), float(r["mean_delta"]), 1e-6, "%s: mean over heads, %s" % (name, where))
+        check(max(v) == float(r["max_delta"]), "%s: max over heads, %s" % (name, where))
+    # the token labels, one per token under each map
     labels = [t for t in root.iter(NS + "text") if "mono" in (t.get("class") or "")]
-    check(len(labels) == 2 * T, "trace: %d token labels, want %d (under each map)" % (len(labels), 2 * T))
+    check(len(labels) == 2 * T, "%s: %d token labels, want %d (under each map)" % (name, len(labels), 2 * T))
     # kept and |h|: the mean over layers is the screen's, each layer the CSV's
     for what, col, scr, fmt_rel in (("kept", "kept", -2, 1e-4), ("norm", "state_norm", -1, 1e-3)):
         mean = series(root, what + " mean")
-        check(len(mean) == T and len(screen) == T, "trace: %s mean has %d points, screen %d lines" % (what, len(mean), len(screen)))
+        check(len(mean) == T and len(screen) == T,
+              "%s: %s mean has %d points, screen %d lines" % (name, what, len(mean), len(screen)))
         for t, (x, y) in enumerate(mean):
-            check(x == t, "trace: %s point %d at x=%g" % (what, t, x))
+            check(x == t, "%s: %s point %d at x=%g" % (name, what, t, x))
             if t < len(screen):
-                near(y, float(screen[t].split()[scr]), fmt_rel, "trace: %s mean at token %d vs the screen" % (what, t))
+                near(y, float(screen[t].split()[scr]), fmt_rel, "%s: %s mean at token %d vs the screen" % (name, what, t))
         for li in range(n_layer):
             pts = series(root, "%s layer %d" % (what, li))
             want = [float(r[col]) for r in rows if int(r["layer"]) == li]
-            check(len(pts) == len(want), "trace: %s layer %d: %d points" % (what, li, len(pts)))
+            check(len(pts) == len(want), "%s: %s layer %d: %d points" % (name, what, li, len(pts)))
             for (x, y), w in zip(pts, want):
-                near(y, w, 1e-8, "trace: %s layer %d token %d vs the CSV" % (what, li, x))
+                near(y, w, 1e-8, "%s: %s layer %d token %d vs the CSV" % (name, what, li, x))
+
+
+# a Mamba-1 checkpoint: 2 layers, d_inner 80, so 80 one-channel heads
+check_trace("", "trace", cfg1["num_hidden_layers"], cfg1["intermediate_size"])
 root = load(tmp + "/text.svg", "trace -p <&\">")
 if root is not None:
     labels = "".join(t.text or "" for t in root.iter(NS + "text") if "mono" in (t.get("class") or ""))
@@ -248,7 +258,7 @@ for f in fails[:15]:
 if fails:
     print("t_pictures: %d of %d checks failed" % (len(fails), checks))
     sys.exit(1)
-print("t_pictures: %d checks: trace %d x %d cells (+ per head), views, constant, committed pictures" % (checks, len(ids), n_layer))
+print("t_pictures: %d checks: trace (%d tokens, cells per layer and per head), views, constant, committed pictures" % (checks, len(ids)))
 EOF
 
 # misuse: a picture that cannot be written is an error, not a crash
