@@ -131,14 +131,17 @@ def check_trace(tag, name, n_layer, n_heads):
     labels = [t for t in root.iter(NS + "text") if "mono" in (t.get("class") or "")]
     check(len(labels) == 2 * T, "%s: %d token labels, want %d (under each map)" % (name, len(labels), 2 * T))
     # kept and |h|: the mean over layers is the screen's, each layer the CSV's
-    for what, col, scr, fmt_rel in (("kept", "kept", -2, 1e-4), ("norm", "state_norm", -1, 1e-3)):
+    # (the screen rounds: kept to 4 decimals, |h| to 4 significant digits)
+    for what, col, scr, rounding in (("kept", "kept", -2, lambda v: 5.01e-5), ("norm", "state_norm", -1, lambda v: 5.01e-4 * v)):
         mean = series(root, what + " mean")
         check(len(mean) == T and len(screen) == T,
               "%s: %s mean has %d points, screen %d lines" % (name, what, len(mean), len(screen)))
         for t, (x, y) in enumerate(mean):
             check(x == t, "%s: %s point %d at x=%g" % (name, what, t, x))
             if t < len(screen):
-                near(y, float(screen[t].split()[scr]), fmt_rel, "%s: %s mean at token %d vs the screen" % (name, what, t))
+                shown = float(screen[t].split()[scr])
+                check(abs(y - shown) <= rounding(abs(shown)),
+                      "%s: %s mean at token %d: picture %.9g, screen %s" % (name, what, t, y, shown))
         for li in range(n_layer):
             pts = series(root, "%s layer %d" % (what, li))
             want = [float(r[col]) for r in rows if int(r["layer"]) == li]
