@@ -29,6 +29,9 @@ PROG = "make_bench_model.py"
 CONFIG = dict(arch=mf.ARCH_MAMBA1, d_model=768, n_layer=24, d_inner=1536, d_state=16, d_conv=4,
               dt_rank=48, n_vocab_padded=50280, n_vocab=50277, norm_eps=1e-5,
               bos_id=0, eos_id=0, pad_id=0)
+# --shape 790m: state-spaces/mamba-790m's shapes (d_model 1536, 48 layers), bigger than any
+# last-level cache, for bandwidth and batch measurements
+SHAPES = {"130m": CONFIG, "790m": dict(CONFIG, d_model=1536, n_layer=48, d_inner=3072, dt_rank=96)}
 
 
 def make_tensors(c, seed):
@@ -70,19 +73,21 @@ def main(argv=None):
     ap.add_argument("prefix", help="output path prefix: PREFIX-DTYPE.mamba is written per dtype")
     ap.add_argument("--dtype", default="f32,f16,bf16,q8", help="comma-separated dtypes of the matrices")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--shape", default="130m", choices=sorted(SHAPES), help="the shapes of mamba-130m or mamba-790m")
     args = ap.parse_args(argv)
+    config = SHAPES[args.shape]
     dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
     for d in dtypes:
         if d not in mf.DTYPES:
             sys.stderr.write("%s: error: unknown dtype %r (use f32, f16, bf16, q8)\n" % (PROG, d))
             return 1
-    tensors = make_tensors(CONFIG, args.seed)
+    tensors = make_tensors(config, args.seed)
     n = sum(a.size for _, _, a in tensors)
     for d in dtypes:
         path = "%s-%s.mamba" % (args.prefix, d)
         items = [(r, l, a, d if mf.role_number(r) in mf.MATRIX_ROLES else "f32") for r, l, a in tensors]
         try:
-            size = mf.write(path, CONFIG, items)
+            size = mf.write(path, config, items)
         except (ValueError, OSError) as e:
             sys.stderr.write("%s: error: cannot write %s: %s\n" % (PROG, path, e))
             return 1
