@@ -31,9 +31,9 @@
    Delta per token x layer with the prompt's tokens along it, beneath it the
    share of the state kept and |h| per token, and, when it fits (at most
    1024 rows of layer x head), Delta per head: one Delta per head is what
-   the observation's delta holds, state.n_heads of them (Mamba-1: every one
-   of the d_inner channels is its own head; Mamba-2: one per head of
-   head_dim channels).
+   the observation's delta holds, o->n_heads (= state.n_heads) of them
+   (Mamba-1: every one of the d_inner channels is its own head; Mamba-2:
+   one per head of head_dim channels).
 
    The default model is models/tinystories.mamba; the default prompt is a
    sentence encoded with the model's tokenizer (a fixed list of ids when the
@@ -71,12 +71,12 @@ static void trace_observe(void *user, const mamba_observation *o)
     trace_stats *st = w->stats + o->layer;
     double sum_delta = 0.0, max_delta = 0.0;
     int c;
-    for (c = 0; c < w->n_heads; c++) {
+    for (c = 0; c < o->n_heads; c++) { /* one Delta a head: a channel in Mamba-1 */
         sum_delta += o->delta[c];
         if (c == 0 || o->delta[c] > max_delta) max_delta = o->delta[c];
-        if (w->heads) w->heads[(size_t)o->layer * (size_t)w->n_heads + (size_t)c] = o->delta[c];
+        if (w->heads && c < w->n_heads) w->heads[(size_t)o->layer * (size_t)w->n_heads + (size_t)c] = o->delta[c];
     }
-    st->mean_delta = sum_delta / w->n_heads;
+    st->mean_delta = sum_delta / o->n_heads;
     st->max_delta = max_delta;
     st->kept = o->kept;             /* mean exp(Delta A): what the scan multiplied h by */
     st->state_norm = o->state_norm; /* |h| after the step */

@@ -10,7 +10,7 @@
    --svg FILE also draws three of the views (examples/svg.h, found beside
    this file): the S4 kernel against the kernels the S6 layer applies from
    two positions, the ZOH/Euler gap as the step halves, and the S6 layer
-   as the lower-triangular matrix y = M x.
+   as the lower-triangular matrix y = M x, and Mamba-2's (SSD) matrix.
 
    Sections (each printed line is "label key=value ..." so tests/t_views.sh can
    parse it and recompute every number independently):
@@ -21,6 +21,10 @@
      4. s6           Mamba: delta, B, C depend on the input: no single kernel;
                      the scan computes it; delta decides forget or remember.
      5. state        why the state is fixed and a KV cache is not (mamba-130m).
+     6. ssd          Mamba-2: one scalar decay per head makes the layer, for
+                     all the head's channels at once, the lower-triangular
+                     matrix M = L o (C B^T) applied to the inputs, and its
+                     chunked form; all three agree (Dao & Gu 2024, "SSD").
 
    Names follow Gu & Dao, "Mamba: Linear-Time Sequence Modeling with Selective
    State Spaces" (2023), Section 2 and Algorithm 2, and Gu, Goel & Re,
@@ -318,6 +322,107 @@ static void section_sizes(void)
     }
 }
 
+/* Mamba-2 (Dao & Gu, "Transformers are SSMs", 2024): A is one scalar per head,
+   so every channel of the head decays alike, and the head's D channels (its
+   head_dim P) share one delta_t, B_t and C_t:
+       S_t[p][n] = exp(delta_t A2) S_{t-1}[p][n] + delta_t x_t[p] B_t[n]
+       y_t[p]    = sum_n C_t[n] S_t[p][n]
+   Unrolled, y_t[p] = sum_{s<=t} M[t][s] x_s[p] with one matrix for all p,
+       M[t][s] = (C_t . B_s) exp(A2 (delta_{s+1} + ... + delta_t)) delta_s
+              = L[t][s] (C B^T)[t][s],   L[t][s] = exp(segsum) delta_s,
+   the "attention-like" quadratic form: a lower-triangular mask times C B^T,
+   input-dependent (no convolution), yet a matrix product. The chunked form
+   does M inside chunks of Q tokens and carries S between them. Inputs: x_t =
+   u_t of section 4, delta_t = that section's delta_t[0], B_t, C_t as there. */
+#define A2 (-0.7)
+#define QC 4 /* chunk length */
+
+static double ssd_delta(int t, double Bt[N], double Ct[N], double x[D])
+{
+    double delta[D];
+    input_u(t, x);
+    select_params(x, delta, Bt, Ct);
+    return delta[0];
+}
+
+/* M[t][s], from the definition */
+static double ssd_matrix(int t, int s)
+{
+    double Bt[N], Ct[N], Bs[N], Cs[N], x[D], seg = 0.0, cb = 0.0, ds;
+    int r, n;
+    for (r = s + 1; r <= t; r++) seg += ssd_delta(r, Bt, Ct, x);
+    ds = ssd_delta(s, Bs, Cs, x);
+    ssd_delta(t, Bt, Ct, x);
+    for (n = 0; n < N; n++) cb += Ct[n] * Bs[n];
+    return cb * exp(A2 * seg) * ds;
+}
+
+static void section_ssd(void)
+{
+    double S[D][N] = {{0}}, yrec[LS][D], x[D], Bt[N], Ct[N], dq = 0.0, dc = 0.0, ysum = 0.0;
+    int t, s, p, n, c0;
+    printf("== 6. Mamba-2 (SSD): one decay per head; recurrence == M = L o (C B^T) == chunked\n");
+    for (t = 0; t < LS; t++) { /* 1. the recurrence: O(L P N) */
+        double dt = ssd_delta(t, Bt, Ct, x);
+        for (p = 0; p < D; p++) {
+            yrec[t][p] = 0.0;
+            for (n = 0; n < N; n++) {
+                S[p][n] = exp(dt * A2) * S[p][n] + dt * x[p] * Bt[n];
+                yrec[t][p] += Ct[n] * S[p][n];
+            }
+            ysum += yrec[t][p];
+        }
+    }
+    for (t = 0; t < LS; t++) /* 2. the quadratic form: O(L^2 (N + P)) */
+        for (p = 0; p < D; p++) {
+            double y = 0.0;
+            for (s = 0; s <= t; s++) {
+                ssd_delta(s, Bt, Ct, x);
+                y += ssd_matrix(t, s) * x[p];
+            }
+            dq = max2(dq, fabs(y - yrec[t][p]));
+        }
+    /* 3. chunked: M inside a chunk (Y_diag), the carried state S from the
+          chunks before (Y_off = C_t . decay S), then S passed on */
+    for (p = 0; p < D; p++)
+        for (n = 0; n < N; n++) S[p][n] = 0.0;
+    for (c0 = 0; c0 < LS; c0 += QC) {
+        const int c1 = c0 + QC < LS ? c0 + QC : LS;
+        double Snew[D][N], seg_all = 0.0;
+        for (t = c0; t < c1; t++) {
+            double seg = 0.0, y[D] = {0.0, 0.0};
+            for (s = c0 + 1; s <= t; s++) seg += ssd_delta(s, Bt, Ct, x);
+            seg += ssd_delta(c0, Bt, Ct, x); /* the decay from the chunk's start includes token c0 */
+            ssd_delta(t, Bt, Ct, x);
+            for (p = 0; p < D; p++)
+                for (n = 0; n < N; n++) y[p] += Ct[n] * exp(A2 * seg) * S[p][n]; /* Y_off */
+            for (s = c0; s <= t; s++) { /* Y_diag */
+                double m = ssd_matrix(t, s);
+                ssd_delta(s, Bt, Ct, x);
+                for (p = 0; p < D; p++) y[p] += m * x[p];
+            }
+            for (p = 0; p < D; p++) dc = max2(dc, fabs(y[p] - yrec[t][p]));
+        }
+        for (t = c0; t < c1; t++) seg_all += ssd_delta(t, Bt, Ct, x);
+        for (p = 0; p < D; p++)
+            for (n = 0; n < N; n++) Snew[p][n] = exp(A2 * seg_all) * S[p][n];
+        for (s = c0; s < c1; s++) { /* each token's input, decayed to the chunk's end */
+            double seg = 0.0, ds;
+            for (t = s + 1; t < c1; t++) seg += ssd_delta(t, Bt, Ct, x);
+            ds = ssd_delta(s, Bt, Ct, x);
+            for (p = 0; p < D; p++)
+                for (n = 0; n < N; n++) Snew[p][n] += exp(A2 * seg) * ds * x[p] * Bt[n];
+        }
+        for (p = 0; p < D; p++)
+            for (n = 0; n < N; n++) S[p][n] = Snew[p][n];
+    }
+    printf("ssd recurrent L=%d P=%d N=%d A=%g y_sum=%.15f\n", LS, D, N, A2, ysum);
+    printf("ssd M_at t=10 lag0=%.10e lag1=%.10e lag2=%.10e lag3=%.10e\n", ssd_matrix(10, 10), ssd_matrix(10, 9),
+           ssd_matrix(10, 8), ssd_matrix(10, 7));
+    printf("ssd quadratic_vs_recurrent max_abs_diff=%.3e  (the same M for every channel p)\n", dq);
+    printf("ssd chunked_vs_recurrent Q=%d max_abs_diff=%.3e\n", QC, dc);
+}
+
 /* The picture (--svg): the same functions compute it as the text above, so
    the numbers agree; tests/t_pictures.sh checks that they do. */
 static int views_svg(const char *svg_path)
@@ -361,7 +466,7 @@ static int views_svg(const char *svg_path)
         }
     }
 
-    svg_begin(f, 980, 900, "Selection rules out one convolution: the S6 kernel changes with the position, S4's does not",
+    svg_begin(f, 980, 960, "Selection rules out one convolution: the S6 kernel changes with the position, S4's does not",
               "examples/views.c: S4D-Real, N = 4 state entries; the selective model of section 4 (D = 2 channels, 24 tokens)");
 
     /* 1. kernels: y_t = sum_k K[k] x_{t-k} */
@@ -403,7 +508,7 @@ static int views_svg(const char *svg_path)
         const double mx = 90, my = 470, cs = 15;
         svg_text(f, mx, my - 30, "ink", "start", 0, "3. the S6 layer as a matrix: y = M x, M lower-triangular (channel 0)");
         svg_text(f, mx, my - 14, "faint small", "start", 0,
-                 "row t: the weights output t gives inputs s \xe2\x89\xa4 t; the scan computes the same y in O(L), the matrix in O(L\xc2\xb2)");
+                 "row t: the weights of inputs s \xe2\x89\xa4 t in output t; the scan: O(L), the matrix: O(L\xc2\xb2)");
         for (t = 0; t < LS; t++)
             for (s = 0; s < LS; s++) {
                 if (s > t) {
@@ -425,14 +530,40 @@ static int views_svg(const char *svg_path)
         svg_text(f, mx + LS * cs - 4, my + 4 * cs, "faint", "end", 0, "0 above the diagonal:");
         svg_text(f, mx + LS * cs - 4, my + 4 * cs + 16, "faint", "end", 0, "no token sees the future");
         svg_colorbar(f, mx + LS * cs + 20, my, 14, LS * cs, lo, hi, SVG_SIGNED_SQRT, "M[t][s] (no unit; sqrt scale either side of 0)");
-        svg_text(f, 580, my + 20, "ink", "start", 0, "In S4, M[t][s] = K[t - s]: every diagonal is constant,");
-        svg_text(f, 580, my + 38, "ink", "start", 0, "so the layer is one convolution (panel 1, dashed).");
-        svg_text(f, 580, my + 62, "ink", "start", 0, "In S6, \xce\x94, B and C come from each token: the diagonals");
-        svg_text(f, 580, my + 80, "ink", "start", 0, "vary, rows 10 and 20 read back differently (panel 1),");
-        svg_text(f, 580, my + 98, "ink", "start", 0, "and only the scan (or this matrix) computes y.");
-        svg_text(f, 580, my + 122, "ink", "start", 0, "Mamba-2 (SSD) restricts A to a scalar per head, which");
-        svg_text(f, 580, my + 140, "ink", "start", 0, "makes this matrix cheap to build in blocks: the");
-        svg_text(f, 580, my + 158, "ink", "start", 0, "\"attention-like\" view of the same layer.");
+    }
+    /* 4. Mamba-2's M (section 6): one decay per head, M = L o (C B^T) */
+    lo = hi = ssd_matrix(0, 0);
+    for (t = 0; t < LS; t++)
+        for (s = 0; s <= t; s++) {
+            M[t][s] = ssd_matrix(t, s);
+            if (M[t][s] < lo) lo = M[t][s];
+            if (M[t][s] > hi) hi = M[t][s];
+        }
+    {
+        const double mx = 600, my = 470, cs = 10;
+        svg_text(f, mx - 20, my - 30, "ink", "start", 0, "4. Mamba-2 (SSD): M = L \xe2\x88\x98 (C B\xe1\xb5\x80)");
+        svg_text(f, mx - 20, my - 14, "faint small", "start", 0, "A one scalar (%g): one M for every channel of the head", A2);
+        for (t = 0; t < LS; t++)
+            for (s = 0; s <= t; s++) {
+                svg_viridis(svg_scale(M[t][s], lo, hi, SVG_SIGNED_SQRT), col);
+                fprintf(f, "<rect class=\"ssdcell\" x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\""
+                           " data-t=\"%d\" data-s=\"%d\" data-m=\"%.9g\"><title>M[%d][%d] = %.5g</title></rect>\n",
+                        mx + s * cs, my + t * cs, cs + 0.2, cs + 0.2, col, t, s, M[t][s], t, s, M[t][s]);
+            }
+        for (t = 0; t < LS; t += 8) {
+            svg_text(f, mx - 5, my + (t + 0.5) * cs + 4, "ink small", "end", 0, "%d", t);
+            svg_text(f, mx + (t + 0.5) * cs, my + LS * cs + 14, "ink small", "middle", 0, "%d", t);
+        }
+        svg_text(f, mx + LS * cs / 2, my + LS * cs + 30, "ink small", "middle", 0, "input position s (tokens)");
+        svg_colorbar(f, mx + LS * cs + 16, my, 12, LS * cs, lo, hi, SVG_SIGNED_SQRT, "M[t][s] (sqrt scale)");
+        svg_text(f, 560, my + 300, "ink", "start", 0, "In S4, M[t][s] = K[t - s]: every diagonal is constant,");
+        svg_text(f, 560, my + 318, "ink", "start", 0, "so the layer is one convolution (panel 1, dashed).");
+        svg_text(f, 560, my + 342, "ink", "start", 0, "In S6, \xce\x94, B and C come from each token: the diagonals");
+        svg_text(f, 560, my + 360, "ink", "start", 0, "vary, rows 10 and 20 read back differently (panel 1),");
+        svg_text(f, 560, my + 378, "ink", "start", 0, "and only the scan (or the matrix) computes y.");
+        svg_text(f, 560, my + 402, "ink", "start", 0, "Mamba-2 keeps the input dependence but makes A a scalar:");
+        svg_text(f, 560, my + 420, "ink", "start", 0, "M is a mask L times C B\xe1\xb5\x80, a matrix product in blocks");
+        svg_text(f, 560, my + 438, "ink", "start", 0, "(the \"attention-like\" view of the same layer).");
     }
     svg_end(f);
     if (fclose(f) != 0) { fprintf(stderr, "views: cannot write %s\n", svg_path); return 0; }
@@ -452,6 +583,7 @@ int main(int argc, char **argv)
     section_lti();
     section_s6();
     section_sizes();
+    section_ssd();
     if (svg_path) {
         if (!views_svg(svg_path)) return 1;
         printf("picture: %s\n", svg_path);

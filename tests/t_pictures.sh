@@ -2,14 +2,15 @@
 # t_pictures.sh - the SVGs of build/trace, build/views and build/constant (--svg):
 # each parses as XML, is self-contained (no script, no external reference), has
 # its light/dark <style>, a title, and holds the series it should (tokens x layers
-# heatmap cells, tokens x layers x heads per-head cells, the 300 cells of a 24 x 24
-# lower triangle, ...), and every number the picture carries (data-* attributes)
-# matches the program's text output (trace's CSV and screen, views' lines,
-# constant's table) or the formula the text states. Then the committed pictures
-# (docs/pictures, made by `make pictures`) parse, hold a full heatmap, carry the
-# numbers a fresh trace and views draw now (to 1e-4: kernels differ per CPU), and are
-# the ones README.md and docs/recurrent-view.md show. Nothing here looks at a
-# timing's value, only that the picture shows the printed one.
+# heatmap cells and tokens x layers x heads per-head cells, on a Mamba-1 and a
+# Mamba-2 checkpoint; the 300 cells of the S6 and of the SSD lower triangle; ...),
+# and every number the picture carries (data-* attributes) matches the program's
+# text output (trace's CSV and screen, views' lines, constant's table) or the
+# formula the text states. Then the committed pictures (docs/pictures, made by
+# `make pictures`) parse, hold a full heatmap, carry the numbers a fresh trace and
+# views draw now (to 1e-4: kernels differ per CPU), and are the ones README.md and
+# docs/recurrent-view.md show. Nothing here looks at a timing's value, only that
+# the picture shows the printed one.
 # Run from the repo root:  PYTHON=/usr/bin/python3 BUILD=build sh tests/t_pictures.sh
 # TRACE_BIN, VIEWS_BIN, CONSTANT_BIN override the programs (to show the test can fail).
 set -eu
@@ -25,11 +26,15 @@ t_tmp
 ids="3 17 0 25 9 9 9 30 1 12 44 7"
 "$PYTHON" tools/convert.py tests/data/ckpt/hf_intermediate "$TMP/m1.mamba" >"$TMP/convert.log" 2>&1 ||
     { echo "t_pictures: FAIL: convert: $(tail -n 1 "$TMP/convert.log")"; exit 1; }
+"$PYTHON" tools/convert.py tests/data/mamba2/ckpt/m2_ss_basic "$TMP/mamba2.mamba" >"$TMP/convert.log" 2>&1 ||
+    { echo "t_pictures: FAIL: convert (Mamba-2): $(tail -n 1 "$TMP/convert.log")"; exit 1; }
 "$PYTHON" tools/convert.py tests/data/ckpt/hf_sharded_f16 "$TMP/m2.mamba" >"$TMP/convert.log" 2>&1 ||
     { echo "t_pictures: FAIL: convert: $(tail -n 1 "$TMP/convert.log")"; exit 1; }
 
 "$TRACE" "$TMP/m1.mamba" --tokens "$ids" --csv "$TMP/trace.csv" --svg "$TMP/trace.svg" >"$TMP/trace.out" 2>&1 ||
     t_fail "trace --svg failed: $(tail -n 1 "$TMP/trace.out")"
+"$TRACE" "$TMP/mamba2.mamba" --tokens "$ids" --csv "$TMP/trace2.csv" --svg "$TMP/trace2.svg" >"$TMP/trace2.out" 2>&1 ||
+    t_fail "trace --svg (Mamba-2) failed: $(tail -n 1 "$TMP/trace2.out")"
 # the shipped model has a tokenizer: token text with XML's special characters
 # and a multi-byte character must still make a file that parses
 "$TRACE" models/tinystories.mamba -p 'a <b> & "c" caf\303\251' --svg "$TMP/text.svg" >"$TMP/text.out" 2>&1 ||
@@ -44,6 +49,7 @@ OMP_NUM_THREADS=1 "$CONSTANT" "$TMP/m2.mamba" --tokens 2000 --svg "$TMP/constant
     t_fail "constant --svg failed: $(tail -n 1 "$TMP/constant.out")"
 
 "$PYTHON" - "$TMP" "$ids" tests/data/ckpt/hf_intermediate/config.json tests/data/ckpt/hf_sharded_f16/config.json \
+    tests/data/mamba2/ckpt/m2_ss_basic/config.json \
     <<'EOF' || T_FAILS=$((T_FAILS + 1))
 import csv
 import json
@@ -52,7 +58,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 tmp, ids = sys.argv[1], [int(v) for v in sys.argv[2].split()]
-cfg1, cfg2 = json.load(open(sys.argv[3])), json.load(open(sys.argv[4]))
+cfg1, cfg2, cfg3 = (json.load(open(a)) for a in sys.argv[3:6])
 NS = "{http://www.w3.org/2000/svg}"
 fails = []
 checks = 0
@@ -152,6 +158,9 @@ def check_trace(tag, name, n_layer, n_heads):
 
 # a Mamba-1 checkpoint: 2 layers, d_inner 80, so 80 one-channel heads
 check_trace("", "trace", cfg1["num_hidden_layers"], cfg1["intermediate_size"])
+# a Mamba-2 checkpoint (state-spaces layout): 2 layers, d_inner 64 in 4 heads of 16
+ssm = cfg3["ssm_cfg"]
+check_trace("2", "trace (Mamba-2)", cfg3["n_layer"], cfg3["d_model"] * ssm["expand"] // ssm["headdim"])
 root = load(tmp + "/text.svg", "trace -p <&\">")
 if root is not None:
     labels = "".join(t.text or "" for t in root.iter(NS + "text") if "mono" in (t.get("class") or ""))
@@ -189,6 +198,15 @@ if root is not None and "lti kernel" in rec and "s6 kernel_at" in rec and "zoh_v
     for i, t in enumerate((10, 20)):  # row t of the matrix is the kernel seen from t
         for k in range(4):
             near(M.get((t, t - k), 0.0), float(rec["s6 kernel_at"][i]["lag%d" % k]), 1e-8, "views: M[%d][%d]" % (t, t - k))
+    # Mamba-2's matrix (section 6), beside it
+    cells = [r for r in root.iter(NS + "rect") if r.get("class") == "ssdcell"]
+    M = {(int(c.get("data-t")), int(c.get("data-s"))): float(c.get("data-m")) for c in cells}
+    check(len(cells) == 24 * 25 // 2 and len(M) == len(cells) and all(s <= t for t, s in M),
+          "views: %d SSD matrix cells, want the 300 of a lower triangle" % len(cells))
+    check("ssd M_at" in rec, "views: no 'ssd M_at' line")
+    for k in range(4):
+        near(M.get((10, 10 - k), 0.0), float(rec.get("ssd M_at", [{}])[0].get("lag%d" % k, "nan")), 1e-8,
+             "views: SSD M[10][%d]" % (10 - k))
 elif root is not None:
     fails.append("views: text output lacks the lti/s6/zoh lines")
 
