@@ -5,8 +5,13 @@
 #  2. examples/embedded_model.h is exactly tools/bin2c.py of
 #     tests/data/ckpt/ss_long converted to f16 (so it can be regenerated);
 #  3. it prints the same tokens as build/generate (greedy) on that model;
-#  4. the Cortex-M4 build under qemu does too (embedded/run.sh; SKIP when
-#     arm-none-eabi-gcc or qemu-system-arm is missing).
+#  4. the Cortex-M builds under qemu do too (embedded/run.sh: the Cortex-M4
+#     and the Cortex-M55 with its scalar and its Helium kernels), on that
+#     model and on the shipped model in 4 bits, each within 2 MB of flash,
+#     256 KB of RAM and a 4 KB stack reserve (SKIP when arm-none-eabi-gcc or
+#     qemu-system-arm is missing; a failure under CI=true);
+#  5. test_simd (Helium kernels against the scalar references), test_kernels
+#     and test_loader pass on the Cortex-M55 under qemu.
 #   env: PYTHON, BUILD, CC
 . tests/lib.sh
 OUT="$BUILD/t_embedded"
@@ -39,6 +44,20 @@ if ! cmp -s "$OUT/model.h" examples/embedded_model.h; then
     echo "  $PYTHON tools/bin2c.py $OUT/ss_long_f16.mamba examples/embedded_model.h"; fail=1
 fi
 
+# tools/requant.py (how the boards get the shipped model in 4 bits) writes
+# the very file tools/convert.py writes from the checkpoint, when both start
+# from the same values (an f32 file holds the checkpoint's exactly)
+"$PYTHON" tools/convert.py tests/data/ckpt/ss_long "$OUT/ss_long_f32.mamba" >"$OUT/convert32.log" 2>&1 &&
+    "$PYTHON" tools/convert.py tests/data/ckpt/ss_long "$OUT/ss_long_q4.mamba" --dtype q4_0 >>"$OUT/convert32.log" 2>&1 ||
+    { echo "t_embedded: FAIL: convert.py"; cat "$OUT/convert32.log"; exit 1; }
+if ! "$PYTHON" tools/requant.py "$OUT/ss_long_f32.mamba" "$OUT/ss_long_rq4.mamba" --dtype q4_0 >"$OUT/requant.log" 2>&1; then
+    echo "t_embedded: FAIL: requant.py"; cat "$OUT/requant.log"; fail=1
+elif cmp -s "$OUT/ss_long_q4.mamba" "$OUT/ss_long_rq4.mamba"; then
+    echo "t_embedded: requant.py f32 -> q4_0 = convert.py --dtype q4_0, byte for byte"
+else
+    echo "t_embedded: FAIL: requant.py f32 -> q4_0 differs from convert.py --dtype q4_0"; fail=1
+fi
+
 # same tokens as the normal build
 if [ ! -x "$BUILD/generate" ]; then $CC -std=c99 -O2 -I. examples/generate.c -o "$BUILD/generate" -lm || exit 1; fi
 "$BUILD/generate" "$OUT/ss_long_f16.mamba" --tokens 0 -n 32 --temp 0 --ids -q >"$OUT/tokens.host" || { echo "t_embedded: FAIL: generate"; exit 1; }
@@ -69,12 +88,38 @@ else
     echo "t_embedded: FAIL: the Mamba-2 embedded build"; cat "$OUT/convert2.log"; fail=1
 fi
 
-# on a Cortex-M4 under qemu
-EMBEDDED_MODEL="$OUT/ss_long_f16.mamba" BUILD="$BUILD" PYTHON="$PYTHON" CC="$CC" sh embedded/run.sh
-rc=$?
-if [ $rc = 77 ]; then
-    t_skip "the Cortex-M4 run under qemu" "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
-elif [ $rc != 0 ]; then fail=1; fi
+# on the Cortex-M boards under qemu: the test model, then the shipped one in 4 bits
+for m in "$OUT/ss_long_f16.mamba" ""; do
+    EMBEDDED_MODEL="$m" BUILD="$BUILD" PYTHON="$PYTHON" CC="$CC" sh embedded/run.sh
+    rc=$?
+    if [ $rc = 77 ]; then
+        t_skip "the Cortex-M4 and Cortex-M55 runs under qemu" "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
+        break
+    elif [ $rc != 0 ]; then fail=1; fi
+done
+
+# the kernel tests on the Cortex-M55 with its Helium kernels: every Helium
+# kernel against its scalar reference (test_simd), and the library's kernel
+# and loader tests, cross-compiled with newlib's semihosting stdio and run
+# under qemu (the same checks as on a host: they print "N passed, N failed"
+# and exit non-zero on a failure)
+if t_have arm-none-eabi-gcc qemu-system-arm; then
+    for t in test_simd test_kernels test_loader; do
+        if ! arm-none-eabi-gcc -mcpu=cortex-m55 -mthumb -mfloat-abi=hard -std=c99 -O2 -Wall -Wextra -pedantic -Werror \
+                -I. -DEMBEDDED_RDIMON "tests/$t.c" embedded/startup.c -o "$OUT/$t-m55.elf" -nostartfiles \
+                --specs=rdimon.specs -T embedded/mps3-an547-ctest.ld -lm >"$OUT/$t-m55.build" 2>&1; then
+            echo "t_embedded: FAIL: $t does not build for the Cortex-M55:"; head -n 20 "$OUT/$t-m55.build"; fail=1; continue
+        fi
+        if timeout 600 qemu-system-arm -M mps3-an547 -nographic -semihosting-config enable=on,target=native \
+                -kernel "$OUT/$t-m55.elf" >"$OUT/$t-m55.log" 2>&1 && grep -q " 0 failed" "$OUT/$t-m55.log"; then
+            echo "t_embedded: $t on the Cortex-M55 (qemu mps3-an547): $(grep 'kernels under test' "$OUT/$t-m55.log") $(tail -n 1 "$OUT/$t-m55.log")"
+        else
+            echo "t_embedded: FAIL: $t on the Cortex-M55:"; grep FAIL "$OUT/$t-m55.log" | head -n 20; tail -n 2 "$OUT/$t-m55.log"; fail=1
+        fi
+    done
+else
+    t_skip "the kernel tests on the Cortex-M55" "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
+fi
 
 [ $fail = 0 ] || t_fail "see above"
 t_end "ok"
