@@ -4279,16 +4279,20 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
                                cfg->d_model, cfg->norm_eps);
             mamba__fw_matmul(logits + (size_t)b0 * V, (int)V, &m->lm_head, NULL, b.u, cfg->d_model, nb, b.xt);
         }
-        if (b0 + nb == n) /* leave the last residual in the state, as mamba_step() does */
+        if (b0 + nb == n) { /* leave the last residual in the state, as mamba_step() does */
             memcpy(s->r, b.r + (size_t)(nb - 1) * cfg->d_model, sizeof(float) * (size_t)cfg->d_model);
+            if (logits && !all) {
+                /* only the last token's logits: one matrix-vector product, as
+                   mamba_step(); on the threads this block chose (a product on
+                   all threads beside a busy core cost a tiny model's prompt
+                   more than all its blocks on one) */
+                mamba__rmsnorm(s->u, s->r, m->norm_f, cfg->d_model, cfg->norm_eps);
+                mamba__matvec_x(logits, &m->lm_head, s->u, NULL, (int16_t *)s->xq, s->xs);
+            }
+        }
         mamba__thr_end(&s->threads[1], &thr);
     }
     s->pos = s->pos > LONG_MAX - n ? LONG_MAX : s->pos + n; /* saturates: a loaded snapshot may say LONG_MAX */
-    if (logits && !all) {
-        /* only the last token's logits: one matrix-vector product, as mamba_step() */
-        mamba__rmsnorm(s->u, s->r, m->norm_f, cfg->d_model, cfg->norm_eps);
-        mamba__matvec_x(logits, &m->lm_head, s->u, NULL, (int16_t *)s->xq, s->xs);
-    }
     return MAMBA_OK;
 }
 
