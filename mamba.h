@@ -642,6 +642,183 @@ MAMBA_API mamba_result mamba_state_save(const mamba_state *s, const mamba_model 
    the blob to check it and one to copy it. */
 MAMBA_API mamba_result mamba_state_load(mamba_state *s, const mamba_model *m, const void *buf, size_t len);
 
+/* ---- >>checkpoint-api (prefix checkpoints) ------------------------------ */
+
+/* A recurrent state cannot be wound back: the state after token 1000 says
+   nothing about the state after token 400. So to change a long input at
+   token 400 (an edited document, a chat whose last turn is retried) without
+   reading it all again, keep copies of the state at points along the way.
+   A checkpoint store does that: it holds the token history that was read
+   and copies of the state at every `interval` tokens of it (and at the end
+   of each call); a lookup finds the longest prefix of a new token sequence
+   that the history shares and that has a checkpoint, restores that state,
+   and only the rest is read.
+
+   Built on the public pieces only: the copies are mamba_state_copy()s,
+   and mamba_forward() gives bit-identical results for any split of its
+   input, so restoring at token p and reading the rest gives exactly (bit
+   for bit) the state and logits of reading everything from the start, as
+   long as both go through mamba_forward() with a scratch buffer (any size)
+   or both token by token (scratch NULL): the two paths differ in rounding
+   (see mamba_forward). tests/test_checkpoint.c checks it.
+
+   Memory (all the caller's, asked then given, like a state's):
+     mamba_checkpoints_size(m, capacity, max_tokens)
+       = capacity * (mamba_state_size(m) + sizeof(mamba_state) + 2 * sizeof(int))
+         + max_tokens * sizeof(int) + 64 (alignment)
+   One checkpoint is one state: about 4 * n_layer * d_inner * (d_conv +
+   d_state) bytes, 2.98 MB for mamba-130m (24 * 1536 * 20 floats, plus 35 KB
+   of the state's scratch), 11.8 MB for mamba-790m (48 * 3072 * 20), 0.13 MB
+   for the shipped tinystories model. A 5,000-token document with a
+   checkpoint every 256 tokens: 20 checkpoints, 60 MB for mamba-130m; an
+   edit at token p then costs reading 5000 - 256 * floor(p / 256) tokens.
+
+   The store holds one linear history. Checkpoints always lie on it: adding
+   a sequence that departs from the history at token k drops the
+   checkpoints after k (they describe a text that is gone). For several
+   independent sequences (documents, users), use one store each.
+
+   When every slot is taken, adding a checkpoint first drops one: by
+   default the one whose neighbours are closest together (the remaining
+   checkpoints stay spread over the whole history); with the flag
+   MAMBA_CHECKPOINTS_KEEP_RECENT the one earliest in the history (a chat's
+   undo wants the most recent turns).
+
+   Not thread-safe to change (add, forward, clear) while another thread
+   uses the store; any number of threads may restore from it at once. */
+#define MAMBA_CHECKPOINTS_KEEP_RECENT 1u     /* when full, drop the earliest checkpoint */
+#define MAMBA_CHECKPOINTS_MAX_CAPACITY 65536 /* checkpoints one store may hold */
+#define MAMBA_CHECKPOINTS_MAX_TOKENS (1 << 30) /* history length and interval */
+
+/* Called, when set, with every checkpoint as it is made: s is the state
+   after tokens[0..n-1] (s->pos == n). s and tokens are only valid during
+   the call (the store keeps its own copy when it has slots; with capacity
+   0 the callback is the only consumer, e.g. to mamba_state_save() each
+   checkpoint to a file). It must not call the store. */
+typedef void (*mamba_checkpoint_fn)(void *user, const mamba_state *s, const int *tokens, int n);
+
+/* A store of checkpoints in caller memory (mamba_checkpoints_init) or
+   MAMBA_MALLOC'd (mamba_checkpoints_new). Fields are read-only except the
+   callback pair, which the caller may set at any time. */
+typedef struct mamba_checkpoints {
+    const mamba_model *model; /* the states are this model's; it must outlive the store */
+    int capacity;             /* slots for states */
+    int interval;             /* a checkpoint every `interval` tokens of the history; 0: only at ends */
+    int max_tokens;           /* the longest history it can hold */
+    unsigned flags;           /* MAMBA_CHECKPOINTS_* */
+    int n_tokens;             /* the history: tokens[0..n_tokens-1] */
+    int *tokens;              /* (max_tokens) */
+    int n_used;               /* checkpoints held */
+    int *order;               /* (capacity) the used slots, by position */
+    int *pos;                 /* (capacity) the position of each slot's state; -1 when free */
+    mamba_state *slot;        /* (capacity) states, each in its own piece of the memory */
+    mamba_checkpoint_fn on_checkpoint; /* optional, see above */
+    void *user;                        /* passed to on_checkpoint */
+    void *owned;                       /* heap block when made by mamba_checkpoints_new() */
+} mamba_checkpoints;
+
+/* Bytes of memory a store of `capacity` checkpoints (0..MAMBA_CHECKPOINTS_
+   MAX_CAPACITY) and a history of up to max_tokens tokens (0..MAMBA_
+   CHECKPOINTS_MAX_TOKENS) needs: the formula above. 0 for a NULL or
+   unloaded model, a count out of range, or a size that would not fit in
+   size_t. */
+MAMBA_API size_t mamba_checkpoints_size(const mamba_model *m, int capacity, int max_tokens);
+
+/* Make an empty store in the caller's memory (at least mamba_checkpoints_
+   size() bytes, any alignment). The store points into mem, which the caller
+   keeps alive and does not touch while the store is used; nothing to free.
+   interval is 0 (checkpoints only where a call ends) or 1..MAMBA_
+   CHECKPOINTS_MAX_TOKENS; flags is 0 or MAMBA_CHECKPOINTS_KEEP_RECENT.
+   Errors: MAMBA_ERR_INVALID_ARG (NULL c, m or mem, an unloaded model, a
+   count out of range, an unknown flag), MAMBA_ERR_BUFFER_TOO_SMALL. */
+MAMBA_API mamba_result mamba_checkpoints_init(mamba_checkpoints *c, const mamba_model *m, int capacity,
+                                              int max_tokens, int interval, unsigned flags, void *mem,
+                                              size_t bytes);
+
+/* The same in memory from MAMBA_MALLOC (mamba_checkpoints_size() bytes);
+   release with mamba_checkpoints_free(). Errors: those of _init, and
+   MAMBA_ERR_OUT_OF_MEMORY. */
+MAMBA_API mamba_result mamba_checkpoints_new(mamba_checkpoints *c, const mamba_model *m, int capacity,
+                                             int max_tokens, int interval, unsigned flags);
+/* Release a store from mamba_checkpoints_new() (and zero the struct);
+   NULL or a zeroed store: no-op. A store from _init owns nothing. */
+MAMBA_API void mamba_checkpoints_free(mamba_checkpoints *c);
+
+/* Forget the history and every checkpoint (the memory stays in use). */
+MAMBA_API void mamba_checkpoints_clear(mamba_checkpoints *c);
+
+/* The lookup: find the checkpoint with the longest prefix of tokens[0..n-1]
+   that the history shares, and copy it into s (made for the store's
+   model); if there is none, reset s. *pos (may be NULL) is then the
+   tokens s has read, 0..n: the caller reads tokens[*pos..n-1] next. To get
+   logits for the last token, look up n - 1 tokens (so at least one is
+   left to read), as mamba_checkpoints_forward() does. The store is only
+   read. Costs comparing up to n tokens and copying one state.
+   Errors: MAMBA_ERR_INVALID_ARG (NULL c or s, tokens NULL with n > 0,
+   n < 0, s not made for the store's model); s is then unchanged. */
+MAMBA_API mamba_result mamba_checkpoints_restore(const mamba_checkpoints *c, mamba_state *s, const int *tokens,
+                                                 int n, int *pos);
+
+/* Record that s is the state after tokens[0..n-1] (s->pos must be n: the
+   state read exactly these tokens since its last reset): the history
+   becomes tokens[0..n-1], the checkpoints after the first token where it
+   departs from the old history are dropped, a copy of s is stored at n
+   (replacing one there; dropping one by the rule above when full; none
+   when capacity is 0), and on_checkpoint is called. Use it after reading
+   tokens by other means (mamba_step while generating). n == 0 does nothing
+   (the empty prefix is a reset state). s and tokens are copied, not kept.
+   Costs comparing up to n tokens, copying the new ones and one state.
+   Errors: MAMBA_ERR_INVALID_ARG (NULL c or s, tokens NULL with n > 0, n < 0,
+   s->pos != n, s not made for the store's model), MAMBA_ERR_BUFFER_TOO_SMALL
+   (n > max_tokens); the store is then unchanged. */
+MAMBA_API mamba_result mamba_checkpoints_add(mamba_checkpoints *c, const mamba_state *s, const int *tokens, int n);
+
+/* Read tokens[0..n-1] into s with the store's help: restore the longest
+   stored prefix of tokens[0..n-2] (of tokens[0..n-1] when logits is NULL),
+   then read the rest with mamba_forward() in pieces that end at every
+   multiple of the interval and at n, adding a checkpoint at each piece's
+   end (mamba_checkpoints_add). Afterwards s has read tokens[0..n-1] exactly
+   as mamba_forward() from a reset state would have, bit for bit, and
+   logits (n_vocab_padded floats, may be NULL) are those after tokens[n-1].
+   *n_read (may be NULL) is the number of tokens actually read, n minus the
+   restored prefix. scratch/scratch_bytes as mamba_forward() (NULL: token by
+   token); n == 0 does nothing. Never allocates.
+   Errors, all found before any work (s, logits and the store are then
+   unchanged): MAMBA_ERR_INVALID_ARG (NULL c or s, tokens NULL with n > 0,
+   n < 0, s not made for the store's model), MAMBA_ERR_BUFFER_TOO_SMALL
+   (n > max_tokens, or a scratch below one token's worth), MAMBA_ERR_TOKEN
+   (a token outside 0..n_vocab_padded-1). */
+MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_state *s, const int *tokens, int n,
+                                                 float *logits, void *scratch, size_t scratch_bytes, int *n_read);
+
+/* ---- >>batch-api (many sequences, one token each) ----------------------- */
+
+/* Advance n independent states (n sequences: users of a server, beams,
+   samples) by one token each, as n calls of mamba_step() would, bit for
+   bit, but reading every weight from memory once for all of them: each
+   matrix goes through in panels of rows that fit in the cache (CONFIG:
+   MAMBA_BATCH_PANEL_BYTES), and every state's input meets the panel while
+   it is there. Decoding one sequence is bound by memory bandwidth (every
+   weight read per token); n sequences at once cost little more than one
+   until the arithmetic, not the reading, is the limit.
+   Bit-identical to mamba_step(): each (row, sequence) product is the same
+   kernel call on the same bytes as in mamba_step(), only in another order
+   of rows and sequences; everything else is per state, the same calls.
+   tests/test_batch.c checks it for every dtype.
+
+   states: n distinct states made for m (no state twice), each at its own
+   position; tokens: n ids; logits: n rows of n_vocab_padded floats, row j
+   for states[j], or NULL. Uses only the states' own scratch: never
+   allocates. n is 0..MAMBA_BATCH_MAX (0 does nothing); Mamba-1 and
+   Falcon-Mamba models.
+   Errors, all found before any work (every state is then unchanged):
+   MAMBA_ERR_INVALID_ARG (NULL model, states or tokens, n out of range, a
+   NULL or zeroed state, a state of other shapes, a state given twice),
+   MAMBA_ERR_TOKEN (a token outside 0..n_vocab_padded-1). */
+#define MAMBA_BATCH_MAX 64
+MAMBA_API mamba_result mamba_step_batch(const mamba_model *m, mamba_state *const *states, int n, const int *tokens,
+                                        float *logits);
+
 /* ---- >>sampler-api ---------------------------------------------------- */
 
 /* A random number generator whose whole state is this struct: the caller
@@ -4477,6 +4654,383 @@ MAMBA_API mamba_result mamba_state_load(mamba_state *s, const mamba_model *m, co
     /* everything checks out: only now touch the state */
     for (i = 0; i < (size_t)nf; i++) s->conv[i] = mamba__bits_to_f32(mamba__rd32(p + MAMBA__SNAP_HEADER + 4 * i));
     s->pos = (long)pos;
+    return MAMBA_OK;
+}
+
+/* ---- >>checkpoint (prefix checkpoints) ---------------------------------- */
+
+/* Built on the public API only (mamba_state_init/_copy/_reset and
+   mamba_forward), so it follows whatever a state holds. The memory:
+
+     [64 align] slot structs (capacity) | order (capacity ints) |
+                pos (capacity ints) | tokens (max_tokens ints) |
+                state 0 | state 1 | ...   (mamba_state_size(m) bytes each;
+                                           mamba_state_init aligns inside)  */
+
+/* 1 when the counts are in range. */
+static int mamba__ckpt_counts_ok(int capacity, int max_tokens)
+{
+    return capacity >= 0 && capacity <= MAMBA_CHECKPOINTS_MAX_CAPACITY && max_tokens >= 0 &&
+           max_tokens <= MAMBA_CHECKPOINTS_MAX_TOKENS;
+}
+
+/* The bytes before the first state (after the 64 of alignment room):
+   every count is bounded above, so this cannot overflow. */
+static size_t mamba__ckpt_head_bytes(int capacity, int max_tokens)
+{
+    size_t structs = ((size_t)capacity * sizeof(mamba_state) + 15) & ~(size_t)15;
+    return structs + ((2 * (size_t)capacity * sizeof(int) + (size_t)max_tokens * sizeof(int) + 15) & ~(size_t)15);
+}
+
+MAMBA_API size_t mamba_checkpoints_size(const mamba_model *m, int capacity, int max_tokens)
+{
+    size_t per, states, head;
+    if (!m || !m->data || !mamba__ckpt_counts_ok(capacity, max_tokens)) return 0;
+    per = mamba_state_size(m);
+    if (!per || !mamba__mul(per, (size_t)capacity, &states)) return 0;
+    head = mamba__ckpt_head_bytes(capacity, max_tokens) + 64;
+    if (states > (size_t)-1 - head) return 0;
+    return head + states;
+}
+
+MAMBA_API mamba_result mamba_checkpoints_init(mamba_checkpoints *c, const mamba_model *m, int capacity,
+                                              int max_tokens, int interval, unsigned flags, void *mem,
+                                              size_t bytes)
+{
+    unsigned char *p;
+    size_t need, per, structs;
+    int i;
+    if (!c || !m || !m->data || !mem) return MAMBA_ERR_INVALID_ARG;
+    if (!mamba__ckpt_counts_ok(capacity, max_tokens) || interval < 0 || interval > MAMBA_CHECKPOINTS_MAX_TOKENS ||
+        (flags & ~MAMBA_CHECKPOINTS_KEEP_RECENT) != 0)
+        return MAMBA_ERR_INVALID_ARG;
+    need = mamba_checkpoints_size(m, capacity, max_tokens);
+    if (!need) return MAMBA_ERR_INVALID_ARG; /* does not fit in size_t */
+    if (bytes < need) return MAMBA_ERR_BUFFER_TOO_SMALL;
+    memset(c, 0, sizeof *c);
+    c->model = m;
+    c->capacity = capacity;
+    c->interval = interval;
+    c->max_tokens = max_tokens;
+    c->flags = flags;
+    per = mamba_state_size(m);
+    structs = ((size_t)capacity * sizeof(mamba_state) + 15) & ~(size_t)15;
+    p = (unsigned char *)mem + ((64u - ((uintptr_t)mem & 63u)) & 63u);
+    c->slot = (mamba_state *)(void *)p;
+    c->order = (int *)(void *)(p + structs);
+    c->pos = c->order + capacity;
+    c->tokens = c->pos + capacity;
+    p += mamba__ckpt_head_bytes(capacity, max_tokens);
+    for (i = 0; i < capacity; i++) {
+        /* cannot fail: the model is loaded and each piece is per bytes */
+        mamba_state_init(&c->slot[i], m, p + (size_t)i * per, per);
+        c->pos[i] = -1;
+    }
+    return MAMBA_OK;
+}
+
+MAMBA_API mamba_result mamba_checkpoints_new(mamba_checkpoints *c, const mamba_model *m, int capacity,
+                                             int max_tokens, int interval, unsigned flags)
+{
+    size_t bytes;
+    void *mem;
+    mamba_result r;
+    if (!c || !m || !m->data) return MAMBA_ERR_INVALID_ARG;
+    bytes = mamba_checkpoints_size(m, capacity, max_tokens);
+    if (!bytes) return MAMBA_ERR_INVALID_ARG;
+    mem = MAMBA_MALLOC(bytes);
+    if (!mem) return MAMBA_ERR_OUT_OF_MEMORY;
+    r = mamba_checkpoints_init(c, m, capacity, max_tokens, interval, flags, mem, bytes);
+    if (r != MAMBA_OK) {
+        MAMBA_FREE(mem);
+        return r;
+    }
+    c->owned = mem;
+    return MAMBA_OK;
+}
+
+MAMBA_API void mamba_checkpoints_free(mamba_checkpoints *c)
+{
+    if (!c) return;
+    if (c->owned) MAMBA_FREE(c->owned);
+    memset(c, 0, sizeof *c);
+}
+
+MAMBA_API void mamba_checkpoints_clear(mamba_checkpoints *c)
+{
+    int i;
+    if (!c || !c->model) return;
+    for (i = 0; i < c->capacity; i++) c->pos[i] = -1;
+    c->n_used = 0;
+    c->n_tokens = 0;
+}
+
+/* Tokens the history and tokens[0..n-1] share from the start. */
+static int mamba__ckpt_common(const mamba_checkpoints *c, const int *tokens, int n)
+{
+    int k = 0, lim = n < c->n_tokens ? n : c->n_tokens;
+    while (k < lim && c->tokens[k] == tokens[k]) k++;
+    return k;
+}
+
+/* 1 when s is a state made for the store's model (mamba_forward with no
+   tokens checks exactly that and does nothing else). */
+static int mamba__ckpt_fits(const mamba_checkpoints *c, mamba_state *s)
+{
+    return mamba_forward(c->model, s, NULL, 0, NULL, 0, NULL, 0) == MAMBA_OK;
+}
+
+MAMBA_API mamba_result mamba_checkpoints_restore(const mamba_checkpoints *c, mamba_state *s, const int *tokens,
+                                                 int n, int *pos)
+{
+    int k, j;
+    if (pos) *pos = 0;
+    if (!c || !c->model || !s || n < 0 || (n > 0 && !tokens)) return MAMBA_ERR_INVALID_ARG;
+    if (!mamba__ckpt_fits(c, s)) return MAMBA_ERR_INVALID_ARG;
+    k = mamba__ckpt_common(c, tokens, n);
+    /* the order is by position: the last one at or before k wins */
+    for (j = c->n_used - 1; j >= 0; j--) {
+        int slot = c->order[j];
+        if (c->pos[slot] <= k) {
+            mamba_result r = mamba_state_copy(s, &c->slot[slot]);
+            if (r != MAMBA_OK) return r;
+            if (pos) *pos = c->pos[slot];
+            return MAMBA_OK;
+        }
+    }
+    mamba_state_reset(s);
+    return MAMBA_OK;
+}
+
+/* The slot (an index into order) to drop from a full store, among the
+   first `kept` of the order, when a checkpoint at new_pos is added. */
+static int mamba__ckpt_victim(const mamba_checkpoints *c, int kept, int new_pos)
+{
+    int j, best = 0;
+    long best_gap = -1;
+    if (c->flags & MAMBA_CHECKPOINTS_KEEP_RECENT) return 0;
+    for (j = 0; j < kept; j++) {
+        long prev = j > 0 ? c->pos[c->order[j - 1]] : 0;
+        long next = j + 1 < kept ? c->pos[c->order[j + 1]] : new_pos;
+        if (best_gap < 0 || next - prev < best_gap) {
+            best_gap = next - prev;
+            best = j;
+        }
+    }
+    return best;
+}
+
+MAMBA_API mamba_result mamba_checkpoints_add(mamba_checkpoints *c, const mamba_state *s, const int *tokens, int n)
+{
+    int k, kept, j, target = -1, drop = -1;
+    if (!c || !c->model || !s || n < 0 || (n > 0 && !tokens)) return MAMBA_ERR_INVALID_ARG;
+    /* mamba_forward with no tokens only reads s: the cast is safe */
+    if (!mamba__ckpt_fits(c, (mamba_state *)s)) return MAMBA_ERR_INVALID_ARG;
+    if (n == 0) return MAMBA_OK;
+    if (s->pos != (long)n) return MAMBA_ERR_INVALID_ARG;
+    if (n > c->max_tokens) return MAMBA_ERR_BUFFER_TOO_SMALL;
+    k = mamba__ckpt_common(c, tokens, n);
+    /* the checkpoints at or before k stay: a prefix of the order */
+    kept = 0;
+    while (kept < c->n_used && c->pos[c->order[kept]] <= k) kept++;
+    if (c->capacity > 0) {
+        if (kept > 0 && c->pos[c->order[kept - 1]] == n) { /* one there already: replace it */
+            target = c->order[kept - 1];
+            kept--;
+        } else if (kept < c->n_used) { /* one after k is free to reuse */
+            target = c->order[kept];
+        } else if (c->n_used < c->capacity) {
+            for (j = 0; j < c->capacity; j++)
+                if (c->pos[j] < 0) break;
+            target = j;
+        } else {
+            drop = mamba__ckpt_victim(c, kept, n);
+            target = c->order[drop];
+        }
+        mamba_state_copy(&c->slot[target], s); /* cannot fail: s fits (checked above) */
+    }
+    /* commit: the checkpoints after k are gone, the victim too, then the new one at the end */
+    for (j = kept; j < c->n_used; j++) c->pos[c->order[j]] = -1;
+    if (drop >= 0) {
+        c->pos[c->order[drop]] = -1;
+        memmove(c->order + drop, c->order + drop + 1, sizeof(int) * (size_t)(kept - drop - 1));
+        kept--;
+    }
+    c->n_used = kept;
+    if (target >= 0) {
+        c->pos[target] = n;
+        c->order[c->n_used++] = target;
+    }
+    memcpy(c->tokens + k, tokens + k, sizeof(int) * (size_t)(n - k));
+    c->n_tokens = n;
+    if (c->on_checkpoint) c->on_checkpoint(c->user, s, c->tokens, n);
+    return MAMBA_OK;
+}
+
+MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_state *s, const int *tokens, int n,
+                                                 float *logits, void *scratch, size_t scratch_bytes, int *n_read)
+{
+    const mamba_model *m;
+    int i, p;
+    mamba_result r;
+    if (n_read) *n_read = 0;
+    if (!c || !c->model || !s || n < 0 || (n > 0 && !tokens)) return MAMBA_ERR_INVALID_ARG;
+    m = c->model;
+    if (!mamba__ckpt_fits(c, s)) return MAMBA_ERR_INVALID_ARG;
+    if (n > c->max_tokens) return MAMBA_ERR_BUFFER_TOO_SMALL;
+    if (scratch && scratch_bytes < mamba_forward_scratch_size(m, 1)) return MAMBA_ERR_BUFFER_TOO_SMALL;
+    for (i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->config.n_vocab_padded) return MAMBA_ERR_TOKEN;
+    if (n == 0) return MAMBA_OK;
+    /* everything is checked: from here on nothing fails */
+    r = mamba_checkpoints_restore(c, s, tokens, logits ? n - 1 : n, &p);
+    if (r != MAMBA_OK) return r;
+    if (n_read) *n_read = n - p;
+    while (p < n) {
+        int next = n;
+        if (c->interval > 0) {
+            int base = p - p % c->interval; /* the grid point at or before p */
+            if (c->interval < n - base) next = base + c->interval;
+        }
+        r = mamba_forward(m, s, tokens + p, next - p, next == n ? logits : NULL, 0, scratch, scratch_bytes);
+        if (r == MAMBA_OK) r = mamba_checkpoints_add(c, s, tokens, next);
+        if (r != MAMBA_OK) return r;
+        p = next;
+    }
+    return MAMBA_OK;
+}
+
+/* ---- >>batch (many sequences, one token each) --------------------------- */
+
+/* CONFIG: MAMBA_BATCH_PANEL_BYTES  bytes of weights mamba_step_batch() takes
+   through every sequence at a time: small enough to stay in the L2 cache
+   beside the n inputs, large enough that a panel is a long stream */
+#ifndef MAMBA_BATCH_PANEL_BYTES
+#define MAMBA_BATCH_PANEL_BYTES 65536
+#endif
+
+/* out[j] = W x[j] (+ bias) for j < n, each exactly as mamba__matvec_x()
+   computes it (the weight type's own row kernels from mamba__wtypes[], the
+   same input preparation in the sequence's own scratch st[j]->xq/xs; a
+   row's sum does not depend on the row range it is computed in), with
+   the rows taken in panels: a panel is read from memory once and then from
+   the cache for the other n - 1 inputs. Threads split panels (independent
+   rows): bit-identical for any thread count. */
+static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out, const float *const *x,
+                                const float *bias, mamba_state *const *st)
+{
+    const mamba__wtype *wt = &mamba__wtypes[W->dtype];
+    const int rows = W->rows, q16 = wt->input == MAMBA__INPUT_Q16;
+    size_t rb = mamba__wtype_row_bytes(wt, (size_t)W->cols);
+    size_t fit = rb ? (size_t)MAMBA_BATCH_PANEL_BYTES / rb : 4;
+    int panel = fit >= (size_t)rows ? (rows + 3) & ~3 : fit < 4 ? 4 : (int)fit & ~3, np = (rows + panel - 1) / panel;
+    int mamba__par = np > 1 && (size_t)rows * (size_t)W->cols >= MAMBA__PAR_MIN_WORK, p;
+    (void)mamba__par;
+    if (q16) {
+        int j;
+        for (j = 0; j < n; j++) mamba__q8_quant_x((int16_t *)st[j]->xq, st[j]->xs, x[j], W->cols);
+    }
+    MAMBA__PARALLEL_FOR_IF
+    for (p = 0; p < np; p++) {
+        const int r0 = p * panel, r1 = r0 + panel < rows ? r0 + panel : rows;
+        int jj, r;
+        for (jj = 0; jj < n; jj++) {
+            float *o = out[jj];
+            if (q16) {
+                /* r0 is a multiple of 4, as the row-range contract asks */
+                wt->dot_rows_x(o, W, r0, r1, (const int16_t *)st[jj]->xq, st[jj]->xs);
+                if (bias)
+                    for (r = r0; r < r1; r++) o[r] += bias[r];
+            } else {
+                for (r = r0; r < r1; r++) {
+                    float v = wt->dot_row(W, r, x[jj]);
+                    o[r] = bias ? v + bias[r] : v;
+                }
+            }
+        }
+    }
+}
+
+/* mamba__block() for n states: the same calls line by line, the four
+   projections batched. */
+static void mamba__block_batch(const mamba_model *m, mamba_state *const *S, int n, int l)
+{
+    const mamba_config *cfg = &m->config;
+    const mamba_layer *L = &m->layers[l];
+    const int d_inner = cfg->d_inner, d_state = cfg->d_state, dt_rank = cfg->dt_rank;
+    const size_t win = (size_t)l * (size_t)d_inner * (size_t)cfg->d_conv, hs = (size_t)l * (size_t)d_inner * (size_t)d_state;
+    float *out[MAMBA_BATCH_MAX];
+    const float *in[MAMBA_BATCH_MAX];
+    int j, i;
+
+    for (j = 0; j < n; j++) { /* u = RMSNorm(r) * w_norm */
+        mamba__rmsnorm(S[j]->u, S[j]->r, L->norm, cfg->d_model, cfg->norm_eps);
+        out[j] = S[j]->xz;
+        in[j] = S[j]->u;
+    }
+    mamba__matvec_batch(&L->in_proj, n, out, in, L->in_proj_bias, S); /* (x, z) = in_proj(u) */
+    for (j = 0; j < n; j++) {                                         /* x = SiLU(conv1d(x)) */
+        mamba__conv_step(S[j]->xz, S[j]->conv + win, L->conv_weight, L->conv_bias, d_inner, cfg->d_conv);
+        out[j] = S[j]->dbc;
+        in[j] = S[j]->xz;
+    }
+    mamba__matvec_batch(&L->x_proj, n, out, in, NULL, S); /* (delta, B, C) = x_proj(x) */
+    for (j = 0; j < n; j++) {
+        float *dt_in = S[j]->dbc, *B = dt_in + dt_rank, *C = B + d_state;
+        if (cfg->arch == MAMBA_ARCH_FALCON) {
+            mamba__rmsnorm(dt_in, dt_in, NULL, dt_rank, cfg->mixer_rms_eps);
+            mamba__rmsnorm(B, B, NULL, d_state, cfg->mixer_rms_eps);
+            mamba__rmsnorm(C, C, NULL, d_state, cfg->mixer_rms_eps);
+        }
+        out[j] = S[j]->delta;
+        in[j] = dt_in;
+    }
+    mamba__matvec_batch(&L->dt_proj, n, out, in, L->dt_bias, S); /* Delta = softplus(dt_proj(delta) + dt_bias) */
+    for (j = 0; j < n; j++) {
+        float *B = S[j]->dbc + dt_rank, *C = B + d_state;
+        mamba__softplus_n(S[j]->delta, d_inner);
+        /* h = exp(Delta A) h + Delta B x;  y = (C h + D x) * SiLU(z) */
+        mamba__ssm_step(S[j]->y, S[j]->ssm + hs, S[j]->xz, S[j]->xz + d_inner, S[j]->delta, L->A, B, C, L->D,
+                        d_inner, d_state);
+        out[j] = S[j]->u;
+        in[j] = S[j]->y;
+    }
+    mamba__matvec_batch(&L->out_proj, n, out, in, L->out_proj_bias, S); /* r = r + out_proj(y) */
+    for (j = 0; j < n; j++)
+        for (i = 0; i < cfg->d_model; i++) S[j]->r[i] += S[j]->u[i];
+}
+
+MAMBA_API mamba_result mamba_step_batch(const mamba_model *m, mamba_state *const *states, int n, const int *tokens,
+                                        float *logits)
+{
+    const mamba_config *cfg;
+    int j, k, l;
+    if (!m || !m->data || n < 0 || n > MAMBA_BATCH_MAX) return MAMBA_ERR_INVALID_ARG;
+    if (n == 0) return MAMBA_OK;
+    if (!states || !tokens) return MAMBA_ERR_INVALID_ARG;
+    cfg = &m->config;
+    if (cfg->arch != MAMBA_ARCH_MAMBA1 && cfg->arch != MAMBA_ARCH_FALCON) return MAMBA_ERR_INVALID_ARG;
+    for (j = 0; j < n; j++) {
+        if (!states[j] || !states[j]->r || !mamba__state_fits(m, states[j])) return MAMBA_ERR_INVALID_ARG;
+        for (k = 0; k < j; k++)
+            if (states[k] == states[j]) return MAMBA_ERR_INVALID_ARG;
+    }
+    for (j = 0; j < n; j++)
+        if (tokens[j] < 0 || tokens[j] >= cfg->n_vocab_padded) return MAMBA_ERR_TOKEN;
+
+    for (j = 0; j < n; j++) mamba__dequant_row(states[j]->r, &m->embedding, tokens[j]); /* r = embedding[token] */
+    for (l = 0; l < cfg->n_layer; l++) mamba__block_batch(m, states, n, l);
+    for (j = 0; j < n; j++) states[j]->pos++;
+    if (logits) { /* logits = lm_head(RMSNorm(r) * w_norm_f) */
+        float *out[MAMBA_BATCH_MAX];
+        const float *in[MAMBA_BATCH_MAX];
+        for (j = 0; j < n; j++) {
+            mamba__rmsnorm(states[j]->u, states[j]->r, m->norm_f, cfg->d_model, cfg->norm_eps);
+            out[j] = logits + (size_t)j * (size_t)cfg->n_vocab_padded;
+            in[j] = states[j]->u;
+        }
+        mamba__matvec_batch(&m->lm_head, n, out, in, NULL, states);
+    }
     return MAMBA_OK;
 }
 

@@ -2,6 +2,8 @@
 
    usage: build/bench MODEL.mamba [--threads N] [--prompt N] [--gen N] [--rounds N] [--bw-mib N]
                                   [--no-decode] [--no-prompt]
+          build/bench MODEL.mamba --batch N [...]   batched decoding (mamba_step_batch) of
+                                                    1, 2, 4, ... N sequences: aggregate tokens/s
 
    Decoding one token reads every weight once, so its ceiling is the memory
    read bandwidth; reading a prompt can reuse each weight across tokens, so
@@ -452,7 +454,8 @@ static const char *dtype_name(int d)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: bench MODEL.mamba [--threads N] [--prompt N] [--gen N] [--rounds N] [--bw-mib N]\n");
+    fprintf(stderr, "usage: bench MODEL.mamba [--threads N] [--prompt N] [--gen N] [--rounds N] [--bw-mib N] "
+                    "[--no-prompt] [--no-decode] [--batch N]\n");
     return 2;
 }
 
@@ -479,10 +482,84 @@ static void print_share(const char *what, const double *share, int n, int thread
                "so its figures are low by about that much\n", what, lo, threads, threads > 1 ? "s" : "");
 }
 
+/* --batch: mamba_step_batch() on nb = 1, 2, 4, ... max_n sequences, each
+   round interleaved with the bandwidth and FMA probes; aggregate tokens/s
+   (nb * steps / seconds), its median and spread over the rounds, the gain
+   over nb = 1, and the arithmetic it reaches against the FMA peak. */
+static int bench_batch(const mamba_model *m, int max_n, int n_gen, int rounds, int bw_mib)
+{
+    static mamba_state st[MAMBA_BATCH_MAX];
+    mamba_state *ps[MAMBA_BATCH_MAX];
+    double agg[8][MAX_ROUNDS], bw[MAX_ROUNDS], fma[MAX_ROUNDS], base = 0, flops_tok = layer_flops(m) +
+        2.0 * m->lm_head.rows * m->lm_head.cols, bpt = bytes_per_token(m);
+    float *logits = (float *)malloc(sizeof(float) * (size_t)m->config.n_vocab_padded * (size_t)max_n), sink = 0;
+    int tokens[MAMBA_BATCH_MAX], nsz = 0, sizes[8], r, k, i, j;
+    for (k = 1; k <= max_n && nsz < 8; k *= 2) sizes[nsz++] = k;
+    if (!logits) return 1;
+    for (j = 0; j < max_n; j++) {
+        if (mamba_state_new(&st[j], m) != MAMBA_OK) return 1;
+        ps[j] = &st[j];
+    }
+    for (r = 0; r < rounds; r++) {
+        double share;
+        bw[r] = probe_bandwidth((size_t)bw_mib << 20, n_threads(), &sink).read;
+        fma[r] = probe_fma(&sink, &share);
+        for (k = 0; k < nsz; k++) {
+            const int nb = sizes[k];
+            double t0;
+            for (j = 0; j < nb; j++) {
+                mamba_state_reset(&st[j]);
+                tokens[j] = (int)((7919L * j + 13) % m->config.n_vocab);
+            }
+            mamba_step_batch(m, ps, nb, tokens, logits); /* warm: the panels, the states */
+            t0 = now();
+            for (i = 0; i < n_gen; i++) {
+                for (j = 0; j < nb; j++) tokens[j] = (int)((7919L * (i + j) + 13) % m->config.n_vocab);
+                mamba_step_batch(m, ps, nb, tokens, logits);
+            }
+            agg[k][r] = (double)nb * n_gen / (now() - t0);
+            sink += logits[0];
+        }
+    }
+    printf("model      %s matrices, %d layers, d_model %d, %.1f MB of weights read per step; %d threads, %d steps, "
+           "%d rounds\n",
+           dtype_name(m->layers[0].in_proj.dtype), m->config.n_layer, m->config.d_model, bpt / 1e6, n_threads(), n_gen,
+           rounds);
+    {
+        double blo = bw[0], bhi = bw[0], flo = fma[0], fhi = fma[0];
+        for (r = 1; r < rounds; r++) {
+            blo = bw[r] < blo ? bw[r] : blo;
+            bhi = bw[r] > bhi ? bw[r] : bhi;
+            flo = fma[r] < flo ? fma[r] : flo;
+            fhi = fma[r] > fhi ? fma[r] : fhi;
+        }
+        printf("machine    read bandwidth %.1f GB/s (%.1f..%.1f), FMA peak %.1f GFLOP/s (%.1f..%.1f) (%s)\n",
+               median(bw, rounds) / 1e9, blo / 1e9, bhi / 1e9, median(fma, rounds) / 1e9, flo / 1e9, fhi / 1e9,
+               FMA_ISA);
+    }
+    printf("bandwidth limit for one sequence: %.1f tokens/s\n", median(bw, rounds) / bpt);
+    for (k = 0; k < nsz; k++) {
+        double md = median(agg[k], rounds), lo = agg[k][0], hi = agg[k][0];
+        for (r = 1; r < rounds; r++) {
+            if (agg[k][r] < lo) lo = agg[k][r];
+            if (agg[k][r] > hi) hi = agg[k][r];
+        }
+        if (k == 0) base = md;
+        printf("batch %2d   %8.1f tokens/s aggregate (%.1f..%.1f over %d rounds), %.2fx batch 1, %.1f GFLOP/s = "
+               "%.1f%% of FMA peak\n",
+               sizes[k], md, lo, hi, rounds, md / base, md * flops_tok / 1e9, 100 * md * flops_tok / median(fma, rounds));
+    }
+    if (sink == 12345.678f) printf("\n");
+    for (j = 0; j < max_n; j++) mamba_state_free(&st[j]);
+    free(logits);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = NULL;
-    int threads = 1, n_prompt = 512, n_gen = 64, rounds = 5, bw_mib = 1024, i, r, do_prompt = 1, do_decode = 1;
+    int threads = 1, n_prompt = 512, n_gen = 64, rounds = 5, bw_mib = 1024, batch = 0, i, r, do_prompt = 1;
+    int do_decode = 1;
     mamba_model m;
     mamba_state s;
     mamba_result res;
@@ -509,6 +586,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--bw-mib")) dst = &bw_mib;
         else if (!strcmp(argv[i], "--no-prompt")) do_prompt = 0;
         else if (!strcmp(argv[i], "--no-decode")) do_decode = 0;
+        else if (!strcmp(argv[i], "--batch")) dst = &batch;
         else if (argv[i][0] == '-' || path) return usage();
         else path = argv[i];
         if (dst) {
@@ -516,7 +594,8 @@ int main(int argc, char **argv)
             *dst = atoi(argv[++i]);
         }
     }
-    if (!path || threads < 1 || n_prompt < 1 || n_gen < 1 || rounds < 1 || rounds > MAX_ROUNDS || bw_mib < 1)
+    if (!path || threads < 1 || n_prompt < 1 || n_gen < 1 || rounds < 1 || rounds > MAX_ROUNDS || bw_mib < 1 ||
+        batch < 0 || batch > MAMBA_BATCH_MAX)
         return usage();
 #ifdef _OPENMP
     omp_set_num_threads(threads);
@@ -529,6 +608,11 @@ int main(int argc, char **argv)
     if (res != MAMBA_OK) {
         fprintf(stderr, "bench: %s: %s (%s)\n", path, mamba_result_string(res), m.error ? m.error : "");
         return 1;
+    }
+    if (batch > 0) {
+        int st = bench_batch(&m, batch, n_gen, rounds, bw_mib);
+        mamba_model_close(&m);
+        return st;
     }
     if (mamba_state_new(&s, &m) != MAMBA_OK) {
         fprintf(stderr, "bench: cannot allocate a state\n");

@@ -1,0 +1,48 @@
+#!/bin/sh
+# mamba_step_batch() on every weight type the converter writes, on
+# Falcon-Mamba, and with 2 OpenMP threads: tests/test_batch.c (bit-identical
+# to n mamba_step() calls) run on golden checkpoints converted to f16, bf16,
+# q8, q4_0 and iq4_nl (the int16-prepared input of the quantised types, in
+# each sequence's own scratch) and on a q8 Falcon-Mamba; then built with
+# -fopenmp and MAMBA_PAR_MIN_WORK=1 (every panel loop split) and run on 2
+# threads; then with the portable kernels (MAMBA_NO_SIMD).
+#   env: PYTHON, BUILD, CC (tests/lib.sh)
+. tests/lib.sh
+t_tmp
+models=""
+for spec in ss_basic:f16 ss_basic:q8 ss_basic:q4_0 ss_basic:iq4_nl falcon_default:q8 hf_bf16:bf16; do
+    c=${spec%%:*}; d=${spec##*:}
+    if "$PYTHON" tools/convert.py "tests/data/ckpt/$c" "$TMP/$c-$d.mamba" --dtype "$d" >"$TMP/conv.log" 2>&1; then
+        models="$models $TMP/$c-$d.mamba"
+    else
+        t_fail "convert $c --dtype $d: $(tail -n 1 "$TMP/conv.log")"
+    fi
+done
+if ! $CC -std=c99 -O2 -march=native -Wall -Wextra -pedantic -Werror -I. -Itests tests/test_batch.c -o "$TMP/tb" -lm \
+        2>"$TMP/cc.log"; then
+    t_fail "build: $(head -n 5 "$TMP/cc.log")"; t_end "-"
+fi
+# shellcheck disable=SC2086
+if "$TMP/tb" $models >"$TMP/tb.out" 2>&1; then echo "$T_NAME: $(tail -n 1 "$TMP/tb.out") (f16, bf16, q8, q4_0, iq4_nl, Falcon-Mamba)"
+else grep FAIL "$TMP/tb.out" | head -n 5; t_fail "one thread"; fi
+if t_have_omp; then
+    if $CC -std=c99 -O2 -march=native -fopenmp -DMAMBA_PAR_MIN_WORK=1 -Wall -Wextra -pedantic -Werror -I. -Itests \
+            tests/test_batch.c -o "$TMP/tb_omp" -lm 2>"$TMP/cc.log"; then
+        # shellcheck disable=SC2086
+        if OMP_NUM_THREADS=2 "$TMP/tb_omp" $models >"$TMP/omp.out" 2>&1; then echo "$T_NAME: 2 threads: $(tail -n 1 "$TMP/omp.out")"
+        else grep FAIL "$TMP/omp.out" | head -n 5; t_fail "2 threads"; fi
+    else
+        t_fail "OpenMP build: $(head -n 5 "$TMP/cc.log")"
+    fi
+else
+    t_skip "the 2-thread run" "$CC has no -fopenmp"
+fi
+if ! $CC -std=c99 -O2 -DMAMBA_NO_SIMD -Wall -Wextra -pedantic -Werror -I. -Itests tests/test_batch.c -o "$TMP/tb_s" -lm \
+        2>"$TMP/cc.log"; then
+    t_fail "portable build: $(head -n 5 "$TMP/cc.log")"
+elif ! "$TMP/tb_s" $models >"$TMP/s.out" 2>&1; then
+    grep FAIL "$TMP/s.out" | head -n 5; t_fail "portable kernels"
+else
+    echo "$T_NAME: portable kernels: $(tail -n 1 "$TMP/s.out")"
+fi
+t_end "ok"
