@@ -13,7 +13,9 @@
 #        SHAPES (130m 790m), DTYPES (f32 f16 bf16 q8), THREADS (1 2), ROUNDS (5),
 #        PROMPT (512), GEN (64), MODEL (models/tinystories.mamba), BUSY (1),
 #        LLAMA_BENCH (a llama-bench binary; none: its columns say "n/a"),
-#        GGUF_DIR ($BUILD): where bench130m-f32.gguf ... bench790m-q8_0.gguf are.
+#        GGUF_DIR ($BUILD): where bench130m-f32.gguf ... bench790m-q8_0.gguf are,
+#        MAMBA2 (1): also mamba2-130m's shapes in every dtype and mamba2-780m's
+#        (whose weights do not fit in the last-level cache) in M2_BIG_DTYPES (f16).
 # The GGUF files are made from the same weights with llama.cpp's own
 # converter (README, "Speed"): make_bench_model.py --hf DIR writes the
 # transformers checkpoint, then convert_hf_to_gguf.py DIR --outtype f32|f16|bf16|q8_0.
@@ -115,6 +117,24 @@ for shape in $SHAPES; do
         done
     done
 done
+if [ "${MAMBA2:-1}" != 0 ]; then
+    for shapes in mamba2-130m mamba2-780m; do
+        P2="$BUILD/bench$(echo "$shapes" | tr -d -)"
+        dts=$DTYPES
+        [ "$shapes" = mamba2-780m ] && dts=${M2_BIG_DTYPES:-f16}
+        missing=""
+        for d in $dts; do [ -f "$P2-$d.mamba" ] || missing="$missing,$d"; done
+        if [ -n "$missing" ]; then
+            echo "bench: generating the $shapes-shaped random model ($P2-*.mamba)"
+            "$PYTHON" tools/make_bench_model.py "$P2" --shape "$shapes" --dtype "${missing#,}" || exit 1
+        fi
+        for t in $THREADS; do
+            for d in $dts; do
+                line "$shapes" "$(ours "$P2-$d.mamba" "$t")" "$(theirs "$GGUF_DIR/$(basename "$P2")-$(gguf_type "$d").gguf" "$t")"
+            done
+        done
+    done
+fi
 if [ -f "$MODEL" ]; then
     for t in $THREADS; do line "$(basename "$MODEL")" "$(ours "$MODEL" "$t")" "n/a"; done
 else
