@@ -77,10 +77,24 @@
    and after the last block, logits = lm_head(RMSNorm(r) * w_norm_f).
    mamba_step() below is written line by line against this.
 
+   Mamba-2 (arch 3) makes A one scalar per head and shares B and C across a
+   group of heads: d_inner = H heads of P channels, G groups,
+       (z, xBC, dt) = in_proj(u)            d_inner, d_inner + 2 G N, H
+       xBC = SiLU(causal conv1d over xBC);  x (H x P), B (G x N), C (G x N)
+       Delta[h] = softplus(dt[h] + dt_bias[h])   (clamped when a limit is set)
+       S[h][p][n] = exp(Delta[h] A[h]) S[h][p][n] + Delta[h] x[h][p] B[g][n]
+       y[h][p]    = sum_n C[g][n] S[h][p][n] + D x[h][p]     g = h / (H / G)
+       y  = RMSNorm per group of d_inner/G channels (y * SiLU(z)) * w
+       r  = r + out_proj(y)
+   mamba__block_mamba2() follows mamba2.py Mamba2.step: the same scan
+   (mamba__scan) in another shape, and a gated norm (mamba__gated_norm).
+
    ====================================================================
    FILE FORMAT (docs/format.md has the full tables)
    ====================================================================
-   Little-endian. A 128-byte header: magic "\x89MAMBA\r\n", format version (1),
+   Little-endian. A 128-byte header: magic "\x89MAMBA\r\n", format version (1;
+   2 for Mamba-2, whose header is 160 bytes: + heads, head size, groups, and
+   the clamp of Delta),
    header size, an endianness sentinel 0x12345678, a float sentinel 370.5f,
    the file size, the architecture, flags (biases present, separate lm_head),
    the dimensions, the norm epsilons, the special token ids, then the offsets
@@ -187,15 +201,20 @@
    d_state <= 1024, d_conv <= 64, dt_rank <= 65536, vocabulary <= 16777216
    rows. Weights: f32, f16, bf16, q8 (int8 in blocks of 32 with an f16
    scale), q4_0 or iq4_nl (4 bits in blocks of 32 with an f16 scale: ggml's
-   Q4_0 and IQ4_NL values) matrices; everything else f32. Mamba-1 and Falcon-Mamba blocks;
-   not Mamba-2. SIMD: AVX-512, AVX2/FMA/F16C, NEON, chosen at compile time.
+   Q4_0 and IQ4_NL values) matrices; everything else f32. Mamba-1,
+   Falcon-Mamba and Mamba-2 blocks (Mamba-2: n_groups divides n_heads,
+   d_inner + 2 n_groups d_state <= 262144; no gated-MLP slice, d_ssm =
+   d_inner). SIMD: AVX-512, AVX2/FMA/F16C, NEON, chosen at compile time.
    Tokenizers: BPE only (byte-level, or SentencePiece-style with byte
    fallback); no Unigram or WordPiece (tools/tokpack.py says what it refuses).
 
    ====================================================================
    RECENT CHANGES (full history at the end of the file)
    ====================================================================
-   next   4-bit weights q4_0 and iq4_nl (dtypes 4, 5; GGUF Q4_0 / IQ4_NL load
+   next   Mamba-2 (arch 3, format version 2): mamba_step and mamba_forward
+          with grouped B/C, a decay per head and the grouped gated RMSNorm;
+          version-1 files load unchanged.
+          4-bit weights q4_0 and iq4_nl (dtypes 4, 5; GGUF Q4_0 / IQ4_NL load
           bit for bit through tools/convert.py, which now reads GGUF).
    0.1.0  first release: hostile-input loader, mamba_step, mamba_forward,
           f32/f16/bf16/q8 weights with SIMD kernels, samplers, GPT-NeoX BPE
@@ -211,8 +230,9 @@
 #define MAMBA_VERSION_PATCH 0
 #define MAMBA_VERSION_STRING "0.1.0"
 /* The weight-file format has its own version: a library reads files of
-   exactly this version (it says so with MAMBA_ERR_VERSION otherwise). */
-#define MAMBA_FORMAT_VERSION 1
+   versions 1 (Mamba-1, Falcon-Mamba) up to this one (2: the Mamba-2 header
+   fields), and says MAMBA_ERR_VERSION otherwise. */
+#define MAMBA_FORMAT_VERSION 2
 
 #ifndef MAMBA_API /* CONFIG: MAMBA_API */
 #ifdef MAMBA_STATIC /* CONFIG: MAMBA_STATIC */
@@ -270,7 +290,8 @@ MAMBA_API const char *mamba_result_string(mamba_result r);
 
 typedef enum mamba_arch {
     MAMBA_ARCH_MAMBA1 = 1, /* state-spaces/mamba, transformers "mamba" */
-    MAMBA_ARCH_FALCON = 2  /* transformers "falcon_mamba": + RMS norms on delta, B, C */
+    MAMBA_ARCH_FALCON = 2, /* transformers "falcon_mamba": + RMS norms on delta, B, C */
+    MAMBA_ARCH_MAMBA2 = 3  /* state-spaces Mamba2, transformers "mamba2": heads, grouped B/C, gated norm */
 } mamba_arch;
 
 typedef enum mamba_dtype {
@@ -294,9 +315,17 @@ typedef struct mamba_config {
     int n_vocab_padded; /* rows of the embedding and of the output matrix */
     int n_vocab;        /* real vocabulary: ids >= n_vocab are never sampled */
     float norm_eps;     /* RMSNorm epsilon */
-    float mixer_rms_eps; /* Falcon-Mamba's epsilon for delta, B, C (0 otherwise) */
+    float mixer_rms_eps; /* Falcon-Mamba's epsilon for delta, B, C; Mamba-2's gated norm's (0 otherwise) */
     int bos_id, eos_id, pad_id; /* -1 when absent */
     int conv_bias, in_proj_bias, out_proj_bias, tied_lm_head; /* 0 or 1 */
+    /* Mamba-2 (arch 3; for the others n_heads = d_inner, head_dim = n_groups = 1
+       and the rest 0, dt_max inf): d_inner = n_heads * head_dim; head h reads
+       the B and C of group h / (n_heads / n_groups); dt_rank is 0 */
+    int n_heads, head_dim, n_groups;
+    int d_per_channel;    /* D is (d_inner), else (n_heads) */
+    int gate_norm;        /* the gated RMSNorm is there (rmsnorm=True) */
+    int norm_before_gate; /* RMSNorm(y) * SiLU(z), else RMSNorm(y * SiLU(z)) */
+    float dt_min, dt_max; /* Delta is clamped to [dt_min, dt_max] (0 and inf: no clamp) */
 } mamba_config;
 
 /* A read-only view of a weight matrix in the file: rows x cols, row-major,
@@ -311,18 +340,20 @@ typedef struct mamba_matrix {
    the architectures use. A field the architecture or the file's flags do
    not call for stays NULL (a matrix: data NULL). Which role fills which
    field: the table MAMBA__ROLES (>>roles). Shapes for Mamba-1 and
-   Falcon-Mamba, where conv channels = d_inner. */
+   Falcon-Mamba, where conv channels = d_inner; Mamba-2 has conv channels =
+   d_inner + 2 n_groups d_state (x, B, C) and in_proj rows = d_inner + conv
+   channels + n_heads (z, x, B, C, dt). */
 typedef struct mamba_layer {
     const float *norm;          /* (d_model) RMSNorm weight */
-    mamba_matrix in_proj;       /* (2*d_inner, d_model) -> x, then z */
-    const float *in_proj_bias;  /* (2*d_inner) or NULL */
+    mamba_matrix in_proj;       /* (2*d_inner, d_model) -> x, then z; Mamba-2 (in_proj rows, d_model) -> z, x, B, C, dt */
+    const float *in_proj_bias;  /* (in_proj rows) or NULL */
     const float *conv_weight;   /* (conv channels, d_conv) */
     const float *conv_bias;     /* (conv channels) or NULL */
     mamba_matrix x_proj;        /* (dt_rank + 2*d_state, d_inner) -> delta, B, C; Mamba-1 family only */
     mamba_matrix dt_proj;       /* (d_inner, dt_rank); Mamba-1 family only */
-    const float *dt_bias;       /* (d_inner): one per head, every channel a head in Mamba-1 */
-    const float *A;             /* (d_inner, d_state), already -exp(A_log): per (channel, state) in Mamba-1 */
-    const float *D;             /* (d_inner) skip connection */
+    const float *dt_bias;       /* (n_heads): one per head, every channel a head in Mamba-1 (d_inner) */
+    const float *A;             /* already -exp(A_log): (d_inner, d_state) in Mamba-1; (n_heads) in Mamba-2 */
+    const float *D;             /* skip connection: (d_inner); Mamba-2 (n_heads) unless per channel */
     const float *gate_norm;     /* (d_inner) weight of a gated RMSNorm before out_proj (Mamba-2); NULL in Mamba-1 */
     mamba_matrix out_proj;      /* (d_model, d_inner) */
     const float *out_proj_bias; /* (d_model) or NULL */
@@ -359,11 +390,12 @@ typedef struct mamba_observation {
     int d_inner, d_state;
     const float *x;    /* (d_inner) the scan's input, SiLU(conv(x)) */
     const float *z;    /* (d_inner) the gate's input */
-    const float *delta; /* (d_inner) Delta = softplus(dt_proj(...) + dt_bias) */
-    const float *B, *C; /* (d_state) each */
-    const float *A;    /* (d_inner, d_state) the layer's A (negative) */
+    const float *delta; /* (n_heads) Delta = softplus(dt_proj(...) + dt_bias) */
+    const float *B, *C; /* (n_groups, d_state) each */
+    const float *A;    /* (d_inner, d_state) the layer's A (negative); Mamba-2 (n_heads) */
     const float *h;    /* (d_inner, d_state) the state after this token */
-    const float *y;    /* (d_inner) C h + D x, before the gate */
+    const float *y;    /* (d_inner) C h + D x, before the gate (and the gated norm) */
+    int n_heads, head_dim, n_groups; /* Mamba-1: d_inner, 1, 1; channel c is in head c / head_dim */
     double kept;       /* mean over (c, n) of exp(delta[c] A[c][n]): the share of h kept */
     double state_norm; /* |h|, the Frobenius norm of h */
 } mamba_observation;
@@ -392,14 +424,15 @@ typedef struct mamba_state {
     int n_layer, d_model, d_inner, d_state, d_conv, dt_rank; /* shapes it was made for */
     int conv_channels, conv_width; /* a layer's conv window: conv_channels x conv_width */
     int n_heads, head_dim;         /* a layer's h: n_heads x head_dim x d_state */
+    int in_proj_rows;              /* length of xz: Mamba-1 2*d_inner; Mamba-2 z, x, B, C, dt */
     float *conv;   /* (n_layer, conv_channels, conv_width): the last conv_width inputs of each conv channel,
                       oldest first, the newest the current input */
     float *ssm;    /* (n_layer, n_heads, head_dim, d_state): h, right after conv */
     float *r;      /* (d_model) residual stream */
     float *u;      /* (d_model) normed input of a block, later the block's output */
-    float *xz;     /* (2*d_inner) in_proj output: x then z */
+    float *xz;     /* (in_proj_rows) in_proj output: x then z (Mamba-2: z, x, B, C, dt) */
     float *dbc;    /* (dt_rank + 2*d_state) x_proj output: delta, B, C */
-    float *delta;  /* (d_inner) Delta */
+    float *delta;  /* (d_inner) Delta (Mamba-2: n_heads of it) */
     float *y;      /* (d_inner) SSM output */
     float *xs;     /* (nbx) scale of each block of 32 of a q8 matvec's input, where
                       nbx = ceil(max(d_model, d_inner, dt_rank) / 32) */
@@ -1158,7 +1191,8 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 #define MAMBA__MAX_DT_RANK 65536
 #define MAMBA__MAX_VOCAB 16777216
 
-#define MAMBA__HEADER_BYTES 128
+#define MAMBA__HEADER_BYTES 128    /* format version 1; the first 128 bytes of every version */
+#define MAMBA__HEADER_BYTES_V2 160 /* format version 2: + the Mamba-2 fields at 128 */
 #define MAMBA__ENTRY_BYTES 48
 #define MAMBA__ENDIAN_CHECK 0x12345678u
 #define MAMBA__FLOAT_CHECK_BITS 0x43B94000u /* 370.5f */
@@ -2659,6 +2693,7 @@ typedef struct mamba__scan_io {
     size_t ldx, ldd, ldbc, ldy;
     int n_head, head_dim, n_group, d_state;
     int a_per_state;    /* 1: A is (n_head, d_state) (Mamba-1); 0: (n_head) (Mamba-2) */
+    int d_per_channel;  /* 1: D is (n_head * head_dim), one per channel (Mamba-2's D_has_hdim); 0: (n_head) */
 } mamba__scan_io;
 
 /* One channel, one token: h[n] = exp(dt A[n*astep]) h[n] + (dt B[n]) x;
@@ -2692,7 +2727,7 @@ static void mamba__scan_scalar(const mamba__scan_io *s, int h0, int h1, int T)
                 const float xc = s->x[(size_t)t * s->ldx + c], dt = s->delta[(size_t)t * s->ldd + (size_t)hd];
                 const float v = mamba__scan_row_scalar(hc, Ah, astep, dt, xc, s->B + (size_t)t * s->ldbc + g,
                                                        s->C + (size_t)t * s->ldbc + g, N);
-                s->y[(size_t)t * s->ldy + c] = v + s->D[hd] * xc;
+                s->y[(size_t)t * s->ldy + c] = v + s->D[s->d_per_channel ? c : (size_t)hd] * xc;
             }
         }
     }
@@ -2763,6 +2798,125 @@ static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs
 #define mamba__scan_channel mamba__scan_channel_scalar
 #endif
 
+/* One Mamba-2 head hd (a_per_state 0), token t: mamba__scan_scalar()'s
+   loops for that head and token, the state index n in SIMD lanes. The
+   decay exp(Delta A) is one number for the whole head, so it is taken once
+   (the reference takes the same expf of the same product for every n),
+   and the work is the head_dim * d_state multiply-adds; B and C of the
+   head's group stay in L1 across its head_dim channels. The input term is
+   rounded as llama.cpp's ssm_scan rounds it, (x Delta) B[n], one multiply
+   a state fewer than the reference's (Delta B[n]) x, and dA h + that is
+   one FMA (tests/test_simd.c holds the two within rounding). */
+#if defined(MAMBA__AVX512) || defined(MAMBA__AVX2) || defined(MAMBA__NEON)
+static void mamba__scan_head(const mamba__scan_io *s, int hd, int t)
+{
+    const int P = s->head_dim, N = s->d_state;
+    const size_t g = (size_t)(hd / (s->n_head / s->n_group)) * (size_t)N;
+    const float *B = s->B + (size_t)t * s->ldbc + g, *C = s->C + (size_t)t * s->ldbc + g;
+    const float dts = s->delta[(size_t)t * s->ldd + (size_t)hd], dAs = expf(dts * s->A[hd]);
+    int p;
+    for (p = 0; p < P; p++) {
+        const size_t c = (size_t)hd * (size_t)P + (size_t)p;
+        float *hc = s->h + c * (size_t)N;
+        const float xs = s->x[(size_t)t * s->ldx + c], xdts = xs * dts;
+        float acc;
+        int n = 0;
+#if defined(MAMBA__AVX512)
+        const __m512 dA = _mm512_set1_ps(dAs), xdt = _mm512_set1_ps(xdts);
+        __m512 va = _mm512_setzero_ps();
+        for (; n < N; n += 16) { /* a short last group is masked */
+            const __mmask16 k = (__mmask16)(N - n >= 16 ? 0xFFFFu : (1u << (N - n)) - 1u);
+            __m512 hn = _mm512_fmadd_ps(dA, _mm512_maskz_loadu_ps(k, hc + n),
+                                        _mm512_mul_ps(xdt, _mm512_maskz_loadu_ps(k, B + n)));
+            _mm512_mask_storeu_ps(hc + n, k, hn);
+            va = _mm512_fmadd_ps(hn, _mm512_maskz_loadu_ps(k, C + n), va);
+        }
+        acc = _mm512_reduce_add_ps(va);
+#elif defined(MAMBA__AVX2)
+        const __m256 dA = _mm256_set1_ps(dAs), xdt = _mm256_set1_ps(xdts);
+        __m256 va = _mm256_setzero_ps();
+        for (; n + 8 <= N; n += 8) {
+            __m256 hn = _mm256_fmadd_ps(dA, _mm256_loadu_ps(hc + n), _mm256_mul_ps(xdt, _mm256_loadu_ps(B + n)));
+            _mm256_storeu_ps(hc + n, hn);
+            va = _mm256_fmadd_ps(hn, _mm256_loadu_ps(C + n), va);
+        }
+        acc = mamba__hsum256(va);
+#else
+        const float32x4_t dA = vdupq_n_f32(dAs), xdt = vdupq_n_f32(xdts);
+        float32x4_t va = vdupq_n_f32(0.0f);
+        for (; n + 4 <= N; n += 4) {
+            float32x4_t hn = vfmaq_f32(vmulq_f32(xdt, vld1q_f32(B + n)), dA, vld1q_f32(hc + n));
+            vst1q_f32(hc + n, hn);
+            va = vfmaq_f32(va, hn, vld1q_f32(C + n));
+        }
+        acc = vaddvq_f32(va);
+#endif
+        for (; n < N; n++) { /* the tail (AVX2, NEON) */
+            hc[n] = dAs * hc[n] + xdts * B[n];
+            acc += hc[n] * C[n];
+        }
+        s->y[(size_t)t * s->ldy + c] = acc + s->D[s->d_per_channel ? c : (size_t)hd] * xs;
+    }
+}
+#define MAMBA__HAVE_SCAN_HEAD 1
+#endif
+
+#if defined(MAMBA__AVX512)
+/* One Mamba-2 head over T tokens (mamba_forward), head_dim and d_state
+   multiples of 16: 16 channels p of the head in the lanes, so C h sums
+   over n inside each lane (no reduction across lanes), and a tile of
+   16 channels x 16 states of h lives in 16 registers across a chunk of up
+   to 64 tokens (gathered once, scattered back once per chunk). The decay
+   of each of the chunk's tokens is taken once into dA[]. Per token and
+   state: the multiply and two FMAs of mamba__scan_head, in the same
+   rounding, and the n order of the sum; the tile's partial sums of C h
+   wait in y between tiles of n. */
+static void mamba__scan_head16(const mamba__scan_io *s, int hd, int T)
+{
+    const int P = s->head_dim, N = s->d_state;
+    const size_t g = (size_t)(hd / (s->n_head / s->n_group)) * (size_t)N, c0 = (size_t)hd * (size_t)P;
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(N)); /* lane i: channel p0 + i */
+    float *hh = s->h + c0 * (size_t)N;
+    float dA[64];
+    int t0, p0, n0, t, j;
+    for (t0 = 0; t0 < T; t0 += 64) {
+        const int tn = T - t0 < 64 ? T - t0 : 64;
+        for (t = 0; t < tn; t++) dA[t] = expf(s->delta[((size_t)t0 + (size_t)t) * s->ldd + (size_t)hd] * s->A[hd]);
+        for (p0 = 0; p0 < P; p0 += 16) {
+            for (n0 = 0; n0 < N; n0 += 16) {
+                __m512 hv[16];
+                float *hb = hh + (size_t)p0 * (size_t)N + (size_t)n0;
+                for (j = 0; j < 16; j++) hv[j] = _mm512_i32gather_ps(idx, hb + j, 4);
+                for (t = 0; t < tn; t++) {
+                    const size_t tt = (size_t)t0 + (size_t)t;
+                    const float *B = s->B + tt * s->ldbc + g + n0, *C = s->C + tt * s->ldbc + g + n0;
+                    float *yt = s->y + tt * s->ldy + c0 + (size_t)p0;
+                    const __m512 a = _mm512_set1_ps(dA[t]);
+                    const __m512 xdt = _mm512_mul_ps(_mm512_loadu_ps(s->x + tt * s->ldx + c0 + (size_t)p0),
+                                                     _mm512_set1_ps(s->delta[tt * s->ldd + (size_t)hd]));
+                    __m512 acc = n0 ? _mm512_loadu_ps(yt) : _mm512_setzero_ps();
+                    for (j = 0; j < 16; j++) {
+                        hv[j] = _mm512_fmadd_ps(a, hv[j], _mm512_mul_ps(xdt, _mm512_set1_ps(B[j])));
+                        acc = _mm512_fmadd_ps(hv[j], _mm512_set1_ps(C[j]), acc);
+                    }
+                    _mm512_storeu_ps(yt, acc);
+                }
+                for (j = 0; j < 16; j++) _mm512_i32scatter_ps(hb + j, idx, hv[j], 4);
+            }
+        }
+    }
+    for (t = 0; t < T; t++) /* y += D x */
+        for (p0 = 0; p0 < P; p0 += 16) {
+            const size_t c = c0 + (size_t)p0;
+            float *yt = s->y + (size_t)t * s->ldy + c;
+            const __m512 x = _mm512_loadu_ps(s->x + (size_t)t * s->ldx + c);
+            const __m512 D = s->d_per_channel ? _mm512_loadu_ps(s->D + c) : _mm512_set1_ps(s->D[hd]);
+            _mm512_storeu_ps(yt, _mm512_add_ps(_mm512_loadu_ps(yt), _mm512_mul_ps(D, x)));
+        }
+}
+#endif
+
 #if defined(MAMBA__AVX512)
 /* 16 Mamba-1 channels c0..c0+15 over T tokens, one lane per channel,
    d_state a multiple of 16. State indices go 16 at a time: h for 16
@@ -2806,17 +2960,21 @@ static void mamba__scan16(const mamba__scan_io *s, int c0, int T)
 }
 #endif
 
-/* The scan of a block of T tokens (T = 1 in mamba_step), heads in groups of
-   16 across threads. Mamba-1's shape takes the SIMD kernels: with batched
+/* The scan of a block of T tokens (T = 1 in mamba_step), heads across
+   threads: Mamba-1's one-channel heads in groups of 16, any other shape one
+   head at a time. Mamba-1's shape takes the SIMD kernels: with batched
    (mamba_forward) 16 channels in lanes (mamba__scan16, whose gathers pay
    off only over many tokens), else the state in lanes per channel
-   (mamba__scan_channel); any other shape the reference. Which kernel a
+   (mamba__scan_channel); Mamba-2's (one A per head) the state in lanes per
+   channel of a head (mamba__scan_head), token after token; any other shape
+   the reference. Which kernel a
    channel takes depends on the shape and batched alone, never on T or the
    thread, so mamba_forward's results do not depend on its block size. */
 static void mamba__scan(const mamba__scan_io *s, int T, int batched)
 {
-    const int ng = (s->n_head + 15) / 16, N = s->d_state;
+    const int N = s->d_state;
     const int mamba1 = s->head_dim == 1 && s->n_group == 1 && s->a_per_state;
+    const int per = mamba1 ? 16 : 1, ng = (s->n_head + per - 1) / per; /* heads a thread's unit */
     const size_t work = (size_t)T * (size_t)s->n_head * (size_t)s->head_dim * (size_t)N;
     int g;
     int mamba__par = work >= (MAMBA__PAR_MIN_WORK + 7) / 8; /* exp-heavy: 8x the work per entry */
@@ -2824,9 +2982,21 @@ static void mamba__scan(const mamba__scan_io *s, int T, int batched)
     (void)batched;
     MAMBA__PARALLEL_FOR_IF
     for (g = 0; g < ng; g++) {
-        const int h0 = 16 * g, h1 = h0 + 16 < s->n_head ? h0 + 16 : s->n_head;
+        const int h0 = per * g, h1 = h0 + per < s->n_head ? h0 + per : s->n_head;
         int c, t;
         if (!mamba1) {
+#if defined(MAMBA__HAVE_SCAN_HEAD)
+            if (!s->a_per_state) { /* Mamba-2: head h0 */
+#if defined(MAMBA__AVX512)
+                if (batched && s->head_dim % 16 == 0 && N % 16 == 0) {
+                    mamba__scan_head16(s, h0, T);
+                    continue;
+                }
+#endif
+                for (t = 0; t < T; t++) mamba__scan_head(s, h0, t);
+                continue;
+            }
+#endif
             mamba__scan_scalar(s, h0, h1, T);
             continue;
         }
@@ -2861,6 +3031,7 @@ static void mamba__ssm_step_io(mamba__scan_io *io, float *y, float *h, const flo
     io->n_group = 1;
     io->d_state = d_state;
     io->a_per_state = 1;
+    io->d_per_channel = 0;
     io->A = A;
     io->D = D;
     io->h = h;
@@ -2889,6 +3060,42 @@ static MAMBA__MAYBE_UNUSED void mamba__ssm_step_scalar(float *y, float *h, const
     mamba__ssm_step_io(&io, y, h, x, delta, A, B, C, D, d_inner, d_state);
     mamba__scan_scalar(&io, 0, d_inner, 1);
     for (c = 0; c < d_inner; c++) y[c] *= mamba__silu(z[c]);
+}
+
+/* -- Mamba-2's Delta and gated norm ------------------------------------------
+   delta[h] = softplus(dt[h] + dt_bias[h]) for the H heads, then clamped to
+   [lo, hi] unless that is [0, inf]: transformers' torch.clamp(dt,
+   *time_step_limit) and the chunked mamba_ssm path's dt_limit. Mamba2.step
+   has no clamp; with the default limit the clamp does nothing, so all
+   agree there. */
+static void mamba__delta_heads(float *delta, const float *dt, const float *dt_bias, int H, float lo, float hi)
+{
+    int h;
+    for (h = 0; h < H; h++) delta[h] = dt[h] + dt_bias[h];
+    mamba__softplus_n(delta, H);
+    if (lo > 0.0f || hi < HUGE_VALF)
+        for (h = 0; h < H; h++) delta[h] = delta[h] < lo ? lo : delta[h] > hi ? hi : delta[h];
+}
+
+/* The gated RMSNorm of Mamba-2 over y (n = d_inner channels in G groups):
+     norm_before_gate = 0:  y = RMSNorm_g(y * SiLU(z)) * w     (the default)
+     norm_before_gate = 1:  y = RMSNorm_g(y) * w * SiLU(z)
+   RMSNorm_g takes the mean square over each group of n/G channels on its
+   own: layernorm_gated.rms_norm_ref with group_size = d_ssm // ngroups, as
+   Mamba2 builds its RMSNormGated, and as the fused kernel and llama.cpp
+   compute it. (Not transformers' MambaRMSNormGated, nor mamba_ssm's
+   mamba_split_conv1d_scan_ref, which normalise all of d_inner at once
+   whatever n_groups is.) w NULL: no norm, y * SiLU(z) (rmsnorm=False). */
+static void mamba__gated_norm(float *y, const float *z, const float *w, int n, int G, float eps,
+                              int norm_before_gate)
+{
+    const int gs = n / G;
+    int g;
+    if (!w || !norm_before_gate) mamba__gate(y, z, n);
+    if (!w) return;
+    for (g = 0; g < G; g++)
+        mamba__rmsnorm(y + (size_t)g * (size_t)gs, y + (size_t)g * (size_t)gs, w + (size_t)g * (size_t)gs, gs, eps);
+    if (norm_before_gate) mamba__gate(y, z, n);
 }
 
 /* -- the matrix products of a block of tokens (mamba_forward) ------------- */
@@ -3261,11 +3468,12 @@ static void mamba__fw_matmul(float *out, int ldo, const mamba_matrix *W, const f
     X(CONV_BIAS,      20, "conv1d.bias",     LAYER, F32,  CONV_BIAS,     CONV_DIM,       NONE,    conv_bias)     \
     X(X_PROJ,         21, "x_proj.weight",   LAYER, MAT,  MAMBA1,        X_PROJ_ROWS,    D_INNER, x_proj)        \
     X(DT_PROJ,        22, "dt_proj.weight",  LAYER, MAT,  MAMBA1,        D_INNER,        DT_RANK, dt_proj)       \
-    X(DT_BIAS,        23, "dt_proj.bias",    LAYER, F32,  ALWAYS,        D_INNER,        NONE,    dt_bias)       \
-    X(A,              24, "A",               LAYER, F32,  MAMBA1,        D_INNER,        D_STATE, A)             \
-    X(D,              25, "D",               LAYER, F32,  ALWAYS,        D_INNER,        NONE,    D)             \
+    X(DT_BIAS,        23, "dt_proj.bias",    LAYER, F32,  ALWAYS,        N_HEADS,        NONE,    dt_bias)       \
+    X(A,              24, "A",               LAYER, F32,  ALWAYS,        N_HEADS,        A_COLS,  A)             \
+    X(D,              25, "D",               LAYER, F32,  ALWAYS,        D_ROWS,         NONE,    D)             \
     X(OUT_PROJ,       26, "out_proj.weight", LAYER, MAT,  ALWAYS,        D_MODEL,        D_INNER, out_proj)      \
-    X(OUT_PROJ_BIAS,  27, "out_proj.bias",   LAYER, F32,  OUT_PROJ_BIAS, D_MODEL,        NONE,    out_proj_bias)
+    X(OUT_PROJ_BIAS,  27, "out_proj.bias",   LAYER, F32,  OUT_PROJ_BIAS, D_MODEL,        NONE,    out_proj_bias) \
+    X(GATE_NORM,      28, "norm.weight (gated)", LAYER, F32, GATE_NORM,  D_INNER,        NONE,    gate_norm)
 
 /* The named dimensions of the shapes above. */
 enum {
@@ -3282,6 +3490,8 @@ enum {
     MAMBA__DIM_CONV_WIDTH,     /* inputs a conv channel keeps in the state: Mamba-1 d_conv, the newest the current one */
     MAMBA__DIM_N_HEADS,        /* heads of the scan: Mamba-1 d_inner (every channel a head) */
     MAMBA__DIM_HEAD_DIM,       /* channels a head: Mamba-1 1 */
+    MAMBA__DIM_A_COLS,         /* A per (head, state): Mamba-1 d_state; Mamba-2 0, a vector (one A a head) */
+    MAMBA__DIM_D_ROWS,         /* D: Mamba-1 d_inner; Mamba-2 n_heads, or d_inner when per channel */
     MAMBA__DIM_COUNT
 };
 
@@ -3293,6 +3503,7 @@ enum {
     MAMBA__IF_OUT_PROJ_BIAS, /* flags bit 2 */
     MAMBA__IF_UNTIED_HEAD,   /* flags bit 3: an lm_head of its own */
     MAMBA__IF_MAMBA1,        /* the Mamba-1 family (arch 1, 2): delta through x_proj and dt_proj, A per (channel, state) */
+    MAMBA__IF_GATE_NORM,     /* Mamba-2, flags bit 6: the gated RMSNorm */
     MAMBA__IF_COUNT
 };
 
@@ -3352,19 +3563,44 @@ static void mamba__arch_dims(const mamba_config *c, uint32_t dim[MAMBA__DIM_COUN
     dim[MAMBA__DIM_D_CONV] = (uint32_t)c->d_conv;
     dim[MAMBA__DIM_DT_RANK] = (uint32_t)c->dt_rank;
     dim[MAMBA__DIM_N_VOCAB_PADDED] = (uint32_t)c->n_vocab_padded;
-    /* Mamba-1 and Falcon-Mamba (the only architectures so far) */
-    dim[MAMBA__DIM_IN_PROJ_ROWS] = 2 * di;
-    dim[MAMBA__DIM_X_PROJ_ROWS] = (uint32_t)c->dt_rank + 2 * ds;
-    dim[MAMBA__DIM_CONV_DIM] = di;
-    dim[MAMBA__DIM_CONV_WIDTH] = (uint32_t)c->d_conv;
-    dim[MAMBA__DIM_N_HEADS] = di;
-    dim[MAMBA__DIM_HEAD_DIM] = 1;
+    if (c->arch == MAMBA_ARCH_MAMBA2) {
+        /* Mamba-2: in_proj gives z, then x, B, C (through the conv), then dt per head */
+        uint32_t conv = di + 2 * (uint32_t)c->n_groups * ds;
+        dim[MAMBA__DIM_IN_PROJ_ROWS] = di + conv + (uint32_t)c->n_heads;
+        dim[MAMBA__DIM_X_PROJ_ROWS] = 0;
+        dim[MAMBA__DIM_CONV_DIM] = conv;
+        dim[MAMBA__DIM_CONV_WIDTH] = (uint32_t)c->d_conv;
+        dim[MAMBA__DIM_N_HEADS] = (uint32_t)c->n_heads;
+        dim[MAMBA__DIM_HEAD_DIM] = (uint32_t)c->head_dim;
+        dim[MAMBA__DIM_A_COLS] = 0;
+        dim[MAMBA__DIM_D_ROWS] = c->d_per_channel ? di : (uint32_t)c->n_heads;
+    } else {
+        /* Mamba-1 and Falcon-Mamba: every channel a head of one */
+        dim[MAMBA__DIM_IN_PROJ_ROWS] = 2 * di;
+        dim[MAMBA__DIM_X_PROJ_ROWS] = (uint32_t)c->dt_rank + 2 * ds;
+        dim[MAMBA__DIM_CONV_DIM] = di;
+        dim[MAMBA__DIM_CONV_WIDTH] = (uint32_t)c->d_conv;
+        dim[MAMBA__DIM_N_HEADS] = di;
+        dim[MAMBA__DIM_HEAD_DIM] = 1;
+        dim[MAMBA__DIM_A_COLS] = ds;
+        dim[MAMBA__DIM_D_ROWS] = di;
+    }
     on[MAMBA__IF_ALWAYS] = 1;
     on[MAMBA__IF_CONV_BIAS] = (unsigned char)c->conv_bias;
     on[MAMBA__IF_IN_PROJ_BIAS] = (unsigned char)c->in_proj_bias;
     on[MAMBA__IF_OUT_PROJ_BIAS] = (unsigned char)c->out_proj_bias;
     on[MAMBA__IF_UNTIED_HEAD] = (unsigned char)!c->tied_lm_head;
     on[MAMBA__IF_MAMBA1] = (unsigned char)(c->arch == MAMBA_ARCH_MAMBA1 || c->arch == MAMBA_ARCH_FALCON);
+    on[MAMBA__IF_GATE_NORM] = (unsigned char)(c->arch == MAMBA_ARCH_MAMBA2 && c->gate_norm);
+}
+
+/* One of the named dimensions of config c (mamba__arch_dims). */
+static size_t mamba__arch_dim(const mamba_config *c, int which)
+{
+    uint32_t dim[MAMBA__DIM_COUNT];
+    unsigned char on[MAMBA__IF_COUNT];
+    mamba__arch_dims(c, dim, on);
+    return dim[which];
 }
 
 /* Elements of a tensor of role R under config c (its rows times its cols). */
@@ -3373,7 +3609,7 @@ static size_t mamba__role_elems(const mamba_config *c, const mamba__role *R)
     uint32_t dim[MAMBA__DIM_COUNT];
     unsigned char on[MAMBA__IF_COUNT];
     mamba__arch_dims(c, dim, on);
-    return (size_t)dim[R->rows] * (R->cols == MAMBA__DIM_NONE ? 1u : (size_t)dim[R->cols]);
+    return (size_t)dim[R->rows] * (R->cols == MAMBA__DIM_NONE || !dim[R->cols] ? 1u : (size_t)dim[R->cols]);
 }
 
 /* Point the model's field for role R (of layer l) at a checked tensor. */
@@ -3435,6 +3671,7 @@ static void mamba__state_shape(mamba_state *s, const mamba_config *c)
     s->conv_width = (int)dim[MAMBA__DIM_CONV_WIDTH];
     s->n_heads = (int)dim[MAMBA__DIM_N_HEADS];
     s->head_dim = (int)dim[MAMBA__DIM_HEAD_DIM];
+    s->in_proj_rows = (int)dim[MAMBA__DIM_IN_PROJ_ROWS];
 }
 
 /* Floats of a layer's conv window, and of its h. */
@@ -3467,7 +3704,7 @@ static void mamba__state_layout(const mamba_state *s, mamba__state_parts *L)
     at = L->recurrent; /* then the scratch, each array after the last */
     L->r = mamba__state_take(&at, (size_t)s->d_model);
     L->u = mamba__state_take(&at, (size_t)s->d_model);
-    L->xz = mamba__state_take(&at, 2 * di);
+    L->xz = mamba__state_take(&at, (size_t)s->in_proj_rows);
     L->delta = mamba__state_take(&at, di);
     L->y = mamba__state_take(&at, di);
     L->dbc = mamba__state_take(&at, (size_t)s->dt_rank + 2 * (size_t)s->d_state);
@@ -3483,7 +3720,7 @@ static int mamba__state_same(const mamba_state *a, const mamba_state *b)
     return a->n_layer == b->n_layer && a->d_model == b->d_model && a->d_inner == b->d_inner &&
            a->d_state == b->d_state && a->d_conv == b->d_conv && a->dt_rank == b->dt_rank &&
            a->conv_channels == b->conv_channels && a->conv_width == b->conv_width && a->n_heads == b->n_heads &&
-           a->head_dim == b->head_dim;
+           a->head_dim == b->head_dim && a->in_proj_rows == b->in_proj_rows;
 }
 
 /* 1 if s was made for m's sizes. */
@@ -3656,14 +3893,16 @@ static void mamba__observe(const mamba_model *m, const mamba_state *s, int l, co
 {
     const mamba_config *cfg = &m->config;
     const mamba_layer *L = &m->layers[l];
-    const size_t di = (size_t)cfg->d_inner, N = (size_t)cfg->d_state;
+    const size_t di = (size_t)cfg->d_inner, N = (size_t)cfg->d_state, P = (size_t)cfg->head_dim;
+    const int a_per_state = mamba__arch_dim(cfg, MAMBA__DIM_A_COLS) != 0; /* else one A a head */
     mamba_observation o;
     double kept = 0.0, h2 = 0.0;
     size_t c, n;
     for (c = 0; c < di; c++)
         for (n = 0; n < N; n++) {
             /* the factor the scan multiplied h[c][n] by (expf: the reference's) */
-            kept += (double)expf(s->delta[c] * L->A[c * N + n]);
+            const size_t hd = c / P;
+            kept += (double)expf(s->delta[hd] * L->A[a_per_state ? c * N + n : hd]);
             h2 += (double)h[c * N + n] * (double)h[c * N + n];
         }
     o.layer = l;
@@ -3678,6 +3917,9 @@ static void mamba__observe(const mamba_model *m, const mamba_state *s, int l, co
     o.A = L->A;
     o.h = h;
     o.y = s->y;
+    o.n_heads = cfg->n_heads;
+    o.head_dim = cfg->head_dim;
+    o.n_groups = cfg->n_groups;
     o.kept = kept / ((double)di * (double)N);
     o.state_norm = sqrt(h2);
     s->observer(s->observer_user, &o);
@@ -3740,6 +3982,7 @@ static void mamba__block_mamba1(const mamba_model *m, mamba_state *s, int l, con
     io.n_group = 1;
     io.d_state = N;
     io.a_per_state = 1;
+    io.d_per_channel = 0;
     io.A = L->A;
     io.D = L->D;
     io.h = h;
@@ -3768,12 +4011,84 @@ static void mamba__block_mamba1(const mamba_model *m, mamba_state *s, int l, con
     }
 }
 
+/* One Mamba-2 block (MixerModel's Block with Mamba2 as its mixer: the
+   recurrent form of mamba2.py Mamba2.step) over the T tokens of a, in place
+   on a->r; the same pieces as mamba__block_mamba1 in another order. A row
+   of a->xz is z (d_inner), then xBC (conv channels: x as H heads of P, B
+   and C as G groups of N each), then dt (H). */
+static void mamba__block_mamba2(const mamba_model *m, mamba_state *s, int l, const mamba__acts *a,
+                                const mamba__arch_ops *ops)
+{
+    const mamba_config *cfg = &m->config;
+    const mamba_layer *L = &m->layers[l];
+    const int dm = cfg->d_model, di = cfg->d_inner, N = cfg->d_state, T = a->T;
+    const int H = cfg->n_heads, G = cfg->n_groups, conv_dim = di + 2 * G * N, ldxz = di + conv_dim + H;
+    float *window = mamba__state_window(s, l); /* (conv_dim, d_conv) */
+    float *h = mamba__state_h(s, l);           /* (H, P, N) */
+    mamba__scan_io io;
+    int t;
+    int mamba__par = T > 1; /* the per-token loops fork only for a block of tokens */
+    (void)mamba__par;
+    (void)ops;
+
+    /* u = RMSNorm(r) * w_norm                       Block.norm */
+    MAMBA__PARALLEL_FOR_IF
+    for (t = 0; t < T; t++)
+        mamba__rmsnorm(a->u + (size_t)t * dm, a->r + (size_t)t * dm, L->norm, dm, cfg->norm_eps);
+    /* (z, xBC, dt) = in_proj(u)                     zxbcdt = self.in_proj(u); torch.split(...) */
+    mamba__linear(a, a->xz, ldxz, &L->in_proj, L->in_proj_bias, a->u, dm);
+    /* xBC = SiLU(conv1d(xBC))                       the conv_state update in Mamba2.step */
+    mamba__conv(a->xz + di, (size_t)ldxz, window, L->conv_weight, L->conv_bias, conv_dim, cfg->d_conv, T,
+                a->batched);
+    /* Delta = softplus(dt + dt_bias), clamped       dt = F.softplus(dt + self.dt_bias) */
+    MAMBA__PARALLEL_FOR_IF
+    for (t = 0; t < T; t++)
+        mamba__delta_heads(a->delta + (size_t)t * (size_t)H, a->xz + (size_t)t * (size_t)ldxz + di + conv_dim,
+                           L->dt_bias, H, cfg->dt_min, cfg->dt_max);
+    /* S = exp(Delta A) S + Delta B x;  y = C S + D x  selective_state_update, per head and group */
+    io.n_head = H;
+    io.head_dim = cfg->head_dim;
+    io.n_group = G;
+    io.d_state = N;
+    io.a_per_state = 0;
+    io.d_per_channel = cfg->d_per_channel;
+    io.A = L->A;
+    io.D = L->D;
+    io.h = h;
+    io.x = a->xz + di;
+    io.ldx = (size_t)ldxz;
+    io.delta = a->delta;
+    io.ldd = (size_t)H;
+    io.B = a->xz + 2 * (size_t)di;
+    io.C = io.B + (size_t)G * (size_t)N;
+    io.ldbc = (size_t)ldxz;
+    io.y = a->y;
+    io.ldy = (size_t)di;
+    mamba__scan(&io, T, a->batched);
+    if (s->observer) mamba__observe(m, s, l, io.x, a->xz, io.B, io.C, h); /* T = 1: see mamba_forward */
+    /* y = RMSNorm_groups(y * SiLU(z)) * w           self.norm(y, z): RMSNormGated, group_size d_inner / G */
+    MAMBA__PARALLEL_FOR_IF
+    for (t = 0; t < T; t++)
+        mamba__gated_norm(a->y + (size_t)t * di, a->xz + (size_t)t * (size_t)ldxz, L->gate_norm, di, G,
+                          cfg->mixer_rms_eps, cfg->norm_before_gate);
+    /* r = r + out_proj(y)                           out = self.out_proj(y); residual add in fp32 */
+    mamba__linear(a, a->u, dm, &L->out_proj, L->out_proj_bias, a->y, di);
+    MAMBA__PARALLEL_FOR_IF
+    for (t = 0; t < T; t++) {
+        float *r = a->r + (size_t)t * dm;
+        const float *u = a->u + (size_t)t * dm;
+        int i;
+        for (i = 0; i < dm; i++) r[i] += u[i];
+    }
+}
+
 /* The one place that chooses a block per architecture (the loader has
    refused any other arch). A new architecture: its block function (or
    switches of an existing one) and a row here. */
 static const mamba__arch_ops mamba__archs[] = {
     {mamba__block_mamba1, MAMBA_ARCH_MAMBA1, 0},
-    {mamba__block_mamba1, MAMBA_ARCH_FALCON, 1}};
+    {mamba__block_mamba1, MAMBA_ARCH_FALCON, 1},
+    {mamba__block_mamba2, MAMBA_ARCH_MAMBA2, 0}};
 
 static const mamba__arch_ops *mamba__arch_of(int arch)
 {
@@ -3858,7 +4173,7 @@ static mamba_result mamba__load_header(mamba_model *m, const unsigned char *p, s
 {
     static const unsigned char magic[8] = {0x89, 'M', 'A', 'M', 'B', 'A', '\r', '\n'};
     mamba_config *c = &m->config;
-    uint32_t v[14], flags, endian;
+    uint32_t v[14], flags, endian, version, hbytes;
     size_t bytes, per_layer;
     int i;
 
@@ -3866,10 +4181,14 @@ static mamba_result mamba__load_header(mamba_model *m, const unsigned char *p, s
     if (size < MAMBA__HEADER_BYTES) return mamba__fail(m, MAMBA_ERR_TRUNCATED, "file is smaller than the 128-byte header");
     /* 2. magic */
     if (memcmp(p, magic, 8) != 0) return mamba__fail(m, MAMBA_ERR_BAD_MAGIC, "magic bytes are not \\x89MAMBA\\r\\n");
-    /* 3. version */
-    if (mamba__rd32(p + 8) != MAMBA_FORMAT_VERSION)
-        return mamba__fail(m, MAMBA_ERR_VERSION, "format version is not the one this library reads (1)");
-    if (mamba__rd32(p + 12) != MAMBA__HEADER_BYTES) return mamba__fail(m, MAMBA_ERR_VERSION, "header size is not 128");
+    /* 3. version: 1, or 2 with the Mamba-2 fields after the first 128 bytes */
+    version = mamba__rd32(p + 8);
+    if (version < 1 || version > MAMBA_FORMAT_VERSION)
+        return mamba__fail(m, MAMBA_ERR_VERSION, "format version is not one this library reads (1 or 2)");
+    hbytes = version == 1 ? MAMBA__HEADER_BYTES : MAMBA__HEADER_BYTES_V2;
+    if (mamba__rd32(p + 12) != hbytes)
+        return mamba__fail(m, MAMBA_ERR_VERSION, "header size is not 128 (version 1) or 160 (version 2)");
+    if (size < hbytes) return mamba__fail(m, MAMBA_ERR_TRUNCATED, "file is smaller than its header");
     /* 4. sentinels: a file written on a big-endian machine or with another
           float format would not survive the checks below, but it deserves
           its own message. */
@@ -3880,7 +4199,7 @@ static mamba_result mamba__load_header(mamba_model *m, const unsigned char *p, s
     if (mamba__rd32(p + 20) != MAMBA__FLOAT_CHECK_BITS)
         return mamba__fail(m, MAMBA_ERR_ENDIAN, "float sentinel is not 370.5 in IEEE-754 binary32");
     *file_bytes = mamba__rd64(p + 24);
-    if (*file_bytes < MAMBA__HEADER_BYTES || *file_bytes > (uint64_t)size)
+    if (*file_bytes < hbytes || *file_bytes > (uint64_t)size)
         return mamba__fail(m, MAMBA_ERR_TRUNCATED, "file is shorter than the size in its header");
 
     /* 5. every dimension within its limit */
@@ -3888,13 +4207,18 @@ static mamba_result mamba__load_header(mamba_model *m, const unsigned char *p, s
     flags = v[1];
     if (v[0] > 0x7FFFFFFFu || !mamba__arch_of((int)v[0])) /* a row of mamba__archs[] */
         return mamba__fail(m, MAMBA_ERR_DIMENSION, "unknown architecture");
-    if (flags & ~0xFu) return mamba__fail(m, MAMBA_ERR_DIMENSION, "unknown flag bits are set");
+    if ((v[0] == MAMBA_ARCH_MAMBA2) != (version == 2))
+        return mamba__fail(m, MAMBA_ERR_VERSION, "Mamba-2 comes in format version 2, the others in version 1");
+    /* bits 4..6 (D per channel, norm before gate, gated norm) are Mamba-2's */
+    if (flags & ~(v[0] == MAMBA_ARCH_MAMBA2 ? 0x7Fu : 0xFu))
+        return mamba__fail(m, MAMBA_ERR_DIMENSION, "unknown flag bits are set");
     if (v[2] < 1 || v[2] > MAMBA__MAX_D_MODEL) return mamba__fail(m, MAMBA_ERR_DIMENSION, "d_model out of range");
     if (v[3] < 1 || v[3] > MAMBA_MAX_LAYERS) return mamba__fail(m, MAMBA_ERR_DIMENSION, "n_layer out of range");
     if (v[4] < 1 || v[4] > MAMBA__MAX_D_INNER) return mamba__fail(m, MAMBA_ERR_DIMENSION, "d_inner out of range");
     if (v[5] < 1 || v[5] > MAMBA__MAX_D_STATE) return mamba__fail(m, MAMBA_ERR_DIMENSION, "d_state out of range");
     if (v[6] < 1 || v[6] > MAMBA__MAX_D_CONV) return mamba__fail(m, MAMBA_ERR_DIMENSION, "d_conv out of range");
-    if (v[7] < 1 || v[7] > MAMBA__MAX_DT_RANK) return mamba__fail(m, MAMBA_ERR_DIMENSION, "dt_rank out of range");
+    if (v[0] == MAMBA_ARCH_MAMBA2 ? v[7] != 0 : (v[7] < 1 || v[7] > MAMBA__MAX_DT_RANK))
+        return mamba__fail(m, MAMBA_ERR_DIMENSION, "dt_rank out of range (0 for Mamba-2)");
     if (v[8] < 1 || v[8] > MAMBA__MAX_VOCAB) return mamba__fail(m, MAMBA_ERR_DIMENSION, "n_vocab_padded out of range");
     c->arch = (int)v[0];
     c->conv_bias = (int)(flags & 1u);
@@ -3911,10 +4235,42 @@ static mamba_result mamba__load_header(mamba_model *m, const unsigned char *p, s
     c->n_vocab = (int)v[9];
     c->norm_eps = mamba__bits_to_f32(v[10]);
     c->mixer_rms_eps = mamba__bits_to_f32(v[11]);
+    c->n_heads = c->d_inner; /* Mamba-1: every channel a head of size 1, one group, no clamp */
+    c->head_dim = 1;
+    c->n_groups = 1;
+    c->dt_min = 0.0f;
+    c->dt_max = HUGE_VALF;
+    c->d_per_channel = (int)((flags >> 4) & 1u);
+    c->norm_before_gate = (int)((flags >> 5) & 1u);
+    c->gate_norm = (int)((flags >> 6) & 1u);
     /* the epsilons: finite, positive and small (NaN fails every comparison) */
     if (!(c->norm_eps > 0.0f && c->norm_eps < 1.0f)) return mamba__fail(m, MAMBA_ERR_DIMENSION, "norm_eps is not in (0, 1)");
-    if (c->arch == MAMBA_ARCH_FALCON && !(c->mixer_rms_eps > 0.0f && c->mixer_rms_eps < 1.0f))
+    if ((c->arch == MAMBA_ARCH_FALCON || c->gate_norm) && !(c->mixer_rms_eps > 0.0f && c->mixer_rms_eps < 1.0f))
         return mamba__fail(m, MAMBA_ERR_DIMENSION, "mixer_rms_eps is not in (0, 1)");
+    if (c->norm_before_gate && !c->gate_norm)
+        return mamba__fail(m, MAMBA_ERR_DIMENSION, "norm_before_gate is set without the gated norm");
+    if (version == 2) {
+        /* the Mamba-2 fields: heads, groups and the clamp of Delta */
+        uint32_t H = mamba__rd32(p + 128), P = mamba__rd32(p + 132), G = mamba__rd32(p + 136);
+        c->dt_min = mamba__bits_to_f32(mamba__rd32(p + 140));
+        c->dt_max = mamba__bits_to_f32(mamba__rd32(p + 144));
+        if (mamba__rd32(p + 148) | mamba__rd32(p + 152) | mamba__rd32(p + 156))
+            return mamba__fail(m, MAMBA_ERR_VERSION, "reserved header bytes are not zero");
+        if (H < 1 || P < 1 || (uint64_t)H * P != v[4])
+            return mamba__fail(m, MAMBA_ERR_DIMENSION, "n_heads * head_dim is not d_inner");
+        if (G < 1 || H % G != 0) return mamba__fail(m, MAMBA_ERR_DIMENSION, "n_groups does not divide n_heads");
+        /* conv channels d_inner + 2 G N within the d_inner limit keeps every product below */
+        if ((uint64_t)v[4] + 2 * (uint64_t)G * v[5] > MAMBA__MAX_D_INNER)
+            return mamba__fail(m, MAMBA_ERR_DIMENSION, "conv channels (d_inner + 2 n_groups d_state) out of range");
+        /* 0 <= dt_min < dt_max (dt_max may be +inf); NaN fails */
+        if (!(c->dt_min >= 0.0f && c->dt_min < c->dt_max && c->dt_min < HUGE_VALF))
+            return mamba__fail(m, MAMBA_ERR_DIMENSION, "dt limits are not 0 <= dt_min < dt_max");
+        if (!c->gate_norm && c->mixer_rms_eps != 0.0f)
+            return mamba__fail(m, MAMBA_ERR_DIMENSION, "mixer_rms_eps is set without the gated norm");
+        c->n_heads = (int)H;
+        c->head_dim = (int)P;
+        c->n_groups = (int)G;
+    }
 
     /* 6. relations between dimensions */
     if (v[9] < 1 || v[9] > v[8]) return mamba__fail(m, MAMBA_ERR_DIMENSION, "n_vocab is not in 1..n_vocab_padded");
@@ -3934,7 +4290,10 @@ static mamba_result mamba__load_header(mamba_model *m, const unsigned char *p, s
        (this matters on 32-bit targets; the limits keep each factor small). */
     if (!mamba__mul((size_t)v[8], (size_t)v[2], &bytes) || !mamba__mul(bytes, 4, &bytes) ||
         !mamba__mul((size_t)v[4], (size_t)v[2], &bytes) || !mamba__mul(bytes, 8, &bytes) ||
-        !mamba__mul((size_t)v[4], (size_t)v[5] + (size_t)v[6], &per_layer) ||
+        !mamba__mul(mamba__arch_dim(c, MAMBA__DIM_IN_PROJ_ROWS), (size_t)v[2], &bytes) ||
+        !mamba__mul(bytes, 4, &bytes) ||
+        !mamba__mul(mamba__arch_dim(c, MAMBA__DIM_CONV_DIM) + (size_t)v[4], (size_t)v[5] + (size_t)v[6],
+                    &per_layer) ||
         !mamba__mul(per_layer, (size_t)v[3], &bytes) || !mamba__mul(bytes, 4, &bytes))
         return mamba__fail(m, MAMBA_ERR_DIMENSION, "tensor sizes overflow this platform's size_t");
     if (mamba__rd64(p + 120) != 0) return mamba__fail(m, MAMBA_ERR_VERSION, "reserved header bytes are not zero");
@@ -3950,7 +4309,7 @@ static mamba_result mamba__load(mamba_model *m, const void *data, size_t size, u
     const unsigned char *p = (const unsigned char *)data;
     unsigned char seen[MAMBA__ROLE_COUNT][MAMBA_MAX_LAYERS], on[MAMBA__IF_COUNT];
     uint32_t dim[MAMBA__DIM_COUNT];
-    uint64_t file_bytes, dir_off, tok_off, tok_bytes, n_tensors, max_tensors;
+    uint64_t file_bytes, dir_off, tok_off, tok_bytes, n_tensors, max_tensors, hbytes;
     const char *bad = NULL; /* the first non-finite tensor */
     mamba_result r;
     mamba_config *c;
@@ -3965,6 +4324,7 @@ static mamba_result mamba__load(mamba_model *m, const void *data, size_t size, u
     if (r != MAMBA_OK) return r;
     c = &m->config;
     mamba__arch_dims(c, dim, on);
+    hbytes = mamba__rd32(p + 12); /* checked: 128 or 160, as the version says */
 
     /* 7. the directory and the tokenizer section lie inside the file. Each
           test subtracts from the trusted file size, so no sum can wrap. */
@@ -3976,14 +4336,14 @@ static mamba_result mamba__load(mamba_model *m, const void *data, size_t size, u
         max_tensors += mamba__roles[i].per_layer ? (uint64_t)c->n_layer : 1u;
     if (n_tensors < 1 || n_tensors > max_tensors)
         return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor count is impossible for n_layer");
-    if (dir_off < MAMBA__HEADER_BYTES || dir_off % 8 != 0)
+    if (dir_off < hbytes || dir_off % 8 != 0)
         return mamba__fail(m, MAMBA_ERR_ALIGN, "tensor directory offset is not a multiple of 8 past the header");
     if (dir_off > file_bytes || n_tensors * MAMBA__ENTRY_BYTES > file_bytes - dir_off)
         return mamba__fail(m, MAMBA_ERR_BOUNDS, "tensor directory extends past the end of the file");
     if (tok_bytes == 0) {
         if (tok_off != 0) return mamba__fail(m, MAMBA_ERR_BOUNDS, "tokenizer offset set but its size is 0");
     } else {
-        if (tok_off < MAMBA__HEADER_BYTES || tok_off % 8 != 0)
+        if (tok_off < hbytes || tok_off % 8 != 0)
             return mamba__fail(m, MAMBA_ERR_ALIGN, "tokenizer offset is not a multiple of 8 past the header");
         if (tok_off > file_bytes || tok_bytes > file_bytes - tok_off)
             return mamba__fail(m, MAMBA_ERR_BOUNDS, "tokenizer section extends past the end of the file");
@@ -4011,7 +4371,7 @@ static mamba_result mamba__load(mamba_model *m, const void *data, size_t size, u
         /* a weight type with an entry in mamba__wtypes[]; vectors are f32 */
         if (!mamba__wtype_of((int)dtype) || (!R->matrix && dtype != MAMBA_DTYPE_F32))
             return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor dtype is unknown or not allowed for its role");
-        want_ndim = R->cols == MAMBA__DIM_NONE ? 1 : 2;
+        want_ndim = R->cols == MAMBA__DIM_NONE || !dim[R->cols] ? 1 : 2; /* a 0 second axis: a vector */
         want_shape[0] = dim[R->rows];
         want_shape[1] = dim[R->cols];
         if (ndim != (uint32_t)want_ndim) return mamba__fail(m, MAMBA_ERR_TENSOR, "tensor has the wrong number of dimensions");
@@ -4352,7 +4712,17 @@ MAMBA_API mamba_result mamba_state_copy(mamba_state *dst, const mamba_state *src
    are independent, so they run 16 at a time in SIMD lanes and across
    threads. Threads only ever split independent outputs (rows, channels,
    tokens), and no sum depends on the block size, so results are bit-
-   identical for any thread count and any block size. */
+   identical for any thread count and any block size.
+
+   Mamba-2 (mamba__block_mamba2) is the same plan with two projections
+   (in_proj, out_proj) and its scan per head (mamba__scan_head16). Its
+   chunked "SSD" form (the scan as masked matrix products over chunks of Q
+   tokens) was measured on paper against this: per token and head it costs
+   Q P + 2 N P multiply-adds, against the recurrence's 2 N P and a multiply,
+   which mamba__scan_head16 issues at the FMA unit's rate (0.065 ns a state
+   on mamba2-130m's shapes: 0.31 ms of a 4.8 ms prompt token, about 7%); at
+   Q = 64, P = 64, N = 128 the SSD form would save at most 17% of those 7%,
+   so the exact recurrence stays (README, Speed). */
 
 
 /* T*n floats rounded up to a 64-byte multiple; 0 on overflow. */
@@ -4367,11 +4737,11 @@ static size_t mamba__fw_part(size_t T, size_t n)
 static size_t mamba__fw_floats(const mamba_config *c, int T)
 {
     size_t t = (size_t)T, dm = (size_t)c->d_model, di = (size_t)c->d_inner;
-    size_t dbc = (size_t)c->dt_rank + 2 * (size_t)c->d_state;
+    size_t dbc = (size_t)c->dt_rank + 2 * (size_t)c->d_state, xz = mamba__arch_dim(c, MAMBA__DIM_IN_PROJ_ROWS);
     size_t kmax = dm > di ? dm : di, p[5], sum;
     if ((size_t)c->dt_rank > kmax) kmax = (size_t)c->dt_rank;
     p[0] = mamba__fw_part(t, dm);     /* r, u */
-    p[1] = mamba__fw_part(t, 2 * di); /* xz */
+    p[1] = mamba__fw_part(t, xz);     /* xz */
     p[2] = mamba__fw_part(t, dbc);    /* dbc */
     p[3] = mamba__fw_part(t, di);     /* delta, y */
     p[4] = mamba__fw_part((t + 15) & ~(size_t)15, kmax); /* xt */
@@ -4404,7 +4774,7 @@ static void mamba__fw_carve(mamba__acts *b, const mamba_config *c, int T, float 
     b->u = f;
     f += mamba__fw_part(t, (size_t)c->d_model);
     b->xz = f;
-    f += mamba__fw_part(t, 2 * di);
+    f += mamba__fw_part(t, mamba__arch_dim(c, MAMBA__DIM_IN_PROJ_ROWS));
     b->dbc = f;
     f += mamba__fw_part(t, (size_t)c->dt_rank + 2 * (size_t)c->d_state);
     b->delta = f;
@@ -4570,6 +4940,15 @@ static uint64_t mamba__snap_fingerprint(const mamba_model *m)
     h = mamba__snap_fnv32(h, (uint32_t)c->in_proj_bias);
     h = mamba__snap_fnv32(h, (uint32_t)c->out_proj_bias);
     h = mamba__snap_fnv32(h, (uint32_t)c->tied_lm_head);
+    if (c->arch == MAMBA_ARCH_MAMBA2) { /* (so Mamba-1 fingerprints are as before) */
+        h = mamba__snap_fnv32(h, (uint32_t)c->n_heads);
+        h = mamba__snap_fnv32(h, (uint32_t)c->n_groups);
+        h = mamba__snap_fnv32(h, (uint32_t)(c->d_per_channel | c->gate_norm << 1 | c->norm_before_gate << 2));
+        memcpy(&bits, &c->dt_min, 4);
+        h = mamba__snap_fnv32(h, bits);
+        memcpy(&bits, &c->dt_max, 4);
+        h = mamba__snap_fnv32(h, bits);
+    }
     h = mamba__snap_fnv32(h, (uint32_t)m->embedding.dtype);
     h = mamba__snap_fnv_sample(h, m->embedding.data, mamba__snap_matrix_bytes(&m->embedding), 0);
     h = mamba__snap_fnv_sample(h, m->embedding.data, mamba__snap_matrix_bytes(&m->embedding), 1);

@@ -277,9 +277,14 @@ static double bytes_per_token(const mamba_model *m)
         const mamba_layer *L = &m->layers[l];
         mats += matrix_bytes(&L->in_proj) + matrix_bytes(&L->x_proj) + matrix_bytes(&L->dt_proj) +
                 matrix_bytes(&L->out_proj);
-        small += 4.0 * ((double)c->d_model /* norm */ + (double)c->d_inner * c->d_conv /* conv */ +
-                        (double)c->d_inner * (3 + c->d_state) /* dt_bias, D, conv bias, A */);
-        if (L->in_proj_bias) small += 4.0 * 2 * c->d_inner;
+        if (c->arch == MAMBA_ARCH_MAMBA2) { /* conv over x, B, C; dt_bias, A, D per head; the gated norm */
+            double conv = (double)c->d_inner + 2.0 * c->n_groups * c->d_state;
+            small += 4.0 * ((double)c->d_model + conv * (c->d_conv + 1) + 3.0 * c->n_heads + c->d_inner);
+        } else {
+            small += 4.0 * ((double)c->d_model /* norm */ + (double)c->d_inner * c->d_conv /* conv */ +
+                            (double)c->d_inner * (3 + c->d_state) /* dt_bias, D, conv bias, A */);
+        }
+        if (L->in_proj_bias) small += 4.0 * L->in_proj.rows;
         if (L->out_proj_bias) small += 4.0 * c->d_model;
     }
     small += 4.0 * c->d_model; /* norm_f */

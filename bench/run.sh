@@ -4,8 +4,12 @@
 # every dtype under $BUILD, runs build/bench on each at 1 and 2 threads, then
 # on the shipped model if it exists. Numbers are medians of $ROUNDS rounds,
 # each round re-measuring the bandwidth and FMA peak beside the model.
+# Then the same for Mamba-2: mamba2-130m's shapes in every dtype and
+# mamba2-780m's (whose weights do not fit in the last-level cache) in
+# $M2_BIG_DTYPES; MAMBA2=0 leaves them out.
 #   env: PYTHON, BUILD (build), BENCH_ARGS (extra args for build/bench),
-#        DTYPES (f32 f16 bf16 q8), THREADS (1 2), MODEL (models/tinystories.mamba)
+#        DTYPES (f32 f16 bf16 q8), THREADS (1 2), MODEL (models/tinystories.mamba),
+#        MAMBA2 (1), M2_BIG_DTYPES (f16)
 PYTHON=${PYTHON:-/usr/bin/python3}
 BUILD=${BUILD:-build}
 DTYPES=${DTYPES:-f32 f16 bf16 q8}
@@ -40,6 +44,25 @@ header dtype
 for t in $THREADS; do
     for d in $DTYPES; do run "$PREFIX-$d.mamba" "$t"; done
 done
+if [ "${MAMBA2:-1}" != 0 ]; then
+    for shapes in mamba2-130m mamba2-780m; do
+        P2="$BUILD/bench$(echo "$shapes" | tr -d -)"
+        dts=$DTYPES
+        [ "$shapes" = mamba2-780m ] && dts=${M2_BIG_DTYPES:-f16}
+        missing=""
+        for d in $dts; do [ -f "$P2-$d.mamba" ] || missing="$missing,$d"; done
+        if [ -n "$missing" ]; then
+            echo "bench: generating the $shapes-shaped random model ($P2-*.mamba)"
+            "$PYTHON" tools/make_bench_model.py "$P2" --shape "$shapes" --dtype "${missing#,}" || exit 1
+        fi
+        echo
+        echo "Mamba-2: $shapes shapes (random weights)"
+        header dtype
+        for t in $THREADS; do
+            for d in $dts; do run "$P2-$d.mamba" "$t"; done
+        done
+    done
+fi
 if [ -f "$MODEL" ]; then
     echo
     echo "shipped model $MODEL"

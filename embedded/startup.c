@@ -1,8 +1,10 @@
 /* startup.c - the smallest bare-metal runtime for examples/embedded.c on a
-   Cortex-M4F (ARM MPS2 AN386 board, as qemu-system-arm -M mps2-an386
-   emulates it): the vector table, a reset handler that sets up memory and the
-   FPU and calls main(), output and exit through semihosting (the debugger's
-   console: qemu's -semihosting), and a tick counter on SysTick.
+   Cortex-M with an FPU: the Cortex-M4F of the ARM MPS2 AN386 board and the
+   Cortex-M55 of the MPS3 AN547 (as qemu-system-arm -M mps2-an386 and
+   -M mps3-an547 emulate them). The vector table, a reset handler that sets
+   up memory, the FPU (and with it Helium, MVE, on the M55) and calls main(),
+   output and exit through semihosting (the debugger's console: qemu's
+   -semihosting), a tick counter on SysTick, and the stack's peak use.
 
    Semihosting: the program executes `bkpt 0xAB` with an operation number
    in r0 and an argument in r1; the debugger (here qemu) performs it.
@@ -10,22 +12,35 @@
    program with a reason code (ApplicationExit = 0x20026 becomes exit status 0
    of qemu, RunTimeErrorUnknown = 0x20023 becomes 1).
 
-   SysTick counts down the processor clock (25 MHz on MPS2) from 2^24 - 1;
-   every wrap raises an exception that adds 2^24 to the count. Under
-   `qemu -icount shift=0` every instruction advances virtual time by 1 ns, so
-   a tick is 40 instructions (embedded/run.sh does that arithmetic). */
+   SysTick counts down the processor clock from 2^24 - 1; every wrap raises
+   an exception that adds 2^24 to the count. The clock is EMBEDDED_SYSCLK_HZ
+   (embedded/run.sh sets it per board: 25 MHz on the AN386, 32 MHz on the
+   AN547, as qemu models them). Under `qemu -icount shift=0` every
+   instruction advances virtual time by 1 ns, so instructions = ticks *
+   1e9 / EMBEDDED_SYSCLK_HZ (examples/embedded.c does that arithmetic).
+
+   Stack: the reset handler fills the stack reserve below its own frame with
+   a pattern; embedded_stack_peak() finds the lowest word that no longer
+   holds it, so the deepest the program has been (checked against the
+   reserve by embedded/run.sh). */
 #include <stdint.h>
 #include <string.h>
+
+#ifndef EMBEDDED_SYSCLK_HZ
+#define EMBEDDED_SYSCLK_HZ 25000000ul /* MPS2 AN386 */
+#endif
 
 int main(void);
 void embedded_write(const char *s, int n);
 unsigned long embedded_ticks(void);
+unsigned long embedded_tick_hz(void);
+unsigned long embedded_stack_peak(void);
 void Reset_Handler(void);
 void Default_Handler(void);
 void SysTick_Handler(void);
 
 /* from the linker script */
-extern uint32_t __data_load[], __data_start[], __data_end[], __bss_start[], __bss_end[], __stack_top[];
+extern uint32_t __data_load[], __data_start[], __data_end[], __bss_start[], __bss_end[], __stack_limit[], __stack_top[];
 
 #define SYS_WRITE0 0x04
 #define SYS_EXIT 0x18
@@ -84,18 +99,45 @@ unsigned long embedded_ticks(void)
     return (w1 << 24) + (0xFFFFFFu - v);
 }
 
+unsigned long embedded_tick_hz(void)
+{
+    return EMBEDDED_SYSCLK_HZ;
+}
+
+/* ---- stack peak ------------------------------------------------------ */
+#define STACK_PAINT 0x5AC3A55Cu
+
+unsigned long embedded_stack_peak(void)
+{
+    const volatile uint32_t *p = __stack_limit;
+    while (p < __stack_top && *p == STACK_PAINT) p++;
+    return (unsigned long)((uintptr_t)__stack_top - (uintptr_t)p);
+}
+
 /* ---- reset ----------------------------------------------------------- */
 void Reset_Handler(void)
 {
     uint32_t *src = __data_load, *dst = __data_start;
+    uintptr_t sp;
     while (dst < __data_end) *dst++ = *src++;
     for (dst = __bss_start; dst < __bss_end;) *dst++ = 0;
-    /* CPACR: full access to coprocessors 10 and 11, the FPU */
+    /* paint the stack below this frame (a margin of 64 bytes for the calls here) */
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+    for (dst = __stack_limit; (uintptr_t)dst + 64u < sp;) *dst++ = STACK_PAINT;
+    /* CPACR: full access to coprocessors 10 and 11, the FPU (and MVE on v8.1-M) */
     *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20;
     __asm__ volatile("dsb\n\tisb" ::: "memory");
     SYST_RVR = 0xFFFFFFu;
     SYST_CVR = 0;
     SYST_CSR = 7u; /* enable, interrupt on wrap, processor clock */
+#ifdef EMBEDDED_RDIMON
+    {
+        /* newlib's semihosting library (--specs=rdimon.specs, for the C tests
+           run on a board: tests/t_embedded.sh) opens stdio through it */
+        extern void initialise_monitor_handles(void);
+        initialise_monitor_handles();
+    }
+#endif
     semihost_exit(main());
 }
 

@@ -59,9 +59,15 @@
 
 /* ---- the platform: bytes out, an exit code, optionally a clock ---------- */
 #ifdef EMBEDDED_PLATFORM
-/* embedded/startup.c: semihosting output and SysTick ticks */
+/* embedded/startup.c: semihosting output, SysTick ticks and their clock,
+   the deepest the stack has been */
 void embedded_write(const char *s, int n);
 unsigned long embedded_ticks(void);
+unsigned long embedded_tick_hz(void);
+unsigned long embedded_stack_peak(void);
+#ifndef EMBEDDED_CLOCK_MHZ
+#define EMBEDDED_CLOCK_MHZ 160 /* the clock the tokens/s estimate assumes */
+#endif
 #else
 #if !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200112L
@@ -199,11 +205,33 @@ int main(void)
     out_char(&out, '\n');
 #ifdef EMBEDDED_PLATFORM
     t1 = embedded_ticks();
-    /* a second line the comparison ignores: what it cost */
-    out_str(&out, "# steps ");
-    out_int(&out, state.pos);
-    out_str(&out, " ticks ");
-    out_uint(&out, t1 - t0);
+    /* a second line the comparison ignores: what it cost. Under qemu
+       -icount shift=0 an instruction is 1 ns of virtual time, so
+       instructions = ticks * 1e9 / tick_hz; the tokens/s estimate assumes
+       one instruction a cycle at EMBEDDED_CLOCK_MHZ (a real core stalls on
+       flash and takes several cycles for some instructions: a bound from
+       above, see embedded/README.md). */
+    {
+        unsigned long long insns = (unsigned long long)(t1 - t0) * 1000000000ull / embedded_tick_hz();
+        unsigned long long per_token = insns / (unsigned long long)(state.pos ? state.pos : 1);
+        unsigned long long tok_s10 = per_token ? 10ull * EMBEDDED_CLOCK_MHZ * 1000000ull / per_token : 0;
+        out_str(&out, "# steps ");
+        out_int(&out, state.pos);
+        out_str(&out, " ticks ");
+        out_uint(&out, t1 - t0);
+        out_str(&out, " tick_hz ");
+        out_uint(&out, embedded_tick_hz());
+        out_str(&out, " insns_per_token ");
+        out_uint(&out, (unsigned long)per_token);
+        out_str(&out, " tokens_per_s_at_");
+        out_uint(&out, EMBEDDED_CLOCK_MHZ);
+        out_str(&out, "MHz ");
+        out_uint(&out, (unsigned long)(tok_s10 / 10u));
+        out_char(&out, '.');
+        out_uint(&out, (unsigned long)(tok_s10 % 10u));
+        out_str(&out, " stack_peak_bytes ");
+        out_uint(&out, embedded_stack_peak());
+    }
     out_str(&out, " state_bytes ");
     out_uint(&out, (unsigned long)mamba_state_size(&model));
     out_str(&out, " arena_bytes ");

@@ -53,11 +53,11 @@ static void trace_observe(void *user, const mamba_observation *o)
     trace_stats *st = (trace_stats *)user + o->layer;
     double sum_delta = 0.0, max_delta = 0.0;
     int c;
-    for (c = 0; c < o->d_inner; c++) {
+    for (c = 0; c < o->n_heads; c++) { /* one Delta a head: a channel in Mamba-1 */
         sum_delta += o->delta[c];
         if (c == 0 || o->delta[c] > max_delta) max_delta = o->delta[c];
     }
-    st->mean_delta = sum_delta / o->d_inner;
+    st->mean_delta = sum_delta / o->n_heads;
     st->max_delta = max_delta;
     st->kept = o->kept;             /* mean exp(Delta A): what the scan multiplied h by */
     st->state_norm = o->state_norm; /* |h| after the step */

@@ -16,6 +16,10 @@
      4. s6           Mamba: delta, B, C depend on the input: no single kernel;
                      the scan computes it; delta decides forget or remember.
      5. state        why the state is fixed and a KV cache is not (mamba-130m).
+     6. ssd          Mamba-2: one scalar decay per head makes the layer, for
+                     all the head's channels at once, the lower-triangular
+                     matrix M = L o (C B^T) applied to the inputs, and its
+                     chunked form; all three agree (Dao & Gu 2024, "SSD").
 
    Names follow Gu & Dao, "Mamba: Linear-Time Sequence Modeling with Selective
    State Spaces" (2023), Section 2 and Algorithm 2, and Gu, Goel & Re,
@@ -310,6 +314,107 @@ static void section_sizes(void)
     }
 }
 
+/* Mamba-2 (Dao & Gu, "Transformers are SSMs", 2024): A is one scalar per head,
+   so every channel of the head decays alike, and the head's D channels (its
+   head_dim P) share one delta_t, B_t and C_t:
+       S_t[p][n] = exp(delta_t A2) S_{t-1}[p][n] + delta_t x_t[p] B_t[n]
+       y_t[p]    = sum_n C_t[n] S_t[p][n]
+   Unrolled, y_t[p] = sum_{s<=t} M[t][s] x_s[p] with one matrix for all p,
+       M[t][s] = (C_t . B_s) exp(A2 (delta_{s+1} + ... + delta_t)) delta_s
+              = L[t][s] (C B^T)[t][s],   L[t][s] = exp(segsum) delta_s,
+   the "attention-like" quadratic form: a lower-triangular mask times C B^T,
+   input-dependent (no convolution), yet a matrix product. The chunked form
+   does M inside chunks of Q tokens and carries S between them. Inputs: x_t =
+   u_t of section 4, delta_t = that section's delta_t[0], B_t, C_t as there. */
+#define A2 (-0.7)
+#define QC 4 /* chunk length */
+
+static double ssd_delta(int t, double Bt[N], double Ct[N], double x[D])
+{
+    double delta[D];
+    input_u(t, x);
+    select_params(x, delta, Bt, Ct);
+    return delta[0];
+}
+
+/* M[t][s], from the definition */
+static double ssd_matrix(int t, int s)
+{
+    double Bt[N], Ct[N], Bs[N], Cs[N], x[D], seg = 0.0, cb = 0.0, ds;
+    int r, n;
+    for (r = s + 1; r <= t; r++) seg += ssd_delta(r, Bt, Ct, x);
+    ds = ssd_delta(s, Bs, Cs, x);
+    ssd_delta(t, Bt, Ct, x);
+    for (n = 0; n < N; n++) cb += Ct[n] * Bs[n];
+    return cb * exp(A2 * seg) * ds;
+}
+
+static void section_ssd(void)
+{
+    double S[D][N] = {{0}}, yrec[LS][D], x[D], Bt[N], Ct[N], dq = 0.0, dc = 0.0, ysum = 0.0;
+    int t, s, p, n, c0;
+    printf("== 6. Mamba-2 (SSD): one decay per head; recurrence == M = L o (C B^T) == chunked\n");
+    for (t = 0; t < LS; t++) { /* 1. the recurrence: O(L P N) */
+        double dt = ssd_delta(t, Bt, Ct, x);
+        for (p = 0; p < D; p++) {
+            yrec[t][p] = 0.0;
+            for (n = 0; n < N; n++) {
+                S[p][n] = exp(dt * A2) * S[p][n] + dt * x[p] * Bt[n];
+                yrec[t][p] += Ct[n] * S[p][n];
+            }
+            ysum += yrec[t][p];
+        }
+    }
+    for (t = 0; t < LS; t++) /* 2. the quadratic form: O(L^2 (N + P)) */
+        for (p = 0; p < D; p++) {
+            double y = 0.0;
+            for (s = 0; s <= t; s++) {
+                ssd_delta(s, Bt, Ct, x);
+                y += ssd_matrix(t, s) * x[p];
+            }
+            dq = max2(dq, fabs(y - yrec[t][p]));
+        }
+    /* 3. chunked: M inside a chunk (Y_diag), the carried state S from the
+          chunks before (Y_off = C_t . decay S), then S passed on */
+    for (p = 0; p < D; p++)
+        for (n = 0; n < N; n++) S[p][n] = 0.0;
+    for (c0 = 0; c0 < LS; c0 += QC) {
+        const int c1 = c0 + QC < LS ? c0 + QC : LS;
+        double Snew[D][N], seg_all = 0.0;
+        for (t = c0; t < c1; t++) {
+            double seg = 0.0, y[D] = {0.0, 0.0};
+            for (s = c0 + 1; s <= t; s++) seg += ssd_delta(s, Bt, Ct, x);
+            seg += ssd_delta(c0, Bt, Ct, x); /* the decay from the chunk's start includes token c0 */
+            ssd_delta(t, Bt, Ct, x);
+            for (p = 0; p < D; p++)
+                for (n = 0; n < N; n++) y[p] += Ct[n] * exp(A2 * seg) * S[p][n]; /* Y_off */
+            for (s = c0; s <= t; s++) { /* Y_diag */
+                double m = ssd_matrix(t, s);
+                ssd_delta(s, Bt, Ct, x);
+                for (p = 0; p < D; p++) y[p] += m * x[p];
+            }
+            for (p = 0; p < D; p++) dc = max2(dc, fabs(y[p] - yrec[t][p]));
+        }
+        for (t = c0; t < c1; t++) seg_all += ssd_delta(t, Bt, Ct, x);
+        for (p = 0; p < D; p++)
+            for (n = 0; n < N; n++) Snew[p][n] = exp(A2 * seg_all) * S[p][n];
+        for (s = c0; s < c1; s++) { /* each token's input, decayed to the chunk's end */
+            double seg = 0.0, ds;
+            for (t = s + 1; t < c1; t++) seg += ssd_delta(t, Bt, Ct, x);
+            ds = ssd_delta(s, Bt, Ct, x);
+            for (p = 0; p < D; p++)
+                for (n = 0; n < N; n++) Snew[p][n] += exp(A2 * seg) * ds * x[p] * Bt[n];
+        }
+        for (p = 0; p < D; p++)
+            for (n = 0; n < N; n++) S[p][n] = Snew[p][n];
+    }
+    printf("ssd recurrent L=%d P=%d N=%d A=%g y_sum=%.15f\n", LS, D, N, A2, ysum);
+    printf("ssd M_at t=10 lag0=%.10e lag1=%.10e lag2=%.10e lag3=%.10e\n", ssd_matrix(10, 10), ssd_matrix(10, 9),
+           ssd_matrix(10, 8), ssd_matrix(10, 7));
+    printf("ssd quadratic_vs_recurrent max_abs_diff=%.3e  (the same M for every channel p)\n", dq);
+    printf("ssd chunked_vs_recurrent Q=%d max_abs_diff=%.3e\n", QC, dc);
+}
+
 int main(void)
 {
     section_continuous();
@@ -317,5 +422,6 @@ int main(void)
     section_lti();
     section_s6();
     section_sizes();
+    section_ssd();
     return 0;
 }

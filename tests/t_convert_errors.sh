@@ -48,7 +48,7 @@ expect_error missing-config "missing $T/noconf/config.json" "$T/noconf" "$T/x.ma
 $MK "$T/nowts" hf --break no-weights
 expect_error missing-weights "no weights in $T/nowts" "$T/nowts" "$T/x.mamba"
 $MK "$T/mt" hf --break model-type
-expect_error model-type "unknown model_type 'mamba2'" "$T/mt" "$T/x.mamba"
+expect_error model-type "unknown model_type 'mamba3'" "$T/mt" "$T/x.mamba"
 $MK "$T/arch" hf --break architecture
 expect_error architecture "unknown architecture LlamaForCausalLM" "$T/arch" "$T/x.mamba"
 $MK "$T/miss" hf --break missing-tensor

@@ -5,8 +5,11 @@
 #  2. examples/embedded_model.h is exactly tools/bin2c.py of
 #     tests/data/ckpt/ss_long converted to f16 (so it can be regenerated);
 #  3. it prints the same tokens as build/generate (greedy) on that model;
-#  4. the Cortex-M4 build under qemu does too (embedded/run.sh; SKIP when
-#     arm-none-eabi-gcc or qemu-system-arm is missing).
+#  4. the Cortex-M builds under qemu do too (embedded/run.sh: the Cortex-M4
+#     and the Cortex-M55 with its scalar and its Helium kernels), on that
+#     model and on the shipped model in 4 bits, each within 2 MB of flash,
+#     256 KB of RAM and a 4 KB stack reserve (SKIP when arm-none-eabi-gcc or
+#     qemu-system-arm is missing; a failure under CI=true).
 #   env: PYTHON, BUILD, CC
 . tests/lib.sh
 OUT="$BUILD/t_embedded"
@@ -39,6 +42,20 @@ if ! cmp -s "$OUT/model.h" examples/embedded_model.h; then
     echo "  $PYTHON tools/bin2c.py $OUT/ss_long_f16.mamba examples/embedded_model.h"; fail=1
 fi
 
+# tools/requant.py (how the boards get the shipped model in 4 bits) writes
+# the very file tools/convert.py writes from the checkpoint, when both start
+# from the same values (an f32 file holds the checkpoint's exactly)
+"$PYTHON" tools/convert.py tests/data/ckpt/ss_long "$OUT/ss_long_f32.mamba" >"$OUT/convert32.log" 2>&1 &&
+    "$PYTHON" tools/convert.py tests/data/ckpt/ss_long "$OUT/ss_long_q4.mamba" --dtype q4_0 >>"$OUT/convert32.log" 2>&1 ||
+    { echo "t_embedded: FAIL: convert.py"; cat "$OUT/convert32.log"; exit 1; }
+if ! "$PYTHON" tools/requant.py "$OUT/ss_long_f32.mamba" "$OUT/ss_long_rq4.mamba" --dtype q4_0 >"$OUT/requant.log" 2>&1; then
+    echo "t_embedded: FAIL: requant.py"; cat "$OUT/requant.log"; fail=1
+elif cmp -s "$OUT/ss_long_q4.mamba" "$OUT/ss_long_rq4.mamba"; then
+    echo "t_embedded: requant.py f32 -> q4_0 = convert.py --dtype q4_0, byte for byte"
+else
+    echo "t_embedded: FAIL: requant.py f32 -> q4_0 differs from convert.py --dtype q4_0"; fail=1
+fi
+
 # same tokens as the normal build
 if [ ! -x "$BUILD/generate" ]; then $CC -std=c99 -O2 -I. examples/generate.c -o "$BUILD/generate" -lm || exit 1; fi
 "$BUILD/generate" "$OUT/ss_long_f16.mamba" --tokens 0 -n 32 --temp 0 --ids -q >"$OUT/tokens.host" || { echo "t_embedded: FAIL: generate"; exit 1; }
@@ -52,12 +69,15 @@ for exe in "$OUT"/embedded-gcc "$OUT"/embedded-clang "$BUILD/embedded"; do
     fi
 done
 
-# on a Cortex-M4 under qemu
-EMBEDDED_MODEL="$OUT/ss_long_f16.mamba" BUILD="$BUILD" PYTHON="$PYTHON" CC="$CC" sh embedded/run.sh
-rc=$?
-if [ $rc = 77 ]; then
-    t_skip "the Cortex-M4 run under qemu" "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
-elif [ $rc != 0 ]; then fail=1; fi
+# on the Cortex-M boards under qemu: the test model, then the shipped one in 4 bits
+for m in "$OUT/ss_long_f16.mamba" ""; do
+    EMBEDDED_MODEL="$m" BUILD="$BUILD" PYTHON="$PYTHON" CC="$CC" sh embedded/run.sh
+    rc=$?
+    if [ $rc = 77 ]; then
+        t_skip "the Cortex-M4 and Cortex-M55 runs under qemu" "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
+        break
+    elif [ $rc != 0 ]; then fail=1; fi
+done
 
 [ $fail = 0 ] || t_fail "see above"
 t_end "ok"

@@ -62,7 +62,8 @@ def f(label, key, i=0):
 check(len(lines) < 80, "output has %d lines, want < 80" % len(lines))
 for lab in ["step_response", "zoh_vs_euler", "lti kernel", "lti conv_vs_recurrence",
             "s6 kernel_at", "s6 kernels_differ", "s6 scan_vs_matrix", "s6 gate",
-            "state mamba130m", "kv_cache"]:
+            "state mamba130m", "kv_cache", "ssd recurrent", "ssd M_at", "ssd quadratic_vs_recurrent",
+            "ssd chunked_vs_recurrent"]:
     check(lab in rec, "missing line '%s'" % lab)
 if fails:
     print("t_views: %d passed, %d failed" % (npass, len(fails)))
@@ -220,6 +221,28 @@ for r, nl in zip(rec["kv_cache"], [12, 24]):
     check(int(r["at_2048"]) == 2048 * pt, "kv at 2048")
     tx = int(r["tokens_to_exceed_state"])
     check(tx * pt > 24 * per_layer >= (tx - 1) * pt, "first token count where KV > state")
+
+# --- 6. Mamba-2 (SSD): the head's recurrence in numpy, and M as L o (C B^T) built
+# with a cumulative sum (segsum), independently of the C's loops
+A2 = -0.7
+dh = delta[:, 0]                                   # one delta per token for the head
+S = np.zeros((D, N)); Yr = np.zeros((LS, D))
+for i in range(LS):
+    S = np.exp(dh[i] * A2) * S + dh[i] * np.outer(U[i], Bt[i])
+    Yr[i] = S @ Ct[i]
+ssd = rec["ssd recurrent"][0]
+check(int(ssd["L"]) == LS and int(ssd["P"]) == D and int(ssd["N"]) == N and float(ssd["A"]) == A2, "ssd setup")
+near(float(ssd["y_sum"]), Yr.sum(), 1e-12, "ssd y_sum")
+cs = np.concatenate([[0.0], np.cumsum(dh)])        # cs[t+1] - cs[s+1] = delta_{s+1} + ... + delta_t
+seg = cs[1:, None] - cs[None, 1:]
+Lmask = np.where(np.tri(LS, dtype=bool), np.exp(A2 * np.where(np.tri(LS, dtype=bool), seg, 0.0)) * dh[None, :], 0.0)
+M = Lmask * (Ct @ Bt.T)
+check(np.abs(M @ U - Yr).max() < 1e-12, "numpy: M = L o (C B^T) applied to x equals the recurrence")
+for lag in range(4):
+    near(f("ssd M_at", "lag%d" % lag), M[10, 10 - lag], 1e-9, "ssd M t=10 lag=%d" % lag)
+check(f("ssd quadratic_vs_recurrent", "max_abs_diff") < 1e-12, "C: quadratic form == recurrence to 1e-12")
+check(f("ssd chunked_vs_recurrent", "max_abs_diff") < 1e-12, "C: chunked form == recurrence to 1e-12")
+check(int(rec["ssd chunked_vs_recurrent"][0]["Q"]) < LS, "the chunks are shorter than the sequence")
 
 print("t_views: %d passed, %d failed" % (npass, len(fails)))
 sys.exit(1 if fails else 0)

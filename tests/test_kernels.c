@@ -108,6 +108,7 @@ int main(void)
         io.n_group = G;
         io.d_state = N;
         io.a_per_state = 0;
+        io.d_per_channel = 0;
         io.A = A;
         io.D = D;
         io.h = h;
@@ -162,6 +163,7 @@ int main(void)
             io.n_group = 1;
             io.d_state = N;
             io.a_per_state = 1;
+            io.d_per_channel = 0;
             io.A = A;
             io.D = D;
             io.x = x;

@@ -85,7 +85,7 @@ int main(void)
     /* header fields */
     p = copy_of(&f, &raw); p[1] = 'X';
     CHECK(mamba_model_init_memory(&m, p, f.size) == MAMBA_ERR_BAD_MAGIC, "bad magic"); free(raw);
-    CHECK(load_with(&f, 8, 2, 32, &m) == MAMBA_ERR_VERSION, "future version");
+    CHECK(load_with(&f, 8, 3, 32, &m) == MAMBA_ERR_VERSION, "future version");
     CHECK(load_with(&f, 8, 0, 32, &m) == MAMBA_ERR_VERSION, "version 0");
     CHECK(load_with(&f, 12, 256, 32, &m) == MAMBA_ERR_VERSION, "other header size");
     CHECK(load_with(&f, 16, 0x78563412u, 32, &m) == MAMBA_ERR_ENDIAN, "swapped endianness");
@@ -93,7 +93,8 @@ int main(void)
     CHECK(load_with(&f, 20, 0x0040B943u, 32, &m) == MAMBA_ERR_ENDIAN, "float sentinel swapped");
     CHECK(load_with(&f, 24, f.size + 1, 64, &m) == MAMBA_ERR_TRUNCATED, "file_bytes past the buffer");
     CHECK(load_with(&f, 24, 0xFFFFFFFFFFFFFFC0ull, 64, &m) == MAMBA_ERR_TRUNCATED, "huge file_bytes");
-    CHECK(load_with(&f, 32, 3, 32, &m) == MAMBA_ERR_DIMENSION, "unknown arch");
+    CHECK(load_with(&f, 32, 4, 32, &m) == MAMBA_ERR_DIMENSION, "unknown arch");
+    CHECK(load_with(&f, 32, 3, 32, &m) == MAMBA_ERR_VERSION, "Mamba-2 in a version-1 file");
     CHECK(load_with(&f, 36, 0x11, 32, &m) == MAMBA_ERR_DIMENSION, "unknown flag");
     CHECK(load_with(&f, 40, 0, 32, &m) == MAMBA_ERR_DIMENSION, "d_model 0");
     CHECK(load_with(&f, 40, 0x80000000u, 32, &m) == MAMBA_ERR_DIMENSION, "d_model huge");

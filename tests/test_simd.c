@@ -402,6 +402,141 @@ int main(void)
         CHECK(bad_y == 0, "ssm_step output: %d channels off the reference", bad_y);
     }
 
+    /* 5. the Mamba-2 scan (heads, grouped B/C, one A per head) against its
+          scalar reference: d_state 1..40 and 128 (every tail), head sizes
+          1..5, 1, 2 or 4 groups of heads, D per head and per channel; the
+          group a head reads is h / (H / G), checked by giving each group a
+          different B and C */
+    {
+        enum { HMAX = 8, PMAX = 5, NMAX = 128 };
+        static float SA[HMAX * PMAX * NMAX], SB[HMAX * PMAX * NMAX], S0[HMAX * PMAX * NMAX];
+        static float Bv[4 * NMAX], Cv[4 * NMAX];
+        float xs[HMAX * PMAX], dl[HMAX], A[HMAX], Dv[HMAX * PMAX], yA[HMAX * PMAX], yB[HMAX * PMAX];
+        mamba__scan_io io;
+        int N, P, G, dpc, bad = 0, runs = 0;
+        for (N = 1; N <= NMAX; N = N < 40 ? N + 1 : N < 64 ? 64 : 2 * N) { /* 1..40, 64, 128 */
+            for (P = 1; P <= PMAX; P += 2)
+                for (G = 1; G <= 4; G *= 2)
+                    for (dpc = 0; dpc < 2; dpc++) {
+                        const int H = 8, C = H * P;
+                        int c, k2;
+                        for (c = 0; c < C; c++) {
+                            xs[c] = frand();
+                            Dv[c] = frand();
+                        }
+                        for (c = 0; c < H; c++) {
+                            dl[c] = 0.001f + 0.6f * (frand() + 1);
+                            A[c] = -(float)pow(10.0, 2.2 * (frand() + 1) - 3.0);
+                        }
+                        A[0] = -100.0f;
+                        for (k2 = 0; k2 < G * N; k2++) {
+                            Bv[k2] = frand();
+                            Cv[k2] = frand();
+                        }
+                        for (i = 0; i < C * N; i++) SA[i] = SB[i] = S0[i] = 3 * frand();
+                        io.n_head = H;
+                        io.head_dim = P;
+                        io.n_group = G;
+                        io.d_state = N;
+                        io.a_per_state = 0;
+                        io.d_per_channel = dpc;
+                        io.A = A;
+                        io.D = Dv;
+                        io.x = xs;
+                        io.delta = dl;
+                        io.B = Bv;
+                        io.C = Cv;
+                        io.ldx = io.ldd = io.ldbc = io.ldy = 0;
+                        io.h = SA;
+                        io.y = yA;
+                        mamba__scan_scalar(&io, 0, H, 1); /* the reference */
+                        io.h = SB;
+                        io.y = yB;
+                        mamba__scan(&io, 1, runs & 1); /* the SIMD head kernel (mamba__scan_head) */
+                        for (i = 0; i < C * N; i++)
+                            if (fabs((double)SB[i] - SA[i]) > 1e-6 * (fabs(S0[i]) + 2.0) + 1e-30) bad++;
+                        for (c = 0; c < C; c++) {
+                            const int h = c / P, g = h / (H / G);
+                            double mag = fabs(Dv[dpc ? c : h] * xs[c]), want = (double)(dpc ? Dv[c] : Dv[h]) * xs[c];
+                            for (k2 = 0; k2 < N; k2++) {
+                                /* the definition, in double, from the reference's own new state */
+                                want += (double)SA[(size_t)c * N + k2] * Cv[g * N + k2];
+                                mag += fabs(SA[(size_t)c * N + k2] * Cv[g * N + k2]);
+                            }
+                            if (fabs((double)yA[c] - want) > 1e-5 * mag + 1e-30) bad++;
+                            if (fabs((double)yB[c] - yA[c]) > 1e-5 * mag + 1e-30) bad++;
+                        }
+                        /* and the new state itself: exp(delta A) S0 + delta x B[g] */
+                        for (c = 0; c < C; c++) {
+                            const int h = c / P, g = h / (H / G);
+                            for (k2 = 0; k2 < N; k2++) {
+                                double want = exp((double)dl[h] * A[h]) * S0[(size_t)c * N + k2] +
+                                              (double)xs[c] * dl[h] * Bv[g * N + k2];
+                                if (fabs(SA[(size_t)c * N + k2] - want) > 1e-6 * (fabs(S0[(size_t)c * N + k2]) + 2.0))
+                                    bad++;
+                            }
+                        }
+                        runs++;
+                    }
+        }
+        CHECK(bad == 0 && runs > 0, "Mamba-2 scan: %d values off the reference in %d runs", bad, runs);
+    }
+
+    /* 6. the Mamba-2 scan over a block of tokens (mamba_forward: with
+          AVX-512, 16 channels of a head in lanes, mamba__scan_head16, for
+          head_dim and d_state multiples of 16; else token after token)
+          against the reference, 5 and 70 tokens (a chunk of 64 and a
+          short one), rows ld apart as in the block */
+    {
+        enum { H = 4, PM = 32, NM = 48, TM = 70 };
+        static float SA[H * PM * NM], SB[H * PM * NM], xs[TM * H * PM], bc[TM * 2 * 2 * NM], dl[TM * H];
+        static float yA[TM * H * PM], yB[TM * H * PM];
+        float A[H], Dv[H * PM];
+        mamba__scan_io io;
+        int P, N, G, dpc, T, bad = 0, runs = 0;
+        for (T = 5; T <= TM; T += TM - 5)
+            for (P = 16; P <= PM; P += 16)
+                for (N = 16; N <= NM; N += 32)
+                    for (G = 1; G <= 2; G++)
+                        for (dpc = 0; dpc < 2; dpc++) {
+                            const int C = H * P;
+                            for (i = 0; i < T * C; i++) xs[i] = frand();
+                            for (i = 0; i < T * 2 * G * N; i++) bc[i] = frand();
+                            for (i = 0; i < T * H; i++) dl[i] = 0.001f + 0.3f * (frand() + 1);
+                            for (i = 0; i < H; i++) A[i] = -(float)pow(10.0, 2.2 * (frand() + 1) - 3.0);
+                            for (i = 0; i < C; i++) Dv[i] = frand();
+                            for (i = 0; i < C * N; i++) SA[i] = SB[i] = frand();
+                            io.n_head = H;
+                            io.head_dim = P;
+                            io.n_group = G;
+                            io.d_state = N;
+                            io.a_per_state = 0;
+                            io.d_per_channel = dpc;
+                            io.A = A;
+                            io.D = Dv;
+                            io.x = xs;
+                            io.ldx = (size_t)C;
+                            io.delta = dl;
+                            io.ldd = H;
+                            io.B = bc;
+                            io.C = bc + G * N;
+                            io.ldbc = (size_t)(2 * G * N);
+                            io.ldy = (size_t)C;
+                            io.h = SA;
+                            io.y = yA;
+                            mamba__scan_scalar(&io, 0, H, T);
+                            io.h = SB;
+                            io.y = yB;
+                            mamba__scan(&io, T, 1);
+                            for (i = 0; i < C * N; i++)
+                                if (fabs((double)SB[i] - SA[i]) > 1e-5 * (fabs(SA[i]) + 1.0)) bad++;
+                            for (i = 0; i < T * C; i++)
+                                if (fabs((double)yB[i] - yA[i]) > 1e-5 * (fabs(yA[i]) + 1.0)) bad++;
+                            runs++;
+                        }
+        CHECK(bad == 0 && runs == 32, "Mamba-2 scan over a block: %d values off the reference in %d runs", bad, runs);
+    }
+
     free(w);
     free(x);
     free(h);

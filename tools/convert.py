@@ -12,9 +12,10 @@ Two input layouts are read as they are published:
 1. state-spaces (`mamba_ssm`): config.json with d_model, n_layer, vocab_size,
    ssm_cfg, rms_norm, pad_vocab_size_multiple, ...; weights in
    pytorch_model.bin (loaded with torch, imported only for this file type).
-2. transformers (`model_type` "mamba" or "falcon_mamba"): config.json with
-   hidden_size, num_hidden_layers, state_size, ...; weights in
-   model.safetensors or shards listed in model.safetensors.index.json, read
+   ssm_cfg.layer "Mamba2" is Mamba-2 (arch 3, build_mamba2).
+2. transformers (`model_type` "mamba", "falcon_mamba" or "mamba2"):
+   config.json with hidden_size, num_hidden_layers, state_size, ...; weights
+   in model.safetensors or shards listed in model.safetensors.index.json, read
    by mambafile.read_safetensors (no torch, no safetensors package).
 
 Dimensions come from the tensor shapes; config values, where present, must
@@ -151,7 +152,8 @@ def read_config(ckpt):
 
 KNOWN_ARCHITECTURES = {"MambaForCausalLM": "mamba", "MambaModel": "mamba",
                        "FalconMambaForCausalLM": "falcon_mamba", "FalconMambaModel": "falcon_mamba",
-                       "MambaLMHeadModel": "mamba"}
+                       "MambaLMHeadModel": "mamba", "Mamba2ForCausalLM": "mamba2", "Mamba2Model": "mamba2"}
+MODEL_TYPES = {"mamba": mf.ARCH_MAMBA1, "falcon_mamba": mf.ARCH_FALCON_MAMBA, "mamba2": mf.ARCH_MAMBA2}
 
 
 def describe(cfg):
@@ -165,21 +167,22 @@ def describe(cfg):
             raise ConvertError("unknown architecture %s in config.json (supported: %s)"
                                % (a, ", ".join(sorted(KNOWN_ARCHITECTURES))))
     if mt is not None:
-        if mt not in ("mamba", "falcon_mamba"):
-            raise ConvertError("unknown model_type %r in config.json (supported: mamba, falcon_mamba)" % mt)
+        if mt not in MODEL_TYPES:
+            raise ConvertError("unknown model_type %r in config.json (supported: %s)"
+                               % (mt, ", ".join(sorted(MODEL_TYPES))))
         if "hidden_size" not in cfg and "d_model" in cfg:
-            return "state-spaces", mf.ARCH_MAMBA1
-        return "hf", (mf.ARCH_FALCON_MAMBA if mt == "falcon_mamba" else mf.ARCH_MAMBA1)
+            return "state-spaces", mf.ARCH_MAMBA2 if mt == "mamba2" else mf.ARCH_MAMBA1
+        return "hf", MODEL_TYPES[mt]
     if "d_model" in cfg and "n_layer" in cfg:
         layer = (cfg.get("ssm_cfg") or {}).get("layer", "Mamba1")
-        if layer != "Mamba1":
-            raise ConvertError("unknown architecture: ssm_cfg.layer = %r (only Mamba1 is supported)" % layer)
+        if layer not in ("Mamba1", "Mamba2"):
+            raise ConvertError("unknown architecture: ssm_cfg.layer = %r (supported: Mamba1, Mamba2)" % layer)
         if cfg.get("attn_layer_idx"):
             raise ConvertError("unknown architecture: hybrid model with attention layers (attn_layer_idx)")
         if cfg.get("d_intermediate"):
             raise ConvertError("unknown architecture: d_intermediate=%r (MLP blocks are not supported)"
                                % cfg["d_intermediate"])
-        return "state-spaces", mf.ARCH_MAMBA1
+        return "state-spaces", mf.ARCH_MAMBA2 if layer == "Mamba2" else mf.ARCH_MAMBA1
     if "hidden_size" in cfg:
         raise ConvertError("config.json has no model_type; cannot tell the architecture")
     raise ConvertError("unknown model: config.json has neither d_model/n_layer (state-spaces) "
@@ -268,9 +271,51 @@ def same_values(a, b, shape):
     return all(np.array_equal(x, y) for x, y in zip(mf.row_chunks(a, shape), mf.row_chunks(b, shape)))
 
 
+def embedding_and_head(w, padded, d_model, tie, layout, tok_path, n_vocab, eos):
+    """The embedding (either name), the vocabulary and the output matrix:
+    returns (embedding name, lm_head LazyTensor or None when tied, n_vocab, eos)."""
+    emb_name = next((n for n in ("backbone.embedding.weight", "backbone.embeddings.weight") if n in w), None)
+    if emb_name is None:
+        raise ConvertError("missing tensor backbone.embeddings.weight (or backbone.embedding.weight)")
+    check_shape(w, emb_name, (padded, d_model))
+    if tok_path and layout == "hf":
+        n_ids, _ = tokenizer_info(tok_path)
+        if n_ids > padded:
+            raise ConvertError("tokenizer %s has %d ids but the embedding only %d rows" % (tok_path, n_ids, padded))
+        n_vocab = n_ids
+    if eos is None:
+        eot = tokenizer_info(tok_path)[1] if tok_path else None
+        eos = eot if eot is not None else 0
+    # Output matrix: written only when separate from the embedding.
+    lm = None
+    if "lm_head.weight" in w:
+        check_shape(w, "lm_head.weight", (padded, d_model))
+        if tie is False:
+            lm = w["lm_head.weight"]
+        elif not same_values(w["lm_head.weight"], w[emb_name], (padded, d_model)):
+            if tie:
+                warn("config says the embeddings are tied but lm_head.weight differs; writing it separately")
+            lm = w["lm_head.weight"]
+    elif tie is False:
+        raise ConvertError("missing tensor lm_head.weight (config says the embeddings are not tied)")
+    return emb_name, lm, n_vocab, eos
+
+
+def token_ids(cfg):
+    """bos, eos, pad from a transformers config (a list keeps its first id)."""
+    def tid(key):
+        v = cfg.get(key)
+        if isinstance(v, list):
+            v = v[0] if v else None
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
+    return tid("bos_token_id"), tid("eos_token_id"), tid("pad_token_id")
+
+
 def build(cfg, layout, arch, w, tok_path):
     """Check the weights against the config; return (config dict, tensor list
     of (role, layer, LazyTensor, None)) with the dtype left to the caller."""
+    if arch == mf.ARCH_MAMBA2:
+        return build_mamba2(cfg, layout, w, tok_path)
     L = "backbone.layers.%d."
     M = L + "mixer."
     if layout == "state-spaces":
@@ -306,27 +351,9 @@ def build(cfg, layout, arch, w, tok_path):
         bias_key, conv_bias_key, where_sub = "use_bias", "use_conv_bias", "config.json"
         expand = cfg.get("expand")
         inner_key = "intermediate_size"
+        bos, eos, pad = token_ids(cfg)
 
-        def tid(key):
-            v = cfg.get(key)
-            if isinstance(v, list):
-                v = v[0] if v else None
-            return v if isinstance(v, int) and not isinstance(v, bool) else None
-        bos, eos, pad = tid("bos_token_id"), tid("eos_token_id"), tid("pad_token_id")
-
-    # Embedding (either name) and the vocabulary.
-    emb_name = next((n for n in ("backbone.embedding.weight", "backbone.embeddings.weight") if n in w), None)
-    if emb_name is None:
-        raise ConvertError("missing tensor backbone.embeddings.weight (or backbone.embedding.weight)")
-    check_shape(w, emb_name, (padded, d_model))
-    if tok_path and layout == "hf":
-        n_ids, _ = tokenizer_info(tok_path)
-        if n_ids > padded:
-            raise ConvertError("tokenizer %s has %d ids but the embedding only %d rows" % (tok_path, n_ids, padded))
-        n_vocab = n_ids
-    if eos is None:
-        eot = tokenizer_info(tok_path)[1] if tok_path else None
-        eos = eot if eot is not None else 0
+    emb_name, lm, n_vocab, eos = embedding_and_head(w, padded, d_model, tie, layout, tok_path, n_vocab, eos)
 
     # Dimensions from layer 0's shapes; stated config values must agree.
     a_shape = shape_of(w, (M % 0) + "A_log")
@@ -363,19 +390,6 @@ def build(cfg, layout, arch, w, tok_path):
     bias_agrees(c_sub, bias_key, has_in_b, (M % 0) + "in_proj.bias", where_sub)
     bias_agrees(c_sub, bias_key, has_out_b, (M % 0) + "out_proj.bias", where_sub)
     bias_agrees(c_sub, conv_bias_key, has_conv_b, (M % 0) + "conv1d.bias", where_sub)
-
-    # Output matrix: written only when separate from the embedding.
-    lm = None
-    if "lm_head.weight" in w:
-        check_shape(w, "lm_head.weight", (padded, d_model))
-        if tie is False:
-            lm = w["lm_head.weight"]
-        elif not same_values(w["lm_head.weight"], w[emb_name], (padded, d_model)):
-            if tie:
-                warn("config says the embeddings are tied but lm_head.weight differs; writing it separately")
-            lm = w["lm_head.weight"]
-    elif tie is False:
-        raise ConvertError("missing tensor lm_head.weight (config says the embeddings are not tied)")
 
     config = dict(arch=arch, d_model=d_model, n_layer=n_layer, d_inner=d_inner, d_state=d_state,
                   d_conv=d_conv, dt_rank=dt_rank, n_vocab_padded=padded, n_vocab=n_vocab,
@@ -439,6 +453,12 @@ GGUF_NATIVE = {"F32": "f32", "F16": "f16", "BF16": "bf16", "Q8_0": "q8", "Q4_0":
 Q4_DTYPES = ("q4_0", "iq4_nl")
 
 
+def gguf_role(key):
+    """The .mamba role number of a gguf.Model tensor key (the keys are
+    mambafile's role names, except Mamba-2's dt_bias and ssm_norm)."""
+    return mf.ROLES[{"dt_bias": "dt_proj_bias", "ssm_norm": "gate_norm"}.get(key, key)]
+
+
 def matrix_dtype(role, cols, dtype, output):
     """The dtype --dtype gives a matrix: the 4-bit types go where llama.cpp
     puts its 4-bit types (in_proj, out_proj, x_proj, dt_proj, an embedding
@@ -489,10 +509,6 @@ def convert_gguf(args, overrides):
     try:
         g = gguf.open_gguf(args.checkpoint)
         m = gguf.mamba_model(g)
-        if m.arch == "mamba2":
-            if not hasattr(mf, "ARCH_MAMBA2"):
-                raise ConvertError("%s: Mamba-2 GGUF read and checked, but this mamba.h has no Mamba-2 "
-                                   "(format arch 3) yet" % args.checkpoint)
         tok = None
         try:
             tj, n_vocab, ids = gguf.tokenizer_json(m, build=not (args.no_tokenizer or args.tokenizer))
@@ -512,25 +528,34 @@ def convert_gguf(args, overrides):
         finally:
             os.unlink(f.name)
     hp = m.hp
-    arch = {"mamba": mf.ARCH_MAMBA1, "falcon_mamba": mf.ARCH_FALCON_MAMBA}[m.arch]
+    arch = {"mamba": mf.ARCH_MAMBA1, "falcon_mamba": mf.ARCH_FALCON_MAMBA, "mamba2": mf.ARCH_MAMBA2}[m.arch]
     if args.mixer_rms_eps is not None and m.arch == "falcon_mamba":
         hp["mixer_rms_eps"] = args.mixer_rms_eps
         m.notes = [n for n in m.notes if not n.startswith("Falcon-Mamba")]
     config = dict(arch=arch, d_model=hp["d_model"], n_layer=hp["n_layer"], d_inner=hp["d_inner"],
-                  d_state=hp["d_state"], d_conv=hp["d_conv"], dt_rank=hp["dt_rank"],
+                  d_state=hp["d_state"], d_conv=hp["d_conv"], dt_rank=hp.get("dt_rank", 0),
                   n_vocab_padded=hp["n_vocab_padded"], n_vocab=n_vocab, norm_eps=hp["norm_eps"],
                   mixer_rms_eps=hp["mixer_rms_eps"], **ids)
+    if m.arch == "mamba2":
+        # What llama.cpp's mamba2 graph computes (llm_build_mamba2): the gated
+        # norm is always there, per group, gate first, with the layer eps; D
+        # per head; no clamp of delta (a GGUF has no time_step_limit).
+        config.update(n_heads=hp["n_heads"], head_dim=hp["head_dim"], n_groups=hp["n_groups"],
+                      mixer_rms_eps=hp["norm_eps"], d_per_channel=False, norm_before_gate=False)
+        m.notes.append("Mamba-2: gated norm per group of %d channels, gate first, eps %g (the layer eps, as "
+                       "llama.cpp); no delta clamp (not in a GGUF)" % (hp["d_inner"] // hp["n_groups"],
+                                                                      hp["norm_eps"]))
     if config["eos_id"] is None:
         config["eos_id"] = 0 if n_vocab > 0 else None
     items, errs = [], []
-    order = [("embedding", 0)] + [(k, i) for i in range(hp["n_layer"]) for k in
-                                  ("norm", "in_proj", "in_proj_bias", "conv1d", "conv1d_bias", "x_proj",
-                                   "dt_proj", "dt_proj_bias", "A", "D", "out_proj", "out_proj_bias")] \
+    per_layer = ("norm", "in_proj", "in_proj_bias", "conv1d", "conv1d_bias", "x_proj", "dt_proj", "dt_proj_bias",
+                 "dt_bias", "A", "D", "ssm_norm", "out_proj", "out_proj_bias")
+    order = [("embedding", 0)] + [(k, i) for i in range(hp["n_layer"]) for k in per_layer] \
         + [("norm_f", 0), ("lm_head", 0)]
     for key, layer in order:
         if (key, layer) not in m.tensors:
             continue
-        role = mf.ROLES[key]
+        role = gguf_role(key)
         try:
             a, gtype = gguf.load_tensor(m, key, layer)
         except gguf.GGUFError as e:
@@ -567,6 +592,181 @@ def convert_gguf(args, overrides):
         notes.append("re-quantised %d matrices; added RMS error (relative to each matrix's RMS): mean %.3g, "
                      "max %.3g (%s, %s -> %s)" % (len(errs), sum(e[0] for e in errs) / len(errs), *worst))
     return config, items, tok, notes
+
+
+def dt_limit_of(v, key, where):
+    """A (min, max) pair for delta's clamp; max may be Infinity."""
+    if v is None:
+        return 0.0, float("inf")
+    if not isinstance(v, (list, tuple)) or len(v) != 2 or \
+            not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+        raise ConvertError("%s: %s must be a pair of numbers, got %r" % (where, key, v))
+    lo, hi = float(v[0]), float(v[1])
+    if not (0.0 <= lo < hi) or math.isnan(hi) or math.isinf(lo):
+        raise ConvertError("%s: %s = %r is not 0 <= min < max" % (where, key, v))
+    return lo, hi
+
+
+def build_mamba2(cfg, layout, w, tok_path):
+    """Mamba-2 (arch 3): the state-spaces Mamba2 mixer or transformers'
+    Mamba2ForCausalLM. Every size comes from the tensor shapes; the config's
+    values, where stated, must agree. The gated-MLP slice (d_ssm < d_inner) is
+    refused. transformers' own code ignores the config's norm_before_gate and
+    rms_norm (its MambaRMSNormGated always gates first; Mamba-Codestral-7B's
+    config says norm_before_gate=true yet the model runs gate-first), so this
+    layout is converted as transformers computes it."""
+    L, M = "backbone.layers.%d.", "backbone.layers.%d.mixer."
+    m0 = M % 0
+    if layout == "state-spaces":
+        ssm = cfg.get("ssm_cfg") or {}
+        where = "config.json ssm_cfg"
+        d_model, n_layer, vocab = need_int(cfg, "d_model"), need_int(cfg, "n_layer"), need_int(cfg, "vocab_size")
+        if cfg.get("rms_norm", True) is False:
+            raise ConvertError("unknown architecture: rms_norm=false (LayerNorm blocks are not supported)")
+        mult = cfg.get("pad_vocab_size_multiple", 8)
+        padded = vocab if not mult or vocab % mult == 0 else vocab + mult - vocab % mult
+        norm_eps = float(cfg.get("norm_epsilon", 1e-5))
+        gate_eps = 1e-5      # mamba2.py builds RMSNormGated(..., eps=1e-5) whatever norm_epsilon says
+        tie, n_vocab = cfg.get("tie_embeddings", True), vocab
+        groups = ssm.get("ngroups", 1)
+        keys = {"d_state": "d_state", "d_conv": "d_conv", "head_dim": "headdim", "expand": "expand",
+                "bias": "bias", "conv_bias": "conv_bias"}
+        rmsnorm = bool(ssm.get("rmsnorm", True))
+        nbg = bool(ssm.get("norm_before_gate", False))
+        dt_min, dt_max = dt_limit_of(ssm.get("dt_limit"), "dt_limit", where)
+        if ssm.get("d_ssm") is not None and ssm["d_ssm"] != ssm.get("expand", 2) * d_model:
+            raise ConvertError("%s: d_ssm=%r < d_inner: the gated-MLP slice of Mamba2 is not supported"
+                               % (where, ssm["d_ssm"]))
+        bos = eos = pad = None
+        c_sub = ssm
+    else:
+        where, c_sub = "config.json", cfg
+        d_model, n_layer = need_int(cfg, "hidden_size"), need_int(cfg, "num_hidden_layers")
+        padded = need_int(cfg, "vocab_size")
+        norm_eps = float(cfg.get("layer_norm_epsilon", 1e-5))
+        gate_eps = norm_eps  # transformers: MambaRMSNormGated(eps=layer_norm_epsilon)
+        tie, n_vocab = cfg.get("tie_word_embeddings", False), padded   # Mamba2Config defaults to untied
+        groups = cfg.get("n_groups", 8)                                # ... and to 8 groups
+        keys = {"d_state": "state_size", "d_conv": "conv_kernel", "head_dim": "head_dim", "expand": "expand",
+                "n_heads": "num_heads", "bias": "use_bias", "conv_bias": "use_conv_bias"}
+        rmsnorm, nbg = True, False
+        if cfg.get("norm_before_gate"):
+            warn("config.json norm_before_gate=true is ignored, as transformers ignores it (gate, then norm)")
+        if cfg.get("rms_norm") is False:
+            warn("config.json rms_norm=false is ignored, as transformers ignores it (the gated norm is applied)")
+        dt_min, dt_max = dt_limit_of(cfg.get("time_step_limit"), "time_step_limit", where)
+        bos, eos, pad = token_ids(cfg)
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups <= 0:
+        raise ConvertError("%s: n_groups must be a positive integer, got %r" % (where, groups))
+    if layout == "state-spaces" and (cfg.get("attn_layer_idx") or cfg.get("d_intermediate")):
+        raise ConvertError("unknown architecture: hybrid or MLP blocks (attn_layer_idx / d_intermediate)")
+
+    emb_name, lm, n_vocab, eos = embedding_and_head(w, padded, d_model, tie, layout, tok_path, n_vocab, eos)
+
+    # Sizes from layer 0's shapes.
+    def dims(name, nd):
+        got = shape_of(w, m0 + name)
+        if len(got) != nd:
+            raise ConvertError("misshapen tensor %s%s: expected %d dimensions, got %s" % (m0, name, nd, got))
+        return got
+    (H,) = dims("A_log", 1)
+    conv_dim, one, d_conv = dims("conv1d.weight", 3)
+    if one != 1:
+        raise ConvertError("misshapen tensor %sconv1d.weight: expected (conv_dim, 1, d_conv), got %s"
+                           % (m0, (conv_dim, one, d_conv)))
+    dm_o, d_inner = dims("out_proj.weight", 2)
+    rows, dm_i = dims("in_proj.weight", 2)
+    if dm_o != d_model or dm_i != d_model:
+        raise ConvertError("misshapen tensor %s: d_model %d, but the embedding has %d"
+                           % (m0 + ("out_proj.weight" if dm_o != d_model else "in_proj.weight"),
+                              dm_o if dm_o != d_model else dm_i, d_model))
+    d_ssm = 2 * d_inner + H - (rows - conv_dim)
+    if d_ssm != d_inner:
+        raise ConvertError("%sin_proj.weight has %d rows: d_ssm %d != d_inner %d (the gated-MLP slice of Mamba2 "
+                           "is not supported)" % (m0, rows, d_ssm, d_inner))
+    if d_inner % H:
+        raise ConvertError("%sA_log gives %d heads, which do not divide d_inner %d" % (m0, H, d_inner))
+    head_dim = d_inner // H
+    if H % groups:
+        raise ConvertError("%s: n_groups=%d does not divide the %d heads of %sA_log" % (where, groups, H, m0))
+    if conv_dim <= d_inner or (conv_dim - d_inner) % (2 * groups):
+        raise ConvertError("%sconv1d.weight has %d channels: not d_inner %d + 2 * n_groups %d * d_state"
+                           % (m0, conv_dim, d_inner, groups))
+    d_state = (conv_dim - d_inner) // (2 * groups)
+    agree(c_sub, keys["d_state"], d_state, "%sconv1d.weight with n_groups %d" % (m0, groups), where)
+    agree(c_sub, keys["d_conv"], d_conv, "%sconv1d.weight" % m0, where)
+    agree(c_sub, keys["head_dim"], head_dim, "%sA_log and out_proj.weight" % m0, where)
+    if "n_heads" in keys:
+        agree(c_sub, keys["n_heads"], H, "%sA_log" % m0, where)
+        agree(cfg, "intermediate_size", d_inner, "%sout_proj.weight" % m0)
+    ex = c_sub.get(keys["expand"])
+    if isinstance(ex, (int, float)) and not isinstance(ex, bool) and ex * d_model != d_inner:
+        raise ConvertError("%s says expand=%r (d_inner %r) but %sout_proj.weight gives d_inner %d"
+                           % (where, ex, ex * d_model, m0, d_inner))
+    (n_d,) = dims("D", 1)
+    if n_d not in (H, d_inner):
+        raise ConvertError("misshapen tensor %sD: expected (%d,) or (%d,), got (%d,)" % (m0, H, d_inner, n_d))
+    d_per_channel = n_d == d_inner and d_inner != H
+    if layout == "state-spaces" and "D_has_hdim" in c_sub and bool(c_sub["D_has_hdim"]) != d_per_channel:
+        raise ConvertError("%s says D_has_hdim=%r but %sD has %d entries" % (where, c_sub["D_has_hdim"], m0, n_d))
+    has_norm = m0 + "norm.weight" in w
+    if rmsnorm and not has_norm:
+        raise ConvertError("missing tensor %snorm.weight (the gated RMSNorm)" % m0)
+    if not rmsnorm and has_norm:
+        raise ConvertError("%s says rmsnorm=false but tensor %snorm.weight exists" % (where, m0))
+    has_in_b, has_out_b = m0 + "in_proj.bias" in w, m0 + "out_proj.bias" in w
+    has_conv_b = m0 + "conv1d.bias" in w
+    bias_agrees(c_sub, keys["bias"], has_in_b, m0 + "in_proj.bias", where)
+    bias_agrees(c_sub, keys["bias"], has_out_b, m0 + "out_proj.bias", where)
+    bias_agrees(c_sub, keys["conv_bias"], has_conv_b, m0 + "conv1d.bias", where)
+
+    config = dict(arch=mf.ARCH_MAMBA2, d_model=d_model, n_layer=n_layer, d_inner=d_inner, d_state=d_state,
+                  d_conv=d_conv, dt_rank=0, n_vocab_padded=padded, n_vocab=n_vocab, norm_eps=norm_eps,
+                  mixer_rms_eps=gate_eps if rmsnorm else 0.0, bos_id=bos, eos_id=eos, pad_id=pad,
+                  n_heads=H, head_dim=head_dim, n_groups=groups, d_per_channel=d_per_channel,
+                  norm_before_gate=nbg and rmsnorm, dt_min=dt_min, dt_max=dt_max)
+
+    def fold_a(a):   # A = -exp(A_log), computed in float64, stored f32
+        return (-np.exp(np.asarray(a, dtype=np.float64))).astype(np.float32)
+
+    tensors = [(1, 0, w[emb_name])]
+    used = {emb_name, "lm_head.weight"}
+    for i in range(n_layer):
+        p, m = L % i, M % i
+        spec = [(16, p + "norm.weight", (d_model,)), (17, m + "in_proj.weight", (rows, d_model))]
+        if has_in_b:
+            spec.append((18, m + "in_proj.bias", (rows,)))
+        spec.append((19, m + "conv1d.weight", (conv_dim, 1, d_conv)))
+        if has_conv_b:
+            spec.append((20, m + "conv1d.bias", (conv_dim,)))
+        spec += [(23, m + "dt_bias", (H,)), (24, m + "A_log", (H,)), (25, m + "D", (n_d,))]
+        if has_norm:
+            spec.append((28, m + "norm.weight", (d_inner,)))
+        spec.append((26, m + "out_proj.weight", (d_model, d_inner)))
+        if has_out_b:
+            spec.append((27, m + "out_proj.bias", (d_model,)))
+        for role, name, want in spec:
+            t = check_shape(w, name, want)
+            used.add(name)
+            if role == 19:
+                t = t.map(lambda a: np.asarray(a).reshape(conv_dim, d_conv), (conv_dim, d_conv))
+            elif role == 24:
+                t = t.map(fold_a, (H,))
+            tensors.append((role, i, t))
+        for opt in ("in_proj.bias", "out_proj.bias", "conv1d.bias", "norm.weight"):
+            if m + opt in w and m + opt not in used:
+                raise ConvertError("unexpected tensor %s (layer 0 has no %s)" % (m + opt, opt))
+    tensors.append((2, 0, check_shape(w, "backbone.norm_f.weight", (d_model,))))
+    used.add("backbone.norm_f.weight")
+    if lm is not None:
+        tensors.append((3, 0, lm))
+    extra = sorted(n for n in w if n not in used)
+    bad = [n for n in extra if n.startswith("backbone.")]
+    if bad:
+        raise ConvertError("unexpected tensor %s (n_layer=%d; a different architecture?)" % (bad[0], n_layer))
+    if extra:
+        warn("ignoring %d unknown tensors, e.g. %s" % (len(extra), extra[0]))
+    return config, tensors
 
 
 def parse_overrides(items):

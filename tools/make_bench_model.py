@@ -10,7 +10,13 @@ D = 1, dt_proj.bias = softplus^-1 of a delta in [0.001, 0.1], norms 1), so a
 step runs the same arithmetic as a trained model: no NaN, no overflow, no
 denormal slow paths. It says nothing about quality.
 
-usage: make_bench_model.py OUT_PREFIX [--dtype f32,f16,bf16,q8] [--seed 0]
+With --shapes mamba2-130m or mamba2-780m: the shapes of state-spaces
+Mamba-2 models (d_model 768 / 1536, 24 / 48 layers, d_state 128, head_dim
+64, one group, expand 2, 50288 embedding rows, tied; 780m's weights do not
+fit in a 260 MiB last-level cache), initialised as mamba2.py does (A_log =
+log U(1, 16) per head, D = 1, dt_bias for a delta in [0.001, 0.1]).
+
+usage: make_bench_model.py OUT_PREFIX [--dtype f32,f16,bf16,q8] [--seed 0] [--shape NAME]
 writes OUT_PREFIX-f32.mamba, OUT_PREFIX-f16.mamba, ... (one per dtype), all
 from the same weights.
 """
@@ -32,6 +38,46 @@ CONFIG = dict(arch=mf.ARCH_MAMBA1, d_model=768, n_layer=24, d_inner=1536, d_stat
 # --shape 790m: state-spaces/mamba-790m's shapes (d_model 1536, 48 layers), bigger than any
 # last-level cache, for bandwidth and batch measurements
 SHAPES = {"130m": CONFIG, "790m": dict(CONFIG, d_model=1536, n_layer=48, d_inner=3072, dt_rank=96)}
+
+
+# state-spaces/mamba2-130m and mamba2-780m (config.json: d_model, n_layer, vocab 50277
+# padded to 16; ssm_cfg defaults d_state 128, headdim 64, ngroups 1, expand 2)
+MAMBA2_SHAPES = {"mamba2-130m": (768, 24), "mamba2-780m": (1536, 48)}
+
+
+def mamba2_config(name):
+    dm, nl = MAMBA2_SHAPES[name]
+    di = 2 * dm
+    return dict(arch=mf.ARCH_MAMBA2, d_model=dm, n_layer=nl, d_inner=di, d_state=128, d_conv=4, dt_rank=0,
+                n_vocab_padded=50288, n_vocab=50277, norm_eps=1e-5, mixer_rms_eps=1e-5, bos_id=0, eos_id=0,
+                pad_id=0, n_heads=di // 64, head_dim=64, n_groups=1)
+
+
+def make_tensors_mamba2(c, seed):
+    """[(role, layer, float32 array)] of a Mamba-2 model, in the writer's order."""
+    rng = np.random.default_rng(seed)
+    dm, di, N, dc, H = c["d_model"], c["d_inner"], c["d_state"], c["d_conv"], c["n_heads"]
+    conv_dim = di + 2 * N
+
+    def uniform(shape, bound):
+        return rng.uniform(-bound, bound, shape).astype(np.float32)
+
+    out = [("embedding", 0, (rng.standard_normal((c["n_vocab_padded"], dm), dtype=np.float32) * 0.02))]
+    for i in range(c["n_layer"]):
+        dt = np.exp(rng.uniform(np.log(1e-3), np.log(1e-1), H))
+        out += [
+            ("norm", i, np.ones(dm, np.float32)),
+            ("in_proj", i, uniform((di + conv_dim + H, dm), dm ** -0.5)),
+            ("conv1d", i, uniform((conv_dim, dc), dc ** -0.5)),
+            ("conv1d_bias", i, uniform((conv_dim,), dc ** -0.5)),
+            ("dt_proj_bias", i, (dt + np.log(-np.expm1(-dt))).astype(np.float32)),   # dt_bias, per head
+            ("A", i, (-rng.uniform(1.0, 16.0, H)).astype(np.float32)),
+            ("D", i, np.ones(H, np.float32)),
+            ("gate_norm", i, np.ones(di, np.float32)),
+            ("out_proj", i, uniform((dm, di), di ** -0.5 / np.sqrt(c["n_layer"]))),
+        ]
+    out.append(("norm_f", 0, np.ones(dm, np.float32)))
+    return out
 
 
 def make_tensors(c, seed):
@@ -73,15 +119,17 @@ def main(argv=None):
     ap.add_argument("prefix", help="output path prefix: PREFIX-DTYPE.mamba is written per dtype")
     ap.add_argument("--dtype", default="f32,f16,bf16,q8", help="comma-separated dtypes of the matrices")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--shape", default="130m", choices=sorted(SHAPES), help="the shapes of mamba-130m or mamba-790m")
+    ap.add_argument("--shape", "--shapes", default="130m", choices=sorted(SHAPES) + sorted(MAMBA2_SHAPES),
+                    help="the shapes of mamba-130m, mamba-790m, mamba2-130m or mamba2-780m (default 130m)")
     args = ap.parse_args(argv)
-    config = SHAPES[args.shape]
+    mamba2 = args.shape in MAMBA2_SHAPES
+    config = mamba2_config(args.shape) if mamba2 else SHAPES[args.shape]
     dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
     for d in dtypes:
         if d not in mf.DTYPES:
             sys.stderr.write("%s: error: unknown dtype %r (use f32, f16, bf16, q8)\n" % (PROG, d))
             return 1
-    tensors = make_tensors(config, args.seed)
+    tensors = (make_tensors_mamba2 if mamba2 else make_tensors)(config, args.seed)
     n = sum(a.size for _, _, a in tensors)
     for d in dtypes:
         path = "%s-%s.mamba" % (args.prefix, d)

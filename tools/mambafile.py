@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Write and read `.mamba` weight files (docs/format.md, version 1), plus a
-small safetensors reader/writer.  Only numpy is needed.
+"""Write and read `.mamba` weight files (docs/format.md: version 1 for
+Mamba-1 / Falcon-Mamba, version 2 for Mamba-2), plus a small safetensors
+reader/writer.  Only numpy is needed.
 
 Public functions (used by tools/convert.py, tests and other tools):
 
@@ -26,8 +27,11 @@ import numpy as np
 import q4
 
 MAGIC = b"\x89MAMBA\r\n"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1          # what arch 1 and 2 are written as (unchanged files)
+FORMAT_VERSION_MAMBA2 = 2   # arch 3: the header grows by the Mamba-2 fields
 HEADER_BYTES = 128
+HEADER_BYTES_V2 = 160
+VERSION_HEADER_BYTES = {1: HEADER_BYTES, 2: HEADER_BYTES_V2}
 ENTRY_BYTES = 48
 TENSOR_ALIGN = 64
 ENDIAN_CHECK = 0x12345678
@@ -36,11 +40,17 @@ NONE_ID = 0xFFFFFFFF
 
 ARCH_MAMBA1 = 1
 ARCH_FALCON_MAMBA = 2
+ARCH_MAMBA2 = 3
+ARCHS = (ARCH_MAMBA1, ARCH_FALCON_MAMBA, ARCH_MAMBA2)
 
 FLAG_CONV_BIAS = 1 << 0
 FLAG_IN_PROJ_BIAS = 1 << 1
 FLAG_OUT_PROJ_BIAS = 1 << 2
 FLAG_LM_HEAD = 1 << 3
+FLAG_D_PER_CHANNEL = 1 << 4      # arch 3: D is (d_inner), one per channel (D_has_hdim)
+FLAG_NORM_BEFORE_GATE = 1 << 5   # arch 3: RMSNorm(y) * SiLU(z) instead of RMSNorm(y * SiLU(z))
+FLAG_GATE_NORM = 1 << 6           # arch 3: the gated RMSNorm (role gate_norm) is present
+ARCH3_FLAGS = FLAG_D_PER_CHANNEL | FLAG_NORM_BEFORE_GATE | FLAG_GATE_NORM
 
 # The tensor roles, one line each, as mamba.h's MAMBA__ROLES table (docs/format.md,
 # "Roles and shapes"): number, name, one per layer?, a matrix (any weight dtype;
@@ -58,16 +68,20 @@ ROLE_TABLE = (
     (20, "conv1d_bias", True, False, FLAG_CONV_BIAS, ("conv_dim",)),
     (21, "x_proj", True, True, 0, ("x_proj_rows", "d_inner")),
     (22, "dt_proj", True, True, 0, ("d_inner", "dt_rank")),
-    (23, "dt_proj_bias", True, False, 0, ("d_inner",)),
-    (24, "A", True, False, 0, ("d_inner", "d_state")),
-    (25, "D", True, False, 0, ("d_inner",)),
+    (23, "dt_proj_bias", True, False, 0, ("n_heads",)),       # Mamba-2: dt_bias
+    (24, "A", True, False, 0, ("n_heads", "a_cols")),
+    (25, "D", True, False, 0, ("d_rows",)),
     (26, "out_proj", True, True, 0, ("d_model", "d_inner")),
     (27, "out_proj_bias", True, False, FLAG_OUT_PROJ_BIAS, ("d_model",)),
+    (28, "gate_norm", True, False, FLAG_GATE_NORM, ("d_inner",)),  # Mamba-2 only
 )
 ROLE_NAMES = {r[0]: r[1] for r in ROLE_TABLE}          # role number -> name
 ROLES = {name: num for num, name in ROLE_NAMES.items()}
 GLOBAL_ROLES = tuple(r[0] for r in ROLE_TABLE if not r[2])
-LAYER_ROLES = tuple(r[0] for r in ROLE_TABLE if r[2])
+LAYER_ROLES = tuple(r[0] for r in ROLE_TABLE if r[2] and r[0] != 28)   # arch 1 and 2, in the writer's order
+# the per-layer roles of each architecture, in the writer's order
+ARCH_LAYER_ROLES = {ARCH_MAMBA1: LAYER_ROLES, ARCH_FALCON_MAMBA: LAYER_ROLES,
+                    ARCH_MAMBA2: (16, 17, 18, 19, 20, 23, 24, 25, 28, 26, 27)}
 MATRIX_ROLES = tuple(r[0] for r in ROLE_TABLE if r[3])   # may be f16/bf16/q8; all others are f32
 # role -> flag bit that must be set for it to be present
 OPTIONAL_ROLES = {r[0]: r[4] for r in ROLE_TABLE if r[4]}
@@ -78,10 +92,22 @@ def dims(c):
     """The named dimensions of the role shapes, for the config dict c (as
     mamba__role_env in mamba.h: where a shape depends on the architecture)."""
     d = {k: c[k] for k in ("d_model", "d_inner", "d_state", "d_conv", "dt_rank", "n_vocab_padded")}
-    # Mamba-1 and Falcon-Mamba
+    if c["arch"] == ARCH_MAMBA2:
+        H = c["n_heads"]
+        d["conv_dim"] = c["d_inner"] + 2 * c["n_groups"] * c["d_state"]   # x, B, C
+        d["in_proj_rows"] = c["d_inner"] + d["conv_dim"] + H              # z, x, B, C, dt
+        d["x_proj_rows"] = 0
+        d["n_heads"] = H
+        d["a_cols"] = 0                                                   # one A a head: a vector
+        d["d_rows"] = c["d_inner"] if c.get("d_per_channel") else H
+        return d
+    # Mamba-1 and Falcon-Mamba: every channel a head of size 1
     d["in_proj_rows"] = 2 * c["d_inner"]                  # x then z
     d["x_proj_rows"] = c["dt_rank"] + 2 * c["d_state"]    # delta, B, C
     d["conv_dim"] = c["d_inner"]
+    d["n_heads"] = c["d_inner"]
+    d["a_cols"] = c["d_state"]
+    d["d_rows"] = c["d_inner"]
     return d
 
 DTYPES = {"f32": 0, "f16": 1, "bf16": 2, "q8": 3, "q4_0": 4, "iq4_nl": 5}
@@ -153,7 +179,8 @@ def role_number(role):
 def expected_shape(role, c):
     """The shape docs/format.md requires for a role, given the config dict c."""
     d = dims(c)
-    return tuple(d[name] for name in _ROLE_SHAPES[role])
+    # a 0 second axis is a vector, as mamba.h's loader reads it (Mamba-2's A)
+    return tuple(d[name] for name in _ROLE_SHAPES[role] if name == _ROLE_SHAPES[role][0] or d[name])
 
 
 # ---------------------------------------------------------------- bf16 / f16
@@ -259,6 +286,10 @@ def write(path, config, tensors, tokenizer=None, progress=None):
       n_vocab_padded, n_vocab, norm_eps, and optionally mixer_rms_eps (0),
       bos_id/eos_id/pad_id (None or -1 = none) and flags (checked against the
       tensors; the flags are otherwise derived from which tensors are given).
+      Arch 3 (Mamba-2, written as format version 2) also needs n_heads,
+      head_dim, n_groups, and takes d_per_channel and norm_before_gate
+      (False), dt_min (0) and dt_max (inf); dt_rank must be 0 and
+      mixer_rms_eps is the gated RMSNorm's epsilon (0 without that norm).
     tensors: list of (role, layer, array, dtype).
     tokenizer: bytes of the tokenizer section, or None.
     progress: optional callable(done_bytes, total_bytes) called after each tensor.
@@ -271,10 +302,29 @@ def write(path, config, tensors, tokenizer=None, progress=None):
               "n_vocab_padded", "n_vocab", "norm_eps"):
         if k not in c:
             raise ValueError("config lacks %s" % k)
-    if c["arch"] not in (ARCH_MAMBA1, ARCH_FALCON_MAMBA):
+    if c["arch"] not in ARCHS:
         raise ValueError("unknown arch %r" % c["arch"])
     if not 0 < c["n_vocab"] <= c["n_vocab_padded"]:
         raise ValueError("n_vocab %d not in 1..n_vocab_padded (%d)" % (c["n_vocab"], c["n_vocab_padded"]))
+    mamba2 = c["arch"] == ARCH_MAMBA2
+    if mamba2:
+        for k in ("n_heads", "head_dim", "n_groups"):
+            if not isinstance(c.get(k), int) or c[k] <= 0:
+                raise ValueError("config lacks a positive %s (arch 3)" % k)
+        c.setdefault("dt_min", 0.0)
+        c.setdefault("dt_max", float("inf"))
+        if c["n_heads"] * c["head_dim"] != c["d_inner"]:
+            raise ValueError("n_heads %d * head_dim %d != d_inner %d" % (c["n_heads"], c["head_dim"], c["d_inner"]))
+        if c["n_heads"] % c["n_groups"]:
+            raise ValueError("n_groups %d does not divide n_heads %d" % (c["n_groups"], c["n_heads"]))
+        if c["dt_rank"] != 0:
+            raise ValueError("dt_rank must be 0 for arch 3")
+        if not 0.0 <= c["dt_min"] < c["dt_max"]:
+            raise ValueError("dt limits (%r, %r) are not 0 <= min < max" % (c["dt_min"], c["dt_max"]))
+    else:
+        for k in ("n_heads", "head_dim", "n_groups", "d_per_channel", "norm_before_gate", "dt_min", "dt_max"):
+            if c.get(k):
+                raise ValueError("%s is an arch 3 field" % k)
 
     # Normalise and check every entry; put them in the writer's canonical order.
     items = {}
@@ -302,12 +352,26 @@ def write(path, config, tensors, tokenizer=None, progress=None):
     for role, bit in OPTIONAL_ROLES.items():
         if (role, 0) in items:
             flags |= bit
+    if c.get("d_per_channel"):
+        flags |= FLAG_D_PER_CHANNEL
+    if c.get("norm_before_gate"):
+        if not flags & FLAG_GATE_NORM:
+            raise ValueError("norm_before_gate without the gated norm (gate_norm)")
+        flags |= FLAG_NORM_BEFORE_GATE
     if "flags" in c and c["flags"] is not None and int(c["flags"]) != flags:
         raise ValueError("config flags 0x%x disagree with the tensors given (0x%x)" % (c["flags"], flags))
+    if mamba2 and not (flags & FLAG_GATE_NORM) and c["mixer_rms_eps"] != 0.0:
+        raise ValueError("mixer_rms_eps must be 0 without the gated norm")
+    if mamba2 and flags & FLAG_GATE_NORM and not 0.0 < c["mixer_rms_eps"] < 1.0:
+        raise ValueError("the gated norm's eps (mixer_rms_eps) must be in (0, 1)")
 
+    layer_roles = ARCH_LAYER_ROLES[c["arch"]]
+    for role, layer in items:
+        if role not in GLOBAL_ROLES and role not in layer_roles:
+            raise ValueError("%s is not a tensor of arch %d" % (ROLE_NAMES[role], c["arch"]))
     order = [(1, 0)]
     for i in range(c["n_layer"]):
-        order += [(r, i) for r in LAYER_ROLES]
+        order += [(r, i) for r in layer_roles]
     order += [(2, 0), (3, 0)]
     for key in order:
         role, layer = key
@@ -321,7 +385,8 @@ def write(path, config, tensors, tokenizer=None, progress=None):
         raise ValueError("unexpected tensors given")
 
     # Layout: header, directory, tokenizer (8-aligned), tensors (64-aligned).
-    tensors_offset = HEADER_BYTES
+    version = FORMAT_VERSION_MAMBA2 if mamba2 else FORMAT_VERSION
+    tensors_offset = VERSION_HEADER_BYTES[version]
     pos = tensors_offset + ENTRY_BYTES * len(order)
     tok_off, tok_len = 0, 0
     if tokenizer is not None:
@@ -337,14 +402,17 @@ def write(path, config, tensors, tokenizer=None, progress=None):
         pos += nbytes
     file_bytes = pos
 
-    header = bytearray(HEADER_BYTES)
+    header = bytearray(VERSION_HEADER_BYTES[version])
     struct.pack_into("<8sIIIfQIIIIIIIIIIffIIIIQQQQ", header, 0,
-                     MAGIC, FORMAT_VERSION, HEADER_BYTES, ENDIAN_CHECK, FLOAT_CHECK, file_bytes,
+                     MAGIC, version, len(header), ENDIAN_CHECK, FLOAT_CHECK, file_bytes,
                      c["arch"], flags, c["d_model"], c["n_layer"], c["d_inner"], c["d_state"],
                      c["d_conv"], c["dt_rank"], c["n_vocab_padded"], c["n_vocab"],
                      float(c["norm_eps"]), float(c["mixer_rms_eps"]),
                      _id(c.get("bos_id")), _id(c.get("eos_id")), _id(c.get("pad_id")),
                      len(order), tensors_offset, tok_off, tok_len, 0)
+    if mamba2:
+        struct.pack_into("<IIIff", header, HEADER_BYTES, c["n_heads"], c["head_dim"], c["n_groups"],
+                         float(c["dt_min"]), float(c["dt_max"]))
     directory = bytearray()
     for (role, layer), arr, dtype, shape, off, nbytes in layout:
         dims = list(shape) + [0] * (4 - len(shape))
@@ -400,8 +468,16 @@ def read(path):
     h = dict(zip(names, fields))
     if h["magic"] != MAGIC:
         raise ValueError("bad magic")
-    if h["format_version"] != FORMAT_VERSION or h["header_bytes"] != HEADER_BYTES:
+    if VERSION_HEADER_BYTES.get(h["format_version"]) != h["header_bytes"] or len(data) < h["header_bytes"]:
         raise ValueError("unsupported version/header size")
+    h.update(n_heads=0, head_dim=0, n_groups=0, dt_min=0.0, dt_max=float("inf"))
+    if h["format_version"] == 2:
+        ext = struct.unpack_from("<IIIffIII", data, HEADER_BYTES)
+        h.update(zip(("n_heads", "head_dim", "n_groups", "dt_min", "dt_max"), ext[:5]))
+        if any(ext[5:]):
+            raise ValueError("reserved version-2 header bytes are not zero")
+    if (h["arch"] == ARCH_MAMBA2) != (h["format_version"] == 2):
+        raise ValueError("arch %d in a version %d file" % (h["arch"], h["format_version"]))
     if h["endian_check"] != ENDIAN_CHECK or h["float_check"] != FLOAT_CHECK:
         raise ValueError("bad endian/float sentinel")
     if h["file_bytes"] != len(data):

@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""Independent float64 numpy reference of a Mamba-1 / Falcon-Mamba language model.
+"""Independent float64 numpy reference of a Mamba-1 / Falcon-Mamba / Mamba-2
+language model.
 
 It runs one token at a time from a zero state, following the recurrent
 ("step") form of the official PyTorch code:
   - state-spaces/mamba, mamba_ssm/modules/mamba_simple.py, Mamba.step, inside
     MixerModel / MambaLMHeadModel (mamba_ssm/models/mixer_seq_simple.py);
   - transformers models/falcon_mamba/modeling_falcon_mamba.py for Falcon-Mamba,
-    which adds a weightless RMS norm on delta, B and C after x_proj.
+    which adds a weightless RMS norm on delta, B and C after x_proj;
+  - state-spaces/mamba, mamba_ssm/modules/mamba2.py, Mamba2.step for Mamba-2
+    (class Mamba2Reference below; its docstring lists every choice made where
+    the upstream code paths disagree).
 
 The model takes a dict of numpy arrays named exactly as PyTorch names them
 (`backbone.layers.0.mixer.A_log`, ...). It shares no code or conventions with
@@ -161,6 +165,189 @@ class MambaReference:
 
 
 # ----------------------------------------------------------------------------
+# Mamba-2
+# ----------------------------------------------------------------------------
+
+class Mamba2Reference:
+    """Token-by-token float64 Mamba-2 model (state-spaces Mamba2.step).
+
+    Per layer, on the normed hidden vector h (d_model):
+      zxbcdt = in_proj(h), split as [z0 (d_mlp), x0 (d_mlp), z (d_ssm),
+               xBC (d_ssm + 2*G*N), dt (H)]; d_mlp = d_inner - d_ssm is the
+               gated-MLP slice (0 in every published Mamba-2 checkpoint);
+      xBC    = SiLU(causal depthwise conv over xBC (+ bias)), split as
+               x (H heads of P), B (G groups of N), C (G groups of N);
+      per head h, group g = h // (H/G) (einops "b g n -> b (g h) n"):
+        delta = softplus(dt_h + dt_bias_h)   (threshold 20), then clamped to
+                dt_limit when it is not (0, inf);
+        S_h   = exp(delta * A_h) * S_h + delta * outer(x_h, B_g)  (S_h is P x N)
+        y_h   = S_h @ C_g + D * x_h          D per head, or per channel
+                                            (D_has_hdim)
+      gated RMSNorm (rmsnorm=True): with norm_before_gate=False (default)
+               y = RMSNorm_groups(y * SiLU(z)) * w, else RMSNorm_groups(y) * w
+               * SiLU(z); the mean square is taken over each of the G groups
+               of d_ssm/G channels (mamba2.py builds RMSNormGated with
+               group_size = d_ssm // ngroups); rmsnorm=False: y * SiLU(z);
+      if d_mlp: y = [SiLU(z0) * x0, y];   out = out_proj(y).
+
+    Where upstream code paths disagree (cross-checked in
+    tools/test_reference_mamba2.py):
+      - the norm: transformers' MambaRMSNormGated and mamba_ssm's own
+        mamba_split_conv1d_scan_ref normalise over all of d_inner and ignore
+        n_groups; Mamba2.step (RMSNormGated with group_size), the fused
+        Triton kernel and llama.cpp normalise per group. Per group is what
+        the models were trained with (the fused kernel is the training path).
+      - the delta clamp: transformers and the chunked mamba_ssm path clamp
+        delta to dt_limit / time_step_limit after the softplus; Mamba2.step
+        ignores it. We clamp whenever the limit is not (0, inf), so prompt and
+        decode agree.
+      - D per channel: Mamba2.step cannot decode such a checkpoint (it
+        broadcasts D per head); Mamba2.forward uses D as (H, P). We follow the
+        forward.
+
+    params: {pytorch name: array} with state-spaces or transformers names.
+    n_groups: G (the shapes cannot tell it apart from d_state).
+    norm_eps: epsilon of the block norms and norm_f; gate_eps: epsilon of the
+    gated RMSNorm (mamba2.py hard-codes 1e-5; transformers uses
+    layer_norm_epsilon). dt_limit: (lo, hi).
+    """
+
+    def __init__(self, params, n_groups, norm_eps=1e-5, gate_eps=1e-5, norm_before_gate=False,
+                 dt_limit=(0.0, float("inf"))):
+        p = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+        self.norm_eps, self.gate_eps = float(norm_eps), float(gate_eps)
+        self.norm_before_gate = bool(norm_before_gate)
+        self.dt_limit = (float(dt_limit[0]), float(dt_limit[1]))
+        self.emb = p["backbone.embedding.weight"] if "backbone.embedding.weight" in p \
+            else p["backbone.embeddings.weight"]
+        self.lm_head = p.get("lm_head.weight", self.emb)
+        self.norm_f = p["backbone.norm_f.weight"]
+        self.layers = []
+        i = 0
+        while ("backbone.layers.%d.norm.weight" % i) in p:
+            pre, m = "backbone.layers.%d." % i, "backbone.layers.%d.mixer." % i
+            L = {
+                "norm": p[pre + "norm.weight"],
+                "in_w": p[m + "in_proj.weight"],          # (2*d_inner + 2*G*N + H, d_model)
+                "in_b": p.get(m + "in_proj.bias"),
+                "conv_w": p[m + "conv1d.weight"],         # (conv_dim, 1, d_conv)
+                "conv_b": p.get(m + "conv1d.bias"),       # (conv_dim)
+                "dt_bias": p[m + "dt_bias"],              # (H)
+                "A_log": p[m + "A_log"],                  # (H)
+                "D": p[m + "D"],                          # (H) or (d_ssm)
+                "gnorm": p.get(m + "norm.weight"),        # (d_ssm) or None (rmsnorm=False)
+                "out_w": p[m + "out_proj.weight"],        # (d_model, d_inner)
+                "out_b": p.get(m + "out_proj.bias"),
+            }
+            L["conv_w"] = L["conv_w"].reshape(L["conv_w"].shape[0], -1)
+            self.layers.append(L)
+            i += 1
+        if not self.layers:
+            raise ValueError("no layers found in params")
+        L0 = self.layers[0]
+        G = int(n_groups)
+        H = L0["A_log"].shape[0]
+        d_inner = L0["out_w"].shape[1]
+        conv_dim, K = L0["conv_w"].shape
+        d_in_proj = L0["in_w"].shape[0]
+        d_ssm = 2 * d_inner + H - (d_in_proj - conv_dim)   # from the two split widths
+        if d_ssm <= 0 or d_ssm % H or (conv_dim - d_ssm) % (2 * G) or H % G:
+            raise ValueError("inconsistent Mamba-2 shapes (d_inner %d, H %d, conv_dim %d, in_proj %d, G %d)"
+                             % (d_inner, H, conv_dim, d_in_proj, G))
+        self.G, self.H, self.P = G, H, d_ssm // H
+        self.N = (conv_dim - d_ssm) // (2 * G)
+        self.d_inner, self.d_ssm, self.d_mlp = d_inner, d_ssm, d_inner - d_ssm
+        self.conv_dim, self.d_conv = conv_dim, K
+        self.reset()
+
+    def reset(self):
+        self.conv_state = [np.zeros((self.conv_dim, self.d_conv)) for _ in self.layers]
+        self.ssm_state = [np.zeros((self.H, self.P, self.N)) for _ in self.layers]
+
+    def _gated_norm(self, y, z, w):
+        """RMSNorm per group of d_ssm/G channels, gated by SiLU(z)."""
+        if w is None:
+            return y * silu(z)
+        if not self.norm_before_gate:
+            y = y * silu(z)
+        g = y.reshape(self.G, -1)
+        g = g / np.sqrt(np.mean(g * g, axis=1, keepdims=True) + self.gate_eps)
+        y = g.reshape(-1) * w
+        return y * silu(z) if self.norm_before_gate else y
+
+    def _mixer(self, li, h):
+        L = self.layers[li]
+        G, H, P, N = self.G, self.H, self.P, self.N
+        dm, ds = self.d_mlp, self.d_ssm
+        zx = L["in_w"] @ h
+        if L["in_b"] is not None:
+            zx = zx + L["in_b"]
+        z0, x0 = zx[:dm], zx[dm:2 * dm]
+        z = zx[2 * dm:2 * dm + ds]
+        xBC = zx[2 * dm + ds:2 * dm + ds + self.conv_dim]
+        dt = zx[2 * dm + ds + self.conv_dim:]
+        cs = self.conv_state[li]
+        cs[:, :-1] = cs[:, 1:].copy()
+        cs[:, -1] = xBC
+        xBC = np.sum(cs * L["conv_w"], axis=1)
+        if L["conv_b"] is not None:
+            xBC = xBC + L["conv_b"]
+        xBC = silu(xBC)
+        x = xBC[:ds].reshape(H, P)
+        B = xBC[ds:ds + G * N].reshape(G, N)
+        C = xBC[ds + G * N:].reshape(G, N)
+        delta = softplus(dt + L["dt_bias"])                 # (H)
+        if self.dt_limit != (0.0, float("inf")):
+            delta = np.clip(delta, self.dt_limit[0], self.dt_limit[1])
+        A = -np.exp(L["A_log"])                              # (H)
+        grp = np.arange(H) // (H // G)
+        S = self.ssm_state[li]
+        S[:] = np.exp(delta * A)[:, None, None] * S + \
+            (delta[:, None] * x)[:, :, None] * B[grp][:, None, :]
+        y = np.einsum("hpn,hn->hp", S, C[grp])
+        D = L["D"]
+        y = y + (D.reshape(H, P) if D.shape[0] == ds else D[:, None]) * x
+        y = self._gated_norm(y.reshape(-1), z, L["gnorm"])
+        if dm:
+            y = np.concatenate([silu(z0) * x0, y])
+        out = L["out_w"] @ y
+        if L["out_b"] is not None:
+            out = out + L["out_b"]
+        return out
+
+    def step(self, token):
+        if not 0 <= token < self.emb.shape[0]:
+            raise ValueError("token %d out of range" % token)
+        resid = self.emb[token].copy()
+        for li, L in enumerate(self.layers):
+            resid = resid + self._mixer(li, rms_norm(resid, L["norm"], self.norm_eps))
+        return self.lm_head @ rms_norm(resid, self.norm_f, self.norm_eps)
+
+
+def mamba2_settings(cfg):
+    """Mamba-2 settings from a config.json dict, in either layout:
+    (n_groups, norm_eps, gate_eps, norm_before_gate, rmsnorm, dt_limit).
+    state-spaces: ssm_cfg.ngroups / norm_before_gate / rmsnorm / dt_limit;
+    the gated norm's eps is mamba2.py's fixed 1e-5. transformers: n_groups,
+    layer_norm_epsilon for both norms, time_step_limit; it always applies
+    the norm with the gate first (its MambaRMSNormGated has no other mode),
+    so a config's norm_before_gate / rms_norm are not read there."""
+    if "ssm_cfg" in cfg:
+        ssm = cfg.get("ssm_cfg") or {}
+        lim = ssm.get("dt_limit", (0.0, float("inf")))
+        return (int(ssm.get("ngroups", 1)), float(cfg.get("norm_epsilon", 1e-5)), 1e-5,
+                bool(ssm.get("norm_before_gate", False)), bool(ssm.get("rmsnorm", True)),
+                (float(lim[0]), float(lim[1])))
+    eps = float(cfg.get("layer_norm_epsilon", 1e-5))
+    lim = cfg.get("time_step_limit", (0.0, float("inf")))
+    return int(cfg.get("n_groups", 1)), eps, eps, False, True, (float(lim[0]), float(lim[1]))
+
+
+def is_mamba2(cfg):
+    return cfg.get("model_type") == "mamba2" or (cfg.get("ssm_cfg") or {}).get("layer") == "Mamba2"
+
+
+# ----------------------------------------------------------------------------
 # checkpoint reading (only for the command line; the model needs none of it)
 # ----------------------------------------------------------------------------
 
@@ -194,17 +381,19 @@ def read_safetensors(path):
     return out
 
 
-def load_checkpoint(ckpt_dir):
-    """Return (params, arch, norm_eps, mixer_rms_eps) for a checkpoint directory."""
+def read_config(ckpt_dir):
+    """config.json as a dict. Python's json module accepts the bare
+    Infinity that transformers writes into time_step_limit."""
     with open(os.path.join(ckpt_dir, "config.json")) as f:
-        cfg = json.load(f)
-    arch = cfg.get("model_type", "mamba")
-    norm_eps = cfg.get("layer_norm_epsilon", cfg.get("norm_epsilon", 1e-5))
-    mixer_eps = cfg.get("mixer_rms_eps", 1e-6) if arch == "falcon_mamba" else 0.0
-    params = {}
+        return json.load(f)
+
+
+def load_params(ckpt_dir):
+    """{name: float64 array} from model.safetensors, a sharded index or pytorch_model.bin."""
     single = os.path.join(ckpt_dir, "model.safetensors")
     index = os.path.join(ckpt_dir, "model.safetensors.index.json")
     binf = os.path.join(ckpt_dir, "pytorch_model.bin")
+    params = {}
     if os.path.exists(single):
         params = read_safetensors(single)
     elif os.path.exists(index):
@@ -225,25 +414,46 @@ def load_checkpoint(ckpt_dir):
             params = {k: np.asarray(v).astype(np.float64) for k, v in torchzip.read(binf).items()}
     else:
         raise FileNotFoundError("%s: no model.safetensors, index or pytorch_model.bin" % ckpt_dir)
-    return params, arch, norm_eps, mixer_eps
+    return params
+
+
+def load_model(ckpt_dir):
+    """The reference model (MambaReference or Mamba2Reference) of a checkpoint directory."""
+    cfg = read_config(ckpt_dir)
+    if is_mamba2(cfg):
+        groups, eps, geps, nbg, rmsnorm, lim = mamba2_settings(cfg)
+        params = load_params(ckpt_dir)
+        if not rmsnorm:
+            params = {k: v for k, v in params.items() if not k.endswith("mixer.norm.weight")}
+        return Mamba2Reference(params, groups, eps, geps, nbg, lim)
+    params, arch, eps, meps = load_checkpoint(ckpt_dir)
+    return MambaReference(params, arch, eps, meps)
+
+
+def load_checkpoint(ckpt_dir):
+    """Return (params, arch, norm_eps, mixer_rms_eps) for a Mamba-1 checkpoint directory."""
+    cfg = read_config(ckpt_dir)
+    arch = cfg.get("model_type", "mamba")
+    norm_eps = cfg.get("layer_norm_epsilon", cfg.get("norm_epsilon", 1e-5))
+    mixer_eps = cfg.get("mixer_rms_eps", 1e-6) if arch == "falcon_mamba" else 0.0
+    return load_params(ckpt_dir), arch, norm_eps, mixer_eps
 
 
 def main():
-    ap = argparse.ArgumentParser(description="float64 numpy Mamba reference: logits per token")
+    ap = argparse.ArgumentParser(description="float64 numpy Mamba / Mamba-2 reference: logits per token")
     ap.add_argument("ckpt_dir")
     ap.add_argument("--tokens-file", required=True, help="whitespace-separated token ids")
     ap.add_argument("--out", required=True, help="raw float32 LE logits, one row per kept token")
     ap.add_argument("--rows", help="file of row indices to keep (default: all)")
     args = ap.parse_args()
     try:
-        params, arch, eps, meps = load_checkpoint(args.ckpt_dir)
+        model = load_model(args.ckpt_dir)
         with open(args.tokens_file) as f:
             tokens = [int(t) for t in f.read().split()]
         keep = None
         if args.rows:
             with open(args.rows) as f:
                 keep = set(int(t) for t in f.read().split())
-        model = MambaReference(params, arch, eps, meps)
         with open(args.out, "wb") as f:
             for i, t in enumerate(tokens):
                 logits = model.step(t)

@@ -4,7 +4,11 @@ and compare with the golden logits of tests/data/golden. This checks the
 converter's semantics (header eps/arch, A folding, conv squeeze, tied or
 separate output) without the C library.
 
-usage: golden_check.py OUT.mamba NAME   (NAME of tests/data/golden/NAME.*)
+usage: golden_check.py OUT.mamba NAME [TOL | --write LOGITS]
+  NAME of tests/data/golden/NAME.* (Mamba-1, arch 1 and 2) or of
+  tests/data/mamba2/golden/NAME.* (Mamba-2, arch 3).
+  --write LOGITS: instead of comparing, write the reference's logits of the
+  file's own (stored, widened) weights for NAME's tokens and rows.
 """
 import os
 import sys
@@ -19,7 +23,7 @@ import reference  # noqa: E402
 NAMES = {16: "norm.weight", 17: "mixer.in_proj.weight", 18: "mixer.in_proj.bias",
          19: "mixer.conv1d.weight", 20: "mixer.conv1d.bias", 21: "mixer.x_proj.weight",
          22: "mixer.dt_proj.weight", 23: "mixer.dt_proj.bias", 25: "mixer.D",
-         26: "mixer.out_proj.weight", 27: "mixer.out_proj.bias"}
+         26: "mixer.out_proj.weight", 27: "mixer.out_proj.bias", 28: "mixer.norm.weight"}
 
 
 def main():
@@ -34,11 +38,18 @@ def main():
             p[pre + "mixer.A_log"] = np.log(-a.astype(np.float64))
         elif role == 19:
             p[pre + NAMES[role]] = a.reshape(a.shape[0], 1, a.shape[1])
+        elif role == 23 and h["arch"] == 3:
+            p[pre + "mixer.dt_bias"] = a
         elif role in NAMES:
             p[pre + NAMES[role]] = a
-    arch = {1: "mamba", 2: "falcon_mamba"}[h["arch"]]
-    model = reference.MambaReference(p, arch, h["norm_eps"], h["mixer_rms_eps"])
-    gdir = os.path.join(ROOT, "tests", "data", "golden")
+    if h["arch"] == 3:
+        model = reference.Mamba2Reference(p, h["n_groups"], h["norm_eps"], h["mixer_rms_eps"],
+                                          bool(h["flags"] & (1 << 5)), (h["dt_min"], h["dt_max"]))
+        gdir = os.path.join(ROOT, "tests", "data", "mamba2", "golden")
+    else:
+        arch = {1: "mamba", 2: "falcon_mamba"}[h["arch"]]
+        model = reference.MambaReference(p, arch, h["norm_eps"], h["mixer_rms_eps"])
+        gdir = os.path.join(ROOT, "tests", "data", "golden")
     tokens = [int(x) for x in open(os.path.join(gdir, name + ".tokens")).read().split()]
     rows_file = os.path.join(gdir, name + ".rows")
     keep = None
@@ -50,6 +61,9 @@ def main():
         lg = model.step(tok)
         if keep is None or i in keep:
             out.append(lg)
+    if len(sys.argv) > 4 and sys.argv[3] == "--write":
+        np.array(out, dtype="<f4").tofile(sys.argv[4])
+        sys.exit(0)
     out = np.array(out, dtype=np.float64).ravel()
     if out.size != gold.size:
         print("%s: %d logits, golden has %d" % (name, out.size, gold.size))

@@ -103,7 +103,7 @@ def main():
     elif b == "misshapen":
         sd["backbone.layers.1.mixer.out_proj.weight"] = np.zeros((D_MODEL, D_INNER + 1), np.float32)
     elif b == "model-type":
-        cfg["model_type"] = "mamba2"
+        cfg["model_type"] = "mamba3"
     elif b == "architecture":
         cfg["architectures"] = ["LlamaForCausalLM"]
     elif b == "config-disagrees":

@@ -11,9 +11,10 @@ For every line of tests/data/gguf/MANIFEST (file, kind, seed, how it was made):
    here by mkhf.py, within the error its GGUF type allows per block of 32
    (a wrong block layout, nibble order or scale position is off by the
    weights' own size, far outside these bounds);
-2. logits (Mamba-1 and Falcon-Mamba): the file goes through tools/convert.py
-   and build/logits, and the logits are compared with tools/reference.py
-   (float64) run on the GGUF's own dequantised weights: within 5e-3 of each
+2. logits (Mamba-1, Falcon-Mamba and Mamba-2): the file goes through
+   tools/convert.py and build/logits, and the logits are compared with
+   tools/reference.py (float64; Mamba2Reference for Mamba-2, with the
+   checkpoint's config) run on the GGUF's own dequantised weights: within 5e-3 of each
    step's largest |logit|, same argmax at every step.
 
 usage: check.py [--build DIR] [--only NAME] [--keep DIR]
@@ -35,7 +36,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, HERE)
 import gguf  # noqa: E402
 import mkhf  # noqa: E402
-from reference import MambaReference  # noqa: E402
+from reference import Mamba2Reference, MambaReference  # noqa: E402
 
 TOL = 5e-3
 N_TOKENS = 24
@@ -149,7 +150,7 @@ def check_logits(path, model, kind, build, tmp):
     hdr, _ = mf.read(out)
     stored = sorted(set(hdr["dtypes"].values()))
     for (key, layer), (gname, _) in model.tensors.items():
-        role = mf.ROLES[key]
+        role = convert.gguf_role(key)
         want = convert.GGUF_NATIVE.get(g_type(model, gname), "f32") if role in mf.MATRIX_ROLES else "f32"
         if hdr["dtypes"][(role, layer)] != want:
             return "%s (%s) stored as %s, not %s" % (gname, g_type(model, gname), hdr["dtypes"][(role, layer)], want)
@@ -169,8 +170,13 @@ def check_logits(path, model, kind, build, tmp):
         return "logits: %d floats, expected %d x %d" % (ours.size, N_TOKENS, rows)
     ours = ours.reshape(N_TOKENS, rows)
     cfg = mkhf.config(kind)
-    ref = MambaReference(reference_params(model), "falcon_mamba" if kind == "falcon" else "mamba",
-                         cfg["layer_norm_epsilon"], cfg.get("mixer_rms_eps", 1e-6))
+    if kind == "mamba2":
+        # the checkpoint's own config (transformers layout: the gated norm's eps is layer_norm_epsilon)
+        ref = Mamba2Reference(reference_params(model), cfg["n_groups"], cfg["layer_norm_epsilon"],
+                              cfg["layer_norm_epsilon"], cfg["norm_before_gate"])
+    else:
+        ref = MambaReference(reference_params(model), "falcon_mamba" if kind == "falcon" else "mamba",
+                             cfg["layer_norm_epsilon"], cfg.get("mixer_rms_eps", 1e-6))
     worst = 0.0
     for i, t in enumerate(toks):
         want = ref.step(int(t))
@@ -252,12 +258,9 @@ def main():
                     msgs.append("weights: %s off by %.3g of its bound" % (where, w))
                 else:
                     msgs.append("weights within %.2f of the bounds" % w)
-                if kind == "mamba2":
-                    msgs.append("logits: not run (no Mamba-2 in mamba.h yet)")
-                else:
-                    res = check_logits(path, model, kind, a.build, tmp)
-                    ok = ok and res.startswith("ok")
-                    msgs.append("logits " + res)
+                res = check_logits(path, model, kind, a.build, tmp)
+                ok = ok and res.startswith("ok")
+                msgs.append("logits " + res)
             except gguf.GGUFError as e:
                 ok, types = False, []
                 msgs.append(str(e))
