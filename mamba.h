@@ -828,10 +828,12 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
 
 /* Advance n independent states (n sequences: users of a server, beams,
    samples) by one token each, as n calls of mamba_step() would, bit for
-   bit, but reading every weight from memory once for all of them: each
-   matrix goes through in panels of rows that fit in the cache (CONFIG:
-   MAMBA_BATCH_PANEL_BYTES), and every state's input meets the panel while
-   it is there. Decoding one sequence is bound by memory bandwidth (every
+   bit, but reading every weight from memory once for all of them: an
+   f32, f16 or bf16 row meets every state's input while it is in registers
+   and L1 (with AVX-512 its weights are widened once for four inputs); a
+   quantised matrix goes through in panels of rows that fit in the cache
+   (CONFIG: MAMBA_BATCH_PANEL_BYTES), every state's input meeting the panel
+   while it is there. Decoding one sequence is bound by memory bandwidth (every
    weight read per token); n sequences at once cost little more than one
    until the arithmetic, not the reading, is the limit.
    Bit-identical to mamba_step(): each (row, sequence) product is the same
@@ -1442,6 +1444,65 @@ static MAMBA__INLINE float mamba__dot16(const void *MAMBA__RESTRICT w, const flo
 #define mamba__dot_f32(w, x, n) mamba__dot16(w, x, n, MAMBA_DTYPE_F32)
 #define mamba__dot_f16(w, x, n) mamba__dot16(w, x, n, MAMBA_DTYPE_F16)
 #define mamba__dot_bf16(w, x, n) mamba__dot16(w, x, n, MAMBA_DTYPE_BF16)
+
+/* mamba__dot16 against four inputs at once (mamba_step_batch): each
+   stretch of weights is loaded and widened once for the four, then each
+   input does exactly dot16's FMAs into its own four accumulators, its tail
+   and its reduction in dot16's order: four sums bit-identical to four dot16
+   calls, at a quarter of the weight loads and conversions. 16 accumulators
+   and 4 widened weights fit AVX-512's 32 registers. */
+#define MAMBA__DOT16_FMA4(J, X)                                                       \
+    do {                                                                             \
+        a##J##0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps((X) + i), a##J##0);             \
+        a##J##1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps((X) + i + 16), a##J##1);        \
+        a##J##2 = _mm512_fmadd_ps(w2, _mm512_loadu_ps((X) + i + 32), a##J##2);        \
+        a##J##3 = _mm512_fmadd_ps(w3, _mm512_loadu_ps((X) + i + 48), a##J##3);        \
+    } while (0)
+#define MAMBA__DOT16_SUM(J, X)                                                                             \
+    do {                                                                                                  \
+        float sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a##J##0, a##J##1), _mm512_add_ps(a##J##2, a##J##3))); \
+        int t;                                                                                            \
+        for (t = i; t < n; t++) sum += mamba__widen(w, t, dtype) * (X)[t];                                \
+        out[J] = sum;                                                                                     \
+    } while (0)
+static MAMBA__INLINE void mamba__dot16_x4(float *out, const void *MAMBA__RESTRICT w, const float *x0, const float *x1,
+                                          const float *x2, const float *x3, int n, int dtype)
+{
+    __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+    __m512 a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+    int i = 0;
+    for (; i + 64 <= n; i += 64) {
+        const __m512 w0 = mamba__load16(w, i, dtype), w1 = mamba__load16(w, i + 16, dtype);
+        const __m512 w2 = mamba__load16(w, i + 32, dtype), w3 = mamba__load16(w, i + 48, dtype);
+        MAMBA__DOT16_FMA4(0, x0);
+        MAMBA__DOT16_FMA4(1, x1);
+        MAMBA__DOT16_FMA4(2, x2);
+        MAMBA__DOT16_FMA4(3, x3);
+    }
+    for (; i + 16 <= n; i += 16) {
+        const __m512 w0 = mamba__load16(w, i, dtype);
+        a00 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x0 + i), a00);
+        a10 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x1 + i), a10);
+        a20 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x2 + i), a20);
+        a30 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x3 + i), a30);
+    }
+    if (dtype == MAMBA_DTYPE_F32 && i < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1u);
+        const __m512 w0 = _mm512_maskz_loadu_ps(k, (const float *)w + i);
+        a01 = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(k, x0 + i), a01);
+        a11 = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(k, x1 + i), a11);
+        a21 = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(k, x2 + i), a21);
+        a31 = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(k, x3 + i), a31);
+        i = n;
+    }
+    MAMBA__DOT16_SUM(0, x0);
+    MAMBA__DOT16_SUM(1, x1);
+    MAMBA__DOT16_SUM(2, x2);
+    MAMBA__DOT16_SUM(3, x3);
+}
+#undef MAMBA__DOT16_FMA4
+#undef MAMBA__DOT16_SUM
+#define MAMBA__HAVE_DOT16_X4 1
 #elif defined(MAMBA__AVX2)
 static float mamba__hsum256(__m256 v)
 {
@@ -1834,6 +1895,32 @@ static float mamba__dot_row_bf16(const mamba_matrix *W, int r, const float *MAMB
     return mamba__dot_bf16((const uint16_t *)W->data + (size_t)r * (size_t)W->cols, x, W->cols);
 }
 
+/* out[j] = row r . x[j] for j < n, each exactly the type's dot_row (the
+   batch of mamba_step_batch): with AVX-512 the row is loaded and widened
+   once for every four inputs (mamba__dot16_x4), elsewhere once per input
+   from the cache. */
+#ifdef MAMBA__HAVE_DOT16_X4
+#define MAMBA__DOT_ROW_N(T, TYPE, DT)                                                                              \
+    static void mamba__dot_row_n_##T(float *out, const mamba_matrix *W, int r, const float *const *x, int n)   \
+    {                                                                                                          \
+        const TYPE *w = (const TYPE *)W->data + (size_t)r * (size_t)W->cols;                                   \
+        int j = 0;                                                                                             \
+        for (; j + 4 <= n; j += 4) mamba__dot16_x4(out + j, w, x[j], x[j + 1], x[j + 2], x[j + 3], W->cols, DT); \
+        for (; j < n; j++) out[j] = mamba__dot_row_##T(W, r, x[j]);                                            \
+    }
+#else
+#define MAMBA__DOT_ROW_N(T, TYPE, DT)                                                                              \
+    static void mamba__dot_row_n_##T(float *out, const mamba_matrix *W, int r, const float *const *x, int n)   \
+    {                                                                                                          \
+        int j;                                                                                                 \
+        for (j = 0; j < n; j++) out[j] = mamba__dot_row_##T(W, r, x[j]);                                       \
+    }
+#endif
+MAMBA__DOT_ROW_N(f32, float, MAMBA_DTYPE_F32)
+MAMBA__DOT_ROW_N(f16, uint16_t, MAMBA_DTYPE_F16)
+MAMBA__DOT_ROW_N(bf16, uint16_t, MAMBA_DTYPE_BF16)
+#undef MAMBA__DOT_ROW_N
+
 /* The columns of x a q8 row quantises at a time when it has no prepared
    input (256 bytes of int16 on the stack) */
 #define MAMBA__Q8_CHUNK 128
@@ -2156,6 +2243,9 @@ typedef struct mamba__wtype {
        (r0 a multiple of 4; a row's sum must not depend on r0 or r1) */
     void (*dot_rows_x)(float *out, const mamba_matrix *W, int r0, int r1, const int16_t *MAMBA__RESTRICT xq,
                        const float *MAMBA__RESTRICT xs);
+    /* input F32 (NULL otherwise): out[j] = row r . x[j] for j < n, each sum
+       exactly dot_row's, the row read once for all (mamba_step_batch) */
+    void (*dot_row_n)(float *out, const mamba_matrix *W, int r, const float *const *x, int n);
     /* columns [k0, k0+n) of row r widened to f32 (k0 a multiple of block) */
     void (*dequant_cols)(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0, int n);
     /* 1 if a stored value or scale of a rows x cols matrix at p is not finite */
@@ -2168,17 +2258,17 @@ typedef struct mamba__wtype {
 
 /* In dtype order: entry i is dtype i (mamba__wtype_of() checks). */
 static const mamba__wtype mamba__wtypes[] = {
-    {"f32", mamba__dot_row_f32, NULL, mamba__dequant_f32, mamba__nonfinite_f32, MAMBA_DTYPE_F32, 1, 4,
+    {"f32", mamba__dot_row_f32, NULL, mamba__dot_row_n_f32, mamba__dequant_f32, mamba__nonfinite_f32, MAMBA_DTYPE_F32, 1, 4,
      MAMBA__INPUT_F32},
-    {"f16", mamba__dot_row_f16, NULL, mamba__dequant_f16, mamba__nonfinite_f16, MAMBA_DTYPE_F16, 1, 2,
+    {"f16", mamba__dot_row_f16, NULL, mamba__dot_row_n_f16, mamba__dequant_f16, mamba__nonfinite_f16, MAMBA_DTYPE_F16, 1, 2,
      MAMBA__INPUT_F32},
-    {"bf16", mamba__dot_row_bf16, NULL, mamba__dequant_bf16, mamba__nonfinite_bf16, MAMBA_DTYPE_BF16, 1, 2,
+    {"bf16", mamba__dot_row_bf16, NULL, mamba__dot_row_n_bf16, mamba__dequant_bf16, mamba__nonfinite_bf16, MAMBA_DTYPE_BF16, 1, 2,
      MAMBA__INPUT_F32},
-    {"q8", mamba__dot_row_q8, mamba__dot_rows_q8, mamba__dequant_q8, mamba__nonfinite_q8, MAMBA_DTYPE_Q8,
+    {"q8", mamba__dot_row_q8, mamba__dot_rows_q8, NULL, mamba__dequant_q8, mamba__nonfinite_q8, MAMBA_DTYPE_Q8,
      MAMBA__Q8_BLOCK, MAMBA__Q8_BLOCK + 2, MAMBA__INPUT_Q16},
-    {"q4_0", mamba__dot_row_q4_0, mamba__dot_rows_q4_0, mamba__dequant_q4_0, mamba__nonfinite_q4, MAMBA_DTYPE_Q4_0,
+    {"q4_0", mamba__dot_row_q4_0, mamba__dot_rows_q4_0, NULL, mamba__dequant_q4_0, mamba__nonfinite_q4, MAMBA_DTYPE_Q4_0,
      MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16},
-    {"iq4_nl", mamba__dot_row_iq4nl, mamba__dot_rows_iq4nl, mamba__dequant_iq4nl, mamba__nonfinite_q4,
+    {"iq4_nl", mamba__dot_row_iq4nl, mamba__dot_rows_iq4nl, NULL, mamba__dequant_iq4nl, mamba__nonfinite_q4,
      MAMBA_DTYPE_IQ4_NL, MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16}};
 
 /* The entry of a dtype, or NULL for a dtype this library does not know. */
@@ -5289,11 +5379,13 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
 #endif
 
 /* out[j] = W x[j] (+ bias) for j < n, each exactly as mamba__matvec_x()
-   computes it (the weight type's own row kernels from mamba__wtypes[], the
-   same input preparation in the sequence's own scratch st[j]->xq/xs; a
-   row's sum does not depend on the row range it is computed in), with
-   the rows taken in panels: a panel is read from memory once and then from
-   the cache for the other n - 1 inputs. Threads split panels (independent
+   computes it: the weight type's own kernels from mamba__wtypes[], the same
+   input preparation in each sequence's own scratch st[j]->xq/xs, and a
+   row's sum does not depend on the rows or inputs it is computed with. The
+   rows are read from memory once for all n inputs: a type with dot_row_n
+   takes a row through all of them at once (the row's weights widened once
+   for several inputs); the others take a panel of rows (the L2 cache)
+   through one input after the other. Threads split panels (independent
    rows): bit-identical for any thread count. */
 static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out, const float *const *x,
                                 const float *bias, mamba_state *const *st)
@@ -5305,6 +5397,7 @@ static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out,
     int panel = fit >= (size_t)rows ? (rows + 3) & ~3 : fit < 4 ? 4 : (int)fit & ~3, np = (rows + panel - 1) / panel;
     int mamba__par = np > 1 && (size_t)rows * (size_t)W->cols >= MAMBA__PAR_MIN_WORK, p;
     (void)mamba__par;
+    MAMBA_ASSERT(q16 || wt->dot_row_n != NULL); /* the table gives every f32-input type one */
     if (q16) {
         int j;
         for (j = 0; j < n; j++) mamba__q8_quant_x((int16_t *)st[j]->xq, st[j]->xs, x[j], W->cols);
@@ -5313,18 +5406,19 @@ static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out,
     for (p = 0; p < np; p++) {
         const int r0 = p * panel, r1 = r0 + panel < rows ? r0 + panel : rows;
         int jj, r;
-        for (jj = 0; jj < n; jj++) {
-            float *o = out[jj];
-            if (q16) {
+        if (q16) {
+            for (jj = 0; jj < n; jj++) {
+                float *o = out[jj];
                 /* r0 is a multiple of 4, as the row-range contract asks */
                 wt->dot_rows_x(o, W, r0, r1, (const int16_t *)st[jj]->xq, st[jj]->xs);
                 if (bias)
                     for (r = r0; r < r1; r++) o[r] += bias[r];
-            } else {
-                for (r = r0; r < r1; r++) {
-                    float v = wt->dot_row(W, r, x[jj]);
-                    o[r] = bias ? v + bias[r] : v;
-                }
+            }
+        } else {
+            float v[MAMBA_BATCH_MAX];
+            for (r = r0; r < r1; r++) {
+                wt->dot_row_n(v, W, r, x, n);
+                for (jj = 0; jj < n; jj++) out[jj][r] = bias ? v[jj] + bias[r] : v[jj];
             }
         }
     }
