@@ -43,15 +43,6 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* CPU time of the process (every thread): beside wall time it says how much
-   of the machine a figure got on a busy host */
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -356,7 +347,7 @@ static int bench_batch(const mamba_model *m, int max_n, int n_gen, int rounds, i
 {
     static mamba_state st[MAMBA_BATCH_MAX];
     mamba_state *ps[MAMBA_BATCH_MAX];
-    double agg[8][MAX_ROUNDS], cpu[8][MAX_ROUNDS], bw[MAX_ROUNDS], fma[MAX_ROUNDS], base = 0, flops_tok = layer_flops(m) +
+    double agg[8][MAX_ROUNDS], bw[MAX_ROUNDS], fma[MAX_ROUNDS], base = 0, flops_tok = layer_flops(m) +
         2.0 * m->lm_head.rows * m->lm_head.cols, bpt = bytes_per_token(m);
     float *logits = (float *)malloc(sizeof(float) * (size_t)m->config.n_vocab_padded * (size_t)max_n), sink = 0;
     int tokens[MAMBA_BATCH_MAX], nsz = 0, sizes[8], r, k, i, j;
@@ -371,22 +362,18 @@ static int bench_batch(const mamba_model *m, int max_n, int n_gen, int rounds, i
         fma[r] = probe_fma(&sink);
         for (k = 0; k < nsz; k++) {
             const int nb = sizes[k];
-            double t0, c0;
+            double t0;
             for (j = 0; j < nb; j++) {
                 mamba_state_reset(&st[j]);
                 tokens[j] = (int)((7919L * j + 13) % m->config.n_vocab);
             }
             mamba_step_batch(m, ps, nb, tokens, logits); /* warm: the panels, the states */
             t0 = now();
-            c0 = cpu_now();
             for (i = 0; i < n_gen; i++) {
                 for (j = 0; j < nb; j++) tokens[j] = (int)((7919L * (i + j) + 13) % m->config.n_vocab);
                 mamba_step_batch(m, ps, nb, tokens, logits);
             }
-            cpu[k][r] = cpu_now() - c0;
-            t0 = now() - t0;
-            agg[k][r] = (double)nb * n_gen / t0;
-            cpu[k][r] /= t0;
+            agg[k][r] = (double)nb * n_gen / (now() - t0);
             sink += logits[0];
         }
     }
@@ -413,18 +400,10 @@ static int bench_batch(const mamba_model *m, int max_n, int n_gen, int rounds, i
             if (agg[k][r] < lo) lo = agg[k][r];
             if (agg[k][r] > hi) hi = agg[k][r];
         }
-        double rat[MAX_ROUNDS], rlo, rhi;
-        for (r = 0; r < rounds; r++) rat[r] = agg[k][r] / agg[0][r]; /* within a round: the same load on the host */
-        rlo = rhi = rat[0];
-        for (r = 1; r < rounds; r++) {
-            if (rat[r] < rlo) rlo = rat[r];
-            if (rat[r] > rhi) rhi = rat[r];
-        }
         if (k == 0) base = md;
-        printf("batch %2d   %8.1f tokens/s aggregate (%.1f..%.1f over %d rounds), %.2fx batch 1 (per round %.2f..%.2f, "
-               "median %.2f), %.1f GFLOP/s = %.1f%% of FMA peak, CPU/wall %.2f\n",
-               sizes[k], md, lo, hi, rounds, md / base, rlo, rhi, median(rat, rounds), md * flops_tok / 1e9, 100 * md * flops_tok / median(fma, rounds),
-               median(cpu[k], rounds));
+        printf("batch %2d   %8.1f tokens/s aggregate (%.1f..%.1f over %d rounds), %.2fx batch 1, %.1f GFLOP/s = "
+               "%.1f%% of FMA peak\n",
+               sizes[k], md, lo, hi, rounds, md / base, md * flops_tok / 1e9, 100 * md * flops_tok / median(fma, rounds));
     }
     if (sink == 12345.678f) printf("\n");
     for (j = 0; j < max_n; j++) mamba_state_free(&st[j]);
