@@ -3378,9 +3378,9 @@ static void mamba__fw_tile16(float *res, const float *wp, int ldw, const float *
    them. The offset of column k is taken in proportion along the row,
    which is near enough for any block layout. */
 #if defined(__GNUC__) || defined(__clang__)
-#define MAMBA__PREFETCH(p) __builtin_prefetch(p)
+#define MAMBA__FW_PREFETCH(p) __builtin_prefetch(p)
 #else
-#define MAMBA__PREFETCH(p) ((void)(p))
+#define MAMBA__FW_PREFETCH(p) ((void)(p))
 #endif
 static void mamba__fw_prefetch(const mamba_matrix *W, int r, int n, int k)
 {
@@ -3391,7 +3391,7 @@ static void mamba__fw_prefetch(const mamba_matrix *W, int r, int n, int k)
     for (i = 0; i < n && i < MAMBA__FW_MR; i++) {
         const unsigned char *row = (const unsigned char *)W->data + (size_t)(r + i) * rb;
         size_t b;
-        for (b = lo; b < hi; b += 64) MAMBA__PREFETCH(row + b);
+        for (b = lo; b < hi; b += 64) MAMBA__FW_PREFETCH(row + b);
     }
 }
 
