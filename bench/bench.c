@@ -447,17 +447,6 @@ static void reset_hwm(void)
     fclose(f);
 }
 
-static const char *dtype_name(int d)
-{
-    switch (d) {
-    case MAMBA_DTYPE_F32: return "f32";
-    case MAMBA_DTYPE_F16: return "f16";
-    case MAMBA_DTYPE_BF16: return "bf16";
-    case MAMBA_DTYPE_Q8: return "q8";
-    }
-    return "?";
-}
-
 static int usage(void)
 {
     fprintf(stderr, "usage: bench MODEL.mamba [--threads N] [--prompt N] [--gen N] [--rounds N] [--bw-mib N] "
@@ -533,7 +522,7 @@ static int bench_batch(const mamba_model *m, int max_n, int n_gen, int rounds, i
     }
     printf("model      %s matrices, %d layers, d_model %d, %.1f MB of weights read per step; %d threads, %d steps, "
            "%d rounds\n",
-           dtype_name(m->layers[0].in_proj.dtype), m->config.n_layer, m->config.d_model, bpt / 1e6, n_threads(), n_gen,
+           mamba_dtype_string(m->layers[0].in_proj.dtype), m->config.n_layer, m->config.d_model, bpt / 1e6, n_threads(), n_gen,
            rounds);
     {
         double blo = bw[0], bhi = bw[0], flo = fma[0], fhi = fma[0];
@@ -721,7 +710,7 @@ int main(int argc, char **argv)
         char b1[128], b2[128], b3[128];
         printf("model      %s: %s matrices, %d layers, d_model %d, %.1f MB file; threads %d, prompt %d, gen %d, "
                "medians (min..max) of %d rounds\n",
-               path, dtype_name(m.layers[0].in_proj.dtype), m.config.n_layer, m.config.d_model, m.size / 1e6,
+               path, mamba_dtype_string(m.layers[0].in_proj.dtype), m.config.n_layer, m.config.d_model, m.size / 1e6,
                threads, n_prompt, n_gen, rounds);
         printf("read       %s GB/s (best of 1, 4, 8 streams per thread: %d in the median round; 1 stream %.1f; "
                "%d MiB buffer)\n",
@@ -757,7 +746,7 @@ int main(int argc, char **argv)
            %fma-per-cpu shares(probe fma prompt decode) VmHWM */
         printf("row:       %s %d %.1f %.1f %.1f %.2f %.2f %.2f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.2f %.2f %.2f "
                "%.2f %.1f\n",
-               dtype_name(m.layers[0].in_proj.dtype), threads, mp, vmin(pps, rounds), vmax(pps, rounds), md,
+               mamba_dtype_string(m.layers[0].in_proj.dtype), threads, mp, vmin(pps, rounds), vmax(pps, rounds), md,
                vmin(dps, rounds), vmax(dps, rounds), mbw / 1e9, median(triad, rounds) / 1e9, mfma / 1e9,
                100 * mfbw, 100 * mffma, 100 * median(ffma_cpu, rounds), bpt / 1e6, vmin(sh_probe, rounds),
                vmin(sh_fma, rounds), vmin(sh_prompt, rounds), vmin(sh_decode, rounds), hwm / 1e6);

@@ -1,4 +1,4 @@
-/* test_simd.c - the fast dot products of mamba.h (AVX-512, AVX2, NEON:
+/* test_simd.c - the fast dot products of mamba.h (AVX-512, AVX2, NEON, Helium:
    whichever this build compiled in) against the scalar references, on
    lengths that hit every tail, from misaligned pointers; and the q8 layout
    (blocks of 32, f16 scales, short last blocks) against a double-precision
@@ -84,6 +84,8 @@ int main(void)
         "AVX2";
 #elif defined(MAMBA__NEON)
         "NEON";
+#elif defined(MAMBA__MVE)
+        "Helium (MVE)";
 #else
         "scalar";
 #endif
@@ -121,6 +123,50 @@ int main(void)
             fast = mamba__dot_bf16(bf + off, x + off, n);
             CHECK(fabsf(fast - ref) <= tol, "bf16 n=%d off=%d: fast %.9g ref %.9g", n, off, fast, ref);
         }
+    }
+
+    /* 1b. the decode matvec of f32 / f16 / bf16 matrices: it reads four rows
+           from four quarters of the matrix in one kernel call (repeating a row
+           where the last quarter is short); every row must come out with the
+           very bits of the one-row dot product, and the bias added. 2..9 rows
+           cover every short last quarter. */
+    {
+        static const int dts[3] = {MAMBA_DTYPE_F32, MAMBA_DTYPE_F16, MAMBA_DTYPE_BF16};
+        static const int colss[4] = {1, 37, 64, 769};
+        float bias[9], out[9];
+        int t, c, rows, r;
+        for (i = 0; i < 9; i++) bias[i] = 0.25f * (float)i;
+        for (t = 0; t < 3; t++)
+            for (c = 0; c < 4; c++)
+                for (rows = 1; rows <= 9; rows++) {
+                    const int cols = colss[c];
+                    const size_t es = dts[t] == MAMBA_DTYPE_F32 ? 4 : 2;
+                    mamba_matrix W;
+                    unsigned char *m = (unsigned char *)malloc(es * (size_t)rows * cols);
+                    for (i = 0; i < rows * cols; i++) {
+                        float v = frand();
+                        if (es == 4) memcpy(m + 4 * (size_t)i, &v, 4);
+                        else {
+                            uint16_t u = dts[t] == MAMBA_DTYPE_F16 ? to_f16(v) : to_bf16(v);
+                            memcpy(m + 2 * (size_t)i, &u, 2);
+                        }
+                    }
+                    for (i = 0; i < cols; i++) x[i] = frand();
+                    W.data = m;
+                    W.dtype = dts[t];
+                    W.rows = rows;
+                    W.cols = cols;
+                    mamba__matvec_x(out, &W, x, bias, NULL, NULL);
+                    for (r = 0; r < rows; r++) {
+                        const void *row = m + es * (size_t)r * cols;
+                        float one = dts[t] == MAMBA_DTYPE_F32   ? mamba__dot_f32(row, x, cols)
+                                    : dts[t] == MAMBA_DTYPE_F16 ? mamba__dot_f16(row, x, cols)
+                                                                : mamba__dot_bf16(row, x, cols);
+                        CHECK(out[r] == one + bias[r], "%s matvec rows=%d cols=%d row %d: %.9g vs %.9g",
+                              mamba_dtype_string(dts[t]), rows, cols, r, out[r], one + bias[r]);
+                    }
+                    free(m);
+                }
     }
 
     /* 2. q8 matrices with rows of awkward lengths (48 = dt_rank of
@@ -351,10 +397,41 @@ int main(void)
               "4-bit row bytes: 18 a block");
     }
 
+    /* 2d. f16 to f32, every finite f16 (normal, subnormal, zeros of either
+           sign) exactly: the one-value converter of the block scales
+           (MAMBA__HALF) and the vector one of an f16 row (dequant_row) */
+    {
+        static uint16_t all[63488];
+        static float wide[63488];
+        mamba_matrix W;
+        int bad_half = 0, bad_row = 0, n = 0;
+        unsigned u;
+        for (u = 0; u < 65536u; u++)
+            if ((u & 0x7C00u) != 0x7C00u) all[n++] = (uint16_t)u;
+        W.data = all;
+        W.dtype = MAMBA_DTYPE_F16;
+        W.rows = 1;
+        W.cols = n;
+        mamba__dequant_row(wide, &W, 0);
+        for (i = 0; i < n; i++) {
+            float want = mamba__f16_to_f32(all[i]), half = MAMBA__HALF(all[i]);
+            if (memcmp(&half, &want, sizeof want) != 0) bad_half++;
+            if (memcmp(&wide[i], &want, sizeof want) != 0) bad_row++;
+        }
+        CHECK(n == 63488 && bad_half == 0 && bad_row == 0, "f16 -> f32 of every finite f16: %d wrong one at a time, %d in a row",
+              bad_half, bad_row);
+    }
+
     /* 3. the row sizes the bench and the loader use */
     CHECK(mamba__row_bytes(MAMBA_DTYPE_Q8, 48) == 68, "q8 row of 48 = 2 blocks = 68 bytes");
     CHECK(mamba__row_bytes(MAMBA_DTYPE_Q8, 768) == 816, "q8 row of 768 = 24 blocks");
     CHECK(mamba__row_bytes(MAMBA_DTYPE_F16, 7) == 14 && mamba__row_bytes(MAMBA_DTYPE_F32, 7) == 28, "row bytes");
+    /* the names programs print (build/bench) come from the same table */
+    CHECK(!strcmp(mamba_dtype_string(MAMBA_DTYPE_F32), "f32") && !strcmp(mamba_dtype_string(MAMBA_DTYPE_BF16), "bf16") &&
+              !strcmp(mamba_dtype_string(MAMBA_DTYPE_Q8), "q8") && !strcmp(mamba_dtype_string(MAMBA_DTYPE_Q4_0), "q4_0") &&
+              !strcmp(mamba_dtype_string(MAMBA_DTYPE_IQ4_NL), "iq4_nl"),
+          "dtype names");
+    CHECK(!strcmp(mamba_dtype_string(-1), "unknown") && !strcmp(mamba_dtype_string(99), "unknown"), "unknown dtype name");
 
     /* 4. the selective scan step (SIMD exp in lanes) against its scalar
           reference (libm expf), on d_state 1..40 (every tail), with Delta A
