@@ -29,11 +29,12 @@ $(BUILD)/%: examples/%.c mamba.h examples/cli.h examples/svg.h | $(BUILD)
 $(BUILD)/%: bench/%.c mamba.h examples/svg.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $(OMPFLAGS) -I. $< -o $@ $(LDLIBS)
 
-# the speed table beside the machine's limits: a random mamba-130m-shaped model in each dtype
-# (generated into build/, not committed), 1 and 2 threads, and MODEL if it exists (bench/run.sh)
+# the speed table beside the machine's limits: random mamba-130m- and mamba-790m-shaped models
+# in each dtype (generated into build/, not committed), 1 and 2 threads, llama.cpp beside them
+# when LLAMA_BENCH names a llama-bench binary, and MODEL if it exists (bench/run.sh)
 .PHONY: bench
 bench: $(BUILD)/bench
-	PYTHON="$(PYTHON)" BUILD="$(BUILD)" MODEL="$(MODEL)" sh bench/run.sh
+	PYTHON="$(PYTHON)" BUILD="$(BUILD)" MODEL="$(MODEL)" LLAMA_BENCH="$(LLAMA_BENCH)" sh bench/run.sh
 
 # constant cost per token: step MODEL 100,000 tokens, time and memory at 1, 1k, 10k, 100k
 .PHONY: constant

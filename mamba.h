@@ -40,6 +40,7 @@
    CONFIG: MAMBA_NO_SIMD         portable scalar kernels only (the readable reference)
    CONFIG: MAMBA_FORWARD_BLOCK   tokens per block in mamba_forward() scratch sizing
    CONFIG: MAMBA_PAR_MIN_WORK    smallest loop of mamba_step() split across OpenMP threads
+   CONFIG: MAMBA_PREFETCH_AHEAD  bytes ahead a decode kernel prefetches its weights (2048; 0 none)
    CONFIG: MAMBA_THREADS_ADAPT   1 (default): each state times its calls with all threads and
                                  with one, and uses the faster (a busy core); 0: always all
 
@@ -551,6 +552,11 @@ MAMBA_API void mamba_state_observe(mamba_state *s, mamba_observer fn, void *user
    NULL or a dtype this library does not know. */
 MAMBA_API size_t mamba_matrix_bytes(const mamba_matrix *w);
 
+/* The short name of a weight type ("f32", "f16", "bf16", "q8", "q4_0",
+   "iq4_nl": the --dtype names of tools/convert.py), a static string;
+   "unknown" for a dtype this library does not know. */
+MAMBA_API const char *mamba_dtype_string(int dtype);
+
 /* Index of the largest of the first n logits (the first one on ties):
    greedy decoding. n is usually config.n_vocab, so padding rows never win.
    NaN logits never win (0 if all are NaN); -1 for NULL or n < 1. */
@@ -828,10 +834,12 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
 
 /* Advance n independent states (n sequences: users of a server, beams,
    samples) by one token each, as n calls of mamba_step() would, bit for
-   bit, but reading every weight from memory once for all of them: each
-   matrix goes through in panels of rows that fit in the cache (CONFIG:
-   MAMBA_BATCH_PANEL_BYTES), and every state's input meets the panel while
-   it is there. Decoding one sequence is bound by memory bandwidth (every
+   bit, but reading every weight from memory once for all of them: an
+   f32, f16 or bf16 row meets every state's input while it is in registers
+   and L1 (with AVX-512 its weights are widened once for four inputs); a
+   quantised matrix goes through in panels of rows that fit in the cache
+   (CONFIG: MAMBA_BATCH_PANEL_BYTES), every state's input meeting the panel
+   while it is there. Decoding one sequence is bound by memory bandwidth (every
    weight read per token); n sequences at once cost little more than one
    until the arithmetic, not the reading, is the limit.
    Bit-identical to mamba_step(): each (row, sequence) product is the same
@@ -1160,7 +1168,12 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 /* the same, only when the local `mamba__par` is non-zero: a fork/join costs
    microseconds, so loops with little work stay on the calling thread */
 #define MAMBA__PARALLEL_FOR_IF _Pragma("omp parallel for schedule(static) if(mamba__par)")
+/* items taken one at a time by whichever thread is free: a thread slowed
+   by another program on its core then does fewer items instead of holding
+   the loop until it finishes its fixed share (mamba_forward's products) */
+#define MAMBA__PARALLEL_FOR_DYN _Pragma("omp parallel for schedule(dynamic)")
 #else
+#define MAMBA__PARALLEL_FOR_DYN
 #define MAMBA__PARALLEL_FOR
 #define MAMBA__PARALLEL_FOR_IF
 #endif
@@ -1376,22 +1389,67 @@ static int mamba__q8_blocks(int cols)
     return (cols + MAMBA__Q8_BLOCK - 1) / MAMBA__Q8_BLOCK;
 }
 
-/* -- dot products of a weight row with x -----------------------------------
-   sum_i w[i] x[i], weights widened to f32. One body per instruction set
-   serves f32, f16 and bf16: it is inlined with its dtype a constant, so
-   each of mamba__dot_f32/_f16/_bf16 compiles to its own loop. The
-   reference keeps eight partial sums (breaking the dependency chain, and
-   letting a compiler vectorise where nothing else does). The fast forms
-   are written to keep the memory bus busy, as decoding reads each weight
-   once: wide loads, four independent accumulators (an FMA's latency is 4
-   cycles; one chain would stall), conversion to f32 in registers, and
-   tails by masked loads (AVX-512 f32) or the scalar loop, never past the
-   end. */
+/* -- dot products of weight rows with x ------------------------------------
+   out[k] = sum_i w_k[i] x[i] for up to MAMBA__NR rows w_k, weights widened
+   to f32. Decoding reads each weight once, so these loops run at the speed
+   of memory, and on this kind of machine a core reads one sequential
+   stream well below the rate it reads several: the matvec hands a kernel
+   rows from MAMBA__NR places of the matrix at once (mamba__matvec_x), and
+   the kernel reads them side by side, loading each slice of x once for all
+   of them. Every row's sum is computed by the same sequence of operations
+   whichever slot and call it takes, so a row's result does not depend on
+   its companions, the thread count or the split.
+   The reference keeps eight partial sums (breaking the dependency chain,
+   and letting a compiler vectorise where nothing else does). The fast form
+   is written once, over a few vector macros that each instruction set
+   defines below: two accumulators a row (an FMA's latency is 4 cycles;
+   with four rows that is eight chains), weights converted to f32 in
+   registers, and a scalar tail, never a read past the end. */
 #if defined(__GNUC__) || defined(__clang__)
 #define MAMBA__INLINE inline __attribute__((always_inline))
 #else
 #define MAMBA__INLINE inline
 #endif
+#define MAMBA__NR 4 /* rows a kernel call reads side by side */
+/* The loops over a call's rows run nr <= MAMBA__NR times, nr a constant
+   where the kernel is inlined: unrolled whole, each row's accumulators
+   stay in registers (GCC's -O2 otherwise keeps the arrays on the stack). */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
+#define MAMBA__ROWS_UNROLLED _Pragma("GCC unroll 4")
+#elif defined(__clang__)
+#define MAMBA__ROWS_UNROLLED _Pragma("clang loop unroll(full)")
+#else
+#define MAMBA__ROWS_UNROLLED
+#endif
+
+/* CONFIG: MAMBA_PREFETCH_AHEAD  bytes ahead of its reads that a decode
+   kernel asks for each row's weights (a software prefetch into L2, one a
+   cache line); 0 asks for none. Even with four streams a core keeps too
+   few lines in flight to read at the rate of memory once each weight takes
+   a few instructions: on this Xeon f16 rows read 10.4 GB/s without,
+   15.2 with, beside 15.6 for a plain four-stream read (docs/kernels-notes.md).
+   A prefetch never faults, so it may point past the end of a matrix. */
+#ifndef MAMBA_PREFETCH_AHEAD
+#if defined(MAMBA__MVE)
+#define MAMBA_PREFETCH_AHEAD 0 /* a microcontroller reads flash and SRAM: nothing to ask for ahead */
+#else
+#define MAMBA_PREFETCH_AHEAD 2048
+#endif
+#endif
+#if MAMBA_PREFETCH_AHEAD > 0 && (defined(__GNUC__) || defined(__clang__))
+/* the address is made as an integer: a pointer past the end of its object
+   would be undefined even unused */
+#define MAMBA__PREFETCH(p) __builtin_prefetch((const void *)((uintptr_t)(const void *)(p) + MAMBA_PREFETCH_AHEAD), 0, 2)
+#else
+#define MAMBA__PREFETCH(p) ((void)(p))
+#endif
+/* one prefetch per 64-byte line of the `bytes` a row reads from byte o on */
+#define MAMBA__PREFETCH_LINES(w, o, bytes)                                                                             \
+    do {                                                                                                               \
+        size_t mamba__o;                                                                                               \
+        for (mamba__o = 0; mamba__o < (size_t)(bytes); mamba__o += 64)                                                 \
+            if ((bytes) >= 64 || ((o) & 63) == 0) MAMBA__PREFETCH((uintptr_t)(const void *)(w) + (o) + mamba__o);    \
+    } while (0)
 
 /* weight i of a row stored as dtype (f32, f16 or bf16), widened */
 static MAMBA__INLINE float mamba__widen(const void *w, int i, int dtype)
@@ -1417,42 +1475,28 @@ static MAMBA__INLINE float mamba__dot_scalar(const void *MAMBA__RESTRICT w, cons
 #define mamba__dot_f16_scalar(w, x, n) mamba__dot_scalar(w, x, n, MAMBA_DTYPE_F16)
 #define mamba__dot_bf16_scalar(w, x, n) mamba__dot_scalar(w, x, n, MAMBA_DTYPE_BF16)
 
+/* What an instruction set provides for the fast form:
+     MAMBA__VN                floats a vector; mamba__vf its type
+     MAMBA__VZERO() VLOAD(p) VFMA(a, b, acc) VADD(a, b) VSUM(v)
+     mamba__vwiden(w, i, dt)  the VN weights at w + i widened to f32
+     MAMBA__VF16              1 if it widens f16 (AVX2 needs F16C) */
 #if defined(MAMBA__AVX512)
-/* 16 weights at w + i widened to f32: a load, vcvtph2ps (exact), or a
-   zero-extension of bfloat16 shifted into the top half */
-static MAMBA__INLINE __m512 mamba__load16(const void *w, int i, int dtype)
+#define MAMBA__VN 16
+typedef __m512 mamba__vf;
+#define MAMBA__VZERO() _mm512_setzero_ps()
+#define MAMBA__VLOAD(p) _mm512_loadu_ps(p)
+#define MAMBA__VFMA(a, b, acc) _mm512_fmadd_ps(a, b, acc)
+#define MAMBA__VADD(a, b) _mm512_add_ps(a, b)
+#define MAMBA__VSUM(v) _mm512_reduce_add_ps(v)
+#define MAMBA__VF16 1
+/* vcvtph2ps (exact), or a zero-extension of bfloat16 shifted into the top half */
+static MAMBA__INLINE __m512 mamba__vwiden(const void *w, int i, int dtype)
 {
     const __m256i *p = (const __m256i *)(const void *)((const uint16_t *)w + i);
     if (dtype == MAMBA_DTYPE_F32) return _mm512_loadu_ps((const float *)w + i);
     if (dtype == MAMBA_DTYPE_F16) return _mm512_cvtph_ps(_mm256_loadu_si256(p));
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(p)), 16));
 }
-
-static MAMBA__INLINE float mamba__dot16(const void *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n,
-                                        int dtype)
-{
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-    for (; i + 64 <= n; i += 64) {
-        a0 = _mm512_fmadd_ps(mamba__load16(w, i, dtype), _mm512_loadu_ps(x + i), a0);
-        a1 = _mm512_fmadd_ps(mamba__load16(w, i + 16, dtype), _mm512_loadu_ps(x + i + 16), a1);
-        a2 = _mm512_fmadd_ps(mamba__load16(w, i + 32, dtype), _mm512_loadu_ps(x + i + 32), a2);
-        a3 = _mm512_fmadd_ps(mamba__load16(w, i + 48, dtype), _mm512_loadu_ps(x + i + 48), a3);
-    }
-    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(mamba__load16(w, i, dtype), _mm512_loadu_ps(x + i), a0);
-    if (dtype == MAMBA_DTYPE_F32 && i < n) { /* 1..15 left: masked lanes read nothing and count zero */
-        __mmask16 k = (__mmask16)((1u << (n - i)) - 1u);
-        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, (const float *)w + i), _mm512_maskz_loadu_ps(k, x + i), a1);
-        i = n;
-    }
-    sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-    for (; i < n; i++) sum += mamba__widen(w, i, dtype) * x[i];
-    return sum;
-}
-#define mamba__dot_f32(w, x, n) mamba__dot16(w, x, n, MAMBA_DTYPE_F32)
-#define mamba__dot_f16(w, x, n) mamba__dot16(w, x, n, MAMBA_DTYPE_F16)
-#define mamba__dot_bf16(w, x, n) mamba__dot16(w, x, n, MAMBA_DTYPE_BF16)
 #elif defined(MAMBA__AVX2)
 static float mamba__hsum256(__m256 v)
 {
@@ -1461,9 +1505,17 @@ static float mamba__hsum256(__m256 v)
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
-
-/* 8 weights at w + i widened to f32 (f16 needs F16C's vcvtph2ps) */
-static MAMBA__INLINE __m256 mamba__load8(const void *w, int i, int dtype)
+#define MAMBA__VN 8
+typedef __m256 mamba__vf;
+#define MAMBA__VZERO() _mm256_setzero_ps()
+#define MAMBA__VLOAD(p) _mm256_loadu_ps(p)
+#define MAMBA__VFMA(a, b, acc) _mm256_fmadd_ps(a, b, acc)
+#define MAMBA__VADD(a, b) _mm256_add_ps(a, b)
+#define MAMBA__VSUM(v) mamba__hsum256(v)
+#if defined(__F16C__)
+#define MAMBA__VF16 1
+#endif
+static MAMBA__INLINE __m256 mamba__vwiden(const void *w, int i, int dtype)
 {
     const __m128i *p = (const __m128i *)(const void *)((const uint16_t *)w + i);
     if (dtype == MAMBA_DTYPE_F32) return _mm256_loadu_ps((const float *)w + i);
@@ -1472,56 +1524,22 @@ static MAMBA__INLINE __m256 mamba__load8(const void *w, int i, int dtype)
 #endif
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(p)), 16));
 }
-
-static MAMBA__INLINE float mamba__dot8(const void *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n, int dtype)
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(mamba__load8(w, i, dtype), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(mamba__load8(w, i + 8, dtype), _mm256_loadu_ps(x + i + 8), a1);
-        a2 = _mm256_fmadd_ps(mamba__load8(w, i + 16, dtype), _mm256_loadu_ps(x + i + 16), a2);
-        a3 = _mm256_fmadd_ps(mamba__load8(w, i + 24, dtype), _mm256_loadu_ps(x + i + 24), a3);
-    }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(mamba__load8(w, i, dtype), _mm256_loadu_ps(x + i), a0);
-    sum = mamba__hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++) sum += mamba__widen(w, i, dtype) * x[i];
-    return sum;
-}
-#define mamba__dot_f32(w, x, n) mamba__dot8(w, x, n, MAMBA_DTYPE_F32)
-#if defined(__F16C__)
-#define mamba__dot_f16(w, x, n) mamba__dot8(w, x, n, MAMBA_DTYPE_F16)
-#endif
-#define mamba__dot_bf16(w, x, n) mamba__dot8(w, x, n, MAMBA_DTYPE_BF16)
 #elif defined(MAMBA__NEON)
-/* 4 weights at w + i widened to f32 (fcvtl, exact; bfloat16 by a shift) */
-static MAMBA__INLINE float32x4_t mamba__load4(const void *w, int i, int dtype)
+#define MAMBA__VN 4
+typedef float32x4_t mamba__vf;
+#define MAMBA__VZERO() vdupq_n_f32(0.0f)
+#define MAMBA__VLOAD(p) vld1q_f32(p)
+#define MAMBA__VFMA(a, b, acc) vfmaq_f32(acc, a, b)
+#define MAMBA__VADD(a, b) vaddq_f32(a, b)
+#define MAMBA__VSUM(v) vaddvq_f32(v)
+#define MAMBA__VF16 1
+/* fcvtl (exact); bfloat16 by a shift */
+static MAMBA__INLINE float32x4_t mamba__vwiden(const void *w, int i, int dtype)
 {
     if (dtype == MAMBA_DTYPE_F32) return vld1q_f32((const float *)w + i);
     if (dtype == MAMBA_DTYPE_F16) return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)w + i)));
     return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16((const uint16_t *)w + i), 16));
 }
-
-static MAMBA__INLINE float mamba__dot4(const void *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n, int dtype)
-{
-    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = vfmaq_f32(a0, mamba__load4(w, i, dtype), vld1q_f32(x + i));
-        a1 = vfmaq_f32(a1, mamba__load4(w, i + 4, dtype), vld1q_f32(x + i + 4));
-        a2 = vfmaq_f32(a2, mamba__load4(w, i + 8, dtype), vld1q_f32(x + i + 8));
-        a3 = vfmaq_f32(a3, mamba__load4(w, i + 12, dtype), vld1q_f32(x + i + 12));
-    }
-    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, mamba__load4(w, i, dtype), vld1q_f32(x + i));
-    sum = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
-    for (; i < n; i++) sum += mamba__widen(w, i, dtype) * x[i];
-    return sum;
-}
-#define mamba__dot_f32(w, x, n) mamba__dot4(w, x, n, MAMBA_DTYPE_F32)
-#define mamba__dot_f16(w, x, n) mamba__dot4(w, x, n, MAMBA_DTYPE_F16)
-#define mamba__dot_bf16(w, x, n) mamba__dot4(w, x, n, MAMBA_DTYPE_BF16)
 #elif defined(MAMBA__MVE)
 /* The sum of 4 lanes, in the pairwise order of the other paths (Helium has
    no floating-point add across lanes) */
@@ -1557,36 +1575,131 @@ static MAMBA__INLINE float32x4_t mamba__load4_mve(const void *w, int i, int dtyp
     return vreinterpretq_f32_u32(vshlq_n_u32(vldrhq_u32((const uint16_t *)w + i), 16));
 }
 
-/* mamba__dot4's shape: four accumulators of 4 lanes, the tail by the reference's loop */
-static MAMBA__INLINE float mamba__dot4_mve(const void *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n,
+#define MAMBA__VN 4
+typedef float32x4_t mamba__vf;
+#define MAMBA__VZERO() vdupq_n_f32(0.0f)
+#define MAMBA__VLOAD(p) vld1q_f32(p)
+#define MAMBA__VFMA(a, b, acc) vfmaq_f32(acc, a, b)
+#define MAMBA__VADD(a, b) vaddq_f32(a, b)
+#define MAMBA__VSUM(v) mamba__hsum_mve(v)
+#define MAMBA__VF16 1
+#define mamba__vwiden mamba__load4_mve
+/* eight vector registers: one row at a time (the weights are in flash, no
+   streams to keep busy) */
+#define MAMBA__VROWS 1
+#endif
+
+#ifdef MAMBA__VN
+/* rows w[0..nr-1] . x into out[0..nr-1]; nr is a constant where it is
+   inlined (1 or MAMBA__NR), so the row loops unroll */
+static MAMBA__INLINE void mamba__dotv(float *out, const void *const *w, int nr, const float *MAMBA__RESTRICT x, int n,
+                                      int dtype)
+{
+    const size_t es = dtype == MAMBA_DTYPE_F32 ? 4 : 2; /* bytes a weight */
+    mamba__vf a0[MAMBA__NR], a1[MAMBA__NR];
+    int i = 0, k, j;
+    MAMBA__ROWS_UNROLLED
+    for (k = 0; k < nr; k++) a0[k] = a1[k] = MAMBA__VZERO();
+    for (; i + 2 * MAMBA__VN <= n; i += 2 * MAMBA__VN) {
+        const mamba__vf x0 = MAMBA__VLOAD(x + i), x1 = MAMBA__VLOAD(x + i + MAMBA__VN);
+        MAMBA__ROWS_UNROLLED
+        for (k = 0; k < nr; k++) {
+            MAMBA__PREFETCH_LINES(w[k], (size_t)i * es, 2 * MAMBA__VN * es);
+            a0[k] = MAMBA__VFMA(mamba__vwiden(w[k], i, dtype), x0, a0[k]);
+            a1[k] = MAMBA__VFMA(mamba__vwiden(w[k], i + MAMBA__VN, dtype), x1, a1[k]);
+        }
+    }
+    if (i + MAMBA__VN <= n) {
+        const mamba__vf x0 = MAMBA__VLOAD(x + i);
+        MAMBA__ROWS_UNROLLED
+        for (k = 0; k < nr; k++) a0[k] = MAMBA__VFMA(mamba__vwiden(w[k], i, dtype), x0, a0[k]);
+        i += MAMBA__VN;
+    }
+    MAMBA__ROWS_UNROLLED
+    for (k = 0; k < nr; k++) {
+        float sum = MAMBA__VSUM(MAMBA__VADD(a0[k], a1[k]));
+        for (j = i; j < n; j++) sum += mamba__widen(w[k], j, dtype) * x[j];
+        out[k] = sum;
+    }
+}
+static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRICT x, int n, int dtype)
+{
+    float v;
+    mamba__dotv(&v, &w, 1, x, n, dtype);
+    return v;
+}
+/* one row w against MAMBA__NR inputs x[k] into out[k] (mamba_step_batch):
+   each sum by exactly mamba__dotv's operations in its order, so the bits of
+   the decode matvec, with the weights loaded and widened once for all */
+static MAMBA__INLINE void mamba__dotv_x(float *out, const void *w, const float *const *x, int n, int dtype)
+{
+    const size_t es = dtype == MAMBA_DTYPE_F32 ? 4 : 2;
+    mamba__vf a0[MAMBA__NR], a1[MAMBA__NR];
+    int i = 0, k, j;
+    MAMBA__ROWS_UNROLLED
+    for (k = 0; k < MAMBA__NR; k++) a0[k] = a1[k] = MAMBA__VZERO();
+    for (; i + 2 * MAMBA__VN <= n; i += 2 * MAMBA__VN) {
+        const mamba__vf w0 = mamba__vwiden(w, i, dtype), w1 = mamba__vwiden(w, i + MAMBA__VN, dtype);
+        MAMBA__PREFETCH_LINES(w, (size_t)i * es, 2 * MAMBA__VN * es);
+        MAMBA__ROWS_UNROLLED
+        for (k = 0; k < MAMBA__NR; k++) {
+            a0[k] = MAMBA__VFMA(w0, MAMBA__VLOAD(x[k] + i), a0[k]);
+            a1[k] = MAMBA__VFMA(w1, MAMBA__VLOAD(x[k] + i + MAMBA__VN), a1[k]);
+        }
+    }
+    if (i + MAMBA__VN <= n) {
+        const mamba__vf w0 = mamba__vwiden(w, i, dtype);
+        MAMBA__ROWS_UNROLLED
+        for (k = 0; k < MAMBA__NR; k++) a0[k] = MAMBA__VFMA(w0, MAMBA__VLOAD(x[k] + i), a0[k]);
+        i += MAMBA__VN;
+    }
+    for (k = 0; k < MAMBA__NR; k++) {
+        float sum = MAMBA__VSUM(MAMBA__VADD(a0[k], a1[k]));
+        for (j = i; j < n; j++) sum += mamba__widen(w, j, dtype) * x[k][j];
+        out[k] = sum;
+    }
+}
+#define mamba__dot_f32(w, x, n) mamba__dot1(w, x, n, MAMBA_DTYPE_F32)
+#define mamba__dot_bf16(w, x, n) mamba__dot1(w, x, n, MAMBA_DTYPE_BF16)
+#if defined(MAMBA__VROWS) && MAMBA__VROWS == 1
+/* a path with few registers: the rows of a call one after another */
+static MAMBA__INLINE void mamba__dotv_each(float *out, const void *const *w, const float *MAMBA__RESTRICT x, int n,
                                            int dtype)
 {
-    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = vfmaq_f32(a0, mamba__load4_mve(w, i, dtype), vld1q_f32(x + i));
-        a1 = vfmaq_f32(a1, mamba__load4_mve(w, i + 4, dtype), vld1q_f32(x + i + 4));
-        a2 = vfmaq_f32(a2, mamba__load4_mve(w, i + 8, dtype), vld1q_f32(x + i + 8));
-        a3 = vfmaq_f32(a3, mamba__load4_mve(w, i + 12, dtype), vld1q_f32(x + i + 12));
-    }
-    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, mamba__load4_mve(w, i, dtype), vld1q_f32(x + i));
-    sum = mamba__hsum_mve(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
-    for (; i < n; i++) sum += mamba__widen(w, i, dtype) * x[i];
-    return sum;
+    int k;
+    for (k = 0; k < MAMBA__NR; k++) out[k] = mamba__dot1(w[k], x, n, dtype);
 }
-#define mamba__dot_f32(w, x, n) mamba__dot4_mve(w, x, n, MAMBA_DTYPE_F32)
-#define mamba__dot_f16(w, x, n) mamba__dot4_mve(w, x, n, MAMBA_DTYPE_F16)
-#define mamba__dot_bf16(w, x, n) mamba__dot4_mve(w, x, n, MAMBA_DTYPE_BF16)
+#define MAMBA__DOTN(out, w, x, n, dt) mamba__dotv_each(out, w, x, n, dt)
+#else
+#define MAMBA__DOTN(out, w, x, n, dt) mamba__dotv(out, w, MAMBA__NR, x, n, dt)
 #endif
+#define mamba__dotn_f32(out, w, x, n) MAMBA__DOTN(out, w, x, n, MAMBA_DTYPE_F32)
+#define mamba__dotn_bf16(out, w, x, n) MAMBA__DOTN(out, w, x, n, MAMBA_DTYPE_BF16)
+#ifdef MAMBA__VF16
+#define mamba__dot_f16(w, x, n) mamba__dot1(w, x, n, MAMBA_DTYPE_F16)
+#define mamba__dotn_f16(out, w, x, n) MAMBA__DOTN(out, w, x, n, MAMBA_DTYPE_F16)
+#endif
+#endif
+/* elsewhere the references, a row at a time */
 #ifndef mamba__dot_f32
 #define mamba__dot_f32 mamba__dot_f32_scalar
+#define mamba__dot_bf16 mamba__dot_bf16_scalar
 #endif
 #ifndef mamba__dot_f16
 #define mamba__dot_f16 mamba__dot_f16_scalar
 #endif
-#ifndef mamba__dot_bf16
-#define mamba__dot_bf16 mamba__dot_bf16_scalar
+static MAMBA__MAYBE_UNUSED void mamba__dotn_scalar(float *out, const void *const *w, const float *MAMBA__RESTRICT x,
+                                                   int n, int dtype)
+{
+    int k;
+    for (k = 0; k < MAMBA__NR; k++) out[k] = mamba__dot_scalar(w[k], x, n, dtype);
+}
+#ifndef mamba__dotn_f32
+#define mamba__dotn_f32(out, w, x, n) mamba__dotn_scalar(out, w, x, n, MAMBA_DTYPE_F32)
+#define mamba__dotn_bf16(out, w, x, n) mamba__dotn_scalar(out, w, x, n, MAMBA_DTYPE_BF16)
+#endif
+#ifndef mamba__dotn_f16
+#define mamba__dotn_f16(out, w, x, n) mamba__dotn_scalar(out, w, x, n, MAMBA_DTYPE_F16)
 #endif
 
 /* q8 times a vector: both sides as integers.  mamba_step's matvec first
@@ -1644,16 +1757,13 @@ static MAMBA__MAYBE_UNUSED void mamba__q8_quant_x_scalar(int16_t *MAMBA__RESTRIC
         }
         inv = MAMBA__Q8_XMAX / amax;
         xs[b] = amax / MAMBA__Q8_XMAX;
-        for (i = 0; i < len; i++) {
-            /* round to nearest, ties to even (what the SIMD converters do),
-               without libm: adding 1.5 * 2^23 leaves no bits below the units
-               for |v| < 2^22, so the sum is rounded to an integer; the
-               assignment to a float drops any excess precision (C99 6.3.1.8) */
-            float v = xb[i] * inv;
-            float t = v + 12582912.0f;
-            t -= 12582912.0f;
-            qb[i] = (int16_t)t;
-        }
+        /* round to nearest, ties to even (what the SIMD converters do):
+           rintf in the default rounding mode (one instruction where the
+           target has one: compilers inline it). The product is rounded to
+           float first, as the SIMD forms do; a bare `v + 1.5 * 2^23` trick
+           was fused into one FMA where a compiler contracts across
+           statements (g++ by default), which rounds differently. */
+        for (i = 0; i < len; i++) qb[i] = (int16_t)rintf(xb[i] * inv);
         for (; i < MAMBA__Q8_BLOCK; i++) qb[i] = 0;
     }
 }
@@ -1715,11 +1825,13 @@ static MAMBA__MAYBE_UNUSED float mamba__dot_q8x16_scalar(const int8_t *MAMBA__RE
     return sum;
 }
 #if defined(MAMBA__AVX512) && defined(__AVX512BW__) && defined(__AVX512VL__)
-/* The q8 dot products need AVX-512BW (bytes and words in 512-bit vectors)
-   and VL (masked 256-bit loads), which every AVX-512 core since Skylake-SP
-   has; a target with AVX-512F alone (Xeon Phi) takes the scalar ones. */
+/* The integer dot products need AVX-512BW (bytes and words in 512-bit
+   vectors) and VL (masked 256-bit loads), which every AVX-512 core since
+   Skylake-SP has; a target with AVX-512F alone (Xeon Phi) takes the
+   scalar ones. */
+#define MAMBA__AVX512BW 1
 /* 32 int8 -> 32 int16, sign-extended (vpmovsxbw) */
-static __m512i mamba__load_q8x32(const int8_t *p)
+static MAMBA__INLINE __m512i mamba__load_q8x32(const int8_t *p)
 {
     return _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)p));
 }
@@ -1739,66 +1851,82 @@ static void mamba__hsum4x16(float *out, __m512 a, __m512 b, __m512 c, __m512 d)
                                                                                     12, 8, 4, 0), t)));
 }
 
-/* mamba__dot_q8x16_scalar for nr <= 4 consecutive rows (q and d at the
-   first; decoding streams them one after the other, as one long read).
-   Per block one vpmaddwd: 32 int8 x int16 products summed in pairs into 16
-   int32 lanes, each exact and below 2^24, so converting them to f32 is
-   exact too; then one FMA by the block's scale. The scales d[b] xs[b] of
-   16 blocks are made in one go into memory, from where each block
-   broadcasts its own as part of the FMA: no scalar f16 conversion a block.
-   AVX512-VNNI's vpdpwssd would fold an int32 accumulate into the multiply,
-   but every block has its own scale: nothing to accumulate in int32 across
-   blocks. Two blocks at a time into two accumulators, so one FMA does not
-   wait for the other. Four rows a call share one horizontal sum
-   (mamba__hsum4x16) and the call: most rows are short (768 columns; 48 for
-   dt_proj), so what a row costs besides its blocks matters. */
-static void mamba__dot_q8x16_rows(float *out, const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
-                                  const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb, int nr)
+/* The accumulators of nr rows (nr <= MAMBA__NR = 4) summed into
+   out[0..nr-1]: one call of mamba__hsum4x16, a missing row repeated */
+static MAMBA__INLINE void mamba__hsum_rows(float *out, const __m512 *a, int nr)
 {
-    __m512 acc[4];
     float res[4];
-    int row, b0, j;
-    for (row = 0; row < 4; row++) {
-        const int8_t *qr = q + (size_t)row * (size_t)nb * MAMBA__Q8_BLOCK;
-        const uint16_t *dr = d + (size_t)row * (size_t)nb;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
-        for (b0 = 0; row < nr && b0 < nb; b0 += 16) {
-            int m = nb - b0 < 16 ? nb - b0 : 16;
-            __mmask16 k = (__mmask16)(m == 16 ? 0xFFFFu : (1u << m) - 1u);
-            float s[16];
-            const int8_t *qb = qr + b0 * MAMBA__Q8_BLOCK;
-            const int16_t *xb = xq + b0 * MAMBA__Q8_BLOCK;
-            _mm512_storeu_ps(s, _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, dr + b0)),
-                                              _mm512_maskz_loadu_ps(k, xs + b0)));
-            for (j = 0; j + 2 <= m; j += 2) {
-                __m512i p0 = _mm512_madd_epi16(mamba__load_q8x32(qb + j * MAMBA__Q8_BLOCK),
-                                               _mm512_loadu_si512((const void *)(xb + j * MAMBA__Q8_BLOCK)));
-                __m512i p1 = _mm512_madd_epi16(mamba__load_q8x32(qb + (j + 1) * MAMBA__Q8_BLOCK),
-                                               _mm512_loadu_si512((const void *)(xb + (j + 1) * MAMBA__Q8_BLOCK)));
-                a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_set1_ps(s[j]), a0);
-                a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_set1_ps(s[j + 1]), a1);
-            }
-            if (j < m) {
-                __m512i p0 = _mm512_madd_epi16(mamba__load_q8x32(qb + j * MAMBA__Q8_BLOCK),
-                                               _mm512_loadu_si512((const void *)(xb + j * MAMBA__Q8_BLOCK)));
-                a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_set1_ps(s[j]), a0);
-            }
-        }
-        acc[row] = _mm512_add_ps(a0, a1);
-    }
-    mamba__hsum4x16(res, acc[0], acc[1], acc[2], acc[3]);
-    for (row = 0; row < nr; row++) out[row] = res[row];
+    int k;
+    mamba__hsum4x16(res, a[0], a[nr > 1], a[nr > 2 ? 2 : 0], a[nr > 3 ? 3 : 0]);
+    for (k = 0; k < nr; k++) out[k] = res[k];
 }
 
-static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
-                              const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb)
+/* d[b] xs[b] for the m <= 16 blocks from b0 in the lanes of a vector: one
+   vcvtph2ps for 16 scales, no scalar f16 conversion a block */
+static MAMBA__INLINE __m512 mamba__scales16(const uint16_t *d, const float *xs, int b0, int m)
+{
+    __mmask16 k = (__mmask16)(m == 16 ? 0xFFFFu : (1u << m) - 1u);
+    return _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, d + b0)), _mm512_maskz_loadu_ps(k, xs + b0));
+}
+
+/* mamba__dot_q8x16_scalar for the rows q[k], d[k] (k < nr), read side by
+   side. Per block one vpmaddwd: 32 int8 x int16 products summed in pairs
+   into 16 int32 lanes, each exact and below 2^24, so converting them to f32
+   is exact too; then one FMA by the block's scale, broadcast from memory.
+   AVX512-VNNI's vpdpwssd would fold an int32 accumulate into the multiply,
+   but every block has its own scale: nothing to accumulate in int32 across
+   blocks. Two blocks at a time into two accumulators a row, so one FMA does
+   not wait for the other; the rows share each load of xq. */
+static MAMBA__INLINE void mamba__q8v(float *out, const int8_t *const *q, const uint16_t *const *d, int nr,
+                                     const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb)
+{
+    __m512 a0[MAMBA__NR], a1[MAMBA__NR];
+    float s[MAMBA__NR][16];
+    int k, b0, j;
+    MAMBA__ROWS_UNROLLED
+    for (k = 0; k < nr; k++) a0[k] = a1[k] = _mm512_setzero_ps();
+    for (b0 = 0; b0 < nb; b0 += 16) {
+        int m = nb - b0 < 16 ? nb - b0 : 16;
+        MAMBA__ROWS_UNROLLED
+        for (k = 0; k < nr; k++) {
+            MAMBA__PREFETCH((uintptr_t)(d[k] + b0) + 32); /* the scales, 2 bytes a block */
+            _mm512_storeu_ps(s[k], mamba__scales16(d[k], xs, b0, m));
+        }
+        for (j = 0; j + 2 <= m; j += 2) {
+            const int16_t *xb = xq + (b0 + j) * MAMBA__Q8_BLOCK;
+            const __m512i x0 = _mm512_loadu_si512((const void *)xb), x1 = _mm512_loadu_si512((const void *)(xb + 32));
+            MAMBA__ROWS_UNROLLED
+            for (k = 0; k < nr; k++) {
+                const int8_t *qb = q[k] + (b0 + j) * MAMBA__Q8_BLOCK;
+                __m512i p0, p1;
+                MAMBA__PREFETCH(qb);
+                p0 = _mm512_madd_epi16(mamba__load_q8x32(qb), x0);
+                p1 = _mm512_madd_epi16(mamba__load_q8x32(qb + MAMBA__Q8_BLOCK), x1);
+                a0[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_set1_ps(s[k][j]), a0[k]);
+                a1[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_set1_ps(s[k][j + 1]), a1[k]);
+            }
+        }
+        if (j < m) {
+            const __m512i x0 = _mm512_loadu_si512((const void *)(xq + (b0 + j) * MAMBA__Q8_BLOCK));
+            MAMBA__ROWS_UNROLLED
+            for (k = 0; k < nr; k++) {
+                __m512i p0 = _mm512_madd_epi16(mamba__load_q8x32(q[k] + (b0 + j) * MAMBA__Q8_BLOCK), x0);
+                a0[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_set1_ps(s[k][j]), a0[k]);
+            }
+        }
+    }
+    MAMBA__ROWS_UNROLLED
+    for (k = 0; k < nr; k++) a0[k] = _mm512_add_ps(a0[k], a1[k]);
+    mamba__hsum_rows(out, a0, nr);
+}
+static float mamba__dot_q8x16(const int8_t *q, const uint16_t *d, const int16_t *MAMBA__RESTRICT xq,
+                              const float *MAMBA__RESTRICT xs, int nb)
 {
     float v;
-    mamba__dot_q8x16_rows(&v, q, d, xq, xs, nb, 1);
+    mamba__q8v(&v, &q, &d, 1, xq, xs, nb);
     return v;
 }
-#define MAMBA__HAVE_DOT_Q8X16 1
-#define MAMBA__HAVE_DOT_Q8X16_ROWS 1
+#define mamba__dotn_q8x16(out, q, d, xq, xs, nb) mamba__q8v(out, q, d, MAMBA__NR, xq, xs, nb)
 #elif defined(MAMBA__AVX2)
 /* mamba__dot_q8x16_scalar: per block two vpmaddwd (16 int8 x int16 products
    each, summed in pairs) into 8 int32 lanes of 4 products (below 2^24:
@@ -1875,19 +2003,16 @@ static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *M
 }
 #define MAMBA__HAVE_DOT_Q8X16 1
 #endif
-#ifndef MAMBA__HAVE_DOT_Q8X16
+#if !defined(MAMBA__AVX512BW) && !defined(MAMBA__HAVE_DOT_Q8X16)
 #define mamba__dot_q8x16 mamba__dot_q8x16_scalar
 #endif
-#ifndef MAMBA__HAVE_DOT_Q8X16_ROWS
-/* nr <= 4 consecutive rows of a q8 matrix (q and d at the first), as the
-   AVX-512 path takes them; elsewhere simply one row after another */
-static void mamba__dot_q8x16_rows(float *out, const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
-                                  const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb, int nr)
+#ifndef mamba__dotn_q8x16
+/* MAMBA__NR rows, one after another */
+static void mamba__dotn_q8x16(float *out, const int8_t *const *q, const uint16_t *const *d,
+                              const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb)
 {
-    int row;
-    for (row = 0; row < nr; row++)
-        out[row] = mamba__dot_q8x16(q + (size_t)row * (size_t)nb * MAMBA__Q8_BLOCK, d + (size_t)row * (size_t)nb, xq,
-                                    xs, nb);
+    int k;
+    for (k = 0; k < MAMBA__NR; k++) out[k] = mamba__dot_q8x16(q[k], d[k], xq, xs, nb);
 }
 #endif
 
@@ -1904,61 +2029,146 @@ static const int8_t *mamba__q8_row(const mamba_matrix *W, int r, const uint16_t 
 /* -- the weight types ------------------------------------------------------
    Everything that depends on how a matrix is stored lives in one entry of
    mamba__wtypes[] (as ggml's type traits): its block, its bytes, its row
-   dot product, its dequantiser, the input format it wants and its finite
+   dot products, its dequantiser, the input format it wants and its finite
    check. Nothing else in the header looks at a dtype; a dtype without an
    entry is refused by the loader. Adding a weight type = its kernels + one
-   entry (4 q4_0 and 5 iq4_nl were added so: their block below). */
+   entry (4 q4_0 and 5 iq4_nl were added so: their block below).
+   A type's two dot products: dot_row (one row with an f32 x, any input
+   format made inside) and dot_rows (MAMBA__NR rows with the input the
+   matvec prepared once, mamba__xin). */
 
-/* Row r of an f32 / f16 / bf16 matrix dotted with x (W->cols floats). */
+/* The input of a matvec as every row reads it: x itself, and for a type
+   that wants x quantised (MAMBA__INPUT_Q16) xq and xs (mamba__q8_quant_x). */
+typedef struct mamba__xin {
+    const float *x;
+    const int16_t *xq;
+    const float *xs;
+} mamba__xin;
+
+/* Row r of an f32 / f16 / bf16 matrix: its address (esize bytes a weight) */
+static const void *mamba__frow(const mamba_matrix *W, int r, size_t esize)
+{
+    return (const unsigned char *)W->data + (size_t)r * (size_t)W->cols * esize;
+}
+/* The MAMBA__NR rows r[k] of such a matrix into w[k] */
+static void mamba__frows(const void **w, const mamba_matrix *W, const int *r, size_t esize)
+{
+    int k;
+    for (k = 0; k < MAMBA__NR; k++) w[k] = mamba__frow(W, r[k], esize);
+}
+
 static float mamba__dot_row_f32(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
 {
-    return mamba__dot_f32((const float *)W->data + (size_t)r * (size_t)W->cols, x, W->cols);
+    return mamba__dot_f32(mamba__frow(W, r, 4), x, W->cols);
 }
 static float mamba__dot_row_f16(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
 {
-    return mamba__dot_f16((const uint16_t *)W->data + (size_t)r * (size_t)W->cols, x, W->cols);
+    return mamba__dot_f16(mamba__frow(W, r, 2), x, W->cols);
 }
 static float mamba__dot_row_bf16(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
 {
-    return mamba__dot_bf16((const uint16_t *)W->data + (size_t)r * (size_t)W->cols, x, W->cols);
+    return mamba__dot_bf16(mamba__frow(W, r, 2), x, W->cols);
+}
+static void mamba__dot_rows_f32(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in)
+{
+    const void *w[MAMBA__NR];
+    mamba__frows(w, W, r, 4);
+    mamba__dotn_f32(out, w, in->x, W->cols);
+}
+static void mamba__dot_rows_f16(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in)
+{
+    const void *w[MAMBA__NR];
+    mamba__frows(w, W, r, 2);
+    mamba__dotn_f16(out, w, in->x, W->cols);
+}
+static void mamba__dot_rows_bf16(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in)
+{
+    const void *w[MAMBA__NR];
+    mamba__frows(w, W, r, 2);
+    mamba__dotn_bf16(out, w, in->x, W->cols);
 }
 
-/* The columns of x a q8 row quantises at a time when it has no prepared
-   input (256 bytes of int16 on the stack) */
+/* out[j] = row r . x[j] for j < n, each exactly the type's dot_row (the
+   batch of mamba_step_batch): with a vector form the row is loaded and
+   widened once for every MAMBA__NR inputs (mamba__dotv_x), the rest one
+   input at a time from the cache. */
+static MAMBA__INLINE void mamba__dot_row_n_f(float *out, const mamba_matrix *W, int r, const float *const *x, int n,
+                                             int dtype)
+{
+    const void *w = mamba__frow(W, r, dtype == MAMBA_DTYPE_F32 ? 4 : 2);
+    int j = 0;
+#if defined(MAMBA__VN) && !(defined(MAMBA__VROWS) && MAMBA__VROWS == 1)
+#ifdef MAMBA__VF16
+    const int vec = 1;
+#else
+    const int vec = dtype != MAMBA_DTYPE_F16; /* AVX2 without F16C widens f16 in the reference only */
+#endif
+    if (vec)
+        for (; j + MAMBA__NR <= n; j += MAMBA__NR) mamba__dotv_x(out + j, w, x + j, W->cols, dtype);
+#endif
+    for (; j < n; j++)
+        out[j] = dtype == MAMBA_DTYPE_F32   ? mamba__dot_f32(w, x[j], W->cols)
+                 : dtype == MAMBA_DTYPE_F16 ? mamba__dot_f16(w, x[j], W->cols)
+                                            : mamba__dot_bf16(w, x[j], W->cols);
+}
+static void mamba__dot_row_n_f32(float *out, const mamba_matrix *W, int r, const float *const *x, int n)
+{
+    mamba__dot_row_n_f(out, W, r, x, n, MAMBA_DTYPE_F32);
+}
+static void mamba__dot_row_n_f16(float *out, const mamba_matrix *W, int r, const float *const *x, int n)
+{
+    mamba__dot_row_n_f(out, W, r, x, n, MAMBA_DTYPE_F16);
+}
+static void mamba__dot_row_n_bf16(float *out, const mamba_matrix *W, int r, const float *const *x, int n)
+{
+    mamba__dot_row_n_f(out, W, r, x, n, MAMBA_DTYPE_BF16);
+}
+
+/* The columns of x a row of an int16-input type quantises at a time when
+   it has no prepared input (256 bytes of int16 on the stack) */
 #define MAMBA__Q8_CHUNK 128
 
-/* A q8 row with an f32 x (mamba_forward()'s scalar products, the matvec
-   without scratch): the same quantisation of x and the same integer
-   products as the prepared input of mamba__matvec_x, but x is quantised a
-   chunk at a time into a small stack buffer, for every row again: the same
-   numbers up to the order of the final f32 sum, at about twice the cost. */
-static float mamba__dot_row_q8(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
+/* Blocks [b0, b0 + nb) of row r with the quantised input of those blocks */
+typedef float (*mamba__qblocks_fn)(const mamba_matrix *W, int r, int b0, int nb, const int16_t *MAMBA__RESTRICT xq,
+                                   const float *MAMBA__RESTRICT xs);
+
+/* A row of an int16-input type (q8, the 4-bit types) with an f32 x
+   (mamba_forward()'s scalar products, the matvec without scratch): the same
+   quantisation of x and the same integer products as the prepared input of
+   mamba__matvec_x, but x is quantised a chunk at a time into a small stack
+   buffer, for every row again: the same numbers up to the order of the
+   final f32 sum, at about twice the cost. */
+static float mamba__dot_row_q16(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x, mamba__qblocks_fn f)
 {
     int16_t xq[MAMBA__Q8_CHUNK];
     float xs[MAMBA__Q8_CHUNK / MAMBA__Q8_BLOCK], sum = 0.0f;
-    const uint16_t *d;
-    const int8_t *q = mamba__q8_row(W, r, &d);
     int c;
     for (c = 0; c < W->cols; c += MAMBA__Q8_CHUNK) {
         int len = W->cols - c < MAMBA__Q8_CHUNK ? W->cols - c : MAMBA__Q8_CHUNK;
         mamba__q8_quant_x(xq, xs, x + c, len);
-        sum += mamba__dot_q8x16(q + c, d + c / MAMBA__Q8_BLOCK, xq, xs, mamba__q8_blocks(len));
+        sum += f(W, r, c / MAMBA__Q8_BLOCK, mamba__q8_blocks(len), xq, xs);
     }
     return sum;
 }
 
-/* Rows [r0, r1) of a q8 matrix with the prepared input, into out[r0..r1-1]:
-   4 rows a call of the kernel (r0 a multiple of 4). */
-static void mamba__dot_rows_q8(float *out, const mamba_matrix *W, int r0, int r1, const int16_t *MAMBA__RESTRICT xq,
-                               const float *MAMBA__RESTRICT xs)
+static float mamba__q8_blocks_dot(const mamba_matrix *W, int r, int b0, int nb, const int16_t *MAMBA__RESTRICT xq,
+                                  const float *MAMBA__RESTRICT xs)
 {
-    const int nb = mamba__q8_blocks(W->cols);
-    int r;
-    for (r = r0; r < r1; r += 4) {
-        const uint16_t *d;
-        const int8_t *q = mamba__q8_row(W, r, &d);
-        mamba__dot_q8x16_rows(out + r, q, d, xq, xs, nb, r1 - r < 4 ? r1 - r : 4);
-    }
+    const uint16_t *d;
+    const int8_t *q = mamba__q8_row(W, r, &d);
+    return mamba__dot_q8x16(q + (size_t)b0 * MAMBA__Q8_BLOCK, d + b0, xq, xs, nb);
+}
+static float mamba__dot_row_q8(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
+{
+    return mamba__dot_row_q16(W, r, x, mamba__q8_blocks_dot);
+}
+static void mamba__dot_rows_q8(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in)
+{
+    const int8_t *q[MAMBA__NR];
+    const uint16_t *d[MAMBA__NR];
+    int k;
+    for (k = 0; k < MAMBA__NR; k++) q[k] = mamba__q8_row(W, r[k], &d[k]);
+    mamba__dotn_q8x16(out, q, d, in->xq, in->xs, mamba__q8_blocks(W->cols));
 }
 
 /* Columns [k0, k0 + n) of row r widened to f32 into out: the embedding
@@ -2061,11 +2271,10 @@ static int mamba__nonfinite_q8(const unsigned char *p, size_t rows, size_t cols)
    load bit for bit). As q8: all R*nb*16 bytes of nibbles first, row after
    row, then the R*nb f16 scales.
    The products: a block's 32 nibbles become 32 int8 levels (one table
-   lookup each, vpshufb / tbl on SIMD), and from there they are q8 weights:
-   the same int16 input (mamba__q8_quant_x) and the same integer dot
-   (mamba__dot_q8x16), 16 blocks at a time through a 512-byte buffer on the
-   stack. Unpacking into L1 and reading it back costs little next to
-   reading the weights, and keeps one integer dot kernel per instruction set. */
+   lookup each, vpshufb / tbl on SIMD), and from there they are q8 weights
+   with the same int16 input (mamba__q8_quant_x). With AVX-512 the levels
+   stay in registers (mamba__q4v); elsewhere 16 blocks at a time go through
+   a 512-byte buffer on the stack into q8's integer dot (mamba__dot_q8x16). */
 #define MAMBA__Q4_CHUNK 16 /* blocks unpacked at a time */
 
 static const int8_t mamba__q4_0_levels[16] = {-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7};
@@ -2151,7 +2360,78 @@ static MAMBA__MAYBE_UNUSED float mamba__dot_q4x16_scalar(const uint8_t *MAMBA__R
     return sum;
 }
 
-#if defined(MAMBA__MVE)
+#if defined(MAMBA__AVX512BW)
+/* The rows q[k], d[k] (k < nr) side by side, the nibbles unpacked in
+   registers: 32 bytes (two blocks) a row at a time, vpshufb looks the low
+   nibbles up in the 16 levels (values 0..15 of both blocks) and the high
+   ones (values 16..31), vpmovsxbw widens each to 32 int16, and vpmaddwd
+   multiplies them with xq gathered in the same order (once per pair of
+   blocks for all the rows). Lanes 0..7 of the sum then hold the first
+   block's products, 8..15 the second's: one conversion and one FMA by a
+   vector of both blocks' scales (vpermps from the 16 made at once). The
+   integer block sums are exact, so this is mamba__dot_q4x16_scalar up to
+   the order of the f32 sum. */
+static MAMBA__INLINE void mamba__q4v(float *out, const uint8_t *const *q, const uint16_t *const *d, int nr,
+                                     const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb,
+                                     const int8_t *lv)
+{
+    const __m128i tbl1 = _mm_loadu_si128((const __m128i *)(const void *)lv), m1 = _mm_set1_epi8(0x0F);
+    const __m256i tbl = _mm256_broadcastsi128_si256(tbl1), m4 = _mm256_set1_epi8(0x0F);
+    const __m512i pair = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), two = _mm512_set1_epi32(2);
+    __m512 acc[MAMBA__NR], s[MAMBA__NR];
+    int k, b0, j;
+#define MAMBA__LOAD256(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+    MAMBA__ROWS_UNROLLED
+    for (k = 0; k < nr; k++) acc[k] = _mm512_setzero_ps();
+    for (b0 = 0; b0 < nb; b0 += 16) {
+        int m = nb - b0 < 16 ? nb - b0 : 16;
+        __m512i idx = pair;
+        MAMBA__ROWS_UNROLLED
+        for (k = 0; k < nr; k++) {
+            MAMBA__PREFETCH((uintptr_t)(d[k] + b0) + 32);
+            s[k] = mamba__scales16(d[k], xs, b0, m);
+        }
+        for (j = 0; j + 2 <= m; j += 2, idx = _mm512_add_epi32(idx, two)) {
+            const int16_t *xb = xq + (b0 + j) * MAMBA__Q8_BLOCK;
+            const __m512i xlo = _mm512_inserti64x4(_mm512_castsi256_si512(MAMBA__LOAD256(xb)), MAMBA__LOAD256(xb + 32), 1);
+            const __m512i xhi = _mm512_inserti64x4(_mm512_castsi256_si512(MAMBA__LOAD256(xb + 16)), MAMBA__LOAD256(xb + 48), 1);
+            MAMBA__ROWS_UNROLLED
+            for (k = 0; k < nr; k++) {
+                const __m256i v = MAMBA__LOAD256(q[k] + (b0 + j) * 16);
+                MAMBA__PREFETCH_LINES(q[k], (size_t)(b0 + j) * 16, 32);
+                const __m256i lo = _mm256_shuffle_epi8(tbl, _mm256_and_si256(v, m4));
+                const __m256i hi = _mm256_shuffle_epi8(tbl, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+                __m512i p = _mm512_add_epi32(_mm512_madd_epi16(_mm512_cvtepi8_epi16(lo), xlo),
+                                             _mm512_madd_epi16(_mm512_cvtepi8_epi16(hi), xhi));
+                acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(idx, s[k]), acc[k]);
+            }
+        }
+        if (j < m) { /* one block left: values 0..15 then 16..31, as xq */
+            const __m512i x0 = _mm512_loadu_si512((const void *)(xq + (b0 + j) * MAMBA__Q8_BLOCK));
+            const __m512i one = _mm512_set1_epi32(j);
+            MAMBA__ROWS_UNROLLED
+            for (k = 0; k < nr; k++) {
+                const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(q[k] + (b0 + j) * 16));
+                const __m128i lo = _mm_shuffle_epi8(tbl1, _mm_and_si128(v, m1));
+                const __m128i hi = _mm_shuffle_epi8(tbl1, _mm_and_si128(_mm_srli_epi16(v, 4), m1));
+                __m512i p = _mm512_madd_epi16(
+                    _mm512_cvtepi8_epi16(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1)), x0);
+                acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(one, s[k]), acc[k]);
+            }
+        }
+    }
+#undef MAMBA__LOAD256
+    mamba__hsum_rows(out, acc, nr);
+}
+static float mamba__dot_q4x16(const uint8_t *q, const uint16_t *d, const int16_t *MAMBA__RESTRICT xq,
+                              const float *MAMBA__RESTRICT xs, int nb, const int8_t *lv)
+{
+    float v;
+    mamba__q4v(&v, &q, &d, 1, xq, xs, nb, lv);
+    return v;
+}
+#define mamba__dotn_q4x16(out, q, d, xq, xs, nb, lv) mamba__q4v(out, q, d, MAMBA__NR, xq, xs, nb, lv)
+#elif defined(MAMBA__MVE)
 /* Helium: no buffer. Per half block, eight bytes widened to 16-bit lanes by
    the load, their low and high nibbles looked up in the levels by two
    gathers (values j and j + 16 of the block, ggml's order), and each
@@ -2177,7 +2457,7 @@ static float mamba__dot_q4x16(const uint8_t *MAMBA__RESTRICT q, const uint16_t *
     return sum;
 }
 #else
-/* The fast form: MAMBA__Q4_CHUNK blocks unpacked, then q8's integer dot */
+/* elsewhere MAMBA__Q4_CHUNK blocks unpacked into L1, then q8's integer dot */
 static float mamba__dot_q4x16(const uint8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
                               const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb,
                               const int8_t *lv)
@@ -2193,52 +2473,60 @@ static float mamba__dot_q4x16(const uint8_t *MAMBA__RESTRICT q, const uint16_t *
     return sum;
 }
 #endif
-
-/* A 4-bit row with an f32 x: x quantised a chunk at a time, as q8's */
-static float mamba__dot_row_q4(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x, const int8_t *lv)
+#if !defined(MAMBA__AVX512BW)
+/* MAMBA__NR rows, one after another */
+static void mamba__dotn_q4x16(float *out, const uint8_t *const *q, const uint16_t *const *d,
+                              const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb,
+                              const int8_t *lv)
 {
-    int16_t xq[MAMBA__Q8_CHUNK];
-    float xs[MAMBA__Q8_CHUNK / MAMBA__Q8_BLOCK], sum = 0.0f;
+    int k;
+    for (k = 0; k < MAMBA__NR; k++) out[k] = mamba__dot_q4x16(q[k], d[k], xq, xs, nb, lv);
+}
+#endif
+
+/* The entry points of a 4-bit type: the kernels above with its levels */
+static float mamba__q4_blocks_dot(const mamba_matrix *W, int r, int b0, int nb, const int16_t *MAMBA__RESTRICT xq,
+                                  const float *MAMBA__RESTRICT xs, const int8_t *lv)
+{
     const uint16_t *d;
     const uint8_t *q = mamba__q4_row(W, r, &d);
-    int c;
-    for (c = 0; c < W->cols; c += MAMBA__Q8_CHUNK) {
-        int len = W->cols - c < MAMBA__Q8_CHUNK ? W->cols - c : MAMBA__Q8_CHUNK;
-        mamba__q8_quant_x(xq, xs, x + c, len);
-        sum += mamba__dot_q4x16(q + c / 2, d + c / MAMBA__Q8_BLOCK, xq, xs, mamba__q8_blocks(len), lv);
-    }
-    return sum;
+    return mamba__dot_q4x16(q + (size_t)b0 * 16, d + b0, xq, xs, nb, lv);
+}
+static float mamba__q4_0_blocks_dot(const mamba_matrix *W, int r, int b0, int nb, const int16_t *MAMBA__RESTRICT xq,
+                                    const float *MAMBA__RESTRICT xs)
+{
+    return mamba__q4_blocks_dot(W, r, b0, nb, xq, xs, mamba__q4_0_levels);
+}
+static float mamba__iq4nl_blocks_dot(const mamba_matrix *W, int r, int b0, int nb, const int16_t *MAMBA__RESTRICT xq,
+                                     const float *MAMBA__RESTRICT xs)
+{
+    return mamba__q4_blocks_dot(W, r, b0, nb, xq, xs, mamba__iq4nl_levels);
 }
 static float mamba__dot_row_q4_0(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
 {
-    return mamba__dot_row_q4(W, r, x, mamba__q4_0_levels);
+    return mamba__dot_row_q16(W, r, x, mamba__q4_0_blocks_dot);
 }
 static float mamba__dot_row_iq4nl(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
 {
-    return mamba__dot_row_q4(W, r, x, mamba__iq4nl_levels);
+    return mamba__dot_row_q16(W, r, x, mamba__iq4nl_blocks_dot);
 }
 
-/* Rows [r0, r1) with the prepared input, into out[r0..r1-1] (the contract
-   of a weight type's row kernel, as mamba__dot_rows_q8) */
-static void mamba__dot_rows_q4(float *out, const mamba_matrix *W, int r0, int r1, const int16_t *MAMBA__RESTRICT xq,
-                               const float *MAMBA__RESTRICT xs, const int8_t *lv)
+static void mamba__dot_rows_q4(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in,
+                               const int8_t *lv)
 {
-    int r, nb = mamba__q8_blocks(W->cols);
-    for (r = r0; r < r1; r++) {
-        const uint16_t *d;
-        const uint8_t *q = mamba__q4_row(W, r, &d);
-        out[r] = mamba__dot_q4x16(q, d, xq, xs, nb, lv);
-    }
+    const uint8_t *q[MAMBA__NR];
+    const uint16_t *d[MAMBA__NR];
+    int k;
+    for (k = 0; k < MAMBA__NR; k++) q[k] = mamba__q4_row(W, r[k], &d[k]);
+    mamba__dotn_q4x16(out, q, d, in->xq, in->xs, mamba__q8_blocks(W->cols), lv);
 }
-static void mamba__dot_rows_q4_0(float *out, const mamba_matrix *W, int r0, int r1, const int16_t *MAMBA__RESTRICT xq,
-                                 const float *MAMBA__RESTRICT xs)
+static void mamba__dot_rows_q4_0(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in)
 {
-    mamba__dot_rows_q4(out, W, r0, r1, xq, xs, mamba__q4_0_levels);
+    mamba__dot_rows_q4(out, W, r, in, mamba__q4_0_levels);
 }
-static void mamba__dot_rows_iq4nl(float *out, const mamba_matrix *W, int r0, int r1, const int16_t *MAMBA__RESTRICT xq,
-                                  const float *MAMBA__RESTRICT xs)
+static void mamba__dot_rows_iq4nl(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in)
 {
-    mamba__dot_rows_q4(out, W, r0, r1, xq, xs, mamba__iq4nl_levels);
+    mamba__dot_rows_q4(out, W, r, in, mamba__iq4nl_levels);
 }
 
 /* Columns [k0, k0 + n) of row r widened to f32 (k0 a multiple of 32) */
@@ -2282,10 +2570,13 @@ typedef struct mamba__wtype {
     const char *name;
     /* row r . x, x as W->cols floats (any input format is made inside) */
     float (*dot_row)(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x);
-    /* input != F32: rows [r0, r1) into out[r0..r1-1] with the prepared input
-       (r0 a multiple of 4; a row's sum must not depend on r0 or r1) */
-    void (*dot_rows_x)(float *out, const mamba_matrix *W, int r0, int r1, const int16_t *MAMBA__RESTRICT xq,
-                       const float *MAMBA__RESTRICT xs);
+    /* rows r[0..MAMBA__NR-1] (repeats allowed) . the prepared input into
+       out[0..MAMBA__NR-1], read side by side; a row's sum must not depend
+       on its slot or its companions (mamba__matvec_x) */
+    void (*dot_rows)(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in);
+    /* input F32 (NULL otherwise): out[j] = row r . x[j] for j < n, each sum
+       exactly dot_row's, the row read once for all (mamba_step_batch) */
+    void (*dot_row_n)(float *out, const mamba_matrix *W, int r, const float *const *x, int n);
     /* columns [k0, k0+n) of row r widened to f32 (k0 a multiple of block) */
     void (*dequant_cols)(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0, int n);
     /* 1 if a stored value or scale of a rows x cols matrix at p is not finite */
@@ -2298,17 +2589,18 @@ typedef struct mamba__wtype {
 
 /* In dtype order: entry i is dtype i (mamba__wtype_of() checks). */
 static const mamba__wtype mamba__wtypes[] = {
-    {"f32", mamba__dot_row_f32, NULL, mamba__dequant_f32, mamba__nonfinite_f32, MAMBA_DTYPE_F32, 1, 4,
+    {"f32", mamba__dot_row_f32, mamba__dot_rows_f32, mamba__dot_row_n_f32, mamba__dequant_f32, mamba__nonfinite_f32,
+     MAMBA_DTYPE_F32, 1, 4, MAMBA__INPUT_F32},
+    {"f16", mamba__dot_row_f16, mamba__dot_rows_f16, mamba__dot_row_n_f16, mamba__dequant_f16, mamba__nonfinite_f16,
+     MAMBA_DTYPE_F16, 1, 2, MAMBA__INPUT_F32},
+    {"bf16", mamba__dot_row_bf16, mamba__dot_rows_bf16, mamba__dot_row_n_bf16, mamba__dequant_bf16, mamba__nonfinite_bf16,
+     MAMBA_DTYPE_BF16, 1, 2,
      MAMBA__INPUT_F32},
-    {"f16", mamba__dot_row_f16, NULL, mamba__dequant_f16, mamba__nonfinite_f16, MAMBA_DTYPE_F16, 1, 2,
-     MAMBA__INPUT_F32},
-    {"bf16", mamba__dot_row_bf16, NULL, mamba__dequant_bf16, mamba__nonfinite_bf16, MAMBA_DTYPE_BF16, 1, 2,
-     MAMBA__INPUT_F32},
-    {"q8", mamba__dot_row_q8, mamba__dot_rows_q8, mamba__dequant_q8, mamba__nonfinite_q8, MAMBA_DTYPE_Q8,
+    {"q8", mamba__dot_row_q8, mamba__dot_rows_q8, NULL, mamba__dequant_q8, mamba__nonfinite_q8, MAMBA_DTYPE_Q8,
      MAMBA__Q8_BLOCK, MAMBA__Q8_BLOCK + 2, MAMBA__INPUT_Q16},
-    {"q4_0", mamba__dot_row_q4_0, mamba__dot_rows_q4_0, mamba__dequant_q4_0, mamba__nonfinite_q4, MAMBA_DTYPE_Q4_0,
+    {"q4_0", mamba__dot_row_q4_0, mamba__dot_rows_q4_0, NULL, mamba__dequant_q4_0, mamba__nonfinite_q4, MAMBA_DTYPE_Q4_0,
      MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16},
-    {"iq4_nl", mamba__dot_row_iq4nl, mamba__dot_rows_iq4nl, mamba__dequant_iq4nl, mamba__nonfinite_q4,
+    {"iq4_nl", mamba__dot_row_iq4nl, mamba__dot_rows_iq4nl, NULL, mamba__dequant_iq4nl, mamba__nonfinite_q4,
      MAMBA_DTYPE_IQ4_NL, MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16}};
 
 /* The entry of a dtype, or NULL for a dtype this library does not know. */
@@ -2375,57 +2667,83 @@ static MAMBA__MAYBE_UNUSED void mamba__matvec_rows(float *MAMBA__RESTRICT out, c
     }
 }
 
+/* Rows [r0, r1) of W with the prepared input into out[r0..r1-1], four
+   consecutive rows a call of the type's dot_rows (a short last group
+   repeats row r0): the same bits as mamba__matvec_x gives those rows. */
+static MAMBA__MAYBE_UNUSED void mamba__dot_range(float *out, const mamba_matrix *W, int r0, int r1,
+                                                 const mamba__xin *in)
+{
+    const mamba__wtype *wt = &mamba__wtypes[W->dtype];
+    int r, k;
+    for (r = r0; r < r1; r += MAMBA__NR) {
+        int rr[MAMBA__NR];
+        float v[MAMBA__NR];
+        for (k = 0; k < MAMBA__NR; k++) rr[k] = r + k < r1 ? r + k : r0;
+        wt->dot_rows(v, W, rr, in);
+        for (k = 0; k < MAMBA__NR && r + k < r1; k++) out[r + k] = v[k];
+    }
+}
+
 /* out = W x (+ bias):  out[r] = sum_c W[r][c] x[c] (+ bias[r])
    PyTorch: F.linear(x, weight, bias). W is rows x cols in any stored dtype;
-   arithmetic is f32, except that a q8 W meets x rounded to int16 in integer
-   products (mamba__q8_quant_x_scalar). This is where decoding spends its
-   time: every weight is read once per token, so the speed is the memory
-   bandwidth.
-   Threads: one parallel region per matrix, each thread a contiguous block
-   of rows (schedule(static)): each streams its own part of the matrix, and
+   arithmetic is f32, except that a q8 or 4-bit W meets x rounded to int16
+   in integer products (mamba__q8_quant_x_scalar). This is where decoding
+   spends its time: every weight is read once per token, so the speed is
+   the memory bandwidth.
+   Streams: one core reads one sequential stream at well below the rate it
+   reads several side by side (this Xeon: 12 GB/s against 16 with four;
+   docs/kernels-notes.md), so the rows are cut in MAMBA__NR = 4 quarters of
+   nq rows and step g reads row g of each quarter, g, g + nq, g + 2 nq,
+   g + 3 nq, in one kernel call: four streams through the matrix, each
+   sequential. A short last quarter repeats row g in the missing slots
+   (read from cache, the result dropped).
+   Threads: one parallel region per matrix over the steps (schedule(static):
+   each thread a contiguous run of steps, so four streams of its own), and
    on 2 cores one fork/join per matrix (about 100 per token) costs a few
    microseconds against milliseconds of reading. Each row's sum is computed
-   the same way whatever thread takes it: bit-identical for any thread
-   count. The rows of a matrix are contiguous, so row by row is one long
-   stream, the one the hardware prefetcher follows best (four rows side by
-   side and software prefetch measured slower: docs/kernels-notes.md).
-   q8: xq and xs are scratch for x quantised to int16 (32 * ceil(cols/32)
-   int16 and ceil(cols/32) floats; see mamba__q8_quant_x_scalar). They live
-   in the state (mamba_state.xq, .xs), sized for the widest input of a step,
-   rather than on the stack: a few KB for big models would not fit the 4 KB
-   stack of a small microcontroller (embedded/), and in the state they add
-   about a tenth to the f32 scratch already there (mamba-130m: 3.3 KB to 31
-   KB, beside 2.9 MB of recurrent state). NULL: the slower way without. */
+   the same way whatever slot, step or thread takes it: bit-identical for
+   any thread count.
+   Input: xq and xs are scratch for x quantised to int16 (32 * ceil(cols/32)
+   int16 and ceil(cols/32) floats; see mamba__q8_quant_x_scalar), made once
+   here for the types that want it. They live in the state (mamba_state.xq,
+   .xs), sized for the widest input of a step, rather than on the stack: a
+   few KB for big models would not fit the 4 KB stack of a small
+   microcontroller (embedded/), and in the state they add about a tenth to
+   the f32 scratch already there (mamba-130m: 3.3 KB to 31 KB, beside 2.9 MB
+   of recurrent state). NULL: the slower way without, a row at a time. */
 static void mamba__matvec_x(float *MAMBA__RESTRICT out, const mamba_matrix *W, const float *MAMBA__RESTRICT x,
                             const float *bias, int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRICT xs)
 {
     const mamba__wtype *wt = mamba__wtype_of(W->dtype);
-    int rows = W->rows, r;
-    int mamba__par = (size_t)rows * (size_t)W->cols >= MAMBA__PAR_MIN_WORK;
+    const int rows = W->rows, nq = (rows + MAMBA__NR - 1) / MAMBA__NR;
+    int mamba__par = (size_t)rows * (size_t)W->cols >= MAMBA__PAR_MIN_WORK, g;
+    mamba__xin in;
     (void)mamba__par;
     MAMBA_ASSERT(wt != NULL); /* the loader refuses a dtype without an entry */
-    if (wt->input == MAMBA__INPUT_Q16 && xq) {
+    in.x = x;
+    in.xq = xq;
+    in.xs = xs;
+    if (wt->input == MAMBA__INPUT_Q16) {
+        if (!xq) {
+            MAMBA__PARALLEL_FOR_IF
+            for (g = 0; g < rows; g++) {
+                float v = wt->dot_row(W, g, x);
+                out[g] = bias ? v + bias[g] : v;
+            }
+            return;
+        }
         /* quantise x once, on the calling thread, before the rows fork:
            every thread then reads the same xq and xs */
-        int g, ng = (rows + 31) / 32;
         mamba__q8_quant_x(xq, xs, x, W->cols);
-        /* chunks of 32 rows (the last may be short); each row's sum is the
-           same whichever chunk or thread takes it */
-        MAMBA__PARALLEL_FOR_IF
-        for (g = 0; g < ng; g++) {
-            const int r0 = 32 * g, r1 = rows - r0 < 32 ? rows : r0 + 32;
-            wt->dot_rows_x(out, W, r0, r1, xq, xs);
-            if (bias) {
-                int i;
-                for (i = r0; i < r1; i++) out[i] += bias[i];
-            }
-        }
-        return;
     }
     MAMBA__PARALLEL_FOR_IF
-    for (r = 0; r < rows; r++) {
-        float v = wt->dot_row(W, r, x);
-        out[r] = bias ? v + bias[r] : v;
+    for (g = 0; g < nq; g++) {
+        int r[MAMBA__NR], k;
+        float v[MAMBA__NR];
+        for (k = 0; k < MAMBA__NR; k++) r[k] = g + k * nq < rows ? g + k * nq : g;
+        wt->dot_rows(v, W, r, &in);
+        for (k = 0; k < MAMBA__NR; k++)
+            if (g + k * nq < rows) out[g + k * nq] = bias ? v[k] + bias[g + k * nq] : v[k];
     }
 }
 
@@ -3202,11 +3520,12 @@ static void mamba__gated_norm(float *y, const float *z, const float *w, int n, i
    - the block's inputs are transposed once per product into panels of 64
      tokens, xt[k][64], so a step's 4 input vectors are 256 bytes in a row,
      and a panel is one sequential stream through the k loop;
-   - the 6 weight rows are widened to f32, from whatever dtype the file
-     stores (this is where f16, bf16 and q8 become f32), KC = 256 columns at
-     a time, into a 6 KB panel that stays in L1 while all the block's
-     tokens pass under it: each weight is read from memory once per block
-     and converted once, then used T times.
+   - the weight rows are widened to f32, from whatever dtype the file
+     stores (this is where f16, bf16 and q8 become f32; f32 rows are read
+     where they lie), KC = 128 columns at a time, into panels that stay in
+     cache while all the block's tokens pass under them: each weight is
+     read from memory once per block and converted once, then used T times
+     (the loop order: mamba__fw_rowblock).
    A step is 4 loads, 6 broadcasts and 24 FMAs: the FMAs set the pace.
    With AVX2 (16 registers of 8 lanes) a tile is 6 rows by 16 tokens, 12
    registers, and a 64-token panel is four such tiles side by side; NEON
@@ -3221,9 +3540,10 @@ static void mamba__gated_norm(float *y, const float *z, const float *w, int n, i
    or the thread that computes it. No lane sums at the end of a tile: what
    the dot-product kernel this replaced lost 15-25% to. */
 #define MAMBA__FW_MR 6     /* weight rows per tile */
-#define MAMBA__FW_KC 256   /* columns per weight panel (6 x 256 floats) */
+#define MAMBA__FW_KC 128   /* columns per weight panel (6 x 128 floats); a 64-token input panel is 32 KB */
 #define MAMBA__FW_CHAIN 32 /* columns per chain of sums (see Rounding) */
-#define MAMBA__FW_TSUB 256 /* tokens per pass over a chunk (sums: 6 x 256 floats) */
+#define MAMBA__FW_TSUB 256 /* tokens per pass over a chunk (sums: 6 x 256 floats a tile) */
+#define MAMBA__FW_MC 8     /* tiles (of 6 rows) per work item, at most (mamba__fw_rowblock) */
 
 /* An empty asm that claims to change v: the compiler must keep v in a
    register as it is. mamba__fw_tile64() uses it on its 4 input vectors,
@@ -3272,7 +3592,7 @@ static void mamba__fw_pack_x(float *xt, const float *X, int ldx, int K, int T)
 {
     const int nfull = T / 64, npanel = nfull + (T - 64 * nfull + 15) / 16;
     int p;
-    MAMBA__PARALLEL_FOR
+    MAMBA__PARALLEL_FOR_DYN
     for (p = 0; p < npanel; p++) {
         const int t0 = p < nfull ? 64 * p : 64 * nfull + 16 * (p - nfull), w = p < nfull ? 64 : 16;
         float *dst = xt + (size_t)K * (size_t)t0;
@@ -3308,7 +3628,7 @@ static void mamba__fw_pack_x(float *xt, const float *X, int ldx, int K, int T)
 /* One step of k for weight row i of the tile: broadcast, then FMAs. */
 #define MAMBA__FW_ROW64(i)                                          \
     do {                                                            \
-        const __m512 w = _mm512_set1_ps(wp[(i) * MAMBA__FW_KC + k]); \
+        const __m512 w = _mm512_set1_ps(wp[(i) * ldw + k]); \
         a##i##0 = _mm512_fmadd_ps(w, x0, a##i##0);                  \
         a##i##1 = _mm512_fmadd_ps(w, x1, a##i##1);                  \
         a##i##2 = _mm512_fmadd_ps(w, x2, a##i##2);                  \
@@ -3327,8 +3647,9 @@ static void mamba__fw_pack_x(float *xt, const float *X, int ldx, int K, int T)
     } while (0)
 
 /* The 6 x 64 tile over one chunk of kc columns: res[i][0..63] gets
-   sum_k wp[i][k] * xt[k][0..63]. xt is a 64-token panel at the chunk. */
-static void mamba__fw_tile64(float *res, const float *wp, const float *xt, int kc, int first)
+   sum_k wp[i][k] * xt[k][0..63], weight row i at wp + i * ldw. xt is a
+   64-token panel at the chunk. */
+static void mamba__fw_tile64(float *res, const float *wp, int ldw, const float *xt, int kc, int first)
 {
     int c, k;
     for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
@@ -3353,7 +3674,7 @@ static void mamba__fw_tile64(float *res, const float *wp, const float *xt, int k
 /* The same for 16 tokens (the block's last tokens), in a panel of w tokens:
    6 sums of 16 lanes, each formed exactly as a lane of mamba__fw_tile64()
    forms it. */
-static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w, int kc, int first)
+static void mamba__fw_tile16(float *res, const float *wp, int ldw, const float *xt, int w, int kc, int first)
 {
     int c, k;
     for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
@@ -3362,11 +3683,11 @@ static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w
         for (k = c; k < end; k++) {
             const __m512 x = _mm512_loadu_ps(xt + (size_t)k * (size_t)w);
             a0 = _mm512_fmadd_ps(_mm512_set1_ps(wp[k]), x, a0);
-            a1 = _mm512_fmadd_ps(_mm512_set1_ps(wp[MAMBA__FW_KC + k]), x, a1);
-            a2 = _mm512_fmadd_ps(_mm512_set1_ps(wp[2 * MAMBA__FW_KC + k]), x, a2);
-            a3 = _mm512_fmadd_ps(_mm512_set1_ps(wp[3 * MAMBA__FW_KC + k]), x, a3);
-            a4 = _mm512_fmadd_ps(_mm512_set1_ps(wp[4 * MAMBA__FW_KC + k]), x, a4);
-            a5 = _mm512_fmadd_ps(_mm512_set1_ps(wp[5 * MAMBA__FW_KC + k]), x, a5);
+            a1 = _mm512_fmadd_ps(_mm512_set1_ps(wp[ldw + k]), x, a1);
+            a2 = _mm512_fmadd_ps(_mm512_set1_ps(wp[2 * ldw + k]), x, a2);
+            a3 = _mm512_fmadd_ps(_mm512_set1_ps(wp[3 * ldw + k]), x, a3);
+            a4 = _mm512_fmadd_ps(_mm512_set1_ps(wp[4 * ldw + k]), x, a4);
+            a5 = _mm512_fmadd_ps(_mm512_set1_ps(wp[5 * ldw + k]), x, a5);
         }
         MAMBA__FW_PUT(res, a0);
         MAMBA__FW_PUT(res + MAMBA__FW_TSUB, a1);
@@ -3380,7 +3701,7 @@ static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w
 #define MAMBA__FW_PUT(p, a) vst1q_f32((p), first ? (a) : vaddq_f32(vld1q_f32(p), (a)))
 #define MAMBA__FW_ROW16(i)                                              \
     do {                                                                \
-        const float32x4_t w4 = vdupq_n_f32(wp[(i) * MAMBA__FW_KC + k]); \
+        const float32x4_t w4 = vdupq_n_f32(wp[(i) * ldw + k]); \
         a##i##0 = vfmaq_f32(a##i##0, w4, x0);                           \
         a##i##1 = vfmaq_f32(a##i##1, w4, x1);                           \
         a##i##2 = vfmaq_f32(a##i##2, w4, x2);                           \
@@ -3395,7 +3716,7 @@ static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w
     } while (0)
 /* NEON (32 registers of 4 lanes): 6 rows by 16 tokens in 24 registers,
    the same sums in the same order as the x86 tiles. */
-static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w, int kc, int first)
+static void mamba__fw_tile16(float *res, const float *wp, int ldw, const float *xt, int w, int kc, int first)
 {
     int c, k;
     for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
@@ -3418,7 +3739,7 @@ static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w
 #define MAMBA__FW_PUT(p, a) _mm256_storeu_ps((p), first ? (a) : _mm256_add_ps(_mm256_loadu_ps(p), (a)))
 #define MAMBA__FW_ROW16(i)                                                \
     do {                                                                  \
-        const __m256 w8 = _mm256_broadcast_ss(wp + (i) * MAMBA__FW_KC + k); \
+        const __m256 w8 = _mm256_broadcast_ss(wp + (i) * ldw + k); \
         a##i##0 = _mm256_fmadd_ps(w8, x0, a##i##0);                       \
         a##i##1 = _mm256_fmadd_ps(w8, x1, a##i##1);                       \
     } while (0)
@@ -3429,7 +3750,7 @@ static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w
     } while (0)
 /* 6 rows by 16 tokens of a panel of w tokens, in 12 registers of 8 lanes;
    the same sums, in the same order, as the AVX-512 tiles. */
-static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w, int kc, int first)
+static void mamba__fw_tile16(float *res, const float *wp, int ldw, const float *xt, int w, int kc, int first)
 {
     int c, k;
     for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
@@ -3448,41 +3769,96 @@ static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w
 }
 #endif
 
-/* Rows r0 .. r0+5 of the product for all T tokens (xt: the packed inputs). */
-static void mamba__fw_rows6(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *xt, int T,
-                            int r0)
+/* Ask the cache for columns [k, k + KC) of rows r .. r+5 (fewer when n < 6)
+   of W, which the next chunk of mamba__fw_rowblock() reads: the weights of
+   a block come from DRAM once (for a model bigger than the cache), and
+   this asks for them while the current chunk's FMAs run, instead of when
+   the widening (or, for f32 read in place, the first tile) stalls on
+   them. The offset of column k is taken in proportion along the row,
+   which is near enough for any block layout. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MAMBA__FW_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define MAMBA__FW_PREFETCH(p) ((void)(p))
+#endif
+static void mamba__fw_prefetch(const mamba_matrix *W, int r, int n, int k)
 {
-    const int K = W->cols, nr = W->rows - r0 < MAMBA__FW_MR ? W->rows - r0 : MAMBA__FW_MR;
-    float wp[MAMBA__FW_MR * MAMBA__FW_KC];
-    float res[MAMBA__FW_MR * MAMBA__FW_TSUB];
-    int s0, k0, t0, i, t;
+    const size_t rb = mamba__row_bytes(W->dtype, W->cols);
+    const size_t lo = rb * (size_t)k / (size_t)W->cols, kn = (size_t)k + MAMBA__FW_KC;
+    const size_t hi = rb * (kn < (size_t)W->cols ? kn : (size_t)W->cols) / (size_t)W->cols;
+    int i;
+    for (i = 0; i < n && i < MAMBA__FW_MR; i++) {
+        const unsigned char *row = (const unsigned char *)W->data + (size_t)(r + i) * rb;
+        size_t b;
+        for (b = lo; b < hi; b += 64) MAMBA__FW_PREFETCH(row + b);
+    }
+}
+
+/* Rows r0 .. r0+nrows-1 (nrows <= MC x MR) of the product for all T tokens
+   (xt: the packed inputs): one work item of mamba__fw_matmul(). The loops
+   are ordered so that every operand sits in the cache that suits how often
+   it is read, as BLAS kernels do:
+   - for a chunk of KC columns, the item's weights are widened once into
+     wb (MC panels of 6 x KC floats, 24 KB, L1 and L2);
+   - a 64-token input panel of those columns, 64 x KC floats (32 KB), is
+     then loaded into L1 once and used by all the item's MC tiles, so the
+     4 input vectors of a step come from L1. Each input is used 6 times
+     per load (6 rows a tile); streamed from L2 or beyond for every tile,
+     as a loop over all of K for one tile at a time does, it held the FMAs
+     back to half their rate (the inputs of a block are 1.5 to 3 MB for
+     mamba-790m's shapes: beyond L2);
+   - the running sums res (the item's rows x 256 tokens, 48 KB) are read
+     and written once per chain of 32 columns, and written to out at the
+     end, 48 floats of a token in a row.
+   Stack: wb and res, 72 KB. */
+static void mamba__fw_rowblock(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *xt, int T,
+                               int r0, int nrows)
+{
+    const int K = W->cols, ng = (nrows + MAMBA__FW_MR - 1) / MAMBA__FW_MR;
+    /* f32 rows are used where they lie (no copy; the last tile must not
+       reach past the matrix): copying them cost 6% of the prompt in calls */
+    const int direct = W->dtype == MAMBA_DTYPE_F32 && nrows == ng * MAMBA__FW_MR;
+    const int ldw = direct ? K : MAMBA__FW_KC;
+    float wb[MAMBA__FW_MC * MAMBA__FW_MR * MAMBA__FW_KC];
+    float res[MAMBA__FW_MC * MAMBA__FW_MR * MAMBA__FW_TSUB];
+    int s0, k0, t0, g, i, t;
     /* rows past the matrix are zeros, computed and dropped */
-    if (nr < MAMBA__FW_MR) memset(wp, 0, sizeof wp);
+    if (nrows < ng * MAMBA__FW_MR)
+        memset(wb + (size_t)nrows * MAMBA__FW_KC, 0, sizeof(float) * (size_t)(ng * MAMBA__FW_MR - nrows) * MAMBA__FW_KC);
     for (s0 = 0; s0 < T; s0 += MAMBA__FW_TSUB) {
         const int ns = T - s0 < MAMBA__FW_TSUB ? T - s0 : MAMBA__FW_TSUB;
         for (k0 = 0; k0 < K; k0 += MAMBA__FW_KC) {
             const int kc = K - k0 < MAMBA__FW_KC ? K - k0 : MAMBA__FW_KC;
-            for (i = 0; i < nr; i++) mamba__dequant_cols(wp + i * MAMBA__FW_KC, W, r0 + i, k0, kc);
+            if (!direct)
+                for (i = 0; i < nrows; i++) mamba__dequant_cols(wb + (size_t)i * MAMBA__FW_KC, W, r0 + i, k0, kc);
             /* s0 is a multiple of 64, so 64-token steps meet the panels */
             for (t0 = s0; t0 < s0 + ns;) {
-                if (T - t0 >= 64) {
-                    const float *xp = xt + (size_t)K * (size_t)t0 + (size_t)k0 * 64;
+                const int w = T - t0 >= 64 ? 64 : 16;
+                const float *xp = xt + (size_t)K * (size_t)t0 + (size_t)k0 * (size_t)w;
+                for (g = 0; g < ng; g++) {
+                    float *rg = res + (size_t)g * MAMBA__FW_MR * MAMBA__FW_TSUB + (t0 - s0);
+                    const float *wp = direct ? (const float *)W->data + (size_t)(r0 + g * MAMBA__FW_MR) * (size_t)K + k0
+                                             : wb + (size_t)g * MAMBA__FW_MR * MAMBA__FW_KC;
+                    if (t0 == s0 && k0 + kc < K) mamba__fw_prefetch(W, r0 + g * MAMBA__FW_MR, nrows - g * MAMBA__FW_MR, k0 + kc);
+                    if (w == 64) {
 #ifdef MAMBA__AVX512
-                    mamba__fw_tile64(res + (t0 - s0), wp, xp, kc, k0 == 0);
+                        mamba__fw_tile64(rg, wp, ldw, xp, kc, k0 == 0);
 #else
-                    for (i = 0; i < 64; i += 16) mamba__fw_tile16(res + (t0 - s0) + i, wp, xp + i, 64, kc, k0 == 0);
+                        for (i = 0; i < 64; i += 16) mamba__fw_tile16(rg + i, wp, ldw, xp + i, 64, kc, k0 == 0);
 #endif
-                    t0 += 64;
-                } else {
-                    mamba__fw_tile16(res + (t0 - s0), wp, xt + (size_t)K * (size_t)t0 + (size_t)k0 * 16, 16, kc,
-                                     k0 == 0);
-                    t0 += 16;
+                    } else
+                        mamba__fw_tile16(rg, wp, ldw, xp, 16, kc, k0 == 0);
                 }
+                t0 += w;
             }
         }
         for (t = 0; t < ns; t++) {
             float *o = out + (size_t)(s0 + t) * (size_t)ldo + r0;
-            for (i = 0; i < nr; i++) o[i] = bias ? res[i * MAMBA__FW_TSUB + t] + bias[r0 + i] : res[i * MAMBA__FW_TSUB + t];
+            const float *rt = res + t;
+            if (bias)
+                for (i = 0; i < nrows; i++) o[i] = rt[(size_t)i * MAMBA__FW_TSUB] + bias[r0 + i];
+            else
+                for (i = 0; i < nrows; i++) o[i] = rt[(size_t)i * MAMBA__FW_TSUB];
         }
     }
 }
@@ -3502,10 +3878,14 @@ static void mamba__fw_matmul(float *out, int ldo, const mamba_matrix *W, const f
     const int rows = W->rows;
     int q;
 #ifdef MAMBA__SIMD
+    /* items of up to MC tiles, fewer for a matrix of few rows, so that
+       there are enough items (8 when there can be) to share among threads */
     const int ng = (rows + MAMBA__FW_MR - 1) / MAMBA__FW_MR;
+    const int per = ng / 8 < 1 ? 1 : ng / 8 > MAMBA__FW_MC ? MAMBA__FW_MC : ng / 8;
+    const int rpi = per * MAMBA__FW_MR, ni = (rows + rpi - 1) / rpi;
     mamba__fw_pack_x(xt, X, ldx, W->cols, T);
-    MAMBA__PARALLEL_FOR
-    for (q = 0; q < ng; q++) mamba__fw_rows6(out, ldo, W, bias, xt, T, MAMBA__FW_MR * q);
+    MAMBA__PARALLEL_FOR_DYN
+    for (q = 0; q < ni; q++) mamba__fw_rowblock(out, ldo, W, bias, xt, T, rpi * q, rows - rpi * q < rpi ? rows - rpi * q : rpi);
 #else
     const int nq = (rows + 3) / 4;
     (void)xt;
@@ -4241,6 +4621,12 @@ MAMBA_API size_t mamba_matrix_bytes(const mamba_matrix *w)
     return (size_t)w->rows * mamba__row_bytes(w->dtype, w->cols);
 }
 
+MAMBA_API const char *mamba_dtype_string(int dtype)
+{
+    const mamba__wtype *t = mamba__wtype_of(dtype);
+    return t ? t->name : "unknown";
+}
+
 MAMBA_API int mamba_argmax(const float *logits, int n)
 {
     int i, best = 0;
@@ -4935,16 +5321,20 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
                                cfg->d_model, cfg->norm_eps);
             mamba__fw_matmul(logits + (size_t)b0 * V, (int)V, &m->lm_head, NULL, b.u, cfg->d_model, nb, b.xt);
         }
-        if (b0 + nb == n) /* leave the last residual in the state, as mamba_step() does */
+        if (b0 + nb == n) { /* leave the last residual in the state, as mamba_step() does */
             memcpy(s->r, b.r + (size_t)(nb - 1) * cfg->d_model, sizeof(float) * (size_t)cfg->d_model);
+            if (logits && !all) {
+                /* only the last token's logits: one matrix-vector product, as
+                   mamba_step(); on the threads this block chose (a product on
+                   all threads beside a busy core cost a tiny model's prompt
+                   more than all its blocks on one) */
+                mamba__rmsnorm(s->u, s->r, m->norm_f, cfg->d_model, cfg->norm_eps);
+                mamba__matvec_x(logits, &m->lm_head, s->u, NULL, (int16_t *)s->xq, s->xs);
+            }
+        }
         mamba__thr_end(&s->threads[1], &thr);
     }
     s->pos = s->pos > LONG_MAX - n ? LONG_MAX : s->pos + n; /* saturates: a loaded snapshot may say LONG_MAX */
-    if (logits && !all) {
-        /* only the last token's logits: one matrix-vector product, as mamba_step() */
-        mamba__rmsnorm(s->u, s->r, m->norm_f, cfg->d_model, cfg->norm_eps);
-        mamba__matvec_x(logits, &m->lm_head, s->u, NULL, (int16_t *)s->xq, s->xs);
-    }
     return MAMBA_OK;
 }
 
@@ -5394,11 +5784,13 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
 #endif
 
 /* out[j] = W x[j] (+ bias) for j < n, each exactly as mamba__matvec_x()
-   computes it (the weight type's own row kernels from mamba__wtypes[], the
-   same input preparation in the sequence's own scratch st[j]->xq/xs; a
-   row's sum does not depend on the row range it is computed in), with
-   the rows taken in panels: a panel is read from memory once and then from
-   the cache for the other n - 1 inputs. Threads split panels (independent
+   computes it: the weight type's own kernels from mamba__wtypes[], the same
+   input preparation in each sequence's own scratch st[j]->xq/xs, and a
+   row's sum does not depend on the rows or inputs it is computed with. The
+   rows are read from memory once for all n inputs: a type with dot_row_n
+   takes a row through all of them at once (the row's weights widened once
+   for several inputs); the others take a panel of rows (the L2 cache)
+   through one input after the other. Threads split panels (independent
    rows): bit-identical for any thread count. */
 static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out, const float *const *x,
                                 const float *bias, mamba_state *const *st)
@@ -5410,6 +5802,7 @@ static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out,
     int panel = fit >= (size_t)rows ? (rows + 3) & ~3 : fit < 4 ? 4 : (int)fit & ~3, np = (rows + panel - 1) / panel;
     int mamba__par = np > 1 && (size_t)rows * (size_t)W->cols >= MAMBA__PAR_MIN_WORK, p;
     (void)mamba__par;
+    MAMBA_ASSERT(q16 || wt->dot_row_n != NULL); /* the table gives every f32-input type one */
     if (q16) {
         int j;
         for (j = 0; j < n; j++) mamba__q8_quant_x((int16_t *)st[j]->xq, st[j]->xs, x[j], W->cols);
@@ -5418,18 +5811,22 @@ static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out,
     for (p = 0; p < np; p++) {
         const int r0 = p * panel, r1 = r0 + panel < rows ? r0 + panel : rows;
         int jj, r;
-        for (jj = 0; jj < n; jj++) {
-            float *o = out[jj];
-            if (q16) {
-                /* r0 is a multiple of 4, as the row-range contract asks */
-                wt->dot_rows_x(o, W, r0, r1, (const int16_t *)st[jj]->xq, st[jj]->xs);
+        if (q16) {
+            for (jj = 0; jj < n; jj++) {
+                float *o = out[jj];
+                mamba__xin in;
+                in.x = x[jj];
+                in.xq = (const int16_t *)st[jj]->xq;
+                in.xs = st[jj]->xs;
+                mamba__dot_range(o, W, r0, r1, &in);
                 if (bias)
                     for (r = r0; r < r1; r++) o[r] += bias[r];
-            } else {
-                for (r = r0; r < r1; r++) {
-                    float v = wt->dot_row(W, r, x[jj]);
-                    o[r] = bias ? v + bias[r] : v;
-                }
+            }
+        } else {
+            float v[MAMBA_BATCH_MAX];
+            for (r = r0; r < r1; r++) {
+                wt->dot_row_n(v, W, r, x, n);
+                for (jj = 0; jj < n; jj++) out[jj][r] = bias ? v[jj] + bias[r] : v[jj];
             }
         }
     }

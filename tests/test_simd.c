@@ -125,6 +125,50 @@ int main(void)
         }
     }
 
+    /* 1b. the decode matvec of f32 / f16 / bf16 matrices: it reads four rows
+           from four quarters of the matrix in one kernel call (repeating a row
+           where the last quarter is short); every row must come out with the
+           very bits of the one-row dot product, and the bias added. 2..9 rows
+           cover every short last quarter. */
+    {
+        static const int dts[3] = {MAMBA_DTYPE_F32, MAMBA_DTYPE_F16, MAMBA_DTYPE_BF16};
+        static const int colss[4] = {1, 37, 64, 769};
+        float bias[9], out[9];
+        int t, c, rows, r;
+        for (i = 0; i < 9; i++) bias[i] = 0.25f * (float)i;
+        for (t = 0; t < 3; t++)
+            for (c = 0; c < 4; c++)
+                for (rows = 1; rows <= 9; rows++) {
+                    const int cols = colss[c];
+                    const size_t es = dts[t] == MAMBA_DTYPE_F32 ? 4 : 2;
+                    mamba_matrix W;
+                    unsigned char *m = (unsigned char *)malloc(es * (size_t)rows * cols);
+                    for (i = 0; i < rows * cols; i++) {
+                        float v = frand();
+                        if (es == 4) memcpy(m + 4 * (size_t)i, &v, 4);
+                        else {
+                            uint16_t u = dts[t] == MAMBA_DTYPE_F16 ? to_f16(v) : to_bf16(v);
+                            memcpy(m + 2 * (size_t)i, &u, 2);
+                        }
+                    }
+                    for (i = 0; i < cols; i++) x[i] = frand();
+                    W.data = m;
+                    W.dtype = dts[t];
+                    W.rows = rows;
+                    W.cols = cols;
+                    mamba__matvec_x(out, &W, x, bias, NULL, NULL);
+                    for (r = 0; r < rows; r++) {
+                        const void *row = m + es * (size_t)r * cols;
+                        float one = dts[t] == MAMBA_DTYPE_F32   ? mamba__dot_f32(row, x, cols)
+                                    : dts[t] == MAMBA_DTYPE_F16 ? mamba__dot_f16(row, x, cols)
+                                                                : mamba__dot_bf16(row, x, cols);
+                        CHECK(out[r] == one + bias[r], "%s matvec rows=%d cols=%d row %d: %.9g vs %.9g",
+                              mamba_dtype_string(dts[t]), rows, cols, r, out[r], one + bias[r]);
+                    }
+                    free(m);
+                }
+    }
+
     /* 2. q8 matrices with rows of awkward lengths (48 = dt_rank of
           mamba-130m: 1.5 blocks). The input is quantised to int16 per
           block of 32 (mamba__q8_quant_x), then multiplied in integers:
@@ -382,6 +426,12 @@ int main(void)
     CHECK(mamba__row_bytes(MAMBA_DTYPE_Q8, 48) == 68, "q8 row of 48 = 2 blocks = 68 bytes");
     CHECK(mamba__row_bytes(MAMBA_DTYPE_Q8, 768) == 816, "q8 row of 768 = 24 blocks");
     CHECK(mamba__row_bytes(MAMBA_DTYPE_F16, 7) == 14 && mamba__row_bytes(MAMBA_DTYPE_F32, 7) == 28, "row bytes");
+    /* the names programs print (build/bench) come from the same table */
+    CHECK(!strcmp(mamba_dtype_string(MAMBA_DTYPE_F32), "f32") && !strcmp(mamba_dtype_string(MAMBA_DTYPE_BF16), "bf16") &&
+              !strcmp(mamba_dtype_string(MAMBA_DTYPE_Q8), "q8") && !strcmp(mamba_dtype_string(MAMBA_DTYPE_Q4_0), "q4_0") &&
+              !strcmp(mamba_dtype_string(MAMBA_DTYPE_IQ4_NL), "iq4_nl"),
+          "dtype names");
+    CHECK(!strcmp(mamba_dtype_string(-1), "unknown") && !strcmp(mamba_dtype_string(99), "unknown"), "unknown dtype name");
 
     /* 4. the selective scan step (SIMD exp in lanes) against its scalar
           reference (libm expf), on d_state 1..40 (every tail), with Delta A

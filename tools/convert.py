@@ -265,6 +265,12 @@ def bias_agrees(cfg, key, present, tensor, where="config.json"):
         raise ConvertError("%s says %s=false but tensor %s exists" % (where, key, tensor))
 
 
+def same_values(a, b, shape):
+    """a == b everywhere (two matrices of this shape), a block of rows at a
+    time: neither is ever whole in memory."""
+    return all(np.array_equal(x, y) for x, y in zip(mf.row_chunks(a, shape), mf.row_chunks(b, shape)))
+
+
 def embedding_and_head(w, padded, d_model, tie, layout, tok_path, n_vocab, eos):
     """The embedding (either name), the vocabulary and the output matrix:
     returns (embedding name, lm_head LazyTensor or None when tied, n_vocab, eos)."""
@@ -286,7 +292,7 @@ def embedding_and_head(w, padded, d_model, tie, layout, tok_path, n_vocab, eos):
         check_shape(w, "lm_head.weight", (padded, d_model))
         if tie is False:
             lm = w["lm_head.weight"]
-        elif not np.array_equal(np.asarray(w["lm_head.weight"]), np.asarray(w[emb_name])):
+        elif not same_values(w["lm_head.weight"], w[emb_name], (padded, d_model)):
             if tie:
                 warn("config says the embeddings are tied but lm_head.weight differs; writing it separately")
             lm = w["lm_head.weight"]
@@ -786,7 +792,7 @@ def parse_overrides(items):
 def write_out(args, config, items, tok, layout):
     n_params = sum(int(np.prod(t.shape)) for _, _, t, _ in items)
     progress = None
-    if n_params > BIG_MODEL_PARAMS:
+    if n_params > BIG_MODEL_PARAMS and sys.stderr.isatty():
         def progress(done, total):
             sys.stderr.write("\r%s: writing %s: %3d%% (%d / %d MB)" % (
                 PROG, args.out, 100 * done // max(total, 1), done >> 20, total >> 20))

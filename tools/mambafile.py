@@ -222,6 +222,50 @@ def encode(a, dtype):
     raise ValueError("unknown dtype %r (use f32, f16, bf16, q8, q4_0 or iq4_nl)" % (dtype,))
 
 
+# float32 bytes of a tensor's rows that write() holds at a time: memory stays
+# about this much (times the quantiser's temporaries) whatever the model
+CHUNK_BYTES = 16 << 20
+
+
+def row_chunks(arr, shape):
+    """arr (a numpy array, a LazyTensor, anything np.asarray takes) as float32
+    blocks of whole rows of about CHUNK_BYTES each, in order; a vector as one
+    block. A LazyTensor that can read rows alone is read block by block;
+    any other source is read once, whole (a torch .bin storage)."""
+    if len(shape) != 2:
+        yield np.asarray(arr, dtype=np.float32).reshape(shape)
+        return
+    rows, cols = shape
+    step = max(1, CHUNK_BYTES // (4 * max(cols, 1)))
+    if getattr(arr, "reads_rows", lambda: False)():
+        for r0 in range(0, rows, step):
+            yield np.asarray(arr.rows(r0, min(rows, r0 + step)), dtype=np.float32).reshape(-1, cols)
+        return
+    a = np.asarray(arr, dtype=np.float32).reshape(shape)
+    for r0 in range(0, rows, step):
+        yield a[r0:r0 + step]
+
+
+def write_encoded(f, arr, shape, dtype):
+    """encode(arr, dtype) written to f a block of rows at a time: the same
+    bytes (every encoding is row by row), in the memory of one block. q8 and
+    the 4-bit types put all rows' blocks before all rows' scales, so the
+    scales (1/17 of the tensor or less) are kept until the end."""
+    scales = []
+    for a in row_chunks(arr, shape):
+        if dtype == "q8":
+            q, d = q8_quantize(a)
+        elif dtype in ("q4_0", "iq4_nl"):
+            q, d = q4.quantize(a, dtype)
+        else:
+            f.write(encode(a, dtype))
+            continue
+        f.write(np.ascontiguousarray(q).tobytes())
+        scales.append(d)
+    if scales:
+        f.write(np.ascontiguousarray(np.concatenate(scales), dtype="<f2").tobytes())
+
+
 def _align(n, a):
     return (n + a - 1) // a * a
 
@@ -386,12 +430,12 @@ def write(path, config, tensors, tokenizer=None, progress=None):
                 f.write(tokenizer)
             for (role, layer), arr, dtype, shape, off, nbytes in layout:
                 f.write(b"\0" * (off - f.tell()))
+                start = f.tell()
                 if isinstance(arr, Encoded) and arr.dtype == dtype:
-                    data = arr.data          # already this dtype's bytes (e.g. a GGUF Q4_0 matrix)
+                    f.write(arr.data)        # already this dtype's bytes (e.g. a GGUF Q4_0 matrix)
                 else:
-                    data = encode(np.asarray(arr, dtype=np.float32).reshape(shape), dtype)
-                assert len(data) == nbytes
-                f.write(data)
+                    write_encoded(f, arr, shape, dtype)
+                assert f.tell() - start == nbytes
                 done += nbytes
                 if progress is not None:
                     progress(done, total)
@@ -497,11 +541,24 @@ class LazyTensor(object):
     """A tensor that is read (and turned into float32) only when np.asarray()
     is called on it. `fn` is an optional transform applied after loading."""
 
-    def __init__(self, shape, load, dtype="F32", fn=None, name=""):
+    def __init__(self, shape, load, dtype="F32", fn=None, name="", load_rows=None):
         self.shape = tuple(int(s) for s in shape)
         self.dtype = dtype
         self.name = name
         self._load, self._fn = load, fn
+        self._load_rows = load_rows
+
+    def reads_rows(self):
+        """True when rows() reads just those rows from the file (safetensors:
+        a mapping of their bytes); otherwise the tensor is read whole."""
+        return self._load_rows is not None and self._fn is None
+
+    def rows(self, r0, r1):
+        """Rows r0 .. r1-1 as float32 (from the whole tensor when the source
+        cannot read rows alone: see reads_rows)."""
+        if self.reads_rows():
+            return self._load_rows(r0, r1)
+        return self.numpy()[r0:r1]
 
     def numpy(self):
         a = self._load()
@@ -583,7 +640,16 @@ def read_safetensors(path):
             a = bf16_to_f32(m) if dt == "BF16" else m.astype(np.float32)
             return a.reshape(shape)
 
-        out[name] = LazyTensor(shape, load, dt, name=name)
+        def load_rows(r0, r1, path=path, off=base + begin, npdt=npdt, shape=tuple(shape), dt=dt, isz=isz):
+            row = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+            n = (r1 - r0) * row
+            if n == 0:
+                return np.zeros((r1 - r0,) + shape[1:], np.float32)
+            m = np.memmap(path, dtype=npdt, mode="r", offset=off + r0 * row * isz, shape=(n,))
+            a = bf16_to_f32(m) if dt == "BF16" else m.astype(np.float32)
+            return a.reshape((r1 - r0,) + shape[1:])
+
+        out[name] = LazyTensor(shape, load, dt, name=name, load_rows=load_rows if shape else None)
     spans.sort()
     for (b0, e0, n0), (b1, e1, n1) in zip(spans, spans[1:]):
         if b1 < e0:
