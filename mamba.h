@@ -1168,7 +1168,12 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 /* the same, only when the local `mamba__par` is non-zero: a fork/join costs
    microseconds, so loops with little work stay on the calling thread */
 #define MAMBA__PARALLEL_FOR_IF _Pragma("omp parallel for schedule(static) if(mamba__par)")
+/* items taken one at a time by whichever thread is free: a thread slowed
+   by another program on its core then does fewer items instead of holding
+   the loop until it finishes its fixed share (mamba_forward's products) */
+#define MAMBA__PARALLEL_FOR_DYN _Pragma("omp parallel for schedule(dynamic)")
 #else
+#define MAMBA__PARALLEL_FOR_DYN
 #define MAMBA__PARALLEL_FOR
 #define MAMBA__PARALLEL_FOR_IF
 #endif
@@ -3515,11 +3520,12 @@ static void mamba__gated_norm(float *y, const float *z, const float *w, int n, i
    - the block's inputs are transposed once per product into panels of 64
      tokens, xt[k][64], so a step's 4 input vectors are 256 bytes in a row,
      and a panel is one sequential stream through the k loop;
-   - the 6 weight rows are widened to f32, from whatever dtype the file
-     stores (this is where f16, bf16 and q8 become f32), KC = 256 columns at
-     a time, into a 6 KB panel that stays in L1 while all the block's
-     tokens pass under it: each weight is read from memory once per block
-     and converted once, then used T times.
+   - the weight rows are widened to f32, from whatever dtype the file
+     stores (this is where f16, bf16 and q8 become f32; f32 rows are read
+     where they lie), KC = 128 columns at a time, into panels that stay in
+     cache while all the block's tokens pass under them: each weight is
+     read from memory once per block and converted once, then used T times
+     (the loop order: mamba__fw_rowblock).
    A step is 4 loads, 6 broadcasts and 24 FMAs: the FMAs set the pace.
    With AVX2 (16 registers of 8 lanes) a tile is 6 rows by 16 tokens, 12
    registers, and a 64-token panel is four such tiles side by side; NEON
@@ -3534,9 +3540,10 @@ static void mamba__gated_norm(float *y, const float *z, const float *w, int n, i
    or the thread that computes it. No lane sums at the end of a tile: what
    the dot-product kernel this replaced lost 15-25% to. */
 #define MAMBA__FW_MR 6     /* weight rows per tile */
-#define MAMBA__FW_KC 256   /* columns per weight panel (6 x 256 floats) */
+#define MAMBA__FW_KC 128   /* columns per weight panel (6 x 128 floats); a 64-token input panel is 32 KB */
 #define MAMBA__FW_CHAIN 32 /* columns per chain of sums (see Rounding) */
-#define MAMBA__FW_TSUB 256 /* tokens per pass over a chunk (sums: 6 x 256 floats) */
+#define MAMBA__FW_TSUB 256 /* tokens per pass over a chunk (sums: 6 x 256 floats a tile) */
+#define MAMBA__FW_MC 8     /* tiles (of 6 rows) per work item, at most (mamba__fw_rowblock) */
 
 /* An empty asm that claims to change v: the compiler must keep v in a
    register as it is. mamba__fw_tile64() uses it on its 4 input vectors,
@@ -3585,7 +3592,7 @@ static void mamba__fw_pack_x(float *xt, const float *X, int ldx, int K, int T)
 {
     const int nfull = T / 64, npanel = nfull + (T - 64 * nfull + 15) / 16;
     int p;
-    MAMBA__PARALLEL_FOR
+    MAMBA__PARALLEL_FOR_DYN
     for (p = 0; p < npanel; p++) {
         const int t0 = p < nfull ? 64 * p : 64 * nfull + 16 * (p - nfull), w = p < nfull ? 64 : 16;
         float *dst = xt + (size_t)K * (size_t)t0;
@@ -3621,7 +3628,7 @@ static void mamba__fw_pack_x(float *xt, const float *X, int ldx, int K, int T)
 /* One step of k for weight row i of the tile: broadcast, then FMAs. */
 #define MAMBA__FW_ROW64(i)                                          \
     do {                                                            \
-        const __m512 w = _mm512_set1_ps(wp[(i) * MAMBA__FW_KC + k]); \
+        const __m512 w = _mm512_set1_ps(wp[(i) * ldw + k]); \
         a##i##0 = _mm512_fmadd_ps(w, x0, a##i##0);                  \
         a##i##1 = _mm512_fmadd_ps(w, x1, a##i##1);                  \
         a##i##2 = _mm512_fmadd_ps(w, x2, a##i##2);                  \
@@ -3640,8 +3647,9 @@ static void mamba__fw_pack_x(float *xt, const float *X, int ldx, int K, int T)
     } while (0)
 
 /* The 6 x 64 tile over one chunk of kc columns: res[i][0..63] gets
-   sum_k wp[i][k] * xt[k][0..63]. xt is a 64-token panel at the chunk. */
-static void mamba__fw_tile64(float *res, const float *wp, const float *xt, int kc, int first)
+   sum_k wp[i][k] * xt[k][0..63], weight row i at wp + i * ldw. xt is a
+   64-token panel at the chunk. */
+static void mamba__fw_tile64(float *res, const float *wp, int ldw, const float *xt, int kc, int first)
 {
     int c, k;
     for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
@@ -3666,7 +3674,7 @@ static void mamba__fw_tile64(float *res, const float *wp, const float *xt, int k
 /* The same for 16 tokens (the block's last tokens), in a panel of w tokens:
    6 sums of 16 lanes, each formed exactly as a lane of mamba__fw_tile64()
    forms it. */
-static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w, int kc, int first)
+static void mamba__fw_tile16(float *res, const float *wp, int ldw, const float *xt, int w, int kc, int first)
 {
     int c, k;
     for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
@@ -3675,11 +3683,11 @@ static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w
         for (k = c; k < end; k++) {
             const __m512 x = _mm512_loadu_ps(xt + (size_t)k * (size_t)w);
             a0 = _mm512_fmadd_ps(_mm512_set1_ps(wp[k]), x, a0);
-            a1 = _mm512_fmadd_ps(_mm512_set1_ps(wp[MAMBA__FW_KC + k]), x, a1);
-            a2 = _mm512_fmadd_ps(_mm512_set1_ps(wp[2 * MAMBA__FW_KC + k]), x, a2);
-            a3 = _mm512_fmadd_ps(_mm512_set1_ps(wp[3 * MAMBA__FW_KC + k]), x, a3);
-            a4 = _mm512_fmadd_ps(_mm512_set1_ps(wp[4 * MAMBA__FW_KC + k]), x, a4);
-            a5 = _mm512_fmadd_ps(_mm512_set1_ps(wp[5 * MAMBA__FW_KC + k]), x, a5);
+            a1 = _mm512_fmadd_ps(_mm512_set1_ps(wp[ldw + k]), x, a1);
+            a2 = _mm512_fmadd_ps(_mm512_set1_ps(wp[2 * ldw + k]), x, a2);
+            a3 = _mm512_fmadd_ps(_mm512_set1_ps(wp[3 * ldw + k]), x, a3);
+            a4 = _mm512_fmadd_ps(_mm512_set1_ps(wp[4 * ldw + k]), x, a4);
+            a5 = _mm512_fmadd_ps(_mm512_set1_ps(wp[5 * ldw + k]), x, a5);
         }
         MAMBA__FW_PUT(res, a0);
         MAMBA__FW_PUT(res + MAMBA__FW_TSUB, a1);
@@ -3693,7 +3701,7 @@ static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w
 #define MAMBA__FW_PUT(p, a) vst1q_f32((p), first ? (a) : vaddq_f32(vld1q_f32(p), (a)))
 #define MAMBA__FW_ROW16(i)                                              \
     do {                                                                \
-        const float32x4_t w4 = vdupq_n_f32(wp[(i) * MAMBA__FW_KC + k]); \
+        const float32x4_t w4 = vdupq_n_f32(wp[(i) * ldw + k]); \
         a##i##0 = vfmaq_f32(a##i##0, w4, x0);                           \
         a##i##1 = vfmaq_f32(a##i##1, w4, x1);                           \
         a##i##2 = vfmaq_f32(a##i##2, w4, x2);                           \
@@ -3708,7 +3716,7 @@ static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w
     } while (0)
 /* NEON (32 registers of 4 lanes): 6 rows by 16 tokens in 24 registers,
    the same sums in the same order as the x86 tiles. */
-static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w, int kc, int first)
+static void mamba__fw_tile16(float *res, const float *wp, int ldw, const float *xt, int w, int kc, int first)
 {
     int c, k;
     for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
@@ -3731,7 +3739,7 @@ static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w
 #define MAMBA__FW_PUT(p, a) _mm256_storeu_ps((p), first ? (a) : _mm256_add_ps(_mm256_loadu_ps(p), (a)))
 #define MAMBA__FW_ROW16(i)                                                \
     do {                                                                  \
-        const __m256 w8 = _mm256_broadcast_ss(wp + (i) * MAMBA__FW_KC + k); \
+        const __m256 w8 = _mm256_broadcast_ss(wp + (i) * ldw + k); \
         a##i##0 = _mm256_fmadd_ps(w8, x0, a##i##0);                       \
         a##i##1 = _mm256_fmadd_ps(w8, x1, a##i##1);                       \
     } while (0)
@@ -3742,7 +3750,7 @@ static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w
     } while (0)
 /* 6 rows by 16 tokens of a panel of w tokens, in 12 registers of 8 lanes;
    the same sums, in the same order, as the AVX-512 tiles. */
-static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w, int kc, int first)
+static void mamba__fw_tile16(float *res, const float *wp, int ldw, const float *xt, int w, int kc, int first)
 {
     int c, k;
     for (c = 0; c < kc; c += MAMBA__FW_CHAIN, first = 0) {
@@ -3761,41 +3769,96 @@ static void mamba__fw_tile16(float *res, const float *wp, const float *xt, int w
 }
 #endif
 
-/* Rows r0 .. r0+5 of the product for all T tokens (xt: the packed inputs). */
-static void mamba__fw_rows6(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *xt, int T,
-                            int r0)
+/* Ask the cache for columns [k, k + KC) of rows r .. r+5 (fewer when n < 6)
+   of W, which the next chunk of mamba__fw_rowblock() reads: the weights of
+   a block come from DRAM once (for a model bigger than the cache), and
+   this asks for them while the current chunk's FMAs run, instead of when
+   the widening (or, for f32 read in place, the first tile) stalls on
+   them. The offset of column k is taken in proportion along the row,
+   which is near enough for any block layout. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MAMBA__FW_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define MAMBA__FW_PREFETCH(p) ((void)(p))
+#endif
+static void mamba__fw_prefetch(const mamba_matrix *W, int r, int n, int k)
 {
-    const int K = W->cols, nr = W->rows - r0 < MAMBA__FW_MR ? W->rows - r0 : MAMBA__FW_MR;
-    float wp[MAMBA__FW_MR * MAMBA__FW_KC];
-    float res[MAMBA__FW_MR * MAMBA__FW_TSUB];
-    int s0, k0, t0, i, t;
+    const size_t rb = mamba__row_bytes(W->dtype, W->cols);
+    const size_t lo = rb * (size_t)k / (size_t)W->cols, kn = (size_t)k + MAMBA__FW_KC;
+    const size_t hi = rb * (kn < (size_t)W->cols ? kn : (size_t)W->cols) / (size_t)W->cols;
+    int i;
+    for (i = 0; i < n && i < MAMBA__FW_MR; i++) {
+        const unsigned char *row = (const unsigned char *)W->data + (size_t)(r + i) * rb;
+        size_t b;
+        for (b = lo; b < hi; b += 64) MAMBA__FW_PREFETCH(row + b);
+    }
+}
+
+/* Rows r0 .. r0+nrows-1 (nrows <= MC x MR) of the product for all T tokens
+   (xt: the packed inputs): one work item of mamba__fw_matmul(). The loops
+   are ordered so that every operand sits in the cache that suits how often
+   it is read, as BLAS kernels do:
+   - for a chunk of KC columns, the item's weights are widened once into
+     wb (MC panels of 6 x KC floats, 24 KB, L1 and L2);
+   - a 64-token input panel of those columns, 64 x KC floats (32 KB), is
+     then loaded into L1 once and used by all the item's MC tiles, so the
+     4 input vectors of a step come from L1. Each input is used 6 times
+     per load (6 rows a tile); streamed from L2 or beyond for every tile,
+     as a loop over all of K for one tile at a time does, it held the FMAs
+     back to half their rate (the inputs of a block are 1.5 to 3 MB for
+     mamba-790m's shapes: beyond L2);
+   - the running sums res (the item's rows x 256 tokens, 48 KB) are read
+     and written once per chain of 32 columns, and written to out at the
+     end, 48 floats of a token in a row.
+   Stack: wb and res, 72 KB. */
+static void mamba__fw_rowblock(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *xt, int T,
+                               int r0, int nrows)
+{
+    const int K = W->cols, ng = (nrows + MAMBA__FW_MR - 1) / MAMBA__FW_MR;
+    /* f32 rows are used where they lie (no copy; the last tile must not
+       reach past the matrix): copying them cost 6% of the prompt in calls */
+    const int direct = W->dtype == MAMBA_DTYPE_F32 && nrows == ng * MAMBA__FW_MR;
+    const int ldw = direct ? K : MAMBA__FW_KC;
+    float wb[MAMBA__FW_MC * MAMBA__FW_MR * MAMBA__FW_KC];
+    float res[MAMBA__FW_MC * MAMBA__FW_MR * MAMBA__FW_TSUB];
+    int s0, k0, t0, g, i, t;
     /* rows past the matrix are zeros, computed and dropped */
-    if (nr < MAMBA__FW_MR) memset(wp, 0, sizeof wp);
+    if (nrows < ng * MAMBA__FW_MR)
+        memset(wb + (size_t)nrows * MAMBA__FW_KC, 0, sizeof(float) * (size_t)(ng * MAMBA__FW_MR - nrows) * MAMBA__FW_KC);
     for (s0 = 0; s0 < T; s0 += MAMBA__FW_TSUB) {
         const int ns = T - s0 < MAMBA__FW_TSUB ? T - s0 : MAMBA__FW_TSUB;
         for (k0 = 0; k0 < K; k0 += MAMBA__FW_KC) {
             const int kc = K - k0 < MAMBA__FW_KC ? K - k0 : MAMBA__FW_KC;
-            for (i = 0; i < nr; i++) mamba__dequant_cols(wp + i * MAMBA__FW_KC, W, r0 + i, k0, kc);
+            if (!direct)
+                for (i = 0; i < nrows; i++) mamba__dequant_cols(wb + (size_t)i * MAMBA__FW_KC, W, r0 + i, k0, kc);
             /* s0 is a multiple of 64, so 64-token steps meet the panels */
             for (t0 = s0; t0 < s0 + ns;) {
-                if (T - t0 >= 64) {
-                    const float *xp = xt + (size_t)K * (size_t)t0 + (size_t)k0 * 64;
+                const int w = T - t0 >= 64 ? 64 : 16;
+                const float *xp = xt + (size_t)K * (size_t)t0 + (size_t)k0 * (size_t)w;
+                for (g = 0; g < ng; g++) {
+                    float *rg = res + (size_t)g * MAMBA__FW_MR * MAMBA__FW_TSUB + (t0 - s0);
+                    const float *wp = direct ? (const float *)W->data + (size_t)(r0 + g * MAMBA__FW_MR) * (size_t)K + k0
+                                             : wb + (size_t)g * MAMBA__FW_MR * MAMBA__FW_KC;
+                    if (t0 == s0 && k0 + kc < K) mamba__fw_prefetch(W, r0 + g * MAMBA__FW_MR, nrows - g * MAMBA__FW_MR, k0 + kc);
+                    if (w == 64) {
 #ifdef MAMBA__AVX512
-                    mamba__fw_tile64(res + (t0 - s0), wp, xp, kc, k0 == 0);
+                        mamba__fw_tile64(rg, wp, ldw, xp, kc, k0 == 0);
 #else
-                    for (i = 0; i < 64; i += 16) mamba__fw_tile16(res + (t0 - s0) + i, wp, xp + i, 64, kc, k0 == 0);
+                        for (i = 0; i < 64; i += 16) mamba__fw_tile16(rg + i, wp, ldw, xp + i, 64, kc, k0 == 0);
 #endif
-                    t0 += 64;
-                } else {
-                    mamba__fw_tile16(res + (t0 - s0), wp, xt + (size_t)K * (size_t)t0 + (size_t)k0 * 16, 16, kc,
-                                     k0 == 0);
-                    t0 += 16;
+                    } else
+                        mamba__fw_tile16(rg, wp, ldw, xp, 16, kc, k0 == 0);
                 }
+                t0 += w;
             }
         }
         for (t = 0; t < ns; t++) {
             float *o = out + (size_t)(s0 + t) * (size_t)ldo + r0;
-            for (i = 0; i < nr; i++) o[i] = bias ? res[i * MAMBA__FW_TSUB + t] + bias[r0 + i] : res[i * MAMBA__FW_TSUB + t];
+            const float *rt = res + t;
+            if (bias)
+                for (i = 0; i < nrows; i++) o[i] = rt[(size_t)i * MAMBA__FW_TSUB] + bias[r0 + i];
+            else
+                for (i = 0; i < nrows; i++) o[i] = rt[(size_t)i * MAMBA__FW_TSUB];
         }
     }
 }
@@ -3815,10 +3878,14 @@ static void mamba__fw_matmul(float *out, int ldo, const mamba_matrix *W, const f
     const int rows = W->rows;
     int q;
 #ifdef MAMBA__SIMD
+    /* items of up to MC tiles, fewer for a matrix of few rows, so that
+       there are enough items (8 when there can be) to share among threads */
     const int ng = (rows + MAMBA__FW_MR - 1) / MAMBA__FW_MR;
+    const int per = ng / 8 < 1 ? 1 : ng / 8 > MAMBA__FW_MC ? MAMBA__FW_MC : ng / 8;
+    const int rpi = per * MAMBA__FW_MR, ni = (rows + rpi - 1) / rpi;
     mamba__fw_pack_x(xt, X, ldx, W->cols, T);
-    MAMBA__PARALLEL_FOR
-    for (q = 0; q < ng; q++) mamba__fw_rows6(out, ldo, W, bias, xt, T, MAMBA__FW_MR * q);
+    MAMBA__PARALLEL_FOR_DYN
+    for (q = 0; q < ni; q++) mamba__fw_rowblock(out, ldo, W, bias, xt, T, rpi * q, rows - rpi * q < rpi ? rows - rpi * q : rpi);
 #else
     const int nq = (rows + 3) / 4;
     (void)xt;
@@ -5254,16 +5321,20 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
                                cfg->d_model, cfg->norm_eps);
             mamba__fw_matmul(logits + (size_t)b0 * V, (int)V, &m->lm_head, NULL, b.u, cfg->d_model, nb, b.xt);
         }
-        if (b0 + nb == n) /* leave the last residual in the state, as mamba_step() does */
+        if (b0 + nb == n) { /* leave the last residual in the state, as mamba_step() does */
             memcpy(s->r, b.r + (size_t)(nb - 1) * cfg->d_model, sizeof(float) * (size_t)cfg->d_model);
+            if (logits && !all) {
+                /* only the last token's logits: one matrix-vector product, as
+                   mamba_step(); on the threads this block chose (a product on
+                   all threads beside a busy core cost a tiny model's prompt
+                   more than all its blocks on one) */
+                mamba__rmsnorm(s->u, s->r, m->norm_f, cfg->d_model, cfg->norm_eps);
+                mamba__matvec_x(logits, &m->lm_head, s->u, NULL, (int16_t *)s->xq, s->xs);
+            }
+        }
         mamba__thr_end(&s->threads[1], &thr);
     }
     s->pos = s->pos > LONG_MAX - n ? LONG_MAX : s->pos + n; /* saturates: a loaded snapshot may say LONG_MAX */
-    if (logits && !all) {
-        /* only the last token's logits: one matrix-vector product, as mamba_step() */
-        mamba__rmsnorm(s->u, s->r, m->norm_f, cfg->d_model, cfg->norm_eps);
-        mamba__matvec_x(logits, &m->lm_head, s->u, NULL, (int16_t *)s->xq, s->xs);
-    }
     return MAMBA_OK;
 }
 

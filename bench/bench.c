@@ -1,6 +1,7 @@
 /* bench.c - how fast mamba.h runs a model, beside the machine's own limits.
 
    usage: build/bench MODEL.mamba [--threads N] [--prompt N] [--gen N] [--rounds N] [--bw-mib N]
+                                  [--no-decode] [--no-prompt]
           build/bench MODEL.mamba --batch N [...]   batched decoding (mamba_step_batch) of
                                                     1, 2, 4, ... N sequences: aggregate tokens/s
 
@@ -13,9 +14,17 @@
    each printed figure is the median over the rounds (the fractions are the
    medians of the per-round fractions, so a drifting machine cancels out).
 
-   Output: one line per figure, then a `row:` line for the table of
-   `make bench`. Nothing here is a test: it reports, it never fails on a
-   slow machine. */
+   The machine is often shared: every figure, probes included, also takes
+   the CPU time the process got (CLOCK_PROCESS_CPUTIME_ID) and prints it
+   as a share of the cores it asked for, CPU time / (wall time x threads).
+   Below 0.9 a WARNING line says that the figure is not the machine's:
+   another program held a core, and the wall-clock figure is low by about
+   that share (a ratio of two figures taken in the same round is still
+   fair when both got the same share, which the shares say).
+
+   Output: one line per figure (median, then min..max over the rounds),
+   then a `row:` line for the table of `make bench`. Nothing here is a
+   test: it reports, it never fails on a slow machine. */
 #define _POSIX_C_SOURCE 199309L
 #define MAMBA_IMPLEMENTATION
 #include "mamba.h"
@@ -43,6 +52,34 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* CPU time of the process (every thread): beside wall time it says how much
+   of the machine a figure got on a busy host */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A timed span: wall and CPU seconds. share() = CPU / (wall x threads),
+   1.0 when every thread had a core of its own all the time. */
+typedef struct span {
+    double w0, c0, wall, cpu;
+} span;
+
+static void span_start(span *s)
+{
+    s->w0 = now();
+    s->c0 = cpu_now();
+}
+
+static double span_stop(span *s)
+{
+    s->wall = now() - s->w0;
+    s->cpu = cpu_now() - s->c0;
+    return s->wall;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -57,6 +94,22 @@ static double median(const double *v, int n)
     return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
+static double vmin(const double *v, int n)
+{
+    double m = v[0];
+    int i;
+    for (i = 1; i < n; i++) m = v[i] < m ? v[i] : m;
+    return m;
+}
+
+static double vmax(const double *v, int n)
+{
+    double m = v[0];
+    int i;
+    for (i = 1; i < n; i++) m = v[i] > m ? v[i] : m;
+    return m;
+}
+
 static int n_threads(void)
 {
 #ifdef _OPENMP
@@ -66,12 +119,18 @@ static int n_threads(void)
 #endif
 }
 
-/* ---- the bandwidth probe ---------------------------------------------
+/* ---- the bandwidth probes ---------------------------------------------
 
-   Sum n floats with the widest loads the machine has and four independent
-   accumulators, each thread over its own contiguous slice: the simplest
-   loop that keeps the memory system busy. The buffer is far larger than
-   the last-level cache, so every byte comes from DRAM. */
+   The read probe: each thread sums its own contiguous slice of a buffer far
+   larger than the last-level cache, so every byte comes from DRAM. One
+   stream per thread is not always the limit: a core keeps only so many
+   misses in flight, and its prefetchers follow a few pages at a time. So
+   the slice is also cut into S parts read side by side, S streams at once
+   (as a matrix-vector product reads S rows at once), for S = 1, 4 and 8,
+   and the probe is the best of the three (each the median of 3 passes).
+   A STREAM-like triad a[i] = b[i] + q c[i] checks it: counted as STREAM
+   counts it (two reads and one write, 12 bytes an element), a triad faster
+   than the read probe means the read probe missed the limit, and says so. */
 static float read_sum(const float *p, size_t n)
 {
     size_t i = 0;
@@ -117,34 +176,97 @@ static float read_sum(const float *p, size_t n)
     return s;
 }
 
-/* Read bandwidth in bytes/s: median of 3 passes over a fresh buffer of
-   `bytes` (allocated and freed here, so it leaves the resident size). */
-static double probe_bandwidth(size_t bytes, float *sink)
+/* n floats as S streams: S equal parts, read side by side 1 KB at a time */
+#define STREAM_STEP 256
+static float read_streams(const float *p, size_t n, int S)
 {
-    size_t n = bytes / sizeof(float), i;
-    float *buf = (float *)malloc(n * sizeof(float));
-    double t[3];
-    int pass;
-    if (!buf) return 0.0;
-    for (i = 0; i < n; i++) buf[i] = (float)(i & 7); /* touch every page */
-    for (pass = 0; pass < 3; pass++) {
-        double t0 = now();
-        float total = 0.0f;
+    const size_t part = n / (size_t)S / STREAM_STEP * STREAM_STEP;
+    size_t i;
+    float s = 0.0f;
+    int j;
+    for (i = 0; i < part; i += STREAM_STEP)
+        for (j = 0; j < S; j++) s += read_sum(p + (size_t)j * part + i, STREAM_STEP);
+    return s + read_sum(p + (size_t)S * part, n - (size_t)S * part); /* the rest */
+}
+
+/* What the probes measured in one round, with the share of the cores they got */
+typedef struct probe {
+    double read;       /* bytes/s, the best of the stream counts */
+    int read_streams;  /* ... which was */
+    double read1;      /* bytes/s with one stream per thread */
+    double triad;      /* bytes/s, STREAM's count */
+    double share;      /* CPU / (wall x threads) over all passes */
+} probe;
+
+static double pass_read(const float *buf, size_t n, int S, float *sink, span *sp)
+{
+    float total = 0.0f;
+    span_start(sp);
 #ifdef _OPENMP
 #pragma omp parallel reduction(+ : total)
-        {
-            size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
-            size_t lo = n / nt * id, hi = id + 1 == nt ? n : n / nt * (id + 1);
-            total += read_sum(buf + lo, hi - lo);
-        }
-#else
-        total = read_sum(buf, n);
-#endif
-        t[pass] = now() - t0;
-        *sink += total;
+    {
+        size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+        size_t lo = n / nt * id, hi = id + 1 == nt ? n : n / nt * (id + 1);
+        total += read_streams(buf + lo, hi - lo, S);
     }
+#else
+    total = read_streams(buf, n, S);
+#endif
+    *sink += total;
+    return span_stop(sp);
+}
+
+static double pass_triad(float *a, const float *b, const float *c, size_t n, span *sp)
+{
+    long i, nn = (long)n;
+    const float q = 3.0f;
+    span_start(sp);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (i = 0; i < nn; i++) a[i] = b[i] + q * c[i];
+    return span_stop(sp);
+}
+
+/* Run the probes over a fresh buffer of `bytes` (allocated and freed here,
+   so it leaves the resident size): 0 in every field if it cannot allocate. */
+static probe probe_bandwidth(size_t bytes, int threads, float *sink)
+{
+    static const int streams[3] = {1, 4, 8};
+    size_t n = bytes / sizeof(float), i, m = n / 3;
+    float *buf = (float *)malloc(n * sizeof(float));
+    double t[3], cpu = 0.0, wall = 0.0;
+    probe r;
+    int pass, k;
+    memset(&r, 0, sizeof r);
+    if (!buf) return r;
+    for (i = 0; i < n; i++) buf[i] = (float)(i & 7); /* touch every page */
+    for (k = 0; k < 3; k++) {
+        double bw;
+        for (pass = 0; pass < 3; pass++) {
+            span sp;
+            t[pass] = pass_read(buf, n, streams[k], sink, &sp);
+            cpu += sp.cpu;
+            wall += sp.wall;
+        }
+        bw = (double)(n * sizeof(float)) / median(t, 3);
+        if (k == 0) r.read1 = bw;
+        if (bw > r.read) {
+            r.read = bw;
+            r.read_streams = streams[k];
+        }
+    }
+    for (pass = 0; pass < 3; pass++) {
+        span sp;
+        t[pass] = pass_triad(buf, buf + m, buf + 2 * m, m, &sp);
+        cpu += sp.cpu;
+        wall += sp.wall;
+    }
+    r.triad = 12.0 * (double)m / median(t, 3);
+    *sink += buf[m / 2];
+    r.share = cpu / (wall * threads);
     free(buf);
-    return (double)(n * sizeof(float)) / median(t, 3);
+    return r;
 }
 
 /* ---- the FMA probe ---------------------------------------------------
@@ -230,23 +352,27 @@ static float fma_chains(long iters)
     return s;
 }
 
-static double probe_fma(float *sink)
+static double probe_fma(float *sink, double *share)
 {
     const long iters = 20000000L;
-    double t[3];
+    double t[3], cpu = 0.0, wall = 0.0;
     int pass, nt = n_threads();
     for (pass = 0; pass < 3; pass++) {
-        double t0 = now();
         float total = 0.0f;
+        span sp;
+        span_start(&sp);
 #ifdef _OPENMP
 #pragma omp parallel reduction(+ : total)
         total += fma_chains(iters);
 #else
         total = fma_chains(iters);
 #endif
-        t[pass] = now() - t0;
+        t[pass] = span_stop(&sp);
+        cpu += sp.cpu;
+        wall += sp.wall;
         *sink += total;
     }
+    *share = cpu / (wall * nt);
     return (double)nt * (double)iters * 12.0 * FMA_LANES * 2.0 / median(t, 3);
 }
 
@@ -321,16 +447,34 @@ static void reset_hwm(void)
     fclose(f);
 }
 
-static const char *dtype_name(int d)
-{
-    return mamba_dtype_string(d); /* the weight-type table's name */
-}
-
 static int usage(void)
 {
     fprintf(stderr, "usage: bench MODEL.mamba [--threads N] [--prompt N] [--gen N] [--rounds N] [--bw-mib N] "
-                    "[--batch N]\n");
+                    "[--no-prompt] [--no-decode] [--batch N]\n");
     return 2;
+}
+
+/* "median (min..max)" of v into buf */
+static const char *spread(char *buf, size_t size, const double *v, int n, double scale, const char *fmt)
+{
+    char a[32], b[32], c[32];
+    snprintf(a, sizeof a, fmt, scale * median(v, n));
+    snprintf(b, sizeof b, fmt, scale * vmin(v, n));
+    snprintf(c, sizeof c, fmt, scale * vmax(v, n));
+    snprintf(buf, size, "%s (%s..%s)", a, b, c);
+    return buf;
+}
+
+/* the share line of a figure, and a warning when it had less than its cores */
+static void print_share(const char *what, const double *share, int n, int threads)
+{
+    char buf[128];
+    double lo = vmin(share, n);
+    printf("cpu        %-10s got %s of %d core%s (CPU time / wall time / threads)\n", what,
+           spread(buf, sizeof buf, share, n, 1.0, "%.2f"), threads, threads > 1 ? "s" : "");
+    if (lo < 0.9)
+        printf("WARNING    %s got only %.2f of its %d core%s in some round: another program held a core, "
+               "so its figures are low by about that much\n", what, lo, threads, threads > 1 ? "s" : "");
 }
 
 /* --batch: mamba_step_batch() on nb = 1, 2, 4, ... max_n sequences, each
@@ -341,7 +485,7 @@ static int bench_batch(const mamba_model *m, int max_n, int n_gen, int rounds, i
 {
     static mamba_state st[MAMBA_BATCH_MAX];
     mamba_state *ps[MAMBA_BATCH_MAX];
-    double agg[8][MAX_ROUNDS], bw[MAX_ROUNDS], fma[MAX_ROUNDS], base = 0, flops_tok = layer_flops(m) +
+    double agg[8][MAX_ROUNDS], cpu[8][MAX_ROUNDS], bw[MAX_ROUNDS], fma[MAX_ROUNDS], base = 0, flops_tok = layer_flops(m) +
         2.0 * m->lm_head.rows * m->lm_head.cols, bpt = bytes_per_token(m);
     float *logits = (float *)malloc(sizeof(float) * (size_t)m->config.n_vocab_padded * (size_t)max_n), sink = 0;
     int tokens[MAMBA_BATCH_MAX], nsz = 0, sizes[8], r, k, i, j;
@@ -352,28 +496,33 @@ static int bench_batch(const mamba_model *m, int max_n, int n_gen, int rounds, i
         ps[j] = &st[j];
     }
     for (r = 0; r < rounds; r++) {
-        bw[r] = probe_bandwidth((size_t)bw_mib << 20, &sink);
-        fma[r] = probe_fma(&sink);
+        double share;
+        bw[r] = probe_bandwidth((size_t)bw_mib << 20, n_threads(), &sink).read;
+        fma[r] = probe_fma(&sink, &share);
         for (k = 0; k < nsz; k++) {
             const int nb = sizes[k];
-            double t0;
+            double t0, c0;
             for (j = 0; j < nb; j++) {
                 mamba_state_reset(&st[j]);
                 tokens[j] = (int)((7919L * j + 13) % m->config.n_vocab);
             }
             mamba_step_batch(m, ps, nb, tokens, logits); /* warm: the panels, the states */
             t0 = now();
+            c0 = cpu_now();
             for (i = 0; i < n_gen; i++) {
                 for (j = 0; j < nb; j++) tokens[j] = (int)((7919L * (i + j) + 13) % m->config.n_vocab);
                 mamba_step_batch(m, ps, nb, tokens, logits);
             }
-            agg[k][r] = (double)nb * n_gen / (now() - t0);
+            cpu[k][r] = cpu_now() - c0;
+            t0 = now() - t0;
+            agg[k][r] = (double)nb * n_gen / t0;
+            cpu[k][r] /= t0;
             sink += logits[0];
         }
     }
     printf("model      %s matrices, %d layers, d_model %d, %.1f MB of weights read per step; %d threads, %d steps, "
            "%d rounds\n",
-           dtype_name(m->layers[0].in_proj.dtype), m->config.n_layer, m->config.d_model, bpt / 1e6, n_threads(), n_gen,
+           mamba_dtype_string(m->layers[0].in_proj.dtype), m->config.n_layer, m->config.d_model, bpt / 1e6, n_threads(), n_gen,
            rounds);
     {
         double blo = bw[0], bhi = bw[0], flo = fma[0], fhi = fma[0];
@@ -394,10 +543,18 @@ static int bench_batch(const mamba_model *m, int max_n, int n_gen, int rounds, i
             if (agg[k][r] < lo) lo = agg[k][r];
             if (agg[k][r] > hi) hi = agg[k][r];
         }
+        double rat[MAX_ROUNDS], rlo, rhi;
+        for (r = 0; r < rounds; r++) rat[r] = agg[k][r] / agg[0][r]; /* within a round: the same load on the host */
+        rlo = rhi = rat[0];
+        for (r = 1; r < rounds; r++) {
+            if (rat[r] < rlo) rlo = rat[r];
+            if (rat[r] > rhi) rhi = rat[r];
+        }
         if (k == 0) base = md;
-        printf("batch %2d   %8.1f tokens/s aggregate (%.1f..%.1f over %d rounds), %.2fx batch 1, %.1f GFLOP/s = "
-               "%.1f%% of FMA peak\n",
-               sizes[k], md, lo, hi, rounds, md / base, md * flops_tok / 1e9, 100 * md * flops_tok / median(fma, rounds));
+        printf("batch %2d   %8.1f tokens/s aggregate (%.1f..%.1f over %d rounds), %.2fx batch 1 (per round %.2f..%.2f, "
+               "median %.2f), %.1f GFLOP/s = %.1f%% of FMA peak, CPU/wall %.2f\n",
+               sizes[k], md, lo, hi, rounds, md / base, rlo, rhi, median(rat, rounds), md * flops_tok / 1e9, 100 * md * flops_tok / median(fma, rounds),
+               median(cpu[k], rounds));
     }
     if (sink == 12345.678f) printf("\n");
     for (j = 0; j < max_n; j++) mamba_state_free(&st[j]);
@@ -408,14 +565,18 @@ static int bench_batch(const mamba_model *m, int max_n, int n_gen, int rounds, i
 int main(int argc, char **argv)
 {
     const char *path = NULL;
-    int threads = 1, n_prompt = 512, n_gen = 64, rounds = 5, bw_mib = 1024, batch = 0, i, r;
+    int threads = 1, n_prompt = 512, n_gen = 64, rounds = 5, bw_mib = 1024, batch = 0, i, r, do_prompt = 1;
+    int do_decode = 1;
     mamba_model m;
     mamba_state s;
     mamba_result res;
     float *logits;
     int *tokens;
     float sink = 0.0f;
-    double bw[MAX_ROUNDS], fma[MAX_ROUNDS], pps[MAX_ROUNDS], dps[MAX_ROUNDS], fbw[MAX_ROUNDS], ffma[MAX_ROUNDS];
+    double bw[MAX_ROUNDS], bw1[MAX_ROUNDS], triad[MAX_ROUNDS], fma[MAX_ROUNDS], pps[MAX_ROUNDS], dps[MAX_ROUNDS];
+    double fbw[MAX_ROUNDS], ffma[MAX_ROUNDS], ffma_cpu[MAX_ROUNDS];
+    double sh_probe[MAX_ROUNDS], sh_fma[MAX_ROUNDS], sh_prompt[MAX_ROUNDS], sh_decode[MAX_ROUNDS];
+    int nstreams[MAX_ROUNDS];
     double rss = 0, hwm = 0, bpt, flops_tok;
     const char *prompt_how;
 #ifdef MAMBA_FORWARD_ALL_LOGITS /* mamba.h has mamba_forward() */
@@ -430,6 +591,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--gen")) dst = &n_gen;
         else if (!strcmp(argv[i], "--rounds")) dst = &rounds;
         else if (!strcmp(argv[i], "--bw-mib")) dst = &bw_mib;
+        else if (!strcmp(argv[i], "--no-prompt")) do_prompt = 0;
+        else if (!strcmp(argv[i], "--no-decode")) do_decode = 0;
         else if (!strcmp(argv[i], "--batch")) dst = &batch;
         else if (argv[i][0] == '-' || path) return usage();
         else path = argv[i];
@@ -485,37 +648,53 @@ int main(int argc, char **argv)
     for (i = 0; i < 4; i++) mamba_step(&m, &s, tokens[i], logits);
 
     for (r = 0; r < rounds; r++) {
-        double t0;
-        bw[r] = probe_bandwidth((size_t)bw_mib << 20, &sink);
-        fma[r] = probe_fma(&sink);
+        span sp;
+        probe pb = probe_bandwidth((size_t)bw_mib << 20, threads, &sink);
+        bw[r] = pb.read;
+        bw1[r] = pb.read1;
+        triad[r] = pb.triad;
+        nstreams[r] = pb.read_streams;
+        sh_probe[r] = pb.share;
+        fma[r] = probe_fma(&sink, &sh_fma[r]);
         reset_hwm();
 
         mamba_state_reset(&s);
+        pps[r] = ffma[r] = ffma_cpu[r] = sh_prompt[r] = 0.0;
+        if (do_prompt) {
 #ifdef MAMBA_FORWARD_ALL_LOGITS /* mamba.h has mamba_forward() */
-        /* an untimed pass first: right after the probe's 1 GiB sweep the
-           weights' page tables and the scratch are cold, and that first pass
-           ran 20% slower on our host; the timed pass is the steady state
-           (as llama.cpp's llama-bench times after a warm-up run) */
-        mamba_forward(&m, &s, tokens, n_prompt, logits, 0, scratch, scratch_bytes);
-        mamba_state_reset(&s);
+            /* an untimed pass first: right after the probe's 1 GiB sweep the
+               weights' page tables and the scratch are cold, and that first pass
+               ran 20% slower on our host; the timed pass is the steady state
+               (as llama.cpp's llama-bench times after a warm-up run) */
+            mamba_forward(&m, &s, tokens, n_prompt, logits, 0, scratch, scratch_bytes);
+            mamba_state_reset(&s);
 #endif
-        t0 = now();
+            span_start(&sp);
 #ifdef MAMBA_FORWARD_ALL_LOGITS /* mamba.h has mamba_forward() */
-        mamba_forward(&m, &s, tokens, n_prompt, logits, 0, scratch, scratch_bytes);
-        prompt_how = "mamba_forward";
+            mamba_forward(&m, &s, tokens, n_prompt, logits, 0, scratch, scratch_bytes);
+            prompt_how = "mamba_forward";
 #else
-        for (i = 0; i < n_prompt; i++) mamba_step(&m, &s, tokens[i], i + 1 == n_prompt ? logits : NULL);
-        prompt_how = "mamba_step per token: no mamba_forward yet";
+            for (i = 0; i < n_prompt; i++) mamba_step(&m, &s, tokens[i], i + 1 == n_prompt ? logits : NULL);
+            prompt_how = "mamba_step per token: no mamba_forward yet";
 #endif
-        pps[r] = n_prompt / (now() - t0);
+            pps[r] = n_prompt / span_stop(&sp);
+            sh_prompt[r] = sp.cpu / (sp.wall * threads);
+            ffma[r] = pps[r] * flops_tok / fma[r];
+            /* per CPU second: what the prompt did with the CPU time it got,
+               beside what the probe did with its own */
+            ffma_cpu[r] = ffma[r] * sh_fma[r] / sh_prompt[r];
+        } else
+            prompt_how = "not run";
 
-        t0 = now();
-        for (i = 0; i < n_gen; i++) mamba_step(&m, &s, tokens[n_prompt + i], logits);
-        dps[r] = n_gen / (now() - t0);
-        sink += logits[0];
-
-        fbw[r] = dps[r] * bpt / bw[r];
-        ffma[r] = pps[r] * flops_tok / fma[r];
+        dps[r] = fbw[r] = sh_decode[r] = 0.0;
+        if (do_decode) {
+            span_start(&sp);
+            for (i = 0; i < n_gen; i++) mamba_step(&m, &s, tokens[n_prompt + i], logits);
+            dps[r] = n_gen / span_stop(&sp);
+            sh_decode[r] = sp.cpu / (sp.wall * threads);
+            sink += logits[0];
+            fbw[r] = dps[r] * bpt / bw[r];
+        }
         {
             double a, b;
             resident(&a, &b);
@@ -528,27 +707,49 @@ int main(int argc, char **argv)
         double mbw = median(bw, rounds), mfma = median(fma, rounds), mp = median(pps, rounds),
                md = median(dps, rounds), mfbw = median(fbw, rounds), mffma = median(ffma, rounds);
         double state_bytes = (double)mamba_state_size(&m);
+        char b1[128], b2[128], b3[128];
         printf("model      %s: %s matrices, %d layers, d_model %d, %.1f MB file; threads %d, prompt %d, gen %d, "
-               "medians of %d rounds\n",
-               path, dtype_name(m.layers[0].in_proj.dtype), m.config.n_layer, m.config.d_model, m.size / 1e6,
+               "medians (min..max) of %d rounds\n",
+               path, mamba_dtype_string(m.layers[0].in_proj.dtype), m.config.n_layer, m.config.d_model, m.size / 1e6,
                threads, n_prompt, n_gen, rounds);
-        printf("machine    read bandwidth %.1f GB/s (%d MiB buffer), FMA peak %.1f GFLOP/s (%s, %d threads)\n",
-               mbw / 1e9, bw_mib, mfma / 1e9, FMA_ISA, threads);
-        printf("prompt     %.1f tokens/s\n", mp);
-        printf("decode     %.1f tokens/s\n", md);
-        printf("weights    %.1f MB read per decoded token\n", bpt / 1e6);
-        printf("bandwidth  %.1f%% of measured read bandwidth (%.1f GB/s of %.1f)\n", 100 * mfbw, md * bpt / 1e9,
-               mbw / 1e9);
-        printf("fma        %.1f%% of FMA peak in the prompt (%.1f GFLOP/s; %s)\n", 100 * mffma,
-               mp * flops_tok / 1e9, prompt_how);
+        printf("read       %s GB/s (best of 1, 4, 8 streams per thread: %d in the median round; 1 stream %.1f; "
+               "%d MiB buffer)\n",
+               spread(b1, sizeof b1, bw, rounds, 1e-9, "%.1f"), nstreams[rounds / 2], median(bw1, rounds) / 1e9,
+               bw_mib);
+        printf("triad      %s GB/s (STREAM's count, 12 bytes an element)%s\n",
+               spread(b2, sizeof b2, triad, rounds, 1e-9, "%.1f"),
+               median(triad, rounds) > 1.05 * mbw ? ": ABOVE the read probe, which then is not the limit" : "");
+        printf("fma        %s GFLOP/s peak (%s, %d threads)\n", spread(b3, sizeof b3, fma, rounds, 1e-9, "%.1f"),
+               FMA_ISA, threads);
+        print_share("probes", sh_probe, rounds, threads);
+        print_share("fma probe", sh_fma, rounds, threads);
+        if (do_prompt) {
+            printf("prompt     %s tokens/s (%s)\n", spread(b1, sizeof b1, pps, rounds, 1.0, "%.1f"), prompt_how);
+            printf("fma        %s%% of FMA peak in the prompt (%.1f GFLOP/s); per CPU second %s%%\n",
+                   spread(b2, sizeof b2, ffma, rounds, 100.0, "%.1f"), mp * flops_tok / 1e9,
+                   spread(b3, sizeof b3, ffma_cpu, rounds, 100.0, "%.1f"));
+            print_share("prompt", sh_prompt, rounds, threads);
+        }
+        if (do_decode) {
+            printf("decode     %s tokens/s\n", spread(b1, sizeof b1, dps, rounds, 1.0, "%.1f"));
+            printf("weights    %.1f MB read per decoded token\n", bpt / 1e6);
+            printf("bandwidth  %s%% of measured read bandwidth (%.1f GB/s of %.1f)\n",
+                   spread(b2, sizeof b2, fbw, rounds, 100.0, "%.1f"), md * bpt / 1e9, mbw / 1e9);
+            print_share("decode", sh_decode, rounds, threads);
+        }
         if (rss > 0)
             printf("memory     VmRSS %.1f MB, VmHWM %.1f MB (weights %.1f MB mapped, state %.1f MB)\n", rss / 1e6,
                    hwm / 1e6, m.size / 1e6, state_bytes / 1e6);
         else
             printf("memory     n/a (no /proc)\n");
-        printf("row:       | %s | %d | %.1f | %.1f | %.1f | %.1f%% | %.1f | %.1f%% | %.1f | %.1f |\n",
-               dtype_name(m.layers[0].in_proj.dtype), threads, mp, md, bpt / 1e6, 100 * mfbw, mbw / 1e9,
-               100 * mffma, mfma / 1e9, hwm / 1e6);
+        /* the table of make bench: dtype threads prompt (spread) decode (spread) read triad fma %bw %fma
+           %fma-per-cpu shares(probe fma prompt decode) VmHWM */
+        printf("row:       %s %d %.1f %.1f %.1f %.2f %.2f %.2f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.2f %.2f %.2f "
+               "%.2f %.1f\n",
+               mamba_dtype_string(m.layers[0].in_proj.dtype), threads, mp, vmin(pps, rounds), vmax(pps, rounds), md,
+               vmin(dps, rounds), vmax(dps, rounds), mbw / 1e9, median(triad, rounds) / 1e9, mfma / 1e9,
+               100 * mfbw, 100 * mffma, 100 * median(ffma_cpu, rounds), bpt / 1e6, vmin(sh_probe, rounds),
+               vmin(sh_fma, rounds), vmin(sh_prompt, rounds), vmin(sh_decode, rounds), hwm / 1e6);
     }
     if (sink == 12345.678f) printf("\n"); /* keep the probes' results alive */
 #ifdef MAMBA_FORWARD_ALL_LOGITS /* mamba.h has mamba_forward() */

@@ -71,6 +71,23 @@ for exe in "$OUT"/embedded-gcc "$OUT"/embedded-clang "$BUILD/embedded"; do
     fi
 done
 
+# a Mamba-2 model (tests/data/mamba2 m2_ss_basic, f16) through the same no-heap,
+# no-stdio program on the host: the same greedy tokens as build/generate
+if "$PYTHON" tools/convert.py tests/data/mamba2/ckpt/m2_ss_basic "$OUT/m2_f16.mamba" --dtype f16 >"$OUT/convert2.log" 2>&1 &&
+    "$PYTHON" tools/bin2c.py "$OUT/m2_f16.mamba" "$OUT/model2.h" &&
+    $CC -std=c99 -O2 -Wall -Wextra -pedantic -Werror -I. -DEMBEDDED_MODEL_HEADER="\"$OUT/model2.h\"" \
+        -DEMBEDDED_PROMPT=5 -DEMBEDDED_N_TOKENS=20 examples/embedded.c -o "$OUT/embedded-m2" -lm; then
+    "$BUILD/generate" "$OUT/m2_f16.mamba" --tokens 5 -n 20 --temp 0 --ids -q >"$OUT/tokens2.host" &&
+        "$OUT/embedded-m2" >"$OUT/tokens2.embedded" || { echo "t_embedded: FAIL: Mamba-2 run"; fail=1; }
+    if [ "$(cat "$OUT/tokens2.host")" = "$(cat "$OUT/tokens2.embedded")" ] && [ -s "$OUT/tokens2.host" ]; then
+        echo "t_embedded: Mamba-2 embedded = generate: $(cat "$OUT/tokens2.host")"
+    else
+        echo "t_embedded: FAIL: Mamba-2 embedded printed $(cat "$OUT/tokens2.embedded"), generate $(cat "$OUT/tokens2.host")"; fail=1
+    fi
+else
+    echo "t_embedded: FAIL: the Mamba-2 embedded build"; cat "$OUT/convert2.log"; fail=1
+fi
+
 # on the Cortex-M boards under qemu: the test model, then the shipped one in 4 bits
 for m in "$OUT/ss_long_f16.mamba" ""; do
     EMBEDDED_MODEL="$m" BUILD="$BUILD" PYTHON="$PYTHON" CC="$CC" sh embedded/run.sh

@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
-"""Write a randomly initialised model with exactly mamba-130m's shapes, for
-benchmarks (build/bench): d_model 768, 24 layers, d_inner 1536, d_state 16,
-d_conv 4, dt_rank 48, 50280 embedding rows (50277 real tokens), tied output
-matrix, conv and dt_proj biases. 129.1 M parameters, 516.5 MB in f32.
+"""Write a randomly initialised model with exactly the shapes of a real
+Mamba, for benchmarks (build/bench):
+  130m (state-spaces/mamba-130m): d_model 768, 24 layers, d_inner 1536,
+       dt_rank 48: 129.1 M parameters, 516.5 MB in f32;
+  790m (state-spaces/mamba-790m): d_model 1536, 48 layers, d_inner 3072,
+       dt_rank 96: 793 M parameters, 3.2 GB in f32 (bigger than the
+       last-level cache of any machine we know, so decoding reads DRAM);
+both with d_state 16, d_conv 4, 50280 embedding rows (50277 real tokens),
+tied output matrix, conv and dt_proj biases.
 
 The weights are random but shaped like a freshly initialised Mamba (the
 initialisation of state-spaces/mamba's Mamba module: A_log = log(1..d_state),
@@ -16,11 +21,17 @@ Mamba-2 models (d_model 768 / 1536, 24 / 48 layers, d_state 128, head_dim
 fit in a 260 MiB last-level cache), initialised as mamba2.py does (A_log =
 log U(1, 16) per head, D = 1, dt_bias for a delta in [0.001, 0.1]).
 
-usage: make_bench_model.py OUT_PREFIX [--dtype f32,f16,bf16,q8] [--seed 0] [--shape NAME]
+usage: make_bench_model.py OUT_PREFIX [--shape NAME] [--dtype f32,f16,bf16,q8]
+                            [--seed 0] [--hf DIR]
 writes OUT_PREFIX-f32.mamba, OUT_PREFIX-f16.mamba, ... (one per dtype), all
-from the same weights.
+from the same weights. --hf DIR also writes those weights as a Hugging Face
+transformers checkpoint (config.json + model.safetensors, MambaForCausalLM),
+the input of llama.cpp's own convert_hf_to_gguf.py: the GGUF files that
+bench/run.sh hands to llama-bench are made from it (README, "Speed"), so
+both programs run the same numbers.
 """
 import argparse
+import json
 import os
 import sys
 
@@ -31,13 +42,14 @@ import mambafile as mf  # noqa: E402
 
 PROG = "make_bench_model.py"
 
-# mamba-130m (state-spaces/mamba-130m, config.json): the shapes, nothing else
-CONFIG = dict(arch=mf.ARCH_MAMBA1, d_model=768, n_layer=24, d_inner=1536, d_state=16, d_conv=4,
-              dt_rank=48, n_vocab_padded=50280, n_vocab=50277, norm_eps=1e-5,
+# state-spaces/mamba-130m and -790m (their config.json): the shapes, nothing else
+COMMON = dict(arch=mf.ARCH_MAMBA1, d_state=16, d_conv=4, n_vocab_padded=50280, n_vocab=50277, norm_eps=1e-5,
               bos_id=0, eos_id=0, pad_id=0)
-# --shape 790m: state-spaces/mamba-790m's shapes (d_model 1536, 48 layers), bigger than any
-# last-level cache, for bandwidth and batch measurements
-SHAPES = {"130m": CONFIG, "790m": dict(CONFIG, d_model=1536, n_layer=48, d_inner=3072, dt_rank=96)}
+SHAPES = {
+    "130m": dict(COMMON, d_model=768, n_layer=24, d_inner=1536, dt_rank=48),
+    "790m": dict(COMMON, d_model=1536, n_layer=48, d_inner=3072, dt_rank=96),
+}
+CONFIG = SHAPES["130m"]
 
 
 # state-spaces/mamba2-130m and mamba2-780m (config.json: d_model, n_layer, vocab 50277
@@ -114,16 +126,52 @@ def make_tensors(c, seed):
     return out
 
 
+def write_hf(out_dir, c, tensors):
+    """The same weights as a transformers MambaForCausalLM checkpoint (the
+    names and config.json fields of state-spaces/mamba-*-hf)."""
+    names = {"norm": "norm.weight", "in_proj": "mixer.in_proj.weight", "conv1d": "mixer.conv1d.weight",
+             "conv1d_bias": "mixer.conv1d.bias", "x_proj": "mixer.x_proj.weight",
+             "dt_proj": "mixer.dt_proj.weight", "dt_proj_bias": "mixer.dt_proj.bias", "A": "mixer.A_log",
+             "D": "mixer.D", "out_proj": "mixer.out_proj.weight"}
+    w = {}
+    for role, layer, a in tensors:
+        if role == "embedding":
+            w["backbone.embeddings.weight"] = a
+        elif role == "norm_f":
+            w["backbone.norm_f.weight"] = a
+        elif role == "A":
+            w["backbone.layers.%d.mixer.A_log" % layer] = np.log(-a).astype(np.float32)   # A = -exp(A_log)
+        elif role == "conv1d":
+            w["backbone.layers.%d.mixer.conv1d.weight" % layer] = a.reshape(a.shape[0], 1, a.shape[1])
+        else:
+            w["backbone.layers.%d.%s" % (layer, names[role])] = a
+    cfg = {"architectures": ["MambaForCausalLM"], "model_type": "mamba", "hidden_size": c["d_model"],
+           "num_hidden_layers": c["n_layer"], "intermediate_size": c["d_inner"], "expand": 2,
+           "state_size": c["d_state"], "conv_kernel": c["d_conv"], "time_step_rank": c["dt_rank"],
+           "vocab_size": c["n_vocab_padded"], "pad_vocab_size_multiple": 8, "use_bias": False,
+           "use_conv_bias": True, "layer_norm_epsilon": c["norm_eps"], "tie_word_embeddings": True,
+           "bos_token_id": c["bos_id"], "eos_token_id": c["eos_id"], "pad_token_id": c["pad_id"]}
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+    mf.write_safetensors(os.path.join(out_dir, "model.safetensors"), w, "F32", metadata={"format": "pt"})
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog=PROG, description="random model with mamba-130m's shapes, for benchmarks")
+    ap = argparse.ArgumentParser(prog=PROG, description="random model with a real Mamba's shapes, for benchmarks")
     ap.add_argument("prefix", help="output path prefix: PREFIX-DTYPE.mamba is written per dtype")
     ap.add_argument("--dtype", default="f32,f16,bf16,q8", help="comma-separated dtypes of the matrices")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shape", "--shapes", default="130m", choices=sorted(SHAPES) + sorted(MAMBA2_SHAPES),
                     help="the shapes of mamba-130m, mamba-790m, mamba2-130m or mamba2-780m (default 130m)")
+    ap.add_argument("--hf", metavar="DIR", help="also write the weights as a transformers checkpoint in DIR "
+                    "(Mamba-1 shapes only)")
     args = ap.parse_args(argv)
     mamba2 = args.shape in MAMBA2_SHAPES
     config = mamba2_config(args.shape) if mamba2 else SHAPES[args.shape]
+    if args.hf and mamba2:
+        sys.stderr.write("%s: error: --hf writes Mamba-1 checkpoints only\n" % PROG)
+        return 1
     dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
     for d in dtypes:
         if d not in mf.DTYPES:
@@ -131,6 +179,9 @@ def main(argv=None):
             return 1
     tensors = (make_tensors_mamba2 if mamba2 else make_tensors)(config, args.seed)
     n = sum(a.size for _, _, a in tensors)
+    if args.hf:
+        write_hf(args.hf, config, tensors)
+        sys.stderr.write("%s: wrote %s (transformers checkpoint)\n" % (PROG, args.hf))
     for d in dtypes:
         path = "%s-%s.mamba" % (args.prefix, d)
         items = [(r, l, a, d if mf.role_number(r) in mf.MATRIX_ROLES else "f32") for r, l, a in tensors]
