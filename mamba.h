@@ -1439,7 +1439,8 @@ static int mamba__q8_blocks(int cols)
 #if MAMBA_PREFETCH_AHEAD > 0 && (defined(__GNUC__) || defined(__clang__))
 /* the address is made as an integer: a pointer past the end of its object
    would be undefined even unused */
-#define MAMBA__WPREFETCH(p) __builtin_prefetch((const void *)((uintptr_t)(const void *)(p) + MAMBA_PREFETCH_AHEAD), 0, 2)
+#define MAMBA__WPREFETCH(p) /* NOLINTNEXTLINE(performance-no-int-to-ptr): the address is only a hint */ \
+    __builtin_prefetch((const void *)((uintptr_t)(const void *)(p) + MAMBA_PREFETCH_AHEAD), 0, 2) /* NOLINT(performance-no-int-to-ptr) */
 #else
 #define MAMBA__WPREFETCH(p) ((void)(p))
 #endif
