@@ -22,11 +22,11 @@ all: $(EXAMPLES) $(BENCHES)
 $(BUILD):
 	mkdir -p $(BUILD)
 
-$(BUILD)/%: examples/%.c mamba.h examples/cli.h | $(BUILD)
+$(BUILD)/%: examples/%.c mamba.h examples/cli.h examples/svg.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $(OMPFLAGS) -I. $< -o $@ $(LDLIBS)
 
 # bench/NAME.c -> build/NAME, like the examples
-$(BUILD)/%: bench/%.c mamba.h | $(BUILD)
+$(BUILD)/%: bench/%.c mamba.h examples/svg.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $(OMPFLAGS) -I. $< -o $@ $(LDLIBS)
 
 # the speed table beside the machine's limits: a random mamba-130m-shaped model in each dtype
@@ -39,6 +39,18 @@ bench: $(BUILD)/bench
 .PHONY: constant
 constant: $(BUILD)/constant
 	./$(BUILD)/constant $(MODEL)
+
+# the pictures README.md and docs/recurrent-view.md show (committed, so a code host
+# displays them): trace and views take a second, constant steps MODEL 100,000 real
+# tokens on one thread (about 30 s on the shipped model)
+PICTURES = docs/pictures
+TRACE_PROMPT = Once upon a time, there was a little girl named Lily. She loved to play outside in the sun.
+.PHONY: pictures
+pictures: $(BUILD)/trace $(BUILD)/views $(BUILD)/constant
+	mkdir -p $(PICTURES)
+	./$(BUILD)/trace $(MODEL) -p "$(TRACE_PROMPT)" --svg $(PICTURES)/trace.svg | tail -n 1
+	./$(BUILD)/views --svg $(PICTURES)/views.svg | tail -n 1
+	OMP_NUM_THREADS=1 ./$(BUILD)/constant $(MODEL) --svg $(PICTURES)/constant.svg | tail -n 1
 
 $(BUILD)/test_%: tests/test_%.c mamba.h tests/harness.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -I. $< -o $@ $(LDLIBS)

@@ -1298,6 +1298,10 @@ static float mamba__bf16_to_f32(uint16_t b)
      AVX-512F                       16 floats a vector (x86-64-v4)
      AVX2 + FMA (F16C for f16)       8 floats a vector (x86-64-v3)
      NEON on AArch64                 4 floats a vector (every ARMv8-A core)
+     Helium (MVE) on Armv8.1-M       4 floats a vector (Cortex-M55, M85): the
+                                     decode kernels only (integer and f16 dot
+                                     products, the scan); mamba_forward's tiles
+                                     take the portable path there
      anything else                   the *_scalar references.
    Each fast form computes the reference's sum in another order, and
    tests/test_simd.c, test_kernels.c and test_forward.c hold every one to
@@ -1314,6 +1318,9 @@ static float mamba__bf16_to_f32(uint16_t b)
 #elif !defined(MAMBA_NO_SIMD) && defined(__ARM_NEON) && defined(__aarch64__)
 #define MAMBA__NEON 1
 #include <arm_neon.h>
+#elif !defined(MAMBA_NO_SIMD) && defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 3) == 3
+#define MAMBA__MVE 1 /* integer and floating-point Helium (-mcpu=cortex-m55) */
+#include <arm_mve.h>
 #endif
 #if defined(MAMBA__AVX512) || defined(MAMBA__AVX2) || defined(MAMBA__NEON)
 #define MAMBA__SIMD 1
@@ -1337,6 +1344,15 @@ static float mamba__bf16_to_f32(uint16_t b)
 #define MAMBA__HALF(h) _cvtsh_ss(h)
 #elif defined(MAMBA__NEON)
 #define MAMBA__HALF(h) vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0)
+#elif defined(MAMBA__MVE)
+/* the FPU's vcvtb.f32.f16 (every core with Helium has half-precision) */
+static float mamba__half_mve(uint16_t h)
+{
+    __fp16 f;
+    memcpy(&f, &h, sizeof f);
+    return (float)f;
+}
+#define MAMBA__HALF(h) mamba__half_mve(h)
 #else
 #define MAMBA__HALF(h) mamba__f16_to_f32(h)
 #endif
@@ -1567,6 +1583,62 @@ static MAMBA__INLINE float mamba__dot4(const void *MAMBA__RESTRICT w, const floa
 #define mamba__dot_f32(w, x, n) mamba__dot4(w, x, n, MAMBA_DTYPE_F32)
 #define mamba__dot_f16(w, x, n) mamba__dot4(w, x, n, MAMBA_DTYPE_F16)
 #define mamba__dot_bf16(w, x, n) mamba__dot4(w, x, n, MAMBA_DTYPE_BF16)
+#elif defined(MAMBA__MVE)
+/* The sum of 4 lanes, in the pairwise order of the other paths (Helium has
+   no floating-point add across lanes) */
+static float mamba__hsum_mve(float32x4_t v)
+{
+    return (vgetq_lane_f32(v, 0) + vgetq_lane_f32(v, 1)) + (vgetq_lane_f32(v, 2) + vgetq_lane_f32(v, 3));
+}
+
+/* Four f16 in the low halves of 32-bit lanes to f32, exactly, in integer
+   steps: a normal value moves its exponent and mantissa into place and
+   rebiases the exponent (127 - 15 = 112); a subnormal (exponent 0) is its
+   mantissa times 2^-24, converted from the integer. The vector vcvtb.f32.f16
+   would do it in one instruction, but qemu 7.2 (Debian 12) executes it as
+   the opposite conversion (f32 to f16), so the kernels would be tested
+   against something no core does. Inf and NaN are not handled: weights are
+   proven finite when the model is loaded (mamba__nonfinite_f16). */
+static MAMBA__INLINE float32x4_t mamba__f16x4_mve(uint32x4_t h)
+{
+    const uint32x4_t mag = vandq_u32(h, vdupq_n_u32(0x7FFFu)), sign = vshlq_n_u32(vshrq_n_u32(h, 15), 31);
+    const uint32x4_t normal = vaddq_u32(vshlq_n_u32(mag, 13), vdupq_n_u32(112u << 23));
+    const float32x4_t sub = vmulq_n_f32(vcvtq_f32_u32(mag), 5.9604644775390625e-8f); /* 2^-24 */
+    const mve_pred16_t is_normal = vcmpcsq_n_u32(mag, 0x0400u); /* unsigned >= */
+    return vreinterpretq_f32_u32(vorrq_u32(vpselq_u32(normal, vreinterpretq_u32_f32(sub), is_normal), sign));
+}
+
+/* 4 weights at w + i widened to f32: a load, or a widening load of four
+   16-bit values into the low halves of 32-bit lanes, then the conversion
+   above (f16) or a shift (bfloat16) */
+static MAMBA__INLINE float32x4_t mamba__load4_mve(const void *w, int i, int dtype)
+{
+    if (dtype == MAMBA_DTYPE_F32) return vld1q_f32((const float *)w + i);
+    if (dtype == MAMBA_DTYPE_F16) return mamba__f16x4_mve(vldrhq_u32((const uint16_t *)w + i));
+    return vreinterpretq_f32_u32(vshlq_n_u32(vldrhq_u32((const uint16_t *)w + i), 16));
+}
+
+/* mamba__dot4's shape: four accumulators of 4 lanes, the tail by the reference's loop */
+static MAMBA__INLINE float mamba__dot4_mve(const void *MAMBA__RESTRICT w, const float *MAMBA__RESTRICT x, int n,
+                                           int dtype)
+{
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    float sum;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = vfmaq_f32(a0, mamba__load4_mve(w, i, dtype), vld1q_f32(x + i));
+        a1 = vfmaq_f32(a1, mamba__load4_mve(w, i + 4, dtype), vld1q_f32(x + i + 4));
+        a2 = vfmaq_f32(a2, mamba__load4_mve(w, i + 8, dtype), vld1q_f32(x + i + 8));
+        a3 = vfmaq_f32(a3, mamba__load4_mve(w, i + 12, dtype), vld1q_f32(x + i + 12));
+    }
+    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, mamba__load4_mve(w, i, dtype), vld1q_f32(x + i));
+    sum = mamba__hsum_mve(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
+    for (; i < n; i++) sum += mamba__widen(w, i, dtype) * x[i];
+    return sum;
+}
+#define mamba__dot_f32(w, x, n) mamba__dot4_mve(w, x, n, MAMBA_DTYPE_F32)
+#define mamba__dot_f16(w, x, n) mamba__dot4_mve(w, x, n, MAMBA_DTYPE_F16)
+#define mamba__dot_bf16(w, x, n) mamba__dot4_mve(w, x, n, MAMBA_DTYPE_BF16)
 #endif
 #ifndef mamba__dot_f32
 #define mamba__dot_f32 mamba__dot_f32_scalar
@@ -1841,6 +1913,28 @@ static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *M
     return vaddvq_f32(vaddq_f32(a0, a1));
 }
 #define MAMBA__HAVE_DOT_Q8X16 1
+#elif defined(MAMBA__MVE)
+/* mamba__dot_q8x16_scalar: per block four vmladava (8 int8 weights, widened
+   by the load, times 8 int16 inputs, summed across the lanes into one int32:
+   the same exact integer as the reference's), then the reference's very f32
+   operations, so the result is the reference's to the bit */
+static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                              const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb)
+{
+    float sum = 0.0f;
+    int b;
+    for (b = 0; b < nb; b++) {
+        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
+        const int16_t *xb = xq + b * MAMBA__Q8_BLOCK;
+        int32_t acc = vmladavq_s16(vldrbq_s16(qb), vld1q_s16(xb));
+        acc = vmladavaq_s16(acc, vldrbq_s16(qb + 8), vld1q_s16(xb + 8));
+        acc = vmladavaq_s16(acc, vldrbq_s16(qb + 16), vld1q_s16(xb + 16));
+        acc = vmladavaq_s16(acc, vldrbq_s16(qb + 24), vld1q_s16(xb + 24));
+        sum += (MAMBA__HALF(d[b]) * xs[b]) * (float)acc;
+    }
+    return sum;
+}
+#define MAMBA__HAVE_DOT_Q8X16 1
 #endif
 #ifndef MAMBA__HAVE_DOT_Q8X16
 #define mamba__dot_q8x16 mamba__dot_q8x16_scalar
@@ -1970,6 +2064,8 @@ static void mamba__dequant_f16(float *MAMBA__RESTRICT out, const mamba_matrix *W
 #if defined(MAMBA__AVX512)
     for (; k + 16 <= n; k += 16)
         _mm512_storeu_ps(out + k, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(w + k))));
+#elif defined(MAMBA__MVE)
+    for (; k + 4 <= n; k += 4) vst1q_f32(out + k, mamba__load4_mve(w, k, MAMBA_DTYPE_F16));
 #endif
     for (; k < n; k++) out[k] = MAMBA__HALF(w[k]);
 }
@@ -2101,6 +2197,18 @@ static void mamba__q4_unpack(int8_t *MAMBA__RESTRICT out, const uint8_t *MAMBA__
         vst1q_s8(out + 16, vqtbl1q_s8(tbl, vshrq_n_u8(v, 4)));
     }
 }
+#elif defined(MAMBA__MVE)
+/* Helium has no byte table lookup: a gather load from the 16 levels, with
+   the nibbles as the offsets, 16 values per instruction */
+static void mamba__q4_unpack(int8_t *MAMBA__RESTRICT out, const uint8_t *MAMBA__RESTRICT qs, const int8_t *lv, int nb)
+{
+    int b;
+    for (b = 0; b < nb; b++, qs += 16, out += 32) {
+        uint8x16_t v = vld1q_u8(qs);
+        vst1q_s8(out, vldrbq_gather_offset_s8(lv, vandq_u8(v, vdupq_n_u8(0x0F))));
+        vst1q_s8(out + 16, vldrbq_gather_offset_s8(lv, vshrq_n_u8(v, 4)));
+    }
+}
 #else
 #define mamba__q4_unpack mamba__q4_unpack_scalar
 #endif
@@ -2130,6 +2238,32 @@ static MAMBA__MAYBE_UNUSED float mamba__dot_q4x16_scalar(const uint8_t *MAMBA__R
     return sum;
 }
 
+#if defined(MAMBA__MVE)
+/* Helium: no buffer. Per half block, eight bytes widened to 16-bit lanes by
+   the load, their low and high nibbles looked up in the levels by two
+   gathers (values j and j + 16 of the block, ggml's order), and each
+   multiplied into its 8 inputs by vmladava: the reference's exact integer
+   block sums, then its very f32 operations (the same bits). */
+static float mamba__dot_q4x16(const uint8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                              const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb,
+                              const int8_t *lv)
+{
+    const uint16x8_t m = vdupq_n_u16(0x0F);
+    float sum = 0.0f;
+    int b;
+    for (b = 0; b < nb; b++) {
+        const uint8_t *qb = q + b * 16;
+        const int16_t *xb = xq + b * MAMBA__Q8_BLOCK;
+        uint16x8_t v0 = vldrbq_u16(qb), v1 = vldrbq_u16(qb + 8);
+        int32_t acc = vmladavq_s16(vldrbq_gather_offset_s16(lv, vandq_u16(v0, m)), vld1q_s16(xb));
+        acc = vmladavaq_s16(acc, vldrbq_gather_offset_s16(lv, vandq_u16(v1, m)), vld1q_s16(xb + 8));
+        acc = vmladavaq_s16(acc, vldrbq_gather_offset_s16(lv, vshrq_n_u16(v0, 4)), vld1q_s16(xb + 16));
+        acc = vmladavaq_s16(acc, vldrbq_gather_offset_s16(lv, vshrq_n_u16(v1, 4)), vld1q_s16(xb + 24));
+        sum += (MAMBA__HALF(d[b]) * xs[b]) * (float)acc;
+    }
+    return sum;
+}
+#else
 /* The fast form: MAMBA__Q4_CHUNK blocks unpacked, then q8's integer dot */
 static float mamba__dot_q4x16(const uint8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
                               const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb,
@@ -2145,6 +2279,7 @@ static float mamba__dot_q4x16(const uint8_t *MAMBA__RESTRICT q, const uint16_t *
     }
     return sum;
 }
+#endif
 
 /* A 4-bit row with an f32 x: x quantised a chunk at a time, as q8's */
 static float mamba__dot_row_q4(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x, const int8_t *lv)
@@ -2533,6 +2668,29 @@ static float32x4_t mamba__vexp4(float32x4_t v)
     e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(k), vdupq_n_s32(127)), 23);
     return vmulq_f32(p, vreinterpretq_f32_s32(e));
 }
+#elif defined(MAMBA__MVE)
+/* 4 lanes, NEON's mamba__vexp4 in Helium's names, with its constants as
+   scalar operands (vfmaq_n: a + b * s, vfmasq_n: a * b + s, s from a core
+   register): Helium has eight vector registers, too few to hold the
+   polynomial as well. The same fused operations, so the same values. */
+static float32x4_t mamba__vexp4(float32x4_t v)
+{
+    float32x4_t k, r, p;
+    int32x4_t e;
+    v = vminnmq_f32(v, vdupq_n_f32(88.3f));
+    v = vmaxnmq_f32(v, vdupq_n_f32(-87.3f));
+    k = vrndnq_f32(vmulq_n_f32(v, 1.44269504089f)); /* vrintn: to nearest even */
+    r = vfmaq_n_f32(v, k, -MAMBA__LN2_HI);          /* v - k ln2, in two parts */
+    r = vfmaq_n_f32(r, k, -MAMBA__LN2_LO);
+    p = vfmasq_n_f32(vdupq_n_f32(MAMBA__EXP_P0), r, MAMBA__EXP_P1);
+    p = vfmasq_n_f32(p, r, MAMBA__EXP_P2);
+    p = vfmasq_n_f32(p, r, MAMBA__EXP_P3);
+    p = vfmasq_n_f32(p, r, MAMBA__EXP_P4);
+    p = vfmasq_n_f32(p, r, MAMBA__EXP_P5);
+    p = vfmaq_f32(vaddq_n_f32(r, 1.0f), p, vmulq_f32(r, r));
+    e = vshlq_n_s32(vaddq_n_s32(vcvtq_s32_f32(k), 127), 23);
+    return vmulq_f32(p, vreinterpretq_f32_s32(e));
+}
 #endif
 
 /* v[i] = SiLU(v[i]) for i < n: 16 at a time with AVX-512. */
@@ -2791,6 +2949,24 @@ static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs
         acc = vfmaq_f32(acc, hn, vld1q_f32(C + n));
     }
     return vaddvq_f32(acc) + mamba__scan_channel_scalar(hc + n, Ac + n, dts, xs, B + n, C + n, d_state - n);
+}
+#define MAMBA__HAVE_SCAN_CHANNEL 1
+#elif defined(MAMBA__MVE)
+/* 4 states at a time, the tail by the reference (NEON's form; Delta and x
+   as scalar operands, as in mamba__vexp4) */
+static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs, const float *B, const float *C,
+                                 int d_state)
+{
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    int n;
+    for (n = 0; n + 4 <= d_state; n += 4) {
+        float32x4_t dB = vmulq_n_f32(vld1q_f32(B + n), dts);
+        float32x4_t hn = vfmaq_f32(vmulq_n_f32(dB, xs), mamba__vexp4(vmulq_n_f32(vld1q_f32(Ac + n), dts)),
+                                   vld1q_f32(hc + n));
+        vst1q_f32(hc + n, hn);
+        acc = vfmaq_f32(acc, hn, vld1q_f32(C + n));
+    }
+    return mamba__hsum_mve(acc) + mamba__scan_channel_scalar(hc + n, Ac + n, dts, xs, B + n, C + n, d_state - n);
 }
 #define MAMBA__HAVE_SCAN_CHANNEL 1
 #endif

@@ -5,7 +5,12 @@
    must agree are seen to agree to ~1e-15.
 
        cc -std=c99 -O2 -Wall -Wextra -pedantic examples/views.c -o build/views -lm
-       ./build/views
+       ./build/views [--svg FILE]
+
+   --svg FILE also draws three of the views (examples/svg.h, found beside
+   this file): the S4 kernel against the kernels the S6 layer applies from
+   two positions, the ZOH/Euler gap as the step halves, and the S6 layer
+   as the lower-triangular matrix y = M x, and Mamba-2's (SSD) matrix.
 
    Sections (each printed line is "label key=value ..." so tests/t_views.sh can
    parse it and recompute every number independently):
@@ -31,6 +36,9 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "svg.h" /* beside this file: no mamba.h, no other library */
 
 #define N 4   /* d_state: size of the hidden state h of one channel        */
 #define L 32  /* sequence length for the time-invariant comparison          */
@@ -415,13 +423,170 @@ static void section_ssd(void)
     printf("ssd chunked_vs_recurrent Q=%d max_abs_diff=%.3e\n", QC, dc);
 }
 
-int main(void)
+/* The picture (--svg): the same functions compute it as the text above, so
+   the numbers agree; tests/t_pictures.sh checks that they do. */
+static int views_svg(const char *svg_path)
 {
+    enum { KL = 21 }; /* lags 0..20: all the kernel seen from t = 20 has */
+    double A[N], B[N], C[N], Abar[N], Bbar[N], lag[KL], ks4[KL], k10[11], k20[KL];
+    double dts[6], abs_d[6], rel_d[6], M[LS][LS], dt = 0.1, lo, hi, ylo, yhi;
+    const char *names[3], *cols[3], *dashes[3];
+    char col[8];
+    int k, n, t, s;
+    svg_plot pk, pz;
+    FILE *f = fopen(svg_path, "w");
+    if (!f) { fprintf(stderr, "views: cannot write %s\n", svg_path); return 0; }
+
+    make_abc(A, B, C);
+    zoh(0.1, A, B, Abar, Bbar);
+    ylo = yhi = 0.0;
+    for (k = 0; k < KL; k++) {
+        lag[k] = k;
+        ks4[k] = 0.0;
+        for (n = 0; n < N; n++) ks4[k] += C[n] * pow(Abar[n], (double)k) * Bbar[n];
+        k20[k] = s6_matrix(A, 20, 20 - k);
+        if (k <= 10) k10[k] = s6_matrix(A, 10, 10 - k);
+    }
+    for (k = 0; k < KL; k++) {
+        double m = k <= 10 ? (k10[k] < k20[k] ? k10[k] : k20[k]) : k20[k];
+        double x = k <= 10 ? (k10[k] > k20[k] ? k10[k] : k20[k]) : k20[k];
+        if (ks4[k] < m) m = ks4[k];
+        if (ks4[k] > x) x = ks4[k];
+        if (m < ylo) ylo = m;
+        if (x > yhi) yhi = x;
+    }
+    for (k = 0; k < 6; k++, dt /= 2.0) {
+        dts[k] = dt;
+        abs_d[k] = rel_d[k] = 0.0;
+        zoh(dt, A, B, Abar, Bbar);
+        for (n = 0; n < N; n++) {
+            double d = fabs(Bbar[n] - dt * B[n]);
+            abs_d[k] = max2(abs_d[k], d);
+            rel_d[k] = max2(rel_d[k], d / fabs(Bbar[n]));
+        }
+    }
+
+    svg_begin(f, 980, 960, "Selection rules out one convolution: the S6 kernel changes with the position, S4's does not",
+              "examples/views.c: S4D-Real, N = 4 state entries; the selective model of section 4 (D = 2 channels, 24 tokens)");
+
+    /* 1. kernels: y_t = sum_k K[k] x_{t-k} */
+    pk.x = 90; pk.y = 90; pk.w = 380; pk.h = 260; pk.x0 = 0; pk.x1 = KL - 1;
+    pk.y0 = ylo - 0.05 * (yhi - ylo); pk.y1 = yhi + 0.05 * (yhi - ylo); pk.xlog = pk.ylog = 0;
+    svg_text(f, pk.x, pk.y - 12, "ink", "start", 0, "1. the kernel: weight of the input k tokens back");
+    svg_axes(f, &pk, "lag k (tokens back)", "weight on x at t - k (no unit)");
+    svg_series(f, &pk, "s4 kernel", NULL, "6 3", lag, ks4, KL, 1);
+    svg_series(f, &pk, "s6 kernel at t=10", svg_okabe_ito[0], NULL, lag, k10, 11, 1);
+    svg_series(f, &pk, "s6 kernel at t=20", svg_okabe_ito[1], NULL, lag, k20, KL, 1);
+    names[0] = "S4: the same K at every t (dt = 0.1)";
+    names[1] = "S6 seen from t = 10: M[10][10 - k]";
+    names[2] = "S6 seen from t = 20: M[20][20 - k]";
+    cols[0] = NULL; cols[1] = svg_okabe_ito[0]; cols[2] = svg_okabe_ito[1];
+    dashes[0] = "6 3"; dashes[1] = dashes[2] = NULL;
+    svg_legend(f, pk.x + 150, pk.y + 18, names, cols, dashes, 3);
+
+    /* 2. ZOH against Euler (Mamba's B ~ delta B) as the step halves */
+    pz.x = 580; pz.y = 90; pz.w = 360; pz.h = 260; pz.x0 = 0.002; pz.x1 = 0.2;
+    pz.y0 = pow(10.0, floor(log10(abs_d[5]))); pz.y1 = pow(10.0, ceil(log10(rel_d[0]))); pz.xlog = pz.ylog = 1;
+    svg_text(f, pz.x - 40, pz.y - 12, "ink", "start", 0, "2. ZOH vs Euler B: the gap as the step \xce\x94 halves");
+    svg_axes(f, &pz, "step \xce\x94 (time units, log scale)", "max |ZOH B - \xce\x94 B| (log)");
+    svg_series(f, &pz, "abs diff", svg_okabe_ito[2], NULL, dts, abs_d, 6, 1);
+    svg_series(f, &pz, "rel diff", svg_okabe_ito[3], NULL, dts, rel_d, 6, 1);
+    names[0] = "absolute: / 4 per halving (slope 2)";
+    names[1] = "relative: / 2 per halving (slope 1)";
+    cols[0] = svg_okabe_ito[2]; cols[1] = svg_okabe_ito[3];
+    svg_legend(f, pz.x + 150, pz.y + pz.h - 30, names, cols, NULL, 2);
+
+    /* 3. the layer as a matrix: y_t = sum_{s <= t} M[t][s] x_s */
+    lo = hi = s6_matrix(A, 0, 0);
+    for (t = 0; t < LS; t++)
+        for (s = 0; s <= t; s++) {
+            M[t][s] = s6_matrix(A, t, s);
+            if (M[t][s] < lo) lo = M[t][s];
+            if (M[t][s] > hi) hi = M[t][s];
+        }
+    {
+        const double mx = 90, my = 470, cs = 15;
+        svg_text(f, mx, my - 30, "ink", "start", 0, "3. the S6 layer as a matrix: y = M x, M lower-triangular (channel 0)");
+        svg_text(f, mx, my - 14, "faint small", "start", 0,
+                 "row t: the weights of inputs s \xe2\x89\xa4 t in output t; the scan: O(L), the matrix: O(L\xc2\xb2)");
+        for (t = 0; t < LS; t++)
+            for (s = 0; s < LS; s++) {
+                if (s > t) {
+                    fprintf(f, "<rect class=\"grid\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n",
+                            mx + s * cs, my + t * cs, cs, cs);
+                    continue;
+                }
+                svg_viridis(svg_scale(M[t][s], lo, hi, SVG_SIGNED_SQRT), col);
+                fprintf(f, "<rect class=\"cell\" x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\""
+                           " data-t=\"%d\" data-s=\"%d\" data-m=\"%.9g\"><title>M[%d][%d] = %.5g</title></rect>\n",
+                        mx + s * cs, my + t * cs, cs + 0.2, cs + 0.2, col, t, s, M[t][s], t, s, M[t][s]);
+            }
+        for (t = 0; t < LS; t += 4) {
+            svg_text(f, mx - 5, my + (t + 0.5) * cs + 4, "ink small", "end", 0, "%d", t);
+            svg_text(f, mx + (t + 0.5) * cs, my + LS * cs + 14, "ink small", "middle", 0, "%d", t);
+        }
+        svg_text(f, mx + LS * cs / 2, my + LS * cs + 32, "ink", "middle", 0, "input position s (tokens)");
+        svg_text(f, mx - 34, my + LS * cs / 2, "ink", "middle", -90, "output position t (tokens)");
+        svg_text(f, mx + LS * cs - 4, my + 4 * cs, "faint", "end", 0, "0 above the diagonal:");
+        svg_text(f, mx + LS * cs - 4, my + 4 * cs + 16, "faint", "end", 0, "no token sees the future");
+        svg_colorbar(f, mx + LS * cs + 20, my, 14, LS * cs, lo, hi, SVG_SIGNED_SQRT, "M[t][s] (no unit; sqrt scale either side of 0)");
+    }
+    /* 4. Mamba-2's M (section 6): one decay per head, M = L o (C B^T) */
+    lo = hi = ssd_matrix(0, 0);
+    for (t = 0; t < LS; t++)
+        for (s = 0; s <= t; s++) {
+            M[t][s] = ssd_matrix(t, s);
+            if (M[t][s] < lo) lo = M[t][s];
+            if (M[t][s] > hi) hi = M[t][s];
+        }
+    {
+        const double mx = 600, my = 470, cs = 10;
+        svg_text(f, mx - 20, my - 30, "ink", "start", 0, "4. Mamba-2 (SSD): M = L \xe2\x88\x98 (C B\xe1\xb5\x80)");
+        svg_text(f, mx - 20, my - 14, "faint small", "start", 0, "A one scalar (%g): one M for every channel of the head", A2);
+        for (t = 0; t < LS; t++)
+            for (s = 0; s <= t; s++) {
+                svg_viridis(svg_scale(M[t][s], lo, hi, SVG_SIGNED_SQRT), col);
+                fprintf(f, "<rect class=\"ssdcell\" x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\""
+                           " data-t=\"%d\" data-s=\"%d\" data-m=\"%.9g\"><title>M[%d][%d] = %.5g</title></rect>\n",
+                        mx + s * cs, my + t * cs, cs + 0.2, cs + 0.2, col, t, s, M[t][s], t, s, M[t][s]);
+            }
+        for (t = 0; t < LS; t += 8) {
+            svg_text(f, mx - 5, my + (t + 0.5) * cs + 4, "ink small", "end", 0, "%d", t);
+            svg_text(f, mx + (t + 0.5) * cs, my + LS * cs + 14, "ink small", "middle", 0, "%d", t);
+        }
+        svg_text(f, mx + LS * cs / 2, my + LS * cs + 30, "ink small", "middle", 0, "input position s (tokens)");
+        svg_colorbar(f, mx + LS * cs + 16, my, 12, LS * cs, lo, hi, SVG_SIGNED_SQRT, "M[t][s] (sqrt scale)");
+        svg_text(f, 560, my + 300, "ink", "start", 0, "In S4, M[t][s] = K[t - s]: every diagonal is constant,");
+        svg_text(f, 560, my + 318, "ink", "start", 0, "so the layer is one convolution (panel 1, dashed).");
+        svg_text(f, 560, my + 342, "ink", "start", 0, "In S6, \xce\x94, B and C come from each token: the diagonals");
+        svg_text(f, 560, my + 360, "ink", "start", 0, "vary, rows 10 and 20 read back differently (panel 1),");
+        svg_text(f, 560, my + 378, "ink", "start", 0, "and only the scan (or the matrix) computes y.");
+        svg_text(f, 560, my + 402, "ink", "start", 0, "Mamba-2 keeps the input dependence but makes A a scalar:");
+        svg_text(f, 560, my + 420, "ink", "start", 0, "M is a mask L times C B\xe1\xb5\x80, a matrix product in blocks");
+        svg_text(f, 560, my + 438, "ink", "start", 0, "(the \"attention-like\" view of the same layer).");
+    }
+    svg_end(f);
+    if (fclose(f) != 0) { fprintf(stderr, "views: cannot write %s\n", svg_path); return 0; }
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *svg_path = NULL;
+    if (argc == 3 && !strcmp(argv[1], "--svg")) svg_path = argv[2];
+    else if (argc != 1) {
+        fprintf(stderr, "usage: views [--svg FILE]\n");
+        return 2;
+    }
     section_continuous();
     section_discretise();
     section_lti();
     section_s6();
     section_sizes();
     section_ssd();
+    if (svg_path) {
+        if (!views_svg(svg_path)) return 1;
+        printf("picture: %s\n", svg_path);
+    }
     return 0;
 }

@@ -9,7 +9,9 @@
 #     and the Cortex-M55 with its scalar and its Helium kernels), on that
 #     model and on the shipped model in 4 bits, each within 2 MB of flash,
 #     256 KB of RAM and a 4 KB stack reserve (SKIP when arm-none-eabi-gcc or
-#     qemu-system-arm is missing; a failure under CI=true).
+#     qemu-system-arm is missing; a failure under CI=true);
+#  5. test_simd (Helium kernels against the scalar references), test_kernels
+#     and test_loader pass on the Cortex-M55 under qemu.
 #   env: PYTHON, BUILD, CC
 . tests/lib.sh
 OUT="$BUILD/t_embedded"
@@ -78,6 +80,29 @@ for m in "$OUT/ss_long_f16.mamba" ""; do
         break
     elif [ $rc != 0 ]; then fail=1; fi
 done
+
+# the kernel tests on the Cortex-M55 with its Helium kernels: every Helium
+# kernel against its scalar reference (test_simd), and the library's kernel
+# and loader tests, cross-compiled with newlib's semihosting stdio and run
+# under qemu (the same checks as on a host: they print "N passed, N failed"
+# and exit non-zero on a failure)
+if t_have arm-none-eabi-gcc qemu-system-arm; then
+    for t in test_simd test_kernels test_loader; do
+        if ! arm-none-eabi-gcc -mcpu=cortex-m55 -mthumb -mfloat-abi=hard -std=c99 -O2 -Wall -Wextra -pedantic -Werror \
+                -I. -DEMBEDDED_RDIMON "tests/$t.c" embedded/startup.c -o "$OUT/$t-m55.elf" -nostartfiles \
+                --specs=rdimon.specs -T embedded/mps3-an547-ctest.ld -lm >"$OUT/$t-m55.build" 2>&1; then
+            echo "t_embedded: FAIL: $t does not build for the Cortex-M55:"; head -n 20 "$OUT/$t-m55.build"; fail=1; continue
+        fi
+        if timeout 600 qemu-system-arm -M mps3-an547 -nographic -semihosting-config enable=on,target=native \
+                -kernel "$OUT/$t-m55.elf" >"$OUT/$t-m55.log" 2>&1 && grep -q " 0 failed" "$OUT/$t-m55.log"; then
+            echo "t_embedded: $t on the Cortex-M55 (qemu mps3-an547): $(grep 'kernels under test' "$OUT/$t-m55.log") $(tail -n 1 "$OUT/$t-m55.log")"
+        else
+            echo "t_embedded: FAIL: $t on the Cortex-M55:"; grep FAIL "$OUT/$t-m55.log" | head -n 20; tail -n 2 "$OUT/$t-m55.log"; fail=1
+        fi
+    done
+else
+    t_skip "the kernel tests on the Cortex-M55" "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
+fi
 
 [ $fail = 0 ] || t_fail "see above"
 t_end "ok"

@@ -179,7 +179,7 @@ int main(void)
             c.flags = 1 | 2 | 4 | 8;
             c.tokenizer_bytes = 40;
             if (!mb_build(&c, &f)) return 1;
-            CHECK(mamba_model_init_memory(&m, f.bytes, f.size) == MAMBA_OK, "dtype %u with biases, lm_head: %s", dt,
+            CHECK(mamba_model_init_memory(&m, f.bytes, f.size) == MAMBA_OK, "dtype %u with biases, lm_head: %s", (unsigned)dt,
                   m.error ? m.error : "");
             CHECK(m.tokenizer == f.bytes + 128 + 48 * f.n_tensors && m.tokenizer_bytes == 40, "tokenizer section");
             CHECK(m.lm_head.data != m.embedding.data, "separate lm_head");

@@ -1,4 +1,4 @@
-/* test_simd.c - the fast dot products of mamba.h (AVX-512, AVX2, NEON:
+/* test_simd.c - the fast dot products of mamba.h (AVX-512, AVX2, NEON, Helium:
    whichever this build compiled in) against the scalar references, on
    lengths that hit every tail, from misaligned pointers; and the q8 layout
    (blocks of 32, f16 scales, short last blocks) against a double-precision
@@ -84,6 +84,8 @@ int main(void)
         "AVX2";
 #elif defined(MAMBA__NEON)
         "NEON";
+#elif defined(MAMBA__MVE)
+        "Helium (MVE)";
 #else
         "scalar";
 #endif
@@ -349,6 +351,31 @@ int main(void)
         }
         CHECK(mamba__row_bytes(MAMBA_DTYPE_Q4_0, 48) == 36 && mamba__row_bytes(MAMBA_DTYPE_IQ4_NL, 768) == 432,
               "4-bit row bytes: 18 a block");
+    }
+
+    /* 2d. f16 to f32, every finite f16 (normal, subnormal, zeros of either
+           sign) exactly: the one-value converter of the block scales
+           (MAMBA__HALF) and the vector one of an f16 row (dequant_row) */
+    {
+        static uint16_t all[63488];
+        static float wide[63488];
+        mamba_matrix W;
+        int bad_half = 0, bad_row = 0, n = 0;
+        unsigned u;
+        for (u = 0; u < 65536u; u++)
+            if ((u & 0x7C00u) != 0x7C00u) all[n++] = (uint16_t)u;
+        W.data = all;
+        W.dtype = MAMBA_DTYPE_F16;
+        W.rows = 1;
+        W.cols = n;
+        mamba__dequant_row(wide, &W, 0);
+        for (i = 0; i < n; i++) {
+            float want = mamba__f16_to_f32(all[i]), half = MAMBA__HALF(all[i]);
+            if (memcmp(&half, &want, sizeof want) != 0) bad_half++;
+            if (memcmp(&wide[i], &want, sizeof want) != 0) bad_row++;
+        }
+        CHECK(n == 63488 && bad_half == 0 && bad_row == 0, "f16 -> f32 of every finite f16: %d wrong one at a time, %d in a row",
+              bad_half, bad_row);
     }
 
     /* 3. the row sizes the bench and the loader use */
