@@ -853,8 +853,9 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
    states: n distinct states made for m (no state twice), each at its own
    position; tokens: n ids; logits: n rows of n_vocab_padded floats, row j
    for states[j], or NULL. Uses only the states' own scratch: never
-   allocates. n is 0..MAMBA_BATCH_MAX (0 does nothing); Mamba-1 and
-   Falcon-Mamba models.
+   allocates. n is 0..MAMBA_BATCH_MAX (0 does nothing); every architecture
+   (Mamba-1, Falcon-Mamba, Mamba-2) and weight type. A state's observer
+   (mamba_state_observe) sees each layer as in mamba_step().
    Errors, all found before any work (every state is then unchanged):
    MAMBA_ERR_INVALID_ARG (NULL model, states or tokens, n out of range, a
    NULL or zeroed state, a state of other shapes, a state given twice),
@@ -1424,6 +1425,14 @@ static int mamba__q8_blocks(int cols)
 #else
 #define MAMBA__ROWS_UNROLLED
 #endif
+/* the same for the loops over up to 8 (row, input) pairs of the batch kernels */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
+#define MAMBA__UNROLL8 _Pragma("GCC unroll 8")
+#elif defined(__clang__)
+#define MAMBA__UNROLL8 _Pragma("clang loop unroll(full)")
+#else
+#define MAMBA__UNROLL8
+#endif
 
 /* CONFIG: MAMBA_PREFETCH_AHEAD  bytes ahead of its reads that a decode
    kernel asks for each row's weights (a software prefetch into L2, one a
@@ -1655,13 +1664,6 @@ static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRI
    its own (the next group of rows: mamba__dot_rows_n_f). A chunk of the row is widened once for the ni inputs; 16
    accumulators, 2 weight and 2 input vectors are 20 of AVX-512's 32
    registers. ni is a constant where it is inlined. */
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
-#define MAMBA__UNROLL8 _Pragma("GCC unroll 8")
-#elif defined(__clang__)
-#define MAMBA__UNROLL8 _Pragma("clang loop unroll(full)")
-#else
-#define MAMBA__UNROLL8
-#endif
 #if defined(MAMBA__AVX512) || defined(MAMBA__NEON)
 #define MAMBA__XN 8 /* inputs a call takes at most: 2 accumulators each, in 32 registers */
 #else
@@ -1909,6 +1911,19 @@ static MAMBA__INLINE void mamba__hsum_rows(float *out, const __m512 *a, int nr)
     for (k = 0; k < nr; k++) out[k] = res[k];
 }
 
+/* The sums of the accumulators a[0..n-1] (n <= 8) into out: hsum4x16 four
+   at a time (a missing one repeated), each vector's sum in its one order */
+static MAMBA__INLINE void mamba__hsum_n(float *out, const __m512 *a, int n)
+{
+    int i;
+    for (i = 0; i < n; i += 4) {
+        float res[4];
+        const int m = n - i < 4 ? n - i : 4;
+        int k;
+        mamba__hsum4x16(res, a[i], a[i + (m > 1)], a[i + (m > 2 ? 2 : 0)], a[i + (m > 3 ? 3 : 0)]);
+        for (k = 0; k < m; k++) out[i + k] = res[k];
+    }
+}
 /* d[b] xs[b] for the m <= 16 blocks from b0 in the lanes of a vector: one
    vcvtph2ps for 16 scales, no scalar f16 conversion a block */
 static MAMBA__INLINE __m512 mamba__scales16(const uint16_t *d, const float *xs, int b0, int m)
@@ -1975,6 +1990,69 @@ static float mamba__dot_q8x16(const int8_t *q, const uint16_t *d, const int16_t 
     return v;
 }
 #define mamba__dotn_q8x16(out, q, d, xq, xs, nb) mamba__q8v(out, q, d, MAMBA__NR, xq, xs, nb)
+/* mamba__q8v for nr <= 2 rows and ni <= 4 prepared inputs at once, into
+   out[k * ni + t] (mamba_step_batch): every (row, input) sum by the very
+   operations of mamba__q8v in its order, so the same bits; a row's int8
+   are loaded and widened once for the ni inputs, an input's blocks loaded
+   once for the nr rows. nr and ni are constants where it is inlined. */
+static MAMBA__INLINE void mamba__q8v_x(float *out, const int8_t *const *q, const uint16_t *const *d, int nr,
+                                       const int16_t *const *xq, const float *const *xs, int ni, int nb)
+{
+    __m512 a0[8], a1[8];
+    float s[8][16];
+    int k, t, b0, j;
+    MAMBA__UNROLL8
+    for (k = 0; k < nr * ni; k++) a0[k] = a1[k] = _mm512_setzero_ps();
+    for (b0 = 0; b0 < nb; b0 += 16) {
+        int m = nb - b0 < 16 ? nb - b0 : 16;
+        MAMBA__ROWS_UNROLLED
+        for (k = 0; k < nr; k++) {
+            MAMBA__WPREFETCH((uintptr_t)(d[k] + b0) + 32); /* the scales, 2 bytes a block */
+            MAMBA__ROWS_UNROLLED
+            for (t = 0; t < ni; t++) _mm512_storeu_ps(s[k * ni + t], mamba__scales16(d[k], xs[t], b0, m));
+        }
+        for (j = 0; j + 2 <= m; j += 2) {
+            __m512i w0[2], w1[2];
+            MAMBA__ROWS_UNROLLED
+            for (k = 0; k < nr; k++) {
+                const int8_t *qb = q[k] + (b0 + j) * MAMBA__Q8_BLOCK;
+                MAMBA__WPREFETCH(qb);
+                w0[k] = mamba__load_q8x32(qb);
+                w1[k] = mamba__load_q8x32(qb + MAMBA__Q8_BLOCK);
+            }
+            MAMBA__ROWS_UNROLLED
+            for (t = 0; t < ni; t++) {
+                const int16_t *xb = xq[t] + (b0 + j) * MAMBA__Q8_BLOCK;
+                const __m512i x0 = _mm512_loadu_si512((const void *)xb), x1 = _mm512_loadu_si512((const void *)(xb + 32));
+                MAMBA__ROWS_UNROLLED
+                for (k = 0; k < nr; k++) {
+                    const int c = k * ni + t;
+                    a0[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(w0[k], x0)), _mm512_set1_ps(s[c][j]), a0[c]);
+                    a1[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(w1[k], x1)), _mm512_set1_ps(s[c][j + 1]),
+                                            a1[c]);
+                }
+            }
+        }
+        if (j < m) {
+            __m512i w0[2];
+            MAMBA__ROWS_UNROLLED
+            for (k = 0; k < nr; k++) w0[k] = mamba__load_q8x32(q[k] + (b0 + j) * MAMBA__Q8_BLOCK);
+            MAMBA__ROWS_UNROLLED
+            for (t = 0; t < ni; t++) {
+                const __m512i x0 = _mm512_loadu_si512((const void *)(xq[t] + (b0 + j) * MAMBA__Q8_BLOCK));
+                MAMBA__ROWS_UNROLLED
+                for (k = 0; k < nr; k++) {
+                    const int c = k * ni + t;
+                    a0[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(w0[k], x0)), _mm512_set1_ps(s[c][j]), a0[c]);
+                }
+            }
+        }
+    }
+    MAMBA__UNROLL8
+    for (k = 0; k < nr * ni; k++) a0[k] = _mm512_add_ps(a0[k], a1[k]);
+    mamba__hsum_n(out, a0, nr * ni);
+}
+
 #elif defined(MAMBA__AVX2)
 /* mamba__dot_q8x16_scalar: per block two vpmaddwd (16 int8 x int16 products
    each, summed in pairs) into 8 int32 lanes of 4 products (below 2^24:
@@ -2284,6 +2362,52 @@ static void mamba__dot_rows_q8(float *out, const mamba_matrix *W, const int *r, 
     mamba__dotn_q8x16(out, q, d, in->xq, in->xs, mamba__q8_blocks(W->cols));
 }
 
+#if defined(MAMBA__AVX512BW)
+/* rows r, r+1 (nr of them) . inputs j..j+ni-1 (ni 1, 2 or 4) into out */
+static void mamba__q8_block_n(float *const *out, int r, int nr, const int8_t *const *q, const uint16_t *const *d,
+                              const mamba__xin *in, int j, int ni, int nb)
+{
+    const int16_t *xq[4];
+    const float *xs[4];
+    float v[8];
+    int k, t;
+    for (t = 0; t < ni; t++) {
+        xq[t] = in[j + t].xq;
+        xs[t] = in[j + t].xs;
+    }
+    if (nr == 2)
+        if (ni == 4) mamba__q8v_x(v, q, d, 2, xq, xs, 4, nb);
+        else if (ni == 2) mamba__q8v_x(v, q, d, 2, xq, xs, 2, nb);
+        else mamba__q8v_x(v, q, d, 2, xq, xs, 1, nb);
+    else if (ni == 4) mamba__q8v_x(v, q, d, 1, xq, xs, 4, nb);
+    else if (ni == 2) mamba__q8v_x(v, q, d, 1, xq, xs, 2, nb);
+    else mamba__q8v_x(v, q, d, 1, xq, xs, 1, nb);
+    for (k = 0; k < nr; k++)
+        for (t = 0; t < ni; t++) out[j + t][r + k] = v[k * ni + t];
+}
+/* dot_rows_n of q8 (mamba_step_batch): rows in pairs through the inputs
+   four at a time (mamba__q8v_x); the same bits as dot_rows */
+static void mamba__dot_rows_n_q8(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n)
+{
+    const int nb = mamba__q8_blocks(W->cols);
+    int r, j, k;
+    for (r = r0; r < r1; r += 2) {
+        const int nr = r1 - r < 2 ? 1 : 2;
+        const int8_t *q[2];
+        const uint16_t *d[2];
+        for (k = 0; k < nr; k++) q[k] = mamba__q8_row(W, r + k, &d[k]);
+        for (j = 0; j + 4 <= n; j += 4) mamba__q8_block_n(out, r, nr, q, d, in, j, 4, nb);
+        if (j + 2 <= n) {
+            mamba__q8_block_n(out, r, nr, q, d, in, j, 2, nb);
+            j += 2;
+        }
+        if (j < n) mamba__q8_block_n(out, r, nr, q, d, in, j, 1, nb);
+    }
+}
+#else
+#define mamba__dot_rows_n_q8 mamba__dot_rows_n_each
+#endif
+
 /* Columns [k0, k0 + n) of row r widened to f32 into out: the embedding
    lookup (the whole row) and mamba_forward()'s weight panels. For a
    blocked type k0 is a multiple of its block. AVX-512 converts 16 at a
@@ -2543,6 +2667,88 @@ static float mamba__dot_q4x16(const uint8_t *q, const uint16_t *d, const int16_t
     mamba__q4v(&v, &q, &d, 1, xq, xs, nb, lv);
     return v;
 }
+/* vpmaddwd of a and b plus acc, exact in int32 (the products of a block
+   are far below 2^31): AVX512-VNNI's vpdpwssd in one instruction */
+#if defined(__AVX512VNNI__)
+#define MAMBA__MADD_ADD(acc, a, b) _mm512_dpwssd_epi32(acc, a, b)
+#else
+#define MAMBA__MADD_ADD(acc, a, b) _mm512_add_epi32(acc, _mm512_madd_epi16(a, b))
+#endif
+
+/* mamba__q4v for nr <= 2 rows and ni <= 4 prepared inputs at once, into
+   out[k * ni + t] (mamba_step_batch): every (row, input) sum by the very
+   operations of mamba__q4v, in its order (the integer block sums are exact,
+   however they are added), so the same bits; the nibbles of a row are
+   unpacked once for the ni inputs and an input's pair of blocks gathered
+   once for the nr rows. nr and ni are constants where it is inlined. */
+static MAMBA__INLINE void mamba__q4v_x(float *out, const uint8_t *const *q, const uint16_t *const *d, int nr,
+                                       const mamba__xin *in, int ni, int nb, const int8_t *lv)
+{
+    const __m128i tbl1 = _mm_loadu_si128((const __m128i *)(const void *)lv), m1 = _mm_set1_epi8(0x0F);
+    const __m256i tbl = _mm256_broadcastsi128_si256(tbl1), m4 = _mm256_set1_epi8(0x0F);
+    const __m512i pair = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), two = _mm512_set1_epi32(2);
+    __m512 acc[8], s[8];
+    int k, t, b0, j;
+#define MAMBA__LOAD256(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+    MAMBA__UNROLL8
+    for (k = 0; k < nr * ni; k++) acc[k] = _mm512_setzero_ps();
+    for (b0 = 0; b0 < nb; b0 += 16) {
+        int m = nb - b0 < 16 ? nb - b0 : 16;
+        __m512i idx = pair;
+        MAMBA__ROWS_UNROLLED
+        for (k = 0; k < nr; k++) {
+            MAMBA__WPREFETCH((uintptr_t)(d[k] + b0) + 32);
+            MAMBA__ROWS_UNROLLED
+            for (t = 0; t < ni; t++) s[k * ni + t] = mamba__scales16(d[k], in[t].xs, b0, m);
+        }
+        for (j = 0; j + 2 <= m; j += 2, idx = _mm512_add_epi32(idx, two)) {
+            __m512i lo[2], hi[2];
+            MAMBA__ROWS_UNROLLED
+            for (k = 0; k < nr; k++) {
+                const __m256i v = MAMBA__LOAD256(q[k] + (b0 + j) * 16);
+                MAMBA__WPREFETCH_LINES(q[k], (size_t)(b0 + j) * 16, 32);
+                lo[k] = _mm512_cvtepi8_epi16(_mm256_shuffle_epi8(tbl, _mm256_and_si256(v, m4)));
+                hi[k] = _mm512_cvtepi8_epi16(_mm256_shuffle_epi8(tbl, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4)));
+            }
+            MAMBA__ROWS_UNROLLED
+            for (t = 0; t < ni; t++) {
+                const int16_t *xb = in[t].xq + (b0 + j) * MAMBA__Q8_BLOCK;
+                const __m512i xlo = _mm512_inserti64x4(_mm512_castsi256_si512(MAMBA__LOAD256(xb)), MAMBA__LOAD256(xb + 32), 1);
+                const __m512i xhi = _mm512_inserti64x4(_mm512_castsi256_si512(MAMBA__LOAD256(xb + 16)), MAMBA__LOAD256(xb + 48), 1);
+                MAMBA__ROWS_UNROLLED
+                for (k = 0; k < nr; k++) {
+                    __m512i p = MAMBA__MADD_ADD(_mm512_madd_epi16(lo[k], xlo), hi[k], xhi);
+                    acc[k * ni + t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(idx, s[k * ni + t]),
+                                                      acc[k * ni + t]);
+                }
+            }
+        }
+        if (j < m) { /* one block left: values 0..15 then 16..31, as xq */
+            const __m512i one = _mm512_set1_epi32(j);
+            __m512i w[2];
+            MAMBA__ROWS_UNROLLED
+            for (k = 0; k < nr; k++) {
+                const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(q[k] + (b0 + j) * 16));
+                const __m128i lo = _mm_shuffle_epi8(tbl1, _mm_and_si128(v, m1));
+                const __m128i hi = _mm_shuffle_epi8(tbl1, _mm_and_si128(_mm_srli_epi16(v, 4), m1));
+                w[k] = _mm512_cvtepi8_epi16(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1));
+            }
+            MAMBA__ROWS_UNROLLED
+            for (t = 0; t < ni; t++) {
+                const __m512i x0 = _mm512_loadu_si512((const void *)(in[t].xq + (b0 + j) * MAMBA__Q8_BLOCK));
+                MAMBA__ROWS_UNROLLED
+                for (k = 0; k < nr; k++) {
+                    __m512i p = _mm512_madd_epi16(w[k], x0);
+                    acc[k * ni + t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(one, s[k * ni + t]),
+                                                      acc[k * ni + t]);
+                }
+            }
+        }
+    }
+#undef MAMBA__LOAD256
+    mamba__hsum_n(out, acc, nr * ni);
+}
+
 #define mamba__dotn_q4x16(out, q, d, xq, xs, nb, lv) mamba__q4v(out, q, d, MAMBA__NR, xq, xs, nb, lv)
 #elif defined(MAMBA__MVE)
 /* Helium: no buffer. Per half block, eight bytes widened to 16-bit lanes by
@@ -2633,6 +2839,54 @@ static void mamba__dot_rows_q4(float *out, const mamba_matrix *W, const int *r, 
     for (k = 0; k < MAMBA__NR; k++) q[k] = mamba__q4_row(W, r[k], &d[k]);
     mamba__dotn_q4x16(out, q, d, in->xq, in->xs, mamba__q8_blocks(W->cols), lv);
 }
+#if defined(MAMBA__AVX512BW)
+/* rows r, r+1 (nr of them) . inputs j..j+ni-1 (ni 1, 2 or 4) into out */
+static void mamba__q4_block_n(float *const *out, int r, int nr, const uint8_t *const *q, const uint16_t *const *d,
+                              const mamba__xin *in, int j, int ni, int nb, const int8_t *lv)
+{
+    float v[8];
+    int k, t;
+    if (nr == 2)
+        if (ni == 4) mamba__q4v_x(v, q, d, 2, in + j, 4, nb, lv);
+        else if (ni == 2) mamba__q4v_x(v, q, d, 2, in + j, 2, nb, lv);
+        else mamba__q4v_x(v, q, d, 2, in + j, 1, nb, lv);
+    else if (ni == 4) mamba__q4v_x(v, q, d, 1, in + j, 4, nb, lv);
+    else if (ni == 2) mamba__q4v_x(v, q, d, 1, in + j, 2, nb, lv);
+    else mamba__q4v_x(v, q, d, 1, in + j, 1, nb, lv);
+    for (k = 0; k < nr; k++)
+        for (t = 0; t < ni; t++) out[j + t][r + k] = v[k * ni + t];
+}
+/* dot_rows_n of a 4-bit type (mamba_step_batch): rows in pairs through
+   the inputs four at a time (mamba__q4v_x); the same bits as dot_rows */
+static void mamba__dot_rows_n_q4(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n,
+                                 const int8_t *lv)
+{
+    const int nb = mamba__q8_blocks(W->cols);
+    int r, j, k;
+    for (r = r0; r < r1; r += 2) {
+        const int nr = r1 - r < 2 ? 1 : 2;
+        const uint8_t *q[2];
+        const uint16_t *d[2];
+        for (k = 0; k < nr; k++) q[k] = mamba__q4_row(W, r + k, &d[k]);
+        for (j = 0; j + 4 <= n; j += 4) mamba__q4_block_n(out, r, nr, q, d, in, j, 4, nb, lv);
+        if (j + 2 <= n) {
+            mamba__q4_block_n(out, r, nr, q, d, in, j, 2, nb, lv);
+            j += 2;
+        }
+        if (j < n) mamba__q4_block_n(out, r, nr, q, d, in, j, 1, nb, lv);
+    }
+}
+#define MAMBA__Q4_ROWS_N(name, lv)                                                                                     \
+    static void name(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n)            \
+    {                                                                                                                  \
+        mamba__dot_rows_n_q4(out, W, r0, r1, in, n, lv);                                                               \
+    }
+MAMBA__Q4_ROWS_N(mamba__dot_rows_n_q4_0, mamba__q4_0_levels)
+MAMBA__Q4_ROWS_N(mamba__dot_rows_n_iq4nl, mamba__iq4nl_levels)
+#else
+#define mamba__dot_rows_n_q4_0 mamba__dot_rows_n_each
+#define mamba__dot_rows_n_iq4nl mamba__dot_rows_n_each
+#endif
 static void mamba__dot_rows_q4_0(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in)
 {
     mamba__dot_rows_q4(out, W, r, in, mamba__q4_0_levels);
@@ -2704,8 +2958,8 @@ typedef struct mamba__wtype {
 static void mamba__dot_range(float *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in);
 /* dot_rows_n of a type without a multi-input kernel: the rows through one
    input after another (mamba_step_batch keeps them in the L2 cache) */
-static void mamba__dot_rows_n_each(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in,
-                                   int n)
+static MAMBA__MAYBE_UNUSED void mamba__dot_rows_n_each(float *const *out, const mamba_matrix *W, int r0, int r1,
+                                                        const mamba__xin *in, int n)
 {
     int j;
     for (j = 0; j < n; j++) mamba__dot_range(out[j], W, r0, r1, &in[j]);
@@ -2720,11 +2974,11 @@ static const mamba__wtype mamba__wtypes[] = {
     {"bf16", mamba__dot_row_bf16, mamba__dot_rows_bf16, mamba__dot_rows_n_bf16, mamba__dequant_bf16, mamba__nonfinite_bf16,
      MAMBA_DTYPE_BF16, 1, 2,
      MAMBA__INPUT_F32},
-    {"q8", mamba__dot_row_q8, mamba__dot_rows_q8, mamba__dot_rows_n_each, mamba__dequant_q8, mamba__nonfinite_q8, MAMBA_DTYPE_Q8,
+    {"q8", mamba__dot_row_q8, mamba__dot_rows_q8, mamba__dot_rows_n_q8, mamba__dequant_q8, mamba__nonfinite_q8, MAMBA_DTYPE_Q8,
      MAMBA__Q8_BLOCK, MAMBA__Q8_BLOCK + 2, MAMBA__INPUT_Q16},
-    {"q4_0", mamba__dot_row_q4_0, mamba__dot_rows_q4_0, mamba__dot_rows_n_each, mamba__dequant_q4_0, mamba__nonfinite_q4, MAMBA_DTYPE_Q4_0,
+    {"q4_0", mamba__dot_row_q4_0, mamba__dot_rows_q4_0, mamba__dot_rows_n_q4_0, mamba__dequant_q4_0, mamba__nonfinite_q4, MAMBA_DTYPE_Q4_0,
      MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16},
-    {"iq4_nl", mamba__dot_row_iq4nl, mamba__dot_rows_iq4nl, mamba__dot_rows_n_each, mamba__dequant_iq4nl, mamba__nonfinite_q4,
+    {"iq4_nl", mamba__dot_row_iq4nl, mamba__dot_rows_iq4nl, mamba__dot_rows_n_iq4nl, mamba__dequant_iq4nl, mamba__nonfinite_q4,
      MAMBA_DTYPE_IQ4_NL, MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16}};
 
 /* The entry of a dtype, or NULL for a dtype this library does not know. */
@@ -5985,16 +6239,78 @@ static void mamba__block_batch(const mamba_model *m, mamba_state *const *S, int 
     mamba__matvec_batch(&L->dt_proj, n, out, in, L->dt_bias, S); /* Delta = softplus(dt_proj(delta) + dt_bias) */
     for (j = 0; j < n; j++) {
         float *B = S[j]->dbc + dt_rank, *C = B + d_state;
+        mamba__scan_io io;
         mamba__softplus_n(S[j]->delta, d_inner);
         /* h = exp(Delta A) h + Delta B x;  y = (C h + D x) * SiLU(z) */
-        mamba__ssm_step(S[j]->y, S[j]->ssm + hs, S[j]->xz, S[j]->xz + d_inner, S[j]->delta, L->A, B, C, L->D,
-                        d_inner, d_state);
+        mamba__ssm_step_io(&io, S[j]->y, S[j]->ssm + hs, S[j]->xz, S[j]->delta, L->A, B, C, L->D, d_inner, d_state);
+        mamba__scan(&io, 1, 0);
+        if (S[j]->observer) mamba__observe(m, S[j], l, S[j]->xz, S[j]->xz + d_inner, B, C, S[j]->ssm + hs);
+        mamba__gate(S[j]->y, S[j]->xz + d_inner, d_inner);
         out[j] = S[j]->u;
         in[j] = S[j]->y;
     }
     mamba__matvec_batch(&L->out_proj, n, out, in, L->out_proj_bias, S); /* r = r + out_proj(y) */
     for (j = 0; j < n; j++)
         for (i = 0; i < cfg->d_model; i++) S[j]->r[i] += S[j]->u[i];
+}
+
+/* mamba__block_mamba2() for n states: in_proj and out_proj batched, the
+   steps between them (conv, Delta, the scan, the gated norm) per state with
+   T = 1, as mamba_step() makes them. */
+static void mamba__block_batch_mamba2(const mamba_model *m, mamba_state *const *S, int n, int l)
+{
+    const mamba_config *cfg = &m->config;
+    const mamba_layer *L = &m->layers[l];
+    const int dm = cfg->d_model, di = cfg->d_inner, N = cfg->d_state, H = cfg->n_heads, G = cfg->n_groups;
+    const int conv_dim = di + 2 * G * N, ldxz = di + conv_dim + H;
+    float *out[MAMBA_BATCH_MAX];
+    const float *in[MAMBA_BATCH_MAX];
+    int j, i;
+
+    for (j = 0; j < n; j++) { /* u = RMSNorm(r) * w_norm */
+        mamba__rmsnorm(S[j]->u, S[j]->r, L->norm, dm, cfg->norm_eps);
+        out[j] = S[j]->xz;
+        in[j] = S[j]->u;
+    }
+    mamba__matvec_batch(&L->in_proj, n, out, in, L->in_proj_bias, S); /* (z, xBC, dt) = in_proj(u) */
+    for (j = 0; j < n; j++) {
+        mamba_state *s = S[j];
+        float *xz = s->xz; /* z (d_inner), xBC (conv_dim), dt (H) */
+        mamba__scan_io io;
+        /* xBC = SiLU(conv1d(xBC)) */
+        mamba__conv(xz + di, (size_t)ldxz, mamba__state_window(s, l), L->conv_weight, L->conv_bias, conv_dim,
+                    cfg->d_conv, 1, 0);
+        /* Delta = softplus(dt + dt_bias), clamped */
+        mamba__delta_heads(s->delta, xz + di + conv_dim, L->dt_bias, H, cfg->dt_min, cfg->dt_max);
+        /* S = exp(Delta A) S + Delta B x;  y = C S + D x, per head and group */
+        io.n_head = H;
+        io.head_dim = cfg->head_dim;
+        io.n_group = G;
+        io.d_state = N;
+        io.a_per_state = 0;
+        io.d_per_channel = cfg->d_per_channel;
+        io.A = L->A;
+        io.D = L->D;
+        io.h = mamba__state_h(s, l);
+        io.x = xz + di;
+        io.delta = s->delta;
+        io.B = xz + 2 * (size_t)di;
+        io.C = io.B + (size_t)G * (size_t)N;
+        io.y = s->y;
+        io.ldx = (size_t)ldxz;
+        io.ldd = (size_t)H;
+        io.ldbc = (size_t)ldxz;
+        io.ldy = (size_t)di;
+        mamba__scan(&io, 1, 0);
+        if (s->observer) mamba__observe(m, s, l, io.x, xz, io.B, io.C, io.h);
+        /* y = RMSNorm_groups(y * SiLU(z)) * w */
+        mamba__gated_norm(s->y, xz, L->gate_norm, di, G, cfg->mixer_rms_eps, cfg->norm_before_gate);
+        out[j] = s->u;
+        in[j] = s->y;
+    }
+    mamba__matvec_batch(&L->out_proj, n, out, in, L->out_proj_bias, S); /* r = r + out_proj(y) */
+    for (j = 0; j < n; j++)
+        for (i = 0; i < dm; i++) S[j]->r[i] += S[j]->u[i];
 }
 
 MAMBA_API mamba_result mamba_step_batch(const mamba_model *m, mamba_state *const *states, int n, const int *tokens,
@@ -6006,7 +6322,6 @@ MAMBA_API mamba_result mamba_step_batch(const mamba_model *m, mamba_state *const
     if (n == 0) return MAMBA_OK;
     if (!states || !tokens) return MAMBA_ERR_INVALID_ARG;
     cfg = &m->config;
-    if (cfg->arch != MAMBA_ARCH_MAMBA1 && cfg->arch != MAMBA_ARCH_FALCON) return MAMBA_ERR_INVALID_ARG;
     for (j = 0; j < n; j++) {
         if (!states[j] || !states[j]->r || !mamba__state_fits(m, states[j])) return MAMBA_ERR_INVALID_ARG;
         for (k = 0; k < j; k++)
@@ -6016,8 +6331,12 @@ MAMBA_API mamba_result mamba_step_batch(const mamba_model *m, mamba_state *const
         if (tokens[j] < 0 || tokens[j] >= cfg->n_vocab_padded) return MAMBA_ERR_TOKEN;
 
     for (j = 0; j < n; j++) mamba__dequant_row(states[j]->r, &m->embedding, tokens[j]); /* r = embedding[token] */
-    for (l = 0; l < cfg->n_layer; l++) mamba__block_batch(m, states, n, l);
-    for (j = 0; j < n; j++) states[j]->pos++;
+    for (l = 0; l < cfg->n_layer; l++) {
+        if (cfg->arch == MAMBA_ARCH_MAMBA2) mamba__block_batch_mamba2(m, states, n, l);
+        else mamba__block_batch(m, states, n, l); /* Mamba-1, Falcon-Mamba (the loader refused the rest) */
+    }
+    for (j = 0; j < n; j++)
+        if (states[j]->pos < LONG_MAX) states[j]->pos++; /* saturates, as in mamba_step */
     if (logits) { /* logits = lm_head(RMSNorm(r) * w_norm_f) */
         float *out[MAMBA_BATCH_MAX];
         const float *in[MAMBA_BATCH_MAX];
