@@ -10,8 +10,8 @@
 # ROUNDS rounds, by the CPU time the process got (the host is shared: a
 # neighbour on the core stretches the wall clock, not the CPU time); "xN=1"
 # is the gain over one sequence within each round. llama.cpp's CPU figure
-# is its decode speed over the share of the core its process got
-# (`times` before and after, one process per N).
+# is N x GEN tokens over the CPU time a run of 2 x GEN decoded tokens took
+# beyond one of GEN (one process per run: `times` before and after).
 #   env: PYTHON, BUILD (build), SHAPES (130m 790m), DTYPES (f32 f16 bf16 q8 q4_0),
 #        NMAX (32), GEN (16), ROUNDS (3), MODEL_DIR ($BUILD): bench<shape>-<dtype>.mamba
 #        (made by tools/make_bench_model.py when missing), GGUF_DIR ($BUILD):
@@ -48,24 +48,35 @@ for shape in $SHAPES; do
 done
 gguf_type() { case $1 in q8) echo q8_0 ;; *) echo "$1" ;; esac; }
 
-# llama-batched-bench GGUF N -> "tg_tok/s share" (its decode speed, and CPU/wall of its process), or "n/a"
-theirs() {
-    if [ -z "$LLAMA_BATCHED_BENCH" ] || [ ! -x "$LLAMA_BATCHED_BENCH" ] || [ ! -f "$1" ]; then echo "n/a"; return; fi
-    w0=$(date +%s.%N)
+# llama-batched-bench GGUF N -> "tok/s-per-CPU-s tok/s-wall share", or "n/a". Its process also
+# loads the model and reads the prompt, so the decode's CPU time is the difference between a run
+# of 2 x GEN and one of GEN decoded tokens a sequence (`times` of the children around each):
+# N x GEN tokens. The wall figure is its own speed_tg of the longer run.
+llama_cpu() { # GGUF N NTG -> CPU seconds of the run (its jsonl in $BUILD/llama-batch.out)
     times > "$BUILD/times.0"
-    "$LLAMA_BATCHED_BENCH" -m "$1" -t 1 -tb 1 -c 8192 -b 2048 -ub 512 -np "$2" -npp 1 -ntg "$GEN" -npl "$2" \
-        --output-format jsonl > "$BUILD/llama-batch.out" 2>> "$LOG" || { echo "n/a"; return; }
+    "$LLAMA_BATCHED_BENCH" -m "$1" -t 1 -tb 1 -c 8192 -b 2048 -ub 512 -np "$2" -npp 1 -ntg "$3" -npl "$2" \
+        --output-format jsonl > "$BUILD/llama-batch.out" 2>> "$LOG" || return 1
     times > "$BUILD/times.1"
-    w1=$(date +%s.%N)
-    { echo "llama-batched-bench $1 -npl $2:"; cat "$BUILD/llama-batch.out"; } >> "$LOG"
-    "$PYTHON" - "$BUILD/llama-batch.out" "$w0" "$w1" "$(tail -n 1 "$BUILD/times.0")" "$(tail -n 1 "$BUILD/times.1")" <<'EOF'
-import json, re, sys
-path, w0, w1, c0, c1 = sys.argv[1:6]
+    { echo "llama-batched-bench $1 -npl $2 -ntg $3:"; cat "$BUILD/llama-batch.out"; } >> "$LOG"
+    "$PYTHON" - "$(tail -n 1 "$BUILD/times.0")" "$(tail -n 1 "$BUILD/times.1")" <<'EOF'
+import re, sys
 def secs(s):  # the shell's `times` line of the children: "0m1.50s 0m0.20s"
     return sum(int(m) * 60 + float(x) for m, x in re.findall(r"(\d+)m([\d.]+)s", s))
+print("%.4f" % (secs(sys.argv[2]) - secs(sys.argv[1])))
+EOF
+}
+theirs() {
+    if [ -z "$LLAMA_BATCHED_BENCH" ] || [ ! -x "$LLAMA_BATCHED_BENCH" ] || [ ! -f "$1" ]; then echo "n/a"; return; fi
+    c1=$(llama_cpu "$1" "$2" "$GEN") || { echo "n/a"; return; }
+    w0=$(date +%s.%N)
+    c2=$(llama_cpu "$1" "$2" $((2 * GEN))) || { echo "n/a"; return; }
+    w1=$(date +%s.%N)
+    "$PYTHON" - "$BUILD/llama-batch.out" "$2" "$GEN" "$c1" "$c2" "$w0" "$w1" <<'EOF'
+import json, sys
+path, n, g, c1, c2, w0, w1 = sys.argv[1:8]
 tg = [json.loads(l)["speed_tg"] for l in open(path) if l.startswith("{")]
-share = (secs(c1) - secs(c0)) / (float(w1) - float(w0))
-print("%.2f %.2f" % (tg[-1], share) if tg else "n/a")
+d = float(c2) - float(c1)
+print("%.2f %.2f %.2f" % (int(n) * int(g) / d, tg[-1], float(c2) / (float(w1) - float(w0))) if tg and d > 0 else "n/a")
 EOF
 }
 
@@ -85,8 +96,8 @@ for shape in $SHAPES; do
             l=$(theirs "$GGUF_DIR/bench$shape-$(gguf_type "$d").gguf" "$n")
             echo "$shape $d $n $c $clo $chi $q $qlo $qhi $limc $w $wlo $whi $bwc $fmac $sh $l"
         done | awk '{
-            if (NF >= 18) { lc = $18 > 0 ? $17 / $18 : 0; lt = sprintf("%.1f (%.1f)", lc, $17)
-                            r = lc > 0 ? sprintf("%.2f", $4 / lc) : "n/a"; ls = sprintf("%.2f", $18) }
+            if (NF >= 19) { lc = $17; lt = sprintf("%.1f (%.1f)", lc, $18)
+                            r = lc > 0 ? sprintf("%.2f", $4 / lc) : "n/a"; ls = sprintf("%.2f", $19) }
             else { lt = "n/a"; r = "n/a"; ls = "n/a" }
             printf "| %s | %s | %d | %.1f (%.1f-%.1f) | %.2f (%.2f-%.2f) | %.1f | %.1f (%.1f-%.1f) | %s | %s | %.1f, %.0f | %.2f, %s |\n",
                    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, lt, r, $14, $15, $16, ls }'
