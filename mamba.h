@@ -4357,12 +4357,15 @@ static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
         c->wait = 16.0 * (lost > 0.0 ? lost : 0.0) * (double)(1 << c->streak);
         c->spent = 0.0;
     } else {
-        /* a running average of the count in use; much slower than the other
-           count measured last (a neighbour came or went): switch now */
+        /* a running average of the count in use; all threads much slower than
+           one thread measured last (a neighbour came): one thread now. Never
+           the other way: a call on one thread that got slower means a busier
+           machine, no reason for more threads (and the time of all threads it
+           would compare with may be old, or the guess of a try given up) */
         c->sec[c->use] = 0.875 * c->sec[c->use] + 0.125 * (el / k->n_tok);
         c->spent += el;
-        if (c->sec[!c->use] > 0.0 && c->sec[c->use] > 1.5 * c->sec[!c->use]) {
-            c->use = !c->use;
+        if (c->use == 0 && c->sec[1] > 0.0 && c->sec[0] > 1.5 * c->sec[1]) {
+            c->use = 1;
             c->streak = 0;
             c->spent = 0.0;
         }
