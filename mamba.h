@@ -45,6 +45,8 @@
                                  cuts a matrix (8 rows x 256 columns; 64 KB panels)
    CONFIG: MAMBA_THREADS_ADAPT   1 (default): each state times its calls with all threads and
                                  with one, and uses the faster (a busy core); 0: always all
+   CONFIG: MAMBA_PAR_MIN_CALL    microseconds (4000): a call that takes less on one thread runs
+                                 on one (with MAMBA_THREADS_ADAPT; 0: every call may use all)
 
    ====================================================================
    THEORY: the recurrent view, in one screen
@@ -410,10 +412,11 @@ typedef void (*mamba_observer)(void *user, const mamba_observation *o);
    the caller never needs to touch it. */
 typedef struct mamba_thread_choice {
     double sec[2]; /* seconds per token with all threads [0] and with one [1]; 0: not measured */
+    double best;   /* the fewest seconds per token a whole call took on one thread; 0: none yet */
     double spent;  /* seconds of calls since the last try of the count not in use */
     double wait;   /* seconds to spend before the next try */
     int use;       /* 0: all of omp_get_max_threads(), 1: one thread */
-    int tried;     /* a first call was timed */
+    int tried;     /* calls seen, up to 3: all on one thread, the first (cold) not timed */
     int streak;    /* tries in a row that confirmed the count in use (0..10) */
 } mamba_thread_choice;
 
@@ -1193,6 +1196,13 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
    uses one thread where all are slower (a busy core); 0 always uses all */
 #ifndef MAMBA_THREADS_ADAPT
 #define MAMBA_THREADS_ADAPT 1
+#endif
+/* CONFIG: MAMBA_PAR_MIN_CALL  see >>threads: microseconds; a call that took
+   less than this on one thread (its fastest time per token, times its
+   tokens) runs on one thread, a second could not pay for one lost time
+   slice. 0: every call may use all threads (the timed choice alone). */
+#ifndef MAMBA_PAR_MIN_CALL
+#define MAMBA_PAR_MIN_CALL 4000
 #endif
 #if defined(_OPENMP) && MAMBA_THREADS_ADAPT
 #include <omp.h>
@@ -4601,41 +4611,71 @@ static float *mamba__state_h(const mamba_state *s, int l)
    (mamba__thr_end). Results never depend on the choice:
    every parallel loop splits independent outputs (rule 18). The thread
    count is set with omp_set_num_threads() (the calling thread's setting) and
-   restored before returning. */
+   restored before returning.
+   A short call never tries: a second thread saves at most half a call, and
+   beside a busy core one fork that waits for a thread off its core waits a
+   scheduler time slice (1.5 ms on 2 cores under Linux, 3 ms on 8), so a call
+   below MAMBA_PAR_MIN_CALL (4 ms, two slices) on one thread runs on one
+   thread. Its time is the state's fastest one-thread time per token (the
+   minimum: a neighbour only ever makes a call slower) times the call's
+   tokens. The shipped model's calls (0.2 ms a token, 1.7 ms a 64-token
+   block) run on one thread; the 130m shapes' (18 ms a token) are timed.
+   On a quiet machine the shipped model ran as fast on one thread as on two
+   (README, Speed), and no OpenMP thread is woken, so none spins either. */
 #if defined(_OPENMP) && MAMBA_THREADS_ADAPT
+#define MAMBA__THR_WARM 3 /* calls on one thread before the first try */
 typedef struct mamba__thr_call {
     double t0;   /* omp_get_wtime() at the start */
     int n_all;   /* the caller's thread count, restored at the end */
     int arm;     /* 0: all threads, 1: one */
     int trying;  /* this call tries the count not in use */
     int gave_up; /* ... and gave it up part-way */
+    int small;   /* below MAMBA_PAR_MIN_CALL, or the first call: one thread, no try */
     int n_tok;   /* tokens this call handles */
 } mamba__thr_call;
 
-static void mamba__thr_begin(mamba_thread_choice *c, mamba__thr_call *k, int n_tok)
+/* a call of n_tok tokens in `parts` parts (layers): see mamba__thr_progress */
+static void mamba__thr_begin(mamba_thread_choice *c, mamba__thr_call *k, int n_tok, int parts)
 {
     k->n_all = omp_get_max_threads();
     k->t0 = 0.0; /* set again below when timed; keeps gcc from seeing it unset */
     k->n_tok = n_tok > 0 ? n_tok : 1;
-    k->trying = k->gave_up = 0;
+    k->trying = k->gave_up = k->small = 0;
     k->arm = 0;
     if (k->n_all <= 1) return;
-    /* the very first call runs on one thread: its time is the yardstick
-       that lets a try of all threads be given up after its first layer */
-    k->trying = !c->tried || c->spent >= c->wait;
+    /* the first MAMBA__THR_WARM calls run on one thread: the first faults
+       the weights and the scratch in (11x slower than the next for the
+       shipped model here) and is not timed; the fastest of the next ones
+       is the yardstick, two of them because a neighbour may stretch one
+       (a 1.7 ms call took 74 ms beside a busy core) */
+    if (c->tried < MAMBA__THR_WARM || c->best * k->n_tok < 1e-6 * MAMBA_PAR_MIN_CALL) {
+        k->small = k->arm = 1;
+        omp_set_num_threads(1);
+        k->t0 = omp_get_wtime();
+        return;
+    }
+    k->trying = c->spent >= c->wait;
     k->arm = c->use ^ k->trying;
     if (k->arm) omp_set_num_threads(1);
     k->t0 = omp_get_wtime();
     if (k->trying && k->arm == 0 && c->sec[1] > 0.0) {
         /* before trying all threads, time one empty fork/join: it costs what
-           every loop of the call would wait; when one alone costs a quarter
-           of the call on one thread, the try is over before any work */
+           every loop of the call would wait; a layer forks 4 (mamba_step) to
+           16 times (a block), so when one alone costs an eighth of a layer on
+           one thread, two threads lose the layer and the try is over before
+           any work (a quiet fork costs microseconds, a layer of the 130m
+           shapes 0.7 ms in mamba_step; beside a busy core the first layer of
+           a 64-token block took 500 ms on two threads, 21 ms on one) */
         double fork;
 #pragma omp parallel
         {
+            /* a body the compiler must keep: gcc and clang drop an empty
+               region, and the probe then timed nothing */
+            volatile int id = omp_get_thread_num();
+            (void)id;
         }
         fork = omp_get_wtime() - k->t0;
-        if (fork > 0.25 * c->sec[1] * k->n_tok) {
+        if (fork > 0.125 * c->sec[1] * k->n_tok / (parts > 0 ? parts : 1)) {
             c->sec[0] = c->sec[1] + fork / k->n_tok; /* at least that much slower */
             k->gave_up = 1;
             k->arm = 1;
@@ -4663,6 +4703,16 @@ static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
     double el, lost;
     if (k->n_all <= 1) return;
     el = omp_get_wtime() - k->t0;
+    if (c->tried > 0 && k->arm == 1 && !k->gave_up && (c->best <= 0.0 || el / k->n_tok < c->best))
+        c->best = el / k->n_tok;
+    if (c->tried < MAMBA__THR_WARM && ++c->tried == MAMBA__THR_WARM) {
+        c->use = 1; /* the yardstick that lets a try of all threads be given up after a layer */
+        c->sec[1] = c->best;
+    }
+    if (k->small) {
+        omp_set_num_threads(k->n_all);
+        return;
+    }
     if (k->trying) {
         if (!k->gave_up) c->sec[k->arm] = el / k->n_tok;
         if (!k->gave_up && (c->sec[c->use] <= 0.0 || c->sec[k->arm] < c->sec[c->use])) {
@@ -4672,6 +4722,10 @@ static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
             c->streak = 0;
         } else {
             lost = el - c->sec[c->use] * k->n_tok; /* what this try cost beside the winner */
+            /* at least half a call: a try given up at its first fork costs little,
+               and a noisy yardstick (a one-thread call a neighbour slowed) can even
+               make it negative; the next try then waits 16 calls, 32, 64, ... */
+            if (lost < 0.5 * el) lost = 0.5 * el;
             if (c->streak < 10) c->streak++;
         }
         /* the next try waits 16x what a try costs, twice as long after each try
@@ -4679,14 +4733,16 @@ static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
            time, and less while the machine stays the same */
         c->wait = 16.0 * (lost > 0.0 ? lost : 0.0) * (double)(1 << c->streak);
         c->spent = 0.0;
-        c->tried = 1;
     } else {
-        /* a running average of the count in use; much slower than the other
-           count measured last (a neighbour came or went): switch now */
+        /* a running average of the count in use; all threads much slower than
+           one thread measured last (a neighbour came): one thread now. Never
+           the other way: a call on one thread that got slower means a busier
+           machine, no reason for more threads (and the time of all threads it
+           would compare with may be old, or the guess of a try given up) */
         c->sec[c->use] = 0.875 * c->sec[c->use] + 0.125 * (el / k->n_tok);
         c->spent += el;
-        if (c->sec[!c->use] > 0.0 && c->sec[c->use] > 1.5 * c->sec[!c->use]) {
-            c->use = !c->use;
+        if (c->use == 0 && c->sec[1] > 0.0 && c->sec[0] > 1.5 * c->sec[1]) {
+            c->use = 1;
             c->streak = 0;
             c->spent = 0.0;
         }
@@ -4697,7 +4753,7 @@ static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
 typedef struct mamba__thr_call {
     int unused;
 } mamba__thr_call;
-#define mamba__thr_begin(c, k, n) ((void)(c), (void)(k), (void)(n))
+#define mamba__thr_begin(c, k, n, parts) ((void)(c), (void)(k), (void)(n), (void)(parts))
 #define mamba__thr_progress(c, k, done, total) ((void)(c), (void)(k), (void)(done), (void)(total))
 #define mamba__thr_end(c, k) ((void)(c), (void)(k))
 #endif
@@ -4949,7 +5005,7 @@ MAMBA_API mamba_result mamba_step(const mamba_model *m, mamba_state *s, int toke
     ops = mamba__arch_of(cfg->arch);
     MAMBA_ASSERT(ops != NULL); /* a loaded model has a known arch */
 
-    mamba__thr_begin(&s->threads[0], &thr, 1); /* >>threads: all threads, or one */
+    mamba__thr_begin(&s->threads[0], &thr, 1, cfg->n_layer + 1); /* >>threads: all threads, or one */
     a.T = 1;
     a.batched = 0;
     a.r = s->r;
@@ -5684,7 +5740,7 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
         const int nb = n - b0 < T ? n - b0 : T;
         mamba__thr_call thr;
         int t;
-        mamba__thr_begin(&s->threads[1], &thr, nb); /* >>threads, per block */
+        mamba__thr_begin(&s->threads[1], &thr, nb, cfg->n_layer + 1); /* >>threads, per block */
         /* r[t] = embedding[token t], widened from any dtype as mamba_step() does */
         for (t = 0; t < nb; t++)
             mamba__dequant_row(b.r + (size_t)t * (size_t)cfg->d_model, &m->embedding, tokens[b0 + t]);
