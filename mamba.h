@@ -3142,16 +3142,43 @@ static MAMBA__MAYBE_UNUSED void mamba__matvec(float *MAMBA__RESTRICT out, const 
 /* RMSNorm:  out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]
    mamba_ssm.ops.triton.layer_norm.RMSNorm / transformers MambaRMSNorm.
    The sum of squares is accumulated in double: d_model terms of mixed
-   magnitude, once per layer, cheap. weight may be NULL for Falcon-Mamba's
-   weightless norm of delta, B and C. out may equal x. */
+   magnitude, once per layer. With AVX-512 in 16 double lanes (each square
+   of a float is exact in double, so only the order of the additions
+   differs from one sum, and the float scale rounded from it lands on the
+   same float but for a 1e-16 chance): the one running sum's 4-cycle add
+   per term was 4.5% of a Mamba-2 prompt. weight may be NULL for
+   Falcon-Mamba's weightless norm of delta, B and C. out may equal x. */
 static void mamba__rmsnorm(float *out, const float *x, const float *weight, int n, float eps)
 {
     double ss = 0.0;
     float scale;
-    int i;
-    for (i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
+    int i = 0;
+#if defined(MAMBA__AVX512)
+    {
+        __m512d a0 = _mm512_setzero_pd(), a1 = a0;
+        for (; i + 16 <= n; i += 16) {
+            const __m512 v = _mm512_loadu_ps(x + i);
+            const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+            const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+            a0 = _mm512_fmadd_pd(lo, lo, a0);
+            a1 = _mm512_fmadd_pd(hi, hi, a1);
+        }
+        ss = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+    }
+#endif
+    for (; i < n; i++) ss += (double)x[i] * (double)x[i];
     scale = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
-    for (i = 0; i < n; i++) out[i] = weight ? x[i] * scale * weight[i] : x[i] * scale;
+    i = 0;
+#if defined(MAMBA__AVX512)
+    {
+        const __m512 sv = _mm512_set1_ps(scale);
+        for (; i + 16 <= n; i += 16) {
+            const __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x + i), sv);
+            _mm512_storeu_ps(out + i, weight ? _mm512_mul_ps(v, _mm512_loadu_ps(weight + i)) : v);
+        }
+    }
+#endif
+    for (; i < n; i++) out[i] = weight ? x[i] * scale * weight[i] : x[i] * scale;
 }
 
 /* SiLU (swish):  silu(v) = v * sigmoid(v) = v / (1 + exp(-v)).  F.silu. */
@@ -3661,6 +3688,15 @@ static void mamba__scan_head(const mamba__scan_io *s, int hd, int t)
    state: the multiply and two FMAs of mamba__scan_head, in the same
    rounding, and the n order of the sum; the tile's partial sums of C h
    wait in y between tiles of n. */
+/* The 16 registers of a tile, named h0 .. h15 so that they stay registers:
+   as an array indexed in a loop, gcc 12 kept h on the stack and every
+   update went through a store and a load (the scans ran at half speed). */
+#define MAMBA__REP16(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11) M(12) M(13) M(14) M(15)
+#define MAMBA__SH_LOAD(j) __m512 h##j = _mm512_i32gather_ps(idx, hb + (j), 4);
+#define MAMBA__SH_SAVE(j) _mm512_i32scatter_ps(hb + (j), idx, h##j, 4);
+#define MAMBA__SH_STEP(j)                                                     \
+    h##j = _mm512_fmadd_ps(a, h##j, _mm512_mul_ps(xdt, _mm512_set1_ps(B[j]))); \
+    acc = _mm512_fmadd_ps(h##j, _mm512_set1_ps(C[j]), acc);
 static void mamba__scan_head16(const mamba__scan_io *s, int hd, int T)
 {
     const int P = s->head_dim, N = s->d_state;
@@ -3669,15 +3705,14 @@ static void mamba__scan_head16(const mamba__scan_io *s, int hd, int T)
                                            _mm512_set1_epi32(N)); /* lane i: channel p0 + i */
     float *hh = s->h + c0 * (size_t)N;
     float dA[64];
-    int t0, p0, n0, t, j;
+    int t0, p0, n0, t;
     for (t0 = 0; t0 < T; t0 += 64) {
         const int tn = T - t0 < 64 ? T - t0 : 64;
         for (t = 0; t < tn; t++) dA[t] = expf(s->delta[((size_t)t0 + (size_t)t) * s->ldd + (size_t)hd] * s->A[hd]);
         for (p0 = 0; p0 < P; p0 += 16) {
             for (n0 = 0; n0 < N; n0 += 16) {
-                __m512 hv[16];
                 float *hb = hh + (size_t)p0 * (size_t)N + (size_t)n0;
-                for (j = 0; j < 16; j++) hv[j] = _mm512_i32gather_ps(idx, hb + j, 4);
+                MAMBA__REP16(MAMBA__SH_LOAD)
                 for (t = 0; t < tn; t++) {
                     const size_t tt = (size_t)t0 + (size_t)t;
                     const float *B = s->B + tt * s->ldbc + g + n0, *C = s->C + tt * s->ldbc + g + n0;
@@ -3686,13 +3721,10 @@ static void mamba__scan_head16(const mamba__scan_io *s, int hd, int T)
                     const __m512 xdt = _mm512_mul_ps(_mm512_loadu_ps(s->x + tt * s->ldx + c0 + (size_t)p0),
                                                      _mm512_set1_ps(s->delta[tt * s->ldd + (size_t)hd]));
                     __m512 acc = n0 ? _mm512_loadu_ps(yt) : _mm512_setzero_ps();
-                    for (j = 0; j < 16; j++) {
-                        hv[j] = _mm512_fmadd_ps(a, hv[j], _mm512_mul_ps(xdt, _mm512_set1_ps(B[j])));
-                        acc = _mm512_fmadd_ps(hv[j], _mm512_set1_ps(C[j]), acc);
-                    }
+                    MAMBA__REP16(MAMBA__SH_STEP)
                     _mm512_storeu_ps(yt, acc);
                 }
-                for (j = 0; j < 16; j++) _mm512_i32scatter_ps(hb + j, idx, hv[j], 4);
+                MAMBA__REP16(MAMBA__SH_SAVE)
             }
         }
     }
@@ -5627,10 +5659,11 @@ MAMBA_API mamba_result mamba_state_copy(mamba_state *dst, const mamba_state *src
    chunked "SSD" form (the scan as masked matrix products over chunks of Q
    tokens) was measured on paper against this: per token and head it costs
    Q P + 2 N P multiply-adds, against the recurrence's 2 N P and a multiply,
-   which mamba__scan_head16 issues at the FMA unit's rate (0.065 ns a state
-   on mamba2-130m's shapes: 0.31 ms of a 4.8 ms prompt token, about 7%); at
-   Q = 64, P = 64, N = 128 the SSD form would save at most 17% of those 7%,
-   so the exact recurrence stays (README, Speed). */
+   which mamba__scan_head16 issues with its state in registers (15% of a
+   512-token prompt's CPU time on mamba2-130m's shapes, f32, one thread,
+   docs/kernels-notes.md); at Q = 64, P = 64, N = 128 the SSD form would
+   save at most 17% of those 15%, so the exact recurrence stays (README,
+   Speed). */
 
 
 /* T*n floats rounded up to a 64-byte multiple; 0 on overflow. */
