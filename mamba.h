@@ -45,6 +45,8 @@
                                  cuts a matrix (8 rows x 256 columns; 64 KB panels)
    CONFIG: MAMBA_THREADS_ADAPT   1 (default): each state times its calls with all threads and
                                  with one, and uses the faster (a busy core); 0: always all
+   CONFIG: MAMBA_PAR_MIN_CALL    microseconds (4000): a call that takes less on one thread runs
+                                 on one (with MAMBA_THREADS_ADAPT; 0: every call may use all)
 
    ====================================================================
    THEORY: the recurrent view, in one screen
@@ -412,10 +414,11 @@ typedef void (*mamba_observer)(void *user, const mamba_observation *o);
    the caller never needs to touch it. */
 typedef struct mamba_thread_choice {
     double sec[2]; /* seconds per token with all threads [0] and with one [1]; 0: not measured */
+    double best;   /* the fewest seconds per token a whole call took on one thread; 0: none yet */
     double spent;  /* seconds of calls since the last try of the count not in use */
     double wait;   /* seconds to spend before the next try */
     int use;       /* 0: all of omp_get_max_threads(), 1: one thread */
-    int tried;     /* a first call was timed */
+    int tried;     /* calls seen, up to 3: all on one thread, the first (cold) not timed */
     int streak;    /* tries in a row that confirmed the count in use (0..10) */
 } mamba_thread_choice;
 
@@ -1206,6 +1209,13 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 #ifndef MAMBA_THREADS_ADAPT
 #define MAMBA_THREADS_ADAPT 1
 #endif
+/* CONFIG: MAMBA_PAR_MIN_CALL  see >>threads: microseconds; a call that took
+   less than this on one thread (its fastest time per token, times its
+   tokens) runs on one thread, a second could not pay for one lost time
+   slice. 0: every call may use all threads (the timed choice alone). */
+#ifndef MAMBA_PAR_MIN_CALL
+#define MAMBA_PAR_MIN_CALL 4000
+#endif
 #if defined(_OPENMP) && MAMBA_THREADS_ADAPT
 #include <omp.h>
 #endif
@@ -1563,15 +1573,18 @@ static MAMBA__INLINE __m256 mamba__vwiden(const void *w, int i, int dtype)
 #endif
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(p)), 16));
 }
-#elif defined(MAMBA__NEON)
+#elif defined(MAMBA__NEON) || defined(MAMBA__MVE)
+/* NEON and Helium (MVE) share the 4-lane operations; their horizontal sum
+   and widening load differ */
 #define MAMBA__VN 4
 typedef float32x4_t mamba__vf;
 #define MAMBA__VZERO() vdupq_n_f32(0.0f)
 #define MAMBA__VLOAD(p) vld1q_f32(p)
 #define MAMBA__VFMA(a, b, acc) vfmaq_f32(acc, a, b)
 #define MAMBA__VADD(a, b) vaddq_f32(a, b)
-#define MAMBA__VSUM(v) vaddvq_f32(v)
 #define MAMBA__VF16 1
+#if defined(MAMBA__NEON)
+#define MAMBA__VSUM(v) vaddvq_f32(v)
 /* fcvtl (exact); bfloat16 by a shift */
 static MAMBA__INLINE float32x4_t mamba__vwiden(const void *w, int i, int dtype)
 {
@@ -1579,7 +1592,7 @@ static MAMBA__INLINE float32x4_t mamba__vwiden(const void *w, int i, int dtype)
     if (dtype == MAMBA_DTYPE_F16) return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)w + i)));
     return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16((const uint16_t *)w + i), 16));
 }
-#elif defined(MAMBA__MVE)
+#else /* MAMBA__MVE */
 /* The sum of 4 lanes, in the pairwise order of the other paths (Helium has
    no floating-point add across lanes) */
 static float mamba__hsum_mve(float32x4_t v)
@@ -1613,19 +1626,12 @@ static MAMBA__INLINE float32x4_t mamba__load4_mve(const void *w, int i, int dtyp
     if (dtype == MAMBA_DTYPE_F16) return mamba__f16x4_mve(vldrhq_u32((const uint16_t *)w + i));
     return vreinterpretq_f32_u32(vshlq_n_u32(vldrhq_u32((const uint16_t *)w + i), 16));
 }
-
-#define MAMBA__VN 4
-typedef float32x4_t mamba__vf;
-#define MAMBA__VZERO() vdupq_n_f32(0.0f)
-#define MAMBA__VLOAD(p) vld1q_f32(p)
-#define MAMBA__VFMA(a, b, acc) vfmaq_f32(acc, a, b)
-#define MAMBA__VADD(a, b) vaddq_f32(a, b)
 #define MAMBA__VSUM(v) mamba__hsum_mve(v)
-#define MAMBA__VF16 1
 #define mamba__vwiden mamba__load4_mve
 /* eight vector registers: one row at a time (the weights are in flash, no
    streams to keep busy) */
 #define MAMBA__VROWS 1
+#endif
 #endif
 
 #ifdef MAMBA__VN
@@ -3148,16 +3154,43 @@ static MAMBA__MAYBE_UNUSED void mamba__matvec(float *MAMBA__RESTRICT out, const 
 /* RMSNorm:  out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]
    mamba_ssm.ops.triton.layer_norm.RMSNorm / transformers MambaRMSNorm.
    The sum of squares is accumulated in double: d_model terms of mixed
-   magnitude, once per layer, cheap. weight may be NULL for Falcon-Mamba's
-   weightless norm of delta, B and C. out may equal x. */
+   magnitude, once per layer. With AVX-512 in 16 double lanes (each square
+   of a float is exact in double, so only the order of the additions
+   differs from one sum, and the float scale rounded from it lands on the
+   same float but for a 1e-16 chance): the one running sum's 4-cycle add
+   per term was 4.5% of a Mamba-2 prompt. weight may be NULL for
+   Falcon-Mamba's weightless norm of delta, B and C. out may equal x. */
 static void mamba__rmsnorm(float *out, const float *x, const float *weight, int n, float eps)
 {
     double ss = 0.0;
     float scale;
-    int i;
-    for (i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
+    int i = 0;
+#if defined(MAMBA__AVX512)
+    {
+        __m512d a0 = _mm512_setzero_pd(), a1 = a0;
+        for (; i + 16 <= n; i += 16) {
+            const __m512 v = _mm512_loadu_ps(x + i);
+            const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+            const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+            a0 = _mm512_fmadd_pd(lo, lo, a0);
+            a1 = _mm512_fmadd_pd(hi, hi, a1);
+        }
+        ss = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+    }
+#endif
+    for (; i < n; i++) ss += (double)x[i] * (double)x[i];
     scale = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
-    for (i = 0; i < n; i++) out[i] = weight ? x[i] * scale * weight[i] : x[i] * scale;
+    i = 0;
+#if defined(MAMBA__AVX512)
+    {
+        const __m512 sv = _mm512_set1_ps(scale);
+        for (; i + 16 <= n; i += 16) {
+            const __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x + i), sv);
+            _mm512_storeu_ps(out + i, weight ? _mm512_mul_ps(v, _mm512_loadu_ps(weight + i)) : v);
+        }
+    }
+#endif
+    for (; i < n; i++) out[i] = weight ? x[i] * scale * weight[i] : x[i] * scale;
 }
 
 /* SiLU (swish):  silu(v) = v * sigmoid(v) = v / (1 + exp(-v)).  F.silu. */
@@ -3192,6 +3225,21 @@ static float mamba__softplus(float v)
 #define MAMBA__EXP_P5 5.0000001201e-1f
 #define MAMBA__LN2_HI 0.693359375f
 #define MAMBA__LN2_LO (-2.12194440e-4f)
+/* From k = round(v / ln 2): r = v - k ln 2 (in two parts), then p = exp(r)
+   as the polynomial above, in one instruction set's FMA(a, b, c) = a b + c,
+   FNMA(a, b, c) = c - a b (both fused), MUL, ADD and SET1 (broadcast).
+   Written once; each path below expands it with its own intrinsics. */
+#define MAMBA__EXP_POLY(p, r, k, v, FMA, FNMA, MUL, ADD, SET1)        \
+    do {                                                              \
+        (r) = FNMA(k, SET1(MAMBA__LN2_HI), v);                        \
+        (r) = FNMA(k, SET1(MAMBA__LN2_LO), r);                        \
+        (p) = FMA(SET1(MAMBA__EXP_P0), r, SET1(MAMBA__EXP_P1));       \
+        (p) = FMA(p, r, SET1(MAMBA__EXP_P2));                         \
+        (p) = FMA(p, r, SET1(MAMBA__EXP_P3));                         \
+        (p) = FMA(p, r, SET1(MAMBA__EXP_P4));                         \
+        (p) = FMA(p, r, SET1(MAMBA__EXP_P5));                         \
+        (p) = FMA(p, MUL(r, r), ADD(r, SET1(1.0f)));                  \
+    } while (0)
 #if defined(MAMBA__AVX512)
 /* 16 lanes; _mm512_scalef_ps does p * 2^k including underflow to denormals
    and zero, so the clamps only keep k in range. */
@@ -3202,14 +3250,7 @@ static __m512 mamba__vexp16(__m512 v)
     v = _mm512_max_ps(v, _mm512_set1_ps(-104.0f)); /* below this exp is 0 in f32 */
     k = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.44269504089f)),
                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(MAMBA__LN2_HI), v);
-    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(MAMBA__LN2_LO), r);
-    p = _mm512_fmadd_ps(_mm512_set1_ps(MAMBA__EXP_P0), r, _mm512_set1_ps(MAMBA__EXP_P1));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(MAMBA__EXP_P2));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(MAMBA__EXP_P3));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(MAMBA__EXP_P4));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(MAMBA__EXP_P5));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    MAMBA__EXP_POLY(p, r, k, v, _mm512_fmadd_ps, _mm512_fnmadd_ps, _mm512_mul_ps, _mm512_add_ps, _mm512_set1_ps);
     return _mm512_scalef_ps(p, k);
 }
 
@@ -3255,18 +3296,14 @@ static __m256 mamba__vexp8(__m256 v)
     v = _mm256_max_ps(v, _mm256_set1_ps(-87.3f));
     k = _mm256_round_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504089f)),
                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(MAMBA__LN2_HI), v);
-    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(MAMBA__LN2_LO), r);
-    p = _mm256_fmadd_ps(_mm256_set1_ps(MAMBA__EXP_P0), r, _mm256_set1_ps(MAMBA__EXP_P1));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(MAMBA__EXP_P2));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(MAMBA__EXP_P3));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(MAMBA__EXP_P4));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(MAMBA__EXP_P5));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    MAMBA__EXP_POLY(p, r, k, v, _mm256_fmadd_ps, _mm256_fnmadd_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_set1_ps);
     e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 #elif defined(MAMBA__NEON)
+/* NEON's fused forms take the addend first: vfmaq_f32(c, a, b) = c + a b */
+#define MAMBA__NEON_FMA(a, b, c) vfmaq_f32(c, a, b)
+#define MAMBA__NEON_FNMA(a, b, c) vfmsq_f32(c, a, b)
 /* 4 lanes, the same reduction and polynomial as mamba__vexp8(). */
 static float32x4_t mamba__vexp4(float32x4_t v)
 {
@@ -3275,14 +3312,7 @@ static float32x4_t mamba__vexp4(float32x4_t v)
     v = vminq_f32(v, vdupq_n_f32(88.3f));
     v = vmaxq_f32(v, vdupq_n_f32(-87.3f));
     k = vrndnq_f32(vmulq_f32(v, vdupq_n_f32(1.44269504089f)));
-    r = vfmsq_f32(v, k, vdupq_n_f32(MAMBA__LN2_HI)); /* v - k ln2, in two parts */
-    r = vfmsq_f32(r, k, vdupq_n_f32(MAMBA__LN2_LO));
-    p = vfmaq_f32(vdupq_n_f32(MAMBA__EXP_P1), vdupq_n_f32(MAMBA__EXP_P0), r);
-    p = vfmaq_f32(vdupq_n_f32(MAMBA__EXP_P2), p, r);
-    p = vfmaq_f32(vdupq_n_f32(MAMBA__EXP_P3), p, r);
-    p = vfmaq_f32(vdupq_n_f32(MAMBA__EXP_P4), p, r);
-    p = vfmaq_f32(vdupq_n_f32(MAMBA__EXP_P5), p, r);
-    p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), p, vmulq_f32(r, r));
+    MAMBA__EXP_POLY(p, r, k, v, MAMBA__NEON_FMA, MAMBA__NEON_FNMA, vmulq_f32, vaddq_f32, vdupq_n_f32);
     e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(k), vdupq_n_s32(127)), 23);
     return vmulq_f32(p, vreinterpretq_f32_s32(e));
 }
@@ -3311,23 +3341,28 @@ static float32x4_t mamba__vexp4(float32x4_t v)
 }
 #endif
 
-/* v[i] = SiLU(v[i]) for i < n: 16 at a time with AVX-512. */
+/* v[i] = f16(v[i]) for the whole groups of 16 from i on (AVX-512), leaving
+   i after them; the scalar loop that follows does the rest. */
+#if defined(MAMBA__AVX512)
+#define MAMBA__MAP16(f16, v, i, n) \
+    for (; (i) + 16 <= (n); (i) += 16) _mm512_storeu_ps((v) + (i), (f16)(_mm512_loadu_ps((v) + (i))))
+#else
+#define MAMBA__MAP16(f16, v, i, n) (void)0
+#endif
+
+/* v[i] = SiLU(v[i]) for i < n */
 static void mamba__silu_n(float *v, int n)
 {
     int i = 0;
-#if defined(MAMBA__AVX512)
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(v + i, mamba__silu16(_mm512_loadu_ps(v + i)));
-#endif
+    MAMBA__MAP16(mamba__silu16, v, i, n);
     for (; i < n; i++) v[i] = mamba__silu(v[i]);
 }
 
-/* v[i] = softplus(v[i]) for i < n: 16 at a time with AVX-512. */
+/* v[i] = softplus(v[i]) for i < n */
 static void mamba__softplus_n(float *v, int n)
 {
     int i = 0;
-#if defined(MAMBA__AVX512)
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(v + i, mamba__softplus16(_mm512_loadu_ps(v + i)));
-#endif
+    MAMBA__MAP16(mamba__softplus16, v, i, n);
     for (; i < n; i++) v[i] = mamba__softplus(v[i]);
 }
 
@@ -3665,6 +3700,15 @@ static void mamba__scan_head(const mamba__scan_io *s, int hd, int t)
    state: the multiply and two FMAs of mamba__scan_head, in the same
    rounding, and the n order of the sum; the tile's partial sums of C h
    wait in y between tiles of n. */
+/* The 16 registers of a tile, named h0 .. h15 so that they stay registers:
+   as an array indexed in a loop, gcc 12 kept h on the stack and every
+   update went through a store and a load (the scans ran at half speed). */
+#define MAMBA__REP16(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11) M(12) M(13) M(14) M(15)
+#define MAMBA__SH_LOAD(j) __m512 h##j = _mm512_i32gather_ps(idx, hb + (j), 4);
+#define MAMBA__SH_SAVE(j) _mm512_i32scatter_ps(hb + (j), idx, h##j, 4);
+#define MAMBA__SH_STEP(j)                                                     \
+    h##j = _mm512_fmadd_ps(a, h##j, _mm512_mul_ps(xdt, _mm512_set1_ps(B[j]))); \
+    acc = _mm512_fmadd_ps(h##j, _mm512_set1_ps(C[j]), acc);
 static void mamba__scan_head16(const mamba__scan_io *s, int hd, int T)
 {
     const int P = s->head_dim, N = s->d_state;
@@ -3673,15 +3717,14 @@ static void mamba__scan_head16(const mamba__scan_io *s, int hd, int T)
                                            _mm512_set1_epi32(N)); /* lane i: channel p0 + i */
     float *hh = s->h + c0 * (size_t)N;
     float dA[64];
-    int t0, p0, n0, t, j;
+    int t0, p0, n0, t;
     for (t0 = 0; t0 < T; t0 += 64) {
         const int tn = T - t0 < 64 ? T - t0 : 64;
         for (t = 0; t < tn; t++) dA[t] = expf(s->delta[((size_t)t0 + (size_t)t) * s->ldd + (size_t)hd] * s->A[hd]);
         for (p0 = 0; p0 < P; p0 += 16) {
             for (n0 = 0; n0 < N; n0 += 16) {
-                __m512 hv[16];
                 float *hb = hh + (size_t)p0 * (size_t)N + (size_t)n0;
-                for (j = 0; j < 16; j++) hv[j] = _mm512_i32gather_ps(idx, hb + j, 4);
+                MAMBA__REP16(MAMBA__SH_LOAD)
                 for (t = 0; t < tn; t++) {
                     const size_t tt = (size_t)t0 + (size_t)t;
                     const float *B = s->B + tt * s->ldbc + g + n0, *C = s->C + tt * s->ldbc + g + n0;
@@ -3690,13 +3733,10 @@ static void mamba__scan_head16(const mamba__scan_io *s, int hd, int T)
                     const __m512 xdt = _mm512_mul_ps(_mm512_loadu_ps(s->x + tt * s->ldx + c0 + (size_t)p0),
                                                      _mm512_set1_ps(s->delta[tt * s->ldd + (size_t)hd]));
                     __m512 acc = n0 ? _mm512_loadu_ps(yt) : _mm512_setzero_ps();
-                    for (j = 0; j < 16; j++) {
-                        hv[j] = _mm512_fmadd_ps(a, hv[j], _mm512_mul_ps(xdt, _mm512_set1_ps(B[j])));
-                        acc = _mm512_fmadd_ps(hv[j], _mm512_set1_ps(C[j]), acc);
-                    }
+                    MAMBA__REP16(MAMBA__SH_STEP)
                     _mm512_storeu_ps(yt, acc);
                 }
-                for (j = 0; j < 16; j++) _mm512_i32scatter_ps(hb + j, idx, hv[j], 4);
+                MAMBA__REP16(MAMBA__SH_SAVE)
             }
         }
     }
@@ -3813,7 +3853,9 @@ static void mamba__scan(const mamba__scan_io *s, int T, int batched)
     }
 }
 
-/* One token of Mamba-1 for every channel, gate included (the shape
+/* The scan of Mamba-1 (heads = d_inner, head size 1, one group, A per
+   (channel, state)) for one token (strides 0; mamba__block_mamba1 sets its
+   rows'). Then one token of it for every channel, gate included (the shape
    tests/test_simd.c and test_kernels.c hold the kernels to): the fast
    kernels, and the reference. */
 static void mamba__ssm_step_io(mamba__scan_io *io, float *y, float *h, const float *x, const float *delta,
@@ -4613,41 +4655,71 @@ static float *mamba__state_h(const mamba_state *s, int l)
    (mamba__thr_end). Results never depend on the choice:
    every parallel loop splits independent outputs (rule 18). The thread
    count is set with omp_set_num_threads() (the calling thread's setting) and
-   restored before returning. */
+   restored before returning.
+   A short call never tries: a second thread saves at most half a call, and
+   beside a busy core one fork that waits for a thread off its core waits a
+   scheduler time slice (1.5 ms on 2 cores under Linux, 3 ms on 8), so a call
+   below MAMBA_PAR_MIN_CALL (4 ms, two slices) on one thread runs on one
+   thread. Its time is the state's fastest one-thread time per token (the
+   minimum: a neighbour only ever makes a call slower) times the call's
+   tokens. The shipped model's calls (0.2 ms a token, 1.7 ms a 64-token
+   block) run on one thread; the 130m shapes' (18 ms a token) are timed.
+   On a quiet machine the shipped model ran as fast on one thread as on two
+   (README, Speed), and no OpenMP thread is woken, so none spins either. */
 #if defined(_OPENMP) && MAMBA_THREADS_ADAPT
+#define MAMBA__THR_WARM 3 /* calls on one thread before the first try */
 typedef struct mamba__thr_call {
     double t0;   /* omp_get_wtime() at the start */
     int n_all;   /* the caller's thread count, restored at the end */
     int arm;     /* 0: all threads, 1: one */
     int trying;  /* this call tries the count not in use */
     int gave_up; /* ... and gave it up part-way */
+    int small;   /* below MAMBA_PAR_MIN_CALL, or the first call: one thread, no try */
     int n_tok;   /* tokens this call handles */
 } mamba__thr_call;
 
-static void mamba__thr_begin(mamba_thread_choice *c, mamba__thr_call *k, int n_tok)
+/* a call of n_tok tokens in `parts` parts (layers): see mamba__thr_progress */
+static void mamba__thr_begin(mamba_thread_choice *c, mamba__thr_call *k, int n_tok, int parts)
 {
     k->n_all = omp_get_max_threads();
     k->t0 = 0.0; /* set again below when timed; keeps gcc from seeing it unset */
     k->n_tok = n_tok > 0 ? n_tok : 1;
-    k->trying = k->gave_up = 0;
+    k->trying = k->gave_up = k->small = 0;
     k->arm = 0;
     if (k->n_all <= 1) return;
-    /* the very first call runs on one thread: its time is the yardstick
-       that lets a try of all threads be given up after its first layer */
-    k->trying = !c->tried || c->spent >= c->wait;
+    /* the first MAMBA__THR_WARM calls run on one thread: the first faults
+       the weights and the scratch in (11x slower than the next for the
+       shipped model here) and is not timed; the fastest of the next ones
+       is the yardstick, two of them because a neighbour may stretch one
+       (a 1.7 ms call took 74 ms beside a busy core) */
+    if (c->tried < MAMBA__THR_WARM || c->best * k->n_tok < 1e-6 * MAMBA_PAR_MIN_CALL) {
+        k->small = k->arm = 1;
+        omp_set_num_threads(1);
+        k->t0 = omp_get_wtime();
+        return;
+    }
+    k->trying = c->spent >= c->wait;
     k->arm = c->use ^ k->trying;
     if (k->arm) omp_set_num_threads(1);
     k->t0 = omp_get_wtime();
     if (k->trying && k->arm == 0 && c->sec[1] > 0.0) {
         /* before trying all threads, time one empty fork/join: it costs what
-           every loop of the call would wait; when one alone costs a quarter
-           of the call on one thread, the try is over before any work */
+           every loop of the call would wait; a layer forks 4 (mamba_step) to
+           16 times (a block), so when one alone costs an eighth of a layer on
+           one thread, two threads lose the layer and the try is over before
+           any work (a quiet fork costs microseconds, a layer of the 130m
+           shapes 0.7 ms in mamba_step; beside a busy core the first layer of
+           a 64-token block took 500 ms on two threads, 21 ms on one) */
         double fork;
 #pragma omp parallel
         {
+            /* a body the compiler must keep: gcc and clang drop an empty
+               region, and the probe then timed nothing */
+            volatile int id = omp_get_thread_num();
+            (void)id;
         }
         fork = omp_get_wtime() - k->t0;
-        if (fork > 0.25 * c->sec[1] * k->n_tok) {
+        if (fork > 0.125 * c->sec[1] * k->n_tok / (parts > 0 ? parts : 1)) {
             c->sec[0] = c->sec[1] + fork / k->n_tok; /* at least that much slower */
             k->gave_up = 1;
             k->arm = 1;
@@ -4675,6 +4747,16 @@ static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
     double el, lost;
     if (k->n_all <= 1) return;
     el = omp_get_wtime() - k->t0;
+    if (c->tried > 0 && k->arm == 1 && !k->gave_up && (c->best <= 0.0 || el / k->n_tok < c->best))
+        c->best = el / k->n_tok;
+    if (c->tried < MAMBA__THR_WARM && ++c->tried == MAMBA__THR_WARM) {
+        c->use = 1; /* the yardstick that lets a try of all threads be given up after a layer */
+        c->sec[1] = c->best;
+    }
+    if (k->small) {
+        omp_set_num_threads(k->n_all);
+        return;
+    }
     if (k->trying) {
         if (!k->gave_up) c->sec[k->arm] = el / k->n_tok;
         if (!k->gave_up && (c->sec[c->use] <= 0.0 || c->sec[k->arm] < c->sec[c->use])) {
@@ -4684,6 +4766,10 @@ static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
             c->streak = 0;
         } else {
             lost = el - c->sec[c->use] * k->n_tok; /* what this try cost beside the winner */
+            /* at least half a call: a try given up at its first fork costs little,
+               and a noisy yardstick (a one-thread call a neighbour slowed) can even
+               make it negative; the next try then waits 16 calls, 32, 64, ... */
+            if (lost < 0.5 * el) lost = 0.5 * el;
             if (c->streak < 10) c->streak++;
         }
         /* the next try waits 16x what a try costs, twice as long after each try
@@ -4691,14 +4777,16 @@ static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
            time, and less while the machine stays the same */
         c->wait = 16.0 * (lost > 0.0 ? lost : 0.0) * (double)(1 << c->streak);
         c->spent = 0.0;
-        c->tried = 1;
     } else {
-        /* a running average of the count in use; much slower than the other
-           count measured last (a neighbour came or went): switch now */
+        /* a running average of the count in use; all threads much slower than
+           one thread measured last (a neighbour came): one thread now. Never
+           the other way: a call on one thread that got slower means a busier
+           machine, no reason for more threads (and the time of all threads it
+           would compare with may be old, or the guess of a try given up) */
         c->sec[c->use] = 0.875 * c->sec[c->use] + 0.125 * (el / k->n_tok);
         c->spent += el;
-        if (c->sec[!c->use] > 0.0 && c->sec[c->use] > 1.5 * c->sec[!c->use]) {
-            c->use = !c->use;
+        if (c->use == 0 && c->sec[1] > 0.0 && c->sec[0] > 1.5 * c->sec[1]) {
+            c->use = 1;
             c->streak = 0;
             c->spent = 0.0;
         }
@@ -4709,7 +4797,7 @@ static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
 typedef struct mamba__thr_call {
     int unused;
 } mamba__thr_call;
-#define mamba__thr_begin(c, k, n) ((void)(c), (void)(k), (void)(n))
+#define mamba__thr_begin(c, k, n, parts) ((void)(c), (void)(k), (void)(n), (void)(parts))
 #define mamba__thr_progress(c, k, done, total) ((void)(c), (void)(k), (void)(done), (void)(total))
 #define mamba__thr_end(c, k) ((void)(c), (void)(k))
 #endif
@@ -4790,6 +4878,24 @@ struct mamba__arch_ops {
     int norm_dbc; /* Falcon-Mamba: RMS-normalise delta, B and C (no weight) before use */
 };
 
+/* The last step of every block: u = out_proj(y), then r = r + u in fp32
+   (the residual stream), token by token across threads for a block of T. */
+static void mamba__out_residual(const mamba__acts *a, const mamba_layer *L, int dm, int di)
+{
+    const int T = a->T;
+    int t;
+    int mamba__par = T > 1;
+    (void)mamba__par;
+    mamba__linear(a, a->u, dm, &L->out_proj, L->out_proj_bias, a->y, di);
+    MAMBA__PARALLEL_FOR_IF
+    for (t = 0; t < T; t++) {
+        float *r = a->r + (size_t)t * dm;
+        const float *u = a->u + (size_t)t * dm;
+        int i;
+        for (i = 0; i < dm; i++) r[i] += u[i];
+    }
+}
+
 /* One Mamba block (MixerModel's Block with Mamba as its mixer) over the T
    tokens of a, in place on the residual stream a->r. mixer_seq_simple.Block:
    residual add, then norm, then mixer; written here as r = r + mixer(norm(r)),
@@ -4833,23 +4939,10 @@ static void mamba__block_mamba1(const mamba_model *m, mamba_state *s, int l, con
     MAMBA__PARALLEL_FOR_IF
     for (t = 0; t < T; t++) mamba__softplus_n(a->delta + (size_t)t * di, di);
     /* h = exp(Delta A) h + Delta B x;  y = C h + D x   (one head per channel) */
-    io.n_head = di;
-    io.head_dim = 1;
-    io.n_group = 1;
-    io.d_state = N;
-    io.a_per_state = 1;
-    io.d_per_channel = 0;
-    io.A = L->A;
-    io.D = L->D;
-    io.h = h;
-    io.x = a->xz;
-    io.ldx = (size_t)ldxz;
-    io.delta = a->delta;
+    mamba__ssm_step_io(&io, a->y, h, a->xz, a->delta, L->A, a->dbc + R, a->dbc + R + N, L->D, di, N);
+    io.ldx = (size_t)ldxz; /* T rows: the strides of a's rows */
     io.ldd = (size_t)di;
-    io.B = a->dbc + R;
-    io.C = a->dbc + R + N;
     io.ldbc = (size_t)ldbc;
-    io.y = a->y;
     io.ldy = (size_t)di;
     mamba__scan(&io, T, a->batched);
     if (s->observer) mamba__observe(m, s, l, a->xz, a->xz + di, io.B, io.C, h); /* T = 1: see mamba_forward */
@@ -4857,14 +4950,7 @@ static void mamba__block_mamba1(const mamba_model *m, mamba_state *s, int l, con
     MAMBA__PARALLEL_FOR_IF
     for (t = 0; t < T; t++) mamba__gate(a->y + (size_t)t * di, a->xz + (size_t)t * ldxz + di, di);
     /* r = r + out_proj(y)                           out = self.out_proj(y); residual add in fp32 */
-    mamba__linear(a, a->u, dm, &L->out_proj, L->out_proj_bias, a->y, di);
-    MAMBA__PARALLEL_FOR_IF
-    for (t = 0; t < T; t++) {
-        float *r = a->r + (size_t)t * dm;
-        const float *u = a->u + (size_t)t * dm;
-        int i;
-        for (i = 0; i < dm; i++) r[i] += u[i];
-    }
+    mamba__out_residual(a, L, dm, di);
 }
 
 /* One Mamba-2 block (MixerModel's Block with Mamba2 as its mixer: the
@@ -4928,14 +5014,7 @@ static void mamba__block_mamba2(const mamba_model *m, mamba_state *s, int l, con
         mamba__gated_norm(a->y + (size_t)t * di, a->xz + (size_t)t * (size_t)ldxz, L->gate_norm, di, G,
                           cfg->mixer_rms_eps, cfg->norm_before_gate);
     /* r = r + out_proj(y)                           out = self.out_proj(y); residual add in fp32 */
-    mamba__linear(a, a->u, dm, &L->out_proj, L->out_proj_bias, a->y, di);
-    MAMBA__PARALLEL_FOR_IF
-    for (t = 0; t < T; t++) {
-        float *r = a->r + (size_t)t * dm;
-        const float *u = a->u + (size_t)t * dm;
-        int i;
-        for (i = 0; i < dm; i++) r[i] += u[i];
-    }
+    mamba__out_residual(a, L, dm, di);
 }
 
 /* The one place that chooses a block per architecture (the loader has
@@ -4970,7 +5049,7 @@ MAMBA_API mamba_result mamba_step(const mamba_model *m, mamba_state *s, int toke
     ops = mamba__arch_of(cfg->arch);
     MAMBA_ASSERT(ops != NULL); /* a loaded model has a known arch */
 
-    mamba__thr_begin(&s->threads[0], &thr, 1); /* >>threads: all threads, or one */
+    mamba__thr_begin(&s->threads[0], &thr, 1, cfg->n_layer + 1); /* >>threads: all threads, or one */
     a.T = 1;
     a.batched = 0;
     a.r = s->r;
@@ -5506,29 +5585,40 @@ MAMBA_API mamba_result mamba_state_init(mamba_state *s, const mamba_model *m, vo
     return MAMBA_OK;
 }
 
-MAMBA_API mamba_result mamba_state_new(mamba_state *s, const mamba_model *m)
+/* The two halves that every _new / _free pair shares (state, checkpoints).
+   mamba__own: the caller's _init (result r) ran on mem from MAMBA_MALLOC;
+   keep mem in *owned for the _free call, or give it back if r is an error.
+   mamba__disown: free what an object owns, then zero the object (size bytes). */
+static mamba_result mamba__own(void **owned, void *mem, mamba_result r)
 {
-    void *mem;
-    size_t bytes;
-    mamba_result r;
-    if (!s || !m || !m->data) return MAMBA_ERR_INVALID_ARG;
-    bytes = mamba_state_size(m);
-    mem = MAMBA_MALLOC(bytes);
-    if (!mem) return MAMBA_ERR_OUT_OF_MEMORY;
-    r = mamba_state_init(s, m, mem, bytes);
     if (r != MAMBA_OK) {
         MAMBA_FREE(mem);
         return r;
     }
-    s->owned = mem;
+    *owned = mem;
     return MAMBA_OK;
+}
+
+static void mamba__disown(void *owned, void *object, size_t size)
+{
+    if (owned) MAMBA_FREE(owned);
+    memset(object, 0, size);
+}
+
+MAMBA_API mamba_result mamba_state_new(mamba_state *s, const mamba_model *m)
+{
+    void *mem;
+    size_t bytes;
+    if (!s || !m || !m->data) return MAMBA_ERR_INVALID_ARG;
+    bytes = mamba_state_size(m);
+    mem = MAMBA_MALLOC(bytes);
+    if (!mem) return MAMBA_ERR_OUT_OF_MEMORY;
+    return mamba__own(&s->owned, mem, mamba_state_init(s, m, mem, bytes));
 }
 
 MAMBA_API void mamba_state_free(mamba_state *s)
 {
-    if (!s) return;
-    if (s->owned) MAMBA_FREE(s->owned);
-    memset(s, 0, sizeof *s);
+    if (s) mamba__disown(s->owned, s, sizeof *s);
 }
 
 MAMBA_API void mamba_state_reset(mamba_state *s)
@@ -5581,10 +5671,11 @@ MAMBA_API mamba_result mamba_state_copy(mamba_state *dst, const mamba_state *src
    chunked "SSD" form (the scan as masked matrix products over chunks of Q
    tokens) was measured on paper against this: per token and head it costs
    Q P + 2 N P multiply-adds, against the recurrence's 2 N P and a multiply,
-   which mamba__scan_head16 issues at the FMA unit's rate (0.065 ns a state
-   on mamba2-130m's shapes: 0.31 ms of a 4.8 ms prompt token, about 7%); at
-   Q = 64, P = 64, N = 128 the SSD form would save at most 17% of those 7%,
-   so the exact recurrence stays (README, Speed). */
+   which mamba__scan_head16 issues with its state in registers (15% of a
+   512-token prompt's CPU time on mamba2-130m's shapes, f32, one thread,
+   docs/kernels-notes.md); at Q = 64, P = 64, N = 128 the SSD form would
+   save at most 17% of those 15%, so the exact recurrence stays (README,
+   Speed). */
 
 
 /* T*n floats rounded up to a 64-byte multiple; 0 on overflow. */
@@ -5694,7 +5785,7 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
         const int nb = n - b0 < T ? n - b0 : T;
         mamba__thr_call thr;
         int t;
-        mamba__thr_begin(&s->threads[1], &thr, nb); /* >>threads, per block */
+        mamba__thr_begin(&s->threads[1], &thr, nb, cfg->n_layer + 1); /* >>threads, per block */
         /* r[t] = embedding[token t], widened from any dtype as mamba_step() does */
         for (t = 0; t < nb; t++)
             mamba__dequant_row(b.r + (size_t)t * (size_t)cfg->d_model, &m->embedding, tokens[b0 + t]);
@@ -5998,26 +6089,18 @@ MAMBA_API mamba_result mamba_checkpoints_new(mamba_checkpoints *c, const mamba_m
 {
     size_t bytes;
     void *mem;
-    mamba_result r;
     if (!c || !m || !m->data) return MAMBA_ERR_INVALID_ARG;
     bytes = mamba_checkpoints_size(m, capacity, max_tokens);
     if (!bytes) return MAMBA_ERR_INVALID_ARG;
     mem = MAMBA_MALLOC(bytes);
     if (!mem) return MAMBA_ERR_OUT_OF_MEMORY;
-    r = mamba_checkpoints_init(c, m, capacity, max_tokens, interval, flags, mem, bytes);
-    if (r != MAMBA_OK) {
-        MAMBA_FREE(mem);
-        return r;
-    }
-    c->owned = mem;
-    return MAMBA_OK;
+    return mamba__own(&c->owned, mem,
+                      mamba_checkpoints_init(c, m, capacity, max_tokens, interval, flags, mem, bytes));
 }
 
 MAMBA_API void mamba_checkpoints_free(mamba_checkpoints *c)
 {
-    if (!c) return;
-    if (c->owned) MAMBA_FREE(c->owned);
-    memset(c, 0, sizeof *c);
+    if (c) mamba__disown(c->owned, c, sizeof *c);
 }
 
 MAMBA_API void mamba_checkpoints_clear(mamba_checkpoints *c)
