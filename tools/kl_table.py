@@ -16,7 +16,7 @@ exactly the same ids.
     --kl-divergence against its own f32 run); its numbers are parsed from
     llama-perplexity's output;
   - a LABEL=FILE.mamba is evaluated by mamba.h (build/logits: the prompt
-    path mamba_forward(), or mamba_step() with --step) against the first
+    path mamba_forward(), or mamba_step() for the labels --step names) against the first
     .mamba given, which should be the f32 one. FILE.mamba@SRC.gguf takes
     the bits per weight from SRC (a GGUF converted to .mamba keeps a
     Q4_K matrix as f32, which holds its values exactly).
@@ -26,7 +26,7 @@ is also compared with llama.cpp's f32 run (its base file), which checks
 that the two programs compute the same model.
 
 usage: kl_table.py --llama-perplexity BIN --base-gguf F32.gguf --text TEXT --work DIR
-                   [--ctx 1024] [--chunks 4] [--logits build/logits] [--step]
+                   [--ctx 1024] [--chunks 4] [--logits build/logits] [--step LABEL,...|all]
                    LABEL=MODEL ...
 """
 import argparse
@@ -98,7 +98,7 @@ def log_softmax(z):
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
-def mamba_logprobs(args, model, chunks, n_vocab, first):
+def mamba_logprobs(args, model, chunks, n_vocab, first, step):
     """log-probs (float64) of the scored rows of every chunk, from build/logits."""
     out = []
     for k, ids in enumerate(chunks):
@@ -106,7 +106,7 @@ def mamba_logprobs(args, model, chunks, n_vocab, first):
         lf = os.path.join(args.work, "logits.bin")
         with open(tf, "w") as f:
             f.write(" ".join(map(str, ids)))
-        cmd = [args.logits, model, "--tokens-file", tf, "--out", lf] + ([] if args.step else ["--forward"])
+        cmd = [args.logits, model, "--tokens-file", tf, "--out", lf] + ([] if step else ["--forward"])
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         z = np.fromfile(lf, np.float32).reshape(len(ids), -1)
         out.append(log_softmax(z[first:len(ids) - 1, :n_vocab]))
@@ -150,7 +150,9 @@ def main():
     ap.add_argument("--chunks", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--logits", default=os.path.join("build", "logits"))
-    ap.add_argument("--step", action="store_true", help="mamba.h: mamba_step() per token, not mamba_forward()")
+    ap.add_argument("--step", default="", metavar="LABEL,...",
+                    help="mamba.h: run these models through mamba_step() per token (the decoding path), "
+                    "not mamba_forward(); 'all' for every one")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     base_file = os.path.join(args.work, "base-c%d-n%d.kld" % (args.ctx, args.chunks))
@@ -171,9 +173,9 @@ def main():
             ids[0] = int(g.kv["tokenizer.ggml.bos_token_id"])
         chunks.append(ids)
     first = n_ctx // 2
-    print("%d chunks of %d tokens, %d scored (llama.cpp's positions), %s, mamba.h via %s"
-          % (n_chunk, n_ctx, len(llama_base), "BOS first" if add_bos else "no BOS",
-             "mamba_step()" if args.step else "mamba_forward()"))
+    stepped = set(args.step.split(",")) if args.step else set()
+    print("%d chunks of %d tokens, %d scored (llama.cpp's positions), %s; mamba.h via mamba_forward() unless "
+          "marked (step)" % (n_chunk, n_ctx, len(llama_base), "BOS first" if add_bos else "no BOS"))
     print("| weights | evaluated by | bits/weight | mean KL vs f32 (nats) | top-1 agreement |")
     print("|---|---|---:|---:|---:|")
     base = None
@@ -186,8 +188,9 @@ def main():
             who = "llama.cpp"
         else:
             bpw = gguf_bpw(src) if src else mamba_bpw(path)
-            lp = mamba_logprobs(args, path, chunks, n_vocab, first)
-            who = "mamba.h"
+            step = "all" in stepped or label in stepped
+            lp = mamba_logprobs(args, path, chunks, n_vocab, first, step)
+            who = "mamba.h (step)" if step else "mamba.h"
             if base is None:
                 base = lp
                 x = kl_top1(llama_base.astype(np.float64), lp, -16.0)
