@@ -234,8 +234,9 @@ def check_sp_tokenizer(build):
     packed tokenizer must give Hugging Face's ids for every reference vector
     of tests/data/tok/mistral_v1 except the texts with "\r" after such a
     piece, which must decode back to their text; and scores that are all
-    equal (llama.cpp's LlamaHfVocab writes -1000 for every piece) must be
-    refused with an error, not turned into a wrong tokenizer."""
+    equal (llama.cpp's LlamaHfVocab writes -1000 for every piece), a score
+    list of the wrong length or with a NaN, a byte token missing and two
+    unknown tokens must each be refused with an error."""
     import json
     import tokpack
     tok_dir = os.path.join(ROOT, "tests", "data", "tok", "mistral_v1")
@@ -281,14 +282,21 @@ def check_sp_tokenizer(build):
            "%d decodes as Hugging Face's, %d texts with \\r round-trip"
            % (n, len(got), len(extra), len(set(x.replace(" ", "") for x in extra)), n_text - len(cr), n_text,
               len(vec) - n_text, len(cr)))
-    g.kv["tokenizer.ggml.scores"] = np.full(n, -1000.0, np.float32)
-    try:
-        gguf.tokenizer_json(m)
-        return False, "equal scores were accepted"
-    except gguf.GGUFError as e:
-        if "cannot be recovered" not in str(e):
-            return False, "equal scores: unexpected error %s" % e
-    return True, msg + "; equal scores refused"
+    scores, types = g.kv["tokenizer.ggml.scores"], g.kv["tokenizer.ggml.token_type"]
+    bad = [("equal scores", "cannot be recovered", np.full(n, -1000.0, np.float32), types),
+           ("scores one short", "one float per token", scores[:-1], types),
+           ("a NaN score", "NaN", np.where(np.arange(n) == 500, np.nan, scores).astype(np.float32), types),
+           ("255 byte tokens", "byte fallback needs", scores, np.where(np.arange(n) == 3, 1, types)),
+           ("two unknown tokens", "type unknown", scores, np.where(np.arange(n) == 1, 2, types))]
+    for what, want_err, sc, ty in bad:
+        g.kv["tokenizer.ggml.scores"], g.kv["tokenizer.ggml.token_type"] = sc, ty
+        try:
+            gguf.tokenizer_json(m)
+            return False, "%s: accepted" % what
+        except gguf.GGUFError as e:
+            if want_err not in str(e):
+                return False, "%s: unexpected error %s" % (what, e)
+    return True, msg + "; refused with an error: " + ", ".join(b[0] for b in bad)
 
 
 def main():
