@@ -3915,11 +3915,12 @@ static void mamba__fw_matmul(float *out, int ldo, const mamba_matrix *W, const f
     const int ng = (rows + MAMBA__FW_MR - 1) / MAMBA__FW_MR;
     const int per = ng / 8 < 1 ? 1 : ng / 8 > MAMBA__FW_MC ? MAMBA__FW_MC : ng / 8;
     const int rpi = per * MAMBA__FW_MR, ni = (rows + rpi - 1) / rpi;
-    /* an item's tokens: their packed inputs (ts x K floats) about 2 MB,
-       which every item after it on the thread, the next rows, finds again
-       in L2; when one item took all the block's tokens, the inputs of a
-       512-token block (3 to 6 MB on mamba-790m's shapes) came from L3 for
-       every item (+2-4% on the 790m shapes, docs/kernels-notes.md) */
+    /* an item's tokens: as many (a multiple of 64, at most TSUB) as keep
+       their packed inputs (ts x K floats) within 2 MB, which the items
+       after it on the thread, the next rows, find again in L2; when one
+       item took all the block's tokens, the inputs of a 512-token block
+       (3 to 6 MB on mamba-790m's shapes) came from L3 for every item (the
+       790m prompt: 3-10% more tokens per CPU second, docs/kernels-notes.md) */
     const int tfit = (int)(((size_t)1 << 19) / (size_t)W->cols) & ~63;
     const int ts = tfit < 64 ? 64 : tfit > MAMBA__FW_TSUB ? MAMBA__FW_TSUB : tfit, nsb = (T + ts - 1) / ts;
     mamba__fw_pack_x(xt, X, ldx, W->cols, T);
