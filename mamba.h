@@ -4226,8 +4226,9 @@ static void mamba__fw_prefetch(const mamba_matrix *W, int r, int n, int k)
     }
 }
 
-/* Rows r0 .. r0+nrows-1 (nrows <= MC x MR) of the product for all T tokens
-   (xt: the packed inputs): one work item of mamba__fw_matmul(). The loops
+/* Rows r0 .. r0+nrows-1 (nrows <= MC x MR) of the product for tokens s0 ..
+   s0+ns-1 (s0 a multiple of 64, ns <= TSUB; xt: the packed inputs of all T
+   tokens): one work item of mamba__fw_matmul(). The loops
    are ordered so that every operand sits in the cache that suits how often
    it is read, as BLAS kernels do:
    - for a chunk of KC columns, the item's weights are widened once into
@@ -4239,12 +4240,12 @@ static void mamba__fw_prefetch(const mamba_matrix *W, int r, int n, int k)
      as a loop over all of K for one tile at a time does, it held the FMAs
      back to half their rate (the inputs of a block are 1.5 to 3 MB for
      mamba-790m's shapes: beyond L2);
-   - the running sums res (the item's rows x 256 tokens, 48 KB) are read
+   - the running sums res (the item's rows x up to 256 tokens, 48 KB) are read
      and written once per chain of 32 columns, and written to out at the
      end, 48 floats of a token in a row.
    Stack: wb and res, 72 KB. */
 static void mamba__fw_rowblock(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *xt, int T,
-                               int r0, int nrows)
+                               int s0, int ns, int r0, int nrows)
 {
     const int K = W->cols, ng = (nrows + MAMBA__FW_MR - 1) / MAMBA__FW_MR;
     /* f32 rows are used where they lie (no copy; the last tile must not
@@ -4253,45 +4254,42 @@ static void mamba__fw_rowblock(float *out, int ldo, const mamba_matrix *W, const
     const int ldw = direct ? K : MAMBA__FW_KC;
     float wb[MAMBA__FW_MC * MAMBA__FW_MR * MAMBA__FW_KC];
     float res[MAMBA__FW_MC * MAMBA__FW_MR * MAMBA__FW_TSUB];
-    int s0, k0, t0, g, i, t;
+    int k0, t0, g, i, t;
     /* rows past the matrix are zeros, computed and dropped */
     if (nrows < ng * MAMBA__FW_MR)
         memset(wb + (size_t)nrows * MAMBA__FW_KC, 0, sizeof(float) * (size_t)(ng * MAMBA__FW_MR - nrows) * MAMBA__FW_KC);
-    for (s0 = 0; s0 < T; s0 += MAMBA__FW_TSUB) {
-        const int ns = T - s0 < MAMBA__FW_TSUB ? T - s0 : MAMBA__FW_TSUB;
-        for (k0 = 0; k0 < K; k0 += MAMBA__FW_KC) {
-            const int kc = K - k0 < MAMBA__FW_KC ? K - k0 : MAMBA__FW_KC;
-            if (!direct)
-                for (i = 0; i < nrows; i++) mamba__dequant_cols(wb + (size_t)i * MAMBA__FW_KC, W, r0 + i, k0, kc);
-            /* s0 is a multiple of 64, so 64-token steps meet the panels */
-            for (t0 = s0; t0 < s0 + ns;) {
-                const int w = T - t0 >= 64 ? 64 : 16;
-                const float *xp = xt + (size_t)K * (size_t)t0 + (size_t)k0 * (size_t)w;
-                for (g = 0; g < ng; g++) {
-                    float *rg = res + (size_t)g * MAMBA__FW_MR * MAMBA__FW_TSUB + (t0 - s0);
-                    const float *wp = direct ? (const float *)W->data + (size_t)(r0 + g * MAMBA__FW_MR) * (size_t)K + k0
-                                             : wb + (size_t)g * MAMBA__FW_MR * MAMBA__FW_KC;
-                    if (t0 == s0 && k0 + kc < K) mamba__fw_prefetch(W, r0 + g * MAMBA__FW_MR, nrows - g * MAMBA__FW_MR, k0 + kc);
-                    if (w == 64) {
+    for (k0 = 0; k0 < K; k0 += MAMBA__FW_KC) {
+        const int kc = K - k0 < MAMBA__FW_KC ? K - k0 : MAMBA__FW_KC;
+        if (!direct)
+            for (i = 0; i < nrows; i++) mamba__dequant_cols(wb + (size_t)i * MAMBA__FW_KC, W, r0 + i, k0, kc);
+        /* s0 is a multiple of 64, so 64-token steps meet the panels */
+        for (t0 = s0; t0 < s0 + ns;) {
+            const int w = T - t0 >= 64 ? 64 : 16;
+            const float *xp = xt + (size_t)K * (size_t)t0 + (size_t)k0 * (size_t)w;
+            for (g = 0; g < ng; g++) {
+                float *rg = res + (size_t)g * MAMBA__FW_MR * MAMBA__FW_TSUB + (t0 - s0);
+                const float *wp = direct ? (const float *)W->data + (size_t)(r0 + g * MAMBA__FW_MR) * (size_t)K + k0
+                                         : wb + (size_t)g * MAMBA__FW_MR * MAMBA__FW_KC;
+                if (t0 == s0 && k0 + kc < K) mamba__fw_prefetch(W, r0 + g * MAMBA__FW_MR, nrows - g * MAMBA__FW_MR, k0 + kc);
+                if (w == 64) {
 #ifdef MAMBA__AVX512
-                        mamba__fw_tile64(rg, wp, ldw, xp, kc, k0 == 0);
+                    mamba__fw_tile64(rg, wp, ldw, xp, kc, k0 == 0);
 #else
-                        for (i = 0; i < 64; i += 16) mamba__fw_tile16(rg + i, wp, ldw, xp + i, 64, kc, k0 == 0);
+                    for (i = 0; i < 64; i += 16) mamba__fw_tile16(rg + i, wp, ldw, xp + i, 64, kc, k0 == 0);
 #endif
-                    } else
-                        mamba__fw_tile16(rg, wp, ldw, xp, 16, kc, k0 == 0);
-                }
-                t0 += w;
+                } else
+                    mamba__fw_tile16(rg, wp, ldw, xp, 16, kc, k0 == 0);
             }
+            t0 += w;
         }
-        for (t = 0; t < ns; t++) {
-            float *o = out + (size_t)(s0 + t) * (size_t)ldo + r0;
-            const float *rt = res + t;
-            if (bias)
-                for (i = 0; i < nrows; i++) o[i] = rt[(size_t)i * MAMBA__FW_TSUB] + bias[r0 + i];
-            else
-                for (i = 0; i < nrows; i++) o[i] = rt[(size_t)i * MAMBA__FW_TSUB];
-        }
+    }
+    for (t = 0; t < ns; t++) {
+        float *o = out + (size_t)(s0 + t) * (size_t)ldo + r0;
+        const float *rt = res + t;
+        if (bias)
+            for (i = 0; i < nrows; i++) o[i] = rt[(size_t)i * MAMBA__FW_TSUB] + bias[r0 + i];
+        else
+            for (i = 0; i < nrows; i++) o[i] = rt[(size_t)i * MAMBA__FW_TSUB];
     }
 }
 #endif /* MAMBA__SIMD */
@@ -4300,10 +4298,11 @@ static void mamba__fw_rowblock(float *out, int ldo, const mamba_matrix *W, const
    The block's F.linear: out = X W^T + b. out rows are ldo floats apart, X
    rows ldx floats apart (so a slice of a wider row can be an input); xt is
    scratch for the packed inputs (T rounded up to 16, times K floats).
-   Threads split the rows, 6 at a time. With AVX-512, AVX2 or NEON this is
-   the tiled product above, for every dtype; otherwise each (row, token) is
-   mamba__dot_row(), the decode dot product, 4 rows at a time so that they
-   stay in L1 while the block's tokens pass. */
+   Threads share items of rows (6 at a time) by tokens; each output is
+   summed within one item, whatever the split. With AVX-512, AVX2 or NEON
+   this is the tiled product above, for every dtype; otherwise each (row,
+   token) is mamba__dot_row(), the decode dot product, 4 rows at a time so
+   that they stay in L1 while the block's tokens pass. */
 static void mamba__fw_matmul(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *X, int ldx,
                              int T, float *xt)
 {
@@ -4315,9 +4314,21 @@ static void mamba__fw_matmul(float *out, int ldo, const mamba_matrix *W, const f
     const int ng = (rows + MAMBA__FW_MR - 1) / MAMBA__FW_MR;
     const int per = ng / 8 < 1 ? 1 : ng / 8 > MAMBA__FW_MC ? MAMBA__FW_MC : ng / 8;
     const int rpi = per * MAMBA__FW_MR, ni = (rows + rpi - 1) / rpi;
+    /* an item's tokens: as many (a multiple of 64, at most TSUB) as keep
+       their packed inputs (ts x K floats) within 2 MB, which the items
+       after it on the thread, the next rows, find again in L2; when one
+       item took all the block's tokens, the inputs of a 512-token block
+       (3 to 6 MB on mamba-790m's shapes) came from L3 for every item (the
+       790m prompt: 3-10% more tokens per CPU second, docs/kernels-notes.md) */
+    const int tfit = (int)(((size_t)1 << 19) / (size_t)W->cols) & ~63;
+    const int ts = tfit < 64 ? 64 : tfit > MAMBA__FW_TSUB ? MAMBA__FW_TSUB : tfit, nsb = (T + ts - 1) / ts;
     mamba__fw_pack_x(xt, X, ldx, W->cols, T);
     MAMBA__PARALLEL_FOR_DYN
-    for (q = 0; q < ni; q++) mamba__fw_rowblock(out, ldo, W, bias, xt, T, rpi * q, rows - rpi * q < rpi ? rows - rpi * q : rpi);
+    for (q = 0; q < ni * nsb; q++) {
+        const int sb = q / ni, ri = q - sb * ni; /* all rows of the first tokens, then the next tokens */
+        mamba__fw_rowblock(out, ldo, W, bias, xt, T, sb * ts, T - sb * ts < ts ? T - sb * ts : ts, rpi * ri,
+                           rows - rpi * ri < rpi ? rows - rpi * ri : rpi);
+    }
 #else
     const int nq = (rows + 3) / 4;
     (void)xt;
