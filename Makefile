@@ -33,7 +33,7 @@ $(BUILD)/%: bench/%.c mamba.h examples/svg.h | $(BUILD)
 # in each dtype (generated into build/, not committed), 1 and 2 threads, llama.cpp beside them
 # when LLAMA_BENCH names a llama-bench binary, and MODEL if it exists (bench/run.sh)
 .PHONY: bench
-bench: $(BUILD)/bench
+bench: $(BUILD)/bench $(BUILD)/busy
 	PYTHON="$(PYTHON)" BUILD="$(BUILD)" MODEL="$(MODEL)" LLAMA_BENCH="$(LLAMA_BENCH)" sh bench/run.sh
 
 # constant cost per token: step MODEL 100,000 tokens, time and memory at 1, 1k, 10k, 100k
