@@ -1538,15 +1538,18 @@ static MAMBA__INLINE __m256 mamba__vwiden(const void *w, int i, int dtype)
 #endif
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(p)), 16));
 }
-#elif defined(MAMBA__NEON)
+#elif defined(MAMBA__NEON) || defined(MAMBA__MVE)
+/* NEON and Helium (MVE) share the 4-lane operations; their horizontal sum
+   and widening load differ */
 #define MAMBA__VN 4
 typedef float32x4_t mamba__vf;
 #define MAMBA__VZERO() vdupq_n_f32(0.0f)
 #define MAMBA__VLOAD(p) vld1q_f32(p)
 #define MAMBA__VFMA(a, b, acc) vfmaq_f32(acc, a, b)
 #define MAMBA__VADD(a, b) vaddq_f32(a, b)
-#define MAMBA__VSUM(v) vaddvq_f32(v)
 #define MAMBA__VF16 1
+#if defined(MAMBA__NEON)
+#define MAMBA__VSUM(v) vaddvq_f32(v)
 /* fcvtl (exact); bfloat16 by a shift */
 static MAMBA__INLINE float32x4_t mamba__vwiden(const void *w, int i, int dtype)
 {
@@ -1554,7 +1557,7 @@ static MAMBA__INLINE float32x4_t mamba__vwiden(const void *w, int i, int dtype)
     if (dtype == MAMBA_DTYPE_F16) return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)w + i)));
     return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16((const uint16_t *)w + i), 16));
 }
-#elif defined(MAMBA__MVE)
+#else /* MAMBA__MVE */
 /* The sum of 4 lanes, in the pairwise order of the other paths (Helium has
    no floating-point add across lanes) */
 static float mamba__hsum_mve(float32x4_t v)
@@ -1588,19 +1591,12 @@ static MAMBA__INLINE float32x4_t mamba__load4_mve(const void *w, int i, int dtyp
     if (dtype == MAMBA_DTYPE_F16) return mamba__f16x4_mve(vldrhq_u32((const uint16_t *)w + i));
     return vreinterpretq_f32_u32(vshlq_n_u32(vldrhq_u32((const uint16_t *)w + i), 16));
 }
-
-#define MAMBA__VN 4
-typedef float32x4_t mamba__vf;
-#define MAMBA__VZERO() vdupq_n_f32(0.0f)
-#define MAMBA__VLOAD(p) vld1q_f32(p)
-#define MAMBA__VFMA(a, b, acc) vfmaq_f32(acc, a, b)
-#define MAMBA__VADD(a, b) vaddq_f32(a, b)
 #define MAMBA__VSUM(v) mamba__hsum_mve(v)
-#define MAMBA__VF16 1
 #define mamba__vwiden mamba__load4_mve
 /* eight vector registers: one row at a time (the weights are in flash, no
    streams to keep busy) */
 #define MAMBA__VROWS 1
+#endif
 #endif
 
 #ifdef MAMBA__VN
@@ -2816,6 +2812,21 @@ static float mamba__softplus(float v)
 #define MAMBA__EXP_P5 5.0000001201e-1f
 #define MAMBA__LN2_HI 0.693359375f
 #define MAMBA__LN2_LO (-2.12194440e-4f)
+/* From k = round(v / ln 2): r = v - k ln 2 (in two parts), then p = exp(r)
+   as the polynomial above, in one instruction set's FMA(a, b, c) = a b + c,
+   FNMA(a, b, c) = c - a b (both fused), MUL, ADD and SET1 (broadcast).
+   Written once; each path below expands it with its own intrinsics. */
+#define MAMBA__EXP_POLY(p, r, k, v, FMA, FNMA, MUL, ADD, SET1)        \
+    do {                                                              \
+        (r) = FNMA(k, SET1(MAMBA__LN2_HI), v);                        \
+        (r) = FNMA(k, SET1(MAMBA__LN2_LO), r);                        \
+        (p) = FMA(SET1(MAMBA__EXP_P0), r, SET1(MAMBA__EXP_P1));       \
+        (p) = FMA(p, r, SET1(MAMBA__EXP_P2));                         \
+        (p) = FMA(p, r, SET1(MAMBA__EXP_P3));                         \
+        (p) = FMA(p, r, SET1(MAMBA__EXP_P4));                         \
+        (p) = FMA(p, r, SET1(MAMBA__EXP_P5));                         \
+        (p) = FMA(p, MUL(r, r), ADD(r, SET1(1.0f)));                  \
+    } while (0)
 #if defined(MAMBA__AVX512)
 /* 16 lanes; _mm512_scalef_ps does p * 2^k including underflow to denormals
    and zero, so the clamps only keep k in range. */
@@ -2826,14 +2837,7 @@ static __m512 mamba__vexp16(__m512 v)
     v = _mm512_max_ps(v, _mm512_set1_ps(-104.0f)); /* below this exp is 0 in f32 */
     k = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.44269504089f)),
                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(MAMBA__LN2_HI), v);
-    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(MAMBA__LN2_LO), r);
-    p = _mm512_fmadd_ps(_mm512_set1_ps(MAMBA__EXP_P0), r, _mm512_set1_ps(MAMBA__EXP_P1));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(MAMBA__EXP_P2));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(MAMBA__EXP_P3));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(MAMBA__EXP_P4));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(MAMBA__EXP_P5));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    MAMBA__EXP_POLY(p, r, k, v, _mm512_fmadd_ps, _mm512_fnmadd_ps, _mm512_mul_ps, _mm512_add_ps, _mm512_set1_ps);
     return _mm512_scalef_ps(p, k);
 }
 
@@ -2879,18 +2883,14 @@ static __m256 mamba__vexp8(__m256 v)
     v = _mm256_max_ps(v, _mm256_set1_ps(-87.3f));
     k = _mm256_round_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504089f)),
                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(MAMBA__LN2_HI), v);
-    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(MAMBA__LN2_LO), r);
-    p = _mm256_fmadd_ps(_mm256_set1_ps(MAMBA__EXP_P0), r, _mm256_set1_ps(MAMBA__EXP_P1));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(MAMBA__EXP_P2));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(MAMBA__EXP_P3));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(MAMBA__EXP_P4));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(MAMBA__EXP_P5));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    MAMBA__EXP_POLY(p, r, k, v, _mm256_fmadd_ps, _mm256_fnmadd_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_set1_ps);
     e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 #elif defined(MAMBA__NEON)
+/* NEON's fused forms take the addend first: vfmaq_f32(c, a, b) = c + a b */
+#define MAMBA__NEON_FMA(a, b, c) vfmaq_f32(c, a, b)
+#define MAMBA__NEON_FNMA(a, b, c) vfmsq_f32(c, a, b)
 /* 4 lanes, the same reduction and polynomial as mamba__vexp8(). */
 static float32x4_t mamba__vexp4(float32x4_t v)
 {
@@ -2899,14 +2899,7 @@ static float32x4_t mamba__vexp4(float32x4_t v)
     v = vminq_f32(v, vdupq_n_f32(88.3f));
     v = vmaxq_f32(v, vdupq_n_f32(-87.3f));
     k = vrndnq_f32(vmulq_f32(v, vdupq_n_f32(1.44269504089f)));
-    r = vfmsq_f32(v, k, vdupq_n_f32(MAMBA__LN2_HI)); /* v - k ln2, in two parts */
-    r = vfmsq_f32(r, k, vdupq_n_f32(MAMBA__LN2_LO));
-    p = vfmaq_f32(vdupq_n_f32(MAMBA__EXP_P1), vdupq_n_f32(MAMBA__EXP_P0), r);
-    p = vfmaq_f32(vdupq_n_f32(MAMBA__EXP_P2), p, r);
-    p = vfmaq_f32(vdupq_n_f32(MAMBA__EXP_P3), p, r);
-    p = vfmaq_f32(vdupq_n_f32(MAMBA__EXP_P4), p, r);
-    p = vfmaq_f32(vdupq_n_f32(MAMBA__EXP_P5), p, r);
-    p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), p, vmulq_f32(r, r));
+    MAMBA__EXP_POLY(p, r, k, v, MAMBA__NEON_FMA, MAMBA__NEON_FNMA, vmulq_f32, vaddq_f32, vdupq_n_f32);
     e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(k), vdupq_n_s32(127)), 23);
     return vmulq_f32(p, vreinterpretq_f32_s32(e));
 }
@@ -2935,23 +2928,28 @@ static float32x4_t mamba__vexp4(float32x4_t v)
 }
 #endif
 
-/* v[i] = SiLU(v[i]) for i < n: 16 at a time with AVX-512. */
+/* v[i] = f16(v[i]) for the whole groups of 16 from i on (AVX-512), leaving
+   i after them; the scalar loop that follows does the rest. */
+#if defined(MAMBA__AVX512)
+#define MAMBA__MAP16(f16, v, i, n) \
+    for (; (i) + 16 <= (n); (i) += 16) _mm512_storeu_ps((v) + (i), (f16)(_mm512_loadu_ps((v) + (i))))
+#else
+#define MAMBA__MAP16(f16, v, i, n) (void)0
+#endif
+
+/* v[i] = SiLU(v[i]) for i < n */
 static void mamba__silu_n(float *v, int n)
 {
     int i = 0;
-#if defined(MAMBA__AVX512)
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(v + i, mamba__silu16(_mm512_loadu_ps(v + i)));
-#endif
+    MAMBA__MAP16(mamba__silu16, v, i, n);
     for (; i < n; i++) v[i] = mamba__silu(v[i]);
 }
 
-/* v[i] = softplus(v[i]) for i < n: 16 at a time with AVX-512. */
+/* v[i] = softplus(v[i]) for i < n */
 static void mamba__softplus_n(float *v, int n)
 {
     int i = 0;
-#if defined(MAMBA__AVX512)
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(v + i, mamba__softplus16(_mm512_loadu_ps(v + i)));
-#endif
+    MAMBA__MAP16(mamba__softplus16, v, i, n);
     for (; i < n; i++) v[i] = mamba__softplus(v[i]);
 }
 
@@ -3437,7 +3435,9 @@ static void mamba__scan(const mamba__scan_io *s, int T, int batched)
     }
 }
 
-/* One token of Mamba-1 for every channel, gate included (the shape
+/* The scan of Mamba-1 (heads = d_inner, head size 1, one group, A per
+   (channel, state)) for one token (strides 0; mamba__block_mamba1 sets its
+   rows'). Then one token of it for every channel, gate included (the shape
    tests/test_simd.c and test_kernels.c hold the kernels to): the fast
    kernels, and the reference. */
 static void mamba__ssm_step_io(mamba__scan_io *io, float *y, float *h, const float *x, const float *delta,
@@ -4461,6 +4461,24 @@ struct mamba__arch_ops {
     int norm_dbc; /* Falcon-Mamba: RMS-normalise delta, B and C (no weight) before use */
 };
 
+/* The last step of every block: u = out_proj(y), then r = r + u in fp32
+   (the residual stream), token by token across threads for a block of T. */
+static void mamba__out_residual(const mamba__acts *a, const mamba_layer *L, int dm, int di)
+{
+    const int T = a->T;
+    int t;
+    int mamba__par = T > 1;
+    (void)mamba__par;
+    mamba__linear(a, a->u, dm, &L->out_proj, L->out_proj_bias, a->y, di);
+    MAMBA__PARALLEL_FOR_IF
+    for (t = 0; t < T; t++) {
+        float *r = a->r + (size_t)t * dm;
+        const float *u = a->u + (size_t)t * dm;
+        int i;
+        for (i = 0; i < dm; i++) r[i] += u[i];
+    }
+}
+
 /* One Mamba block (MixerModel's Block with Mamba as its mixer) over the T
    tokens of a, in place on the residual stream a->r. mixer_seq_simple.Block:
    residual add, then norm, then mixer; written here as r = r + mixer(norm(r)),
@@ -4504,23 +4522,10 @@ static void mamba__block_mamba1(const mamba_model *m, mamba_state *s, int l, con
     MAMBA__PARALLEL_FOR_IF
     for (t = 0; t < T; t++) mamba__softplus_n(a->delta + (size_t)t * di, di);
     /* h = exp(Delta A) h + Delta B x;  y = C h + D x   (one head per channel) */
-    io.n_head = di;
-    io.head_dim = 1;
-    io.n_group = 1;
-    io.d_state = N;
-    io.a_per_state = 1;
-    io.d_per_channel = 0;
-    io.A = L->A;
-    io.D = L->D;
-    io.h = h;
-    io.x = a->xz;
-    io.ldx = (size_t)ldxz;
-    io.delta = a->delta;
+    mamba__ssm_step_io(&io, a->y, h, a->xz, a->delta, L->A, a->dbc + R, a->dbc + R + N, L->D, di, N);
+    io.ldx = (size_t)ldxz; /* T rows: the strides of a's rows */
     io.ldd = (size_t)di;
-    io.B = a->dbc + R;
-    io.C = a->dbc + R + N;
     io.ldbc = (size_t)ldbc;
-    io.y = a->y;
     io.ldy = (size_t)di;
     mamba__scan(&io, T, a->batched);
     if (s->observer) mamba__observe(m, s, l, a->xz, a->xz + di, io.B, io.C, h); /* T = 1: see mamba_forward */
@@ -4528,14 +4533,7 @@ static void mamba__block_mamba1(const mamba_model *m, mamba_state *s, int l, con
     MAMBA__PARALLEL_FOR_IF
     for (t = 0; t < T; t++) mamba__gate(a->y + (size_t)t * di, a->xz + (size_t)t * ldxz + di, di);
     /* r = r + out_proj(y)                           out = self.out_proj(y); residual add in fp32 */
-    mamba__linear(a, a->u, dm, &L->out_proj, L->out_proj_bias, a->y, di);
-    MAMBA__PARALLEL_FOR_IF
-    for (t = 0; t < T; t++) {
-        float *r = a->r + (size_t)t * dm;
-        const float *u = a->u + (size_t)t * dm;
-        int i;
-        for (i = 0; i < dm; i++) r[i] += u[i];
-    }
+    mamba__out_residual(a, L, dm, di);
 }
 
 /* One Mamba-2 block (MixerModel's Block with Mamba2 as its mixer: the
@@ -4599,14 +4597,7 @@ static void mamba__block_mamba2(const mamba_model *m, mamba_state *s, int l, con
         mamba__gated_norm(a->y + (size_t)t * di, a->xz + (size_t)t * (size_t)ldxz, L->gate_norm, di, G,
                           cfg->mixer_rms_eps, cfg->norm_before_gate);
     /* r = r + out_proj(y)                           out = self.out_proj(y); residual add in fp32 */
-    mamba__linear(a, a->u, dm, &L->out_proj, L->out_proj_bias, a->y, di);
-    MAMBA__PARALLEL_FOR_IF
-    for (t = 0; t < T; t++) {
-        float *r = a->r + (size_t)t * dm;
-        const float *u = a->u + (size_t)t * dm;
-        int i;
-        for (i = 0; i < dm; i++) r[i] += u[i];
-    }
+    mamba__out_residual(a, L, dm, di);
 }
 
 /* The one place that chooses a block per architecture (the loader has
@@ -5177,29 +5168,40 @@ MAMBA_API mamba_result mamba_state_init(mamba_state *s, const mamba_model *m, vo
     return MAMBA_OK;
 }
 
-MAMBA_API mamba_result mamba_state_new(mamba_state *s, const mamba_model *m)
+/* The two halves that every _new / _free pair shares (state, checkpoints).
+   mamba__own: the caller's _init (result r) ran on mem from MAMBA_MALLOC;
+   keep mem in *owned for the _free call, or give it back if r is an error.
+   mamba__disown: free what an object owns, then zero the object (size bytes). */
+static mamba_result mamba__own(void **owned, void *mem, mamba_result r)
 {
-    void *mem;
-    size_t bytes;
-    mamba_result r;
-    if (!s || !m || !m->data) return MAMBA_ERR_INVALID_ARG;
-    bytes = mamba_state_size(m);
-    mem = MAMBA_MALLOC(bytes);
-    if (!mem) return MAMBA_ERR_OUT_OF_MEMORY;
-    r = mamba_state_init(s, m, mem, bytes);
     if (r != MAMBA_OK) {
         MAMBA_FREE(mem);
         return r;
     }
-    s->owned = mem;
+    *owned = mem;
     return MAMBA_OK;
+}
+
+static void mamba__disown(void *owned, void *object, size_t size)
+{
+    if (owned) MAMBA_FREE(owned);
+    memset(object, 0, size);
+}
+
+MAMBA_API mamba_result mamba_state_new(mamba_state *s, const mamba_model *m)
+{
+    void *mem;
+    size_t bytes;
+    if (!s || !m || !m->data) return MAMBA_ERR_INVALID_ARG;
+    bytes = mamba_state_size(m);
+    mem = MAMBA_MALLOC(bytes);
+    if (!mem) return MAMBA_ERR_OUT_OF_MEMORY;
+    return mamba__own(&s->owned, mem, mamba_state_init(s, m, mem, bytes));
 }
 
 MAMBA_API void mamba_state_free(mamba_state *s)
 {
-    if (!s) return;
-    if (s->owned) MAMBA_FREE(s->owned);
-    memset(s, 0, sizeof *s);
+    if (s) mamba__disown(s->owned, s, sizeof *s);
 }
 
 MAMBA_API void mamba_state_reset(mamba_state *s)
@@ -5669,26 +5671,18 @@ MAMBA_API mamba_result mamba_checkpoints_new(mamba_checkpoints *c, const mamba_m
 {
     size_t bytes;
     void *mem;
-    mamba_result r;
     if (!c || !m || !m->data) return MAMBA_ERR_INVALID_ARG;
     bytes = mamba_checkpoints_size(m, capacity, max_tokens);
     if (!bytes) return MAMBA_ERR_INVALID_ARG;
     mem = MAMBA_MALLOC(bytes);
     if (!mem) return MAMBA_ERR_OUT_OF_MEMORY;
-    r = mamba_checkpoints_init(c, m, capacity, max_tokens, interval, flags, mem, bytes);
-    if (r != MAMBA_OK) {
-        MAMBA_FREE(mem);
-        return r;
-    }
-    c->owned = mem;
-    return MAMBA_OK;
+    return mamba__own(&c->owned, mem,
+                      mamba_checkpoints_init(c, m, capacity, max_tokens, interval, flags, mem, bytes));
 }
 
 MAMBA_API void mamba_checkpoints_free(mamba_checkpoints *c)
 {
-    if (!c) return;
-    if (c->owned) MAMBA_FREE(c->owned);
-    memset(c, 0, sizeof *c);
+    if (c) mamba__disown(c->owned, c, sizeof *c);
 }
 
 MAMBA_API void mamba_checkpoints_clear(mamba_checkpoints *c)
