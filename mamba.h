@@ -219,11 +219,11 @@
    next   Mamba-2 (arch 3, format version 2): mamba_step and mamba_forward
           with grouped B/C, a decay per head and the grouped gated RMSNorm;
           version-1 files load unchanged.
-          4-bit weights q4_0 and iq4_nl (dtypes 4, 5; GGUF Q4_0 / IQ4_NL load
-          bit for bit through tools/convert.py, which now reads GGUF).
           OpenMP beside a busy core: a call shorter than MAMBA_PAR_MIN_CALL
           (4 ms on one thread) runs on one thread; longer ones are timed
           (>>threads), so 2 threads are not slower than 1 there.
+          4-bit weights q4_0 and iq4_nl (dtypes 4, 5; GGUF Q4_0 / IQ4_NL load
+          bit for bit through tools/convert.py, which now reads GGUF).
    0.1.0  first release: hostile-input loader, mamba_step, mamba_forward,
           f32/f16/bf16/q8 weights with SIMD kernels, samplers, GPT-NeoX BPE
           tokenizer, state snapshots.
