@@ -33,7 +33,7 @@ $(BUILD)/%: bench/%.c mamba.h examples/svg.h | $(BUILD)
 # in each dtype (generated into build/, not committed), 1 and 2 threads, llama.cpp beside them
 # when LLAMA_BENCH names a llama-bench binary, and MODEL if it exists (bench/run.sh)
 .PHONY: bench
-bench: $(BUILD)/bench
+bench: $(BUILD)/bench $(BUILD)/busy
 	PYTHON="$(PYTHON)" BUILD="$(BUILD)" MODEL="$(MODEL)" LLAMA_BENCH="$(LLAMA_BENCH)" sh bench/run.sh
 
 # batched decoding: N = 1..32 sequences at once on the 130m- and 790m-shaped models in every dtype,

@@ -219,6 +219,9 @@
    next   Mamba-2 (arch 3, format version 2): mamba_step and mamba_forward
           with grouped B/C, a decay per head and the grouped gated RMSNorm;
           version-1 files load unchanged.
+          OpenMP beside a busy core: a call shorter than MAMBA_PAR_MIN_CALL
+          (4 ms on one thread) runs on one thread; longer ones are timed
+          (>>threads), so 2 threads are not slower than 1 there.
           4-bit weights q4_0 and iq4_nl (dtypes 4, 5; GGUF Q4_0 / IQ4_NL load
           bit for bit through tools/convert.py, which now reads GGUF).
           mamba_step_batch: n sequences a token each, every weight read once
@@ -4715,12 +4718,13 @@ static void mamba__thr_begin(mamba_thread_choice *c, mamba__thr_call *k, int n_t
     k->t0 = omp_get_wtime();
     if (k->trying && k->arm == 0 && c->sec[1] > 0.0) {
         /* before trying all threads, time one empty fork/join: it costs what
-           every loop of the call would wait; a layer forks 4 (mamba_step) to
-           16 times (a block), so when one alone costs an eighth of a layer on
-           one thread, two threads lose the layer and the try is over before
-           any work (a quiet fork costs microseconds, a layer of the 130m
-           shapes 0.7 ms in mamba_step; beside a busy core the first layer of
-           a 64-token block took 500 ms on two threads, 21 ms on one) */
+           every loop of the call would wait. Two threads lose a layer when its
+           forks cost half of it on one thread; a layer forks about 4 times in
+           mamba_step and 16 in a block, so the try is over before any work
+           when one fork costs 1/8 of a layer (1/32 in a block). A quiet fork
+           costs microseconds, a layer of the 130m shapes 0.7 ms in
+           mamba_step; beside a busy core the first layer of a 64-token block
+           took 500 ms on two threads, 21 ms on one. */
         double fork;
 #pragma omp parallel
         {
@@ -4730,7 +4734,7 @@ static void mamba__thr_begin(mamba_thread_choice *c, mamba__thr_call *k, int n_t
             (void)id;
         }
         fork = omp_get_wtime() - k->t0;
-        if (fork > 0.125 * c->sec[1] * k->n_tok / (parts > 0 ? parts : 1)) {
+        if (fork > c->sec[1] * k->n_tok / (parts > 0 ? parts : 1) / (k->n_tok > 1 ? 32.0 : 8.0)) {
             c->sec[0] = c->sec[1] + fork / k->n_tok; /* at least that much slower */
             k->gave_up = 1;
             k->arm = 1;

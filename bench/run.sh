@@ -6,7 +6,8 @@
 # at 1 and 2 threads (every run re-measures the read bandwidth, a triad and
 # the FMA peak beside the model), then llama.cpp's llama-bench on GGUF files
 # of the same weights when LLAMA_BENCH names it, then the shipped model and
-# a busy-neighbour set. Figures are medians of $ROUNDS rounds with their
+# a busy-neighbour set (with build/busy: 2 threads against 1 call by call
+# beside the same neighbour). Figures are medians of $ROUNDS rounds with their
 # spread (min..max); "cores" is CPU time / wall time / threads: below 0.9
 # another program held a core and the figure is not the machine's.
 #   env: PYTHON, BUILD (build), BENCH_ARGS (extra args for build/bench),
@@ -160,6 +161,20 @@ if [ "${BUSY:-1}" != 0 ] && command -v taskset >/dev/null 2>&1 && [ "$(nproc 2>/
             line "$(basename "$m" .mamba), busy" "$row" "n/a"
         done
     done
+    # the rows above run 1 and then 2 threads, minutes apart on a shared host;
+    # build/busy alternates a 2-thread and a 1-thread state call by call in one
+    # process, so both see the same neighbour and the same load
+    if [ -x "$BUILD/busy" ]; then
+        echo
+        echo "the same neighbour, 2 threads and 1 alternating in one process (build/busy):"
+        for m in "$MODEL" "$BUILD/bench130m-f16.mamba"; do
+            [ -f "$m" ] || continue
+            taskset -c 1 awk 'BEGIN { for (;;); }' &
+            hog=$!
+            "$BUILD/busy" "$m" --rounds "$ROUNDS" --prompt "$PROMPT" --gen "$GEN" 2>&1 | grep -v '^ratio:' | tee -a "$LOG"
+            kill "$hog"; wait "$hog" 2>/dev/null
+        done
+    fi
 fi
 echo
 echo "full output of every run: $LOG"
