@@ -1240,23 +1240,19 @@ static int mamba__mul(size_t a, size_t b, size_t *out)
 }
 
 /* Make a model unusable and forget every pointer it holds into the bytes it
-   was loaded from (those may be unmapped or freed next), keeping only the
-   config, the error fields and what it owns (for mamba_model_close). */
+   was loaded from (those may be unmapped or freed next): every field of
+   mamba_model but the config, the error fields and what it owns (for
+   mamba_model_close). A NULL data is what makes every entry point refuse
+   the model; a new field that points into the bytes is zeroed here too. */
 static void mamba__forget(mamba_model *m)
 {
-    const mamba_config c = m->config;
-    const char *error = m->error, *error_role = m->error_role;
-    const int error_layer = m->error_layer, owned_kind = m->owned_kind;
-    void *owned = m->owned;
-    const size_t owned_bytes = m->owned_bytes;
-    memset(m, 0, sizeof *m);
-    m->config = c;
-    m->error = error;
-    m->error_role = error_role;
-    m->error_layer = error_layer;
-    m->owned = owned;
-    m->owned_bytes = owned_bytes;
-    m->owned_kind = owned_kind;
+    memset(&m->embedding, 0, sizeof m->embedding);
+    memset(&m->lm_head, 0, sizeof m->lm_head);
+    memset(m->layers, 0, sizeof m->layers);
+    m->norm_f = NULL;
+    m->tokenizer = NULL;
+    m->data = NULL;
+    m->tokenizer_bytes = m->size = 0;
 }
 
 /* Record why a load failed: a static string, kept in the object that failed
@@ -3119,17 +3115,20 @@ static void mamba__scan_scalar(const mamba__scan_io *s, int h0, int h1, int T)
 }
 
 /* One Mamba-1 channel, one token, the state index n in SIMD lanes:
-   mamba__scan_row_scalar() with astep 1. */
+   mamba__scan_row_scalar() with astep 1. AVX-512 takes 16 states at a
+   time, a short last group masked; AVX2 8 and NEON or Helium 4, the tail
+   by the reference (NEON and Helium take Delta and x as scalar operands:
+   Helium has eight vector registers, see its mamba__vexp4). */
 #define mamba__scan_channel_scalar(hc, Ac, dt, xc, B, C, d_state) \
     mamba__scan_row_scalar(hc, Ac, 1, dt, xc, B, C, d_state)
-#if defined(MAMBA__AVX512)
-/* 16 states at a time; a short last group is masked */
+#if defined(MAMBA__AVX512) || defined(MAMBA__AVX2) || defined(MAMBA__NEON) || defined(MAMBA__MVE)
 static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs, const float *B, const float *C,
                                  int d_state)
 {
+    int n;
+#if defined(MAMBA__AVX512)
     const __m512 dt = _mm512_set1_ps(dts), xc = _mm512_set1_ps(xs);
     __m512 acc = _mm512_setzero_ps();
-    int n;
     for (n = 0; n < d_state; n += 16) {
         __mmask16 k = (__mmask16)(d_state - n >= 16 ? 0xFFFFu : (1u << (d_state - n)) - 1u);
         __m512 hn = _mm512_maskz_loadu_ps(k, hc + n);
@@ -3140,16 +3139,9 @@ static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs
         acc = _mm512_fmadd_ps(hn, _mm512_maskz_loadu_ps(k, C + n), acc);
     }
     return _mm512_reduce_add_ps(acc);
-}
-#define MAMBA__HAVE_SCAN_CHANNEL 1
 #elif defined(MAMBA__AVX2)
-/* 8 states at a time, the tail by the reference */
-static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs, const float *B, const float *C,
-                                 int d_state)
-{
     const __m256 dt = _mm256_set1_ps(dts), xc = _mm256_set1_ps(xs);
     __m256 acc = _mm256_setzero_ps();
-    int n;
     for (n = 0; n + 8 <= d_state; n += 8) {
         __m256 dB = _mm256_mul_ps(dt, _mm256_loadu_ps(B + n));
         __m256 hn = _mm256_fmadd_ps(mamba__vexp8(_mm256_mul_ps(dt, _mm256_loadu_ps(Ac + n))),
@@ -3158,34 +3150,8 @@ static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs
         acc = _mm256_fmadd_ps(hn, _mm256_loadu_ps(C + n), acc);
     }
     return mamba__hsum256(acc) + mamba__scan_channel_scalar(hc + n, Ac + n, dts, xs, B + n, C + n, d_state - n);
-}
-#define MAMBA__HAVE_SCAN_CHANNEL 1
-#elif defined(MAMBA__NEON)
-/* 4 states at a time, the tail by the reference */
-static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs, const float *B, const float *C,
-                                 int d_state)
-{
-    const float32x4_t dt = vdupq_n_f32(dts), xc = vdupq_n_f32(xs);
+#else /* NEON, Helium */
     float32x4_t acc = vdupq_n_f32(0.0f);
-    int n;
-    for (n = 0; n + 4 <= d_state; n += 4) {
-        float32x4_t dB = vmulq_f32(dt, vld1q_f32(B + n));
-        float32x4_t hn = vfmaq_f32(vmulq_f32(dB, xc), mamba__vexp4(vmulq_f32(dt, vld1q_f32(Ac + n))),
-                                   vld1q_f32(hc + n));
-        vst1q_f32(hc + n, hn);
-        acc = vfmaq_f32(acc, hn, vld1q_f32(C + n));
-    }
-    return vaddvq_f32(acc) + mamba__scan_channel_scalar(hc + n, Ac + n, dts, xs, B + n, C + n, d_state - n);
-}
-#define MAMBA__HAVE_SCAN_CHANNEL 1
-#elif defined(MAMBA__MVE)
-/* 4 states at a time, the tail by the reference (NEON's form; Delta and x
-   as scalar operands, as in mamba__vexp4) */
-static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs, const float *B, const float *C,
-                                 int d_state)
-{
-    float32x4_t acc = vdupq_n_f32(0.0f);
-    int n;
     for (n = 0; n + 4 <= d_state; n += 4) {
         float32x4_t dB = vmulq_n_f32(vld1q_f32(B + n), dts);
         float32x4_t hn = vfmaq_f32(vmulq_n_f32(dB, xs), mamba__vexp4(vmulq_n_f32(vld1q_f32(Ac + n), dts)),
@@ -3193,11 +3159,10 @@ static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs
         vst1q_f32(hc + n, hn);
         acc = vfmaq_f32(acc, hn, vld1q_f32(C + n));
     }
-    return mamba__hsum_mve(acc) + mamba__scan_channel_scalar(hc + n, Ac + n, dts, xs, B + n, C + n, d_state - n);
-}
-#define MAMBA__HAVE_SCAN_CHANNEL 1
+    return MAMBA__VSUM(acc) + mamba__scan_channel_scalar(hc + n, Ac + n, dts, xs, B + n, C + n, d_state - n);
 #endif
-#ifndef MAMBA__HAVE_SCAN_CHANNEL
+}
+#else
 #define mamba__scan_channel mamba__scan_channel_scalar
 #endif
 
