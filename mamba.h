@@ -3077,6 +3077,31 @@ typedef struct mamba__scan_io {
     int d_per_channel;  /* 1: D is (n_head * head_dim), one per channel (Mamba-2's D_has_hdim); 0: (n_head) */
 } mamba__scan_io;
 
+/* Fill a mamba__scan_io for one token (strides 0; a block of T tokens then
+   sets ldx, ldd, ldbc and ldy to its rows'): the shape, A and D, the state
+   h, the inputs x, delta, B, C and the output y. Mamba-1's shape is
+   (d_inner, 1, 1, d_state, 1, 0). */
+static void mamba__scan_set(mamba__scan_io *io, int n_head, int head_dim, int n_group, int d_state, int a_per_state,
+                            int d_per_channel, const float *A, const float *D, float *h, const float *x,
+                            const float *delta, const float *B, const float *C, float *y)
+{
+    io->n_head = n_head;
+    io->head_dim = head_dim;
+    io->n_group = n_group;
+    io->d_state = d_state;
+    io->a_per_state = a_per_state;
+    io->d_per_channel = d_per_channel;
+    io->A = A;
+    io->D = D;
+    io->h = h;
+    io->x = x;
+    io->delta = delta;
+    io->B = B;
+    io->C = C;
+    io->y = y;
+    io->ldx = io->ldd = io->ldbc = io->ldy = 0;
+}
+
 /* One channel, one token: h[n] = exp(dt A[n*astep]) h[n] + (dt B[n]) x;
    returns sum_n h[n] C[n] (the recurrence as the reference writes it). */
 static float mamba__scan_row_scalar(float *hc, const float *A, int astep, float dt, float xc, const float *B,
@@ -3388,30 +3413,12 @@ static void mamba__scan(const mamba__scan_io *s, int T, int batched)
 }
 
 /* The scan of Mamba-1 (heads = d_inner, head size 1, one group, A per
-   (channel, state)) for one token (strides 0; mamba__block_mamba1 sets its
-   rows'). Then one token of it for every channel, gate included (the shape
+   (channel, state)) for one token. */
+#define mamba__ssm_step_io(io, y, h, x, delta, A, B, C, D, d_inner, d_state) \
+    mamba__scan_set(io, d_inner, 1, 1, d_state, 1, 0, A, D, h, x, delta, B, C, y)
+/* One token of it for every channel, gate included (the shape
    tests/test_simd.c and test_kernels.c hold the kernels to): the fast
    kernels, and the reference. */
-static void mamba__ssm_step_io(mamba__scan_io *io, float *y, float *h, const float *x, const float *delta,
-                               const float *A, const float *B, const float *C, const float *D, int d_inner,
-                               int d_state)
-{
-    io->n_head = d_inner;
-    io->head_dim = 1;
-    io->n_group = 1;
-    io->d_state = d_state;
-    io->a_per_state = 1;
-    io->d_per_channel = 0;
-    io->A = A;
-    io->D = D;
-    io->h = h;
-    io->x = x;
-    io->delta = delta;
-    io->B = B;
-    io->C = C;
-    io->y = y;
-    io->ldx = io->ldd = io->ldbc = io->ldy = 0;
-}
 static MAMBA__MAYBE_UNUSED void mamba__ssm_step(float *y, float *h, const float *x, const float *z, const float *delta,
                                                 const float *A, const float *B, const float *C, const float *D,
                                                 int d_inner, int d_state)
@@ -4476,23 +4483,11 @@ static void mamba__block_mamba2(const mamba_model *m, mamba_state *s, int l, con
         mamba__delta_heads(a->delta + (size_t)t * (size_t)H, a->xz + (size_t)t * (size_t)ldxz + di + conv_dim,
                            L->dt_bias, H, cfg->dt_min, cfg->dt_max);
     /* S = exp(Delta A) S + Delta B x;  y = C S + D x  selective_state_update, per head and group */
-    io.n_head = H;
-    io.head_dim = cfg->head_dim;
-    io.n_group = G;
-    io.d_state = N;
-    io.a_per_state = 0;
-    io.d_per_channel = cfg->d_per_channel;
-    io.A = L->A;
-    io.D = L->D;
-    io.h = h;
-    io.x = a->xz + di;
-    io.ldx = (size_t)ldxz;
-    io.delta = a->delta;
+    mamba__scan_set(&io, H, cfg->head_dim, G, N, 0, cfg->d_per_channel, L->A, L->D, h, a->xz + di, a->delta,
+                    a->xz + 2 * (size_t)di, a->xz + 2 * (size_t)di + (size_t)G * (size_t)N, a->y);
+    io.ldx = (size_t)ldxz; /* T rows: the strides of a's rows */
     io.ldd = (size_t)H;
-    io.B = a->xz + 2 * (size_t)di;
-    io.C = io.B + (size_t)G * (size_t)N;
     io.ldbc = (size_t)ldxz;
-    io.y = a->y;
     io.ldy = (size_t)di;
     mamba__scan(&io, T, a->batched);
     if (s->observer) mamba__observe(m, s, l, io.x, a->xz, io.B, io.C, h); /* T = 1: see mamba_forward */
