@@ -673,6 +673,84 @@ def load_tensor(m, key, layer):
     return a, m.g.tensors[gname].type_name
 
 
+SPACE_MARK = "\u2581"   # SentencePiece's visible space
+
+
+def _sentencepiece_json(g, tokens, types, n, vocab, added):
+    """The tokenizer.json of a `llama` (SentencePiece) GGUF vocabulary, in the
+    design of Llama-2 / Mistral-7B-v0.1 (tools/tokpack.py's SentencePiece-style
+    BPE): normaliser Prepend("▁") (unless tokenizer.ggml.add_space_prefix is
+    false) + Replace(" " -> "▁"), no pre-tokenizer, byte fallback to the
+    <0xNN> tokens, fuse_unk, the BOS/EOS template of add_bos/add_eos_token.
+
+    A GGUF has no merges for it, only a score per piece: SentencePiece's BPE
+    encoder merges, again and again, the adjacent pair whose concatenation is
+    the piece of highest score. As a merge list (the way transformers'
+    SentencePieceExtractor builds one): every split of every normal piece into
+    two normal pieces, the pieces in order of descending score (ties in id
+    order), the splits of one piece by the ids of their left and right halves.
+    Exact for BPE-trained vocabularies, whose scores are the order in which
+    training made the pieces; a GGUF whose scores are all equal (llama.cpp's
+    LlamaHfVocab writes -1000 for every piece when a checkpoint has only a
+    tokenizer.json) says nothing about the order and is refused."""
+    if g.kv_type.get("tokenizer.ggml.scores") != "arr[f32]" or len(g.kv["tokenizer.ggml.scores"]) != len(tokens):
+        raise GGUFError("%s: a llama (SentencePiece) tokenizer needs tokenizer.ggml.scores, one float per token"
+                        % g.path)
+    scores = np.asarray(g.kv["tokenizer.ggml.scores"], np.float64)[:n]
+    if not np.all(np.isfinite(scores)):
+        g.fail("tokenizer.ggml.scores holds a NaN or an infinity")
+    normal = [i for i in range(n) if int(types[i]) == TOK_NORMAL]
+    if len(normal) > 1 and np.all(scores[normal] == scores[normal[0]]):
+        raise GGUFError("%s: every normal piece has the score %g: the merge order of this SentencePiece "
+                        "vocabulary cannot be recovered (llama.cpp writes such scores when it converts a "
+                        "tokenizer.json without a tokenizer.model; convert that checkpoint's tokenizer.json "
+                        "with --tokenizer instead)" % (g.path, scores[normal[0]]))
+    byte_ids = {}
+    for i in range(n):
+        if int(types[i]) == TOK_BYTE:
+            t = tokens[i]
+            if len(t) != 6 or not t.startswith("<0x") or not t.endswith(">"):
+                g.fail("byte token %d is %r, not <0xNN>" % (i, t))
+            try:
+                byte_ids[int(t[3:5], 16)] = i
+            except ValueError:
+                g.fail("byte token %d is %r, not <0xNN>" % (i, t))
+    if byte_ids and len(byte_ids) != 256:
+        raise GGUFError("%s: %d byte tokens <0xNN>, not 256: byte fallback needs all of them" % (g.path, len(byte_ids)))
+    unk = [i for i in range(n) if int(types[i]) == TOK_UNKNOWN]
+    if len(unk) > 1:
+        g.fail("%d tokens of type unknown (ids %s)" % (len(unk), ", ".join(map(str, unk[:4]))))
+    pieces = {tokens[i]: i for i in normal}
+    merges = []
+    for i in sorted(normal, key=lambda i: -scores[i]):   # stable: ties keep id order
+        p = tokens[i]
+        local = [(p[:k], p[k:]) for k in range(1, len(p)) if p[:k] in pieces and p[k:] in pieces]
+        local.sort(key=lambda lr: (pieces[lr[0]], pieces[lr[1]]))
+        merges += ["%s %s" % lr for lr in local]
+    prefix = bool(g.kv.get("tokenizer.ggml.add_space_prefix", True))
+    norm = [{"type": "Replace", "pattern": {"String": " "}, "content": SPACE_MARK}]
+    if prefix:
+        norm.insert(0, {"type": "Prepend", "prepend": SPACE_MARK})
+    decoders = [{"type": "Replace", "pattern": {"String": SPACE_MARK}, "content": " "}, {"type": "ByteFallback"},
+                {"type": "Fuse"}]
+    if prefix:
+        decoders.append({"type": "Strip", "content": " ", "start": 1, "stop": 0})
+    single, specials = [{"Sequence": {"id": "A", "type_id": 0}}], {}
+    for key, default, at in (("bos", True, 0), ("eos", False, 1)):
+        tid = g.kv.get("tokenizer.ggml.%s_token_id" % key)
+        if bool(g.kv.get("tokenizer.ggml.add_%s_token" % key, default)) and tid is not None and 0 <= tid < n:
+            t = tokens[int(tid)]
+            single.insert(len(single) if at else 0, {"SpecialToken": {"id": t, "type_id": 0}})
+            specials[t] = {"id": t, "ids": [int(tid)], "tokens": [t]}
+    post = {"type": "TemplateProcessing", "single": single, "pair": single, "special_tokens": specials}
+    return {"version": "1.0", "added_tokens": added,
+            "normalizer": {"type": "Sequence", "normalizers": norm}, "pre_tokenizer": None,
+            "post_processor": post, "decoder": {"type": "Sequence", "decoders": decoders},
+            "model": {"type": "BPE", "dropout": None, "unk_token": tokens[unk[0]] if unk else None,
+                      "continuing_subword_prefix": None, "end_of_word_suffix": None, "fuse_unk": True,
+                      "byte_fallback": bool(byte_ids), "vocab": vocab, "merges": merges}}
+
+
 def tokenizer_json(m, build=True):
     """Rebuild the tokenizer.json that tools/tokpack.py packs from the
     tokenizer.ggml.* metadata. Returns (tokenizer.json dict or None, n_vocab,
@@ -709,26 +787,24 @@ def tokenizer_json(m, build=True):
         return None, n, ids
 
     model = g.kv.get("tokenizer.ggml.model")
-    if model == "llama":
-        raise GGUFError("%s: tokenizer.ggml.model 'llama' (SentencePiece-style BPE) is not supported by "
-                        "tools/tokpack.py yet" % g.path)
-    if model != "gpt2":
-        raise GGUFError("%s: tokenizer.ggml.model %r is not supported (only gpt2, the byte-level BPE)"
-                        % (g.path, model))
-    pre = g.kv.get("tokenizer.ggml.pre")
-    if pre is None and m.arch in ("mamba", "falcon_mamba"):
-        m.notes.append("no tokenizer.ggml.pre (a GGUF from before May 2024): assuming the GPT-NeoX "
-                       "tokenizer every Mamba-1 model uses")
-        pre = "olmo"
-    if pre not in GPT2_REGEX_PRE:
-        raise GGUFError("%s: tokenizer.ggml.pre %r is not supported (only %s: the GPT-2 split regex)"
-                        % (g.path, pre, ", ".join(sorted(GPT2_REGEX_PRE))))
-    if "tokenizer.ggml.merges" not in g.kv:
-        raise GGUFError("%s: a gpt2 tokenizer without tokenizer.ggml.merges"
-                        % g.path)
-    merges = g.kv["tokenizer.ggml.merges"]
-    if g.kv_type["tokenizer.ggml.merges"] != "arr[str]":
-        g.fail("tokenizer.ggml.merges is not an array of strings")
+    if model not in ("gpt2", "llama"):
+        raise GGUFError("%s: tokenizer.ggml.model %r is not supported (only gpt2, the byte-level BPE, and "
+                        "llama, the SentencePiece-style BPE)" % (g.path, model))
+    if model == "gpt2":
+        pre = g.kv.get("tokenizer.ggml.pre")
+        if pre is None and m.arch in ("mamba", "falcon_mamba"):
+            m.notes.append("no tokenizer.ggml.pre (a GGUF from before May 2024): assuming the GPT-NeoX "
+                           "tokenizer every Mamba-1 model uses")
+            pre = "olmo"
+        if pre not in GPT2_REGEX_PRE:
+            raise GGUFError("%s: tokenizer.ggml.pre %r is not supported (only %s: the GPT-2 split regex)"
+                            % (g.path, pre, ", ".join(sorted(GPT2_REGEX_PRE))))
+        if "tokenizer.ggml.merges" not in g.kv:
+            raise GGUFError("%s: a gpt2 tokenizer without tokenizer.ggml.merges"
+                            % g.path)
+        merges = g.kv["tokenizer.ggml.merges"]
+        if g.kv_type["tokenizer.ggml.merges"] != "arr[str]":
+            g.fail("tokenizer.ggml.merges is not an array of strings")
 
     vocab, added = {}, []
     for i in range(n):
@@ -747,6 +823,8 @@ def tokenizer_json(m, build=True):
                           "normalized": True, "special": False})
         elif ty not in (TOK_NORMAL, TOK_BYTE):
             g.fail("token %d has unknown type %d" % (i, ty))
+    if model == "llama":
+        return _sentencepiece_json(g, tokens, types, n, vocab, added), n, ids
     kept, dropped = [], 0
     for mg in merges:
         parts = mg.split(" ")

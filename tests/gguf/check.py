@@ -34,6 +34,7 @@ ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 DATA = os.path.join(ROOT, "tests", "data", "gguf")
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))   # tests/: tokvec.py
 import gguf  # noqa: E402
 import mkhf  # noqa: E402
 from reference import Mamba2Reference, MambaReference  # noqa: E402
@@ -222,6 +223,74 @@ def check_tokenizer():
     return True, "; ".join(msgs)
 
 
+def check_sp_tokenizer(build):
+    """mistral-vocab.gguf (llama.cpp's converter, --vocab-only, on a
+    SentencePiece tokenizer.model rebuilt by tests/gguf/mkspm.py from Mistral
+    v1's tokenizer.json): a `llama` vocabulary, pieces and scores and no
+    merges. The merges tools/gguf.py recovers from the scores must be that
+    tokenizer.json's, in its order, plus only merges that make pieces no merge
+    of the tokenizer.json makes (50 pieces holding "\r": the tokenizer.json
+    can never emit them, a SentencePiece model with those scores does); its
+    packed tokenizer must give Hugging Face's ids for every reference vector
+    of tests/data/tok/mistral_v1 except the texts with "\r" after such a
+    piece, which must decode back to their text; and scores that are all
+    equal (llama.cpp's LlamaHfVocab writes -1000 for every piece) must be
+    refused with an error, not turned into a wrong tokenizer."""
+    import json
+    import tokpack
+    tok_dir = os.path.join(ROOT, "tests", "data", "tok", "mistral_v1")
+    g = gguf.open_gguf(os.path.join(DATA, "mistral-vocab.gguf"))
+    m = gguf.Model(g)
+    m.arch, m.hp = "mamba", {"n_vocab_padded": len(g.kv["tokenizer.ggml.tokens"])}
+    tj, n, ids = gguf.tokenizer_json(m)
+    with open(os.path.join(tok_dir, "tokenizer.json"), encoding="utf-8") as f:
+        ref = json.load(f)
+    want = [x if isinstance(x, str) else " ".join(x) for x in ref["model"]["merges"]]
+    want = list(dict.fromkeys(want))   # it lists 47 merges twice; the first rank is the one that counts
+    made = set(x.replace(" ", "") for x in want)
+    got = tj["model"]["merges"]
+    extra = [x for x in got if x.replace(" ", "") not in made]
+    if [x for x in got if x.replace(" ", "") in made] != want:
+        return False, "recovered merges are not the tokenizer.json's, in its order"
+    if not all("\r" in x for x in extra):
+        return False, "a recovered merge the tokenizer.json lacks has no \\r: %r" % next(x for x in extra if "\r" not in x)
+    with tempfile.TemporaryDirectory() as tmp:
+        jpath, section = os.path.join(tmp, "tj.json"), os.path.join(tmp, "mistral.tok")
+        with open(jpath, "w", encoding="utf-8") as f:
+            json.dump(tj, f, ensure_ascii=False)
+        with open(section, "wb") as f:
+            f.write(tokpack.pack_tokenizer(jpath))
+        with open(os.path.join(tok_dir, "vectors.jsonl"), encoding="utf-8") as f:
+            lines = [x for x in f if x.strip()]
+        vec = [json.loads(x) for x in lines]
+        cr = [v for v in vec if "\r" in v.get("text", "")]
+        with open(os.path.join(tmp, "vectors.jsonl"), "w", encoding="utf-8") as f:
+            f.write("".join(x for x, v in zip(lines, vec) if "\r" not in v.get("text", "")))
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "tokvec.py"), os.path.join(build, "tokenize"),
+                            section, os.path.join(tmp, "vectors.jsonl")], capture_output=True, text=True)
+        if r.returncode:
+            return False, "reference vectors: " + (r.stdout + r.stderr).strip().replace("\n", "; ")[:400]
+        import tokvec
+        base = [os.path.join(build, "tokenize"), "--section", section]
+        texts = [v["text"].encode("utf-8", "surrogatepass") for v in cr]
+        for v, t, back in zip(cr, texts, tokvec.decode_all(base, tokvec.encode_all(base, texts))):
+            if back != t:
+                return False, "%s: does not decode back to its text" % v["case"]
+    n_text = sum("text" in v for v in vec)
+    msg = ("%d ids, %d merges recovered from the scores (%d make the %d \\r pieces); ids of %d of %d texts and "
+           "%d decodes as Hugging Face's, %d texts with \\r round-trip"
+           % (n, len(got), len(extra), len(set(x.replace(" ", "") for x in extra)), n_text - len(cr), n_text,
+              len(vec) - n_text, len(cr)))
+    g.kv["tokenizer.ggml.scores"] = np.full(n, -1000.0, np.float32)
+    try:
+        gguf.tokenizer_json(m)
+        return False, "equal scores were accepted"
+    except gguf.GGUFError as e:
+        if "cannot be recovered" not in str(e):
+            return False, "equal scores: unexpected error %s" % e
+    return True, msg + "; equal scores refused"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.environ.get("BUILD", "build"))
@@ -273,6 +342,13 @@ def main():
         except (gguf.GGUFError, ValueError, OSError) as e:
             ok, msg = False, str(e)
         print("%s %-22s %s" % ("PASS" if ok else "FAIL", "neox-vocab.gguf", msg))
+        passed += ok
+        failed += not ok
+        try:
+            ok, msg = check_sp_tokenizer(a.build)
+        except (gguf.GGUFError, ValueError, OSError) as e:
+            ok, msg = False, str(e)
+        print("%s %-22s %s" % ("PASS" if ok else "FAIL", "mistral-vocab.gguf", msg))
         passed += ok
         failed += not ok
     print("%d passed, %d failed" % (passed, failed))
