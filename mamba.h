@@ -41,8 +41,12 @@
    CONFIG: MAMBA_FORWARD_BLOCK   tokens per block in mamba_forward() scratch sizing
    CONFIG: MAMBA_PAR_MIN_WORK    smallest loop of mamba_step() split across OpenMP threads
    CONFIG: MAMBA_PREFETCH_AHEAD  bytes ahead a decode kernel prefetches its weights (2048; 0 none)
+   CONFIG: MAMBA_BATCH_ROWS, MAMBA_BATCH_COLS, MAMBA_BATCH_PANEL_BYTES  how mamba_step_batch()
+                                 cuts a matrix (8 rows x 256 columns; 64 KB panels)
    CONFIG: MAMBA_THREADS_ADAPT   1 (default): each state times its calls with all threads and
                                  with one, and uses the faster (a busy core); 0: always all
+   CONFIG: MAMBA_PAR_MIN_CALL    microseconds (4000): a call that takes less on one thread runs
+                                 on one (with MAMBA_THREADS_ADAPT; 0: every call may use all)
 
    ====================================================================
    THEORY: the recurrent view, in one screen
@@ -408,10 +412,11 @@ typedef void (*mamba_observer)(void *user, const mamba_observation *o);
    the caller never needs to touch it. */
 typedef struct mamba_thread_choice {
     double sec[2]; /* seconds per token with all threads [0] and with one [1]; 0: not measured */
+    double best;   /* the fewest seconds per token a whole call took on one thread; 0: none yet */
     double spent;  /* seconds of calls since the last try of the count not in use */
     double wait;   /* seconds to spend before the next try */
     int use;       /* 0: all of omp_get_max_threads(), 1: one thread */
-    int tried;     /* a first call was timed */
+    int tried;     /* calls seen, up to 3: all on one thread, the first (cold) not timed */
     int streak;    /* tries in a row that confirmed the count in use (0..10) */
 } mamba_thread_choice;
 
@@ -835,11 +840,12 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
 /* Advance n independent states (n sequences: users of a server, beams,
    samples) by one token each, as n calls of mamba_step() would, bit for
    bit, but reading every weight from memory once for all of them: an
-   f32, f16 or bf16 row meets every state's input while it is in registers
-   and L1 (with AVX-512 its weights are widened once for four inputs); a
-   quantised matrix goes through in panels of rows that fit in the cache
-   (CONFIG: MAMBA_BATCH_PANEL_BYTES), every state's input meeting the panel
-   while it is there. Decoding one sequence is bound by memory bandwidth (every
+   f32, f16 or bf16 matrix goes through in groups of 8 rows and blocks of
+   256 columns (CONFIG: MAMBA_BATCH_ROWS, MAMBA_BATCH_COLS), each weight
+   widened once in registers for up to 8 inputs (4 with AVX2) whose block
+   stays in L1; a quantised matrix goes through in panels of rows that fit
+   in the cache (CONFIG: MAMBA_BATCH_PANEL_BYTES), every state's input
+   meeting the panel while it is there. n = 1 is mamba_step's own matvec. Decoding one sequence is bound by memory bandwidth (every
    weight read per token); n sequences at once cost little more than one
    until the arithmetic, not the reading, is the limit.
    Bit-identical to mamba_step(): each (row, sequence) product is the same
@@ -850,8 +856,9 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
    states: n distinct states made for m (no state twice), each at its own
    position; tokens: n ids; logits: n rows of n_vocab_padded floats, row j
    for states[j], or NULL. Uses only the states' own scratch: never
-   allocates. n is 0..MAMBA_BATCH_MAX (0 does nothing); Mamba-1 and
-   Falcon-Mamba models.
+   allocates. n is 0..MAMBA_BATCH_MAX (0 does nothing); every architecture
+   (Mamba-1, Falcon-Mamba, Mamba-2) and weight type. A state's observer
+   (mamba_state_observe) sees each layer as in mamba_step().
    Errors, all found before any work (every state is then unchanged):
    MAMBA_ERR_INVALID_ARG (NULL model, states or tokens, n out of range, a
    NULL or zeroed state, a state of other shapes, a state given twice),
@@ -1190,6 +1197,13 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 #ifndef MAMBA_THREADS_ADAPT
 #define MAMBA_THREADS_ADAPT 1
 #endif
+/* CONFIG: MAMBA_PAR_MIN_CALL  see >>threads: microseconds; a call that took
+   less than this on one thread (its fastest time per token, times its
+   tokens) runs on one thread, a second could not pay for one lost time
+   slice. 0: every call may use all threads (the timed choice alone). */
+#ifndef MAMBA_PAR_MIN_CALL
+#define MAMBA_PAR_MIN_CALL 4000
+#endif
 #if defined(_OPENMP) && MAMBA_THREADS_ADAPT
 #include <omp.h>
 #endif
@@ -1417,6 +1431,14 @@ static int mamba__q8_blocks(int cols)
 #else
 #define MAMBA__ROWS_UNROLLED
 #endif
+/* the same for the loops over up to 8 (row, input) pairs of the batch kernels */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
+#define MAMBA__UNROLL8 _Pragma("GCC unroll 8")
+#elif defined(__clang__)
+#define MAMBA__UNROLL8 _Pragma("clang loop unroll(full)")
+#else
+#define MAMBA__UNROLL8
+#endif
 
 /* CONFIG: MAMBA_PREFETCH_AHEAD  bytes ahead of its reads that a decode
    kernel asks for each row's weights (a software prefetch into L2, one a
@@ -1447,6 +1469,20 @@ static int mamba__q8_blocks(int cols)
         for (mamba__o = 0; mamba__o < (size_t)(bytes); mamba__o += 64)                                                 \
             if ((bytes) >= 64 || ((o) & 63) == 0) MAMBA__WPREFETCH((uintptr_t)(const void *)(w) + (o) + mamba__o);    \
     } while (0)
+
+/* the same for the `bytes` at byte o + ahead (ahead > 0: the batch kernel's
+   own distance, MAMBA_PREFETCH_AHEAD only switching it off) */
+#if MAMBA_PREFETCH_AHEAD > 0 && (defined(__GNUC__) || defined(__clang__))
+#define MAMBA__WPREFETCH_AT(w, o, bytes)                                                                                \
+    do {                                                                                                               \
+        size_t mamba__o;                                                                                               \
+        for (mamba__o = 0; mamba__o < (size_t)(bytes); mamba__o += 64)                                                 \
+            if ((bytes) >= 64 || ((o) & 63) == 0)                                                                      \
+                __builtin_prefetch((const void *)((uintptr_t)(const void *)(w) + (o) + mamba__o), 0, 2); /* NOLINT(performance-no-int-to-ptr) */ \
+    } while (0)
+#else
+#define MAMBA__WPREFETCH_AT(w, o, bytes) ((void)(w), (void)(o))
+#endif
 
 /* weight i of a row stored as dtype (f32, f16 or bf16), widened */
 static MAMBA__INLINE float mamba__widen(const void *w, int i, int dtype)
@@ -1621,36 +1657,59 @@ static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRI
     mamba__dotv(&v, &w, 1, x, n, dtype);
     return v;
 }
-/* one row w against MAMBA__NR inputs x[k] into out[k] (mamba_step_batch):
-   each sum by exactly mamba__dotv's operations in its order, so the bits of
-   the decode matvec, with the weights loaded and widened once for all */
-static MAMBA__INLINE void mamba__dotv_x(float *out, const void *w, const float *const *x, int n, int dtype)
+/* The batch's product (mamba_step_batch): one row w against ni <= 8 inputs
+   x[j] over the whole 2 * VN-column chunks of columns [c0, c1), each sum
+   continuing in its two accumulators acc[2j], acc[2j+1] (in memory between
+   calls) exactly as mamba__dotv's a0, a1 go: the same FMAs on the same
+   chunks in the same order, so with mamba__dotv_x_end the bits of the
+   decode matvec. It asks for the bytes from address `ahead` on as it reads
+   its own (the next group of rows: mamba__dot_rows_n_f). A chunk of the row is widened once for the ni inputs; 16
+   accumulators, 2 weight and 2 input vectors are 20 of AVX-512's 32
+   registers. ni is a constant where it is inlined. */
+#if defined(MAMBA__AVX512) || defined(MAMBA__NEON)
+#define MAMBA__XN 8 /* inputs a call takes at most: 2 accumulators each, in 32 registers */
+#else
+#define MAMBA__XN 4 /* 16 registers (AVX2) */
+#endif
+static MAMBA__INLINE void mamba__dotv_x(mamba__vf *acc, const void *w, uintptr_t ahead, const float *const *x, int ni,
+                                        int c0, int c1, int dtype)
 {
     const size_t es = dtype == MAMBA_DTYPE_F32 ? 4 : 2;
-    mamba__vf a0[MAMBA__NR], a1[MAMBA__NR];
-    int i = 0, k, j;
-    MAMBA__ROWS_UNROLLED
-    for (k = 0; k < MAMBA__NR; k++) a0[k] = a1[k] = MAMBA__VZERO();
-    for (; i + 2 * MAMBA__VN <= n; i += 2 * MAMBA__VN) {
+    mamba__vf a0[MAMBA__XN], a1[MAMBA__XN];
+    int i, j;
+    MAMBA__UNROLL8
+    for (j = 0; j < ni; j++) {
+        a0[j] = acc[2 * j];
+        a1[j] = acc[2 * j + 1];
+    }
+    for (i = c0; i + 2 * MAMBA__VN <= c1; i += 2 * MAMBA__VN) {
         const mamba__vf w0 = mamba__vwiden(w, i, dtype), w1 = mamba__vwiden(w, i + MAMBA__VN, dtype);
-        MAMBA__WPREFETCH_LINES(w, (size_t)i * es, 2 * MAMBA__VN * es);
-        MAMBA__ROWS_UNROLLED
-        for (k = 0; k < MAMBA__NR; k++) {
-            a0[k] = MAMBA__VFMA(w0, MAMBA__VLOAD(x[k] + i), a0[k]);
-            a1[k] = MAMBA__VFMA(w1, MAMBA__VLOAD(x[k] + i + MAMBA__VN), a1[k]);
+        MAMBA__WPREFETCH_AT(ahead, (size_t)i * es, 2 * MAMBA__VN * es);
+        MAMBA__UNROLL8
+        for (j = 0; j < ni; j++) {
+            a0[j] = MAMBA__VFMA(w0, MAMBA__VLOAD(x[j] + i), a0[j]);
+            a1[j] = MAMBA__VFMA(w1, MAMBA__VLOAD(x[j] + i + MAMBA__VN), a1[j]);
         }
     }
+    MAMBA__UNROLL8
+    for (j = 0; j < ni; j++) {
+        acc[2 * j] = a0[j];
+        acc[2 * j + 1] = a1[j];
+    }
+}
+/* The end of mamba__dotv for one (row, input) whose whole chunks are in
+   a0, a1: a last VN columns from i into a0, the reduction, the scalar tail */
+static MAMBA__INLINE float mamba__dotv_x_end(mamba__vf a0, mamba__vf a1, const void *w, const float *x, int i, int n,
+                                             int dtype)
+{
+    float sum;
     if (i + MAMBA__VN <= n) {
-        const mamba__vf w0 = mamba__vwiden(w, i, dtype);
-        MAMBA__ROWS_UNROLLED
-        for (k = 0; k < MAMBA__NR; k++) a0[k] = MAMBA__VFMA(w0, MAMBA__VLOAD(x[k] + i), a0[k]);
+        a0 = MAMBA__VFMA(mamba__vwiden(w, i, dtype), MAMBA__VLOAD(x + i), a0);
         i += MAMBA__VN;
     }
-    for (k = 0; k < MAMBA__NR; k++) {
-        float sum = MAMBA__VSUM(MAMBA__VADD(a0[k], a1[k]));
-        for (j = i; j < n; j++) sum += mamba__widen(w, j, dtype) * x[k][j];
-        out[k] = sum;
-    }
+    sum = MAMBA__VSUM(MAMBA__VADD(a0, a1));
+    for (; i < n; i++) sum += mamba__widen(w, i, dtype) * x[i];
+    return sum;
 }
 #define mamba__dot_f32(w, x, n) mamba__dot1(w, x, n, MAMBA_DTYPE_F32)
 #define mamba__dot_bf16(w, x, n) mamba__dot1(w, x, n, MAMBA_DTYPE_BF16)
@@ -1854,6 +1913,19 @@ static MAMBA__INLINE void mamba__hsum_rows(float *out, const __m512 *a, int nr)
     for (k = 0; k < nr; k++) out[k] = res[k];
 }
 
+/* The sums of the accumulators a[0..n-1] (n <= 8) into out: hsum4x16 four
+   at a time (a missing one repeated), each vector's sum in its one order */
+static MAMBA__INLINE void mamba__hsum_n(float *out, const __m512 *a, int n)
+{
+    int i;
+    for (i = 0; i < n; i += 4) {
+        float res[4];
+        const int m = n - i < 4 ? n - i : 4;
+        int k;
+        mamba__hsum4x16(res, a[i], a[i + (m > 1)], a[i + (m > 2 ? 2 : 0)], a[i + (m > 3 ? 3 : 0)]);
+        for (k = 0; k < m; k++) out[i + k] = res[k];
+    }
+}
 /* d[b] xs[b] for the m <= 16 blocks from b0 in the lanes of a vector: one
    vcvtph2ps for 16 scales, no scalar f16 conversion a block */
 static MAMBA__INLINE __m512 mamba__scales16(const uint16_t *d, const float *xs, int b0, int m)
@@ -1920,6 +1992,69 @@ static float mamba__dot_q8x16(const int8_t *q, const uint16_t *d, const int16_t 
     return v;
 }
 #define mamba__dotn_q8x16(out, q, d, xq, xs, nb) mamba__q8v(out, q, d, MAMBA__NR, xq, xs, nb)
+/* mamba__q8v for nr <= 2 rows and ni <= 4 prepared inputs at once, into
+   out[k * ni + t] (mamba_step_batch): every (row, input) sum by the very
+   operations of mamba__q8v in its order, so the same bits; a row's int8
+   are loaded and widened once for the ni inputs, an input's blocks loaded
+   once for the nr rows. nr and ni are constants where it is inlined. */
+static MAMBA__INLINE void mamba__q8v_x(float *out, const int8_t *const *q, const uint16_t *const *d, int nr,
+                                       const int16_t *const *xq, const float *const *xs, int ni, int nb)
+{
+    __m512 a0[8], a1[8];
+    float s[8][16];
+    int k, t, b0, j;
+    MAMBA__UNROLL8
+    for (k = 0; k < nr * ni; k++) a0[k] = a1[k] = _mm512_setzero_ps();
+    for (b0 = 0; b0 < nb; b0 += 16) {
+        int m = nb - b0 < 16 ? nb - b0 : 16;
+        MAMBA__ROWS_UNROLLED
+        for (k = 0; k < nr; k++) {
+            MAMBA__WPREFETCH((uintptr_t)(d[k] + b0) + 32); /* the scales, 2 bytes a block */
+            MAMBA__ROWS_UNROLLED
+            for (t = 0; t < ni; t++) _mm512_storeu_ps(s[k * ni + t], mamba__scales16(d[k], xs[t], b0, m));
+        }
+        for (j = 0; j + 2 <= m; j += 2) {
+            __m512i w0[2], w1[2];
+            MAMBA__ROWS_UNROLLED
+            for (k = 0; k < nr; k++) {
+                const int8_t *qb = q[k] + (b0 + j) * MAMBA__Q8_BLOCK;
+                MAMBA__WPREFETCH(qb);
+                w0[k] = mamba__load_q8x32(qb);
+                w1[k] = mamba__load_q8x32(qb + MAMBA__Q8_BLOCK);
+            }
+            MAMBA__ROWS_UNROLLED
+            for (t = 0; t < ni; t++) {
+                const int16_t *xb = xq[t] + (b0 + j) * MAMBA__Q8_BLOCK;
+                const __m512i x0 = _mm512_loadu_si512((const void *)xb), x1 = _mm512_loadu_si512((const void *)(xb + 32));
+                MAMBA__ROWS_UNROLLED
+                for (k = 0; k < nr; k++) {
+                    const int c = k * ni + t;
+                    a0[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(w0[k], x0)), _mm512_set1_ps(s[c][j]), a0[c]);
+                    a1[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(w1[k], x1)), _mm512_set1_ps(s[c][j + 1]),
+                                            a1[c]);
+                }
+            }
+        }
+        if (j < m) {
+            __m512i w0[2];
+            MAMBA__ROWS_UNROLLED
+            for (k = 0; k < nr; k++) w0[k] = mamba__load_q8x32(q[k] + (b0 + j) * MAMBA__Q8_BLOCK);
+            MAMBA__ROWS_UNROLLED
+            for (t = 0; t < ni; t++) {
+                const __m512i x0 = _mm512_loadu_si512((const void *)(xq[t] + (b0 + j) * MAMBA__Q8_BLOCK));
+                MAMBA__ROWS_UNROLLED
+                for (k = 0; k < nr; k++) {
+                    const int c = k * ni + t;
+                    a0[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(w0[k], x0)), _mm512_set1_ps(s[c][j]), a0[c]);
+                }
+            }
+        }
+    }
+    MAMBA__UNROLL8
+    for (k = 0; k < nr * ni; k++) a0[k] = _mm512_add_ps(a0[k], a1[k]);
+    mamba__hsum_n(out, a0, nr * ni);
+}
+
 #elif defined(MAMBA__AVX2)
 /* mamba__dot_q8x16_scalar: per block two vpmaddwd (16 int8 x int16 products
    each, summed in pairs) into 8 int32 lanes of 4 products (below 2^24:
@@ -2081,40 +2216,105 @@ static void mamba__dot_rows_bf16(float *out, const mamba_matrix *W, const int *r
     mamba__dotn_bf16(out, w, in->x, W->cols);
 }
 
-/* out[j] = row r . x[j] for j < n, each exactly the type's dot_row (the
-   batch of mamba_step_batch): with a vector form the row is loaded and
-   widened once for every MAMBA__NR inputs (mamba__dotv_x), the rest one
-   input at a time from the cache. */
-static MAMBA__INLINE void mamba__dot_row_n_f(float *out, const mamba_matrix *W, int r, const float *const *x, int n,
-                                             int dtype)
+/* CONFIG: MAMBA_BATCH_ROWS, MAMBA_BATCH_COLS  the register-blocked batch
+   product (mamba__dot_rows_n_f) takes rows in groups of MAMBA_BATCH_ROWS
+   through columns in blocks of MAMBA_BATCH_COLS: a block of every input
+   (8 x 256 floats: 8 KB) stays in L1 while the group's rows meet it, where
+   whole inputs (8 x 3072 floats, say) would not, and the group's rows are
+   as many streams from memory */
+#ifndef MAMBA_BATCH_ROWS
+#define MAMBA_BATCH_ROWS 8
+#endif
+#ifndef MAMBA_BATCH_COLS
+#define MAMBA_BATCH_COLS 256
+#endif
+
+/* out[j][r] = row r . in[j].x for rows r0 <= r < r1 and inputs j < n, each
+   exactly what mamba__matvec_x gives row r (the batch of mamba_step_batch).
+   With a vector form: for each group of rows, each group of up to
+   MAMBA__XN inputs, each block of columns, each row of the group, one
+   mamba__dotv_x, the accumulators kept on the stack between blocks; then
+   mamba__dotv_x_end. Elsewhere one product after another, from the cache. */
+static MAMBA__INLINE void mamba__dot_rows_n_f(float *const *out, const mamba_matrix *W, int r0, int r1,
+                                              const mamba__xin *in, int n, int dtype)
 {
-    const void *w = mamba__frow(W, r, dtype == MAMBA_DTYPE_F32 ? 4 : 2);
-    int j = 0;
+    const size_t es = dtype == MAMBA_DTYPE_F32 ? 4 : 2;
+    const int cols = W->cols;
+    int r = r0, j;
 #if defined(MAMBA__VN) && !(defined(MAMBA__VROWS) && MAMBA__VROWS == 1)
 #ifdef MAMBA__VF16
     const int vec = 1;
 #else
     const int vec = dtype != MAMBA_DTYPE_F16; /* AVX2 without F16C widens f16 in the reference only */
 #endif
-    if (vec)
-        for (; j + MAMBA__NR <= n; j += MAMBA__NR) mamba__dotv_x(out + j, w, x + j, W->cols, dtype);
+    const int whole = cols / (2 * MAMBA__VN) * (2 * MAMBA__VN); /* columns in whole chunks */
+    mamba__vf acc[MAMBA_BATCH_ROWS][2 * MAMBA__XN];
+    /* the inputs' block, copied to vector alignment: a load that crosses a
+       cache line costs two, and the states' scratch is only 16-byte aligned */
+    mamba__vf xbuf[MAMBA__XN][MAMBA_BATCH_COLS / MAMBA__VN];
+    for (; vec && r < r1; r += MAMBA_BATCH_ROWS) {
+        const int nr = r1 - r < MAMBA_BATCH_ROWS ? r1 - r : MAMBA_BATCH_ROWS;
+        int k, t, c0;
+        for (j = 0; j < n; j += MAMBA__XN) {
+            const int ni = n - j < MAMBA__XN ? n - j : MAMBA__XN;
+            const float *x[MAMBA__XN];
+            for (t = 0; t < ni; t++) x[t] = (const float *)(const void *)xbuf[t];
+            for (k = 0; k < nr; k++)
+                for (t = 0; t < 2 * ni; t++) acc[k][t] = MAMBA__VZERO();
+            for (c0 = 0; c0 < whole; c0 += MAMBA_BATCH_COLS) {
+                const int c1 = whole - c0 < MAMBA_BATCH_COLS ? whole : c0 + MAMBA_BATCH_COLS;
+                for (t = 0; t < ni; t++) {
+                    int i;
+                    for (i = 0; i < c1 - c0; i += MAMBA__VN) xbuf[t][i / MAMBA__VN] = MAMBA__VLOAD(in[j + t].x + c0 + i);
+                }
+                for (k = 0; k < nr; k++) {
+                    const void *w = (const unsigned char *)mamba__frow(W, r + k, es) + (size_t)c0 * es;
+                    const int len = c1 - c0;
+                    /* the next group's rows, asked for in the order of its
+                       bytes (one stream), as far on as this call reads */
+                    const uintptr_t ahead = (uintptr_t)mamba__frow(W, r, es) + (size_t)nr * (size_t)cols * es +
+                                            ((size_t)(c0 / MAMBA_BATCH_COLS) * (size_t)nr + (size_t)k) *
+                                                (size_t)MAMBA_BATCH_COLS * es;
+                    if (ni == MAMBA__XN) mamba__dotv_x(acc[k], w, ahead, x, MAMBA__XN, 0, len, dtype);
+                    else if (ni >= 4) mamba__dotv_x(acc[k], w, ahead, x, 4, 0, len, dtype);
+                    else if (ni >= 2) mamba__dotv_x(acc[k], w, ahead, x, 2, 0, len, dtype);
+                    else mamba__dotv_x(acc[k], w, ahead, x, 1, 0, len, dtype);
+                    if (ni > 4 && ni < MAMBA__XN) /* 5..7: the rest after the first 4 */
+                        mamba__dotv_x(acc[k] + 8, w, ahead, x + 4, ni - 4, 0, len, dtype);
+                    else if (ni == 3) mamba__dotv_x(acc[k] + 4, w, ahead, x + 2, 1, 0, len, dtype);
+                }
+            }
+            for (k = 0; k < nr; k++) {
+                const void *w = mamba__frow(W, r + k, es);
+                for (t = 0; t < ni; t++)
+                    out[j + t][r + k] =
+                        mamba__dotv_x_end(acc[k][2 * t], acc[k][2 * t + 1], w, in[j + t].x, whole, cols, dtype);
+            }
+        }
+    }
 #endif
-    for (; j < n; j++)
-        out[j] = dtype == MAMBA_DTYPE_F32   ? mamba__dot_f32(w, x[j], W->cols)
-                 : dtype == MAMBA_DTYPE_F16 ? mamba__dot_f16(w, x[j], W->cols)
-                                            : mamba__dot_bf16(w, x[j], W->cols);
+    for (; r < r1; r++) {
+        const void *w = mamba__frow(W, r, es);
+        for (j = 0; j < n; j++)
+            out[j][r] = dtype == MAMBA_DTYPE_F32   ? mamba__dot_f32(w, in[j].x, cols)
+                        : dtype == MAMBA_DTYPE_F16 ? mamba__dot_f16(w, in[j].x, cols)
+                                                   : mamba__dot_bf16(w, in[j].x, cols);
+    }
 }
-static void mamba__dot_row_n_f32(float *out, const mamba_matrix *W, int r, const float *const *x, int n)
+static void mamba__dot_rows_n_f32(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in,
+                                  int n)
 {
-    mamba__dot_row_n_f(out, W, r, x, n, MAMBA_DTYPE_F32);
+    mamba__dot_rows_n_f(out, W, r0, r1, in, n, MAMBA_DTYPE_F32);
 }
-static void mamba__dot_row_n_f16(float *out, const mamba_matrix *W, int r, const float *const *x, int n)
+static void mamba__dot_rows_n_f16(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in,
+                                  int n)
 {
-    mamba__dot_row_n_f(out, W, r, x, n, MAMBA_DTYPE_F16);
+    mamba__dot_rows_n_f(out, W, r0, r1, in, n, MAMBA_DTYPE_F16);
 }
-static void mamba__dot_row_n_bf16(float *out, const mamba_matrix *W, int r, const float *const *x, int n)
+static void mamba__dot_rows_n_bf16(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in,
+                                   int n)
 {
-    mamba__dot_row_n_f(out, W, r, x, n, MAMBA_DTYPE_BF16);
+    mamba__dot_rows_n_f(out, W, r0, r1, in, n, MAMBA_DTYPE_BF16);
 }
 
 /* The columns of x a row of an int16-input type quantises at a time when
@@ -2163,6 +2363,52 @@ static void mamba__dot_rows_q8(float *out, const mamba_matrix *W, const int *r, 
     for (k = 0; k < MAMBA__NR; k++) q[k] = mamba__q8_row(W, r[k], &d[k]);
     mamba__dotn_q8x16(out, q, d, in->xq, in->xs, mamba__q8_blocks(W->cols));
 }
+
+#if defined(MAMBA__AVX512BW)
+/* rows r, r+1 (nr of them) . inputs j..j+ni-1 (ni 1, 2 or 4) into out */
+static void mamba__q8_block_n(float *const *out, int r, int nr, const int8_t *const *q, const uint16_t *const *d,
+                              const mamba__xin *in, int j, int ni, int nb)
+{
+    const int16_t *xq[4];
+    const float *xs[4];
+    float v[8];
+    int k, t;
+    for (t = 0; t < ni; t++) {
+        xq[t] = in[j + t].xq;
+        xs[t] = in[j + t].xs;
+    }
+    if (nr == 2)
+        if (ni == 4) mamba__q8v_x(v, q, d, 2, xq, xs, 4, nb);
+        else if (ni == 2) mamba__q8v_x(v, q, d, 2, xq, xs, 2, nb);
+        else mamba__q8v_x(v, q, d, 2, xq, xs, 1, nb);
+    else if (ni == 4) mamba__q8v_x(v, q, d, 1, xq, xs, 4, nb);
+    else if (ni == 2) mamba__q8v_x(v, q, d, 1, xq, xs, 2, nb);
+    else mamba__q8v_x(v, q, d, 1, xq, xs, 1, nb);
+    for (k = 0; k < nr; k++)
+        for (t = 0; t < ni; t++) out[j + t][r + k] = v[k * ni + t];
+}
+/* dot_rows_n of q8 (mamba_step_batch): rows in pairs through the inputs
+   four at a time (mamba__q8v_x); the same bits as dot_rows */
+static void mamba__dot_rows_n_q8(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n)
+{
+    const int nb = mamba__q8_blocks(W->cols);
+    int r, j, k;
+    for (r = r0; r < r1; r += 2) {
+        const int nr = r1 - r < 2 ? 1 : 2;
+        const int8_t *q[2];
+        const uint16_t *d[2];
+        for (k = 0; k < nr; k++) q[k] = mamba__q8_row(W, r + k, &d[k]);
+        for (j = 0; j + 4 <= n; j += 4) mamba__q8_block_n(out, r, nr, q, d, in, j, 4, nb);
+        if (j + 2 <= n) {
+            mamba__q8_block_n(out, r, nr, q, d, in, j, 2, nb);
+            j += 2;
+        }
+        if (j < n) mamba__q8_block_n(out, r, nr, q, d, in, j, 1, nb);
+    }
+}
+#else
+#define mamba__dot_rows_n_q8 mamba__dot_rows_n_each
+#endif
 
 /* Columns [k0, k0 + n) of row r widened to f32 into out: the embedding
    lookup (the whole row) and mamba_forward()'s weight panels. For a
@@ -2423,6 +2669,88 @@ static float mamba__dot_q4x16(const uint8_t *q, const uint16_t *d, const int16_t
     mamba__q4v(&v, &q, &d, 1, xq, xs, nb, lv);
     return v;
 }
+/* vpmaddwd of a and b plus acc, exact in int32 (the products of a block
+   are far below 2^31): AVX512-VNNI's vpdpwssd in one instruction */
+#if defined(__AVX512VNNI__)
+#define MAMBA__MADD_ADD(acc, a, b) _mm512_dpwssd_epi32(acc, a, b)
+#else
+#define MAMBA__MADD_ADD(acc, a, b) _mm512_add_epi32(acc, _mm512_madd_epi16(a, b))
+#endif
+
+/* mamba__q4v for nr <= 2 rows and ni <= 4 prepared inputs at once, into
+   out[k * ni + t] (mamba_step_batch): every (row, input) sum by the very
+   operations of mamba__q4v, in its order (the integer block sums are exact,
+   however they are added), so the same bits; the nibbles of a row are
+   unpacked once for the ni inputs and an input's pair of blocks gathered
+   once for the nr rows. nr and ni are constants where it is inlined. */
+static MAMBA__INLINE void mamba__q4v_x(float *out, const uint8_t *const *q, const uint16_t *const *d, int nr,
+                                       const mamba__xin *in, int ni, int nb, const int8_t *lv)
+{
+    const __m128i tbl1 = _mm_loadu_si128((const __m128i *)(const void *)lv), m1 = _mm_set1_epi8(0x0F);
+    const __m256i tbl = _mm256_broadcastsi128_si256(tbl1), m4 = _mm256_set1_epi8(0x0F);
+    const __m512i pair = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), two = _mm512_set1_epi32(2);
+    __m512 acc[8], s[8];
+    int k, t, b0, j;
+#define MAMBA__LOAD256(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+    MAMBA__UNROLL8
+    for (k = 0; k < nr * ni; k++) acc[k] = _mm512_setzero_ps();
+    for (b0 = 0; b0 < nb; b0 += 16) {
+        int m = nb - b0 < 16 ? nb - b0 : 16;
+        __m512i idx = pair;
+        MAMBA__ROWS_UNROLLED
+        for (k = 0; k < nr; k++) {
+            MAMBA__WPREFETCH((uintptr_t)(d[k] + b0) + 32);
+            MAMBA__ROWS_UNROLLED
+            for (t = 0; t < ni; t++) s[k * ni + t] = mamba__scales16(d[k], in[t].xs, b0, m);
+        }
+        for (j = 0; j + 2 <= m; j += 2, idx = _mm512_add_epi32(idx, two)) {
+            __m512i lo[2], hi[2];
+            MAMBA__ROWS_UNROLLED
+            for (k = 0; k < nr; k++) {
+                const __m256i v = MAMBA__LOAD256(q[k] + (b0 + j) * 16);
+                MAMBA__WPREFETCH_LINES(q[k], (size_t)(b0 + j) * 16, 32);
+                lo[k] = _mm512_cvtepi8_epi16(_mm256_shuffle_epi8(tbl, _mm256_and_si256(v, m4)));
+                hi[k] = _mm512_cvtepi8_epi16(_mm256_shuffle_epi8(tbl, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4)));
+            }
+            MAMBA__ROWS_UNROLLED
+            for (t = 0; t < ni; t++) {
+                const int16_t *xb = in[t].xq + (b0 + j) * MAMBA__Q8_BLOCK;
+                const __m512i xlo = _mm512_inserti64x4(_mm512_castsi256_si512(MAMBA__LOAD256(xb)), MAMBA__LOAD256(xb + 32), 1);
+                const __m512i xhi = _mm512_inserti64x4(_mm512_castsi256_si512(MAMBA__LOAD256(xb + 16)), MAMBA__LOAD256(xb + 48), 1);
+                MAMBA__ROWS_UNROLLED
+                for (k = 0; k < nr; k++) {
+                    __m512i p = MAMBA__MADD_ADD(_mm512_madd_epi16(lo[k], xlo), hi[k], xhi);
+                    acc[k * ni + t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(idx, s[k * ni + t]),
+                                                      acc[k * ni + t]);
+                }
+            }
+        }
+        if (j < m) { /* one block left: values 0..15 then 16..31, as xq */
+            const __m512i one = _mm512_set1_epi32(j);
+            __m512i w[2];
+            MAMBA__ROWS_UNROLLED
+            for (k = 0; k < nr; k++) {
+                const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(q[k] + (b0 + j) * 16));
+                const __m128i lo = _mm_shuffle_epi8(tbl1, _mm_and_si128(v, m1));
+                const __m128i hi = _mm_shuffle_epi8(tbl1, _mm_and_si128(_mm_srli_epi16(v, 4), m1));
+                w[k] = _mm512_cvtepi8_epi16(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1));
+            }
+            MAMBA__ROWS_UNROLLED
+            for (t = 0; t < ni; t++) {
+                const __m512i x0 = _mm512_loadu_si512((const void *)(in[t].xq + (b0 + j) * MAMBA__Q8_BLOCK));
+                MAMBA__ROWS_UNROLLED
+                for (k = 0; k < nr; k++) {
+                    __m512i p = _mm512_madd_epi16(w[k], x0);
+                    acc[k * ni + t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(one, s[k * ni + t]),
+                                                      acc[k * ni + t]);
+                }
+            }
+        }
+    }
+#undef MAMBA__LOAD256
+    mamba__hsum_n(out, acc, nr * ni);
+}
+
 #define mamba__dotn_q4x16(out, q, d, xq, xs, nb, lv) mamba__q4v(out, q, d, MAMBA__NR, xq, xs, nb, lv)
 #elif defined(MAMBA__MVE)
 /* Helium: no buffer. Per half block, eight bytes widened to 16-bit lanes by
@@ -2513,6 +2841,54 @@ static void mamba__dot_rows_q4(float *out, const mamba_matrix *W, const int *r, 
     for (k = 0; k < MAMBA__NR; k++) q[k] = mamba__q4_row(W, r[k], &d[k]);
     mamba__dotn_q4x16(out, q, d, in->xq, in->xs, mamba__q8_blocks(W->cols), lv);
 }
+#if defined(MAMBA__AVX512BW)
+/* rows r, r+1 (nr of them) . inputs j..j+ni-1 (ni 1, 2 or 4) into out */
+static void mamba__q4_block_n(float *const *out, int r, int nr, const uint8_t *const *q, const uint16_t *const *d,
+                              const mamba__xin *in, int j, int ni, int nb, const int8_t *lv)
+{
+    float v[8];
+    int k, t;
+    if (nr == 2)
+        if (ni == 4) mamba__q4v_x(v, q, d, 2, in + j, 4, nb, lv);
+        else if (ni == 2) mamba__q4v_x(v, q, d, 2, in + j, 2, nb, lv);
+        else mamba__q4v_x(v, q, d, 2, in + j, 1, nb, lv);
+    else if (ni == 4) mamba__q4v_x(v, q, d, 1, in + j, 4, nb, lv);
+    else if (ni == 2) mamba__q4v_x(v, q, d, 1, in + j, 2, nb, lv);
+    else mamba__q4v_x(v, q, d, 1, in + j, 1, nb, lv);
+    for (k = 0; k < nr; k++)
+        for (t = 0; t < ni; t++) out[j + t][r + k] = v[k * ni + t];
+}
+/* dot_rows_n of a 4-bit type (mamba_step_batch): rows in pairs through
+   the inputs four at a time (mamba__q4v_x); the same bits as dot_rows */
+static void mamba__dot_rows_n_q4(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n,
+                                 const int8_t *lv)
+{
+    const int nb = mamba__q8_blocks(W->cols);
+    int r, j, k;
+    for (r = r0; r < r1; r += 2) {
+        const int nr = r1 - r < 2 ? 1 : 2;
+        const uint8_t *q[2];
+        const uint16_t *d[2];
+        for (k = 0; k < nr; k++) q[k] = mamba__q4_row(W, r + k, &d[k]);
+        for (j = 0; j + 4 <= n; j += 4) mamba__q4_block_n(out, r, nr, q, d, in, j, 4, nb, lv);
+        if (j + 2 <= n) {
+            mamba__q4_block_n(out, r, nr, q, d, in, j, 2, nb, lv);
+            j += 2;
+        }
+        if (j < n) mamba__q4_block_n(out, r, nr, q, d, in, j, 1, nb, lv);
+    }
+}
+#define MAMBA__Q4_ROWS_N(name, lv)                                                                                     \
+    static void name(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n)            \
+    {                                                                                                                  \
+        mamba__dot_rows_n_q4(out, W, r0, r1, in, n, lv);                                                               \
+    }
+MAMBA__Q4_ROWS_N(mamba__dot_rows_n_q4_0, mamba__q4_0_levels)
+MAMBA__Q4_ROWS_N(mamba__dot_rows_n_iq4nl, mamba__iq4nl_levels)
+#else
+#define mamba__dot_rows_n_q4_0 mamba__dot_rows_n_each
+#define mamba__dot_rows_n_iq4nl mamba__dot_rows_n_each
+#endif
 static void mamba__dot_rows_q4_0(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in)
 {
     mamba__dot_rows_q4(out, W, r, in, mamba__q4_0_levels);
@@ -2567,9 +2943,10 @@ typedef struct mamba__wtype {
        out[0..MAMBA__NR-1], read side by side; a row's sum must not depend
        on its slot or its companions (mamba__matvec_x) */
     void (*dot_rows)(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in);
-    /* input F32 (NULL otherwise): out[j] = row r . x[j] for j < n, each sum
-       exactly dot_row's, the row read once for all (mamba_step_batch) */
-    void (*dot_row_n)(float *out, const mamba_matrix *W, int r, const float *const *x, int n);
+    /* out[j][r] = row r . the prepared input in[j] for r0 <= r < r1 and
+       j < n, each sum exactly what dot_rows gives row r, the rows read
+       from memory once for all n inputs (mamba_step_batch) */
+    void (*dot_rows_n)(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n);
     /* columns [k0, k0+n) of row r widened to f32 (k0 a multiple of block) */
     void (*dequant_cols)(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0, int n);
     /* 1 if a stored value or scale of a rows x cols matrix at p is not finite */
@@ -2580,20 +2957,30 @@ typedef struct mamba__wtype {
     int input;       /* MAMBA__INPUT_*: what mamba__matvec_x prepares for it */
 } mamba__wtype;
 
+static void mamba__dot_range(float *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in);
+/* dot_rows_n of a type without a multi-input kernel: the rows through one
+   input after another (mamba_step_batch keeps them in the L2 cache) */
+static MAMBA__MAYBE_UNUSED void mamba__dot_rows_n_each(float *const *out, const mamba_matrix *W, int r0, int r1,
+                                                        const mamba__xin *in, int n)
+{
+    int j;
+    for (j = 0; j < n; j++) mamba__dot_range(out[j], W, r0, r1, &in[j]);
+}
+
 /* In dtype order: entry i is dtype i (mamba__wtype_of() checks). */
 static const mamba__wtype mamba__wtypes[] = {
-    {"f32", mamba__dot_row_f32, mamba__dot_rows_f32, mamba__dot_row_n_f32, mamba__dequant_f32, mamba__nonfinite_f32,
+    {"f32", mamba__dot_row_f32, mamba__dot_rows_f32, mamba__dot_rows_n_f32, mamba__dequant_f32, mamba__nonfinite_f32,
      MAMBA_DTYPE_F32, 1, 4, MAMBA__INPUT_F32},
-    {"f16", mamba__dot_row_f16, mamba__dot_rows_f16, mamba__dot_row_n_f16, mamba__dequant_f16, mamba__nonfinite_f16,
+    {"f16", mamba__dot_row_f16, mamba__dot_rows_f16, mamba__dot_rows_n_f16, mamba__dequant_f16, mamba__nonfinite_f16,
      MAMBA_DTYPE_F16, 1, 2, MAMBA__INPUT_F32},
-    {"bf16", mamba__dot_row_bf16, mamba__dot_rows_bf16, mamba__dot_row_n_bf16, mamba__dequant_bf16, mamba__nonfinite_bf16,
+    {"bf16", mamba__dot_row_bf16, mamba__dot_rows_bf16, mamba__dot_rows_n_bf16, mamba__dequant_bf16, mamba__nonfinite_bf16,
      MAMBA_DTYPE_BF16, 1, 2,
      MAMBA__INPUT_F32},
-    {"q8", mamba__dot_row_q8, mamba__dot_rows_q8, NULL, mamba__dequant_q8, mamba__nonfinite_q8, MAMBA_DTYPE_Q8,
+    {"q8", mamba__dot_row_q8, mamba__dot_rows_q8, mamba__dot_rows_n_q8, mamba__dequant_q8, mamba__nonfinite_q8, MAMBA_DTYPE_Q8,
      MAMBA__Q8_BLOCK, MAMBA__Q8_BLOCK + 2, MAMBA__INPUT_Q16},
-    {"q4_0", mamba__dot_row_q4_0, mamba__dot_rows_q4_0, NULL, mamba__dequant_q4_0, mamba__nonfinite_q4, MAMBA_DTYPE_Q4_0,
+    {"q4_0", mamba__dot_row_q4_0, mamba__dot_rows_q4_0, mamba__dot_rows_n_q4_0, mamba__dequant_q4_0, mamba__nonfinite_q4, MAMBA_DTYPE_Q4_0,
      MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16},
-    {"iq4_nl", mamba__dot_row_iq4nl, mamba__dot_rows_iq4nl, NULL, mamba__dequant_iq4nl, mamba__nonfinite_q4,
+    {"iq4_nl", mamba__dot_row_iq4nl, mamba__dot_rows_iq4nl, mamba__dot_rows_n_iq4nl, mamba__dequant_iq4nl, mamba__nonfinite_q4,
      MAMBA_DTYPE_IQ4_NL, MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16}};
 
 /* The entry of a dtype, or NULL for a dtype this library does not know. */
@@ -2751,16 +3138,43 @@ static MAMBA__MAYBE_UNUSED void mamba__matvec(float *MAMBA__RESTRICT out, const 
 /* RMSNorm:  out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]
    mamba_ssm.ops.triton.layer_norm.RMSNorm / transformers MambaRMSNorm.
    The sum of squares is accumulated in double: d_model terms of mixed
-   magnitude, once per layer, cheap. weight may be NULL for Falcon-Mamba's
-   weightless norm of delta, B and C. out may equal x. */
+   magnitude, once per layer. With AVX-512 in 16 double lanes (each square
+   of a float is exact in double, so only the order of the additions
+   differs from one sum, and the float scale rounded from it lands on the
+   same float but for a 1e-16 chance): the one running sum's 4-cycle add
+   per term was 4.5% of a Mamba-2 prompt. weight may be NULL for
+   Falcon-Mamba's weightless norm of delta, B and C. out may equal x. */
 static void mamba__rmsnorm(float *out, const float *x, const float *weight, int n, float eps)
 {
     double ss = 0.0;
     float scale;
-    int i;
-    for (i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
+    int i = 0;
+#if defined(MAMBA__AVX512)
+    {
+        __m512d a0 = _mm512_setzero_pd(), a1 = a0;
+        for (; i + 16 <= n; i += 16) {
+            const __m512 v = _mm512_loadu_ps(x + i);
+            const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+            const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+            a0 = _mm512_fmadd_pd(lo, lo, a0);
+            a1 = _mm512_fmadd_pd(hi, hi, a1);
+        }
+        ss = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+    }
+#endif
+    for (; i < n; i++) ss += (double)x[i] * (double)x[i];
     scale = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
-    for (i = 0; i < n; i++) out[i] = weight ? x[i] * scale * weight[i] : x[i] * scale;
+    i = 0;
+#if defined(MAMBA__AVX512)
+    {
+        const __m512 sv = _mm512_set1_ps(scale);
+        for (; i + 16 <= n; i += 16) {
+            const __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x + i), sv);
+            _mm512_storeu_ps(out + i, weight ? _mm512_mul_ps(v, _mm512_loadu_ps(weight + i)) : v);
+        }
+    }
+#endif
+    for (; i < n; i++) out[i] = weight ? x[i] * scale * weight[i] : x[i] * scale;
 }
 
 /* SiLU (swish):  silu(v) = v * sigmoid(v) = v / (1 + exp(-v)).  F.silu. */
@@ -3264,6 +3678,15 @@ static void mamba__scan_head(const mamba__scan_io *s, int hd, int t)
    state: the multiply and two FMAs of mamba__scan_head, in the same
    rounding, and the n order of the sum; the tile's partial sums of C h
    wait in y between tiles of n. */
+/* The 16 registers of a tile, named h0 .. h15 so that they stay registers:
+   as an array indexed in a loop, gcc 12 kept h on the stack and every
+   update went through a store and a load (the scans ran at half speed). */
+#define MAMBA__REP16(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11) M(12) M(13) M(14) M(15)
+#define MAMBA__SH_LOAD(j) __m512 h##j = _mm512_i32gather_ps(idx, hb + (j), 4);
+#define MAMBA__SH_SAVE(j) _mm512_i32scatter_ps(hb + (j), idx, h##j, 4);
+#define MAMBA__SH_STEP(j)                                                     \
+    h##j = _mm512_fmadd_ps(a, h##j, _mm512_mul_ps(xdt, _mm512_set1_ps(B[j]))); \
+    acc = _mm512_fmadd_ps(h##j, _mm512_set1_ps(C[j]), acc);
 static void mamba__scan_head16(const mamba__scan_io *s, int hd, int T)
 {
     const int P = s->head_dim, N = s->d_state;
@@ -3272,15 +3695,14 @@ static void mamba__scan_head16(const mamba__scan_io *s, int hd, int T)
                                            _mm512_set1_epi32(N)); /* lane i: channel p0 + i */
     float *hh = s->h + c0 * (size_t)N;
     float dA[64];
-    int t0, p0, n0, t, j;
+    int t0, p0, n0, t;
     for (t0 = 0; t0 < T; t0 += 64) {
         const int tn = T - t0 < 64 ? T - t0 : 64;
         for (t = 0; t < tn; t++) dA[t] = expf(s->delta[((size_t)t0 + (size_t)t) * s->ldd + (size_t)hd] * s->A[hd]);
         for (p0 = 0; p0 < P; p0 += 16) {
             for (n0 = 0; n0 < N; n0 += 16) {
-                __m512 hv[16];
                 float *hb = hh + (size_t)p0 * (size_t)N + (size_t)n0;
-                for (j = 0; j < 16; j++) hv[j] = _mm512_i32gather_ps(idx, hb + j, 4);
+                MAMBA__REP16(MAMBA__SH_LOAD)
                 for (t = 0; t < tn; t++) {
                     const size_t tt = (size_t)t0 + (size_t)t;
                     const float *B = s->B + tt * s->ldbc + g + n0, *C = s->C + tt * s->ldbc + g + n0;
@@ -3289,13 +3711,10 @@ static void mamba__scan_head16(const mamba__scan_io *s, int hd, int T)
                     const __m512 xdt = _mm512_mul_ps(_mm512_loadu_ps(s->x + tt * s->ldx + c0 + (size_t)p0),
                                                      _mm512_set1_ps(s->delta[tt * s->ldd + (size_t)hd]));
                     __m512 acc = n0 ? _mm512_loadu_ps(yt) : _mm512_setzero_ps();
-                    for (j = 0; j < 16; j++) {
-                        hv[j] = _mm512_fmadd_ps(a, hv[j], _mm512_mul_ps(xdt, _mm512_set1_ps(B[j])));
-                        acc = _mm512_fmadd_ps(hv[j], _mm512_set1_ps(C[j]), acc);
-                    }
+                    MAMBA__REP16(MAMBA__SH_STEP)
                     _mm512_storeu_ps(yt, acc);
                 }
-                for (j = 0; j < 16; j++) _mm512_i32scatter_ps(hb + j, idx, hv[j], 4);
+                MAMBA__REP16(MAMBA__SH_SAVE)
             }
         }
     }
@@ -4196,41 +4615,71 @@ static float *mamba__state_h(const mamba_state *s, int l)
    (mamba__thr_end). Results never depend on the choice:
    every parallel loop splits independent outputs (rule 18). The thread
    count is set with omp_set_num_threads() (the calling thread's setting) and
-   restored before returning. */
+   restored before returning.
+   A short call never tries: a second thread saves at most half a call, and
+   beside a busy core one fork that waits for a thread off its core waits a
+   scheduler time slice (1.5 ms on 2 cores under Linux, 3 ms on 8), so a call
+   below MAMBA_PAR_MIN_CALL (4 ms, two slices) on one thread runs on one
+   thread. Its time is the state's fastest one-thread time per token (the
+   minimum: a neighbour only ever makes a call slower) times the call's
+   tokens. The shipped model's calls (0.2 ms a token, 1.7 ms a 64-token
+   block) run on one thread; the 130m shapes' (18 ms a token) are timed.
+   On a quiet machine the shipped model ran as fast on one thread as on two
+   (README, Speed), and no OpenMP thread is woken, so none spins either. */
 #if defined(_OPENMP) && MAMBA_THREADS_ADAPT
+#define MAMBA__THR_WARM 3 /* calls on one thread before the first try */
 typedef struct mamba__thr_call {
     double t0;   /* omp_get_wtime() at the start */
     int n_all;   /* the caller's thread count, restored at the end */
     int arm;     /* 0: all threads, 1: one */
     int trying;  /* this call tries the count not in use */
     int gave_up; /* ... and gave it up part-way */
+    int small;   /* below MAMBA_PAR_MIN_CALL, or the first call: one thread, no try */
     int n_tok;   /* tokens this call handles */
 } mamba__thr_call;
 
-static void mamba__thr_begin(mamba_thread_choice *c, mamba__thr_call *k, int n_tok)
+/* a call of n_tok tokens in `parts` parts (layers): see mamba__thr_progress */
+static void mamba__thr_begin(mamba_thread_choice *c, mamba__thr_call *k, int n_tok, int parts)
 {
     k->n_all = omp_get_max_threads();
     k->t0 = 0.0; /* set again below when timed; keeps gcc from seeing it unset */
     k->n_tok = n_tok > 0 ? n_tok : 1;
-    k->trying = k->gave_up = 0;
+    k->trying = k->gave_up = k->small = 0;
     k->arm = 0;
     if (k->n_all <= 1) return;
-    /* the very first call runs on one thread: its time is the yardstick
-       that lets a try of all threads be given up after its first layer */
-    k->trying = !c->tried || c->spent >= c->wait;
+    /* the first MAMBA__THR_WARM calls run on one thread: the first faults
+       the weights and the scratch in (11x slower than the next for the
+       shipped model here) and is not timed; the fastest of the next ones
+       is the yardstick, two of them because a neighbour may stretch one
+       (a 1.7 ms call took 74 ms beside a busy core) */
+    if (c->tried < MAMBA__THR_WARM || c->best * k->n_tok < 1e-6 * MAMBA_PAR_MIN_CALL) {
+        k->small = k->arm = 1;
+        omp_set_num_threads(1);
+        k->t0 = omp_get_wtime();
+        return;
+    }
+    k->trying = c->spent >= c->wait;
     k->arm = c->use ^ k->trying;
     if (k->arm) omp_set_num_threads(1);
     k->t0 = omp_get_wtime();
     if (k->trying && k->arm == 0 && c->sec[1] > 0.0) {
         /* before trying all threads, time one empty fork/join: it costs what
-           every loop of the call would wait; when one alone costs a quarter
-           of the call on one thread, the try is over before any work */
+           every loop of the call would wait; a layer forks 4 (mamba_step) to
+           16 times (a block), so when one alone costs an eighth of a layer on
+           one thread, two threads lose the layer and the try is over before
+           any work (a quiet fork costs microseconds, a layer of the 130m
+           shapes 0.7 ms in mamba_step; beside a busy core the first layer of
+           a 64-token block took 500 ms on two threads, 21 ms on one) */
         double fork;
 #pragma omp parallel
         {
+            /* a body the compiler must keep: gcc and clang drop an empty
+               region, and the probe then timed nothing */
+            volatile int id = omp_get_thread_num();
+            (void)id;
         }
         fork = omp_get_wtime() - k->t0;
-        if (fork > 0.25 * c->sec[1] * k->n_tok) {
+        if (fork > 0.125 * c->sec[1] * k->n_tok / (parts > 0 ? parts : 1)) {
             c->sec[0] = c->sec[1] + fork / k->n_tok; /* at least that much slower */
             k->gave_up = 1;
             k->arm = 1;
@@ -4258,6 +4707,16 @@ static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
     double el, lost;
     if (k->n_all <= 1) return;
     el = omp_get_wtime() - k->t0;
+    if (c->tried > 0 && k->arm == 1 && !k->gave_up && (c->best <= 0.0 || el / k->n_tok < c->best))
+        c->best = el / k->n_tok;
+    if (c->tried < MAMBA__THR_WARM && ++c->tried == MAMBA__THR_WARM) {
+        c->use = 1; /* the yardstick that lets a try of all threads be given up after a layer */
+        c->sec[1] = c->best;
+    }
+    if (k->small) {
+        omp_set_num_threads(k->n_all);
+        return;
+    }
     if (k->trying) {
         if (!k->gave_up) c->sec[k->arm] = el / k->n_tok;
         if (!k->gave_up && (c->sec[c->use] <= 0.0 || c->sec[k->arm] < c->sec[c->use])) {
@@ -4267,6 +4726,10 @@ static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
             c->streak = 0;
         } else {
             lost = el - c->sec[c->use] * k->n_tok; /* what this try cost beside the winner */
+            /* at least half a call: a try given up at its first fork costs little,
+               and a noisy yardstick (a one-thread call a neighbour slowed) can even
+               make it negative; the next try then waits 16 calls, 32, 64, ... */
+            if (lost < 0.5 * el) lost = 0.5 * el;
             if (c->streak < 10) c->streak++;
         }
         /* the next try waits 16x what a try costs, twice as long after each try
@@ -4274,14 +4737,16 @@ static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
            time, and less while the machine stays the same */
         c->wait = 16.0 * (lost > 0.0 ? lost : 0.0) * (double)(1 << c->streak);
         c->spent = 0.0;
-        c->tried = 1;
     } else {
-        /* a running average of the count in use; much slower than the other
-           count measured last (a neighbour came or went): switch now */
+        /* a running average of the count in use; all threads much slower than
+           one thread measured last (a neighbour came): one thread now. Never
+           the other way: a call on one thread that got slower means a busier
+           machine, no reason for more threads (and the time of all threads it
+           would compare with may be old, or the guess of a try given up) */
         c->sec[c->use] = 0.875 * c->sec[c->use] + 0.125 * (el / k->n_tok);
         c->spent += el;
-        if (c->sec[!c->use] > 0.0 && c->sec[c->use] > 1.5 * c->sec[!c->use]) {
-            c->use = !c->use;
+        if (c->use == 0 && c->sec[1] > 0.0 && c->sec[0] > 1.5 * c->sec[1]) {
+            c->use = 1;
             c->streak = 0;
             c->spent = 0.0;
         }
@@ -4292,7 +4757,7 @@ static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
 typedef struct mamba__thr_call {
     int unused;
 } mamba__thr_call;
-#define mamba__thr_begin(c, k, n) ((void)(c), (void)(k), (void)(n))
+#define mamba__thr_begin(c, k, n, parts) ((void)(c), (void)(k), (void)(n), (void)(parts))
 #define mamba__thr_progress(c, k, done, total) ((void)(c), (void)(k), (void)(done), (void)(total))
 #define mamba__thr_end(c, k) ((void)(c), (void)(k))
 #endif
@@ -4532,7 +4997,7 @@ MAMBA_API mamba_result mamba_step(const mamba_model *m, mamba_state *s, int toke
     ops = mamba__arch_of(cfg->arch);
     MAMBA_ASSERT(ops != NULL); /* a loaded model has a known arch */
 
-    mamba__thr_begin(&s->threads[0], &thr, 1); /* >>threads: all threads, or one */
+    mamba__thr_begin(&s->threads[0], &thr, 1, cfg->n_layer + 1); /* >>threads: all threads, or one */
     a.T = 1;
     a.batched = 0;
     a.r = s->r;
@@ -5154,10 +5619,11 @@ MAMBA_API mamba_result mamba_state_copy(mamba_state *dst, const mamba_state *src
    chunked "SSD" form (the scan as masked matrix products over chunks of Q
    tokens) was measured on paper against this: per token and head it costs
    Q P + 2 N P multiply-adds, against the recurrence's 2 N P and a multiply,
-   which mamba__scan_head16 issues at the FMA unit's rate (0.065 ns a state
-   on mamba2-130m's shapes: 0.31 ms of a 4.8 ms prompt token, about 7%); at
-   Q = 64, P = 64, N = 128 the SSD form would save at most 17% of those 7%,
-   so the exact recurrence stays (README, Speed). */
+   which mamba__scan_head16 issues with its state in registers (15% of a
+   512-token prompt's CPU time on mamba2-130m's shapes, f32, one thread,
+   docs/kernels-notes.md); at Q = 64, P = 64, N = 128 the SSD form would
+   save at most 17% of those 15%, so the exact recurrence stays (README,
+   Speed). */
 
 
 /* T*n floats rounded up to a 64-byte multiple; 0 on overflow. */
@@ -5267,7 +5733,7 @@ MAMBA_API mamba_result mamba_forward(const mamba_model *m, mamba_state *s, const
         const int nb = n - b0 < T ? n - b0 : T;
         mamba__thr_call thr;
         int t;
-        mamba__thr_begin(&s->threads[1], &thr, nb); /* >>threads, per block */
+        mamba__thr_begin(&s->threads[1], &thr, nb, cfg->n_layer + 1); /* >>threads, per block */
         /* r[t] = embedding[token t], widened from any dtype as mamba_step() does */
         for (t = 0; t < nb; t++)
             mamba__dequant_row(b.r + (size_t)t * (size_t)cfg->d_model, &m->embedding, tokens[b0 + t]);
@@ -5742,47 +6208,39 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
    computes it: the weight type's own kernels from mamba__wtypes[], the same
    input preparation in each sequence's own scratch st[j]->xq/xs, and a
    row's sum does not depend on the rows or inputs it is computed with. The
-   rows are read from memory once for all n inputs: a type with dot_row_n
-   takes a row through all of them at once (the row's weights widened once
-   for several inputs); the others take a panel of rows (the L2 cache)
-   through one input after the other. Threads split panels (independent
-   rows): bit-identical for any thread count. */
+   rows are read from memory once for all n inputs: the type's dot_rows_n
+   takes a panel of rows (small enough for the L2 cache) through all of
+   them. Threads split panels (independent rows): bit-identical for any
+   thread count. */
 static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out, const float *const *x,
                                 const float *bias, mamba_state *const *st)
 {
     const mamba__wtype *wt = &mamba__wtypes[W->dtype];
-    const int rows = W->rows, q16 = wt->input == MAMBA__INPUT_Q16;
+    const int rows = W->rows;
     size_t rb = mamba__wtype_row_bytes(wt, (size_t)W->cols);
     size_t fit = rb ? (size_t)MAMBA_BATCH_PANEL_BYTES / rb : 4;
     int panel = fit >= (size_t)rows ? (rows + 3) & ~3 : fit < 4 ? 4 : (int)fit & ~3, np = (rows + panel - 1) / panel;
-    int mamba__par = np > 1 && (size_t)rows * (size_t)W->cols >= MAMBA__PAR_MIN_WORK, p;
+    int mamba__par = np > 1 && (size_t)rows * (size_t)W->cols >= MAMBA__PAR_MIN_WORK, p, j;
+    mamba__xin in[MAMBA_BATCH_MAX];
     (void)mamba__par;
-    MAMBA_ASSERT(q16 || wt->dot_row_n != NULL); /* the table gives every f32-input type one */
-    if (q16) {
-        int j;
-        for (j = 0; j < n; j++) mamba__q8_quant_x((int16_t *)st[j]->xq, st[j]->xs, x[j], W->cols);
+    if (n == 1) { /* one sequence: mamba_step's own matvec, four streams */
+        mamba__matvec_x(out[0], W, x[0], bias, (int16_t *)st[0]->xq, st[0]->xs);
+        return;
+    }
+    for (j = 0; j < n; j++) {
+        in[j].x = x[j];
+        in[j].xq = (const int16_t *)st[j]->xq;
+        in[j].xs = st[j]->xs;
+        if (wt->input == MAMBA__INPUT_Q16) mamba__q8_quant_x((int16_t *)st[j]->xq, st[j]->xs, x[j], W->cols);
     }
     MAMBA__PARALLEL_FOR_IF
     for (p = 0; p < np; p++) {
         const int r0 = p * panel, r1 = r0 + panel < rows ? r0 + panel : rows;
-        int jj, r;
-        if (q16) {
-            for (jj = 0; jj < n; jj++) {
-                float *o = out[jj];
-                mamba__xin in;
-                in.x = x[jj];
-                in.xq = (const int16_t *)st[jj]->xq;
-                in.xs = st[jj]->xs;
-                mamba__dot_range(o, W, r0, r1, &in);
-                if (bias)
-                    for (r = r0; r < r1; r++) o[r] += bias[r];
-            }
-        } else {
-            float v[MAMBA_BATCH_MAX];
-            for (r = r0; r < r1; r++) {
-                wt->dot_row_n(v, W, r, x, n);
-                for (jj = 0; jj < n; jj++) out[jj][r] = bias ? v[jj] + bias[r] : v[jj];
-            }
+        wt->dot_rows_n(out, W, r0, r1, in, n);
+        if (bias) {
+            int jj, r;
+            for (jj = 0; jj < n; jj++)
+                for (r = r0; r < r1; r++) out[jj][r] += bias[r];
         }
     }
 }
@@ -5824,16 +6282,78 @@ static void mamba__block_batch(const mamba_model *m, mamba_state *const *S, int 
     mamba__matvec_batch(&L->dt_proj, n, out, in, L->dt_bias, S); /* Delta = softplus(dt_proj(delta) + dt_bias) */
     for (j = 0; j < n; j++) {
         float *B = S[j]->dbc + dt_rank, *C = B + d_state;
+        mamba__scan_io io;
         mamba__softplus_n(S[j]->delta, d_inner);
         /* h = exp(Delta A) h + Delta B x;  y = (C h + D x) * SiLU(z) */
-        mamba__ssm_step(S[j]->y, S[j]->ssm + hs, S[j]->xz, S[j]->xz + d_inner, S[j]->delta, L->A, B, C, L->D,
-                        d_inner, d_state);
+        mamba__ssm_step_io(&io, S[j]->y, S[j]->ssm + hs, S[j]->xz, S[j]->delta, L->A, B, C, L->D, d_inner, d_state);
+        mamba__scan(&io, 1, 0);
+        if (S[j]->observer) mamba__observe(m, S[j], l, S[j]->xz, S[j]->xz + d_inner, B, C, S[j]->ssm + hs);
+        mamba__gate(S[j]->y, S[j]->xz + d_inner, d_inner);
         out[j] = S[j]->u;
         in[j] = S[j]->y;
     }
     mamba__matvec_batch(&L->out_proj, n, out, in, L->out_proj_bias, S); /* r = r + out_proj(y) */
     for (j = 0; j < n; j++)
         for (i = 0; i < cfg->d_model; i++) S[j]->r[i] += S[j]->u[i];
+}
+
+/* mamba__block_mamba2() for n states: in_proj and out_proj batched, the
+   steps between them (conv, Delta, the scan, the gated norm) per state with
+   T = 1, as mamba_step() makes them. */
+static void mamba__block_batch_mamba2(const mamba_model *m, mamba_state *const *S, int n, int l)
+{
+    const mamba_config *cfg = &m->config;
+    const mamba_layer *L = &m->layers[l];
+    const int dm = cfg->d_model, di = cfg->d_inner, N = cfg->d_state, H = cfg->n_heads, G = cfg->n_groups;
+    const int conv_dim = di + 2 * G * N, ldxz = di + conv_dim + H;
+    float *out[MAMBA_BATCH_MAX];
+    const float *in[MAMBA_BATCH_MAX];
+    int j, i;
+
+    for (j = 0; j < n; j++) { /* u = RMSNorm(r) * w_norm */
+        mamba__rmsnorm(S[j]->u, S[j]->r, L->norm, dm, cfg->norm_eps);
+        out[j] = S[j]->xz;
+        in[j] = S[j]->u;
+    }
+    mamba__matvec_batch(&L->in_proj, n, out, in, L->in_proj_bias, S); /* (z, xBC, dt) = in_proj(u) */
+    for (j = 0; j < n; j++) {
+        mamba_state *s = S[j];
+        float *xz = s->xz; /* z (d_inner), xBC (conv_dim), dt (H) */
+        mamba__scan_io io;
+        /* xBC = SiLU(conv1d(xBC)) */
+        mamba__conv(xz + di, (size_t)ldxz, mamba__state_window(s, l), L->conv_weight, L->conv_bias, conv_dim,
+                    cfg->d_conv, 1, 0);
+        /* Delta = softplus(dt + dt_bias), clamped */
+        mamba__delta_heads(s->delta, xz + di + conv_dim, L->dt_bias, H, cfg->dt_min, cfg->dt_max);
+        /* S = exp(Delta A) S + Delta B x;  y = C S + D x, per head and group */
+        io.n_head = H;
+        io.head_dim = cfg->head_dim;
+        io.n_group = G;
+        io.d_state = N;
+        io.a_per_state = 0;
+        io.d_per_channel = cfg->d_per_channel;
+        io.A = L->A;
+        io.D = L->D;
+        io.h = mamba__state_h(s, l);
+        io.x = xz + di;
+        io.delta = s->delta;
+        io.B = xz + 2 * (size_t)di;
+        io.C = io.B + (size_t)G * (size_t)N;
+        io.y = s->y;
+        io.ldx = (size_t)ldxz;
+        io.ldd = (size_t)H;
+        io.ldbc = (size_t)ldxz;
+        io.ldy = (size_t)di;
+        mamba__scan(&io, 1, 0);
+        if (s->observer) mamba__observe(m, s, l, io.x, xz, io.B, io.C, io.h);
+        /* y = RMSNorm_groups(y * SiLU(z)) * w */
+        mamba__gated_norm(s->y, xz, L->gate_norm, di, G, cfg->mixer_rms_eps, cfg->norm_before_gate);
+        out[j] = s->u;
+        in[j] = s->y;
+    }
+    mamba__matvec_batch(&L->out_proj, n, out, in, L->out_proj_bias, S); /* r = r + out_proj(y) */
+    for (j = 0; j < n; j++)
+        for (i = 0; i < dm; i++) S[j]->r[i] += S[j]->u[i];
 }
 
 MAMBA_API mamba_result mamba_step_batch(const mamba_model *m, mamba_state *const *states, int n, const int *tokens,
@@ -5845,7 +6365,6 @@ MAMBA_API mamba_result mamba_step_batch(const mamba_model *m, mamba_state *const
     if (n == 0) return MAMBA_OK;
     if (!states || !tokens) return MAMBA_ERR_INVALID_ARG;
     cfg = &m->config;
-    if (cfg->arch != MAMBA_ARCH_MAMBA1 && cfg->arch != MAMBA_ARCH_FALCON) return MAMBA_ERR_INVALID_ARG;
     for (j = 0; j < n; j++) {
         if (!states[j] || !states[j]->r || !mamba__state_fits(m, states[j])) return MAMBA_ERR_INVALID_ARG;
         for (k = 0; k < j; k++)
@@ -5855,8 +6374,12 @@ MAMBA_API mamba_result mamba_step_batch(const mamba_model *m, mamba_state *const
         if (tokens[j] < 0 || tokens[j] >= cfg->n_vocab_padded) return MAMBA_ERR_TOKEN;
 
     for (j = 0; j < n; j++) mamba__dequant_row(states[j]->r, &m->embedding, tokens[j]); /* r = embedding[token] */
-    for (l = 0; l < cfg->n_layer; l++) mamba__block_batch(m, states, n, l);
-    for (j = 0; j < n; j++) states[j]->pos++;
+    for (l = 0; l < cfg->n_layer; l++) {
+        if (cfg->arch == MAMBA_ARCH_MAMBA2) mamba__block_batch_mamba2(m, states, n, l);
+        else mamba__block_batch(m, states, n, l); /* Mamba-1, Falcon-Mamba (the loader refused the rest) */
+    }
+    for (j = 0; j < n; j++)
+        if (states[j]->pos < LONG_MAX) states[j]->pos++; /* saturates, as in mamba_step */
     if (logits) { /* logits = lm_head(RMSNorm(r) * w_norm_f) */
         float *out[MAMBA_BATCH_MAX];
         const float *in[MAMBA_BATCH_MAX];

@@ -26,7 +26,7 @@ static unsigned rnd(unsigned *s)
 
 static void check_model(const mamba_model *m, const char *name)
 {
-    static const int sizes[] = {1, 2, 3, 5, 8, 17, MAMBA_BATCH_MAX};
+    static const int sizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 12, 17, MAMBA_BATCH_MAX}; /* every block shape of the kernels */
     const size_t V = (size_t)m->config.n_vocab_padded;
     mamba_state a[MAMBA_BATCH_MAX], b[MAMBA_BATCH_MAX], *pa[MAMBA_BATCH_MAX];
     float *la = (float *)malloc(sizeof(float) * V * MAMBA_BATCH_MAX), *lb = (float *)malloc(sizeof(float) * V);

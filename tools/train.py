@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Train a small Mamba-1 language model on TinyStories (PyTorch, CPU).
+"""Train a small Mamba-1 or Mamba-2 language model on TinyStories (PyTorch, CPU).
 
 The model follows the state-spaces/mamba reference (mamba_simple.py `Mamba`,
 mixer_seq_simple.py `MixerModel` / `MambaLMHeadModel`), written here from the
@@ -19,6 +19,14 @@ math:
 
 The selective scan runs in chunks (see `selective_scan`) and is checked against
 a plain per-token loop before training.
+
+--arch mamba2 swaps the mixer for state-spaces' Mamba2 (mamba2.py): in_proj to
+[z, xBC, dt], a causal depthwise conv + SiLU over xBC, one scalar A per head,
+B and C shared by groups of heads, D per head, the gated RMSNorm per group
+(gate first), out_proj; see `Mamba2`.  Its scan is the chunked SSD form
+(`ssd_chunked`, after ssd_minimal_discrete), checked against the per-token
+recurrence (`ssd_loop`) before training; the checkpoint is in the state-spaces
+mamba2 layout (ssm_cfg.layer "Mamba2", pad_vocab_size_multiple 16).
 
 The result is saved in the state-spaces checkpoint layout (config.json,
 pytorch_model.bin with the reference's parameter names, tokenizer.json), which
@@ -252,10 +260,169 @@ class Mamba(nn.Module):
         return self.out_proj(y), (new_conv, h)
 
 
-class Block(nn.Module):
-    def __init__(self, d_model, **kw):
+# ----------------------------------------------------------------------------- Mamba-2: SSD
+
+def ssd_loop(x, dt, A, Bm, Cm, h0=None):
+    """Reference for the Mamba-2 scan: one step per token (Mamba2.step's
+    recurrence).  x: (b,L,H,P); dt: (b,L,H) (after softplus); A: (H,);
+    Bm, Cm: (b,L,H,N) (the group's B/C repeated over its heads); h0: (b,H,P,N).
+      S_t = exp(dt_t A) S_{t-1} + dt_t x_t (x) B_t ;   y_t = S_t C_t   (no D term)
+    Returns y (b,L,H,P) and the final state."""
+    b, L, H, P = x.shape
+    S = x.new_zeros(b, H, P, Bm.shape[-1]) if h0 is None else h0
+    ys = []
+    for t in range(L):
+        dA = torch.exp(dt[:, t] * A)[:, :, None, None]
+        S = dA * S + (dt[:, t, :, None] * x[:, t])[..., None] * Bm[:, t, :, None, :]
+        ys.append(torch.einsum("bhpn,bhn->bhp", S, Cm[:, t]))
+    return torch.stack(ys, 1), S
+
+
+def segsum(a):
+    """a: (..., T) -> (..., T, T) with [i, j] = sum_{j<k<=i} a_k for j <= i, -inf above
+    the diagonal (ssd_minimal.py's segsum: exp() of it is the decay from j to i)."""
+    T = a.shape[-1]
+    a = a[..., None].expand(*a.shape, T)                                 # [..., k, j] = a_k
+    a = a.masked_fill(~torch.tril(torch.ones(T, T, dtype=torch.bool), -1), 0)
+    s = torch.cumsum(a, dim=-2)
+    return s.masked_fill(~torch.tril(torch.ones(T, T, dtype=torch.bool), 0), -math.inf)
+
+
+def ssd_chunked(x, dt, A, Bm, Cm, h0=None, chunk=64):
+    """The chunked "SSD" form of the same scan (state-spaces ssd_minimal.py,
+    ssd_minimal_discrete, called with X = dt x and A = dt A), exact up to
+    rounding.  Per chunk of T tokens: Y_diag = (L o C B^T) (dt x) with
+    L = exp(segsum(dt A)); the state each chunk leaves; the recurrence of those
+    states across chunks; Y_off = C . (state entering the chunk) * decay.
+    The tail is padded with dt = 0 (decay 1, input 0), so the state passes it."""
+    b, L, H, P = x.shape
+    N = Bm.shape[-1]
+    T = min(chunk, L)
+    pad = (-L) % T
+    X = x * dt[..., None]
+    Ad = dt * A                                                          # (b,L,H), <= 0
+    if pad:
+        X = F.pad(X, (0, 0, 0, 0, 0, pad))
+        Ad = F.pad(Ad, (0, 0, 0, pad))
+        Bm = F.pad(Bm, (0, 0, 0, 0, 0, pad))
+        Cm = F.pad(Cm, (0, 0, 0, 0, 0, pad))
+    nc = (L + pad) // T
+    X = X.view(b, nc, T, H, P)
+    Bc = Bm.reshape(b, nc, T, H, N)
+    Cc = Cm.reshape(b, nc, T, H, N)
+    Ad = Ad.view(b, nc, T, H).permute(0, 3, 1, 2)                        # (b,H,nc,T)
+    Acum = torch.cumsum(Ad, dim=-1)
+    # 1. within each chunk: the masked "attention-like" product
+    Lm = torch.exp(segsum(Ad))                                           # (b,H,nc,T,T)
+    CB = torch.einsum("bclhn,bcshn->bhcls", Cc, Bc)
+    Y_diag = torch.einsum("bhcls,bcshp->bclhp", CB * Lm, X)
+    # 2. the state each chunk leaves (from a zero start)
+    decay_states = torch.exp(Acum[..., -1:] - Acum)                      # (b,H,nc,T)
+    states = torch.einsum("bclhn,bhcl,bclhp->bchpn", Bc, decay_states, X)
+    # 3. the recurrence across chunks
+    if h0 is None:
+        h0 = x.new_zeros(b, H, P, N)
+    states = torch.cat([h0[:, None], states], dim=1)                     # (b,nc+1,H,P,N)
+    decay_chunk = torch.exp(segsum(F.pad(Acum[..., -1], (1, 0))))        # (b,H,nc+1,nc+1)
+    new_states = torch.einsum("bhzc,bchpn->bzhpn", decay_chunk, states)
+    states, final = new_states[:, :-1], new_states[:, -1]
+    # 4. the state entering each chunk, read out by C
+    Y_off = torch.einsum("bclhn,bchpn,bhcl->bclhp", Cc, states, torch.exp(Acum))
+    y = (Y_diag + Y_off).reshape(b, nc * T, H, P)
+    return y[:, :L], final
+
+
+def check_ssd():
+    """Chunked SSD vs. the per-token recurrence (lengths not a multiple of the
+    chunk, a start state, groups of heads sharing B/C); returns max abs diff."""
+    g = torch.Generator().manual_seed(2)
+    b, L, H, P, N, G = 2, 53, 4, 3, 5, 2
+    x = torch.randn(b, L, H, P, generator=g, dtype=torch.float64)
+    dt = F.softplus(torch.randn(b, L, H, generator=g, dtype=torch.float64) * 2)
+    A = -torch.exp(torch.randn(H, generator=g, dtype=torch.float64) + 1)
+    Bg = torch.randn(b, L, G, N, generator=g, dtype=torch.float64)
+    Cg = torch.randn(b, L, G, N, generator=g, dtype=torch.float64)
+    Bm, Cm = Bg.repeat_interleave(H // G, dim=2), Cg.repeat_interleave(H // G, dim=2)
+    h0 = torch.randn(b, H, P, N, generator=g, dtype=torch.float64)
+    worst = 0.0
+    y1, h1 = ssd_loop(x, dt, A, Bm, Cm, h0)
+    for chunk in (1, 7, 16, 64):
+        y2, h2 = ssd_chunked(x.float(), dt.float(), A.float(), Bm.float(), Cm.float(), h0.float(), chunk)
+        worst = max(worst, (y1 - y2.double()).abs().max().item(), (h1 - h2.double()).abs().max().item())
+    return worst
+
+
+class Mamba2(nn.Module):
+    """One Mamba-2 mixer (state-spaces mamba_ssm/modules/mamba2.py `Mamba2`,
+    ngroups >= 1, no gated-MLP slice, rmsnorm=True, norm_before_gate=False,
+    D per head), with the reference's parameter names and initialisation:
+      z, xBC, dt = split(in_proj(u))            (d_inner, d_inner + 2 G N, H)
+      xBC = SiLU(causal depthwise conv1d(xBC))  (with bias)
+      x, B, C = split(xBC)                      (H heads x P, G x N, G x N)
+      dt = softplus(dt + dt_bias);  A = -exp(A_log)   (one scalar per head)
+      y = SSD(x, dt, A, B, C) + D x             (head h reads group h // (H/G))
+      y = RMSNorm_per_group(y * SiLU(z)) * norm.weight     (eps 1e-5)
+      out_proj(y)"""
+
+    def __init__(self, d_model, d_state=64, d_conv=4, expand=2, headdim=32, ngroups=1,
+                 dt_min=1e-3, dt_max=1e-1, dt_init_floor=1e-4, chunk=64):
         super().__init__()
-        self.mixer = Mamba(d_model, **kw)
+        self.d_inner = d_inner = expand * d_model
+        if d_inner % headdim:
+            raise ValueError("d_inner %d is not a multiple of headdim %d" % (d_inner, headdim))
+        self.nheads = H = d_inner // headdim
+        if H % ngroups:
+            raise ValueError("ngroups %d does not divide the %d heads" % (ngroups, H))
+        self.headdim, self.ngroups, self.d_state, self.d_conv, self.chunk = headdim, ngroups, d_state, d_conv, chunk
+        self.conv_dim = conv_dim = d_inner + 2 * ngroups * d_state
+        self.in_proj = nn.Linear(d_model, 2 * d_inner + 2 * ngroups * d_state + H, bias=False)
+        self.conv1d = nn.Conv1d(conv_dim, conv_dim, d_conv, groups=conv_dim, bias=True)
+        # dt_bias: inverse softplus of dt log-uniform in [dt_min, dt_max], floored
+        dt = torch.exp(torch.rand(H) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+        dt = dt.clamp(min=dt_init_floor)
+        self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))
+        self.dt_bias._no_weight_decay = True
+        # A_init_range (1, 16): A = -uniform, stored as log
+        self.A_log = nn.Parameter(torch.log(torch.empty(H).uniform_(1, 16)))
+        self.A_log._no_weight_decay = True
+        self.D = nn.Parameter(torch.ones(H))
+        self.D._no_weight_decay = True
+        self.norm = RMSNorm(d_inner)          # applied per group in forward (RMSNormGated, group_size)
+        self.out_proj = nn.Linear(d_inner, d_model, bias=False)
+
+    def forward(self, u, state=None):
+        """u: (b,L,d_model).  state: None or (conv_state (b,conv_dim,d_conv-1), ssm_state (b,H,P,N))."""
+        b, L, _ = u.shape
+        H, P, G, N = self.nheads, self.headdim, self.ngroups, self.d_state
+        z, xBC, dt = torch.split(self.in_proj(u), [self.d_inner, self.conv_dim, H], dim=-1)
+        xBC = xBC.transpose(1, 2)                                        # (b,conv_dim,L)
+        if state is None:
+            conv_state, ssm_state = xBC.new_zeros(b, self.conv_dim, self.d_conv - 1), None
+        else:
+            conv_state, ssm_state = state
+        xp = torch.cat([conv_state, xBC], dim=2)
+        new_conv = xp[:, :, -(self.d_conv - 1):]
+        xBC = F.silu(F.conv1d(xp, self.conv1d.weight, self.conv1d.bias, groups=self.conv_dim)).transpose(1, 2)
+        x, Bm, Cm = torch.split(xBC, [self.d_inner, G * N, G * N], dim=-1)
+        x = x.reshape(b, L, H, P)
+        Bm = Bm.reshape(b, L, G, 1, N).expand(b, L, G, H // G, N).reshape(b, L, H, N)
+        Cm = Cm.reshape(b, L, G, 1, N).expand(b, L, G, H // G, N).reshape(b, L, H, N)
+        dt = F.softplus(dt + self.dt_bias)
+        A = -torch.exp(self.A_log)
+        y, S = ssd_chunked(x, dt, A, Bm, Cm, ssm_state, self.chunk)
+        y = (y + x * self.D[:, None]).reshape(b, L, self.d_inner)
+        y = (y * F.silu(z)).view(b, L, G, self.d_inner // G)             # gate, then norm per group
+        y = (y * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + self.norm.eps)).reshape(b, L, self.d_inner)
+        return self.out_proj(y * self.norm.weight), (new_conv, S)
+
+
+MIXERS = {"mamba1": Mamba, "mamba2": Mamba2}
+
+
+class Block(nn.Module):
+    def __init__(self, d_model, arch="mamba1", **kw):
+        super().__init__()
+        self.mixer = MIXERS[arch](d_model, **kw)
         self.norm = RMSNorm(d_model)
 
 
@@ -351,11 +518,22 @@ def sample(model, tok, prompt, n=200, temp=0.8, gen=None):
 
 def save_checkpoint(model, args, vocab, out):
     os.makedirs(out, exist_ok=True)
-    cfg = {"d_model": args.d_model, "n_layer": args.n_layer, "vocab_size": vocab,
-           "ssm_cfg": {"d_state": args.d_state, "d_conv": args.d_conv, "expand": args.expand,
-                       "dt_rank": math.ceil(args.d_model / 16), "conv_bias": True, "bias": False},
-           "rms_norm": True, "residual_in_fp32": True, "fused_add_norm": True,
-           "pad_vocab_size_multiple": 8, "tie_embeddings": True, "norm_epsilon": 1e-5}
+    if args.arch == "mamba2":
+        # mamba_ssm's MambaConfig for a Mamba2 stack (as the state-spaces mamba2-* config.json files)
+        cfg = {"d_model": args.d_model, "d_intermediate": 0, "n_layer": args.n_layer, "vocab_size": vocab,
+               "ssm_cfg": {"layer": "Mamba2", "d_state": args.d_state, "d_conv": args.d_conv,
+                           "expand": args.expand, "headdim": args.headdim, "ngroups": args.ngroups,
+                           "chunk_size": args.chunk, "conv_bias": True, "bias": False, "rmsnorm": True,
+                           "norm_before_gate": False, "D_has_hdim": False},
+               "attn_layer_idx": [], "attn_cfg": {}, "rms_norm": True, "residual_in_fp32": True,
+               "fused_add_norm": True, "pad_vocab_size_multiple": 16, "tie_embeddings": True,
+               "norm_epsilon": 1e-5}
+    else:
+        cfg = {"d_model": args.d_model, "n_layer": args.n_layer, "vocab_size": vocab,
+               "ssm_cfg": {"d_state": args.d_state, "d_conv": args.d_conv, "expand": args.expand,
+                           "dt_rank": math.ceil(args.d_model / 16), "conv_bias": True, "bias": False},
+               "rms_norm": True, "residual_in_fp32": True, "fused_add_norm": True,
+               "pad_vocab_size_multiple": 8, "tie_embeddings": True, "norm_epsilon": 1e-5}
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
         f.write("\n")
@@ -368,7 +546,9 @@ def save_checkpoint(model, args, vocab, out):
 # ----------------------------------------------------------------------------- main
 
 def main():
-    ap = argparse.ArgumentParser(description="Train a small Mamba-1 LM (CPU).")
+    ap = argparse.ArgumentParser(description="Train a small Mamba-1 or Mamba-2 LM (CPU).")
+    ap.add_argument("--arch", choices=sorted(MIXERS), default="mamba1",
+                    help="mamba1 (mamba_simple.py Mamba) or mamba2 (mamba2.py Mamba2, chunked SSD)")
     ap.add_argument("--train", nargs="+", required=True, help="training text files (<|endoftext|> separated)")
     ap.add_argument("--valid", help="validation text file (scored as one stream)")
     ap.add_argument("--tokenizer", required=True, help="tokenizer.json from train_bpe.py")
@@ -378,7 +558,9 @@ def main():
     ap.add_argument("--d-state", type=int, default=16)
     ap.add_argument("--d-conv", type=int, default=4)
     ap.add_argument("--expand", type=int, default=2)
-    ap.add_argument("--chunk", type=int, default=16, help="scan chunk length")
+    ap.add_argument("--chunk", type=int, default=16, help="scan chunk length (Mamba-2: the SSD chunk, e.g. 64)")
+    ap.add_argument("--headdim", type=int, default=32, help="Mamba-2: channels per head")
+    ap.add_argument("--ngroups", type=int, default=1, help="Mamba-2: groups of heads sharing B and C")
     ap.add_argument("--seq-len", type=int, default=256)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--steps", type=int, default=1000, help="number of steps (upper bound when --minutes is set)")
@@ -402,8 +584,12 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    err = check_scan()
-    print("scan check: chunked vs per-token loop max abs diff %.2e" % err, flush=True)
+    if args.arch == "mamba2":
+        err = check_ssd()
+        print("scan check: chunked SSD vs per-token recurrence max abs diff %.2e" % err, flush=True)
+    else:
+        err = check_scan()
+        print("scan check: chunked vs per-token loop max abs diff %.2e" % err, flush=True)
     if not err < 1e-4:
         sys.exit("train.py: error: chunked scan disagrees with the loop (%.3g)" % err)
 
@@ -412,7 +598,8 @@ def main():
     except (OSError, ValueError, KeyError) as e:
         sys.exit("train.py: error: cannot read tokenizer %s: %s" % (args.tokenizer, e))
     nvocab = len(tok.vocab)
-    vocab = (nvocab + 7) // 8 * 8
+    mult = 16 if args.arch == "mamba2" else 8     # pad_vocab_size_multiple of the reference configs
+    vocab = (nvocab + mult - 1) // mult * mult
     t0 = time.time()
     data = load_train(args.train, tok, args.max_bytes or None)
     print("train tokens: %d (tokenised in %.1fs)" % (len(data), time.time() - t0), flush=True)
@@ -430,8 +617,13 @@ def main():
         print("valid: %d tokens, %d bytes (%.3f tokens/byte)" % (len(valid_ids), valid_bytes,
                                                                   len(valid_ids) / valid_bytes), flush=True)
 
-    model = MambaLM(vocab, args.d_model, args.n_layer, d_state=args.d_state, d_conv=args.d_conv,
-                    expand=args.expand, chunk=args.chunk)
+    kw = dict(d_state=args.d_state, d_conv=args.d_conv, expand=args.expand, chunk=args.chunk)
+    if args.arch == "mamba2":
+        kw.update(arch="mamba2", headdim=args.headdim, ngroups=args.ngroups)
+    try:
+        model = MambaLM(vocab, args.d_model, args.n_layer, **kw)
+    except ValueError as e:
+        sys.exit("train.py: error: %s" % e)
     nparam = sum(p.numel() for p in model.parameters())
     print("parameters: %d (%.2f M), vocab %d padded to %d" % (nparam, nparam / 1e6, nvocab, vocab), flush=True)
 
@@ -460,7 +652,7 @@ def main():
     n_windows = len(data) - args.seq_len - 1
     if n_windows < 1:
         sys.exit("train.py: error: training text too short for --seq-len")
-    t_start = time.time()
+    t_start, cpu_start = time.time(), time.process_time()
     tok_seen, loss_avg = 0, None
     steps_done = 0
     for step in range(args.steps):
@@ -481,8 +673,9 @@ def main():
         loss_avg = loss.item() if loss_avg is None else 0.95 * loss_avg + 0.05 * loss.item()
         if (step + 1) % args.log_every == 0 or step == 0:
             el = time.time() - t_start
-            print("step %5d  loss %.4f  avg %.4f  lr %.2e  %.0f tok/s  %.1f min" % (
-                step + 1, loss.item(), loss_avg, lr_at(step), tok_seen / el, el / 60), flush=True)
+            print("step %5d  loss %.4f  avg %.4f  lr %.2e  %.0f tok/s  %.1f min  cpu %.0f s" % (
+                step + 1, loss.item(), loss_avg, lr_at(step), tok_seen / el, el / 60,
+                time.process_time() - cpu_start), flush=True)
         if args.valid and args.eval_every and (step + 1) % args.eval_every == 0 and step + 1 < args.steps:
             vl, bpb = evaluate(model, small_ids, small_bytes)
             print("eval (first %d bytes of valid) step %d: loss %.4f  bpb %.4f" % (
@@ -491,9 +684,12 @@ def main():
             save_checkpoint(model, args, vocab, args.out)
             print("saved %s at step %d" % (args.out, step + 1), flush=True)
 
-    wall = time.time() - t_start
-    print("training done: %d steps, %d tokens, %.1f min, %.0f tok/s, final avg train loss %.4f" % (
-        steps_done, tok_seen, wall / 60, tok_seen / wall, loss_avg), flush=True)
+    wall, cpu = time.time() - t_start, time.process_time() - cpu_start
+    # CPU seconds the process received (all its threads): on a shared machine the
+    # wall budget buys fewer of them than it says
+    print("training done: %d steps, %d tokens, %.1f min, %.0f tok/s, final avg train loss %.4f, "
+          "cpu %.0f s (%.2f of the wall)" % (steps_done, tok_seen, wall / 60, tok_seen / wall, loss_avg,
+                                            cpu, cpu / wall), flush=True)
     save_checkpoint(model, args, vocab, args.out)
     print("saved %s" % args.out, flush=True)
     if args.valid:

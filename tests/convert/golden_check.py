@@ -26,8 +26,9 @@ NAMES = {16: "norm.weight", 17: "mixer.in_proj.weight", 18: "mixer.in_proj.bias"
          26: "mixer.out_proj.weight", 27: "mixer.out_proj.bias", 28: "mixer.norm.weight"}
 
 
-def main():
-    path, name = sys.argv[1], sys.argv[2]
+def reference_model(path):
+    """(header, float64 reference model) of a .mamba file, on its weights as
+    stored (f16/bf16/q8 widened by mambafile.read, without the C code)."""
     h, t = mf.read(path)
     p = {"backbone.embedding.weight": t[(1, 0)], "backbone.norm_f.weight": t[(2, 0)]}
     if (3, 0) in t:
@@ -43,13 +44,16 @@ def main():
         elif role in NAMES:
             p[pre + NAMES[role]] = a
     if h["arch"] == 3:
-        model = reference.Mamba2Reference(p, h["n_groups"], h["norm_eps"], h["mixer_rms_eps"],
-                                          bool(h["flags"] & (1 << 5)), (h["dt_min"], h["dt_max"]))
-        gdir = os.path.join(ROOT, "tests", "data", "mamba2", "golden")
-    else:
-        arch = {1: "mamba", 2: "falcon_mamba"}[h["arch"]]
-        model = reference.MambaReference(p, arch, h["norm_eps"], h["mixer_rms_eps"])
-        gdir = os.path.join(ROOT, "tests", "data", "golden")
+        return h, reference.Mamba2Reference(p, h["n_groups"], h["norm_eps"], h["mixer_rms_eps"],
+                                            bool(h["flags"] & (1 << 5)), (h["dt_min"], h["dt_max"]))
+    arch = {1: "mamba", 2: "falcon_mamba"}[h["arch"]]
+    return h, reference.MambaReference(p, arch, h["norm_eps"], h["mixer_rms_eps"])
+
+
+def main():
+    path, name = sys.argv[1], sys.argv[2]
+    h, model = reference_model(path)
+    gdir = os.path.join(ROOT, "tests", "data", "mamba2" if h["arch"] == 3 else "", "golden")
     tokens = [int(x) for x in open(os.path.join(gdir, name + ".tokens")).read().split()]
     rows_file = os.path.join(gdir, name + ".rows")
     keep = None
