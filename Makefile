@@ -36,6 +36,13 @@ $(BUILD)/%: bench/%.c mamba.h examples/svg.h | $(BUILD)
 bench: $(BUILD)/bench
 	PYTHON="$(PYTHON)" BUILD="$(BUILD)" MODEL="$(MODEL)" LLAMA_BENCH="$(LLAMA_BENCH)" sh bench/run.sh
 
+# batched decoding: N = 1..32 sequences at once on the 130m- and 790m-shaped models in every dtype,
+# beside the limits measured in the same run and llama.cpp's parallel decoding when
+# LLAMA_BATCHED_BENCH names a llama-batched-bench binary (bench/batch.sh)
+.PHONY: bench-batch
+bench-batch: $(BUILD)/bench
+	PYTHON="$(PYTHON)" BUILD="$(BUILD)" LLAMA_BATCHED_BENCH="$(LLAMA_BATCHED_BENCH)" sh bench/batch.sh
+
 # constant cost per token: step MODEL 100,000 tokens, time and memory at 1, 1k, 10k, 100k
 .PHONY: constant
 constant: $(BUILD)/constant

@@ -477,16 +477,35 @@ static void print_share(const char *what, const double *share, int n, int thread
                "so its figures are low by about that much\n", what, lo, threads, threads > 1 ? "s" : "");
 }
 
+/* "min..max" of v[0..n-1] */
+static void range(const double *v, int n, double *lo, double *hi)
+{
+    int i;
+    *lo = *hi = v[0];
+    for (i = 1; i < n; i++) {
+        if (v[i] < *lo) *lo = v[i];
+        if (v[i] > *hi) *hi = v[i];
+    }
+}
+
 /* --batch: mamba_step_batch() on nb = 1, 2, 4, ... max_n sequences, each
-   round interleaved with the bandwidth and FMA probes; aggregate tokens/s
-   (nb * steps / seconds), its median and spread over the rounds, the gain
-   over nb = 1, and the arithmetic it reaches against the FMA peak. */
+   round interleaved with the bandwidth and FMA probes. Per batch size:
+   aggregate tokens/s (nb * steps / seconds) by the wall clock and by the
+   CPU time the process got (the fair figure on a shared host: a neighbour
+   holding the core stretches the wall clock, not the CPU time), medians
+   and spreads over the rounds, the gain over nb = 1 (within each round, so
+   the host's load cancels), and the two limits measured in the same run:
+   nb sequences cannot go faster than nb x (read bandwidth / bytes of
+   weights a step) while the weights are read once a step, nor faster than
+   the FMA peak / the multiply-adds of a token. A `batchrow:` line per size
+   feeds bench/batch.sh. */
 static int bench_batch(const mamba_model *m, int max_n, int n_gen, int rounds, int bw_mib)
 {
     static mamba_state st[MAMBA_BATCH_MAX];
     mamba_state *ps[MAMBA_BATCH_MAX];
-    double agg[8][MAX_ROUNDS], cpu[8][MAX_ROUNDS], bw[MAX_ROUNDS], fma[MAX_ROUNDS], base = 0, flops_tok = layer_flops(m) +
-        2.0 * m->lm_head.rows * m->lm_head.cols, bpt = bytes_per_token(m);
+    static double agg[8][MAX_ROUNDS], aggc[8][MAX_ROUNDS], cpu[8][MAX_ROUNDS];
+    double bw[MAX_ROUNDS], fma[MAX_ROUNDS], bwc[MAX_ROUNDS], fmac[MAX_ROUNDS], flops_tok = layer_flops(m) + 2.0 * m->lm_head.rows * m->lm_head.cols,
+           bpt = bytes_per_token(m), blo, bhi, flo, fhi, bwm, fmam, bwcm, fmacm;
     float *logits = (float *)malloc(sizeof(float) * (size_t)m->config.n_vocab_padded * (size_t)max_n), sink = 0;
     int tokens[MAMBA_BATCH_MAX], nsz = 0, sizes[8], r, k, i, j;
     for (k = 1; k <= max_n && nsz < 8; k *= 2) sizes[nsz++] = k;
@@ -497,8 +516,11 @@ static int bench_batch(const mamba_model *m, int max_n, int n_gen, int rounds, i
     }
     for (r = 0; r < rounds; r++) {
         double share;
-        bw[r] = probe_bandwidth((size_t)bw_mib << 20, n_threads(), &sink).read;
+        probe pr = probe_bandwidth((size_t)bw_mib << 20, n_threads(), &sink);
+        bw[r] = pr.read;
+        bwc[r] = pr.share > 0 ? pr.read / pr.share : pr.read; /* per second of the CPU it got */
         fma[r] = probe_fma(&sink, &share);
+        fmac[r] = share > 0 ? fma[r] / share : fma[r];
         for (k = 0; k < nsz; k++) {
             const int nb = sizes[k];
             double t0, c0;
@@ -506,54 +528,60 @@ static int bench_batch(const mamba_model *m, int max_n, int n_gen, int rounds, i
                 mamba_state_reset(&st[j]);
                 tokens[j] = (int)((7919L * j + 13) % m->config.n_vocab);
             }
-            mamba_step_batch(m, ps, nb, tokens, logits); /* warm: the panels, the states */
+            mamba_step_batch(m, ps, nb, tokens, logits); /* warm: the states, the pages */
             t0 = now();
             c0 = cpu_now();
             for (i = 0; i < n_gen; i++) {
                 for (j = 0; j < nb; j++) tokens[j] = (int)((7919L * (i + j) + 13) % m->config.n_vocab);
                 mamba_step_batch(m, ps, nb, tokens, logits);
             }
-            cpu[k][r] = cpu_now() - c0;
+            c0 = cpu_now() - c0;
             t0 = now() - t0;
             agg[k][r] = (double)nb * n_gen / t0;
-            cpu[k][r] /= t0;
+            aggc[k][r] = (double)nb * n_gen / c0 * n_threads(); /* per core-second of CPU */
+            cpu[k][r] = c0 / (t0 * n_threads());
             sink += logits[0];
         }
     }
-    printf("model      %s matrices, %d layers, d_model %d, %.1f MB of weights read per step; %d threads, %d steps, "
-           "%d rounds\n",
-           mamba_dtype_string(m->layers[0].in_proj.dtype), m->config.n_layer, m->config.d_model, bpt / 1e6, n_threads(), n_gen,
-           rounds);
-    {
-        double blo = bw[0], bhi = bw[0], flo = fma[0], fhi = fma[0];
-        for (r = 1; r < rounds; r++) {
-            blo = bw[r] < blo ? bw[r] : blo;
-            bhi = bw[r] > bhi ? bw[r] : bhi;
-            flo = fma[r] < flo ? fma[r] : flo;
-            fhi = fma[r] > fhi ? fma[r] : fhi;
-        }
-        printf("machine    read bandwidth %.1f GB/s (%.1f..%.1f), FMA peak %.1f GFLOP/s (%.1f..%.1f) (%s)\n",
-               median(bw, rounds) / 1e9, blo / 1e9, bhi / 1e9, median(fma, rounds) / 1e9, flo / 1e9, fhi / 1e9,
-               FMA_ISA);
-    }
-    printf("bandwidth limit for one sequence: %.1f tokens/s\n", median(bw, rounds) / bpt);
+    range(bw, rounds, &blo, &bhi);
+    range(fma, rounds, &flo, &fhi);
+    bwm = median(bw, rounds);
+    fmam = median(fma, rounds);
+    bwcm = median(bwc, rounds);
+    fmacm = median(fmac, rounds);
+    printf("model      %s matrices, %d layers, d_model %d, %.1f MB of weights read per step, %.2f GFLOP a token; "
+           "%d threads, %d steps, %d rounds\n",
+           mamba_dtype_string(m->layers[0].in_proj.dtype), m->config.n_layer, m->config.d_model, bpt / 1e6,
+           flops_tok / 1e9, n_threads(), n_gen, rounds);
+    printf("machine    read bandwidth %.1f GB/s (%.1f..%.1f), FMA peak %.1f GFLOP/s (%.1f..%.1f) (%s)\n", bwm / 1e9,
+           blo / 1e9, bhi / 1e9, fmam / 1e9, flo / 1e9, fhi / 1e9, FMA_ISA);
+    printf("machine    per CPU second (the probes over the share of the core they got): read %.1f GB/s, FMA %.1f GFLOP/s\n",
+           bwcm / 1e9, fmacm / 1e9);
+    printf("limits     one sequence: %.1f tokens/s (bandwidth); any batch: %.1f tokens/s (FMA peak); per CPU second "
+           "%.1f and %.1f\n",
+           bwm / bpt, fmam / flops_tok, bwcm / bpt, fmacm / flops_tok);
     for (k = 0; k < nsz; k++) {
-        double md = median(agg[k], rounds), lo = agg[k][0], hi = agg[k][0];
-        for (r = 1; r < rounds; r++) {
-            if (agg[k][r] < lo) lo = agg[k][r];
-            if (agg[k][r] > hi) hi = agg[k][r];
+        double rat[MAX_ROUNDS], ratc[MAX_ROUNDS], lo, hi, clo, chi, rlo, rhi, qlo, qhi, lim, limc;
+        for (r = 0; r < rounds; r++) { /* within a round: the same load on the host */
+            rat[r] = agg[k][r] / agg[0][r];
+            ratc[r] = aggc[k][r] / aggc[0][r];
         }
-        double rat[MAX_ROUNDS], rlo, rhi;
-        for (r = 0; r < rounds; r++) rat[r] = agg[k][r] / agg[0][r]; /* within a round: the same load on the host */
-        rlo = rhi = rat[0];
-        for (r = 1; r < rounds; r++) {
-            if (rat[r] < rlo) rlo = rat[r];
-            if (rat[r] > rhi) rhi = rat[r];
-        }
-        if (k == 0) base = md;
-        printf("batch %2d   %8.1f tokens/s aggregate (%.1f..%.1f over %d rounds), %.2fx batch 1 (per round %.2f..%.2f, "
-               "median %.2f), %.1f GFLOP/s = %.1f%% of FMA peak, CPU/wall %.2f\n",
-               sizes[k], md, lo, hi, rounds, md / base, rlo, rhi, median(rat, rounds), md * flops_tok / 1e9, 100 * md * flops_tok / median(fma, rounds),
+        range(agg[k], rounds, &lo, &hi);
+        range(aggc[k], rounds, &clo, &chi);
+        range(rat, rounds, &rlo, &rhi);
+        range(ratc, rounds, &qlo, &qhi);
+        lim = sizes[k] * bwm / bpt < fmam / flops_tok ? sizes[k] * bwm / bpt : fmam / flops_tok;
+        limc = sizes[k] * bwcm / bpt < fmacm / flops_tok ? sizes[k] * bwcm / bpt : fmacm / flops_tok;
+        printf("batch %2d   %8.1f tokens/s aggregate (%.1f..%.1f), %.2fx batch 1 (%.2f..%.2f); per CPU second %.1f "
+               "(%.1f..%.1f), %.2fx (%.2f..%.2f); limits %.1f (wall), %.1f (CPU); %.1f%% of FMA peak; CPU/wall %.2f\n",
+               sizes[k], median(agg[k], rounds), lo, hi, median(rat, rounds), rlo, rhi, median(aggc[k], rounds), clo,
+               chi, median(ratc, rounds), qlo, qhi, lim, limc, 100 * median(aggc[k], rounds) * flops_tok / fmacm,
+               median(cpu[k], rounds));
+        /* batchrow: N, wall tok/s med lo hi, ratio; CPU tok/s med lo hi, ratio med lo hi; limits wall, CPU;
+           read GB/s, FMA GFLOP/s (wall); the same per CPU second; CPU/wall */
+        printf("batchrow: %d %.2f %.2f %.2f %.3f %.2f %.2f %.2f %.3f %.3f %.3f %.2f %.2f %.2f %.2f %.2f %.2f %.2f\n",
+               sizes[k], median(agg[k], rounds), lo, hi, median(rat, rounds), median(aggc[k], rounds), clo, chi,
+               median(ratc, rounds), qlo, qhi, lim, limc, bwm / 1e9, fmam / 1e9, bwcm / 1e9, fmacm / 1e9,
                median(cpu[k], rounds));
     }
     if (sink == 12345.678f) printf("\n");
