@@ -1269,23 +1269,19 @@ static int mamba__mul(size_t a, size_t b, size_t *out)
 }
 
 /* Make a model unusable and forget every pointer it holds into the bytes it
-   was loaded from (those may be unmapped or freed next), keeping only the
-   config, the error fields and what it owns (for mamba_model_close). */
+   was loaded from (those may be unmapped or freed next): every field of
+   mamba_model but the config, the error fields and what it owns (for
+   mamba_model_close). A NULL data is what makes every entry point refuse
+   the model; a new field that points into the bytes is zeroed here too. */
 static void mamba__forget(mamba_model *m)
 {
-    const mamba_config c = m->config;
-    const char *error = m->error, *error_role = m->error_role;
-    const int error_layer = m->error_layer, owned_kind = m->owned_kind;
-    void *owned = m->owned;
-    const size_t owned_bytes = m->owned_bytes;
-    memset(m, 0, sizeof *m);
-    m->config = c;
-    m->error = error;
-    m->error_role = error_role;
-    m->error_layer = error_layer;
-    m->owned = owned;
-    m->owned_bytes = owned_bytes;
-    m->owned_kind = owned_kind;
+    memset(&m->embedding, 0, sizeof m->embedding);
+    memset(&m->lm_head, 0, sizeof m->lm_head);
+    memset(m->layers, 0, sizeof m->layers);
+    m->norm_f = NULL;
+    m->tokenizer = NULL;
+    m->data = NULL;
+    m->tokenizer_bytes = m->size = 0;
 }
 
 /* Record why a load failed: a static string, kept in the object that failed
@@ -3510,6 +3506,31 @@ typedef struct mamba__scan_io {
     int d_per_channel;  /* 1: D is (n_head * head_dim), one per channel (Mamba-2's D_has_hdim); 0: (n_head) */
 } mamba__scan_io;
 
+/* Fill a mamba__scan_io for one token (strides 0; a block of T tokens then
+   sets ldx, ldd, ldbc and ldy to its rows'): the shape, A and D, the state
+   h, the inputs x, delta, B, C and the output y. Mamba-1's shape is
+   (d_inner, 1, 1, d_state, 1, 0). */
+static void mamba__scan_set(mamba__scan_io *io, int n_head, int head_dim, int n_group, int d_state, int a_per_state,
+                            int d_per_channel, const float *A, const float *D, float *h, const float *x,
+                            const float *delta, const float *B, const float *C, float *y)
+{
+    io->n_head = n_head;
+    io->head_dim = head_dim;
+    io->n_group = n_group;
+    io->d_state = d_state;
+    io->a_per_state = a_per_state;
+    io->d_per_channel = d_per_channel;
+    io->A = A;
+    io->D = D;
+    io->h = h;
+    io->x = x;
+    io->delta = delta;
+    io->B = B;
+    io->C = C;
+    io->y = y;
+    io->ldx = io->ldd = io->ldbc = io->ldy = 0;
+}
+
 /* One channel, one token: h[n] = exp(dt A[n*astep]) h[n] + (dt B[n]) x;
    returns sum_n h[n] C[n] (the recurrence as the reference writes it). */
 static float mamba__scan_row_scalar(float *hc, const float *A, int astep, float dt, float xc, const float *B,
@@ -3548,17 +3569,20 @@ static void mamba__scan_scalar(const mamba__scan_io *s, int h0, int h1, int T)
 }
 
 /* One Mamba-1 channel, one token, the state index n in SIMD lanes:
-   mamba__scan_row_scalar() with astep 1. */
+   mamba__scan_row_scalar() with astep 1. AVX-512 takes 16 states at a
+   time, a short last group masked; AVX2 8 and NEON or Helium 4, the tail
+   by the reference (NEON and Helium take Delta and x as scalar operands:
+   Helium has eight vector registers, see its mamba__vexp4). */
 #define mamba__scan_channel_scalar(hc, Ac, dt, xc, B, C, d_state) \
     mamba__scan_row_scalar(hc, Ac, 1, dt, xc, B, C, d_state)
-#if defined(MAMBA__AVX512)
-/* 16 states at a time; a short last group is masked */
+#if defined(MAMBA__AVX512) || defined(MAMBA__AVX2) || defined(MAMBA__NEON) || defined(MAMBA__MVE)
 static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs, const float *B, const float *C,
                                  int d_state)
 {
+    int n;
+#if defined(MAMBA__AVX512)
     const __m512 dt = _mm512_set1_ps(dts), xc = _mm512_set1_ps(xs);
     __m512 acc = _mm512_setzero_ps();
-    int n;
     for (n = 0; n < d_state; n += 16) {
         __mmask16 k = (__mmask16)(d_state - n >= 16 ? 0xFFFFu : (1u << (d_state - n)) - 1u);
         __m512 hn = _mm512_maskz_loadu_ps(k, hc + n);
@@ -3569,16 +3593,9 @@ static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs
         acc = _mm512_fmadd_ps(hn, _mm512_maskz_loadu_ps(k, C + n), acc);
     }
     return _mm512_reduce_add_ps(acc);
-}
-#define MAMBA__HAVE_SCAN_CHANNEL 1
 #elif defined(MAMBA__AVX2)
-/* 8 states at a time, the tail by the reference */
-static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs, const float *B, const float *C,
-                                 int d_state)
-{
     const __m256 dt = _mm256_set1_ps(dts), xc = _mm256_set1_ps(xs);
     __m256 acc = _mm256_setzero_ps();
-    int n;
     for (n = 0; n + 8 <= d_state; n += 8) {
         __m256 dB = _mm256_mul_ps(dt, _mm256_loadu_ps(B + n));
         __m256 hn = _mm256_fmadd_ps(mamba__vexp8(_mm256_mul_ps(dt, _mm256_loadu_ps(Ac + n))),
@@ -3587,34 +3604,8 @@ static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs
         acc = _mm256_fmadd_ps(hn, _mm256_loadu_ps(C + n), acc);
     }
     return mamba__hsum256(acc) + mamba__scan_channel_scalar(hc + n, Ac + n, dts, xs, B + n, C + n, d_state - n);
-}
-#define MAMBA__HAVE_SCAN_CHANNEL 1
-#elif defined(MAMBA__NEON)
-/* 4 states at a time, the tail by the reference */
-static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs, const float *B, const float *C,
-                                 int d_state)
-{
-    const float32x4_t dt = vdupq_n_f32(dts), xc = vdupq_n_f32(xs);
+#else /* NEON, Helium */
     float32x4_t acc = vdupq_n_f32(0.0f);
-    int n;
-    for (n = 0; n + 4 <= d_state; n += 4) {
-        float32x4_t dB = vmulq_f32(dt, vld1q_f32(B + n));
-        float32x4_t hn = vfmaq_f32(vmulq_f32(dB, xc), mamba__vexp4(vmulq_f32(dt, vld1q_f32(Ac + n))),
-                                   vld1q_f32(hc + n));
-        vst1q_f32(hc + n, hn);
-        acc = vfmaq_f32(acc, hn, vld1q_f32(C + n));
-    }
-    return vaddvq_f32(acc) + mamba__scan_channel_scalar(hc + n, Ac + n, dts, xs, B + n, C + n, d_state - n);
-}
-#define MAMBA__HAVE_SCAN_CHANNEL 1
-#elif defined(MAMBA__MVE)
-/* 4 states at a time, the tail by the reference (NEON's form; Delta and x
-   as scalar operands, as in mamba__vexp4) */
-static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs, const float *B, const float *C,
-                                 int d_state)
-{
-    float32x4_t acc = vdupq_n_f32(0.0f);
-    int n;
     for (n = 0; n + 4 <= d_state; n += 4) {
         float32x4_t dB = vmulq_n_f32(vld1q_f32(B + n), dts);
         float32x4_t hn = vfmaq_f32(vmulq_n_f32(dB, xs), mamba__vexp4(vmulq_n_f32(vld1q_f32(Ac + n), dts)),
@@ -3622,11 +3613,10 @@ static float mamba__scan_channel(float *hc, const float *Ac, float dts, float xs
         vst1q_f32(hc + n, hn);
         acc = vfmaq_f32(acc, hn, vld1q_f32(C + n));
     }
-    return mamba__hsum_mve(acc) + mamba__scan_channel_scalar(hc + n, Ac + n, dts, xs, B + n, C + n, d_state - n);
-}
-#define MAMBA__HAVE_SCAN_CHANNEL 1
+    return MAMBA__VSUM(acc) + mamba__scan_channel_scalar(hc + n, Ac + n, dts, xs, B + n, C + n, d_state - n);
 #endif
-#ifndef MAMBA__HAVE_SCAN_CHANNEL
+}
+#else
 #define mamba__scan_channel mamba__scan_channel_scalar
 #endif
 
@@ -3857,30 +3847,12 @@ static void mamba__scan(const mamba__scan_io *s, int T, int batched)
 }
 
 /* The scan of Mamba-1 (heads = d_inner, head size 1, one group, A per
-   (channel, state)) for one token (strides 0; mamba__block_mamba1 sets its
-   rows'). Then one token of it for every channel, gate included (the shape
+   (channel, state)) for one token. */
+#define mamba__ssm_step_io(io, y, h, x, delta, A, B, C, D, d_inner, d_state) \
+    mamba__scan_set(io, d_inner, 1, 1, d_state, 1, 0, A, D, h, x, delta, B, C, y)
+/* One token of it for every channel, gate included (the shape
    tests/test_simd.c and test_kernels.c hold the kernels to): the fast
    kernels, and the reference. */
-static void mamba__ssm_step_io(mamba__scan_io *io, float *y, float *h, const float *x, const float *delta,
-                               const float *A, const float *B, const float *C, const float *D, int d_inner,
-                               int d_state)
-{
-    io->n_head = d_inner;
-    io->head_dim = 1;
-    io->n_group = 1;
-    io->d_state = d_state;
-    io->a_per_state = 1;
-    io->d_per_channel = 0;
-    io->A = A;
-    io->D = D;
-    io->h = h;
-    io->x = x;
-    io->delta = delta;
-    io->B = B;
-    io->C = C;
-    io->y = y;
-    io->ldx = io->ldd = io->ldbc = io->ldy = 0;
-}
 static MAMBA__MAYBE_UNUSED void mamba__ssm_step(float *y, float *h, const float *x, const float *z, const float *delta,
                                                 const float *A, const float *B, const float *C, const float *D,
                                                 int d_inner, int d_state)
@@ -5003,23 +4975,11 @@ static void mamba__block_mamba2(const mamba_model *m, mamba_state *s, int l, con
         mamba__delta_heads(a->delta + (size_t)t * (size_t)H, a->xz + (size_t)t * (size_t)ldxz + di + conv_dim,
                            L->dt_bias, H, cfg->dt_min, cfg->dt_max);
     /* S = exp(Delta A) S + Delta B x;  y = C S + D x  selective_state_update, per head and group */
-    io.n_head = H;
-    io.head_dim = cfg->head_dim;
-    io.n_group = G;
-    io.d_state = N;
-    io.a_per_state = 0;
-    io.d_per_channel = cfg->d_per_channel;
-    io.A = L->A;
-    io.D = L->D;
-    io.h = h;
-    io.x = a->xz + di;
-    io.ldx = (size_t)ldxz;
-    io.delta = a->delta;
+    mamba__scan_set(&io, H, cfg->head_dim, G, N, 0, cfg->d_per_channel, L->A, L->D, h, a->xz + di, a->delta,
+                    a->xz + 2 * (size_t)di, a->xz + 2 * (size_t)di + (size_t)G * (size_t)N, a->y);
+    io.ldx = (size_t)ldxz; /* T rows: the strides of a's rows */
     io.ldd = (size_t)H;
-    io.B = a->xz + 2 * (size_t)di;
-    io.C = io.B + (size_t)G * (size_t)N;
     io.ldbc = (size_t)ldxz;
-    io.y = a->y;
     io.ldy = (size_t)di;
     mamba__scan(&io, T, a->batched);
     if (s->observer) mamba__observe(m, s, l, io.x, a->xz, io.B, io.C, h); /* T = 1: see mamba_forward */

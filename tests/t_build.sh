@@ -4,7 +4,8 @@
 # and without mmap, with and without OpenMP; as C and as C++ with the SIMD
 # paths on (-O2 -march=native, and -march=x86-64-v4 so the AVX-512 code is
 # compiled on any x86-64 host); and a warning in the user's code after the
-# include still fires (the header must not leave a diagnostic switched off).
+# include still fires (the header must not leave a diagnostic switched off);
+# and every C test compiles as C++ too.
 # A compiler that is missing is a SKIP (a failure under CI=true).
 set -e
 . tests/lib.sh
@@ -98,6 +99,13 @@ for cc in gcc clang g++ clang++; do
     fi
   done
 done
+# every C test also compiles as C++ (the header's users do; a test that
+# only C accepts, such as a compound literal, is caught here): g++, syntax only
+if t_have g++; then
+  for t in tests/test_*.c; do
+    try "g++-cxx-$(basename "$t" .c)" g++ $WXX -fsyntax-only "$t"
+  done
+fi
 # without stdio the object must not reference file or print functions
 if ! t_have nm; then
   t_skip "the MAMBA_NO_STDIO symbol check" "nm not installed: apt-get install binutils"

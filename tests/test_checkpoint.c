@@ -63,7 +63,10 @@ static char *read_stories(size_t *len)
         FILE *f = fopen(stories[i], "rb");
         long sz;
         char *t;
-        if (!f) return free(text), NULL;
+        if (!f) {
+            free(text);
+            return NULL;
+        }
         fseek(f, 0, SEEK_END);
         sz = ftell(f);
         fseek(f, 0, SEEK_SET);

@@ -83,8 +83,12 @@ int main(void)
         CHECK_NEAR(h[1], 1.926424112, 1e-6);
         CHECK_NEAR(y[0], 2.047996735, 1e-6);
     }
-    CHECK(mamba_argmax((const float[]){1, 5, 5, 2}, 4) == 1, "argmax takes the first of ties");
-    CHECK(mamba_argmax((const float[]){1, 5, 9}, 2) == 1, "argmax stops at n");
+    {
+        /* named arrays, not compound literals: this file also compiles as C++ */
+        const float ties[4] = {1, 5, 5, 2}, cut[3] = {1, 5, 9};
+        CHECK(mamba_argmax(ties, 4) == 1, "argmax takes the first of ties");
+        CHECK(mamba_argmax(cut, 2) == 1, "argmax stops at n");
+    }
     CHECK(!strcmp(mamba_result_string(MAMBA_ERR_TOKEN), "token id out of range"), "result string");
     /* the scan in Mamba-2's shape (the seam of mamba__scan_io): 4 heads of
        head_dim 3, 2 groups of B and C, one A and one Delta per head, over
@@ -103,23 +107,10 @@ int main(void)
             A[i] = -0.5f - (float)i;
             D[i] = 0.25f * (float)i;
         }
-        io.n_head = H;
-        io.head_dim = P;
-        io.n_group = G;
-        io.d_state = N;
-        io.a_per_state = 0;
-        io.d_per_channel = 0;
-        io.A = A;
-        io.D = D;
-        io.h = h;
-        io.x = x;
+        mamba__scan_set(&io, H, P, G, N, 0, 0, A, D, h, x, dl, bc, bc + G * N, y);
         io.ldx = H * P;
-        io.delta = dl;
         io.ldd = H;
-        io.B = bc;
-        io.C = bc + G * N;
         io.ldbc = 2 * G * N;
-        io.y = y;
         io.ldy = H * P;
         mamba__scan(&io, T, 1);
         for (t = 0; t < T; t++)
@@ -158,24 +149,11 @@ int main(void)
             }
             for (i = 0; i < T * 2 * N; i++) bc[i] = 0.2f * (float)(i % 6) - 0.5f;
             for (i = 0; i < DI; i++) D[i] = 0.1f * (float)(i % 4);
-            io.n_head = DI;
-            io.head_dim = 1;
-            io.n_group = 1;
-            io.d_state = N;
-            io.a_per_state = 1;
-            io.d_per_channel = 0;
-            io.A = A;
-            io.D = D;
-            io.x = x;
+            mamba__scan_set(&io, DI, 1, 1, N, 1, 0, A, D, h0, x, dl, bc, bc + N, y0);
             io.ldx = DI;
-            io.delta = dl;
             io.ldd = DI;
-            io.B = bc;
-            io.C = bc + N;
             io.ldbc = 2 * N;
             io.ldy = DI;
-            io.h = h0;
-            io.y = y0;
             mamba__scan_scalar(&io, 0, DI, T);
             io.h = h1;
             io.y = y1;

@@ -69,6 +69,16 @@ static unsigned char *make_q8(const float *w, int rows, int cols)
     return buf;
 }
 
+/* The scan that io describes, twice from the same state: the reference into
+   io's h and y, then mamba__scan (the SIMD kernels) into SB and yB. */
+static void scan_both(mamba__scan_io *io, float *SB, float *yB, int T, int batched)
+{
+    mamba__scan_scalar(io, 0, io->n_head, T);
+    io->h = SB;
+    io->y = yB;
+    mamba__scan(io, T, batched);
+}
+
 int main(void)
 {
     static const int sizes[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 48, 49, 63, 64, 65,
@@ -511,25 +521,8 @@ int main(void)
                             Cv[k2] = frand();
                         }
                         for (i = 0; i < C * N; i++) SA[i] = SB[i] = S0[i] = 3 * frand();
-                        io.n_head = H;
-                        io.head_dim = P;
-                        io.n_group = G;
-                        io.d_state = N;
-                        io.a_per_state = 0;
-                        io.d_per_channel = dpc;
-                        io.A = A;
-                        io.D = Dv;
-                        io.x = xs;
-                        io.delta = dl;
-                        io.B = Bv;
-                        io.C = Cv;
-                        io.ldx = io.ldd = io.ldbc = io.ldy = 0;
-                        io.h = SA;
-                        io.y = yA;
-                        mamba__scan_scalar(&io, 0, H, 1); /* the reference */
-                        io.h = SB;
-                        io.y = yB;
-                        mamba__scan(&io, 1, runs & 1); /* the SIMD head kernel (mamba__scan_head) */
+                        mamba__scan_set(&io, H, P, G, N, 0, dpc, A, Dv, SA, xs, dl, Bv, Cv, yA);
+                        scan_both(&io, SB, yB, 1, runs & 1); /* the SIMD head kernel (mamba__scan_head) */
                         for (i = 0; i < C * N; i++)
                             if (fabs((double)SB[i] - SA[i]) > 1e-6 * (fabs(S0[i]) + 2.0) + 1e-30) bad++;
                         for (c = 0; c < C; c++) {
@@ -583,28 +576,12 @@ int main(void)
                             for (i = 0; i < H; i++) A[i] = -(float)pow(10.0, 2.2 * (frand() + 1) - 3.0);
                             for (i = 0; i < C; i++) Dv[i] = frand();
                             for (i = 0; i < C * N; i++) SA[i] = SB[i] = frand();
-                            io.n_head = H;
-                            io.head_dim = P;
-                            io.n_group = G;
-                            io.d_state = N;
-                            io.a_per_state = 0;
-                            io.d_per_channel = dpc;
-                            io.A = A;
-                            io.D = Dv;
-                            io.x = xs;
+                            mamba__scan_set(&io, H, P, G, N, 0, dpc, A, Dv, SA, xs, dl, bc, bc + G * N, yA);
                             io.ldx = (size_t)C;
-                            io.delta = dl;
                             io.ldd = H;
-                            io.B = bc;
-                            io.C = bc + G * N;
                             io.ldbc = (size_t)(2 * G * N);
                             io.ldy = (size_t)C;
-                            io.h = SA;
-                            io.y = yA;
-                            mamba__scan_scalar(&io, 0, H, T);
-                            io.h = SB;
-                            io.y = yB;
-                            mamba__scan(&io, T, 1);
+                            scan_both(&io, SB, yB, T, 1);
                             for (i = 0; i < C * N; i++)
                                 if (fabs((double)SB[i] - SA[i]) > 1e-5 * (fabs(SA[i]) + 1.0)) bad++;
                             for (i = 0; i < T * C; i++)

@@ -395,15 +395,8 @@ def build(cfg, layout, arch, w, tok_path):
                   d_conv=d_conv, dt_rank=dt_rank, n_vocab_padded=padded, n_vocab=n_vocab,
                   norm_eps=norm_eps, mixer_rms_eps=mixer_eps, bos_id=bos, eos_id=eos, pad_id=pad)
 
-    def fold_a(a):   # A = -exp(A_log), computed in float64, stored f32
-        return (-np.exp(np.asarray(a, dtype=np.float64))).astype(np.float32)
-
-    tensors = [(1, 0, w[emb_name])]
-    used = {emb_name, "lm_head.weight"}
-    for i in range(n_layer):
-        p, m = L % i, M % i
-        spec = [(16, p + "norm.weight", (d_model,)),
-                (17, m + "in_proj.weight", (2 * d_inner, d_model))]
+    def mixer_spec(m):
+        spec = [(17, m + "in_proj.weight", (2 * d_inner, d_model))]
         if has_in_b:
             spec.append((18, m + "in_proj.bias", (2 * d_inner,)))
         spec.append((19, m + "conv1d.weight", (d_inner, 1, d_conv)))
@@ -417,15 +410,39 @@ def build(cfg, layout, arch, w, tok_path):
                  (26, m + "out_proj.weight", (d_model, d_inner))]
         if has_out_b:
             spec.append((27, m + "out_proj.bias", (d_model,)))
-        for role, name, want in spec:
+        return spec
+
+    return config, model_tensors(w, emb_name, lm, n_layer, d_model, L, M, mixer_spec, (d_inner, d_conv),
+                                 (d_inner, d_state), ("in_proj.bias", "out_proj.bias", "conv1d.bias"))
+
+
+def fold_a(a):
+    """A = -exp(A_log), computed in float64, stored f32."""
+    return (-np.exp(np.asarray(a, dtype=np.float64))).astype(np.float32)
+
+
+def model_tensors(w, emb_name, lm, n_layer, d_model, L, M, mixer_spec, conv_shape, a_shape, optional):
+    """The file's tensor list [(role, layer, LazyTensor)] from the weights w,
+    every architecture alike: the embedding; per layer the block norm, then
+    mixer_spec(mixer prefix)'s [(role, name, shape)] each checked against w
+    (the conv weight, role 19, reshaped to conv_shape; A_log, role 24,
+    folded to A = -exp(A_log) in a_shape); norm_f; lm_head (lm, None when
+    tied). An optional tensor (a name in `optional`) present where layer 0
+    lacks it, or a backbone tensor nobody used, is refused; other unknown
+    tensors are reported and ignored."""
+    tensors = [(1, 0, w[emb_name])]
+    used = {emb_name, "lm_head.weight"}
+    for i in range(n_layer):
+        m = M % i
+        for role, name, want in [(16, L % i + "norm.weight", (d_model,))] + mixer_spec(m):
             t = check_shape(w, name, want)
             used.add(name)
             if role == 19:
-                t = t.map(lambda a: np.asarray(a).reshape(d_inner, d_conv), (d_inner, d_conv))
+                t = t.map(lambda a: np.asarray(a).reshape(conv_shape), conv_shape)
             elif role == 24:
-                t = t.map(fold_a, (d_inner, d_state))
+                t = t.map(fold_a, a_shape)
             tensors.append((role, i, t))
-        for opt in ("in_proj.bias", "out_proj.bias", "conv1d.bias"):
+        for opt in optional:
             if m + opt in w and m + opt not in used:
                 raise ConvertError("unexpected tensor %s (layer 0 has no %s)" % (m + opt, opt))
     tensors.append((2, 0, check_shape(w, "backbone.norm_f.weight", (d_model,))))
@@ -439,7 +456,7 @@ def build(cfg, layout, arch, w, tok_path):
         raise ConvertError("unexpected tensor %s (n_layer=%d; a different architecture?)" % (bad[0], n_layer))
     if extra:
         warn("ignoring %d unknown tensors, e.g. %s" % (len(extra), extra[0]))
-    return config, tensors
+    return tensors
 
 
 # ---------------------------------------------------------------- GGUF
@@ -726,14 +743,8 @@ def build_mamba2(cfg, layout, w, tok_path):
                   n_heads=H, head_dim=head_dim, n_groups=groups, d_per_channel=d_per_channel,
                   norm_before_gate=nbg and rmsnorm, dt_min=dt_min, dt_max=dt_max)
 
-    def fold_a(a):   # A = -exp(A_log), computed in float64, stored f32
-        return (-np.exp(np.asarray(a, dtype=np.float64))).astype(np.float32)
-
-    tensors = [(1, 0, w[emb_name])]
-    used = {emb_name, "lm_head.weight"}
-    for i in range(n_layer):
-        p, m = L % i, M % i
-        spec = [(16, p + "norm.weight", (d_model,)), (17, m + "in_proj.weight", (rows, d_model))]
+    def mixer_spec(m):
+        spec = [(17, m + "in_proj.weight", (rows, d_model))]
         if has_in_b:
             spec.append((18, m + "in_proj.bias", (rows,)))
         spec.append((19, m + "conv1d.weight", (conv_dim, 1, d_conv)))
@@ -745,28 +756,10 @@ def build_mamba2(cfg, layout, w, tok_path):
         spec.append((26, m + "out_proj.weight", (d_model, d_inner)))
         if has_out_b:
             spec.append((27, m + "out_proj.bias", (d_model,)))
-        for role, name, want in spec:
-            t = check_shape(w, name, want)
-            used.add(name)
-            if role == 19:
-                t = t.map(lambda a: np.asarray(a).reshape(conv_dim, d_conv), (conv_dim, d_conv))
-            elif role == 24:
-                t = t.map(fold_a, (H,))
-            tensors.append((role, i, t))
-        for opt in ("in_proj.bias", "out_proj.bias", "conv1d.bias", "norm.weight"):
-            if m + opt in w and m + opt not in used:
-                raise ConvertError("unexpected tensor %s (layer 0 has no %s)" % (m + opt, opt))
-    tensors.append((2, 0, check_shape(w, "backbone.norm_f.weight", (d_model,))))
-    used.add("backbone.norm_f.weight")
-    if lm is not None:
-        tensors.append((3, 0, lm))
-    extra = sorted(n for n in w if n not in used)
-    bad = [n for n in extra if n.startswith("backbone.")]
-    if bad:
-        raise ConvertError("unexpected tensor %s (n_layer=%d; a different architecture?)" % (bad[0], n_layer))
-    if extra:
-        warn("ignoring %d unknown tensors, e.g. %s" % (len(extra), extra[0]))
-    return config, tensors
+        return spec
+
+    return config, model_tensors(w, emb_name, lm, n_layer, d_model, L, M, mixer_spec, (conv_dim, d_conv), (H,),
+                                 ("in_proj.bias", "out_proj.bias", "conv1d.bias", "norm.weight"))
 
 
 def parse_overrides(items):

@@ -88,12 +88,13 @@ def inv_softplus(y):
     return y + np.log(-np.expm1(-y))
 
 
-def make_weights(c, emb_name):
-    """OrderedDict of PyTorch name -> float32 array, in state_dict order."""
-    rng = np.random.RandomState(c["seed"])
-    dm, di, n, k, r = c["d_model"], c["d_inner"], c["d_state"], c["d_conv"], c["dt_rank"]
-    nv = padded_vocab(c)
-    xs = c.get("x_scale", 1.0)
+def model_weights(c, emb_name, rng, nv, di, mixer):
+    """OrderedDict of PyTorch name -> float32 array, in state_dict order: the
+    tensors every Mamba block has (the embedding; per layer the mixer's own,
+    added by mixer(w, prefix, layer, g), then out_proj and the block norm;
+    norm_f; lm_head when untied), all drawn from rng in that order. g(*shape,
+    scale) is a scaled normal float32 array."""
+    dm = c["d_model"]
     w = collections.OrderedDict()
 
     def g(*shape, scale=1.0):
@@ -102,6 +103,27 @@ def make_weights(c, emb_name):
     w[emb_name] = g(nv, dm, scale=2.5 / np.sqrt(dm))
     for i in range(c["n_layer"]):
         m = "backbone.layers.%d.mixer." % i
+        mixer(w, m, i, g)
+        w[m + "out_proj.weight"] = g(dm, di, scale=1.0 / np.sqrt(di))
+        if c["bias"]:
+            w[m + "out_proj.bias"] = g(dm, scale=0.2)
+        w["backbone.layers.%d.norm.weight" % i] = (1.0 + 0.2 * rng.standard_normal(dm)).astype(np.float32)
+    w["backbone.norm_f.weight"] = (1.0 + 0.2 * rng.standard_normal(dm)).astype(np.float32)
+    if c["tied"]:
+        if c["layout"] == "ss":
+            w["lm_head.weight"] = w[emb_name]   # state_dict keeps both keys, one storage
+    else:
+        w["lm_head.weight"] = g(nv, dm, scale=2.5 / np.sqrt(dm))
+    return w
+
+
+def make_weights(c, emb_name):
+    """OrderedDict of PyTorch name -> float32 array, in state_dict order."""
+    rng = np.random.RandomState(c["seed"])
+    dm, di, n, k, r = c["d_model"], c["d_inner"], c["d_state"], c["d_conv"], c["dt_rank"]
+    xs = c.get("x_scale", 1.0)
+
+    def mixer(w, m, i, g):
         # A_log like the real init, log(1..N) per channel, plus a little noise
         a_log = np.log(np.tile(np.arange(1, n + 1, dtype=np.float64), (di, 1)))
         a_log += 0.1 * rng.standard_normal((di, n))
@@ -122,17 +144,8 @@ def make_weights(c, emb_name):
         dt_bias[0] = 24.0
         dt_bias[di // 2] = 21.0
         w[m + "dt_proj.bias"] = dt_bias.astype(np.float32)
-        w[m + "out_proj.weight"] = g(dm, di, scale=1.0 / np.sqrt(di))
-        if c["bias"]:
-            w[m + "out_proj.bias"] = g(dm, scale=0.2)
-        w["backbone.layers.%d.norm.weight" % i] = (1.0 + 0.2 * rng.standard_normal(dm)).astype(np.float32)
-    w["backbone.norm_f.weight"] = (1.0 + 0.2 * rng.standard_normal(dm)).astype(np.float32)
-    if c["tied"]:
-        if c["layout"] == "ss":
-            w["lm_head.weight"] = w[emb_name]   # state_dict keeps both keys, one storage
-    else:
-        w["lm_head.weight"] = g(nv, dm, scale=2.5 / np.sqrt(dm))
-    return w, rng
+
+    return model_weights(c, emb_name, rng, padded_vocab(c), di, mixer), rng
 
 
 def f32_to_bf16_bits(a):
@@ -247,6 +260,12 @@ def write_hf(d, c, raw):
     if falcon:
         cfg["use_mambapy"] = False
     write_json(os.path.join(d, "config.json"), cfg)
+    write_hf_weights(d, c, raw)
+
+
+def write_hf_weights(d, c, raw):
+    """raw (name -> (dtype, bytes, shape)) as transformers writes it: one
+    model.safetensors, or c["shards"] shards by layer and their index."""
     shards = c.get("shards", 1)
     if shards == 1:
         write_safetensors(os.path.join(d, "model.safetensors"), raw)
@@ -301,9 +320,11 @@ def max_rel(a, b):
     return float(np.max(np.max(np.abs(a - b), axis=1) / np.max(np.abs(a), axis=1)))
 
 
-def build(c, out_dir):
-    name = c["name"]
-    ck = os.path.join(out_dir, "ckpt", name)
+def write_checkpoint(c, out_dir, make_weights, write_ss, write_hf):
+    """Configuration c's checkpoint into out_dir/ckpt/<name> in its layout;
+    returns (the golden directory, the stored values, the rng after the
+    weights) for the reference run."""
+    ck = os.path.join(out_dir, "ckpt", c["name"])
     gd = os.path.join(out_dir, "golden")
     os.makedirs(ck, exist_ok=True)
     os.makedirs(gd, exist_ok=True)
@@ -314,6 +335,35 @@ def build(c, out_dir):
         write_ss(ck, c, w)
     else:
         write_hf(ck, c, raw)
+    return gd, vals, rng
+
+
+def write_golden(gd, c, tokens, logits):
+    """The golden files of configuration c: <name>.tokens, .logits (float32,
+    the stored rows) and, with c["row_every"], .rows (which rows)."""
+    name = c["name"]
+    rows = list(range(len(tokens)))
+    if c.get("row_every"):
+        rows = list(range(0, len(tokens), c["row_every"]))
+        if rows[-1] != len(tokens) - 1:
+            rows.append(len(tokens) - 1)
+        with open(os.path.join(gd, name + ".rows"), "w") as f:
+            f.write("\n".join(str(r) for r in rows) + "\n")
+    # compare_logits.py also demands the same argmax: keep the top two logits
+    # of every stored row well apart, so float32 rounding cannot swap them
+    top2 = np.sort(logits[rows], axis=1)[:, -2:]
+    gap = (top2[:, 1] - top2[:, 0]) / np.max(np.abs(logits[rows]), axis=1)
+    assert np.min(gap) > 5e-4, (name, "argmax near-tie", float(np.min(gap)))
+    with open(os.path.join(gd, name + ".tokens"), "w") as f:
+        for i in range(0, len(tokens), 16):
+            f.write(" ".join(str(t) for t in tokens[i:i + 16]) + "\n")
+    with open(os.path.join(gd, name + ".logits"), "wb") as f:
+        f.write(logits[rows].astype("<f4").tobytes())
+
+
+def build(c, out_dir):
+    name = c["name"]
+    gd, vals, rng = write_checkpoint(c, out_dir, make_weights, write_ss, write_hf)
 
     falcon = c["arch"] == "falcon_mamba"
     norm_eps = c.get("norm_eps", 1e-5)          # state-spaces: MixerModel default 1e-5
@@ -335,24 +385,7 @@ def build(c, out_dir):
         assert max_rel(logits, alt) > 1e-3, (name, "norm eps not visible")
     biggest = float(np.max(np.abs(logits)))
     assert 1.0 < biggest < 100.0, (name, biggest)
-
-    rows = list(range(len(tokens)))
-    if c.get("row_every"):
-        rows = list(range(0, len(tokens), c["row_every"]))
-        if rows[-1] != len(tokens) - 1:
-            rows.append(len(tokens) - 1)
-        with open(os.path.join(gd, name + ".rows"), "w") as f:
-            f.write("\n".join(str(r) for r in rows) + "\n")
-    # compare_logits.py also demands the same argmax: keep the top two logits
-    # of every stored row well apart, so float32 rounding cannot swap them
-    top2 = np.sort(logits[rows], axis=1)[:, -2:]
-    gap = (top2[:, 1] - top2[:, 0]) / np.max(np.abs(logits[rows]), axis=1)
-    assert np.min(gap) > 5e-4, (name, "argmax near-tie", float(np.min(gap)))
-    with open(os.path.join(gd, name + ".tokens"), "w") as f:
-        for i in range(0, len(tokens), 16):
-            f.write(" ".join(str(t) for t in tokens[i:i + 16]) + "\n")
-    with open(os.path.join(gd, name + ".logits"), "wb") as f:
-        f.write(logits[rows].astype("<f4").tobytes())
+    write_golden(gd, c, tokens, logits)
     print("%-16s %-3s %-12s d_model %3d layers %d d_inner %3d d_state %2d d_conv %d dt_rank %d "
           "vocab %3d tokens %4d max|logit| %.2f"
           % (name, c["layout"], c["arch"] + "/" + c["dtype"], c["d_model"], c["n_layer"],
@@ -360,20 +393,25 @@ def build(c, out_dir):
              len(tokens), biggest))
 
 
-def main():
-    ap = argparse.ArgumentParser(description="write test checkpoints and golden logits")
+def main_for(prog, description, configs, build, out):
+    """The command line of a test-data generator: --out (default tests/<out>), --only NAME."""
+    ap = argparse.ArgumentParser(prog=prog, description=description)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                  "..", "tests", "data"))
+                                                  "..", "tests", *out))
     ap.add_argument("--only", help="build only this configuration")
     args = ap.parse_args()
     done = 0
-    for c in CONFIGS:
+    for c in configs:
         if args.only and c["name"] != args.only:
             continue
         build(c, args.out)
         done += 1
     if not done:
-        sys.exit("make_testdata.py: error: no configuration named %r" % args.only)
+        sys.exit("%s: error: no configuration named %r" % (prog, args.only))
+
+
+def main():
+    main_for("make_testdata.py", "write test checkpoints and golden logits", CONFIGS, build, ("data",))
 
 
 if __name__ == "__main__":

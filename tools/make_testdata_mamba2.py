@@ -22,7 +22,6 @@ them past the 1e-4 tolerance), so the C tests can fail.
 
 Usage: make_testdata_mamba2.py [--out tests/data/mamba2] [--only NAME]
 """
-import argparse
 import collections
 import os
 import sys
@@ -31,7 +30,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from reference import Mamba2Reference  # noqa: E402  (the independent reference)
-from make_testdata import store, write_json, write_safetensors, inv_softplus  # noqa: E402
+from make_testdata import (inv_softplus, main_for, make_tokens, max_rel, model_weights, run,  # noqa: E402
+                           write_checkpoint, write_golden, write_hf_weights, write_json)
 
 INF = float("inf")
 
@@ -91,15 +91,8 @@ def make_weights(c, emb_name):
     rng = np.random.RandomState(c["seed"])
     dm, N, K, G = c["d_model"], c["d_state"], c["d_conv"], c["groups"]
     di, H, conv_dim = dims(c)
-    nv = padded_vocab(c)
-    w = collections.OrderedDict()
 
-    def g(*shape, scale=1.0):
-        return (rng.standard_normal(shape) * scale).astype(np.float32)
-
-    w[emb_name] = g(nv, dm, scale=2.5 / np.sqrt(dm))
-    for i in range(c["n_layer"]):
-        m = "backbone.layers.%d.mixer." % i
+    def mixer(w, m, i, g):
         # delta from 1e-3 to 5 (log-uniform) so that a clamp shows; one head past
         # softplus's threshold of 20
         dt = np.exp(rng.uniform(np.log(1e-3), np.log(5.0), H))
@@ -118,17 +111,8 @@ def make_weights(c, emb_name):
             # groups at different scales, so that a norm over all of d_inner differs
             ws = 1.0 + 0.2 * rng.standard_normal(di)
             w[m + "norm.weight"] = ws.astype(np.float32)
-        w[m + "out_proj.weight"] = g(dm, di, scale=1.0 / np.sqrt(di))
-        if c["bias"]:
-            w[m + "out_proj.bias"] = g(dm, scale=0.2)
-        w["backbone.layers.%d.norm.weight" % i] = (1.0 + 0.2 * rng.standard_normal(dm)).astype(np.float32)
-    w["backbone.norm_f.weight"] = (1.0 + 0.2 * rng.standard_normal(dm)).astype(np.float32)
-    if c["tied"]:
-        if c["layout"] == "ss":
-            w["lm_head.weight"] = w[emb_name]   # state_dict keeps both keys, one storage
-    else:
-        w["lm_head.weight"] = g(nv, dm, scale=2.5 / np.sqrt(dm))
-    return w, rng
+
+    return model_weights(c, emb_name, rng, padded_vocab(c), di, mixer), rng
 
 
 def write_ss(d, c, w):
@@ -201,45 +185,7 @@ def write_hf(d, c, raw):
         ("use_conv_bias", c["conv_bias"]), ("vocab_size", padded_vocab(c)),
     ])
     write_json(os.path.join(d, "config.json"), cfg)
-    shards = c.get("shards", 1)
-    if shards == 1:
-        write_safetensors(os.path.join(d, "model.safetensors"), raw)
-        return
-    names = list(raw)
-    per = (c["n_layer"] + shards - 1) // shards
-
-    def shard_of(name):
-        if name.startswith("backbone.layers."):
-            return min(int(name.split(".")[2]) // per, shards - 1)
-        return 0 if "embedding" in name else shards - 1
-    weight_map, total = collections.OrderedDict(), 0
-    for s in range(shards):
-        fname = "model-%05d-of-%05d.safetensors" % (s + 1, shards)
-        part = collections.OrderedDict((k, raw[k]) for k in names if shard_of(k) == s)
-        write_safetensors(os.path.join(d, fname), part)
-        for k in part:
-            weight_map[k] = fname
-            total += len(part[k][1])
-    write_json(os.path.join(d, "model.safetensors.index.json"), collections.OrderedDict([
-        ("metadata", {"total_size": total}),
-        ("weight_map", collections.OrderedDict(sorted(weight_map.items())))]))
-
-
-def make_tokens(c, rng):
-    nv = c["vocab"]
-    t = rng.randint(0, nv, size=c["n_tokens"])
-    t[0], t[5], t[20], t[-1] = 0, nv - 1, 0, nv - 1
-    t[9:13] = t[8]
-    return [int(x) for x in t]
-
-
-def run(model, tokens):
-    model.reset()
-    return np.stack([model.step(t) for t in tokens])
-
-
-def max_rel(a, b):
-    return float(np.max(np.max(np.abs(a - b), axis=1) / np.max(np.abs(a), axis=1)))
+    write_hf_weights(d, c, raw)
 
 
 def settings(c):
@@ -251,17 +197,7 @@ def settings(c):
 
 def build(c, out_dir):
     name = c["name"]
-    ck = os.path.join(out_dir, "ckpt", name)
-    gd = os.path.join(out_dir, "golden")
-    os.makedirs(ck, exist_ok=True)
-    os.makedirs(gd, exist_ok=True)
-    emb_name = "backbone.embedding.weight" if c["layout"] == "ss" else "backbone.embeddings.weight"
-    w, rng = make_weights(c, emb_name)
-    raw, vals = store(w, c["dtype"])
-    if c["layout"] == "ss":
-        write_ss(ck, c, w)
-    else:
-        write_hf(ck, c, raw)
+    gd, vals, rng = write_checkpoint(c, out_dir, make_weights, write_ss, write_hf)
     G, eps, geps, nbg, lim = settings(c)
     tokens = make_tokens(c, rng)
     logits = run(Mamba2Reference(vals, G, eps, geps, nbg, lim), tokens)
@@ -284,22 +220,7 @@ def build(c, out_dir):
         differs("gated norm eps", gate_eps=1e-5)
     biggest = float(np.max(np.abs(logits)))
     assert 1.0 < biggest < 100.0, (name, biggest)
-
-    rows = list(range(len(tokens)))
-    if c.get("row_every"):
-        rows = list(range(0, len(tokens), c["row_every"]))
-        if rows[-1] != len(tokens) - 1:
-            rows.append(len(tokens) - 1)
-        with open(os.path.join(gd, name + ".rows"), "w") as f:
-            f.write("\n".join(str(r) for r in rows) + "\n")
-    top2 = np.sort(logits[rows], axis=1)[:, -2:]
-    gap = (top2[:, 1] - top2[:, 0]) / np.max(np.abs(logits[rows]), axis=1)
-    assert np.min(gap) > 5e-4, (name, "argmax near-tie", float(np.min(gap)))
-    with open(os.path.join(gd, name + ".tokens"), "w") as f:
-        for i in range(0, len(tokens), 16):
-            f.write(" ".join(str(t) for t in tokens[i:i + 16]) + "\n")
-    with open(os.path.join(gd, name + ".logits"), "wb") as f:
-        f.write(logits[rows].astype("<f4").tobytes())
+    write_golden(gd, c, tokens, logits)
     di, H, _ = dims(c)
     print("%-22s %s/%-4s d_model %2d layers %d d_inner %3d heads %2d x %2d groups %d d_state %3d "
           "vocab %3d tokens %4d max|logit| %.2f"
@@ -308,19 +229,8 @@ def build(c, out_dir):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="write Mamba-2 test checkpoints and golden logits")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                  "..", "tests", "data", "mamba2"))
-    ap.add_argument("--only", help="build only this configuration")
-    args = ap.parse_args()
-    done = 0
-    for c in CONFIGS:
-        if args.only and c["name"] != args.only:
-            continue
-        build(c, args.out)
-        done += 1
-    if not done:
-        sys.exit("make_testdata_mamba2.py: error: no configuration named %r" % args.only)
+    main_for("make_testdata_mamba2.py", "write Mamba-2 test checkpoints and golden logits", CONFIGS, build,
+             ("data", "mamba2"))
 
 
 if __name__ == "__main__":

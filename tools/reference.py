@@ -54,7 +54,77 @@ def rms_norm(x, weight, eps):
 # the model
 # ----------------------------------------------------------------------------
 
-class MambaReference:
+class _Backbone:
+    """What Mamba-1 and Mamba-2 models share (MixerModel): the embedding, per
+    layer a block norm and a residual add around the mixer, norm_f and the
+    output matrix; and the pieces their mixers share (a linear map with an
+    optional bias, the causal conv step). A subclass gives its mixer's own
+    tensors (_mixer_tensors) and its _mixer."""
+
+    def _load(self, params):
+        """params (PyTorch names) in float64; every layer's tensors: the ones
+        every block has, and _mixer_tensors(p, mixer prefix)'s. Returns p."""
+        p = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+        if "backbone.embedding.weight" in p:
+            self.emb = p["backbone.embedding.weight"]
+        else:
+            self.emb = p["backbone.embeddings.weight"]
+        self.lm_head = p.get("lm_head.weight", self.emb)
+        self.norm_f = p["backbone.norm_f.weight"]
+        self.layers = []
+        i = 0
+        while ("backbone.layers.%d.norm.weight" % i) in p:
+            pre = "backbone.layers.%d." % i
+            m = pre + "mixer."
+            L = {
+                "norm": p[pre + "norm.weight"],
+                "in_w": p[m + "in_proj.weight"],
+                "in_b": p.get(m + "in_proj.bias"),        # or None
+                "conv_w": p[m + "conv1d.weight"],         # (conv channels, 1, d_conv)
+                "conv_b": p.get(m + "conv1d.bias"),       # (conv channels) or None
+                "out_w": p[m + "out_proj.weight"],        # (d_model, d_inner)
+                "out_b": p.get(m + "out_proj.bias"),      # (d_model) or None
+            }
+            L.update(self._mixer_tensors(p, m))
+            L["conv_w"] = L["conv_w"].reshape(L["conv_w"].shape[0], -1)
+            self.layers.append(L)
+            i += 1
+        if not self.layers:
+            raise ValueError("no layers found in params")
+        return p
+
+    @staticmethod
+    def _linear(w, b, x):
+        """w @ x, plus the bias b unless it is None (nn.Linear)."""
+        y = w @ x
+        return y if b is None else y + b
+
+    def _conv(self, li, x):
+        """The causal conv step of layer li (the conv_state update in
+        Mamba.step / Mamba2.step): shift the window left, put x in the last
+        column, sum it against the weights (+ bias), SiLU."""
+        L = self.layers[li]
+        cs = self.conv_state[li]
+        cs[:, :-1] = cs[:, 1:].copy()
+        cs[:, -1] = x
+        x = np.sum(cs * L["conv_w"], axis=1)
+        if L["conv_b"] is not None:
+            x = x + L["conv_b"]
+        return silu(x)
+
+    def step(self, token):
+        """Feed one token id, return float64 logits over all padded rows."""
+        if not 0 <= token < self.emb.shape[0]:
+            raise ValueError("token %d out of range" % token)
+        resid = self.emb[token].copy()
+        for li, L in enumerate(self.layers):
+            h = rms_norm(resid, L["norm"], self.norm_eps)
+            resid = resid + self._mixer(li, h)
+        h = rms_norm(resid, self.norm_f, self.norm_eps)
+        return self.lm_head @ h
+
+
+class MambaReference(_Backbone):
     """Token-by-token float64 model.
 
     params: {pytorch name: numpy array}. Both the state-spaces names
@@ -69,45 +139,25 @@ class MambaReference:
     def __init__(self, params, arch="mamba", norm_eps=1e-5, mixer_rms_eps=1e-6):
         if arch not in ("mamba", "falcon_mamba"):
             raise ValueError("unknown arch %r" % arch)
-        p = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
         self.arch = arch
         self.norm_eps = float(norm_eps)
         self.mixer_rms_eps = float(mixer_rms_eps)
-        if "backbone.embedding.weight" in p:
-            self.emb = p["backbone.embedding.weight"]
-        else:
-            self.emb = p["backbone.embeddings.weight"]
-        self.lm_head = p.get("lm_head.weight", self.emb)
-        self.norm_f = p["backbone.norm_f.weight"]
-        self.layers = []
-        i = 0
-        while ("backbone.layers.%d.norm.weight" % i) in p:
-            pre = "backbone.layers.%d." % i
-            m = pre + "mixer."
-            L = {
-                "norm": p[pre + "norm.weight"],
-                "in_w": p[m + "in_proj.weight"],          # (2*d_inner, d_model)
-                "in_b": p.get(m + "in_proj.bias"),        # (2*d_inner) or None
-                "conv_w": p[m + "conv1d.weight"],         # (d_inner, 1, d_conv)
-                "conv_b": p.get(m + "conv1d.bias"),       # (d_inner) or None
-                "x_w": p[m + "x_proj.weight"],            # (dt_rank+2N, d_inner)
-                "dt_w": p[m + "dt_proj.weight"],          # (d_inner, dt_rank)
-                "dt_b": p[m + "dt_proj.bias"],            # (d_inner)
-                "A_log": p[m + "A_log"],                  # (d_inner, N)
-                "D": p[m + "D"],                          # (d_inner)
-                "out_w": p[m + "out_proj.weight"],        # (d_model, d_inner)
-                "out_b": p.get(m + "out_proj.bias"),      # (d_model) or None
-            }
-            L["conv_w"] = L["conv_w"].reshape(L["conv_w"].shape[0], -1)
-            self.layers.append(L)
-            i += 1
-        if not self.layers:
-            raise ValueError("no layers found in params")
+        self._load(params)   # in_proj (2*d_inner, d_model), conv (d_inner, 1, d_conv)
         L0 = self.layers[0]
         self.d_inner, self.d_state = L0["A_log"].shape
         self.d_conv = L0["conv_w"].shape[1]
         self.dt_rank = L0["dt_w"].shape[1]
         self.reset()
+
+    @staticmethod
+    def _mixer_tensors(p, m):
+        return {
+            "x_w": p[m + "x_proj.weight"],            # (dt_rank+2N, d_inner)
+            "dt_w": p[m + "dt_proj.weight"],          # (d_inner, dt_rank)
+            "dt_b": p[m + "dt_proj.bias"],            # (d_inner)
+            "A_log": p[m + "A_log"],                  # (d_inner, N)
+            "D": p[m + "D"],                          # (d_inner)
+        }
 
     def reset(self):
         """Zero state: the conv window and the SSM state of every layer."""
@@ -118,19 +168,9 @@ class MambaReference:
         """One Mamba.step for layer li on the normed hidden vector h."""
         L = self.layers[li]
         di, n, r = self.d_inner, self.d_state, self.dt_rank
-        xz = L["in_w"] @ h
-        if L["in_b"] is not None:
-            xz = xz + L["in_b"]
+        xz = self._linear(L["in_w"], L["in_b"], h)
         x, z = xz[:di], xz[di:]                  # chunk(2): x first, then z
-
-        # conv step: shift the window left, put x in the last column
-        cs = self.conv_state[li]
-        cs[:, :-1] = cs[:, 1:].copy()
-        cs[:, -1] = x
-        x = np.sum(cs * L["conv_w"], axis=1)
-        if L["conv_b"] is not None:
-            x = x + L["conv_b"]
-        x = silu(x)
+        x = self._conv(li, x)
 
         # selection: x_proj -> delta (dt_rank), B (N), C (N)
         dbc = L["x_w"] @ x
@@ -147,28 +187,14 @@ class MambaReference:
         st[:] = np.exp(dt[:, None] * A) * st + (dt * x)[:, None] * B[None, :]
         y = st @ C + L["D"] * x
         y = y * silu(z)
-        out = L["out_w"] @ y
-        if L["out_b"] is not None:
-            out = out + L["out_b"]
-        return out
-
-    def step(self, token):
-        """Feed one token id, return float64 logits over all padded rows."""
-        if not 0 <= token < self.emb.shape[0]:
-            raise ValueError("token %d out of range" % token)
-        resid = self.emb[token].copy()
-        for li, L in enumerate(self.layers):
-            h = rms_norm(resid, L["norm"], self.norm_eps)
-            resid = resid + self._mixer(li, h)
-        h = rms_norm(resid, self.norm_f, self.norm_eps)
-        return self.lm_head @ h
+        return self._linear(L["out_w"], L["out_b"], y)
 
 
 # ----------------------------------------------------------------------------
 # Mamba-2
 # ----------------------------------------------------------------------------
 
-class Mamba2Reference:
+class Mamba2Reference(_Backbone):
     """Token-by-token float64 Mamba-2 model (state-spaces Mamba2.step).
 
     Per layer, on the normed hidden vector h (d_model):
@@ -214,36 +240,10 @@ class Mamba2Reference:
 
     def __init__(self, params, n_groups, norm_eps=1e-5, gate_eps=1e-5, norm_before_gate=False,
                  dt_limit=(0.0, float("inf"))):
-        p = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
         self.norm_eps, self.gate_eps = float(norm_eps), float(gate_eps)
         self.norm_before_gate = bool(norm_before_gate)
         self.dt_limit = (float(dt_limit[0]), float(dt_limit[1]))
-        self.emb = p["backbone.embedding.weight"] if "backbone.embedding.weight" in p \
-            else p["backbone.embeddings.weight"]
-        self.lm_head = p.get("lm_head.weight", self.emb)
-        self.norm_f = p["backbone.norm_f.weight"]
-        self.layers = []
-        i = 0
-        while ("backbone.layers.%d.norm.weight" % i) in p:
-            pre, m = "backbone.layers.%d." % i, "backbone.layers.%d.mixer." % i
-            L = {
-                "norm": p[pre + "norm.weight"],
-                "in_w": p[m + "in_proj.weight"],          # (2*d_inner + 2*G*N + H, d_model)
-                "in_b": p.get(m + "in_proj.bias"),
-                "conv_w": p[m + "conv1d.weight"],         # (conv_dim, 1, d_conv)
-                "conv_b": p.get(m + "conv1d.bias"),       # (conv_dim)
-                "dt_bias": p[m + "dt_bias"],              # (H)
-                "A_log": p[m + "A_log"],                  # (H)
-                "D": p[m + "D"],                          # (H) or (d_ssm)
-                "gnorm": p.get(m + "norm.weight"),        # (d_ssm) or None (rmsnorm=False)
-                "out_w": p[m + "out_proj.weight"],        # (d_model, d_inner)
-                "out_b": p.get(m + "out_proj.bias"),
-            }
-            L["conv_w"] = L["conv_w"].reshape(L["conv_w"].shape[0], -1)
-            self.layers.append(L)
-            i += 1
-        if not self.layers:
-            raise ValueError("no layers found in params")
+        self._load(params)   # in_proj (2*d_inner + 2*G*N + H, d_model), conv (conv_dim, 1, d_conv)
         L0 = self.layers[0]
         G = int(n_groups)
         H = L0["A_log"].shape[0]
@@ -259,6 +259,15 @@ class Mamba2Reference:
         self.d_inner, self.d_ssm, self.d_mlp = d_inner, d_ssm, d_inner - d_ssm
         self.conv_dim, self.d_conv = conv_dim, K
         self.reset()
+
+    @staticmethod
+    def _mixer_tensors(p, m):
+        return {
+            "dt_bias": p[m + "dt_bias"],              # (H)
+            "A_log": p[m + "A_log"],                  # (H)
+            "D": p[m + "D"],                          # (H) or (d_ssm)
+            "gnorm": p.get(m + "norm.weight"),        # (d_ssm) or None (rmsnorm=False)
+        }
 
     def reset(self):
         self.conv_state = [np.zeros((self.conv_dim, self.d_conv)) for _ in self.layers]
@@ -279,20 +288,12 @@ class Mamba2Reference:
         L = self.layers[li]
         G, H, P, N = self.G, self.H, self.P, self.N
         dm, ds = self.d_mlp, self.d_ssm
-        zx = L["in_w"] @ h
-        if L["in_b"] is not None:
-            zx = zx + L["in_b"]
+        zx = self._linear(L["in_w"], L["in_b"], h)
         z0, x0 = zx[:dm], zx[dm:2 * dm]
         z = zx[2 * dm:2 * dm + ds]
         xBC = zx[2 * dm + ds:2 * dm + ds + self.conv_dim]
         dt = zx[2 * dm + ds + self.conv_dim:]
-        cs = self.conv_state[li]
-        cs[:, :-1] = cs[:, 1:].copy()
-        cs[:, -1] = xBC
-        xBC = np.sum(cs * L["conv_w"], axis=1)
-        if L["conv_b"] is not None:
-            xBC = xBC + L["conv_b"]
-        xBC = silu(xBC)
+        xBC = self._conv(li, xBC)
         x = xBC[:ds].reshape(H, P)
         B = xBC[ds:ds + G * N].reshape(G, N)
         C = xBC[ds + G * N:].reshape(G, N)
@@ -310,18 +311,7 @@ class Mamba2Reference:
         y = self._gated_norm(y.reshape(-1), z, L["gnorm"])
         if dm:
             y = np.concatenate([silu(z0) * x0, y])
-        out = L["out_w"] @ y
-        if L["out_b"] is not None:
-            out = out + L["out_b"]
-        return out
-
-    def step(self, token):
-        if not 0 <= token < self.emb.shape[0]:
-            raise ValueError("token %d out of range" % token)
-        resid = self.emb[token].copy()
-        for li, L in enumerate(self.layers):
-            resid = resid + self._mixer(li, rms_norm(resid, L["norm"], self.norm_eps))
-        return self.lm_head @ rms_norm(resid, self.norm_f, self.norm_eps)
+        return self._linear(L["out_w"], L["out_b"], y)
 
 
 def mamba2_settings(cfg):
