@@ -4861,6 +4861,7 @@ static void mamba__observe(const mamba_model *m, const mamba_state *s, int l, co
 typedef struct mamba__arch_ops mamba__arch_ops;
 struct mamba__arch_ops {
     void (*block)(const mamba_model *m, mamba_state *s, int l, const mamba__acts *a, const mamba__arch_ops *ops);
+    void (*batch)(const mamba_model *m, mamba_state *const *S, int n, int l); /* mamba_step_batch's block */
     int arch;     /* mamba_arch */
     int norm_dbc; /* Falcon-Mamba: RMS-normalise delta, B and C (no weight) before use */
 };
@@ -4995,10 +4996,12 @@ static void mamba__block_mamba2(const mamba_model *m, mamba_state *s, int l, con
 /* The one place that chooses a block per architecture (the loader has
    refused any other arch). A new architecture: its block function (or
    switches of an existing one) and a row here. */
+static void mamba__block_batch(const mamba_model *m, mamba_state *const *S, int n, int l);
+static void mamba__block_batch_mamba2(const mamba_model *m, mamba_state *const *S, int n, int l);
 static const mamba__arch_ops mamba__archs[] = {
-    {mamba__block_mamba1, MAMBA_ARCH_MAMBA1, 0},
-    {mamba__block_mamba1, MAMBA_ARCH_FALCON, 1},
-    {mamba__block_mamba2, MAMBA_ARCH_MAMBA2, 0}};
+    {mamba__block_mamba1, mamba__block_batch, MAMBA_ARCH_MAMBA1, 0},
+    {mamba__block_mamba1, mamba__block_batch, MAMBA_ARCH_FALCON, 1},
+    {mamba__block_mamba2, mamba__block_batch_mamba2, MAMBA_ARCH_MAMBA2, 0}};
 
 static const mamba__arch_ops *mamba__arch_of(int arch)
 {
@@ -6280,8 +6283,8 @@ static void mamba__block_batch(const mamba_model *m, mamba_state *const *S, int 
     const mamba_layer *L = &m->layers[l];
     const int d_inner = cfg->d_inner, d_state = cfg->d_state, dt_rank = cfg->dt_rank;
     const size_t win = (size_t)l * (size_t)d_inner * (size_t)cfg->d_conv, hs = (size_t)l * (size_t)d_inner * (size_t)d_state;
-    float *out[MAMBA_BATCH_MAX];
-    const float *in[MAMBA_BATCH_MAX];
+    float *out[MAMBA_BATCH_MAX] = {0}; /* zeroed: gcc cannot see that entries 0..n-1 are set before use */
+    const float *in[MAMBA_BATCH_MAX] = {0};
     int j, i;
 
     for (j = 0; j < n; j++) { /* u = RMSNorm(r) * w_norm */
@@ -6333,8 +6336,8 @@ static void mamba__block_batch_mamba2(const mamba_model *m, mamba_state *const *
     const mamba_layer *L = &m->layers[l];
     const int dm = cfg->d_model, di = cfg->d_inner, N = cfg->d_state, H = cfg->n_heads, G = cfg->n_groups;
     const int conv_dim = di + 2 * G * N, ldxz = di + conv_dim + H;
-    float *out[MAMBA_BATCH_MAX];
-    const float *in[MAMBA_BATCH_MAX];
+    float *out[MAMBA_BATCH_MAX] = {0};
+    const float *in[MAMBA_BATCH_MAX] = {0};
     int j, i;
 
     for (j = 0; j < n; j++) { /* u = RMSNorm(r) * w_norm */
@@ -6387,6 +6390,7 @@ MAMBA_API mamba_result mamba_step_batch(const mamba_model *m, mamba_state *const
                                         float *logits)
 {
     const mamba_config *cfg;
+    void (*batch)(const mamba_model *, mamba_state *const *, int, int);
     int j, k, l;
     if (!m || !m->data || n < 0 || n > MAMBA_BATCH_MAX) return MAMBA_ERR_INVALID_ARG;
     if (n == 0) return MAMBA_OK;
@@ -6401,10 +6405,8 @@ MAMBA_API mamba_result mamba_step_batch(const mamba_model *m, mamba_state *const
         if (tokens[j] < 0 || tokens[j] >= cfg->n_vocab_padded) return MAMBA_ERR_TOKEN;
 
     for (j = 0; j < n; j++) mamba__dequant_row(states[j]->r, &m->embedding, tokens[j]); /* r = embedding[token] */
-    for (l = 0; l < cfg->n_layer; l++) {
-        if (cfg->arch == MAMBA_ARCH_MAMBA2) mamba__block_batch_mamba2(m, states, n, l);
-        else mamba__block_batch(m, states, n, l); /* Mamba-1, Falcon-Mamba (the loader refused the rest) */
-    }
+    batch = mamba__arch_of(cfg->arch)->batch; /* a row of mamba__archs[]: the loader refused the rest */
+    for (l = 0; l < cfg->n_layer; l++) batch(m, states, n, l);
     for (j = 0; j < n; j++)
         if (states[j]->pos < LONG_MAX) states[j]->pos++; /* saturates, as in mamba_step */
     if (logits) { /* logits = lm_head(RMSNorm(r) * w_norm_f) */
