@@ -3729,35 +3729,72 @@ static void mamba__scan_head(const mamba__scan_io *s, int hd, int t)
    multiples of 16: 16 channels p of the head in the lanes, so C h sums
    over n inside each lane (no reduction across lanes), and a tile of
    16 channels x 16 states of h lives in 16 registers across a chunk of up
-   to 64 tokens (gathered once, scattered back once per chunk). The decay
-   of each of the chunk's tokens is taken once into dA[]. Per token and
-   state: the multiply and two FMAs of mamba__scan_head, in the same
+   to MAMBA__SH_CHUNK tokens (loaded and transposed once, transposed and
+   stored back once per chunk: 64-token chunks paid ~15% of the scan in
+   gathers and scatters, 256-token ones pay ~4x less). The
+   decay of each of the chunk's tokens is taken once into dA[]. Per token
+   and state: the multiply and two FMAs of mamba__scan_head, in the same
    rounding, and the n order of the sum; the tile's partial sums of C h
-   wait in y between tiles of n. */
+   wait in y between tiles of n. (Four partial sums instead of one chain
+   of 16 FMAs measured no faster: the tokens' chains overlap.) */
 /* The 16 registers of a tile, named h0 .. h15 so that they stay registers:
    as an array indexed in a loop, gcc 12 kept h on the stack and every
    update went through a store and a load (the scans ran at half speed). */
+#define MAMBA__SH_CHUNK 256
 #define MAMBA__REP16(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11) M(12) M(13) M(14) M(15)
-#define MAMBA__SH_LOAD(j) __m512 h##j = _mm512_i32gather_ps(idx, hb + (j), 4);
-#define MAMBA__SH_SAVE(j) _mm512_i32scatter_ps(hb + (j), idx, h##j, 4);
+#define MAMBA__SH_LOAD(j) __m512 h##j = r[j];
+#define MAMBA__SH_SAVE(j) r[j] = h##j;
 #define MAMBA__SH_STEP(j)                                                     \
     h##j = _mm512_fmadd_ps(a, h##j, _mm512_mul_ps(xdt, _mm512_set1_ps(B[j]))); \
     acc = _mm512_fmadd_ps(h##j, _mm512_set1_ps(C[j]), acc);
+/* r[i] lane j <- r[j] lane i: a 16 x 16 transpose in 64 shuffles (pairs
+   of floats, pairs of pairs, then the 4 x 4 blocks of 128 bits), its own
+   inverse. It turns 16 rows of the state (16 states of one channel each,
+   contiguous) into a tile with the channels in lanes, and back: 16 loads
+   and 64 shuffles where a gather of 16 lines each took ~4x as long. */
+static void mamba__tr16(__m512 r[16])
+{
+    __m512 t[16];
+    int i, k;
+    for (i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (i = 0; i < 16; i += 4) { /* r[i + k], 128-bit lane L: rows i .. i+3 of column 4L + k */
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    for (k = 0; k < 4; k++) { /* the 4 x 4 blocks of r[k], r[4 + k], r[8 + k], r[12 + k] */
+        const __m512 u0 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x44), u1 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xEE);
+        const __m512 u2 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x44);
+        const __m512 u3 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xEE);
+        t[k] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+        t[4 + k] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
+        t[8 + k] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+        t[12 + k] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
+    }
+    for (i = 0; i < 16; i++) r[i] = t[i];
+}
+
 static void mamba__scan_head16(const mamba__scan_io *s, int hd, int T)
 {
     const int P = s->head_dim, N = s->d_state;
     const size_t g = (size_t)(hd / (s->n_head / s->n_group)) * (size_t)N, c0 = (size_t)hd * (size_t)P;
-    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32(N)); /* lane i: channel p0 + i */
     float *hh = s->h + c0 * (size_t)N;
-    float dA[64];
-    int t0, p0, n0, t;
-    for (t0 = 0; t0 < T; t0 += 64) {
-        const int tn = T - t0 < 64 ? T - t0 : 64;
+    float dA[MAMBA__SH_CHUNK];
+    __m512 r[16];
+    int t0, p0, n0, t, j;
+    for (t0 = 0; t0 < T; t0 += MAMBA__SH_CHUNK) {
+        const int tn = T - t0 < MAMBA__SH_CHUNK ? T - t0 : MAMBA__SH_CHUNK;
         for (t = 0; t < tn; t++) dA[t] = expf(s->delta[((size_t)t0 + (size_t)t) * s->ldd + (size_t)hd] * s->A[hd]);
         for (p0 = 0; p0 < P; p0 += 16) {
             for (n0 = 0; n0 < N; n0 += 16) {
                 float *hb = hh + (size_t)p0 * (size_t)N + (size_t)n0;
+                for (j = 0; j < 16; j++) r[j] = _mm512_loadu_ps(hb + (size_t)j * (size_t)N); /* channel p0 + j */
+                mamba__tr16(r); /* r[j] lane i: channel p0 + i, state n0 + j */
+                {
                 MAMBA__REP16(MAMBA__SH_LOAD)
                 for (t = 0; t < tn; t++) {
                     const size_t tt = (size_t)t0 + (size_t)t;
@@ -3771,6 +3808,9 @@ static void mamba__scan_head16(const mamba__scan_io *s, int hd, int T)
                     _mm512_storeu_ps(yt, acc);
                 }
                 MAMBA__REP16(MAMBA__SH_SAVE)
+                }
+                mamba__tr16(r);
+                for (j = 0; j < 16; j++) _mm512_storeu_ps(hb + (size_t)j * (size_t)N, r[j]);
             }
         }
     }
