@@ -217,11 +217,11 @@
    next   Mamba-2 (arch 3, format version 2): mamba_step and mamba_forward
           with grouped B/C, a decay per head and the grouped gated RMSNorm;
           version-1 files load unchanged.
-          OpenMP beside a busy core: every call is timed on all threads and
-          on one (>>threads), a call on all threads that falls behind one
-          thread's pace finishes on one, and two such calls switch the state
-          to one thread, so 2 threads are not slower than 1 there and keep
-          their speed on a quiet machine.
+          OpenMP beside a busy core: every call, short ones too (a quiet
+          machine's 2-thread speed is kept), is timed on all threads and on
+          one; a call on all threads that falls behind one thread's pace
+          finishes on one, and two such calls switch the state to one thread
+          (>>threads), so 2 threads are not slower than 1 there.
           4-bit weights q4_0 and iq4_nl (dtypes 4, 5; GGUF Q4_0 / IQ4_NL load
           bit for bit through tools/convert.py, which now reads GGUF).
           mamba_step_batch: n sequences a token each, every weight read once
