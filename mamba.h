@@ -870,10 +870,9 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
    Falcon-Mamba and Mamba-2, 1 to 64 sequences, 2 threads.
    Cost (README, "Many sequences at once"): on the 2-core AVX-512 Xeon it
    was measured on, one thread, the 790m-shaped model, 8 sequences gave
-   3.6x the tokens per CPU second of one in f16 (3.4x before the rows came
+   3.7x the tokens per CPU second of one in f16 (3.4x before the rows came
    in pairs; the issue's target was 5x, the README says what holds it
-   back), 4.6x in f32, 2.5x in q8, 1.9x in q4_0 (those three measured
-   before).
+   back), 5.4x in f32; 2.5x in q8, 1.9x in q4_0 (measured before).
 
    states: n distinct states made for m (no state twice), each at its own
    position; tokens: n ids; logits: n rows of n_vocab_padded floats, row j
