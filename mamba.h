@@ -856,11 +856,11 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
    arithmetic is the limit.
    How: an f32, f16 or bf16 matrix goes through in groups of 8 rows and
    blocks of 256 columns (CONFIG: MAMBA_BATCH_ROWS, MAMBA_BATCH_COLS): the
-   inputs' block is copied once for the group and stays in L1, and the rows
-   meet it in pairs, each weight widened once in registers for up to 8
-   inputs (4 with AVX2), one of mamba_step()'s two accumulators at a time
-   (2 rows x 8 inputs in 16 registers); with AVX-512BW a q8 or 4-bit row pair is loaded and
-   unpacked once for 4 inputs; elsewhere a quantised matrix goes through in
+   inputs' block stays in L1 while the group's rows meet it in pairs, each
+   weight widened once in registers for up to 8 inputs (4 with AVX2), one
+   of mamba_step()'s two accumulators at a time (2 rows x 8 inputs in 16
+   registers); with AVX-512BW a q8 or 4-bit row pair is loaded and unpacked
+   once for 4 inputs; elsewhere a quantised matrix goes through in
    panels of rows that fit in L2 (CONFIG: MAMBA_BATCH_PANEL_BYTES), one
    input after another. n = 1 is mamba_step()'s own matvec.
    Bit-identical to mamba_step(): each (row, sequence) sum is made by the
@@ -872,8 +872,9 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
    Falcon-Mamba and Mamba-2, 1 to 64 sequences, 2 threads.
    Cost (README, "Many sequences at once"): on the 2-core AVX-512 Xeon it
    was measured on, one thread, the 790m-shaped model, 8 sequences gave
-   3.4x the tokens per CPU second of one in f16 (the issue's target was
-   5x; the README says why not), 4.6x in f32, 2.5x in q8, 1.9x in q4_0.
+   3.7x the tokens per CPU second of one in f16 (3.4x before the rows came
+   in pairs; the issue's target was 5x, the README says what holds it
+   back), 5.4x in f32; 2.5x in q8, 1.9x in q4_0 (measured before).
 
    states: n distinct states made for m (no state twice), each at its own
    position; tokens: n ids; logits: n rows of n_vocab_padded floats, row j
@@ -1675,10 +1676,14 @@ static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRI
 /* CONFIG: MAMBA_BATCH_ROWS, MAMBA_BATCH_COLS  the register-blocked batch
    product (mamba__dot_rows_n_f) takes rows in groups of MAMBA_BATCH_ROWS
    through columns in blocks of MAMBA_BATCH_COLS (a multiple of 32): a
-   block of every input (8 x 256 floats: 8 KB), copied once for the group,
-   stays in L1 while the group's rows meet it, where whole inputs (8 x 3072
-   floats, say) would not; so do the group's accumulators (8 rows x 16
-   vectors: 8 KB with AVX-512) */
+   block of every input (8 x 256 floats: 8 KB) stays in L1 while the
+   group's rows meet it, where whole inputs (8 x 3072 floats, say) would
+   not; so do the group's accumulators (8 rows x 16 vectors: 8 KB with
+   AVX-512). The inputs are read where they are (the states' scratch, 16-byte
+   aligned): a copy to vector alignment, which paid when a row at a time
+   loaded every input twice per chunk, cost more than the split loads once
+   rows came in pairs (790m f16, 8 inputs: 241-244 ms a step copied, 233-234
+   not) */
 #ifndef MAMBA_BATCH_ROWS
 #define MAMBA_BATCH_ROWS 8
 #endif
@@ -1686,8 +1691,7 @@ static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRI
 #define MAMBA_BATCH_COLS 256
 #endif
 /* The batch's product (mamba_step_batch): rows w0 and w1 (nrow of them)
-   against ni <= MAMBA__XN inputs packed at x (input t from x + t *
-   MAMBA_BATCH_COLS, vector-aligned), over the VN-column chunks of [0, len)
+   against ni <= MAMBA__XN inputs x[t], over the VN-column chunks of [0, len)
    of one parity: par 0 takes chunks 0, 2, 4 ..., par 1 chunks 1, 3, 5 ...
    (len is a multiple of 2 * VN). mamba__dotv sums a row's even chunks into
    its a0 and its odd ones into a1, each in column order: acc0[2t + par]
@@ -1706,7 +1710,7 @@ static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRI
 #define MAMBA__XN 4 /* 16 registers (AVX2) */
 #endif
 static MAMBA__INLINE void mamba__dotv_x(mamba__vf *acc0, mamba__vf *acc1, const void *w0, const void *w1, int nrow,
-                                        uintptr_t ahead0, uintptr_t ahead1, const float *x, int ni, int par, int len,
+                                        uintptr_t ahead0, uintptr_t ahead1, const float *const *x, int ni, int par, int len,
                                         int dtype)
 {
     const size_t es = dtype == MAMBA_DTYPE_F32 ? 4 : 2;
@@ -1719,14 +1723,13 @@ static MAMBA__INLINE void mamba__dotv_x(mamba__vf *acc0, mamba__vf *acc1, const 
     }
     for (i = par * MAMBA__VN; i < len; i += 2 * MAMBA__VN) {
         const mamba__vf v0 = mamba__vwiden(w0, i, dtype), v1 = nrow > 1 ? mamba__vwiden(w1, i, dtype) : v0;
-        const float *xi = x + i;
         if (par == 0) {
             MAMBA__WPREFETCH_AT(ahead0, (size_t)i * es, 2 * MAMBA__VN * es);
             if (nrow > 1) MAMBA__WPREFETCH_AT(ahead1, (size_t)i * es, 2 * MAMBA__VN * es);
         }
         MAMBA__UNROLL8
         for (t = 0; t < ni; t++) {
-            const mamba__vf xv = MAMBA__VLOAD(xi + t * MAMBA_BATCH_COLS);
+            const mamba__vf xv = MAMBA__VLOAD(x[t] + i);
             a0[t] = MAMBA__VFMA(v0, xv, a0[t]);
             if (nrow > 1) a1[t] = MAMBA__VFMA(v1, xv, a1[t]);
         }
@@ -1744,12 +1747,12 @@ static MAMBA__INLINE void mamba__dotv_x(mamba__vf *acc0, mamba__vf *acc1, const 
     mamba__dotv_x(acc0 + 2 * t, acc1 + 2 * t, w0, w1, nrow, ahead0, ahead1, xt, m, par, len, dtype)
 #define MAMBA__DOTV_X2(m, nrow) (MAMBA__DOTV_X(m, nrow, 0), MAMBA__DOTV_X(m, nrow, 1))
 static MAMBA__INLINE void mamba__dotv_xn(mamba__vf *acc0, mamba__vf *acc1, const void *w0, const void *w1, int nrow,
-                                         uintptr_t ahead0, uintptr_t ahead1, const float *x, int ni, int len, int dtype)
+                                         uintptr_t ahead0, uintptr_t ahead1, const float *const *x, int ni, int len, int dtype)
 {
     int t = 0;
     while (t < ni) {
         const int m = ni - t >= MAMBA__XN ? MAMBA__XN : ni - t >= 4 ? 4 : ni - t >= 2 ? 2 : 1;
-        const float *xt = x + (size_t)t * MAMBA_BATCH_COLS;
+        const float *const *xt = x + t;
         if (nrow > 1) {
             if (m == MAMBA__XN) MAMBA__DOTV_X2(MAMBA__XN, 2);
             else if (m == 4) MAMBA__DOTV_X2(4, 2);
@@ -2286,8 +2289,8 @@ static void mamba__dot_rows_bf16(float *out, const mamba_matrix *W, const int *r
 /* out[j][r] = row r . in[j].x for rows r0 <= r < r1 and inputs j < n, each
    exactly what mamba__matvec_x gives row r (the batch of mamba_step_batch).
    With a vector form: for each group of rows, each group of up to
-   MAMBA__XN inputs, each block of columns, the inputs' block copied once,
-   then each pair of rows of the group through it (mamba__dotv_xn), the
+   MAMBA__XN inputs, each block of columns, each pair of rows of the group
+   through the inputs' block (mamba__dotv_xn), the
    accumulators kept on the stack between blocks; then mamba__dotv_x_end.
    Elsewhere one product after another, from the cache. */
 static MAMBA__INLINE void mamba__dot_rows_n_f(float *const *out, const mamba_matrix *W, int r0, int r1,
@@ -2304,10 +2307,6 @@ static MAMBA__INLINE void mamba__dot_rows_n_f(float *const *out, const mamba_mat
 #endif
     const int whole = cols / (2 * MAMBA__VN) * (2 * MAMBA__VN); /* columns in whole chunks */
     mamba__vf acc[MAMBA_BATCH_ROWS][2 * MAMBA__XN];
-    /* the inputs' block, copied to vector alignment: a load that crosses a
-       cache line costs two, and the states' scratch is only 16-byte aligned */
-    mamba__vf xbuf[MAMBA__XN * MAMBA_BATCH_COLS / MAMBA__VN];
-    const float *xb = (const float *)(const void *)xbuf;
     for (; vec && r < r1; r += MAMBA_BATCH_ROWS) {
         const int nr = r1 - r < MAMBA_BATCH_ROWS ? r1 - r : MAMBA_BATCH_ROWS;
         /* the next group's rows, asked for in the order of their bytes (one
@@ -2322,20 +2321,16 @@ static MAMBA__INLINE void mamba__dot_rows_n_f(float *const *out, const mamba_mat
             for (c0 = 0; c0 < whole; c0 += MAMBA_BATCH_COLS) {
                 const int len = whole - c0 < MAMBA_BATCH_COLS ? whole - c0 : MAMBA_BATCH_COLS;
                 const size_t blk = (size_t)(c0 / MAMBA_BATCH_COLS) * (size_t)nr;
-                for (t = 0; t < ni; t++) {
-                    const float *src = in[j + t].x + c0;
-                    mamba__vf *dst = xbuf + t * (MAMBA_BATCH_COLS / MAMBA__VN);
-                    int i;
-                    for (i = 0; i < len / MAMBA__VN; i++) dst[i] = MAMBA__VLOAD(src + i * MAMBA__VN);
-                }
+                const float *xp[MAMBA__XN];
+                for (t = 0; t < ni; t++) xp[t] = in[j + t].x + c0;
                 for (k = 0; k < nr; k += 2) {
                     const int two = nr - k > 1;
                     const void *w0 = (const unsigned char *)mamba__frow(W, r + k, es) + (size_t)c0 * es;
                     const void *w1 = two ? (const unsigned char *)mamba__frow(W, r + k + 1, es) + (size_t)c0 * es : w0;
                     const uintptr_t a0 = next + (blk + (size_t)k) * (size_t)MAMBA_BATCH_COLS * es;
                     const uintptr_t a1 = a0 + (size_t)MAMBA_BATCH_COLS * es;
-                    if (two) mamba__dotv_xn(acc[k], acc[k + 1], w0, w1, 2, a0, a1, xb, ni, len, dtype);
-                    else mamba__dotv_xn(acc[k], acc[k], w0, w0, 1, a0, a0, xb, ni, len, dtype);
+                    if (two) mamba__dotv_xn(acc[k], acc[k + 1], w0, w1, 2, a0, a1, xp, ni, len, dtype);
+                    else mamba__dotv_xn(acc[k], acc[k], w0, w0, 1, a0, a0, xp, ni, len, dtype);
                 }
             }
             for (k = 0; k < nr; k++) {
