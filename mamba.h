@@ -3949,7 +3949,7 @@ static void mamba__gated_norm(float *y, const float *z, const float *w, int n, i
 #define MAMBA__FW_MR 6     /* weight rows per tile */
 #define MAMBA__FW_KC 128   /* columns per weight panel (6 x 128 floats); a 64-token input panel is 32 KB */
 #define MAMBA__FW_CHAIN 32 /* columns per chain of sums (see Rounding) */
-#define MAMBA__FW_TSUB 256 /* tokens per pass over a chunk (sums: 6 x 256 floats a tile) */
+#define MAMBA__FW_TSUB 512 /* tokens per pass over a chunk (sums: 6 x 512 floats a tile) */
 #define MAMBA__FW_MC 8     /* tiles (of 6 rows) per work item, at most (mamba__fw_rowblock) */
 
 /* An empty asm that claims to change v: the compiler must keep v in a
@@ -4215,10 +4215,10 @@ static void mamba__fw_prefetch(const mamba_matrix *W, int r, int n, int k)
      as a loop over all of K for one tile at a time does, it held the FMAs
      back to half their rate (the inputs of a block are 1.5 to 3 MB for
      mamba-790m's shapes: beyond L2);
-   - the running sums res (the item's rows x up to 256 tokens, 48 KB) are read
+   - the running sums res (the item's rows x up to 512 tokens, 96 KB) are read
      and written once per chain of 32 columns, and written to out at the
      end, 48 floats of a token in a row.
-   Stack: wb and res, 72 KB. */
+   Stack: wb and res, 120 KB. */
 static void mamba__fw_rowblock(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *xt, int T,
                                int s0, int ns, int r0, int nrows)
 {
@@ -4289,14 +4289,13 @@ static void mamba__fw_matmul(float *out, int ldo, const mamba_matrix *W, const f
     const int ng = (rows + MAMBA__FW_MR - 1) / MAMBA__FW_MR;
     const int per = ng / 8 < 1 ? 1 : ng / 8 > MAMBA__FW_MC ? MAMBA__FW_MC : ng / 8;
     const int rpi = per * MAMBA__FW_MR, ni = (rows + rpi - 1) / rpi;
-    /* an item's tokens: as many (a multiple of 64, at most TSUB) as keep
-       their packed inputs (ts x K floats) within 2 MB, which the items
-       after it on the thread, the next rows, find again in L2; when one
-       item took all the block's tokens, the inputs of a 512-token block
-       (3 to 6 MB on mamba-790m's shapes) came from L3 for every item (the
-       790m prompt: 3-10% more tokens per CPU second, docs/kernels-notes.md) */
-    const int tfit = (int)(((size_t)1 << 19) / (size_t)W->cols) & ~63;
-    const int ts = tfit < 64 ? 64 : tfit > MAMBA__FW_TSUB ? MAMBA__FW_TSUB : tfit, nsb = (T + ts - 1) / ts;
+    /* an item's tokens: up to TSUB = 512, the default block. Each pass of
+       an item over its tokens widens its weights again (f16, bf16, q8: the
+       widening waits on the rows' cache misses, 9% of the products' time
+       at 256 tokens a pass), so one pass over the whole block; the inputs
+       (3 to 6 MB packed on mamba-790m's shapes) then come from L3 rather
+       than L2, which costs less (docs/kernels-notes.md, 2026-12-01) */
+    const int ts = MAMBA__FW_TSUB, nsb = (T + ts - 1) / ts;
     mamba__fw_pack_x(xt, X, ldx, W->cols, T);
     MAMBA__PARALLEL_FOR_DYN
     for (q = 0; q < ni * nsb; q++) {
