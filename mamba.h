@@ -4604,10 +4604,11 @@ static void mamba__fw_prefetch(const mamba_matrix *W, int r, int n, int k)
    - for a chunk of KC columns, the item's weights are widened once into
      wb (MC panels of 6 x KC floats, 24 KB, L1 and L2). The next chunk's
      are widened into a second wb during the current chunk's last pass,
-     a tile's 6 rows right after that tile: the widening's stores and the
-     loads of the weight lines then wait while FMAs run, where widening
+     a tile's 6 rows right after that tile, so that the widening's stores
+     and the loads of the weight lines wait while FMAs run, where widening
      all the rows before the chunk stalled on them (9% of the products'
-     time for f16, docs/kernels-notes.md);
+     samples for f16; the gain measured so far is inside a loaded host's
+     spread, docs/kernels-notes.md);
    - a 64-token input panel of those columns, 64 x KC floats (32 KB), is
      then loaded into L1 once and used by all the item's MC tiles, so the
      4 input vectors of a step come from L1. Each input is used 6 times
