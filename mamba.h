@@ -4339,12 +4339,7 @@ static void mamba__gated_norm(float *y, const float *z, const float *w, int n, i
 #define MAMBA__FW_MR 6     /* weight rows per tile */
 #define MAMBA__FW_KC 128   /* columns per weight panel (6 x 128 floats); a 64-token input panel is 32 KB */
 #define MAMBA__FW_CHAIN 32 /* columns per chain of sums (see Rounding) */
-#define MAMBA__FW_TSUB 512 /* tokens per pass over a chunk (sums: 6 x 512 floats a tile) */
-/* floats from one row's running sums to the next: 16 more than TSUB, so
-   that the column of 48 sums a token's outputs are gathered from does not
-   fall into 2 of L1's 64 sets (a 2 KB stride), where its lines evict one
-   another before the next 15 tokens read them again */
-#define MAMBA__FW_LDR (MAMBA__FW_TSUB + 16)
+#define MAMBA__FW_TSUB 256 /* tokens per pass over a chunk (sums: 6 x 256 floats a tile) */
 #define MAMBA__FW_MC 8     /* tiles (of 6 rows) per work item, at most (mamba__fw_rowblock) */
 
 /* An empty asm that claims to change v: the compiler must keep v in a
@@ -4441,7 +4436,7 @@ static void mamba__fw_pack_x(float *xt, const float *X, int ldx, int K, int T)
 #define MAMBA__FW_PUT(p, a) _mm512_storeu_ps((p), first ? (a) : _mm512_add_ps(_mm512_loadu_ps(p), (a)))
 #define MAMBA__FW_PUT64(i)                                   \
     do {                                                     \
-        float *o = res + (size_t)(i) * MAMBA__FW_LDR;       \
+        float *o = res + (size_t)(i) * MAMBA__FW_TSUB;       \
         MAMBA__FW_PUT(o, a##i##0);                           \
         MAMBA__FW_PUT(o + 16, a##i##1);                      \
         MAMBA__FW_PUT(o + 32, a##i##2);                      \
@@ -4492,11 +4487,11 @@ static void mamba__fw_tile16(float *res, const float *wp, int ldw, const float *
             a5 = _mm512_fmadd_ps(_mm512_set1_ps(wp[5 * ldw + k]), x, a5);
         }
         MAMBA__FW_PUT(res, a0);
-        MAMBA__FW_PUT(res + MAMBA__FW_LDR, a1);
-        MAMBA__FW_PUT(res + 2 * MAMBA__FW_LDR, a2);
-        MAMBA__FW_PUT(res + 3 * MAMBA__FW_LDR, a3);
-        MAMBA__FW_PUT(res + 4 * MAMBA__FW_LDR, a4);
-        MAMBA__FW_PUT(res + 5 * MAMBA__FW_LDR, a5);
+        MAMBA__FW_PUT(res + MAMBA__FW_TSUB, a1);
+        MAMBA__FW_PUT(res + 2 * MAMBA__FW_TSUB, a2);
+        MAMBA__FW_PUT(res + 3 * MAMBA__FW_TSUB, a3);
+        MAMBA__FW_PUT(res + 4 * MAMBA__FW_TSUB, a4);
+        MAMBA__FW_PUT(res + 5 * MAMBA__FW_TSUB, a5);
     }
 }
 #elif defined(MAMBA__NEON)
@@ -4511,10 +4506,10 @@ static void mamba__fw_tile16(float *res, const float *wp, int ldw, const float *
     } while (0)
 #define MAMBA__FW_PUT16(i)                                               \
     do {                                                                 \
-        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_LDR, a##i##0);      \
-        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_LDR + 4, a##i##1);  \
-        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_LDR + 8, a##i##2);  \
-        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_LDR + 12, a##i##3); \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB, a##i##0);      \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 4, a##i##1);  \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 8, a##i##2);  \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 12, a##i##3); \
     } while (0)
 /* NEON (32 registers of 4 lanes): 6 rows by 16 tokens in 24 registers,
    the same sums in the same order as the x86 tiles. */
@@ -4547,8 +4542,8 @@ static void mamba__fw_tile16(float *res, const float *wp, int ldw, const float *
     } while (0)
 #define MAMBA__FW_PUT16(i)                                          \
     do {                                                            \
-        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_LDR, a##i##0);     \
-        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_LDR + 8, a##i##1); \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB, a##i##0);     \
+        MAMBA__FW_PUT(res + (size_t)(i) * MAMBA__FW_TSUB + 8, a##i##1); \
     } while (0)
 /* 6 rows by 16 tokens of a panel of w tokens, in 12 registers of 8 lanes;
    the same sums, in the same order, as the AVX-512 tiles. */
@@ -4602,13 +4597,7 @@ static void mamba__fw_prefetch(const mamba_matrix *W, int r, int n, int k)
    are ordered so that every operand sits in the cache that suits how often
    it is read, as BLAS kernels do:
    - for a chunk of KC columns, the item's weights are widened once into
-     wb (MC panels of 6 x KC floats, 24 KB, L1 and L2). The next chunk's
-     are widened into a second wb during the current chunk's last pass,
-     a tile's 6 rows right after that tile, so that the widening's stores
-     and the loads of the weight lines wait while FMAs run, where widening
-     all the rows before the chunk stalled on them (9% of the products'
-     samples for f16; the gain measured so far is inside a loaded host's
-     spread, docs/kernels-notes.md);
+     wb (MC panels of 6 x KC floats, 24 KB, L1 and L2);
    - a 64-token input panel of those columns, 64 x KC floats (32 KB), is
      then loaded into L1 once and used by all the item's MC tiles, so the
      4 input vectors of a step come from L1. Each input is used 6 times
@@ -4616,10 +4605,10 @@ static void mamba__fw_prefetch(const mamba_matrix *W, int r, int n, int k)
      as a loop over all of K for one tile at a time does, it held the FMAs
      back to half their rate (the inputs of a block are 1.5 to 3 MB for
      mamba-790m's shapes: beyond L2);
-   - the running sums res (the item's rows x up to 512 tokens, 96 KB) are read
+   - the running sums res (the item's rows x up to 256 tokens, 48 KB) are read
      and written once per chain of 32 columns, and written to out at the
      end, 48 floats of a token in a row.
-   Stack: the two wb and res, 150 KB. */
+   Stack: wb and res, 72 KB. */
 static void mamba__fw_rowblock(float *out, int ldo, const mamba_matrix *W, const float *bias, const float *xt, int T,
                                int s0, int ns, int r0, int nrows)
 {
@@ -4628,32 +4617,25 @@ static void mamba__fw_rowblock(float *out, int ldo, const mamba_matrix *W, const
        reach past the matrix): copying them cost 6% of the prompt in calls */
     const int direct = W->dtype == MAMBA_DTYPE_F32 && nrows == ng * MAMBA__FW_MR;
     const int ldw = direct ? K : MAMBA__FW_KC;
-    float wb2[2][MAMBA__FW_MC * MAMBA__FW_MR * MAMBA__FW_KC];
-    float res[MAMBA__FW_MC * MAMBA__FW_MR * MAMBA__FW_LDR];
-    int k0, t0, g, i, t, c;
-    if (!direct) {
-        /* rows past the matrix are zeros, computed and dropped */
-        if (nrows < ng * MAMBA__FW_MR)
-            for (c = 0; c < 2; c++)
-                memset(wb2[c] + (size_t)nrows * MAMBA__FW_KC, 0,
-                       sizeof(float) * (size_t)(ng * MAMBA__FW_MR - nrows) * MAMBA__FW_KC);
-        for (i = 0; i < nrows; i++)
-            mamba__dequant_cols(wb2[0] + (size_t)i * MAMBA__FW_KC, W, r0 + i, 0, K < MAMBA__FW_KC ? K : MAMBA__FW_KC);
-    }
-    for (k0 = 0, c = 0; k0 < K; k0 += MAMBA__FW_KC, c ^= 1) {
+    float wb[MAMBA__FW_MC * MAMBA__FW_MR * MAMBA__FW_KC];
+    float res[MAMBA__FW_MC * MAMBA__FW_MR * MAMBA__FW_TSUB];
+    int k0, t0, g, i, t;
+    /* rows past the matrix are zeros, computed and dropped */
+    if (nrows < ng * MAMBA__FW_MR)
+        memset(wb + (size_t)nrows * MAMBA__FW_KC, 0, sizeof(float) * (size_t)(ng * MAMBA__FW_MR - nrows) * MAMBA__FW_KC);
+    for (k0 = 0; k0 < K; k0 += MAMBA__FW_KC) {
         const int kc = K - k0 < MAMBA__FW_KC ? K - k0 : MAMBA__FW_KC;
-        const int k1 = k0 + kc, kc1 = K - k1 < MAMBA__FW_KC ? K - k1 : MAMBA__FW_KC;
-        const float *wb = wb2[c];
-        float *wn = wb2[c ^ 1];
+        if (!direct)
+            for (i = 0; i < nrows; i++) mamba__dequant_cols(wb + (size_t)i * MAMBA__FW_KC, W, r0 + i, k0, kc);
         /* s0 is a multiple of 64, so 64-token steps meet the panels */
         for (t0 = s0; t0 < s0 + ns;) {
-            const int w = T - t0 >= 64 ? 64 : 16, last = t0 + w >= s0 + ns;
+            const int w = T - t0 >= 64 ? 64 : 16;
             const float *xp = xt + (size_t)K * (size_t)t0 + (size_t)k0 * (size_t)w;
             for (g = 0; g < ng; g++) {
-                float *rg = res + (size_t)g * MAMBA__FW_MR * MAMBA__FW_LDR + (t0 - s0);
+                float *rg = res + (size_t)g * MAMBA__FW_MR * MAMBA__FW_TSUB + (t0 - s0);
                 const float *wp = direct ? (const float *)W->data + (size_t)(r0 + g * MAMBA__FW_MR) * (size_t)K + k0
                                          : wb + (size_t)g * MAMBA__FW_MR * MAMBA__FW_KC;
-                if (t0 == s0 && k1 < K) mamba__fw_prefetch(W, r0 + g * MAMBA__FW_MR, nrows - g * MAMBA__FW_MR, k1);
+                if (t0 == s0 && k0 + kc < K) mamba__fw_prefetch(W, r0 + g * MAMBA__FW_MR, nrows - g * MAMBA__FW_MR, k0 + kc);
                 if (w == 64) {
 #ifdef MAMBA__AVX512
                     mamba__fw_tile64(rg, wp, ldw, xp, kc, k0 == 0);
@@ -4662,9 +4644,6 @@ static void mamba__fw_rowblock(float *out, int ldo, const mamba_matrix *W, const
 #endif
                 } else
                     mamba__fw_tile16(rg, wp, ldw, xp, 16, kc, k0 == 0);
-                if (last && !direct && k1 < K)
-                    for (i = g * MAMBA__FW_MR; i < nrows && i < (g + 1) * MAMBA__FW_MR; i++)
-                        mamba__dequant_cols(wn + (size_t)i * MAMBA__FW_KC, W, r0 + i, k1, kc1);
             }
             t0 += w;
         }
@@ -4673,9 +4652,9 @@ static void mamba__fw_rowblock(float *out, int ldo, const mamba_matrix *W, const
         float *o = out + (size_t)(s0 + t) * (size_t)ldo + r0;
         const float *rt = res + t;
         if (bias)
-            for (i = 0; i < nrows; i++) o[i] = rt[(size_t)i * MAMBA__FW_LDR] + bias[r0 + i];
+            for (i = 0; i < nrows; i++) o[i] = rt[(size_t)i * MAMBA__FW_TSUB] + bias[r0 + i];
         else
-            for (i = 0; i < nrows; i++) o[i] = rt[(size_t)i * MAMBA__FW_LDR];
+            for (i = 0; i < nrows; i++) o[i] = rt[(size_t)i * MAMBA__FW_TSUB];
     }
 }
 #endif /* MAMBA__SIMD */
@@ -4700,13 +4679,14 @@ static void mamba__fw_matmul(float *out, int ldo, const mamba_matrix *W, const f
     const int ng = (rows + MAMBA__FW_MR - 1) / MAMBA__FW_MR;
     const int per = ng / 8 < 1 ? 1 : ng / 8 > MAMBA__FW_MC ? MAMBA__FW_MC : ng / 8;
     const int rpi = per * MAMBA__FW_MR, ni = (rows + rpi - 1) / rpi;
-    /* an item's tokens: up to TSUB = 512, the default block. Each pass of
-       an item over its tokens widens its weights again (f16, bf16, q8: the
-       widening waits on the rows' cache misses, 9% of the products' time
-       at 256 tokens a pass), so one pass over the whole block; the inputs
-       (3 to 6 MB packed on mamba-790m's shapes) then come from L3 rather
-       than L2, which costs less (docs/kernels-notes.md, 2026-12-01) */
-    const int ts = MAMBA__FW_TSUB, nsb = (T + ts - 1) / ts;
+    /* an item's tokens: as many (a multiple of 64, at most TSUB) as keep
+       their packed inputs (ts x K floats) within 2 MB, which the items
+       after it on the thread, the next rows, find again in L2; when one
+       item took all the block's tokens, the inputs of a 512-token block
+       (3 to 6 MB on mamba-790m's shapes) came from L3 for every item (the
+       790m prompt: 3-10% more tokens per CPU second, docs/kernels-notes.md) */
+    const int tfit = (int)(((size_t)1 << 19) / (size_t)W->cols) & ~63;
+    const int ts = tfit < 64 ? 64 : tfit > MAMBA__FW_TSUB ? MAMBA__FW_TSUB : tfit, nsb = (T + ts - 1) / ts;
     mamba__fw_pack_x(xt, X, ldx, W->cols, T);
     MAMBA__PARALLEL_FOR_DYN
     for (q = 0; q < ni * nsb; q++) {
