@@ -106,6 +106,20 @@ for k, s in want.items():
     assert tuple(sd[k].shape) == s, (k, tuple(sd[k].shape), s)
 print("Mamba-2 checkpoint layout ok")
 EOF
+# --cpu-seconds: the budget, not --steps, ends the run, and the training CPU
+# time it reports is at least the budget (evals and saves are outside it).
+"$PYTHON" tools/train.py --tokenizer "$W/tokenizer.json" --out "$W/ckpt3" \
+    --train "$W/train.txt" --d-model 32 --n-layer 2 --d-state 4 --seq-len 40 --batch 2 \
+    --steps 20000 --cpu-seconds 1 --warmup 2 --log-every 50 --eval-every 0 --save-every 5 --samples 0 \
+    --threads 1 > "$W/log3.txt" 2>&1 || { cat "$W/log3.txt"; t_fail "train.py --cpu-seconds 1"; }
+"$PYTHON" - "$W/log3.txt" <<'EOF' || t_fail "train.py --cpu-seconds 1 did not stop at its budget"
+import re, sys
+m = re.search(r"training done: (\d+) steps.*; (\d+) s in training steps", open(sys.argv[1]).read())
+assert m, "no 'training done' line"
+steps, cpu = int(m.group(1)), int(m.group(2))
+assert 2 < steps < 20000 and cpu >= 1, (steps, cpu)
+print("--cpu-seconds 1: stopped after %d steps" % steps)
+EOF
 if [ -x "$BUILD/logits" ]; then
     printf '0 5 17 200 399 3 3 3 42 7 0 100 250 12 13 14 15 16 300 1\n' > "$W/m2.tokens"
     if ! "$PYTHON" tools/convert.py "$W/ckpt2" "$W/m2.mamba" > "$W/conv2.txt" 2>&1; then

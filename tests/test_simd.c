@@ -654,10 +654,10 @@ int main(void)
     /* 6. the Mamba-2 scan over a block of tokens (mamba_forward: with
           AVX-512, 16 channels of a head in lanes, mamba__scan_head16, for
           head_dim and d_state multiples of 16; else token after token)
-          against the reference, 5 and 70 tokens (a chunk of 64 and a
+          against the reference, 5 and 260 tokens (a chunk of 256 and a
           short one), rows ld apart as in the block */
     {
-        enum { H = 4, PM = 32, NM = 48, TM = 70 };
+        enum { H = 4, PM = 32, NM = 48, TM = 260 };
         static float SA[H * PM * NM], SB[H * PM * NM], xs[TM * H * PM], bc[TM * 2 * 2 * NM], dl[TM * H];
         static float yA[TM * H * PM], yB[TM * H * PM];
         float A[H], Dv[H * PM];

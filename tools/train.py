@@ -563,10 +563,15 @@ def main():
     ap.add_argument("--ngroups", type=int, default=1, help="Mamba-2: groups of heads sharing B and C")
     ap.add_argument("--seq-len", type=int, default=256)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--steps", type=int, default=1000, help="number of steps (upper bound when --minutes is set)")
+    ap.add_argument("--steps", type=int, default=1000,
+                    help="number of steps (upper bound when --minutes or --cpu-seconds is set)")
     ap.add_argument("--minutes", type=float, default=0,
                     help="wall-time budget: the cosine schedule follows elapsed/budget and training stops "
                          "when it is spent (for a shared CPU whose speed is unknown in advance; not bit-reproducible)")
+    ap.add_argument("--cpu-seconds", type=float, default=0,
+                    help="CPU-time budget: as --minutes, but counted in CPU seconds the process receives "
+                         "(time.process_time, all threads) in its training steps, evals and saves excluded, "
+                         "so a loaded machine stretches the wall time and not the budget")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--min-lr-frac", type=float, default=0.1)
     ap.add_argument("--warmup", type=int, default=100)
@@ -580,6 +585,10 @@ def main():
     ap.add_argument("--max-bytes", type=int, default=0, help="use only this many chars of each train file (smoke runs)")
     ap.add_argument("--samples", type=int, default=3)
     args = ap.parse_args()
+    if args.minutes and args.cpu_seconds:
+        sys.exit("train.py: error: give one budget, --minutes or --cpu-seconds")
+    if args.minutes < 0 or args.cpu_seconds < 0:
+        sys.exit("train.py: error: a budget must be positive")
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -637,7 +646,10 @@ def main():
                              {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
 
     def progress(step):
-        """Fraction of the run done after warm-up: by steps, or by wall time with --minutes."""
+        """Fraction of the run done after warm-up: by steps, by wall time with --minutes, or by
+        training CPU time with --cpu-seconds."""
+        if args.cpu_seconds:
+            return min(1.0, train_cpu() / args.cpu_seconds)
         if args.minutes:
             return min(1.0, (time.time() - t_start) / (60 * args.minutes))
         return (step - args.warmup) / max(1, args.steps - args.warmup)
@@ -653,10 +665,17 @@ def main():
     if n_windows < 1:
         sys.exit("train.py: error: training text too short for --seq-len")
     t_start, cpu_start = time.time(), time.process_time()
+    cpu_aside = [0.0]           # CPU seconds spent in evals and saves, outside the --cpu-seconds budget
+
+    def train_cpu():
+        return time.process_time() - cpu_start - cpu_aside[0]
+
     tok_seen, loss_avg = 0, None
     steps_done = 0
     for step in range(args.steps):
         if args.minutes and time.time() - t_start >= 60 * args.minutes:
+            break
+        if args.cpu_seconds and train_cpu() >= args.cpu_seconds:
             break
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
@@ -675,7 +694,8 @@ def main():
             el = time.time() - t_start
             print("step %5d  loss %.4f  avg %.4f  lr %.2e  %.0f tok/s  %.1f min  cpu %.0f s" % (
                 step + 1, loss.item(), loss_avg, lr_at(step), tok_seen / el, el / 60,
-                time.process_time() - cpu_start), flush=True)
+                train_cpu()), flush=True)
+        c0 = time.process_time()
         if args.valid and args.eval_every and (step + 1) % args.eval_every == 0 and step + 1 < args.steps:
             vl, bpb = evaluate(model, small_ids, small_bytes)
             print("eval (first %d bytes of valid) step %d: loss %.4f  bpb %.4f" % (
@@ -683,13 +703,15 @@ def main():
         if args.save_every and (step + 1) % args.save_every == 0:
             save_checkpoint(model, args, vocab, args.out)
             print("saved %s at step %d" % (args.out, step + 1), flush=True)
+        cpu_aside[0] += time.process_time() - c0
 
     wall, cpu = time.time() - t_start, time.process_time() - cpu_start
     # CPU seconds the process received (all its threads): on a shared machine the
     # wall budget buys fewer of them than it says
     print("training done: %d steps, %d tokens, %.1f min, %.0f tok/s, final avg train loss %.4f, "
-          "cpu %.0f s (%.2f of the wall)" % (steps_done, tok_seen, wall / 60, tok_seen / wall, loss_avg,
-                                            cpu, cpu / wall), flush=True)
+          "cpu %.0f s (%.2f of the wall; %.0f s in training steps, %.0f s in evals and saves)" % (
+              steps_done, tok_seen, wall / 60, tok_seen / wall, loss_avg, cpu, cpu / wall,
+              train_cpu(), cpu_aside[0]), flush=True)
     save_checkpoint(model, args, vocab, args.out)
     print("saved %s" % args.out, flush=True)
     if args.valid:
