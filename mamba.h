@@ -45,8 +45,6 @@
                                  cuts a matrix (8 rows x 256 columns; 64 KB panels)
    CONFIG: MAMBA_THREADS_ADAPT   1 (default): each state times its calls with all threads and
                                  with one, and uses the faster (a busy core); 0: always all
-   CONFIG: MAMBA_PAR_MIN_CALL    microseconds (4000): a call that takes less on one thread runs
-                                 on one (with MAMBA_THREADS_ADAPT; 0: every call may use all)
 
    ====================================================================
    THEORY: the recurrent view, in one screen
@@ -220,8 +218,10 @@
    next   Mamba-2 (arch 3, format version 2): mamba_step and mamba_forward
           with grouped B/C, a decay per head and the grouped gated RMSNorm;
           version-1 files load unchanged.
-          OpenMP beside a busy core: a call shorter than MAMBA_PAR_MIN_CALL
-          (4 ms on one thread) runs on one thread; longer ones are timed
+          OpenMP beside a busy core: every call, short ones too (a quiet
+          machine's 2-thread speed is kept), is timed on all threads and on
+          one; a call on all threads that falls behind one thread's pace
+          finishes on one, and two such calls switch the state to one thread
           (>>threads), so 2 threads are not slower than 1 there.
           4-bit weights q4_0, iq4_nl and q4_k (dtypes 4, 5, 6; GGUF Q4_0 /
           IQ4_NL / Q4_K load bit for bit through tools/convert.py, which now
@@ -419,13 +419,15 @@ typedef void (*mamba_observer)(void *user, const mamba_observation *o);
    them (see >>threads in the implementation). Zeroed by mamba_state_init();
    the caller never needs to touch it. */
 typedef struct mamba_thread_choice {
-    double sec[2]; /* seconds per token with all threads [0] and with one [1]; 0: not measured */
-    double best;   /* the fewest seconds per token a whole call took on one thread; 0: none yet */
-    double spent;  /* seconds of calls since the last try of the count not in use */
-    double wait;   /* seconds to spend before the next try */
-    int use;       /* 0: all of omp_get_max_threads(), 1: one thread */
-    int tried;     /* calls seen, up to 3: all on one thread, the first (cold) not timed */
-    int streak;    /* tries in a row that confirmed the count in use (0..10) */
+    double sec[2];  /* seconds per token with all threads [0] and with one [1]: the count in use
+                       a running average, the other its last try; 0: not measured */
+    double spent;   /* seconds of calls since the last try of the count not in use */
+    double wait;    /* seconds to spend before the next try */
+    double strikes; /* calls on all threads that fell 1.5x behind one thread, less 1/8 per call
+                       that kept pace; 2 switch to one thread */
+    int use;        /* 0: all of omp_get_max_threads(), 1: one thread */
+    int tried;      /* calls seen, up to 3: all on one thread, the first (cold) not timed */
+    int streak;     /* tries in a row that confirmed the count in use (0..10) */
 } mamba_thread_choice;
 
 /* The recurrent state of one sequence, plus the scratch space one step
@@ -1216,13 +1218,6 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
    uses one thread where all are slower (a busy core); 0 always uses all */
 #ifndef MAMBA_THREADS_ADAPT
 #define MAMBA_THREADS_ADAPT 1
-#endif
-/* CONFIG: MAMBA_PAR_MIN_CALL  see >>threads: microseconds; a call that took
-   less than this on one thread (its fastest time per token, times its
-   tokens) runs on one thread, a second could not pay for one lost time
-   slice. 0: every call may use all threads (the timed choice alone). */
-#ifndef MAMBA_PAR_MIN_CALL
-#define MAMBA_PAR_MIN_CALL 4000
 #endif
 #if defined(_OPENMP) && MAMBA_THREADS_ADAPT
 #include <omp.h>
@@ -5114,34 +5109,38 @@ static float *mamba__state_h(const mamba_state *s, int l)
    shares it runs only in time slices of milliseconds and every loop waits for
    it: on 2 cores a token of the shipped model took 72x as long on 2 threads
    as on 1 (issue 19). The library cannot see the neighbour, but each state
-   can time its own calls: it runs with all threads (the caller's
-   omp_get_max_threads()) and, now and then, with one, and keeps the faster.
-   A try that is already losing after a layer is given up for the rest of the
-   call, so a try costs about one layer's worth of waiting; a neighbour comes
-   and goes, so tries recur, spaced so that they cost at most 1/16 of the time
-   (mamba__thr_end). Results never depend on the choice:
-   every parallel loop splits independent outputs (rule 18). The thread
-   count is set with omp_set_num_threads() (the calling thread's setting) and
-   restored before returning.
-   A short call never tries: a second thread saves at most half a call, and
-   beside a busy core one fork that waits for a thread off its core waits a
-   scheduler time slice (1.5 ms on 2 cores under Linux, 3 ms on 8), so a call
-   below MAMBA_PAR_MIN_CALL (4 ms, two slices) on one thread runs on one
-   thread. Its time is the state's fastest one-thread time per token (the
-   minimum: a neighbour only ever makes a call slower) times the call's
-   tokens. The shipped model's calls (0.2 ms a token, 1.7 ms a 64-token
-   block) run on one thread; the 130m shapes' (18 ms a token) are timed.
-   On a quiet machine the shipped model ran as fast on one thread as on two
-   (README, Speed), and no OpenMP thread is woken, so none spins either. */
+   times its own calls, step and prompt block apart (they differ 64-fold in
+   size): it runs with the count in use (all threads, the caller's
+   omp_get_max_threads(), or one) and now and then tries the other for one
+   call, and keeps the faster. No size decides it: on a quiet machine 2 threads
+   gave the shipped model's 0.2 ms token 1.4x, beside a busy core they lose
+   one time slice (1.5 ms on 2 cores under Linux) at a barrier.
+   What a call on all threads can lose is bounded:
+   - at every layer it checks its pace against one thread's: a call that has
+     fallen 1.5x behind (plus a quarter of a call) runs the rest of it on one
+     thread, so a neighbour costs it about one time slice, not one per barrier;
+   - such a call is a strike; two strikes close together (a strike leaks
+     away over 8 calls that kept pace) switch the state to one thread (a
+     neighbour came), while one preempted call alone does not;
+   - tries recur, spaced so that they cost at most 1/16 of the time and
+     twice as far apart after each try that confirmed the count in use
+     (mamba__thr_end); a try that is already losing after a layer is given
+     up for the rest of the call, and a try of all threads first times one
+     fork/join of the woken threads and is over when that alone costs 1/8 of
+     a layer on one thread (1/32 in a prompt block, which forks 4x as often).
+   Results never depend on the choice: every parallel loop splits
+   independent outputs (rule 18). The thread count is set with
+   omp_set_num_threads() (the calling thread's setting) and restored before
+   returning. Nothing here allocates: the figures live in the state. */
 #if defined(_OPENMP) && MAMBA_THREADS_ADAPT
 #define MAMBA__THR_WARM 3 /* calls on one thread before the first try */
 typedef struct mamba__thr_call {
-    double t0;   /* omp_get_wtime() at the start */
+    double t0;   /* omp_get_wtime() at the start (after a try's probe) */
+    double wake; /* seconds the probe's first fork took (waking the threads) */
     int n_all;   /* the caller's thread count, restored at the end */
-    int arm;     /* 0: all threads, 1: one */
+    int arm;     /* the count running now: 0 all threads, 1 one */
     int trying;  /* this call tries the count not in use */
-    int gave_up; /* ... and gave it up part-way */
-    int small;   /* below MAMBA_PAR_MIN_CALL, or the first call: one thread, no try */
+    int dropped; /* ... or ran on all threads: fell behind and switched part-way */
     int n_tok;   /* tokens this call handles */
 } mamba__thr_call;
 
@@ -5149,9 +5148,9 @@ typedef struct mamba__thr_call {
 static void mamba__thr_begin(mamba_thread_choice *c, mamba__thr_call *k, int n_tok, int parts)
 {
     k->n_all = omp_get_max_threads();
-    k->t0 = 0.0; /* set again below when timed; keeps gcc from seeing it unset */
+    k->t0 = k->wake = 0.0; /* t0 set again below when timed; keeps gcc from seeing it unset */
     k->n_tok = n_tok > 0 ? n_tok : 1;
-    k->trying = k->gave_up = k->small = 0;
+    k->trying = k->dropped = 0;
     k->arm = 0;
     if (k->n_all <= 1) return;
     /* the first MAMBA__THR_WARM calls run on one thread: the first faults
@@ -5159,8 +5158,8 @@ static void mamba__thr_begin(mamba_thread_choice *c, mamba__thr_call *k, int n_t
        shipped model here) and is not timed; the fastest of the next ones
        is the yardstick, two of them because a neighbour may stretch one
        (a 1.7 ms call took 74 ms beside a busy core) */
-    if (c->tried < MAMBA__THR_WARM || c->best * k->n_tok < 1e-6 * MAMBA_PAR_MIN_CALL) {
-        k->small = k->arm = 1;
+    if (c->tried < MAMBA__THR_WARM) {
+        k->arm = 1;
         omp_set_num_threads(1);
         k->t0 = omp_get_wtime();
         return;
@@ -5170,70 +5169,85 @@ static void mamba__thr_begin(mamba_thread_choice *c, mamba__thr_call *k, int n_t
     if (k->arm) omp_set_num_threads(1);
     k->t0 = omp_get_wtime();
     if (k->trying && k->arm == 0 && c->sec[1] > 0.0) {
-        /* before trying all threads, time one empty fork/join: it costs what
-           every loop of the call would wait. Two threads lose a layer when its
-           forks cost half of it on one thread; a layer forks about 4 times in
+        /* before trying all threads, time one fork/join: it costs what every
+           loop of the call would wait. Two threads lose a layer when its forks
+           cost half of it on one thread; a layer forks about 4 times in
            mamba_step and 16 in a block, so the try is over before any work
-           when one fork costs 1/8 of a layer (1/32 in a block). A quiet fork
-           costs microseconds, a layer of the 130m shapes 0.7 ms in
-           mamba_step; beside a busy core the first layer of a 64-token block
-           took 500 ms on two threads, 21 ms on one. */
+           when one fork costs 1/8 of a layer (1/32 in a block). The first
+           fork only wakes the threads (tens of microseconds after calls on one
+           thread, paid once, not by every loop): the second is the one timed,
+           and the call is timed from after it (a lost try still counts the
+           wake in what it cost: beside a busy core it can be a time slice). A
+           quiet fork costs a microsecond or two; beside a busy core the first
+           layer of a 64-token block of the 130m shapes took 500 ms on two
+           threads, 21 ms on one. */
         double fork;
+        int i;
+        for (i = 0; i < 2; i++) {
+            if (i) k->wake = omp_get_wtime() - k->t0;
+            k->t0 = omp_get_wtime();
 #pragma omp parallel
-        {
-            /* a body the compiler must keep: gcc and clang drop an empty
-               region, and the probe then timed nothing */
-            volatile int id = omp_get_thread_num();
-            (void)id;
+            {
+                /* a body the compiler must keep: gcc and clang drop an empty
+                   region, and the probe then timed nothing */
+                volatile int id = omp_get_thread_num();
+                (void)id;
+            }
         }
         fork = omp_get_wtime() - k->t0;
         if (fork > c->sec[1] * k->n_tok / (parts > 0 ? parts : 1) / (k->n_tok > 1 ? 32.0 : 8.0)) {
             c->sec[0] = c->sec[1] + fork / k->n_tok; /* at least that much slower */
-            k->gave_up = 1;
+            k->dropped = 1;
             k->arm = 1;
-            omp_set_num_threads(1);
+            omp_set_num_threads(1); /* t0 stays before the fork: the call's time includes it */
+        } else {
+            k->t0 = omp_get_wtime();
         }
     }
 }
 
-/* after `done` of `total` parts (layers) of the call: give a losing try up */
+/* after `done` of `total` parts (layers) of the call: a try that is losing,
+   or a call on all threads that fell behind one thread's pace, switches to
+   the other count for the rest of the call */
 static void mamba__thr_progress(mamba_thread_choice *c, mamba__thr_call *k, int done, int total)
 {
-    double el, known = c->sec[c->use] * k->n_tok;
-    if (!k->trying || k->gave_up || known <= 0.0) return;
+    double el, pace;
+    if (k->n_all <= 1 || c->tried < MAMBA__THR_WARM || k->dropped || (k->arm == 1 && !k->trying)) return;
+    pace = c->sec[!k->arm] * k->n_tok; /* the other count's time for the whole call */
+    if (pace <= 0.0) return;
     el = omp_get_wtime() - k->t0;
-    if (el > 1.5 * known * done / total) {
-        c->sec[k->arm] = el * total / done / k->n_tok; /* what the whole call would have taken */
-        k->gave_up = 1;
-        k->arm = c->use;
+    /* a call in use gets a quarter of a call of slack: one preemption early
+       in a long call (3 ms in the first layer of 24) is not a neighbour */
+    if (el > pace * (1.5 * done / total + (k->trying ? 0.0 : 0.25))) {
+        if (k->trying) c->sec[k->arm] = el * total / done / k->n_tok; /* what the whole call would have taken */
+        k->dropped = 1;
+        k->arm = !k->arm;
         omp_set_num_threads(k->arm ? 1 : k->n_all);
     }
 }
 
 static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
 {
-    double el, lost;
+    double el, per, lost;
     if (k->n_all <= 1) return;
     el = omp_get_wtime() - k->t0;
-    if (c->tried > 0 && k->arm == 1 && !k->gave_up && (c->best <= 0.0 || el / k->n_tok < c->best))
-        c->best = el / k->n_tok;
-    if (c->tried < MAMBA__THR_WARM && ++c->tried == MAMBA__THR_WARM) {
-        c->use = 1; /* the yardstick that lets a try of all threads be given up after a layer */
-        c->sec[1] = c->best;
-    }
-    if (k->small) {
-        omp_set_num_threads(k->n_all);
+    per = el / k->n_tok;
+    omp_set_num_threads(k->n_all);
+    if (c->tried < MAMBA__THR_WARM) {
+        if (c->tried > 0 && (c->sec[1] <= 0.0 || per < c->sec[1])) c->sec[1] = per;
+        if (++c->tried == MAMBA__THR_WARM) c->use = 1; /* the next call tries all threads */
         return;
     }
     if (k->trying) {
-        if (!k->gave_up) c->sec[k->arm] = el / k->n_tok;
-        if (!k->gave_up && (c->sec[c->use] <= 0.0 || c->sec[k->arm] < c->sec[c->use])) {
+        if (!k->dropped) c->sec[k->arm] = per;
+        if (!k->dropped && (c->sec[c->use] <= 0.0 || c->sec[k->arm] < c->sec[c->use])) {
             /* the try won: a try of the old count would lose what it is slower by */
             lost = (c->sec[c->use] - c->sec[k->arm]) * k->n_tok;
             c->use = k->arm;
             c->streak = 0;
+            c->strikes = 0.0;
         } else {
-            lost = el - c->sec[c->use] * k->n_tok; /* what this try cost beside the winner */
+            lost = k->wake + el - c->sec[c->use] * k->n_tok; /* what this try cost beside the winner */
             /* at least half a call: a try given up at its first fork costs little,
                and a noisy yardstick (a one-thread call a neighbour slowed) can even
                make it negative; the next try then waits 16 calls, 32, 64, ... */
@@ -5245,21 +5259,32 @@ static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
            time, and less while the machine stays the same */
         c->wait = 16.0 * (lost > 0.0 ? lost : 0.0) * (double)(1 << c->streak);
         c->spent = 0.0;
-    } else {
-        /* a running average of the count in use; all threads much slower than
-           one thread measured last (a neighbour came): one thread now. Never
-           the other way: a call on one thread that got slower means a busier
-           machine, no reason for more threads (and the time of all threads it
-           would compare with may be old, or the guess of a try given up) */
-        c->sec[c->use] = 0.875 * c->sec[c->use] + 0.125 * (el / k->n_tok);
-        c->spent += el;
-        if (c->use == 0 && c->sec[1] > 0.0 && c->sec[0] > 1.5 * c->sec[1]) {
+        return;
+    }
+    /* a running average of the count in use, each call counted at most as
+       twice the average, so one preempted call (4 ms beside 0.2 ms here)
+       moves it by 1/8, not 3x: a neighbour shows as strikes below, and as
+       calls that keep coming in slow */
+    c->sec[c->use] = 0.875 * c->sec[c->use] + 0.125 * (c->sec[c->use] > 0.0 && per > 2.0 * c->sec[c->use] ? 2.0 * c->sec[c->use] : per);
+    c->spent += el;
+    if (c->use == 1) return; /* one thread getting slower means a busier machine, no reason for more */
+    if (k->dropped || (c->sec[1] > 0.0 && per > 1.5 * c->sec[1])) {
+        c->strikes += 1.0;
+        if (c->strikes >= 2.0) {
+            /* a neighbour came: one thread now, and all threads again once
+               16x what this call lost has been spent */
             c->use = 1;
             c->streak = 0;
+            c->strikes = 0.0;
             c->spent = 0.0;
+            c->wait = 16.0 * (el - c->sec[1] * k->n_tok > 0.0 ? el - c->sec[1] * k->n_tok : 0.5 * el);
         }
+    } else {
+        c->strikes = c->strikes > 0.125 ? c->strikes - 0.125 : 0.0;
+        /* all threads slower on average than one thread's last figure (the
+           machine changed without a strike): try one thread at the next call */
+        if (c->sec[1] > 0.0 && c->sec[0] > 1.125 * c->sec[1]) c->spent = c->wait;
     }
-    omp_set_num_threads(k->n_all);
 }
 #else
 typedef struct mamba__thr_call {

@@ -14,7 +14,9 @@
 
    Output: per thread count, prompt and decode tokens/s as median (min..max)
    over the rounds and CPU time / wall time (1.00 per thread that ran all
-   the time); then the per-round ratio A / B, median (min..max).
+   the time); then the per-round ratio A / B, median (min..max), and what
+   each state chose at the end (the count in use and its figures: mamba.h,
+   >>threads).
    A last line `ratio: PROMPT DECODE` (the medians) is for scripts. */
 #define _POSIX_C_SOURCE 199309L
 #define MAMBA_IMPLEMENTATION
@@ -172,6 +174,17 @@ int main(int argc, char **argv)
                "tokens/s, CPU/wall %.2f\n",
                nt[k], nt[k] > 1 ? "s" : " ", a[0], a[1], a[2], cpu[k][0] / wall[k][0], b[0], b[1], b[2],
                cpu[k][1] / wall[k][1]);
+    }
+    /* what each state chose at the end (mamba.h, >>threads): the count in use
+       and the seconds per token it knows for all threads and for one */
+    for (k = 0; k < 1; k++) { /* state B was given one thread: nothing to choose */
+        int j;
+        printf("  %d threads choice at the end:", nt[k]);
+        for (j = 0; j < 2; j++)
+            printf("  %s %s (%.1f us a token on all threads, %.1f on one)", j ? "; prompt" : "decode",
+                   s[k].threads[j].use ? "one thread" : "all threads", 1e6 * s[k].threads[j].sec[0],
+                   1e6 * s[k].threads[j].sec[1]);
+        printf("\n");
     }
     spread(rp, rounds, a);
     spread(rd, rounds, b);

@@ -21,7 +21,7 @@ trap 'rm -rf "$TMP"' EXIT INT TERM
 # default may run some calls on one thread, which would make the check weaker);
 # the adaptive build is run too: its results must not depend on its choices
 for v in fixed:0 adapt:1; do
-    if ! $CC -std=c99 -O2 -march=native -fopenmp -DMAMBA_PAR_MIN_WORK=1 -DMAMBA_PAR_MIN_CALL=0 -DMAMBA_THREADS_ADAPT=${v#*:} -Wall -Wextra \
+    if ! $CC -std=c99 -O2 -march=native -fopenmp -DMAMBA_PAR_MIN_WORK=1 -DMAMBA_THREADS_ADAPT=${v#*:} -Wall -Wextra \
             -pedantic -I. examples/logits.c -o "$B/logits-${v%:*}" -lm 2>"$TMP/build.log"; then
         echo "t_omp: FAIL: build: $(head -n 5 "$TMP/build.log")"; exit 1
     fi
