@@ -3106,71 +3106,88 @@ static MAMBA__MAYBE_UNUSED float mamba__dot_q4k_scalar(const uint8_t *MAMBA__RES
     return sum;
 }
 
+#if defined(MAMBA__AVX512) || defined(MAMBA__AVX2)
+/* mamba__q4k_factors 8 at a time, the scalar loop's very products: the 12
+   packed bytes rearranged into 8 scale bytes and 8 minimum bytes by 32-bit
+   masks and shifts (x86 is little-endian: byte i of the copy is s[i]),
+   widened and multiplied by d (or dmin) and xs in 256-bit vectors */
+static MAMBA__INLINE void mamba__q4k_factors8(float *fa, float *fm, const uint8_t *blk, const float *xs, int n)
+{
+    uint32_t u[4], mlo;
+    float x8[8];
+    __m256 sc, mn, vx;
+    memcpy(u, blk + 4, 12);
+    u[3] = ((u[2] >> 4) & 0x0F0F0F0Fu) | (((u[1] >> 6) & 0x03030303u) << 4); /* m[4..7] */
+    mlo = u[1] & 0x3F3F3F3Fu;                                                /* m[0..3] */
+    u[1] = (u[2] & 0x0F0F0F0Fu) | (((u[0] >> 6) & 0x03030303u) << 4);        /* sc[4..7] */
+    u[2] = mlo;
+    u[0] &= 0x3F3F3F3Fu;                                                     /* sc[0..3] */
+    if (n < 8) { /* the last super-block of a row cut short: xs ends with it */
+        memset(x8, 0, sizeof x8);
+        memcpy(x8, xs, sizeof(float) * (size_t)n);
+        xs = x8;
+    }
+    vx = _mm256_loadu_ps(xs);
+    sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)u)));
+    mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(u + 2))));
+    _mm256_storeu_ps(fa, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(MAMBA__HALF(MAMBA__LE16(blk))), sc), vx));
+    _mm256_storeu_ps(fm, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(MAMBA__HALF(MAMBA__LE16(blk + 2))), mn), vx));
+}
+#define mamba__q4k_factors_fast mamba__q4k_factors8
+#else
+#define mamba__q4k_factors_fast mamba__q4k_factors
+#endif
+
 #if defined(MAMBA__AVX512BW)
-/* The rows q[k] (k < nr) side by side. Per 64 columns (two sub-blocks) a
-   row: 32 bytes, low and high nibbles masked out (the two sub-blocks),
-   their 128-bit halves exchanged (vperm2i128) so that each 32-byte vector
-   holds 16 columns of either sub-block, widened to int16 (vpmovzxbw) and
-   multiplied with xq gathered in the same order (once for all the rows):
-   lanes 0..7 of the int32 sum are sub-block 2g's, 8..15 sub-block 2g+1's.
-   One conversion and one FMA by the lanes' factors fa (vpermps); the sums
-   of xq, made the same way by vpmaddwd with ones once for all the rows,
-   meet the factors fm in a second accumulator. */
+/* The rows q[k] (k < nr) side by side. Per sub-block a row: its 32 nibbles
+   masked (or shifted) out of the 32 bytes it shares with its neighbour,
+   widened to int16 (vpmovzxbw) and multiplied with xq by vpmaddwd into 16
+   int32 lanes; one conversion and one FMA by the sub-block's factor fa,
+   broadcast from memory. The sums of xq (vpmaddwd with ones, once for all
+   the rows) meet the factors fm in a second accumulator; the factors of a
+   super-block come 8 at a time (mamba__q4k_factors8). */
 static MAMBA__INLINE void mamba__q4kv(float *out, const uint8_t *const *q, int nr, const int16_t *MAMBA__RESTRICT xq,
                                       const float *MAMBA__RESTRICT xs, int nb)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m512i ones = _mm512_set1_epi16(1), two = _mm512_set1_epi32(2);
-    const __m512i pair = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    __m512 acc[MAMBA__NR], accm[MAMBA__NR], fa[MAMBA__NR], fm[MAMBA__NR];
+    const __m512i ones = _mm512_set1_epi16(1);
+    __m512 acc[MAMBA__NR], acc2[MAMBA__NR], accm[MAMBA__NR];
+    float fa[MAMBA__NR][8], fm[MAMBA__NR][8];
     int k, b0, j;
-#define MAMBA__LOAD256(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
     MAMBA__ROWS_UNROLLED
-    for (k = 0; k < nr; k++) acc[k] = accm[k] = _mm512_setzero_ps();
+    for (k = 0; k < nr; k++) acc[k] = acc2[k] = accm[k] = _mm512_setzero_ps();
     for (b0 = 0; b0 < nb; b0 += 8) {
         const int m = nb - b0 < 8 ? nb - b0 : 8;
         const size_t off = (size_t)(b0 / 8) * MAMBA__QK_BYTES;
-        __m512i idx = pair;
         MAMBA__ROWS_UNROLLED
         for (k = 0; k < nr; k++) {
-            float a8[8], m8[8];
             MAMBA__WPREFETCH_LINES(q[k], off, MAMBA__QK_BYTES);
-            mamba__q4k_factors(a8, m8, q[k] + off, xs + b0, m);
-            fa[k] = _mm512_castps256_ps512(_mm256_loadu_ps(a8));
-            fm[k] = _mm512_castps256_ps512(_mm256_loadu_ps(m8));
+            mamba__q4k_factors8(fa[k], fm[k], q[k] + off, xs + b0, m);
         }
-        for (j = 0; j + 2 <= m; j += 2, idx = _mm512_add_epi32(idx, two)) {
+        for (j = 0; j < m; j += 2) {
+            const int two = j + 1 < m; /* the odd sub-block is there */
             const int16_t *xb = xq + (size_t)(b0 + j) * MAMBA__Q8_BLOCK;
-            const __m512i x1 = _mm512_inserti64x4(_mm512_castsi256_si512(MAMBA__LOAD256(xb)), MAMBA__LOAD256(xb + 32), 1);
-            const __m512i x2 = _mm512_inserti64x4(_mm512_castsi256_si512(MAMBA__LOAD256(xb + 16)), MAMBA__LOAD256(xb + 48), 1);
-            const __m512 sx = _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_madd_epi16(x1, ones), _mm512_madd_epi16(x2, ones)));
+            const __m512i x0 = _mm512_loadu_si512((const void *)xb);
+            const __m512i x1 = two ? _mm512_loadu_si512((const void *)(xb + 32)) : _mm512_setzero_si512();
+            const __m512 s0 = _mm512_cvtepi32_ps(_mm512_madd_epi16(x0, ones));
+            const __m512 s1 = _mm512_cvtepi32_ps(_mm512_madd_epi16(x1, ones));
             MAMBA__ROWS_UNROLLED
             for (k = 0; k < nr; k++) {
-                const __m256i v = MAMBA__LOAD256(q[k] + off + 16 + (size_t)j * 16);
-                const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-                const __m512i t1 = _mm512_cvtepu8_epi16(_mm256_permute2x128_si256(lo, hi, 0x20));
-                const __m512i t2 = _mm512_cvtepu8_epi16(_mm256_permute2x128_si256(lo, hi, 0x31));
-                const __m512i p = MAMBA__MADD_ADD(_mm512_madd_epi16(t1, x1), t2, x2);
-                acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(idx, fa[k]), acc[k]);
-                accm[k] = _mm512_fmadd_ps(sx, _mm512_permutexvar_ps(idx, fm[k]), accm[k]);
-            }
-        }
-        if (j < m) { /* one sub-block left (j even: the low nibbles) */
-            const __m512i x0 = _mm512_loadu_si512((const void *)(xq + (size_t)(b0 + j) * MAMBA__Q8_BLOCK));
-            const __m512 sx = _mm512_cvtepi32_ps(_mm512_madd_epi16(x0, ones));
-            const __m512i one = _mm512_set1_epi32(j);
-            MAMBA__ROWS_UNROLLED
-            for (k = 0; k < nr; k++) {
-                const __m256i v = MAMBA__LOAD256(q[k] + off + 16 + (size_t)j * 16);
-                const __m512i p = _mm512_madd_epi16(_mm512_cvtepu8_epi16(_mm256_and_si256(v, m4)), x0);
-                acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(one, fa[k]), acc[k]);
-                accm[k] = _mm512_fmadd_ps(sx, _mm512_permutexvar_ps(one, fm[k]), accm[k]);
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(q[k] + off + 16 + (size_t)j * 16));
+                const __m512i p0 = _mm512_madd_epi16(_mm512_cvtepu8_epi16(_mm256_and_si256(v, m4)), x0);
+                acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_set1_ps(fa[k][j]), acc[k]);
+                accm[k] = _mm512_fmadd_ps(s0, _mm512_set1_ps(fm[k][j]), accm[k]);
+                if (two) {
+                    const __m512i p1 =
+                        _mm512_madd_epi16(_mm512_cvtepu8_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4)), x1);
+                    acc2[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_set1_ps(fa[k][j + 1]), acc2[k]);
+                    accm[k] = _mm512_fmadd_ps(s1, _mm512_set1_ps(fm[k][j + 1]), accm[k]);
+                }
             }
         }
     }
-#undef MAMBA__LOAD256
     MAMBA__ROWS_UNROLLED
-    for (k = 0; k < nr; k++) acc[k] = _mm512_sub_ps(acc[k], accm[k]);
+    for (k = 0; k < nr; k++) acc[k] = _mm512_sub_ps(_mm512_add_ps(acc[k], acc2[k]), accm[k]);
     mamba__hsum_rows(out, acc, nr);
 }
 static float mamba__dot_q4k(const uint8_t *q, const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb)
@@ -3199,7 +3216,7 @@ static float mamba__dot_q4k(const uint8_t *MAMBA__RESTRICT q, const int16_t *MAM
         __m256i x0 = _mm256_loadu_si256((const __m256i *)(const void *)xb);
         __m256i x1 = _mm256_loadu_si256((const __m256i *)(const void *)(xb + 16));
         __m256i p, s;
-        if (b % 8 == 0) mamba__q4k_factors(fa, fm, blk, xs + b, nb - b < 8 ? nb - b : 8);
+        if (b % 8 == 0) mamba__q4k_factors_fast(fa, fm, blk, xs + b, nb - b < 8 ? nb - b : 8);
         v = _mm256_and_si256(b & 1 ? _mm256_srli_epi16(v, 4) : v, m4);
         p = _mm256_add_epi32(_mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(v)), x0),
                              _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_extracti128_si256(v, 1)), x1));

@@ -72,7 +72,9 @@ Q8_TOL=1e-3
 for dt in q8 q4_0 iq4_nl q4_k; do
 for name in ss_basic hf_intermediate; do
     toks="$DATA/golden/$name.tokens"
-    if ! "$PYTHON" tools/convert.py "$DATA/ckpt/$name" "$TMP/$name-$dt.mamba" --dtype $dt >"$TMP/q8.log" 2>&1; then
+    set -- --dtype $dt      # q4_k: rows this short would get iq4_nl (t_dtypes.sh)
+    [ $dt = q4_k ] && set -- "$@" --override in_proj=q4_k --override x_proj=q4_k --override out_proj=q4_k
+    if ! "$PYTHON" tools/convert.py "$DATA/ckpt/$name" "$TMP/$name-$dt.mamba" "$@" >"$TMP/q8.log" 2>&1; then
         echo "$name $dt: FAIL: convert.py --dtype $dt: $(tail -n 1 "$TMP/q8.log")"; fail=1; continue
     fi
     if ! "$BUILD/logits" "$TMP/$name-$dt.mamba" --tokens-file "$toks" --out "$TMP/q8.fwd" --forward 5 >"$TMP/q8.log" 2>&1 ||

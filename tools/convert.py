@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Convert a Mamba checkpoint directory to a .mamba file (docs/format.md).
 
-usage: convert.py CHECKPOINT_DIR|MODEL.gguf OUT.mamba [--dtype f32|f16|bf16|q8|q4_0|iq4_nl|q4_k]
+usage: convert.py CHECKPOINT_DIR|MODEL.gguf OUT.mamba [--dtype f32|f16|bf16|q8|q4_0|iq4_nl|q4_k|q4]
                   [--override ROLE=DTYPE ...] [--tokenizer tokenizer.json | --no-tokenizer]
 
 A GGUF file (llama.cpp's format, architectures mamba and mamba2) is read by
@@ -470,6 +470,15 @@ def model_tensors(w, emb_name, lm, n_layer, d_model, L, M, mixer_spec, conv_shap
 GGUF_NATIVE = {"F32": "f32", "F16": "f16", "BF16": "bf16", "Q8_0": "q8", "Q4_0": "q4_0", "IQ4_NL": "iq4_nl",
                "Q4_K": "q4_k"}
 Q4_DTYPES = ("q4_0", "iq4_nl", "q4_k")
+# --dtype q4: the 4-bit type to choose when one does not care which: q4_k, with
+# the least KL divergence of the three at the same bits (README, "Quality
+# beside llama.cpp")
+DTYPE_ALIASES = {"q4": "q4_k"}
+
+
+def dtype_name(dt):
+    """A --dtype / --override name with its alias resolved."""
+    return DTYPE_ALIASES.get(dt, dt)
 
 
 def gguf_role(key):
@@ -484,12 +493,17 @@ def matrix_dtype(role, cols, dtype, output):
     that is not also the output), except that a row that is not whole blocks
     of 32 stays f16 (llama.cpp: F16, e.g. dt_proj of width dt_rank 48), and
     the output matrix (lm_head, or the tied embedding) gets q8 (llama.cpp
-    gives it Q6_K, which mamba.h does not have; --override changes it)."""
+    gives it Q6_K, which mamba.h does not have; --override changes it).
+    q4_k wants rows of whole super-blocks of 256 (a row of 96 would pay a
+    whole one, 12 bits a weight); other rows of whole blocks of 32 get
+    iq4_nl, as llama.cpp gives such rows a type of blocks of 32."""
     if dtype not in Q4_DTYPES:
         return dtype
     if output:
         return "q8"
-    return dtype if cols % q4.BLOCK == 0 else "f16"
+    if cols % q4.BLOCK:
+        return "f16"
+    return "iq4_nl" if dtype == "q4_k" and cols % q4k.QK else dtype
 
 
 def rel_rms(a, b):
@@ -777,6 +791,7 @@ def parse_overrides(items):
         if "=" not in it:
             raise ConvertError("--override wants ROLE=DTYPE, got %r" % it)
         role, dt = it.split("=", 1)
+        dt = dtype_name(dt)
         role = role.strip().replace(".", "_")
         if role.endswith("_weight"):
             role = role[:-len("_weight")]
@@ -819,7 +834,7 @@ def main(argv=None):
     ap.add_argument("out", help="output .mamba file")
     ap.add_argument("--dtype", default=None,
                     help="storage of the big matrices (embedding, lm_head, in/x/dt/out_proj): f32, f16, bf16, q8, "
-                    "q4_0, iq4_nl, q4_k (4-bit: the output matrix q8, rows not whole blocks of 32 f16) "
+                    "q4_0, iq4_nl, q4_k, q4 (= q4_k) (4-bit: the output matrix q8, rows not whole blocks of 32 f16) "
                     "(default f32; for a GGUF, each matrix's own type where mamba.h has it, else f32)")
     ap.add_argument("--mixer-rms-eps", type=float, default=None,
                     help="GGUF Falcon-Mamba only: eps of the delta/B/C norm, which GGUF does not store "
@@ -832,8 +847,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     try:
+        args.dtype = None if args.dtype is None else dtype_name(args.dtype)
         if args.dtype is not None and args.dtype not in mf.DTYPES:
-            raise ConvertError("unknown dtype %r (use f32, f16, bf16, q8, q4_0, iq4_nl or q4_k)" % args.dtype)
+            raise ConvertError("unknown dtype %r (use f32, f16, bf16, q8, q4_0, iq4_nl, q4_k or q4)" % args.dtype)
         overrides = parse_overrides(args.override)
         if os.path.isfile(args.checkpoint) and gguf.is_gguf(args.checkpoint):
             if args.tokenizer and not os.path.isfile(args.tokenizer):

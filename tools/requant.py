@@ -6,7 +6,7 @@ usage: requant.py IN.mamba OUT.mamba [--dtype DTYPE] [--override ROLE=DTYPE ...]
 Reads every tensor of IN (tools/mambafile.py: each widened to float32, which
 holds f16, bf16, q8 and the 4-bit types exactly) and writes OUT with the same
 header, tokenizer section and tensors, the matrices stored as --dtype gives
-them (the same rule as tools/convert.py --dtype: for q4_0 / iq4_nl the output
+them (the same rule as tools/convert.py --dtype: for the 4-bit types the output
 matrix (lm_head, or an embedding tied to it) becomes q8 and a matrix whose
 rows are not whole blocks of 32 stays f16), each --override ROLE=DTYPE
 replacing the rule for one role. Vectors stay f32 (format version 1).
@@ -34,11 +34,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     ap.add_argument("src", help="input .mamba file")
     ap.add_argument("out", help="output .mamba file")
-    ap.add_argument("--dtype", default=None, help="storage of the matrices (f32 f16 bf16 q8 q4_0 iq4_nl); "
+    ap.add_argument("--dtype", default=None, help="storage of the matrices (f32 f16 bf16 q8 q4_0 iq4_nl q4_k, q4 = q4_k); "
                     "default: each keeps its own")
     ap.add_argument("--override", action="append", metavar="ROLE=DTYPE", help="storage of one role (repeatable)")
     args = ap.parse_args(argv)
     try:
+        args.dtype = None if args.dtype is None else convert.dtype_name(args.dtype)
         if args.dtype is not None and args.dtype not in mf.DTYPES:
             raise convert.ConvertError("unknown dtype %r" % args.dtype)
         overrides = convert.parse_overrides(args.override)
