@@ -4784,10 +4784,11 @@ static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
        twice the average, so one preempted call (4 ms beside 0.2 ms here)
        moves it by 1/8, not 3x: a neighbour shows as strikes below, and as
        calls that keep coming in slow */
-    c->sec[c->use] = 0.875 * c->sec[c->use] + 0.125 * (c->sec[c->use] > 0.0 && per > 2.0 * c->sec[c->use] ? 2.0 * c->sec[c->use] : per);
+    if (c->sec[c->use] > 0.0 && per > 2.0 * c->sec[c->use]) per = 2.0 * c->sec[c->use];
+    c->sec[c->use] = 0.875 * c->sec[c->use] + 0.125 * per;
     c->spent += el;
     if (c->use == 1) return; /* one thread getting slower means a busier machine, no reason for more */
-    if (k->dropped || (c->sec[1] > 0.0 && per > 1.5 * c->sec[1])) {
+    if (k->dropped || (c->sec[1] > 0.0 && el > 1.5 * c->sec[1] * k->n_tok)) {
         c->strikes += 1.0;
         if (c->strikes >= 2.0) {
             /* a neighbour came: one thread now, and all threads again once
