@@ -204,7 +204,8 @@
    d_state <= 1024, d_conv <= 64, dt_rank <= 65536, vocabulary <= 16777216
    rows. Weights: f32, f16, bf16, q8 (int8 in blocks of 32 with an f16
    scale), q4_0 or iq4_nl (4 bits in blocks of 32 with an f16 scale: ggml's
-   Q4_0 and IQ4_NL values) matrices; everything else f32. Mamba-1,
+   Q4_0 and IQ4_NL values) or q4_k (ggml's Q4_K super-blocks of 256)
+   matrices; everything else f32. Mamba-1,
    Falcon-Mamba and Mamba-2 blocks (Mamba-2: n_groups divides n_heads,
    d_inner + 2 n_groups d_state <= 262144; no gated-MLP slice, d_ssm =
    d_inner). SIMD: AVX-512, AVX2/FMA/F16C, NEON, chosen at compile time.
@@ -222,8 +223,9 @@
           one; a call on all threads that falls behind one thread's pace
           finishes on one, and two such calls switch the state to one thread
           (>>threads), so 2 threads are not slower than 1 there.
-          4-bit weights q4_0 and iq4_nl (dtypes 4, 5; GGUF Q4_0 / IQ4_NL load
-          bit for bit through tools/convert.py, which now reads GGUF).
+          4-bit weights q4_0, iq4_nl and q4_k (dtypes 4, 5, 6; GGUF Q4_0 /
+          IQ4_NL / Q4_K load bit for bit through tools/convert.py, which now
+          reads GGUF).
           mamba_step_batch: n sequences a token each, every weight read once
           for all, bit-identical to mamba_step; every architecture and dtype.
    0.1.0  first release: hostile-input loader, mamba_step, mamba_forward,
@@ -310,7 +312,8 @@ typedef enum mamba_dtype {
     MAMBA_DTYPE_BF16 = 2, /* the upper 16 bits of an f32 */
     MAMBA_DTYPE_Q8 = 3,    /* int8 in blocks of 32 with an f16 scale each (docs/format.md) */
     MAMBA_DTYPE_Q4_0 = 4,  /* 4-bit levels -8..7 in blocks of 32, an f16 scale each (ggml's Q4_0) */
-    MAMBA_DTYPE_IQ4_NL = 5 /* 4-bit indices into ggml's IQ4_NL 16 levels, blocks of 32, f16 scales */
+    MAMBA_DTYPE_IQ4_NL = 5, /* 4-bit indices into ggml's IQ4_NL 16 levels, blocks of 32, f16 scales */
+    MAMBA_DTYPE_Q4_K = 6    /* ggml's Q4_K: 4-bit, 6-bit scales and minimums per 32, f16 per 256 */
 } mamba_dtype;
 
 /* The model's hyperparameters, as read from the file. */
@@ -565,7 +568,7 @@ MAMBA_API void mamba_state_observe(mamba_state *s, mamba_observer fn, void *user
 MAMBA_API size_t mamba_matrix_bytes(const mamba_matrix *w);
 
 /* The short name of a weight type ("f32", "f16", "bf16", "q8", "q4_0",
-   "iq4_nl": the --dtype names of tools/convert.py), a static string;
+   "iq4_nl", "q4_k": the --dtype names of tools/convert.py), a static string;
    "unknown" for a dtype this library does not know. */
 MAMBA_API const char *mamba_dtype_string(int dtype);
 
@@ -852,9 +855,11 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
    weight read per token); n at once cost little more than one until the
    arithmetic is the limit.
    How: an f32, f16 or bf16 matrix goes through in groups of 8 rows and
-   blocks of 256 columns (CONFIG: MAMBA_BATCH_ROWS, MAMBA_BATCH_COLS), each
-   weight widened once in registers for up to 8 inputs (4 with AVX2) whose
-   block stays in L1; with AVX-512BW a q8 or 4-bit row pair is loaded and
+   blocks of 256 columns (CONFIG: MAMBA_BATCH_ROWS, MAMBA_BATCH_COLS): the
+   inputs' block is copied once for the group and stays in L1, and the rows
+   meet it in pairs, each weight widened once in registers for up to 8
+   inputs (4 with AVX2), one of mamba_step()'s two accumulators at a time
+   (2 rows x 8 inputs in 16 registers); with AVX-512BW a q8 or 4-bit row pair is loaded and
    unpacked once for 4 inputs; elsewhere a quantised matrix goes through in
    panels of rows that fit in L2 (CONFIG: MAMBA_BATCH_PANEL_BYTES), one
    input after another. n = 1 is mamba_step()'s own matvec.
@@ -1667,44 +1672,96 @@ static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRI
     mamba__dotv(&v, &w, 1, x, n, dtype);
     return v;
 }
-/* The batch's product (mamba_step_batch): one row w against ni <= 8 inputs
-   x[j] over the whole 2 * VN-column chunks of columns [c0, c1), each sum
-   continuing in its two accumulators acc[2j], acc[2j+1] (in memory between
-   calls) exactly as mamba__dotv's a0, a1 go: the same FMAs on the same
-   chunks in the same order, so with mamba__dotv_x_end the bits of the
-   decode matvec. It asks for the bytes from address `ahead` on as it reads
-   its own (the next group of rows: mamba__dot_rows_n_f). A chunk of the row is widened once for the ni inputs; 16
-   accumulators, 2 weight and 2 input vectors are 20 of AVX-512's 32
-   registers. ni is a constant where it is inlined. */
+/* CONFIG: MAMBA_BATCH_ROWS, MAMBA_BATCH_COLS  the register-blocked batch
+   product (mamba__dot_rows_n_f) takes rows in groups of MAMBA_BATCH_ROWS
+   through columns in blocks of MAMBA_BATCH_COLS (a multiple of 32): a
+   block of every input (8 x 256 floats: 8 KB), copied once for the group,
+   stays in L1 while the group's rows meet it, where whole inputs (8 x 3072
+   floats, say) would not; so do the group's accumulators (8 rows x 16
+   vectors: 8 KB with AVX-512) */
+#ifndef MAMBA_BATCH_ROWS
+#define MAMBA_BATCH_ROWS 8
+#endif
+#ifndef MAMBA_BATCH_COLS
+#define MAMBA_BATCH_COLS 256
+#endif
+/* The batch's product (mamba_step_batch): rows w0 and w1 (nrow of them)
+   against ni <= MAMBA__XN inputs packed at x (input t from x + t *
+   MAMBA_BATCH_COLS, vector-aligned), over the VN-column chunks of [0, len)
+   of one parity: par 0 takes chunks 0, 2, 4 ..., par 1 chunks 1, 3, 5 ...
+   (len is a multiple of 2 * VN). mamba__dotv sums a row's even chunks into
+   its a0 and its odd ones into a1, each in column order: acc0[2t + par]
+   (row 0, input t) continues exactly that accumulator, as acc1 does for row
+   1, so with mamba__dotv_x_end these are the bits of the decode matvec. One
+   parity at a time keeps 2 rows x 8 inputs in 16 registers: each widened
+   chunk of weights serves the 8 inputs and each load of an input the 2
+   rows (10 loads for 16 FMAs, where a row at a time with both of its
+   accumulators needs 18). The pass of par 0 asks for the bytes from
+   `ahead0` and `ahead1` on as far as it reads its own (the next group of
+   rows: mamba__dot_rows_n_f). ni, nrow and par are constants where it is
+   inlined. */
 #if defined(MAMBA__AVX512) || defined(MAMBA__NEON)
-#define MAMBA__XN 8 /* inputs a call takes at most: 2 accumulators each, in 32 registers */
+#define MAMBA__XN 8 /* inputs a call takes at most: 2 rows x 8 inputs of accumulators in 32 registers */
 #else
 #define MAMBA__XN 4 /* 16 registers (AVX2) */
 #endif
-static MAMBA__INLINE void mamba__dotv_x(mamba__vf *acc, const void *w, uintptr_t ahead, const float *const *x, int ni,
-                                        int c0, int c1, int dtype)
+static MAMBA__INLINE void mamba__dotv_x(mamba__vf *acc0, mamba__vf *acc1, const void *w0, const void *w1, int nrow,
+                                        uintptr_t ahead0, uintptr_t ahead1, const float *x, int ni, int par, int len,
+                                        int dtype)
 {
     const size_t es = dtype == MAMBA_DTYPE_F32 ? 4 : 2;
     mamba__vf a0[MAMBA__XN], a1[MAMBA__XN];
-    int i, j;
+    int i, t;
     MAMBA__UNROLL8
-    for (j = 0; j < ni; j++) {
-        a0[j] = acc[2 * j];
-        a1[j] = acc[2 * j + 1];
+    for (t = 0; t < ni; t++) {
+        a0[t] = acc0[2 * t + par];
+        a1[t] = nrow > 1 ? acc1[2 * t + par] : a0[t];
     }
-    for (i = c0; i + 2 * MAMBA__VN <= c1; i += 2 * MAMBA__VN) {
-        const mamba__vf w0 = mamba__vwiden(w, i, dtype), w1 = mamba__vwiden(w, i + MAMBA__VN, dtype);
-        MAMBA__WPREFETCH_AT(ahead, (size_t)i * es, 2 * MAMBA__VN * es);
+    for (i = par * MAMBA__VN; i < len; i += 2 * MAMBA__VN) {
+        const mamba__vf v0 = mamba__vwiden(w0, i, dtype), v1 = nrow > 1 ? mamba__vwiden(w1, i, dtype) : v0;
+        const float *xi = x + i;
+        if (par == 0) {
+            MAMBA__WPREFETCH_AT(ahead0, (size_t)i * es, 2 * MAMBA__VN * es);
+            if (nrow > 1) MAMBA__WPREFETCH_AT(ahead1, (size_t)i * es, 2 * MAMBA__VN * es);
+        }
         MAMBA__UNROLL8
-        for (j = 0; j < ni; j++) {
-            a0[j] = MAMBA__VFMA(w0, MAMBA__VLOAD(x[j] + i), a0[j]);
-            a1[j] = MAMBA__VFMA(w1, MAMBA__VLOAD(x[j] + i + MAMBA__VN), a1[j]);
+        for (t = 0; t < ni; t++) {
+            const mamba__vf xv = MAMBA__VLOAD(xi + t * MAMBA_BATCH_COLS);
+            a0[t] = MAMBA__VFMA(v0, xv, a0[t]);
+            if (nrow > 1) a1[t] = MAMBA__VFMA(v1, xv, a1[t]);
         }
     }
     MAMBA__UNROLL8
-    for (j = 0; j < ni; j++) {
-        acc[2 * j] = a0[j];
-        acc[2 * j + 1] = a1[j];
+    for (t = 0; t < ni; t++) {
+        acc0[2 * t + par] = a0[t];
+        if (nrow > 1) acc1[2 * t + par] = a1[t];
+    }
+}
+/* mamba__dotv_x for both parities and any ni <= MAMBA__XN: in pieces of
+   MAMBA__XN, 4, 2 and 1 inputs, each size a constant in its own copy of
+   the loop (a piece after the first finds the weights in L1) */
+#define MAMBA__DOTV_X(m, nrow, par)                                                                                    \
+    mamba__dotv_x(acc0 + 2 * t, acc1 + 2 * t, w0, w1, nrow, ahead0, ahead1, xt, m, par, len, dtype)
+#define MAMBA__DOTV_X2(m, nrow) (MAMBA__DOTV_X(m, nrow, 0), MAMBA__DOTV_X(m, nrow, 1))
+static MAMBA__INLINE void mamba__dotv_xn(mamba__vf *acc0, mamba__vf *acc1, const void *w0, const void *w1, int nrow,
+                                         uintptr_t ahead0, uintptr_t ahead1, const float *x, int ni, int len, int dtype)
+{
+    int t = 0;
+    while (t < ni) {
+        const int m = ni - t >= MAMBA__XN ? MAMBA__XN : ni - t >= 4 ? 4 : ni - t >= 2 ? 2 : 1;
+        const float *xt = x + (size_t)t * MAMBA_BATCH_COLS;
+        if (nrow > 1) {
+            if (m == MAMBA__XN) MAMBA__DOTV_X2(MAMBA__XN, 2);
+            else if (m == 4) MAMBA__DOTV_X2(4, 2);
+            else if (m == 2) MAMBA__DOTV_X2(2, 2);
+            else MAMBA__DOTV_X2(1, 2);
+        } else {
+            if (m == MAMBA__XN) MAMBA__DOTV_X2(MAMBA__XN, 1);
+            else if (m == 4) MAMBA__DOTV_X2(4, 1);
+            else if (m == 2) MAMBA__DOTV_X2(2, 1);
+            else MAMBA__DOTV_X2(1, 1);
+        }
+        t += m;
     }
 }
 /* The end of mamba__dotv for one (row, input) whose whole chunks are in
@@ -2226,25 +2283,13 @@ static void mamba__dot_rows_bf16(float *out, const mamba_matrix *W, const int *r
     mamba__dotn_bf16(out, w, in->x, W->cols);
 }
 
-/* CONFIG: MAMBA_BATCH_ROWS, MAMBA_BATCH_COLS  the register-blocked batch
-   product (mamba__dot_rows_n_f) takes rows in groups of MAMBA_BATCH_ROWS
-   through columns in blocks of MAMBA_BATCH_COLS: a block of every input
-   (8 x 256 floats: 8 KB) stays in L1 while the group's rows meet it, where
-   whole inputs (8 x 3072 floats, say) would not, and the group's rows are
-   as many streams from memory */
-#ifndef MAMBA_BATCH_ROWS
-#define MAMBA_BATCH_ROWS 8
-#endif
-#ifndef MAMBA_BATCH_COLS
-#define MAMBA_BATCH_COLS 256
-#endif
-
 /* out[j][r] = row r . in[j].x for rows r0 <= r < r1 and inputs j < n, each
    exactly what mamba__matvec_x gives row r (the batch of mamba_step_batch).
    With a vector form: for each group of rows, each group of up to
-   MAMBA__XN inputs, each block of columns, each row of the group, one
-   mamba__dotv_x, the accumulators kept on the stack between blocks; then
-   mamba__dotv_x_end. Elsewhere one product after another, from the cache. */
+   MAMBA__XN inputs, each block of columns, the inputs' block copied once,
+   then each pair of rows of the group through it (mamba__dotv_xn), the
+   accumulators kept on the stack between blocks; then mamba__dotv_x_end.
+   Elsewhere one product after another, from the cache. */
 static MAMBA__INLINE void mamba__dot_rows_n_f(float *const *out, const mamba_matrix *W, int r0, int r1,
                                               const mamba__xin *in, int n, int dtype)
 {
@@ -2261,37 +2306,36 @@ static MAMBA__INLINE void mamba__dot_rows_n_f(float *const *out, const mamba_mat
     mamba__vf acc[MAMBA_BATCH_ROWS][2 * MAMBA__XN];
     /* the inputs' block, copied to vector alignment: a load that crosses a
        cache line costs two, and the states' scratch is only 16-byte aligned */
-    mamba__vf xbuf[MAMBA__XN][MAMBA_BATCH_COLS / MAMBA__VN];
+    mamba__vf xbuf[MAMBA__XN * MAMBA_BATCH_COLS / MAMBA__VN];
+    const float *xb = (const float *)(const void *)xbuf;
     for (; vec && r < r1; r += MAMBA_BATCH_ROWS) {
         const int nr = r1 - r < MAMBA_BATCH_ROWS ? r1 - r : MAMBA_BATCH_ROWS;
+        /* the next group's rows, asked for in the order of their bytes (one
+           stream) as far on as this group reads: its block c0 of row k at
+           (c0 / MAMBA_BATCH_COLS * nr + k) blocks on from `next` */
+        const uintptr_t next = (uintptr_t)mamba__frow(W, r, es) + (size_t)nr * (size_t)cols * es;
         int k, t, c0;
         for (j = 0; j < n; j += MAMBA__XN) {
             const int ni = n - j < MAMBA__XN ? n - j : MAMBA__XN;
-            const float *x[MAMBA__XN];
-            for (t = 0; t < ni; t++) x[t] = (const float *)(const void *)xbuf[t];
             for (k = 0; k < nr; k++)
                 for (t = 0; t < 2 * ni; t++) acc[k][t] = MAMBA__VZERO();
             for (c0 = 0; c0 < whole; c0 += MAMBA_BATCH_COLS) {
-                const int c1 = whole - c0 < MAMBA_BATCH_COLS ? whole : c0 + MAMBA_BATCH_COLS;
+                const int len = whole - c0 < MAMBA_BATCH_COLS ? whole - c0 : MAMBA_BATCH_COLS;
+                const size_t blk = (size_t)(c0 / MAMBA_BATCH_COLS) * (size_t)nr;
                 for (t = 0; t < ni; t++) {
+                    const float *src = in[j + t].x + c0;
+                    mamba__vf *dst = xbuf + t * (MAMBA_BATCH_COLS / MAMBA__VN);
                     int i;
-                    for (i = 0; i < c1 - c0; i += MAMBA__VN) xbuf[t][i / MAMBA__VN] = MAMBA__VLOAD(in[j + t].x + c0 + i);
+                    for (i = 0; i < len / MAMBA__VN; i++) dst[i] = MAMBA__VLOAD(src + i * MAMBA__VN);
                 }
-                for (k = 0; k < nr; k++) {
-                    const void *w = (const unsigned char *)mamba__frow(W, r + k, es) + (size_t)c0 * es;
-                    const int len = c1 - c0;
-                    /* the next group's rows, asked for in the order of its
-                       bytes (one stream), as far on as this call reads */
-                    const uintptr_t ahead = (uintptr_t)mamba__frow(W, r, es) + (size_t)nr * (size_t)cols * es +
-                                            ((size_t)(c0 / MAMBA_BATCH_COLS) * (size_t)nr + (size_t)k) *
-                                                (size_t)MAMBA_BATCH_COLS * es;
-                    if (ni == MAMBA__XN) mamba__dotv_x(acc[k], w, ahead, x, MAMBA__XN, 0, len, dtype);
-                    else if (ni >= 4) mamba__dotv_x(acc[k], w, ahead, x, 4, 0, len, dtype);
-                    else if (ni >= 2) mamba__dotv_x(acc[k], w, ahead, x, 2, 0, len, dtype);
-                    else mamba__dotv_x(acc[k], w, ahead, x, 1, 0, len, dtype);
-                    if (ni > 4 && ni < MAMBA__XN) /* 5..7: the rest after the first 4 */
-                        mamba__dotv_x(acc[k] + 8, w, ahead, x + 4, ni - 4, 0, len, dtype);
-                    else if (ni == 3) mamba__dotv_x(acc[k] + 4, w, ahead, x + 2, 1, 0, len, dtype);
+                for (k = 0; k < nr; k += 2) {
+                    const int two = nr - k > 1;
+                    const void *w0 = (const unsigned char *)mamba__frow(W, r + k, es) + (size_t)c0 * es;
+                    const void *w1 = two ? (const unsigned char *)mamba__frow(W, r + k + 1, es) + (size_t)c0 * es : w0;
+                    const uintptr_t a0 = next + (blk + (size_t)k) * (size_t)MAMBA_BATCH_COLS * es;
+                    const uintptr_t a1 = a0 + (size_t)MAMBA_BATCH_COLS * es;
+                    if (two) mamba__dotv_xn(acc[k], acc[k + 1], w0, w1, 2, a0, a1, xb, ni, len, dtype);
+                    else mamba__dotv_xn(acc[k], acc[k], w0, w0, 1, a0, a0, xb, ni, len, dtype);
                 }
             }
             for (k = 0; k < nr; k++) {
@@ -2939,6 +2983,310 @@ static int mamba__nonfinite_q4(const unsigned char *p, size_t rows, size_t cols)
     return mamba__nonfinite_run(p + rows * nb * 16, rows * nb, 2, MAMBA_DTYPE_F16);
 }
 
+/* -- 4-bit k-quants: q4_k (dtype 6) ----------------------------------------
+   ggml's block_q4_K, kept byte for byte (a GGUF Q4_K tensor loads as it
+   is): a row is ceil(cols / 256) super-blocks of 144 bytes,
+       bytes 0..1    d     (f16)  the scale of the sub-block scales
+       bytes 2..3    dmin  (f16)  the scale of the sub-block minimums
+       bytes 4..15   8 six-bit scales sc[j] and minimums m[j], packed as
+                     ggml's get_scale_min_k4 reads them (mamba__q4k_scale_min)
+       bytes 16..143 256 nibbles: for each 64 columns g (0..3), 32 bytes whose
+                     low nibbles are columns 64g + l and high nibbles
+                     columns 64g + 32 + l (l < 32)
+   and column c of sub-block j = c / 32 (0..7) of a super-block is
+       w = (d * sc[j]) * q - (dmin * m[j]),   q the nibble, 0..15
+   (dequantize_row_q4_K). Columns past the row (the last super-block of a
+   row that is not whole super-blocks) are never read: they meet the
+   zeros of the int16 input's padding, or no sub-block at all.
+   The products take q8's int16 input (x ~ xs[b] * xq, blocks of 32, which
+   are the sub-blocks), so for sub-block b of the row
+       sum w x = xs[b] ((d sc) sum q xq - (dmin m) sum xq)
+   with both sums exact integers (below 2^24). The reference adds these per
+   sub-block; the SIMD forms keep the two terms in two accumulators and sum
+   them in their own order. */
+#define MAMBA__QK 256     /* columns per q4_k super-block */
+#define MAMBA__QK_BYTES 144
+
+/* Sub-block j's 6-bit scale and minimum from the 12 packed bytes s
+   (ggml's get_scale_min_k4): j < 4 in the low 6 bits of s[j] and s[j + 4];
+   j >= 4 from the nibbles of s[j + 4] and the top 2 bits of s[j - 4], s[j] */
+static MAMBA__INLINE void mamba__q4k_scale_min(const uint8_t *s, int j, int *sc, int *m)
+{
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
+        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    }
+}
+/* the f16 at p, little-endian */
+#define MAMBA__LE16(p) ((uint16_t)((p)[0] | ((p)[1] << 8)))
+
+/* Row r's super-blocks */
+static const uint8_t *mamba__q4k_row(const mamba_matrix *W, int r)
+{
+    size_t ns = ((size_t)W->cols + MAMBA__QK - 1) / MAMBA__QK;
+    return (const uint8_t *)W->data + (size_t)r * ns * MAMBA__QK_BYTES;
+}
+
+/* The factors of a super-block's sub-blocks: fa[j] = (d sc[j]) xs[j] and
+   fm[j] = (dmin m[j]) xs[j], for its n <= 8 sub-blocks with input scales xs */
+static MAMBA__INLINE void mamba__q4k_factors(float *fa, float *fm, const uint8_t *blk, const float *xs, int n)
+{
+    const float d = MAMBA__HALF(MAMBA__LE16(blk)), dmin = MAMBA__HALF(MAMBA__LE16(blk + 2));
+    int j, sc, m;
+    for (j = 0; j < n; j++) {
+        mamba__q4k_scale_min(blk + 4, j, &sc, &m);
+        fa[j] = (d * (float)sc) * xs[j];
+        fm[j] = (dmin * (float)m) * xs[j];
+    }
+    for (; j < 8; j++) fa[j] = fm[j] = 0.0f;
+}
+
+/* sum_b fa[b] (sum q xq) - fm[b] (sum xq) over the row's nb sub-blocks:
+   the reference, one sub-block after another */
+static MAMBA__MAYBE_UNUSED float mamba__dot_q4k_scalar(const uint8_t *MAMBA__RESTRICT q, const int16_t *MAMBA__RESTRICT xq,
+                                                       const float *MAMBA__RESTRICT xs, int nb)
+{
+    float sum = 0.0f, fa[8], fm[8];
+    int b, i;
+    for (b = 0; b < nb; b++) {
+        const uint8_t *blk = q + (size_t)(b / 8) * MAMBA__QK_BYTES;
+        const uint8_t *qs = blk + 16 + (b % 8) / 2 * 32;
+        const int shift = (b & 1) * 4;
+        const int16_t *xb = xq + (size_t)b * MAMBA__Q8_BLOCK;
+        int32_t a = 0, s = 0;
+        if (b % 8 == 0) mamba__q4k_factors(fa, fm, blk, xs + b, nb - b < 8 ? nb - b : 8);
+        for (i = 0; i < 32; i++) {
+            a += ((qs[i] >> shift) & 15) * xb[i];
+            s += xb[i];
+        }
+        sum += fa[b % 8] * (float)a - fm[b % 8] * (float)s;
+    }
+    return sum;
+}
+
+#if defined(MAMBA__AVX512BW)
+/* The rows q[k] (k < nr) side by side. Per 64 columns (two sub-blocks) a
+   row: 32 bytes, low and high nibbles masked out (the two sub-blocks),
+   their 128-bit halves exchanged (vperm2i128) so that each 32-byte vector
+   holds 16 columns of either sub-block, widened to int16 (vpmovzxbw) and
+   multiplied with xq gathered in the same order (once for all the rows):
+   lanes 0..7 of the int32 sum are sub-block 2g's, 8..15 sub-block 2g+1's.
+   One conversion and one FMA by the lanes' factors fa (vpermps); the sums
+   of xq, made the same way by vpmaddwd with ones once for all the rows,
+   meet the factors fm in a second accumulator. */
+static MAMBA__INLINE void mamba__q4kv(float *out, const uint8_t *const *q, int nr, const int16_t *MAMBA__RESTRICT xq,
+                                      const float *MAMBA__RESTRICT xs, int nb)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m512i ones = _mm512_set1_epi16(1), two = _mm512_set1_epi32(2);
+    const __m512i pair = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    __m512 acc[MAMBA__NR], accm[MAMBA__NR], fa[MAMBA__NR], fm[MAMBA__NR];
+    int k, b0, j;
+#define MAMBA__LOAD256(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+    MAMBA__ROWS_UNROLLED
+    for (k = 0; k < nr; k++) acc[k] = accm[k] = _mm512_setzero_ps();
+    for (b0 = 0; b0 < nb; b0 += 8) {
+        const int m = nb - b0 < 8 ? nb - b0 : 8;
+        const size_t off = (size_t)(b0 / 8) * MAMBA__QK_BYTES;
+        __m512i idx = pair;
+        MAMBA__ROWS_UNROLLED
+        for (k = 0; k < nr; k++) {
+            float a8[8], m8[8];
+            MAMBA__WPREFETCH_LINES(q[k], off, MAMBA__QK_BYTES);
+            mamba__q4k_factors(a8, m8, q[k] + off, xs + b0, m);
+            fa[k] = _mm512_castps256_ps512(_mm256_loadu_ps(a8));
+            fm[k] = _mm512_castps256_ps512(_mm256_loadu_ps(m8));
+        }
+        for (j = 0; j + 2 <= m; j += 2, idx = _mm512_add_epi32(idx, two)) {
+            const int16_t *xb = xq + (size_t)(b0 + j) * MAMBA__Q8_BLOCK;
+            const __m512i x1 = _mm512_inserti64x4(_mm512_castsi256_si512(MAMBA__LOAD256(xb)), MAMBA__LOAD256(xb + 32), 1);
+            const __m512i x2 = _mm512_inserti64x4(_mm512_castsi256_si512(MAMBA__LOAD256(xb + 16)), MAMBA__LOAD256(xb + 48), 1);
+            const __m512 sx = _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_madd_epi16(x1, ones), _mm512_madd_epi16(x2, ones)));
+            MAMBA__ROWS_UNROLLED
+            for (k = 0; k < nr; k++) {
+                const __m256i v = MAMBA__LOAD256(q[k] + off + 16 + (size_t)j * 16);
+                const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                const __m512i t1 = _mm512_cvtepu8_epi16(_mm256_permute2x128_si256(lo, hi, 0x20));
+                const __m512i t2 = _mm512_cvtepu8_epi16(_mm256_permute2x128_si256(lo, hi, 0x31));
+                const __m512i p = MAMBA__MADD_ADD(_mm512_madd_epi16(t1, x1), t2, x2);
+                acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(idx, fa[k]), acc[k]);
+                accm[k] = _mm512_fmadd_ps(sx, _mm512_permutexvar_ps(idx, fm[k]), accm[k]);
+            }
+        }
+        if (j < m) { /* one sub-block left (j even: the low nibbles) */
+            const __m512i x0 = _mm512_loadu_si512((const void *)(xq + (size_t)(b0 + j) * MAMBA__Q8_BLOCK));
+            const __m512 sx = _mm512_cvtepi32_ps(_mm512_madd_epi16(x0, ones));
+            const __m512i one = _mm512_set1_epi32(j);
+            MAMBA__ROWS_UNROLLED
+            for (k = 0; k < nr; k++) {
+                const __m256i v = MAMBA__LOAD256(q[k] + off + 16 + (size_t)j * 16);
+                const __m512i p = _mm512_madd_epi16(_mm512_cvtepu8_epi16(_mm256_and_si256(v, m4)), x0);
+                acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(one, fa[k]), acc[k]);
+                accm[k] = _mm512_fmadd_ps(sx, _mm512_permutexvar_ps(one, fm[k]), accm[k]);
+            }
+        }
+    }
+#undef MAMBA__LOAD256
+    MAMBA__ROWS_UNROLLED
+    for (k = 0; k < nr; k++) acc[k] = _mm512_sub_ps(acc[k], accm[k]);
+    mamba__hsum_rows(out, acc, nr);
+}
+static float mamba__dot_q4k(const uint8_t *q, const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb)
+{
+    float v;
+    mamba__q4kv(&v, &q, 1, xq, xs, nb);
+    return v;
+}
+#define mamba__dotn_q4k(out, q, xq, xs, nb) mamba__q4kv(out, q, MAMBA__NR, xq, xs, nb)
+#elif defined(MAMBA__AVX2)
+/* mamba__dot_q4k_scalar: per sub-block its 32 nibbles (one 32-byte load,
+   masked or shifted), widened to int16 16 at a time and multiplied with
+   xq by vpmaddwd into 8 int32 lanes; the sums of xq by vpmaddwd with ones;
+   one FMA each by the sub-block's two factors, in two accumulators */
+static float mamba__dot_q4k(const uint8_t *MAMBA__RESTRICT q, const int16_t *MAMBA__RESTRICT xq,
+                            const float *MAMBA__RESTRICT xs, int nb)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps(), accm = acc;
+    float fa[8], fm[8];
+    int b;
+    for (b = 0; b < nb; b++) {
+        const uint8_t *blk = q + (size_t)(b / 8) * MAMBA__QK_BYTES;
+        const int16_t *xb = xq + (size_t)b * MAMBA__Q8_BLOCK;
+        __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 16 + (b % 8) / 2 * 32));
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)(const void *)xb);
+        __m256i x1 = _mm256_loadu_si256((const __m256i *)(const void *)(xb + 16));
+        __m256i p, s;
+        if (b % 8 == 0) mamba__q4k_factors(fa, fm, blk, xs + b, nb - b < 8 ? nb - b : 8);
+        v = _mm256_and_si256(b & 1 ? _mm256_srli_epi16(v, 4) : v, m4);
+        p = _mm256_add_epi32(_mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(v)), x0),
+                             _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_extracti128_si256(v, 1)), x1));
+        s = _mm256_add_epi32(_mm256_madd_epi16(x0, ones), _mm256_madd_epi16(x1, ones));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(fa[b % 8]), acc);
+        accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(fm[b % 8]), accm);
+    }
+    return mamba__hsum256(_mm256_sub_ps(acc, accm));
+}
+#elif defined(MAMBA__NEON)
+/* mamba__dot_q4k_scalar: per sub-block its 32 nibbles (two 16-byte loads,
+   masked or shifted), widened to int16 and multiplied with xq by smlal
+   into int32 lanes; the sums of xq by sadalp; one FMA each by the
+   sub-block's two factors, in two accumulators */
+static float mamba__dot_q4k(const uint8_t *MAMBA__RESTRICT q, const int16_t *MAMBA__RESTRICT xq,
+                            const float *MAMBA__RESTRICT xs, int nb)
+{
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
+    float32x4_t acc = vdupq_n_f32(0.0f), accm = acc;
+    float fa[8], fm[8];
+    int b, i;
+    for (b = 0; b < nb; b++) {
+        const uint8_t *blk = q + (size_t)(b / 8) * MAMBA__QK_BYTES;
+        const uint8_t *qs = blk + 16 + (b % 8) / 2 * 32;
+        const int16_t *xb = xq + (size_t)b * MAMBA__Q8_BLOCK;
+        int32x4_t p0 = vdupq_n_s32(0), p1 = p0, s = p0;
+        if (b % 8 == 0) mamba__q4k_factors(fa, fm, blk, xs + b, nb - b < 8 ? nb - b : 8);
+        for (i = 0; i < 32; i += 16) {
+            uint8x16_t v = vld1q_u8(qs + i);
+            int16x8_t lo, hi, x0 = vld1q_s16(xb + i), x1 = vld1q_s16(xb + i + 8);
+            v = b & 1 ? vshrq_n_u8(v, 4) : vandq_u8(v, m4);
+            lo = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(v)));
+            hi = vreinterpretq_s16_u16(vmovl_u8(vget_high_u8(v)));
+            p0 = vmlal_s16(p0, vget_low_s16(lo), vget_low_s16(x0));
+            p1 = vmlal_s16(p1, vget_high_s16(lo), vget_high_s16(x0));
+            p0 = vmlal_s16(p0, vget_low_s16(hi), vget_low_s16(x1));
+            p1 = vmlal_s16(p1, vget_high_s16(hi), vget_high_s16(x1));
+            s = vpadalq_s16(vpadalq_s16(s, x0), x1);
+        }
+        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(vaddq_s32(p0, p1)), fa[b % 8]);
+        accm = vfmaq_n_f32(accm, vcvtq_f32_s32(s), fm[b % 8]);
+    }
+    return vaddvq_f32(vsubq_f32(acc, accm));
+}
+#else
+#define mamba__dot_q4k mamba__dot_q4k_scalar
+#endif
+#if !defined(MAMBA__AVX512BW)
+/* MAMBA__NR rows, one after another */
+static void mamba__dotn_q4k(float *out, const uint8_t *const *q, const int16_t *MAMBA__RESTRICT xq,
+                            const float *MAMBA__RESTRICT xs, int nb)
+{
+    int k;
+    for (k = 0; k < MAMBA__NR; k++) out[k] = mamba__dot_q4k(q[k], xq, xs, nb);
+}
+#endif
+
+/* The entry points (b0 is a whole number of super-blocks: MAMBA__Q8_CHUNK
+   columns are half of one, so mamba__dot_row_q16's chunks would split
+   them; the row dot quantises x a super-block at a time instead) */
+static float mamba__dot_row_q4k(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
+{
+    int16_t xq[MAMBA__QK];
+    float xs[MAMBA__QK / MAMBA__Q8_BLOCK], sum = 0.0f;
+    const uint8_t *q = mamba__q4k_row(W, r);
+    int c;
+    for (c = 0; c < W->cols; c += MAMBA__QK) {
+        int len = W->cols - c < MAMBA__QK ? W->cols - c : MAMBA__QK;
+        mamba__q8_quant_x(xq, xs, x + c, len);
+        sum += mamba__dot_q4k(q + (size_t)(c / MAMBA__QK) * MAMBA__QK_BYTES, xq, xs, mamba__q8_blocks(len));
+    }
+    return sum;
+}
+static void mamba__dot_rows_q4k(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in)
+{
+    const uint8_t *q[MAMBA__NR];
+    int k;
+    for (k = 0; k < MAMBA__NR; k++) q[k] = mamba__q4k_row(W, r[k]);
+    mamba__dotn_q4k(out, q, in->xq, in->xs, mamba__q8_blocks(W->cols));
+}
+
+/* Columns [k0, k0 + n) of row r widened to f32 (k0 a multiple of 32):
+   (d sc) q - (dmin m), a multiply then a subtraction as ggml's
+   dequantize_row_q4_K (a compiler that fuses the two in the scalar loop
+   moves a value by at most its last bit) */
+static void mamba__dequant_q4k(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0, int n)
+{
+    const uint8_t *q = mamba__q4k_row(W, r);
+    int k;
+    for (k = 0; k < n;) {
+        const int c = k0 + k, b = c / MAMBA__Q8_BLOCK, len = n - k < MAMBA__Q8_BLOCK ? n - k : MAMBA__Q8_BLOCK;
+        const uint8_t *blk = q + (size_t)(b / 8) * MAMBA__QK_BYTES;
+        const uint8_t *qs = blk + 16 + (b % 8) / 2 * 32;
+        const int shift = (b & 1) * 4;
+        int sc, m, i;
+        float d1, m1;
+        mamba__q4k_scale_min(blk + 4, b % 8, &sc, &m);
+        d1 = MAMBA__HALF(MAMBA__LE16(blk)) * (float)sc;
+        m1 = MAMBA__HALF(MAMBA__LE16(blk + 2)) * (float)m;
+        i = 0;
+#if defined(MAMBA__AVX512)
+        if (len == MAMBA__Q8_BLOCK) {
+            const __m512 vd = _mm512_set1_ps(d1), vm = _mm512_set1_ps(m1);
+            const __m128i m4 = _mm_set1_epi8(0x0F);
+            for (; i < 32; i += 16) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(qs + i));
+                v = _mm_and_si128(shift ? _mm_srli_epi16(v, 4) : v, m4);
+                _mm512_storeu_ps(out + k + i,
+                                 _mm512_sub_ps(_mm512_mul_ps(vd, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v))), vm));
+            }
+        }
+#endif
+        for (; i < len; i++) out[k + i] = d1 * (float)((qs[i] >> shift) & 15) - m1;
+        k += len;
+    }
+}
+
+/* the nibbles and 6-bit scales are finite by construction; d and dmin
+   are the first two f16 of each 144-byte super-block */
+static int mamba__nonfinite_q4k(const unsigned char *p, size_t rows, size_t cols)
+{
+    size_t ns = rows * ((cols + MAMBA__QK - 1) / MAMBA__QK);
+    return mamba__nonfinite_run(p, ns, MAMBA__QK_BYTES, MAMBA_DTYPE_F16) ||
+           mamba__nonfinite_run(p + 2, ns, MAMBA__QK_BYTES, MAMBA_DTYPE_F16);
+}
+
 /* The input formats a weight type can want from a matvec (mamba__matvec_x):
    the x as it is (f32), or x quantised once per matvec into the state's
    scratch (mamba_state.xq/.xs: at most 2 bytes a column and one float per
@@ -2991,7 +3339,9 @@ static const mamba__wtype mamba__wtypes[] = {
     {"q4_0", mamba__dot_row_q4_0, mamba__dot_rows_q4_0, mamba__dot_rows_n_q4_0, mamba__dequant_q4_0, mamba__nonfinite_q4, MAMBA_DTYPE_Q4_0,
      MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16},
     {"iq4_nl", mamba__dot_row_iq4nl, mamba__dot_rows_iq4nl, mamba__dot_rows_n_iq4nl, mamba__dequant_iq4nl, mamba__nonfinite_q4,
-     MAMBA_DTYPE_IQ4_NL, MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16}};
+     MAMBA_DTYPE_IQ4_NL, MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16},
+    {"q4_k", mamba__dot_row_q4k, mamba__dot_rows_q4k, mamba__dot_rows_n_each, mamba__dequant_q4k, mamba__nonfinite_q4k,
+     MAMBA_DTYPE_Q4_K, MAMBA__QK, MAMBA__QK_BYTES, MAMBA__INPUT_Q16}};
 
 /* The entry of a dtype, or NULL for a dtype this library does not know. */
 static const mamba__wtype *mamba__wtype_of(int dtype)
@@ -3683,35 +4033,72 @@ static void mamba__scan_head(const mamba__scan_io *s, int hd, int t)
    multiples of 16: 16 channels p of the head in the lanes, so C h sums
    over n inside each lane (no reduction across lanes), and a tile of
    16 channels x 16 states of h lives in 16 registers across a chunk of up
-   to 64 tokens (gathered once, scattered back once per chunk). The decay
-   of each of the chunk's tokens is taken once into dA[]. Per token and
-   state: the multiply and two FMAs of mamba__scan_head, in the same
+   to MAMBA__SH_CHUNK tokens (loaded and transposed once, transposed and
+   stored back once per chunk: 64-token chunks paid ~15% of the scan in
+   gathers and scatters, 256-token ones pay ~4x less). The
+   decay of each of the chunk's tokens is taken once into dA[]. Per token
+   and state: the multiply and two FMAs of mamba__scan_head, in the same
    rounding, and the n order of the sum; the tile's partial sums of C h
-   wait in y between tiles of n. */
+   wait in y between tiles of n. (Four partial sums instead of one chain
+   of 16 FMAs measured no faster: the tokens' chains overlap.) */
 /* The 16 registers of a tile, named h0 .. h15 so that they stay registers:
    as an array indexed in a loop, gcc 12 kept h on the stack and every
    update went through a store and a load (the scans ran at half speed). */
+#define MAMBA__SH_CHUNK 256
 #define MAMBA__REP16(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11) M(12) M(13) M(14) M(15)
-#define MAMBA__SH_LOAD(j) __m512 h##j = _mm512_i32gather_ps(idx, hb + (j), 4);
-#define MAMBA__SH_SAVE(j) _mm512_i32scatter_ps(hb + (j), idx, h##j, 4);
+#define MAMBA__SH_LOAD(j) __m512 h##j = r[j];
+#define MAMBA__SH_SAVE(j) r[j] = h##j;
 #define MAMBA__SH_STEP(j)                                                     \
     h##j = _mm512_fmadd_ps(a, h##j, _mm512_mul_ps(xdt, _mm512_set1_ps(B[j]))); \
     acc = _mm512_fmadd_ps(h##j, _mm512_set1_ps(C[j]), acc);
+/* r[i] lane j <- r[j] lane i: a 16 x 16 transpose in 64 shuffles (pairs
+   of floats, pairs of pairs, then the 4 x 4 blocks of 128 bits), its own
+   inverse. It turns 16 rows of the state (16 states of one channel each,
+   contiguous) into a tile with the channels in lanes, and back: 16 loads
+   and 64 shuffles where a gather of 16 lines each took ~4x as long. */
+static void mamba__tr16(__m512 r[16])
+{
+    __m512 t[16];
+    int i, k;
+    for (i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (i = 0; i < 16; i += 4) { /* r[i + k], 128-bit lane L: rows i .. i+3 of column 4L + k */
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    for (k = 0; k < 4; k++) { /* the 4 x 4 blocks of r[k], r[4 + k], r[8 + k], r[12 + k] */
+        const __m512 u0 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x44), u1 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xEE);
+        const __m512 u2 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x44);
+        const __m512 u3 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xEE);
+        t[k] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+        t[4 + k] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
+        t[8 + k] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+        t[12 + k] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
+    }
+    for (i = 0; i < 16; i++) r[i] = t[i];
+}
+
 static void mamba__scan_head16(const mamba__scan_io *s, int hd, int T)
 {
     const int P = s->head_dim, N = s->d_state;
     const size_t g = (size_t)(hd / (s->n_head / s->n_group)) * (size_t)N, c0 = (size_t)hd * (size_t)P;
-    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32(N)); /* lane i: channel p0 + i */
     float *hh = s->h + c0 * (size_t)N;
-    float dA[64];
-    int t0, p0, n0, t;
-    for (t0 = 0; t0 < T; t0 += 64) {
-        const int tn = T - t0 < 64 ? T - t0 : 64;
+    float dA[MAMBA__SH_CHUNK];
+    __m512 r[16];
+    int t0, p0, n0, t, j;
+    for (t0 = 0; t0 < T; t0 += MAMBA__SH_CHUNK) {
+        const int tn = T - t0 < MAMBA__SH_CHUNK ? T - t0 : MAMBA__SH_CHUNK;
         for (t = 0; t < tn; t++) dA[t] = expf(s->delta[((size_t)t0 + (size_t)t) * s->ldd + (size_t)hd] * s->A[hd]);
         for (p0 = 0; p0 < P; p0 += 16) {
             for (n0 = 0; n0 < N; n0 += 16) {
                 float *hb = hh + (size_t)p0 * (size_t)N + (size_t)n0;
+                for (j = 0; j < 16; j++) r[j] = _mm512_loadu_ps(hb + (size_t)j * (size_t)N); /* channel p0 + j */
+                mamba__tr16(r); /* r[j] lane i: channel p0 + i, state n0 + j */
+                {
                 MAMBA__REP16(MAMBA__SH_LOAD)
                 for (t = 0; t < tn; t++) {
                     const size_t tt = (size_t)t0 + (size_t)t;
@@ -3725,6 +4112,9 @@ static void mamba__scan_head16(const mamba__scan_io *s, int hd, int T)
                     _mm512_storeu_ps(yt, acc);
                 }
                 MAMBA__REP16(MAMBA__SH_SAVE)
+                }
+                mamba__tr16(r);
+                for (j = 0; j < 16; j++) _mm512_storeu_ps(hb + (size_t)j * (size_t)N, r[j]);
             }
         }
     }

@@ -7,8 +7,11 @@
 # on Mamba-2 ones (groups, a per-channel D, a Delta limit, head_dim 64 with
 # d_state 128) in f32, f16, q8 and q4_0; then built with
 # -fopenmp and MAMBA_PAR_MIN_WORK=1 (every panel loop split) and run on 2
-# threads; then with the portable kernels (MAMBA_NO_SIMD).
-#   env: PYTHON, BUILD, CC (tests/lib.sh)
+# threads; then with the portable kernels (MAMBA_NO_SIMD); then with the
+# AVX2 kernels (-mavx2 -mfma -mf16c, where this CPU runs them: 4 inputs a
+# pass) and the NEON ones (aarch64, under qemu-user, as tests/t_arm.sh; the
+# builder's models, the q8, q4_0 and Mamba-2 ones).
+#   env: PYTHON, BUILD, CC (tests/lib.sh), ARM_CC, QEMU, SYSROOT (tests/t_arm.sh)
 . tests/lib.sh
 t_tmp
 models=""
@@ -48,5 +51,37 @@ elif ! "$TMP/tb_s" $models >"$TMP/s.out" 2>&1; then
     grep FAIL "$TMP/s.out" | head -n 5; t_fail "portable kernels"
 else
     echo "$T_NAME: portable kernels: $(tail -n 1 "$TMP/s.out")"
+fi
+# shellcheck disable=SC2086
+if grep -q ' avx2 ' /proc/cpuinfo 2>/dev/null && grep -q ' fma ' /proc/cpuinfo 2>/dev/null &&
+        grep -q ' f16c ' /proc/cpuinfo 2>/dev/null; then
+    if ! $CC -std=c99 -O2 -mavx2 -mfma -mf16c -Wall -Wextra -pedantic -Werror -I. -Itests tests/test_batch.c \
+            -o "$TMP/tb_avx2" -lm 2>"$TMP/cc.log"; then
+        t_fail "AVX2 build: $(head -n 5 "$TMP/cc.log")"
+    elif ! "$TMP/tb_avx2" $models >"$TMP/avx2.out" 2>&1; then
+        grep FAIL "$TMP/avx2.out" | head -n 5; t_fail "AVX2 kernels"
+    else
+        echo "$T_NAME: AVX2 kernels: $(tail -n 1 "$TMP/avx2.out")"
+    fi
+else
+    t_skip "the AVX2 kernels" "this CPU has no AVX2, FMA or F16C"
+fi
+ARM_CC=${ARM_CC:-aarch64-linux-gnu-gcc}
+QEMU=${QEMU:-qemu-aarch64}
+SYSROOT=${SYSROOT:-/usr/aarch64-linux-gnu}
+# shellcheck disable=SC2086
+if t_have "$ARM_CC" "$QEMU"; then
+    arm_models=""
+    for f in $models; do case $f in *ss_basic-q8*|*ss_basic-q4_0*|*m2_ss_g2_dhd-f16*|*m2_ss_nbg_limit-q4_0*) arm_models="$arm_models $f" ;; esac; done
+    if ! "$ARM_CC" -std=c99 -O2 -Wall -Wextra -pedantic -Werror -I. -Itests tests/test_batch.c -o "$TMP/tb_arm" -lm \
+            2>"$TMP/cc.log"; then
+        t_fail "aarch64 build: $(head -n 5 "$TMP/cc.log")"
+    elif ! "$QEMU" -L "$SYSROOT" "$TMP/tb_arm" $arm_models >"$TMP/arm.out" 2>&1; then
+        grep FAIL "$TMP/arm.out" | head -n 5; t_fail "NEON kernels (aarch64 under $QEMU)"
+    else
+        echo "$T_NAME: NEON kernels (aarch64 under $QEMU): $(tail -n 1 "$TMP/arm.out")"
+    fi
+else
+    t_skip "the NEON kernels" "$ARM_CC or $QEMU not installed: apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
 fi
 t_end "ok"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Weight types against the float64 reference: every checkpoint in
 # tests/data/ckpt is converted with tools/convert.py --dtype f32, f16, bf16,
-# q8, q4_0 and iq4_nl, run token by token with build/logits, and its logits compared with
+# q8, q4_0, iq4_nl and q4_k, run token by token with build/logits, and its logits compared with
 # the golden logits of the numpy float64 reference (tests/data/golden, made
 # from the checkpoint's own weights). Prints, per dtype, the worst relative
 # error max|ours - golden| / max|golden| over all rows and checkpoints, its
@@ -33,8 +33,9 @@
 #      q8     1.9e-02 (3.3e-01)         absolute max|w_block|/254: ~2.5x bf16
 #      q4_0   2.3e-01 (1.6e+00)         16 levels a block: ~12x q8
 #      iq4_nl 1.9e-01 (1.8e+00)         16 non-uniform levels: less than q4_0
+#      q4_k   2.2e-01 (1.5e+00)         16 levels and a minimum per 32, 6-bit scales
 #    and the share of rows whose argmax is the golden one: f32, f16 all;
-#    bf16 276/277; q8 265/277 (gated at 90%); q4_0 200/277, iq4_nl 209/277
+#    bf16 276/277; q8 265/277 (gated at 90%); q4_0 200/277, iq4_nl 209/277, q4_k 200/277
 #    (gated at 60%: 4 bits on random weights of width 32 to 64). The exact
 #    check (1.) holds the 4-bit types to q8's 2e-3: measured 7.9e-4, 4.7e-4.
 #   env: PYTHON (default /usr/bin/python3), BUILD (default build)
@@ -48,7 +49,7 @@ trap 'rm -rf "$TMP"' EXIT INT TERM
 fail=0
 for dir in "$DATA"/ckpt/*/; do
     name=$(basename "$dir")
-    for dt in f32 f16 bf16 q8 q4_0 iq4_nl; do
+    for dt in f32 f16 bf16 q8 q4_0 iq4_nl q4_k; do
         out="$TMP/$name.$dt"
         if ! "$PYTHON" tools/convert.py "$DATA/ckpt/$name" "$out.mamba" --dtype "$dt" >"$TMP/log" 2>&1; then
             echo "$name $dt: FAIL: convert.py: $(tail -n 1 "$TMP/log")"; fail=1; continue
@@ -76,8 +77,8 @@ sys.path.insert(0, "tests/convert")
 import mambafile as mf
 import reference
 from golden_check import NAMES
-TOL = {"f32": 1e-6, "f16": 2e-3, "bf16": 2e-2, "q8": 6e-2, "q4_0": 0.6, "iq4_nl": 0.6}   # on the median, see the header
-EXACT = {"f32": 1e-4, "f16": 1e-4, "bf16": 1e-4, "q8": 2e-3, "q4_0": 2e-3, "iq4_nl": 2e-3}   # see the header
+TOL = {"f32": 1e-6, "f16": 2e-3, "bf16": 2e-2, "q8": 6e-2, "q4_0": 0.6, "iq4_nl": 0.6, "q4_k": 0.6}   # on the median, see the header
+EXACT = {"f32": 1e-4, "f16": 1e-4, "bf16": 1e-4, "q8": 2e-3, "q4_0": 2e-3, "iq4_nl": 2e-3, "q4_k": 2e-3}   # see the header
 
 
 def reference_logits(path, tokens, rows):
@@ -102,7 +103,7 @@ def reference_logits(path, tokens, rows):
 names = sorted(os.listdir(os.path.join(data, "ckpt")))
 ok = True
 print("dtype  exact (vs reference on stored weights)  vs original: median  worst    golden argmax")
-for dt in ("f32", "f16", "bf16", "q8", "q4_0", "iq4_nl"):
+for dt in ("f32", "f16", "bf16", "q8", "q4_0", "iq4_nl", "q4_k"):
     errs, same, total, exact = [], 0, 0, 0.0
     for name in names:
         g = os.path.join(data, "golden", name)
@@ -129,4 +130,4 @@ for dt in ("f32", "f16", "bf16", "q8", "q4_0", "iq4_nl"):
 sys.exit(0 if ok else 1)
 PYEOF
 if [ "$fail" -ne 0 ]; then echo "t_dtypes: FAIL"; exit 1; fi
-echo "t_dtypes: f32, f16, bf16, q8, q4_0 and iq4_nl within tolerance; 1 and 2 threads bit-identical"
+echo "t_dtypes: f32, f16, bf16, q8, q4_0, iq4_nl and q4_k within tolerance; 1 and 2 threads bit-identical"

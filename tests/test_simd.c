@@ -407,6 +407,104 @@ int main(void)
               "4-bit row bytes: 18 a block");
     }
 
+    /* 2c'. q4_k (ggml's block_q4_K): random super-blocks (every scale, min,
+           nibble and f16 d, dmin drawn at random), on every awkward width;
+           the same checks as the 4-bit types above, the weights decoded
+           here from docs/format.md's definition in double:
+           w = d * sc[j] * q - dmin * m[j] */
+    {
+        for (s = 0; s < nsizes; s++) {
+            int cols = sizes[s], rows = 5, r, j, ns = (cols + 255) / 256, nb = (cols + 31) / 32;
+            mamba_matrix W;
+            float out[5], out2[5], out3[5], row[1600], part[256], xs[64];
+            int16_t xq[2048];
+            size_t bytes = (size_t)rows * ns * 144;
+            unsigned char *buf = (unsigned char *)malloc(bytes + 64);
+            double *wq = (double *)malloc(sizeof(double) * (size_t)rows * cols);
+            for (i = 0; i < (int)bytes; i++) buf[i] = (unsigned char)(rand() & 255);
+            for (i = 0; i < rows * ns; i++) { /* d, dmin: small positive halves */
+                uint16_t d = to_f16(0.002f * (1.0f + frand())), dm = to_f16(0.001f * (1.0f + frand()));
+                buf[i * 144] = (unsigned char)(d & 255);
+                buf[i * 144 + 1] = (unsigned char)(d >> 8);
+                buf[i * 144 + 2] = (unsigned char)(dm & 255);
+                buf[i * 144 + 3] = (unsigned char)(dm >> 8);
+            }
+            for (r = 0; r < rows; r++)
+                for (i = 0; i < cols; i++) {
+                    const unsigned char *blk = buf + ((size_t)r * ns + i / 256) * 144;
+                    int c = i % 256, sb = c / 32, sc, mn, nib;
+                    if (sb < 4) {
+                        sc = blk[4 + sb] & 63;
+                        mn = blk[8 + sb] & 63;
+                    } else {
+                        sc = (blk[8 + sb] & 15) | ((blk[sb] >> 6) << 4);
+                        mn = (blk[8 + sb] >> 4) | ((blk[4 + sb] >> 6) << 4);
+                    }
+                    nib = (blk[16 + (c / 64) * 32 + c % 32] >> ((c / 32) % 2 * 4)) & 15;
+                    wq[(size_t)r * cols + i] = (double)mamba__f16_to_f32((uint16_t)(blk[0] | blk[1] << 8)) * sc * nib -
+                                               (double)mamba__f16_to_f32((uint16_t)(blk[2] | blk[3] << 8)) * mn;
+                }
+            for (i = 0; i < cols + 1; i++) x[i] = frand() * (i % 37 == 5 ? 20.0f : 1.0f);
+            W.data = buf;
+            W.dtype = MAMBA_DTYPE_Q4_K;
+            W.rows = rows;
+            W.cols = cols;
+            mamba__q8_quant_x(xq, xs, x + 1, cols);
+            mamba__matvec_x(out, &W, x + 1, NULL, xq, xs);
+            mamba__matvec(out2, &W, x + 1, NULL);
+            mamba__matvec_rows(out3, &W, x + 1, NULL, 0, rows);
+            for (r = 0; r < rows; r++) {
+                double ref64 = 0, mag = 0, xbound = 0;
+                float ref, fast, tol;
+                const uint8_t *q = buf + (size_t)r * ns * 144;
+                for (i = 0; i < cols; i++) {
+                    double v = wq[(size_t)r * cols + i];
+                    ref64 += v * x[1 + i];
+                    mag += fabs(v * x[1 + i]);
+                    xbound += fabs(v) * xs[i / 32] * 0.51;
+                }
+                tol = (float)(cols * 2.4e-7 * mag + 1e-30);
+                ref = mamba__dot_q4k_scalar(q, xq, xs, nb);
+                fast = mamba__dot_q4k(q, xq, xs, nb);
+                CHECK(fabs(ref - ref64) <= tol + xbound, "q4_k scalar cols=%d row %d: %.9g vs double %.9g", cols, r, ref,
+                      ref64);
+                CHECK(fabsf(fast - ref) <= tol, "q4_k cols=%d row %d: fast %.9g ref %.9g", cols, r, fast, ref);
+                CHECK(out[r] == fast, "q4_k matvec_x cols=%d row %d: %.9g vs %.9g", cols, r, out[r], fast);
+                CHECK(fabsf(out2[r] - fast) <= tol && fabsf(out3[r] - fast) <= tol,
+                      "q4_k matvec without scratch cols=%d row %d: %.9g %.9g vs %.9g", cols, r, out2[r], out3[r], fast);
+                if (cols <= 1600) {
+                    mamba__dequant_row(row, &W, r);
+                    for (i = 0; i < cols; i++) {
+                        double v = wq[(size_t)r * cols + i];
+                        if (fabs(row[i] - v) > 1.2e-7 * (fabs(v) + 0.06)) break;
+                    }
+                    CHECK(i == cols, "q4_k dequant_row cols=%d row %d differs at %d", cols, r, i);
+                    for (j = 32; j < cols; j += 96) { /* a column range from a sub-block, as mamba_forward's panels */
+                        int n = cols - j < 200 ? cols - j : 200;
+                        mamba__dequant_cols(part, &W, r, j, n);
+                        CHECK(memcmp(part, row + j, sizeof(float) * (size_t)n) == 0, "q4_k dequant_cols %d+%d cols=%d", j,
+                              n, cols);
+                    }
+                }
+            }
+            if (cols % 256) { /* junk in the columns past the row */
+                for (r = 0; r < rows; r++)
+                    for (i = cols; i < ns * 256; i++) {
+                        unsigned char *blk = buf + ((size_t)r * ns + ns - 1) * 144;
+                        int c = i % 256;
+                        blk[16 + (c / 64) * 32 + c % 32] ^= (unsigned char)((c / 32) % 2 ? 0xA0 : 0x0B);
+                    }
+                mamba__matvec_x(out2, &W, x + 1, NULL, xq, xs);
+                for (r = 0; r < rows; r++) CHECK(out2[r] == out[r], "q4_k padding was read (cols=%d)", cols);
+            }
+            free(wq);
+            free(buf);
+        }
+        CHECK(mamba__row_bytes(MAMBA_DTYPE_Q4_K, 256) == 144 && mamba__row_bytes(MAMBA_DTYPE_Q4_K, 768) == 432 &&
+                  mamba__row_bytes(MAMBA_DTYPE_Q4_K, 257) == 288,
+              "q4_k row bytes: 144 a super-block of 256");
+    }
+
     /* 2d. f16 to f32, every finite f16 (normal, subnormal, zeros of either
            sign) exactly: the one-value converter of the block scales
            (MAMBA__HALF) and the vector one of an f16 row (dequant_row) */
@@ -439,7 +537,8 @@ int main(void)
     /* the names programs print (build/bench) come from the same table */
     CHECK(!strcmp(mamba_dtype_string(MAMBA_DTYPE_F32), "f32") && !strcmp(mamba_dtype_string(MAMBA_DTYPE_BF16), "bf16") &&
               !strcmp(mamba_dtype_string(MAMBA_DTYPE_Q8), "q8") && !strcmp(mamba_dtype_string(MAMBA_DTYPE_Q4_0), "q4_0") &&
-              !strcmp(mamba_dtype_string(MAMBA_DTYPE_IQ4_NL), "iq4_nl"),
+              !strcmp(mamba_dtype_string(MAMBA_DTYPE_IQ4_NL), "iq4_nl") &&
+              !strcmp(mamba_dtype_string(MAMBA_DTYPE_Q4_K), "q4_k"),
           "dtype names");
     CHECK(!strcmp(mamba_dtype_string(-1), "unknown") && !strcmp(mamba_dtype_string(99), "unknown"), "unknown dtype name");
 
@@ -555,10 +654,10 @@ int main(void)
     /* 6. the Mamba-2 scan over a block of tokens (mamba_forward: with
           AVX-512, 16 channels of a head in lanes, mamba__scan_head16, for
           head_dim and d_state multiples of 16; else token after token)
-          against the reference, 5 and 70 tokens (a chunk of 64 and a
+          against the reference, 5 and 260 tokens (a chunk of 256 and a
           short one), rows ld apart as in the block */
     {
-        enum { H = 4, PM = 32, NM = 48, TM = 70 };
+        enum { H = 4, PM = 32, NM = 48, TM = 260 };
         static float SA[H * PM * NM], SB[H * PM * NM], xs[TM * H * PM], bc[TM * 2 * 2 * NM], dl[TM * H];
         static float yA[TM * H * PM], yB[TM * H * PM];
         float A[H], Dv[H * PM];

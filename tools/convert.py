@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Convert a Mamba checkpoint directory to a .mamba file (docs/format.md).
 
-usage: convert.py CHECKPOINT_DIR|MODEL.gguf OUT.mamba [--dtype f32|f16|bf16|q8|q4_0|iq4_nl]
+usage: convert.py CHECKPOINT_DIR|MODEL.gguf OUT.mamba [--dtype f32|f16|bf16|q8|q4_0|iq4_nl|q4_k]
                   [--override ROLE=DTYPE ...] [--tokenizer tokenizer.json | --no-tokenizer]
 
 A GGUF file (llama.cpp's format, architectures mamba and mamba2) is read by
@@ -41,6 +41,7 @@ import numpy as np  # noqa: E402
 import mambafile as mf  # noqa: E402
 import gguf  # noqa: E402
 import q4  # noqa: E402
+import q4k  # noqa: E402
 
 PROG = "convert.py"
 BIG_MODEL_PARAMS = 50 * 1000 * 1000
@@ -464,10 +465,11 @@ def model_tensors(w, emb_name, lm, n_layer, d_model, L, M, mixer_spec, conv_shap
 # GGUF tensor type -> the .mamba dtype that stores its values bit for bit as
 # they are (mamba.h reads that type natively); any other type is dequantised
 # to f32, which holds every value of F16, BF16, Q8_0, Q4_0, Q5_0, Q6_K and
-# IQ4_NL exactly, and of Q4_1, Q5_1, Q4_K, Q5_K (d * q + m) rounded once,
+# IQ4_NL exactly, and of Q4_1, Q5_1, Q5_K (d * q + m) rounded once,
 # the float32 that ggml's own dequantisation computes.
-GGUF_NATIVE = {"F32": "f32", "F16": "f16", "BF16": "bf16", "Q8_0": "q8", "Q4_0": "q4_0", "IQ4_NL": "iq4_nl"}
-Q4_DTYPES = ("q4_0", "iq4_nl")
+GGUF_NATIVE = {"F32": "f32", "F16": "f16", "BF16": "bf16", "Q8_0": "q8", "Q4_0": "q4_0", "IQ4_NL": "iq4_nl",
+               "Q4_K": "q4_k"}
+Q4_DTYPES = ("q4_0", "iq4_nl", "q4_k")
 
 
 def gguf_role(key):
@@ -509,6 +511,8 @@ def stored_as(a, dtype):
     if dtype == "q8":
         q, d = mf.q8_quantize(a)
         return mf.q8_dequantize(q, d, a.shape[1])
+    if dtype == "q4_k":
+        return q4k.dequantize(q4k.quantize(a), *a.shape)
     if dtype in Q4_DTYPES:
         q, d = q4.quantize(a, dtype)
         return q4.dequantize(q, d, a.shape[1], dtype)
@@ -589,10 +593,15 @@ def convert_gguf(args, overrides):
         if dt in Q4_DTYPES and GGUF_NATIVE.get(gtype) == dt:
             # the GGUF's own blocks, bit for bit
             gname = m.tensors[(key, layer)][0]
-            qq, dd = q4.from_ggml(g.raw(gname), a.shape[0], a.shape[1])
-            if not np.array_equal(q4.dequantize(qq, dd, a.shape[1], dt), a):
+            if dt == "q4_k":    # the same 144-byte super-blocks
+                kk = q4k.from_ggml(g.raw(gname), a.shape[0], a.shape[1])
+                same, data = np.array_equal(q4k.dequantize(kk, a.shape[0], a.shape[1]), a), q4k.encode(kk)
+            else:
+                qq, dd = q4.from_ggml(g.raw(gname), a.shape[0], a.shape[1])
+                same, data = np.array_equal(q4.dequantize(qq, dd, a.shape[1], dt), a), q4.encode(qq, dd)
+            if not same:
                 raise ConvertError("%s: repacked %s blocks do not give back its values" % (gname, gtype))
-            items.append((role, layer, mf.Encoded(dt, q4.encode(qq, dd), a), dt))
+            items.append((role, layer, mf.Encoded(dt, data, a), dt))
             continue
         if dt != "f32" and GGUF_NATIVE.get(gtype) == dt:
             # the source's own type: it must come back bit for bit
@@ -774,7 +783,7 @@ def parse_overrides(items):
         if role not in mf.ROLES:
             raise ConvertError("--override: unknown role %r (roles: %s)" % (role, ", ".join(sorted(mf.ROLES))))
         if dt not in mf.DTYPES:
-            raise ConvertError("--override: unknown dtype %r (use f32, f16, bf16, q8, q4_0 or iq4_nl)" % dt)
+            raise ConvertError("--override: unknown dtype %r (use f32, f16, bf16, q8, q4_0, iq4_nl or q4_k)" % dt)
         r = mf.ROLES[role]
         if dt != "f32" and r not in mf.MATRIX_ROLES:
             raise ConvertError("--override: %s must be f32 in format version 1" % role)
@@ -810,7 +819,7 @@ def main(argv=None):
     ap.add_argument("out", help="output .mamba file")
     ap.add_argument("--dtype", default=None,
                     help="storage of the big matrices (embedding, lm_head, in/x/dt/out_proj): f32, f16, bf16, q8, "
-                    "q4_0, iq4_nl (4-bit: the output matrix q8, rows not whole blocks of 32 f16) "
+                    "q4_0, iq4_nl, q4_k (4-bit: the output matrix q8, rows not whole blocks of 32 f16) "
                     "(default f32; for a GGUF, each matrix's own type where mamba.h has it, else f32)")
     ap.add_argument("--mixer-rms-eps", type=float, default=None,
                     help="GGUF Falcon-Mamba only: eps of the delta/B/C norm, which GGUF does not store "
@@ -824,7 +833,7 @@ def main(argv=None):
 
     try:
         if args.dtype is not None and args.dtype not in mf.DTYPES:
-            raise ConvertError("unknown dtype %r (use f32, f16, bf16, q8, q4_0 or iq4_nl)" % args.dtype)
+            raise ConvertError("unknown dtype %r (use f32, f16, bf16, q8, q4_0, iq4_nl or q4_k)" % args.dtype)
         overrides = parse_overrides(args.override)
         if os.path.isfile(args.checkpoint) and gguf.is_gguf(args.checkpoint):
             if args.tokenizer and not os.path.isfile(args.tokenizer):

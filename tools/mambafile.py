@@ -14,7 +14,7 @@ Public functions (used by tools/convert.py, tests and other tools):
 
 `tensors` for write() is a list of (role, layer, array, dtype) where role is
 an int or a role name ("in_proj", "A", ...), dtype is "f32", "f16", "bf16",
-or (matrices only) "q8", "q4_0", "iq4_nl",
+or (matrices only) "q8", "q4_0", "iq4_nl", "q4_k",
 and array is a numpy array or anything with `.shape` that np.asarray() turns
 into one (LazyTensor), so large checkpoints are converted one tensor at a time.
 """
@@ -25,6 +25,7 @@ import struct
 import numpy as np
 
 import q4
+import q4k
 
 MAGIC = b"\x89MAMBA\r\n"
 FORMAT_VERSION = 1          # what arch 1 and 2 are written as (unchanged files)
@@ -110,7 +111,7 @@ def dims(c):
     d["d_rows"] = c["d_inner"]
     return d
 
-DTYPES = {"f32": 0, "f16": 1, "bf16": 2, "q8": 3, "q4_0": 4, "iq4_nl": 5}
+DTYPES = {"f32": 0, "f16": 1, "bf16": 2, "q8": 3, "q4_0": 4, "iq4_nl": 5, "q4_k": 6}
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 DTYPE_SIZE = {0: 4, 1: 2, 2: 2}   # bytes per element; q8 (3) is sized by tensor_nbytes()
 Q8_BLOCK = 32                     # q8: int8 weights in blocks of 32 along a row, one f16 scale each
@@ -123,6 +124,8 @@ def tensor_nbytes(dtype, shape):
     count = int(np.prod(shape))
     if dtype in (4, 5):   # 4-bit (tools/q4.py): 16 bytes of nibbles + one f16 scale per block of 32
         return q4.nbytes(*shape)
+    if dtype == 6:        # q4_k (tools/q4k.py): 144 bytes per super-block of 256
+        return q4k.nbytes(*shape)
     if dtype == 3:
         rows, cols = shape
         return rows * ((cols + Q8_BLOCK - 1) // Q8_BLOCK) * (Q8_BLOCK + 2)
@@ -215,11 +218,13 @@ def encode(a, dtype):
         return f32_to_bf16(a).astype("<u2").tobytes()
     if dtype in ("q4_0", "iq4_nl"):
         return q4.encode(*q4.quantize(a, dtype))
+    if dtype == "q4_k":
+        return q4k.encode(q4k.quantize(a))
     if dtype == "q8":
         # all rows' int8 blocks first, then all rows' f16 scales (docs/format.md)
         q, d = q8_quantize(a)
         return q.tobytes() + np.ascontiguousarray(d, dtype="<f2").tobytes()
-    raise ValueError("unknown dtype %r (use f32, f16, bf16, q8, q4_0 or iq4_nl)" % (dtype,))
+    raise ValueError("unknown dtype %r (use f32, f16, bf16, q8, q4_0, iq4_nl or q4_k)" % (dtype,))
 
 
 # float32 bytes of a tensor's rows that write() holds at a time: memory stays
@@ -257,6 +262,9 @@ def write_encoded(f, arr, shape, dtype):
             q, d = q8_quantize(a)
         elif dtype in ("q4_0", "iq4_nl"):
             q, d = q4.quantize(a, dtype)
+        elif dtype == "q4_k":      # scales inside its super-blocks: rows as they come
+            f.write(q4k.encode(q4k.quantize(a)))
+            continue
         else:
             f.write(encode(a, dtype))
             continue
@@ -332,7 +340,7 @@ def write(path, config, tensors, tokenizer=None, progress=None):
         role = role_number(role)
         layer = int(layer)
         if dtype not in DTYPES:
-            raise ValueError("unknown dtype %r (use f32, f16, bf16, q8, q4_0 or iq4_nl)" % (dtype,))
+            raise ValueError("unknown dtype %r (use f32, f16, bf16, q8, q4_0, iq4_nl or q4_k)" % (dtype,))
         if dtype != "f32" and role not in MATRIX_ROLES:
             raise ValueError("%s must be f32, got %s" % (ROLE_NAMES[role], dtype))
         if role in GLOBAL_ROLES:
@@ -522,6 +530,8 @@ def read(path):
             qq = np.frombuffer(raw, dtype=np.uint8, count=rows * nb * 16).reshape(rows, nb * 16)
             d = np.frombuffer(raw, dtype="<f2", offset=rows * nb * 16).reshape(rows, nb)
             a = q4.dequantize(qq, d, cols, DTYPE_NAMES[dt])
+        elif dt == 6:
+            a = q4k.dequantize(np.frombuffer(raw, dtype=np.uint8), *shape)
         else:
             a = bf16_to_f32(np.frombuffer(raw, dtype="<u2"))
         if (role, layer) in out:

@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""q4_k (docs/format.md, dtype 6): ggml's block_q4_K, byte for byte.
+
+    quantize(a)                 float (rows, cols) -> uint8 (rows, ns * 144), ns = ceil(cols / 256)
+    dequantize(raw, rows, cols) -> float32 (rows, cols)
+    from_ggml(raw, rows, cols)  GGUF Q4_K tensor bytes -> the same bytes as (rows, ns * 144)
+    nbytes(rows, cols)
+
+A row is ns super-blocks of 256 columns, each 144 bytes: f16 d, f16 dmin,
+12 bytes packing eight 6-bit scales sc[j] and minimums m[j] (one per
+sub-block of 32 columns; ggml's get_scale_min_k4), and 128 bytes of
+nibbles (for each 64 columns g: 32 bytes, columns 64g + l in the low
+nibbles, 64g + 32 + l in the high ones). Column c of sub-block j is
+    w = (d * sc[j]) * q - (dmin * m[j])      (float32, as dequantize_row_q4_K)
+A row that is not whole super-blocks is padded with zero columns (GGUF
+files never have one: llama.cpp needs rows of whole super-blocks).
+
+The quantiser is ggml's quantize_row_q4_K_ref, written here for whole
+matrices at once in numpy, then one search ggml does not make:
+ 1. per sub-block of 32, with weights av + |x| (av: the sub-block's RMS),
+    make_qkx2_quants: a scale and a minimum from the range, then 21 trial
+    inverse scales (15 - 1 + 0.1 i over the range), each rounding the
+    sub-block and refitting scale and minimum by weighted least squares,
+    the best weighted squared error kept;
+ 2. per super-block, d = max scale / 63 and dmin = max minimum / 63 in
+    f16, each sub-block's scale and minimum rounded to 6 bits;
+ 3. (ours) for each sub-block, the 6-bit scale and minimum each one below,
+    at and one above that rounding (9 pairs), every value rounded to its
+    nearest level for the pair, and the pair with the least weighted
+    squared error kept. The pair ggml takes is one of the nine, so no
+    sub-block is worse than ggml's and most are better.
+"""
+import numpy as np
+
+QK = 256          # columns per super-block
+SUB = 32          # columns per sub-block
+NSUB = QK // SUB
+BYTES = 144       # bytes per super-block
+
+
+def nbytes(rows, cols):
+    return rows * ((cols + QK - 1) // QK) * BYTES
+
+
+def _nearest(v):
+    """ggml's nearest_int: round half to even (np.rint)."""
+    return np.rint(v)
+
+
+def _qkx2(x, w):
+    """make_qkx2_quants(32, 15, x, w, L, &min, Laux, -1, 0.1, 20, false) for
+    every sub-block at once: x, w (N, 32) float32 -> (scale (N,), min (N,)
+    as ggml's the_min: the value subtracted, >= 0)."""
+    mn = np.minimum(x.min(axis=1), 0.0)
+    mx = x.max(axis=1)
+    sum_w = w.sum(axis=1)
+    sum_x = (w * x).sum(axis=1)
+    rng = mx - mn
+    flat = rng == 0
+    rng_safe = np.where(flat, 1.0, rng).astype(np.float32)
+    xm = x - mn[:, None]
+    iscale = np.float32(15.0) / rng_safe
+    scale = np.float32(1.0) / iscale
+    L = np.clip(_nearest(iscale[:, None] * xm), 0, 15)
+    diff = scale[:, None] * L + mn[:, None] - x
+    best = (w * diff * diff).sum(axis=1)
+    best_scale, best_min = scale, mn.copy()
+    for i in range(21):
+        isc = (np.float32(-1.0 + 0.1 * i) + np.float32(15.0)) / rng_safe
+        La = np.clip(_nearest(isc[:, None] * xm), 0, 15)
+        wl = w * La
+        sum_l = wl.sum(axis=1)
+        sum_l2 = (wl * La).sum(axis=1)
+        sum_xl = (wl * x).sum(axis=1)
+        D = sum_w * sum_l2 - sum_l * sum_l
+        ok = D > 0
+        Ds = np.where(ok, D, 1.0)
+        ts = (sum_w * sum_xl - sum_x * sum_l) / Ds
+        tm = (sum_l2 * sum_x - sum_l * sum_xl) / Ds
+        pos = tm > 0
+        tm = np.where(pos, 0.0, tm)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ts = np.where(pos, sum_xl / np.where(sum_l2 > 0, sum_l2, 1.0), ts)
+        diff = ts[:, None] * La + tm[:, None] - x
+        cur = (w * diff * diff).sum(axis=1)
+        better = ok & (cur < best)
+        best = np.where(better, cur, best)
+        best_scale = np.where(better, ts, best_scale)
+        best_min = np.where(better, tm, best_min)
+    best_scale = np.where(flat, 0.0, best_scale).astype(np.float32)
+    best_min = np.where(flat, mn, best_min)
+    return best_scale, (-best_min).astype(np.float32)
+
+
+def _f16(v):
+    return np.asarray(v, np.float32).astype(np.float16).astype(np.float32)
+
+
+def _quantize_blocks(x, search=True):
+    """x (S, 256) float32 super-blocks -> (d, dmin f16 (S,), ls, lm (S, 8)
+    6-bit, L (S, 256) nibbles in column order)."""
+    S = x.shape[0]
+    xs = x.reshape(S * NSUB, SUB)
+    av = np.sqrt((xs * xs).sum(axis=1) / np.float32(SUB)).astype(np.float32)
+    w = (av[:, None] + np.abs(xs)).astype(np.float32)
+    sc, mn = _qkx2(xs, w)
+    sc, mn = sc.reshape(S, NSUB), mn.reshape(S, NSUB)
+    max_sc, max_mn = sc.max(axis=1), mn.max(axis=1)
+    inv_s = np.where(max_sc > 0, np.float32(63.0) / np.where(max_sc > 0, max_sc, 1), 0).astype(np.float32)
+    inv_m = np.where(max_mn > 0, np.float32(63.0) / np.where(max_mn > 0, max_mn, 1), 0).astype(np.float32)
+    ls0 = np.minimum(63, _nearest(inv_s[:, None] * sc))
+    lm0 = np.minimum(63, _nearest(inv_m[:, None] * mn))
+    d = (max_sc / np.float32(63.0)).astype(np.float16)
+    dmin = (max_mn / np.float32(63.0)).astype(np.float16)
+    if not (np.all(np.isfinite(d)) and np.all(np.isfinite(dmin))):
+        raise ValueError("q4_k: a weight is too large for an f16 super-block scale")
+    df, dmf = d.astype(np.float32)[:, None], dmin.astype(np.float32)[:, None]
+    xb = x.reshape(S, NSUB, SUB)
+    wb = w.reshape(S, NSUB, SUB)
+    best_e = best_ls = best_lm = best_L = None
+    steps = (0, -1, 1) if search else (0,)
+    for ds in steps:
+        for dm in steps:
+            ls = np.clip(ls0 + ds, 0, 63)
+            lm = np.clip(lm0 + dm, 0, 63)
+            d1 = (df * ls).astype(np.float32)            # (S, 8)
+            m1 = (dmf * lm).astype(np.float32)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                L = np.clip(_nearest((xb + m1[:, :, None]) / d1[:, :, None]), 0, 15)
+            L = np.where((d1 == 0)[:, :, None], 0, L)
+            diff = d1[:, :, None] * L - m1[:, :, None] - xb
+            e = (wb * diff * diff).sum(axis=2)           # (S, 8)
+            if best_e is None:
+                best_e, best_ls, best_lm, best_L = e, ls, lm, L
+                continue
+            b = e < best_e
+            best_e = np.where(b, e, best_e)
+            best_ls = np.where(b, ls, best_ls)
+            best_lm = np.where(b, lm, best_lm)
+            best_L = np.where(b[:, :, None], L, best_L)
+    return d, dmin, best_ls.astype(np.uint8), best_lm.astype(np.uint8), best_L.astype(np.uint8).reshape(S, QK)
+
+
+def _pack(d, dmin, ls, lm, L):
+    """The 144-byte super-blocks (S, 144)."""
+    S = d.shape[0]
+    out = np.zeros((S, BYTES), np.uint8)
+    out[:, 0:2] = np.ascontiguousarray(d.astype("<f2")).view(np.uint8).reshape(S, 2)
+    out[:, 2:4] = np.ascontiguousarray(dmin.astype("<f2")).view(np.uint8).reshape(S, 2)
+    sc = np.zeros((S, 12), np.uint8)
+    sc[:, 0:4] = ls[:, 0:4] | ((ls[:, 4:8] >> 4) << 6)
+    sc[:, 4:8] = lm[:, 0:4] | ((lm[:, 4:8] >> 4) << 6)
+    sc[:, 8:12] = (ls[:, 4:8] & 0x0F) | ((lm[:, 4:8] & 0x0F) << 4)
+    out[:, 4:16] = sc
+    q = L.reshape(S, 4, 2, 32)
+    out[:, 16:] = (q[:, :, 0, :] | (q[:, :, 1, :] << 4)).reshape(S, 128)
+    return out
+
+
+def _scales(b):
+    """get_scale_min_k4 for j = 0..7 of super-blocks b (S, 144)."""
+    s = b[:, 4:16]
+    sc = np.empty((b.shape[0], 8), np.uint8)
+    mn = np.empty((b.shape[0], 8), np.uint8)
+    sc[:, :4] = s[:, 0:4] & 63
+    mn[:, :4] = s[:, 4:8] & 63
+    sc[:, 4:] = (s[:, 8:12] & 0x0F) | ((s[:, 0:4] >> 6) << 4)
+    mn[:, 4:] = (s[:, 8:12] >> 4) | ((s[:, 4:8] >> 6) << 4)
+    return sc, mn
+
+
+def quantize(a, search=True):
+    a = np.asarray(a, dtype=np.float32)
+    if a.ndim != 2:
+        raise ValueError("q4_k needs a matrix, got shape %s" % (a.shape,))
+    if not np.all(np.isfinite(a)):
+        raise ValueError("q4_k: the matrix has a NaN or infinite weight")
+    rows, cols = a.shape
+    ns = (cols + QK - 1) // QK
+    out = np.empty((rows, ns * BYTES), np.uint8)
+    step = max(1, (1 << 16) // (ns * QK))       # rows at a time: 64K weights
+    for r0 in range(0, rows, step):
+        blk = a[r0:r0 + step]
+        n = blk.shape[0]
+        if cols % QK:
+            p = np.zeros((n, ns * QK), np.float32)
+            p[:, :cols] = blk
+            blk = p
+        out[r0:r0 + n] = _pack(*_quantize_blocks(np.ascontiguousarray(blk).reshape(n * ns, QK), search)).reshape(n, ns * BYTES)
+    return out
+
+
+def dequantize(raw, rows, cols):
+    ns = (cols + QK - 1) // QK
+    b = np.frombuffer(np.ascontiguousarray(raw, np.uint8).tobytes(), np.uint8).reshape(rows * ns, BYTES)
+    d = np.ascontiguousarray(b[:, 0:2]).view("<f2").astype(np.float32)     # (S, 1)
+    dmin = np.ascontiguousarray(b[:, 2:4]).view("<f2").astype(np.float32)
+    sc, mn = _scales(b)
+    qs = b[:, 16:].reshape(-1, 4, 32)
+    q = np.stack([qs & 0x0F, qs >> 4], axis=2).reshape(-1, 8, 32).astype(np.float32)
+    d1 = (d * sc.astype(np.float32))[:, :, None]
+    m1 = (dmin * mn.astype(np.float32))[:, :, None]
+    w = d1 * q - m1
+    return w.reshape(rows, ns * QK)[:, :cols]
+
+
+def from_ggml(raw, rows, cols):
+    """GGUF Q4_K tensor bytes (rows of cols / 256 block_q4_K) -> (rows, ns * 144)."""
+    if cols % QK:
+        raise ValueError("a GGUF Q4_K row of %d columns" % cols)
+    return np.frombuffer(raw, np.uint8, count=nbytes(rows, cols)).reshape(rows, (cols // QK) * BYTES)
+
+
+def encode(raw):
+    return np.ascontiguousarray(raw, np.uint8).tobytes()
