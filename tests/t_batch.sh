@@ -2,7 +2,7 @@
 # mamba_step_batch() on every weight type the converter writes, on
 # Falcon-Mamba and Mamba-2, and with 2 OpenMP threads: tests/test_batch.c
 # (bit-identical to n mamba_step() calls) run on golden checkpoints converted
-# to f16, bf16, q8, q4_0 and iq4_nl (the int16-prepared input of the
+# to f16, bf16, q8, q4_0, iq4_nl and q4_k (the int16-prepared input of the
 # quantised types, in each sequence's own scratch), on a q8 Falcon-Mamba and
 # on Mamba-2 ones (groups, a per-channel D, a Delta limit, head_dim 64 with
 # d_state 128) in f32, f16, q8 and q4_0; then built with
@@ -15,7 +15,7 @@
 . tests/lib.sh
 t_tmp
 models=""
-for spec in ckpt/ss_basic:f16 ckpt/ss_basic:q8 ckpt/ss_basic:q4_0 ckpt/ss_basic:iq4_nl ckpt/falcon_default:q8 \
+for spec in ckpt/ss_basic:f16 ckpt/ss_basic:q8 ckpt/ss_basic:q4_0 ckpt/ss_basic:iq4_nl ckpt/ss_basic:q4_k ckpt/falcon_default:q8 \
         ckpt/hf_bf16:bf16 mamba2/ckpt/m2_ss_g2_dhd:f32 mamba2/ckpt/m2_ss_g2_dhd:f16 mamba2/ckpt/m2_ss_g2_dhd:q8 \
         mamba2/ckpt/m2_ss_nbg_limit:q4_0 mamba2/ckpt/m2_hf_hd64_n128_f16:f16; do
     c=${spec%%:*}; d=${spec##*:}; c=${c##*/}
@@ -30,7 +30,7 @@ if ! $CC -std=c99 -O2 -march=native -Wall -Wextra -pedantic -Werror -I. -Itests 
     t_fail "build: $(head -n 5 "$TMP/cc.log")"; t_end "-"
 fi
 # shellcheck disable=SC2086
-if "$TMP/tb" $models >"$TMP/tb.out" 2>&1; then echo "$T_NAME: $(tail -n 1 "$TMP/tb.out") (f16, bf16, q8, q4_0, iq4_nl, Falcon-Mamba, Mamba-2)"
+if "$TMP/tb" $models >"$TMP/tb.out" 2>&1; then echo "$T_NAME: $(tail -n 1 "$TMP/tb.out") (f16, bf16, q8, q4_0, iq4_nl, q4_k, Falcon-Mamba, Mamba-2)"
 else grep FAIL "$TMP/tb.out" | head -n 5; t_fail "one thread"; fi
 if t_have_omp; then
     if $CC -std=c99 -O2 -march=native -fopenmp -DMAMBA_PAR_MIN_WORK=1 -Wall -Wextra -pedantic -Werror -I. -Itests \

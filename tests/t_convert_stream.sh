@@ -33,7 +33,7 @@ streaming = mf.write_encoded
 fails = n = 0
 for ckpt in sorted(glob.glob("tests/data/ckpt/*/")):
     name = os.path.basename(ckpt.rstrip("/"))
-    for dt in ("f32", "f16", "bf16", "q8", "q4_0", "iq4_nl"):
+    for dt in ("f32", "f16", "bf16", "q8", "q4_0", "iq4_nl", "q4_k"):
         outs = []
         for chunk in (None, 1, 1000, 20000):   # 1: a row a block; then about 1 KB and 20 KB of rows
             out = os.path.join(tmp, "%s-%s-%s.mamba" % (name, dt, chunk))

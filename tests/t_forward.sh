@@ -67,9 +67,9 @@ if [ "$count" -eq 0 ]; then echo "t_forward: FAIL: no checkpoints in $DATA/ckpt"
 # error of 1.9e-2 from the f32 weights; the argmax must still agree. A
 # layout or indexing bug is off by far more.
 Q8_TOL=1e-3
-# The 4-bit types (q4_0, iq4_nl) meet the same int16 input in mamba_step() and
+# The 4-bit types (q4_0, iq4_nl, q4_k) meet the same int16 input in mamba_step() and
 # are widened for mamba_forward()'s panels the same way: the same tolerance.
-for dt in q8 q4_0 iq4_nl; do
+for dt in q8 q4_0 iq4_nl q4_k; do
 for name in ss_basic hf_intermediate; do
     toks="$DATA/golden/$name.tokens"
     if ! "$PYTHON" tools/convert.py "$DATA/ckpt/$name" "$TMP/$name-$dt.mamba" --dtype $dt >"$TMP/q8.log" 2>&1; then

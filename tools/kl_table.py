@@ -10,7 +10,9 @@ first token replaced by BOS when the vocabulary asks for one) and scores
 the second half of each chunk: CHUNKS * (CTX - 1 - CTX/2) next-token
 distributions. Its base file holds those tokens, which this script reads,
 so each .mamba model is run (build/logits, from a zero state per chunk) on
-exactly the same ids.
+exactly the same ids. The first .mamba's scored logits are kept in the work
+directory (cache-*.npy, keyed by the file's path, size and time), so a table
+can be made in several shorter runs against the same f32 model.
 
   - a LABEL=FILE.gguf is evaluated by llama.cpp itself (llama-perplexity
     --kl-divergence against its own f32 run); its numbers are parsed from
@@ -98,9 +100,22 @@ def log_softmax(z):
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
-def mamba_logprobs(args, model, chunks, n_vocab, first, step):
-    """log-probs (float64) of the scored rows of every chunk, from build/logits."""
-    out = []
+def mamba_logprobs(args, model, chunks, n_vocab, first, step, cache=False):
+    """log-probs (float64) of the scored rows of every chunk, from build/logits.
+    cache: keep the scored logits (float32) in the work directory, keyed by the
+    model file's path, size and time and the tokens, and read them from there
+    in a later run (the f32 model's, which every run compares against)."""
+    key = None
+    if cache:
+        import hashlib
+        st = os.stat(model)
+        h = hashlib.sha256(repr((os.path.abspath(model), st.st_size, st.st_mtime_ns, step, n_vocab, first,
+                                 [list(c) for c in chunks])).encode()).hexdigest()[:16]
+        key = os.path.join(args.work, "cache-%s.npy" % h)
+        if os.path.exists(key):
+            z = np.load(key)
+            return np.concatenate([log_softmax(z[i]) for i in range(z.shape[0])])
+    out, raw = [], []
     for k, ids in enumerate(chunks):
         tf = os.path.join(args.work, "ids.txt")
         lf = os.path.join(args.work, "logits.bin")
@@ -110,7 +125,11 @@ def mamba_logprobs(args, model, chunks, n_vocab, first, step):
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         z = np.fromfile(lf, np.float32).reshape(len(ids), -1)
         out.append(log_softmax(z[first:len(ids) - 1, :n_vocab]))
+        if key:
+            raw.append(z[first:len(ids) - 1, :n_vocab].copy())
     os.remove(lf)
+    if key and len({r.shape for r in raw}) == 1:
+        np.save(key, np.stack(raw))
     return np.concatenate(out)
 
 
@@ -189,7 +208,7 @@ def main():
         else:
             bpw = gguf_bpw(src) if src else mamba_bpw(path)
             step = "all" in stepped or label in stepped
-            lp = mamba_logprobs(args, path, chunks, n_vocab, first, step)
+            lp = mamba_logprobs(args, path, chunks, n_vocab, first, step, cache=base is None)
             who = "mamba.h (step)" if step else "mamba.h"
             if base is None:
                 base = lp

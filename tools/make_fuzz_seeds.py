@@ -37,6 +37,9 @@ CONFIGS = [
      "f32", ("conv1d_bias",), None),
     ("m1_tok", dict(d_model=4, n_layer=1, d_inner=8, d_state=2, d_conv=2, dt_rank=1,
                     n_vocab_padded=5, n_vocab=5), "f32", (), b"tokenizer section bytes\0\1\2"),
+    # q4_k: rows of 32 and 64 columns, a super-block of 256 cut short
+    ("m1_q4k", dict(d_model=32, n_layer=1, d_inner=64, d_state=2, d_conv=2, dt_rank=2,
+                    n_vocab_padded=6, n_vocab=6), "q4_k", (), None),
 ]
 
 

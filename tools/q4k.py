@@ -47,42 +47,53 @@ def _nearest(v):
     return np.rint(v)
 
 
+def _rowdot(a, b):
+    """sum over the last axis of a * b, without the product's temporary."""
+    return np.einsum("...i,...i->...", a, b)
+
+
 def _qkx2(x, w):
     """make_qkx2_quants(32, 15, x, w, L, &min, Laux, -1, 0.1, 20, false) for
     every sub-block at once: x, w (N, 32) float32 -> (scale (N,), min (N,)
-    as ggml's the_min: the value subtracted, >= 0)."""
+    as ggml's the_min: the value subtracted, >= 0). Each trial's weighted
+    squared error is expanded in the sums the refit needs anyway,
+        sum w (s l + m - x)^2 = s^2 Sll + 2 s m Sl - 2 s Sxl + m^2 Sw - 2 m Sx + Sxx,
+    which saves a pass over the sub-block a trial."""
     mn = np.minimum(x.min(axis=1), 0.0)
     mx = x.max(axis=1)
     sum_w = w.sum(axis=1)
-    sum_x = (w * x).sum(axis=1)
+    wx = w * x
+    sum_x = wx.sum(axis=1)
+    sum_xx = _rowdot(wx, x)
     rng = mx - mn
     flat = rng == 0
     rng_safe = np.where(flat, 1.0, rng).astype(np.float32)
     xm = x - mn[:, None]
+    La = np.empty_like(x)
+
+    def trial(iscale, s=None, m=None):
+        np.multiply(iscale[:, None], xm, out=La)
+        np.rint(La, out=La)
+        np.clip(La, 0, 15, out=La)
+        sl, sll, sxl = _rowdot(w, La), _rowdot(w * La, La), _rowdot(wx, La)
+        if s is None:       # the trial's least-squares scale and minimum (a minimum above 0 is 0)
+            D = sum_w * sll - sl * sl
+            ok = D > 0
+            Ds = np.where(ok, D, 1.0)
+            s = (sum_w * sxl - sum_x * sl) / Ds
+            m = (sll * sum_x - sl * sxl) / Ds
+            pos = m > 0
+            m = np.where(pos, 0.0, m)
+            s = np.where(pos, sxl / np.where(sll > 0, sll, 1.0), s)
+        else:
+            ok = np.ones(x.shape[0], bool)
+        e = s * s * sll + 2 * s * m * sl - 2 * s * sxl + m * m * sum_w - 2 * m * sum_x + sum_xx
+        return ok, s, m, e
+
     iscale = np.float32(15.0) / rng_safe
-    scale = np.float32(1.0) / iscale
-    L = np.clip(_nearest(iscale[:, None] * xm), 0, 15)
-    diff = scale[:, None] * L + mn[:, None] - x
-    best = (w * diff * diff).sum(axis=1)
-    best_scale, best_min = scale, mn.copy()
+    _, best_scale, best_min, best = trial(iscale, np.float32(1.0) / iscale, mn)
     for i in range(21):
-        isc = (np.float32(-1.0 + 0.1 * i) + np.float32(15.0)) / rng_safe
-        La = np.clip(_nearest(isc[:, None] * xm), 0, 15)
-        wl = w * La
-        sum_l = wl.sum(axis=1)
-        sum_l2 = (wl * La).sum(axis=1)
-        sum_xl = (wl * x).sum(axis=1)
-        D = sum_w * sum_l2 - sum_l * sum_l
-        ok = D > 0
-        Ds = np.where(ok, D, 1.0)
-        ts = (sum_w * sum_xl - sum_x * sum_l) / Ds
-        tm = (sum_l2 * sum_x - sum_l * sum_xl) / Ds
-        pos = tm > 0
-        tm = np.where(pos, 0.0, tm)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ts = np.where(pos, sum_xl / np.where(sum_l2 > 0, sum_l2, 1.0), ts)
-        diff = ts[:, None] * La + tm[:, None] - x
-        cur = (w * diff * diff).sum(axis=1)
+        ok, ts, tm, cur = trial((np.float32(-1.0 + 0.1 * i) + np.float32(15.0)) / rng_safe)
         better = ok & (cur < best)
         best = np.where(better, cur, best)
         best_scale = np.where(better, ts, best_scale)
@@ -117,7 +128,10 @@ def _quantize_blocks(x, search=True):
     df, dmf = d.astype(np.float32)[:, None], dmin.astype(np.float32)[:, None]
     xb = x.reshape(S, NSUB, SUB)
     wb = w.reshape(S, NSUB, SUB)
-    best_e = best_ls = best_lm = best_L = None
+    wx = wb * xb
+    sw, sx, sxx = wb.sum(axis=2), wx.sum(axis=2), _rowdot(wx, xb)
+    L = np.empty_like(xb)
+    best_e = best_ls = best_lm = None
     steps = (0, -1, 1) if search else (0,)
     for ds in steps:
         for dm in steps:
@@ -126,18 +140,27 @@ def _quantize_blocks(x, search=True):
             d1 = (df * ls).astype(np.float32)            # (S, 8)
             m1 = (dmf * lm).astype(np.float32)
             with np.errstate(divide="ignore", invalid="ignore"):
-                L = np.clip(_nearest((xb + m1[:, :, None]) / d1[:, :, None]), 0, 15)
-            L = np.where((d1 == 0)[:, :, None], 0, L)
-            diff = d1[:, :, None] * L - m1[:, :, None] - xb
-            e = (wb * diff * diff).sum(axis=2)           # (S, 8)
+                np.add(xb, m1[:, :, None], out=L)
+                np.divide(L, d1[:, :, None], out=L)
+            np.rint(L, out=L)
+            np.clip(L, 0, 15, out=L)                     # NaN (0 / 0) stays: a zero scale, below
+            zero = d1 == 0
+            sl, sll, sxl = _rowdot(wb, L), _rowdot(wb * L, L), _rowdot(wx, L)
+            # sum w (d1 l - m1 - x)^2, expanded; a zero scale leaves -m1 whatever l is
+            e = np.where(zero, 0.0, d1 * d1 * sll - 2 * d1 * m1 * sl - 2 * d1 * sxl) + m1 * m1 * sw + 2 * m1 * sx + sxx
             if best_e is None:
-                best_e, best_ls, best_lm, best_L = e, ls, lm, L
+                best_e, best_ls, best_lm = e, ls, lm
                 continue
             b = e < best_e
             best_e = np.where(b, e, best_e)
             best_ls = np.where(b, ls, best_ls)
             best_lm = np.where(b, lm, best_lm)
-            best_L = np.where(b[:, :, None], L, best_L)
+    # the levels of the pair kept, as ggml's last loop rounds them
+    d1 = (df * best_ls).astype(np.float32)
+    m1 = (dmf * best_lm).astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        best_L = np.clip(np.rint((xb + m1[:, :, None]) / d1[:, :, None]), 0, 15)
+    best_L = np.where((d1 == 0)[:, :, None], 0, best_L)
     return d, dmin, best_ls.astype(np.uint8), best_lm.astype(np.uint8), best_L.astype(np.uint8).reshape(S, QK)
 
 
