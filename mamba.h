@@ -5112,17 +5112,18 @@ static float *mamba__state_h(const mamba_state *s, int l)
    one time slice (1.5 ms on 2 cores under Linux) at a barrier.
    What a call on all threads can lose is bounded:
    - at every layer it checks its pace against one thread's: a call that has
-     fallen 1.5x behind (plus a quarter of a call) runs the rest of it on one
+     fallen 1.5x behind (plus a tenth of a call) runs the rest of it on one
      thread, so a neighbour costs it about one time slice, not one per barrier;
    - such a call is a strike; two strikes close together (a strike leaks
      away over 8 calls that kept pace) switch the state to one thread (a
      neighbour came), while one preempted call alone does not;
    - tries recur, spaced so that they cost at most 1/16 of the time and
      twice as far apart after each try that confirmed the count in use
-     (mamba__thr_end); a try that is already losing after a layer is given
-     up for the rest of the call, and a try of all threads first times one
-     fork/join of the woken threads and is over when that alone costs 1/8 of
-     a layer on one thread (1/32 in a prompt block, which forks 4x as often).
+     (mamba__thr_end); all threads must beat one by a tenth to be chosen; a
+     try that is already losing after a layer is given up for the rest of
+     the call, and a try of all threads first times one fork/join of the
+     woken threads and is over when that alone costs 1/8 of a layer on one
+     thread (1/32 in a prompt block, which forks 4x as often).
    Results never depend on the choice: every parallel loop splits
    independent outputs (rule 18). The thread count is set with
    omp_set_num_threads() (the calling thread's setting) and restored before
@@ -5211,9 +5212,11 @@ static void mamba__thr_progress(mamba_thread_choice *c, mamba__thr_call *k, int 
     pace = c->sec[!k->arm] * k->n_tok; /* the other count's time for the whole call */
     if (pace <= 0.0) return;
     el = omp_get_wtime() - k->t0;
-    /* a call in use gets a quarter of a call of slack: one preemption early
-       in a long call (3 ms in the first layer of 24) is not a neighbour */
-    if (el > pace * (1.5 * done / total + (k->trying ? 0.0 : 0.25))) {
+    /* a call in use gets a tenth of a call of slack: one preemption early
+       in a long call (1.5 ms in the first layer of 24) is not a neighbour,
+       and a neighbour costs each of the two calls that make the switch at
+       most that tenth more */
+    if (el > pace * (1.5 * done / total + (k->trying ? 0.0 : 0.1))) {
         if (k->trying) c->sec[k->arm] = el * total / done / k->n_tok; /* what the whole call would have taken */
         k->dropped = 1;
         k->arm = !k->arm;
@@ -5235,7 +5238,10 @@ static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
     }
     if (k->trying) {
         if (!k->dropped) c->sec[k->arm] = per;
-        if (!k->dropped && (c->sec[c->use] <= 0.0 || c->sec[k->arm] < c->sec[c->use])) {
+        /* all threads must win by a tenth: beside a busy core a lucky call on
+           two can beat one by a few percent, and the calls that then switch
+           back cost more than staying on one thread costs on a quiet machine */
+        if (!k->dropped && (c->sec[c->use] <= 0.0 || c->sec[k->arm] < (k->arm ? 1.0 : 0.9) * c->sec[c->use])) {
             /* the try won: a try of the old count would lose what it is slower by */
             lost = (c->sec[c->use] - c->sec[k->arm]) * k->n_tok;
             c->use = k->arm;
@@ -5260,10 +5266,11 @@ static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
        twice the average, so one preempted call (4 ms beside 0.2 ms here)
        moves it by 1/8, not 3x: a neighbour shows as strikes below, and as
        calls that keep coming in slow */
-    c->sec[c->use] = 0.875 * c->sec[c->use] + 0.125 * (c->sec[c->use] > 0.0 && per > 2.0 * c->sec[c->use] ? 2.0 * c->sec[c->use] : per);
+    if (c->sec[c->use] > 0.0 && per > 2.0 * c->sec[c->use]) per = 2.0 * c->sec[c->use];
+    c->sec[c->use] = 0.875 * c->sec[c->use] + 0.125 * per;
     c->spent += el;
     if (c->use == 1) return; /* one thread getting slower means a busier machine, no reason for more */
-    if (k->dropped || (c->sec[1] > 0.0 && per > 1.5 * c->sec[1])) {
+    if (k->dropped || (c->sec[1] > 0.0 && el > 1.5 * c->sec[1] * k->n_tok)) {
         c->strikes += 1.0;
         if (c->strikes >= 2.0) {
             /* a neighbour came: one thread now, and all threads again once
