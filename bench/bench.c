@@ -672,8 +672,20 @@ int main(int argc, char **argv)
     bpt = bytes_per_token(&m);
     flops_tok = layer_flops(&m) + 2.0 * m.lm_head.rows * m.lm_head.cols / n_prompt;
 
-    /* warm-up: fault the mapped weights in, spin the threads up */
+    /* warm-up: fault the mapped weights in, spin the threads up, and let the
+       state settle its thread choice (>>threads in mamba.h: its first calls of
+       each kind run on one thread, then it tries all of them), for steps and,
+       four short passes, for prompt blocks: without these a 2-thread prompt
+       round timed the library's own one-thread start and was reported as a
+       neighbour holding a core */
     for (i = 0; i < 4; i++) mamba_step(&m, &s, tokens[i], logits);
+#ifdef MAMBA_FORWARD_ALL_LOGITS /* mamba.h has mamba_forward() */
+    if (do_prompt)
+        for (i = 0; i < 4; i++) {
+            mamba_state_reset(&s);
+            mamba_forward(&m, &s, tokens, n_prompt < 64 ? n_prompt : 64, logits, 0, scratch, scratch_bytes);
+        }
+#endif
 
     for (r = 0; r < rounds; r++) {
         span sp;
