@@ -1248,6 +1248,7 @@ static uint32_t mamba__rd32(const unsigned char *p)
 {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
+static uint16_t mamba__rd16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
 static uint64_t mamba__rd64(const unsigned char *p)
 {
@@ -2516,10 +2517,10 @@ static int mamba__nonfinite_run(const unsigned char *p, size_t n, size_t stride,
     size_t i;
     for (i = 0; i < n; i++, p += stride) {
         if (fmt == MAMBA_DTYPE_F32) {
-            uint32_t v = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+            uint32_t v = mamba__rd32(p);
             if ((v & 0x7F800000u) == 0x7F800000u) return 1;
         } else {
-            uint32_t h = (uint32_t)p[0] | ((uint32_t)p[1] << 8);
+            uint32_t h = mamba__rd16(p);
             uint32_t mask = fmt == MAMBA_DTYPE_F16 ? 0x7C00u : 0x7F80u; /* f16 : bf16 exponent */
             if ((h & mask) == mask) return 1;
         }
@@ -3059,8 +3060,6 @@ static MAMBA__INLINE void mamba__q4k_scale_min(const uint8_t *s, int j, int *sc,
         *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
     }
 }
-/* the f16 at p, little-endian */
-#define MAMBA__LE16(p) ((uint16_t)((p)[0] | ((p)[1] << 8)))
 
 /* Row r's super-blocks */
 static const uint8_t *mamba__q4k_row(const mamba_matrix *W, int r)
@@ -3073,7 +3072,7 @@ static const uint8_t *mamba__q4k_row(const mamba_matrix *W, int r)
    fm[j] = (dmin m[j]) xs[j], for its n <= 8 sub-blocks with input scales xs */
 static MAMBA__INLINE void mamba__q4k_factors(float *fa, float *fm, const uint8_t *blk, const float *xs, int n)
 {
-    const float d = MAMBA__HALF(MAMBA__LE16(blk)), dmin = MAMBA__HALF(MAMBA__LE16(blk + 2));
+    const float d = MAMBA__HALF(mamba__rd16(blk)), dmin = MAMBA__HALF(mamba__rd16(blk + 2));
     int j, sc, m;
     for (j = 0; j < n; j++) {
         mamba__q4k_scale_min(blk + 4, j, &sc, &m);
@@ -3130,8 +3129,8 @@ static MAMBA__INLINE void mamba__q4k_factors8(float *fa, float *fm, const uint8_
     vx = _mm256_loadu_ps(xs);
     sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)u)));
     mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(u + 2))));
-    _mm256_storeu_ps(fa, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(MAMBA__HALF(MAMBA__LE16(blk))), sc), vx));
-    _mm256_storeu_ps(fm, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(MAMBA__HALF(MAMBA__LE16(blk + 2))), mn), vx));
+    _mm256_storeu_ps(fa, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(MAMBA__HALF(mamba__rd16(blk))), sc), vx));
+    _mm256_storeu_ps(fm, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(MAMBA__HALF(mamba__rd16(blk + 2))), mn), vx));
 }
 #define mamba__q4k_factors_fast mamba__q4k_factors8
 #else
@@ -3315,8 +3314,8 @@ static void mamba__dequant_q4k(float *MAMBA__RESTRICT out, const mamba_matrix *W
         int sc, m, i;
         float d1, m1;
         mamba__q4k_scale_min(blk + 4, b % 8, &sc, &m);
-        d1 = MAMBA__HALF(MAMBA__LE16(blk)) * (float)sc;
-        m1 = MAMBA__HALF(MAMBA__LE16(blk + 2)) * (float)m;
+        d1 = MAMBA__HALF(mamba__rd16(blk)) * (float)sc;
+        m1 = MAMBA__HALF(mamba__rd16(blk + 2)) * (float)m;
         i = 0;
 #if defined(MAMBA__AVX512)
         if (len == MAMBA__Q8_BLOCK) {
