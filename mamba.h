@@ -45,6 +45,8 @@
                                  cuts a matrix (8 rows x 256 columns; 64 KB panels)
    CONFIG: MAMBA_THREADS_ADAPT   1 (default): each state times its calls with all threads and
                                  with one, and uses the faster (a busy core); 0: always all
+   CONFIG: MAMBA_SSD_CHUNK       0 (default): Mamba-2 prompts use the recurrence; Q: the chunked
+                                 SSD form in chunks of Q tokens (a measured alternative)
 
    ====================================================================
    THEORY: the recurrent view, in one screen
@@ -1222,6 +1224,14 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 #endif
 #if defined(_OPENMP) && MAMBA_THREADS_ADAPT
 #include <omp.h>
+#endif
+/* CONFIG: MAMBA_SSD_CHUNK  0 (default): mamba_forward()'s Mamba-2 scan is
+   the exact recurrence; Q (16 .. 256, a multiple of 16): the chunked SSD
+   form in chunks of Q tokens where it applies (AVX-512, head_dim 64,
+   d_state up to 128). Within 1e-5 of the recurrence, but its rounding then
+   depends on the block size; >>forward says why it is not the default. */
+#ifndef MAMBA_SSD_CHUNK
+#define MAMBA_SSD_CHUNK 0
 #endif
 
 /* Limits of the dimensions a file may declare (see LIMITS). */
@@ -4215,6 +4225,185 @@ static void mamba__scan_head16(const mamba__scan_io *s, int hd, int T)
 #endif
 
 #if defined(MAMBA__AVX512)
+/* The chunked "SSD" form of the same scan (Dao & Gu 2024, ssd_minimal_
+   discrete), one Mamba-2 head over T tokens, for head_dim 64 and d_state a
+   multiple of 16 up to 128 (CONFIG: MAMBA_SSD_CHUNK picks it in
+   mamba_forward; by default the recurrence above runs, see >>forward for
+   the measurement). Inside a chunk of q <= Q tokens, with a = A[hd] and
+   cum_i = sum_{k <= i} Delta_k a (the chunk's own tokens, in double):
+
+       y_i = exp(cum_i) C_i . S0                       Y_off: the state at
+           + sum_{j <= i} exp(cum_i - cum_j)               the chunk's start
+                          (C_i . B_j) Delta_j x_j      Y_diag: (L o C B^T) X
+           + D x_i
+       S   = exp(cum_{q-1}) S0                         the state carried
+           + sum_j exp(cum_{q-1} - cum_j) Delta_j x_j B_j^T     to the next
+
+   which is the recurrence S <- exp(Delta_i a) S + Delta_i x_i B_i^T,
+   y_i = C_i . S + D x_i unrolled over the chunk (decays multiply, so they
+   add in the exponent). All three parts are matrix products, run here as
+   register tiles of 4 rows by 64 lanes: C B^T (q x q x N, lanes over j),
+   Y (q x (N + q) x P, lanes over the head's 64 channels) and the new state
+   (N x q x P). Per token: N P + q P / 2 + q N / 2 multiply-adds for y and
+   N P for the state, against the recurrence's 2 N P and N P multiplies.
+   The state is held transposed, St[n][p], for the head's T tokens. Results
+   differ from the recurrence's in rounding (tests/test_simd.c holds them
+   within 1e-5), and depend on where chunks start: here at multiples of Q
+   from the block's first token. */
+#define MAMBA__SSD_QMAX 256
+#define MAMBA__SSD_NMAX 128
+#define MAMBA__SSD_P 64
+static MAMBA__MAYBE_UNUSED int mamba__ssd_fits(const mamba__scan_io *s, int Q)
+{
+    return s->head_dim == MAMBA__SSD_P && s->d_state % 16 == 0 && s->d_state <= MAMBA__SSD_NMAX && Q >= 16 &&
+           Q <= MAMBA__SSD_QMAX && Q % 16 == 0 && !s->a_per_state;
+}
+/* acc##r##k: row r (of 4), lanes 16 k .. 16 k + 15 (of 64) */
+#define MAMBA__SSD_REP4(M, r) M(r, 0) M(r, 1) M(r, 2) M(r, 3)
+#define MAMBA__SSD_REP44(M) MAMBA__SSD_REP4(M, 0) MAMBA__SSD_REP4(M, 1) MAMBA__SSD_REP4(M, 2) MAMBA__SSD_REP4(M, 3)
+#define MAMBA__SSD_DECL(r, k) __m512 acc##r##k = _mm512_setzero_ps();
+/* acc[r][k] += w[r] * v[k]: w a row's scalar, v 64 floats at src */
+#define MAMBA__SSD_FMA(r, k) acc##r##k = _mm512_fmadd_ps(w##r, v##k, acc##r##k);
+/* acc[r][k] *= w[r] */
+#define MAMBA__SSD_SCALE(r, k) acc##r##k = _mm512_mul_ps(w##r, acc##r##k);
+/* acc[r][k] = w[r] St[n + r][16 k ..], and back */
+#define MAMBA__SSD_LOAD(r, k) acc##r##k = _mm512_mul_ps(w##r, _mm512_loadu_ps(St + (size_t)(n + (r)) * P + 16 * (k)));
+#define MAMBA__SSD_STORE(r, k) _mm512_storeu_ps(St + (size_t)(n + (r)) * P + 16 * (k), acc##r##k);
+/* y of token i + r (when in the chunk), lanes 16 k ..: acc + D x */
+#define MAMBA__SSD_Y(r, k)                                                                                     \
+    if (i + (r) < q) {                                                                                         \
+        const size_t tt = (size_t)t0 + (size_t)(i + (r)), cc = c0 + 16 * (size_t)(k);                           \
+        const __m512 x = _mm512_loadu_ps(s->x + tt * s->ldx + cc);                                             \
+        const __m512 D = s->d_per_channel ? _mm512_loadu_ps(s->D + cc) : _mm512_set1_ps(s->D[hd]);             \
+        _mm512_storeu_ps(s->y + tt * s->ldy + cc, _mm512_fmadd_ps(D, x, acc##r##k));                            \
+    }
+static MAMBA__MAYBE_UNUSED void mamba__ssd_head(const mamba__scan_io *s, int hd, int T, int Q)
+{
+    enum { QM = MAMBA__SSD_QMAX, NM = MAMBA__SSD_NMAX, P = MAMBA__SSD_P };
+    float St[NM * P];          /* the state, transposed: St[n][p] */
+    float xd[QM * P], xe[QM * P]; /* Delta_j x_j, and exp(cum_{q-1} - cum_j) Delta_j x_j */
+    float Bt[NM * (QM + 16)];  /* B transposed, Bt[n][j], rows ldb apart */
+    float Mr[4 * QM];          /* 4 rows of exp(cum_i - cum_j) C_i . B_j, 0 above the diagonal */
+    double cd[QM + 16];
+    float E[QM];
+    const int N = s->d_state;
+    const size_t g = (size_t)(hd / (s->n_head / s->n_group)) * (size_t)N, c0 = (size_t)hd * (size_t)P;
+    const double a = (double)s->A[hd];
+    float *hh = s->h + c0 * (size_t)N;
+    int t0, i, j, n, p;
+    for (p = 0; p < P; p++)
+        for (n = 0; n < N; n++) St[(size_t)n * P + (size_t)p] = hh[(size_t)p * (size_t)N + (size_t)n];
+    for (t0 = 0; t0 < T; t0 += Q) {
+        const int q = T - t0 < Q ? T - t0 : Q, q16 = (q + 15) & ~15;
+        const size_t ldb = (size_t)q16 + 16; /* + 16: rows 1 KB apart would share 4 sets of L1 */
+        double c = 0.0;
+        float Elast;
+        for (i = 0; i < q; i++) {
+            c += (double)s->delta[((size_t)t0 + (size_t)i) * s->ldd + (size_t)hd] * a;
+            cd[i] = c;
+            E[i] = expf((float)c);
+        }
+        for (; i < q16; i++) cd[i] = c; /* (lanes past the chunk, masked) */
+        Elast = E[q - 1];
+        for (j = 0; j < q; j++) {
+            const size_t tt = (size_t)t0 + (size_t)j;
+            const float dt = s->delta[tt * s->ldd + (size_t)hd], ej = expf((float)(cd[q - 1] - cd[j]));
+            const float *xj = s->x + tt * s->ldx + c0;
+            for (p = 0; p < P; p += 16) {
+                const __m512 v = _mm512_mul_ps(_mm512_set1_ps(dt), _mm512_loadu_ps(xj + p));
+                _mm512_storeu_ps(xd + (size_t)j * P + (size_t)p, v);
+                _mm512_storeu_ps(xe + (size_t)j * P + (size_t)p, _mm512_mul_ps(_mm512_set1_ps(ej), v));
+            }
+        }
+        for (j = 0; j < q16; j += 16) /* Bt by 16 x 16 tiles (rows past the chunk repeat its last: masked) */
+            for (n = 0; n < N; n += 16) {
+                __m512 r[16];
+                int l;
+                for (l = 0; l < 16; l++)
+                    r[l] = _mm512_loadu_ps(s->B + ((size_t)t0 + (size_t)(j + l < q ? j + l : q - 1)) * s->ldbc + g +
+                                           (size_t)n);
+                mamba__tr16(r);
+                for (l = 0; l < 16; l++) _mm512_storeu_ps(Bt + (size_t)(n + l) * ldb + (size_t)j, r[l]);
+            }
+        /* y, 4 tokens at a time (a short last group repeats its last row) */
+        for (i = 0; i < q; i += 4) {
+            const float *Cr[4];
+            int r, jv, nj = (i + 3 < q ? i + 3 : q - 1) / 16 + 1; /* j vectors up to the diagonal */
+            for (r = 0; r < 4; r++)
+                Cr[r] = s->C + ((size_t)t0 + (size_t)(i + r < q ? i + r : q - 1)) * s->ldbc + g;
+            /* Mr[r][j] = exp(cum_i - cum_j) C_i . B_j for j <= i, else 0 */
+            for (jv = 0; jv < nj; jv++) {
+                __m512 m0 = _mm512_setzero_ps(), m1 = m0, m2 = m0, m3 = m0;
+                for (n = 0; n < N; n++) {
+                    const __m512 b = _mm512_loadu_ps(Bt + (size_t)n * ldb + (size_t)jv * 16);
+                    m0 = _mm512_fmadd_ps(_mm512_set1_ps(Cr[0][n]), b, m0);
+                    m1 = _mm512_fmadd_ps(_mm512_set1_ps(Cr[1][n]), b, m1);
+                    m2 = _mm512_fmadd_ps(_mm512_set1_ps(Cr[2][n]), b, m2);
+                    m3 = _mm512_fmadd_ps(_mm512_set1_ps(Cr[3][n]), b, m3);
+                }
+                for (r = 0; r < 4; r++) {
+                    const int ir = i + r < q ? i + r : q - 1, j0 = jv * 16;
+                    const __m512 m = r == 0 ? m0 : r == 1 ? m1 : r == 2 ? m2 : m3;
+                    const __m512d ci = _mm512_set1_pd(cd[ir]);
+                    const __m256 lo = _mm512_cvtpd_ps(_mm512_sub_pd(ci, _mm512_loadu_pd(cd + j0)));
+                    const __m256 hi = _mm512_cvtpd_ps(_mm512_sub_pd(ci, _mm512_loadu_pd(cd + j0 + 8)));
+                    const __m512 d = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(lo)),
+                                                                         _mm256_castps_pd(hi), 1));
+                    /* j <= ir only: above the diagonal exp would overflow, and inf 0 is NaN */
+                    const __mmask16 k =
+                        (__mmask16)(ir - j0 >= 15 ? 0xFFFFu : ir < j0 ? 0u : (1u << (ir - j0 + 1)) - 1u);
+                    _mm512_storeu_ps(Mr + (size_t)r * QM + (size_t)j0,
+                                     _mm512_maskz_mul_ps(k, mamba__vexp16(_mm512_maskz_mov_ps(k, d)), m));
+                }
+            }
+            {
+                MAMBA__SSD_REP44(MAMBA__SSD_DECL)
+                __m512 v0, v1, v2, v3, w0, w1, w2, w3;
+                int jn = (i + 3 < q ? i + 3 : q - 1) + 1;
+                for (n = 0; n < N; n++) { /* Y_off before its scale: C_i . S0 */
+                    const float *sn = St + (size_t)n * P;
+                    v0 = _mm512_loadu_ps(sn), v1 = _mm512_loadu_ps(sn + 16);
+                    v2 = _mm512_loadu_ps(sn + 32), v3 = _mm512_loadu_ps(sn + 48);
+                    w0 = _mm512_set1_ps(Cr[0][n]), w1 = _mm512_set1_ps(Cr[1][n]);
+                    w2 = _mm512_set1_ps(Cr[2][n]), w3 = _mm512_set1_ps(Cr[3][n]);
+                    MAMBA__SSD_REP44(MAMBA__SSD_FMA)
+                }
+                w0 = _mm512_set1_ps(E[i]), w1 = _mm512_set1_ps(E[i + 1 < q ? i + 1 : q - 1]);
+                w2 = _mm512_set1_ps(E[i + 2 < q ? i + 2 : q - 1]), w3 = _mm512_set1_ps(E[i + 3 < q ? i + 3 : q - 1]);
+                MAMBA__SSD_REP44(MAMBA__SSD_SCALE)
+                for (j = 0; j < jn; j++) { /* Y_diag */
+                    const float *xj = xd + (size_t)j * P;
+                    v0 = _mm512_loadu_ps(xj), v1 = _mm512_loadu_ps(xj + 16);
+                    v2 = _mm512_loadu_ps(xj + 32), v3 = _mm512_loadu_ps(xj + 48);
+                    w0 = _mm512_set1_ps(Mr[j]), w1 = _mm512_set1_ps(Mr[QM + j]);
+                    w2 = _mm512_set1_ps(Mr[2 * QM + j]), w3 = _mm512_set1_ps(Mr[3 * QM + j]);
+                    MAMBA__SSD_REP44(MAMBA__SSD_FMA)
+                }
+                MAMBA__SSD_REP44(MAMBA__SSD_Y)
+            }
+        }
+        /* the state: St[n] = exp(cum_{q-1}) St[n] + sum_j B_j[n] xe_j, 4 states at a time */
+        for (n = 0; n < N; n += 4) {
+            MAMBA__SSD_REP44(MAMBA__SSD_DECL)
+            __m512 v0, v1, v2, v3, w0 = _mm512_set1_ps(Elast), w1 = w0, w2 = w0, w3 = w0;
+            MAMBA__SSD_REP44(MAMBA__SSD_LOAD)
+            for (j = 0; j < q; j++) {
+                const float *xj = xe + (size_t)j * P, *Bj = s->B + ((size_t)t0 + (size_t)j) * s->ldbc + g + n;
+                v0 = _mm512_loadu_ps(xj), v1 = _mm512_loadu_ps(xj + 16);
+                v2 = _mm512_loadu_ps(xj + 32), v3 = _mm512_loadu_ps(xj + 48);
+                w0 = _mm512_set1_ps(Bj[0]), w1 = _mm512_set1_ps(Bj[1]);
+                w2 = _mm512_set1_ps(Bj[2]), w3 = _mm512_set1_ps(Bj[3]);
+                MAMBA__SSD_REP44(MAMBA__SSD_FMA)
+            }
+            MAMBA__SSD_REP44(MAMBA__SSD_STORE)
+        }
+    }
+    for (p = 0; p < P; p++)
+        for (n = 0; n < N; n++) hh[(size_t)p * (size_t)N + (size_t)n] = St[(size_t)n * P + (size_t)p];
+}
+#endif
+
+#if defined(MAMBA__AVX512)
 /* 16 Mamba-1 channels c0..c0+15 over T tokens, one lane per channel,
    d_state a multiple of 16. State indices go 16 at a time: h for 16
    channels x 16 states lives in 16 registers across all T tokens (gathered
@@ -4285,6 +4474,12 @@ static void mamba__scan(const mamba__scan_io *s, int T, int batched)
 #if defined(MAMBA__HAVE_SCAN_HEAD)
             if (!s->a_per_state) { /* Mamba-2: head h0 */
 #if defined(MAMBA__AVX512)
+#if MAMBA_SSD_CHUNK > 0
+                if (batched && mamba__ssd_fits(s, MAMBA_SSD_CHUNK)) {
+                    mamba__ssd_head(s, h0, T, MAMBA_SSD_CHUNK);
+                    continue;
+                }
+#endif
                 if (batched && s->head_dim % 16 == 0 && N % 16 == 0) {
                     mamba__scan_head16(s, h0, T);
                     continue;
@@ -6152,15 +6347,12 @@ MAMBA_API mamba_result mamba_state_copy(mamba_state *dst, const mamba_state *src
    identical for any thread count and any block size.
 
    Mamba-2 (mamba__block_mamba2) is the same plan with two projections
-   (in_proj, out_proj) and its scan per head (mamba__scan_head16). Its
-   chunked "SSD" form (the scan as masked matrix products over chunks of Q
-   tokens) was measured on paper against this: per token and head it costs
-   Q P + 2 N P multiply-adds, against the recurrence's 2 N P and a multiply,
-   which mamba__scan_head16 issues with its state in registers (15% of a
-   512-token prompt's CPU time on mamba2-130m's shapes, f32, one thread,
-   docs/kernels-notes.md); at Q = 64, P = 64, N = 128 the SSD form would
-   save at most 17% of those 15%, so the exact recurrence stays (README,
-   Speed). */
+   (in_proj, out_proj) and its scan per head (mamba__scan_head16, the exact
+   recurrence). Its chunked "SSD" form, the scan as masked matrix products
+   over chunks of Q tokens, is mamba__ssd_head, off by default (CONFIG:
+   MAMBA_SSD_CHUNK): its rounding depends on where the chunks start, so on
+   the block size, which the promise above rules out, and it was measured
+   against the recurrence in docs/kernels-notes.md. */
 
 
 /* T*n floats rounded up to a 64-byte multiple; 0 on overflow. */

@@ -690,6 +690,91 @@ int main(void)
         CHECK(bad == 0 && runs == 32, "Mamba-2 scan over a block: %d values off the reference in %d runs", bad, runs);
     }
 
+#if defined(MAMBA__AVX512)
+    /* 7. the chunked SSD form of that scan (mamba__ssd_head, head_dim 64,
+          CONFIG: MAMBA_SSD_CHUNK) and the recurrence, both against the scan
+          in double: chunks of 16, 64 and 256 tokens, blocks of 5, 70 and 300
+          tokens (one short chunk, chunks and a short last one), d_state 16,
+          48 and 128, one or two groups, D per head and per channel, and one
+          head whose decay underflows within a chunk (A -100). An output is
+          held to 1e-5 of the size of its terms, |D x| + sum_n |S[n] C[n]|
+          (y itself can be far smaller: the terms cancel) */
+    {
+        enum { H = 2, P = 64, NM = 128, TM = 300 };
+        static float S0[H * P * NM], SA[H * P * NM], SB[H * P * NM], xs[TM * H * P], bc[TM * 2 * 2 * NM];
+        static float dl[TM * H], yA[TM * H * P], yB[TM * H * P];
+        static double Sd[H * P * NM], yd[TM * H * P], mag[TM * H * P];
+        static const int Ts[] = {5, 70, 300}, Ns[] = {16, 48, 128}, Qs[] = {16, 64, 256};
+        float A[H], Dv[H * P];
+        mamba__scan_io io;
+        int ti, ni, qi, G, dpc, hd, bad = 0, runs = 0;
+        double worst[2] = {0.0, 0.0}; /* the recurrence's, the SSD form's */
+        for (ti = 0; ti < 3; ti++)
+            for (ni = 0; ni < 3; ni++)
+                for (qi = 0; qi < 3; qi++)
+                    for (G = 1; G <= 2; G++)
+                        for (dpc = 0; dpc < 2; dpc++) {
+                            const int T = Ts[ti], N = Ns[ni], C = H * P;
+                            int t, c, k2;
+                            for (i = 0; i < T * C; i++) xs[i] = frand();
+                            for (i = 0; i < T * 2 * G * N; i++) bc[i] = frand();
+                            for (i = 0; i < T * H; i++) dl[i] = 0.001f + 0.3f * (frand() + 1);
+                            A[0] = -(float)pow(10.0, 2.2 * (frand() + 1) - 3.0);
+                            A[1] = (runs & 1) ? -100.0f : -(float)pow(10.0, 2.2 * (frand() + 1) - 3.0);
+                            for (i = 0; i < C; i++) Dv[i] = frand();
+                            for (i = 0; i < C * N; i++) S0[i] = SA[i] = SB[i] = frand();
+                            for (i = 0; i < C * N; i++) Sd[i] = S0[i];
+                            for (t = 0; t < T; t++) /* the definition, in double */
+                                for (c = 0; c < C; c++) {
+                                    const int h = c / P, g = h / (H / G);
+                                    const double dt = dl[t * H + h], xv = xs[t * C + c], dA = exp(dt * A[h]);
+                                    const float *Bt = bc + (size_t)t * 2 * G * N + g * N, *Ct = Bt + G * N;
+                                    double acc = (dpc ? Dv[c] : Dv[h]) * xv, m = fabs(acc);
+                                    for (k2 = 0; k2 < N; k2++) {
+                                        double *sv = &Sd[(size_t)c * N + k2];
+                                        *sv = dA * *sv + dt * xv * Bt[k2];
+                                        acc += *sv * Ct[k2];
+                                        m += fabs(*sv * Ct[k2]);
+                                    }
+                                    yd[t * C + c] = acc;
+                                    mag[t * C + c] = m;
+                                }
+                            mamba__scan_set(&io, H, P, G, N, 0, dpc, A, Dv, SA, xs, dl, bc, bc + G * N, yA);
+                            io.ldx = (size_t)C;
+                            io.ldd = H;
+                            io.ldbc = (size_t)(2 * G * N);
+                            io.ldy = (size_t)C;
+                            if (!mamba__ssd_fits(&io, Qs[qi])) {
+                                bad++;
+                                continue;
+                            }
+                            mamba__scan_scalar(&io, 0, H, T);
+                            io.h = SB;
+                            io.y = yB;
+                            for (hd = 0; hd < H; hd++) mamba__ssd_head(&io, hd, T, Qs[qi]);
+                            for (i = 0; i < C * N; i++) {
+                                const double ea = fabs(SA[i] - Sd[i]) / (fabs(Sd[i]) + 1.0);
+                                const double eb = fabs(SB[i] - Sd[i]) / (fabs(Sd[i]) + 1.0);
+                                if (!(ea <= 1e-5) || !(eb <= 1e-5)) bad++;
+                                worst[0] = ea > worst[0] ? ea : worst[0];
+                                worst[1] = eb > worst[1] ? eb : worst[1];
+                            }
+                            for (i = 0; i < T * C; i++) {
+                                const double ea = fabs(yA[i] - yd[i]) / mag[i], eb = fabs(yB[i] - yd[i]) / mag[i];
+                                if (!(ea <= 1e-5) || !(eb <= 1e-5)) bad++;
+                                worst[0] = ea > worst[0] ? ea : worst[0];
+                                worst[1] = eb > worst[1] ? eb : worst[1];
+                            }
+                            runs++;
+                        }
+        CHECK(bad == 0 && runs == 108, "Mamba-2 scan, chunked SSD form: %d values off the double scan in %d runs "
+              "(worst: recurrence %.3g, SSD %.3g)", bad, runs, worst[0], worst[1]);
+        CHECK(!mamba__ssd_fits(&io, 8) && !mamba__ssd_fits(&io, 24) && !mamba__ssd_fits(&io, 512),
+              "mamba__ssd_fits refuses chunks it has no room for");
+        printf("Mamba-2 scan against double: worst relative error recurrence %.3g, SSD %.3g\n", worst[0], worst[1]);
+    }
+#endif
+
     free(w);
     free(x);
     free(h);
