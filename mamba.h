@@ -427,7 +427,7 @@ typedef struct mamba_thread_choice {
                        that kept pace; 2 switch to one thread */
     int use;        /* 0: all of omp_get_max_threads(), 1: one thread */
     int tried;      /* calls seen, up to 3: all on one thread, the first (cold) not timed */
-    int streak;     /* tries in a row that confirmed the count in use (0..10) */
+    int streak;     /* tries in a row that confirmed the count in use (0..4) */
 } mamba_thread_choice;
 
 /* The recurrent state of one sequence, plus the scratch space one step
@@ -5117,18 +5117,21 @@ static float *mamba__state_h(const mamba_state *s, int l)
      away over 8 calls that kept pace) switch the state to one thread (a
      neighbour came), while one preempted call alone does not;
    - tries recur, spaced so that they cost at most 1/16 of the time and
-     twice as far apart after each try that confirmed the count in use
-     (mamba__thr_end); all threads must beat one by a tenth to be chosen; a
-     try that is already losing after a layer is given up for the rest of
-     the call, and a try of all threads first times one fork/join of the
-     woken threads and is over when that alone costs 1/8 of a layer on one
-     thread (1/32 in a prompt block, which forks 4x as often).
+     twice as far apart after each try that confirmed the count in use, up
+     to 16x (mamba__thr_end); all threads must beat one by a tenth to be
+     chosen; a try that is already losing after a layer is given up for the
+     rest of the call (the first layer of a try of all threads gets twice
+     the time: the woken thread starts cold), and a try of all threads first
+     times one fork/join of the woken threads and is over when that alone
+     costs 1/8 of a layer on one thread (1/32 in a prompt block, which forks
+     4x as often), or when waking them took longer than two calls on one.
    Results never depend on the choice: every parallel loop splits
    independent outputs (rule 18). The thread count is set with
    omp_set_num_threads() (the calling thread's setting) and restored before
    returning. Nothing here allocates: the figures live in the state. */
 #if defined(_OPENMP) && MAMBA_THREADS_ADAPT
-#define MAMBA__THR_WARM 3 /* calls on one thread before the first try */
+#define MAMBA__THR_WARM 3   /* calls on one thread before the first try */
+#define MAMBA__THR_STREAK 4 /* tries that confirmed the count in use space the next up to 2^4 = 16x */
 typedef struct mamba__thr_call {
     double t0;   /* omp_get_wtime() at the start (after a try's probe) */
     double wake; /* seconds the probe's first fork took (waking the threads) */
@@ -5138,6 +5141,20 @@ typedef struct mamba__thr_call {
     int dropped; /* ... or ran on all threads: fell behind and switched part-way */
     int n_tok;   /* tokens this call handles */
 } mamba__thr_call;
+
+/* seconds one fork/join of the pool takes (mamba__thr_begin's probe) */
+static double mamba__thr_fork(void)
+{
+    const double t0 = omp_get_wtime();
+#pragma omp parallel
+    {
+        /* a body the compiler must keep: gcc and clang drop an empty region,
+           and the probe then timed nothing */
+        volatile int id = omp_get_thread_num();
+        (void)id;
+    }
+    return omp_get_wtime() - t0;
+}
 
 /* a call of n_tok tokens in `parts` parts (layers): see mamba__thr_progress */
 static void mamba__thr_begin(mamba_thread_choice *c, mamba__thr_call *k, int n_tok, int parts)
@@ -5175,26 +5192,22 @@ static void mamba__thr_begin(mamba_thread_choice *c, mamba__thr_call *k, int n_t
            wake in what it cost: beside a busy core it can be a time slice). A
            quiet fork costs a microsecond or two; beside a busy core the first
            layer of a 64-token block of the 130m shapes took 500 ms on two
-           threads, 21 ms on one. */
-        double fork;
-        int i;
-        for (i = 0; i < 2; i++) {
-            if (i) k->wake = omp_get_wtime() - k->t0;
+           threads, 21 ms on one. A wake that took longer than two whole calls
+           on one thread is a thread that waited for its core (7-26 ms against
+           a 1.8 ms block of the shipped model, 16 ms against a 0.2 ms step, at
+           load 1-6; 69 us quiet): the try is over then, without a second fork
+           that would wait again. */
+        double fork = mamba__thr_fork();
+        if (fork <= 2.0 * c->sec[1] * k->n_tok) {
+            k->wake = fork;
             k->t0 = omp_get_wtime();
-#pragma omp parallel
-            {
-                /* a body the compiler must keep: gcc and clang drop an empty
-                   region, and the probe then timed nothing */
-                volatile int id = omp_get_thread_num();
-                (void)id;
-            }
+            fork = mamba__thr_fork();
         }
-        fork = omp_get_wtime() - k->t0;
         if (fork > c->sec[1] * k->n_tok / (parts > 0 ? parts : 1) / (k->n_tok > 1 ? 32.0 : 8.0)) {
             c->sec[0] = c->sec[1] + fork / k->n_tok; /* at least that much slower */
             k->dropped = 1;
             k->arm = 1;
-            omp_set_num_threads(1); /* t0 stays before the fork: the call's time includes it */
+            omp_set_num_threads(1); /* t0 stays before the fork (or the wake): the call's time includes it */
         } else {
             k->t0 = omp_get_wtime();
         }
@@ -5206,7 +5219,7 @@ static void mamba__thr_begin(mamba_thread_choice *c, mamba__thr_call *k, int n_t
    the other count for the rest of the call */
 static void mamba__thr_progress(mamba_thread_choice *c, mamba__thr_call *k, int done, int total)
 {
-    double el, pace;
+    double el, pace, slack;
     if (k->n_all <= 1 || c->tried < MAMBA__THR_WARM || k->dropped || (k->arm == 1 && !k->trying)) return;
     pace = c->sec[!k->arm] * k->n_tok; /* the other count's time for the whole call */
     if (pace <= 0.0) return;
@@ -5214,8 +5227,14 @@ static void mamba__thr_progress(mamba_thread_choice *c, mamba__thr_call *k, int 
     /* a call in use gets a tenth of a call of slack: one preemption early
        in a long call (1.5 ms in the first layer of 24) is not a neighbour,
        and a neighbour costs each of the two calls that make the switch at
-       most that tenth more */
-    if (el > pace * (1.5 * done / total + (k->trying ? 0.0 : 0.1))) {
+       most that tenth more. A try of all threads gets its first layer twice:
+       the woken thread starts with cold caches, and on a quiet machine the
+       shipped model's 64-token block took 527 us for its first layer on two
+       threads, 325 for each next one, 365 on one thread; judged at 1.5x
+       there, such tries were given up and the prompt stayed on one thread
+       (issue 19). A neighbour's time slice still ends it there. */
+    slack = !k->trying ? 0.1 : k->arm == 0 && done == 1 ? 1.5 / total : 0.0;
+    if (el > pace * (1.5 * done / total + slack)) {
         if (k->trying) c->sec[k->arm] = el * total / done / k->n_tok; /* what the whole call would have taken */
         k->dropped = 1;
         k->arm = !k->arm;
@@ -5252,11 +5271,14 @@ static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
                and a noisy yardstick (a one-thread call a neighbour slowed) can even
                make it negative; the next try then waits 16 calls, 32, 64, ... */
             if (lost < 0.5 * el) lost = 0.5 * el;
-            if (c->streak < 10) c->streak++;
+            if (c->streak < MAMBA__THR_STREAK) c->streak++;
         }
         /* the next try waits 16x what a try costs, twice as long after each try
-           that confirmed the count in use: tries take at most 1/16 of the
-           time, and less while the machine stays the same */
+           that confirmed the count in use, up to 16 times that (256x): tries
+           take at most 1/16 of the time, and 1/256 while the machine stays the
+           same; more saves little and starves a good choice (beside a busy
+           core a lost try of the shipped model's block cost 14 ms, and at
+           1024x the next try came after 4 minutes of calls) */
         c->wait = 16.0 * (lost > 0.0 ? lost : 0.0) * (double)(1 << c->streak);
         c->spent = 0.0;
         return;
