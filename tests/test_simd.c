@@ -651,47 +651,8 @@ int main(void)
         CHECK(bad == 0 && runs > 0, "Mamba-2 scan: %d values off the reference in %d runs", bad, runs);
     }
 
-    /* 6. the Mamba-2 scan over a block of tokens (mamba_forward: with
-          AVX-512, 16 channels of a head in lanes, mamba__scan_head16, for
-          head_dim and d_state multiples of 16; else token after token)
-          against the reference, 5 and 260 tokens (a chunk of 256 and a
-          short one), rows ld apart as in the block */
-    {
-        enum { H = 4, PM = 32, NM = 48, TM = 260 };
-        static float SA[H * PM * NM], SB[H * PM * NM], xs[TM * H * PM], bc[TM * 2 * 2 * NM], dl[TM * H];
-        static float yA[TM * H * PM], yB[TM * H * PM];
-        float A[H], Dv[H * PM];
-        mamba__scan_io io;
-        int P, N, G, dpc, T, bad = 0, runs = 0;
-        for (T = 5; T <= TM; T += TM - 5)
-            for (P = 16; P <= PM; P += 16)
-                for (N = 16; N <= NM; N += 32)
-                    for (G = 1; G <= 2; G++)
-                        for (dpc = 0; dpc < 2; dpc++) {
-                            const int C = H * P;
-                            for (i = 0; i < T * C; i++) xs[i] = frand();
-                            for (i = 0; i < T * 2 * G * N; i++) bc[i] = frand();
-                            for (i = 0; i < T * H; i++) dl[i] = 0.001f + 0.3f * (frand() + 1);
-                            for (i = 0; i < H; i++) A[i] = -(float)pow(10.0, 2.2 * (frand() + 1) - 3.0);
-                            for (i = 0; i < C; i++) Dv[i] = frand();
-                            for (i = 0; i < C * N; i++) SA[i] = SB[i] = frand();
-                            mamba__scan_set(&io, H, P, G, N, 0, dpc, A, Dv, SA, xs, dl, bc, bc + G * N, yA);
-                            io.ldx = (size_t)C;
-                            io.ldd = H;
-                            io.ldbc = (size_t)(2 * G * N);
-                            io.ldy = (size_t)C;
-                            scan_both(&io, SB, yB, T, 1);
-                            for (i = 0; i < C * N; i++)
-                                if (fabs((double)SB[i] - SA[i]) > 1e-5 * (fabs(SA[i]) + 1.0)) bad++;
-                            for (i = 0; i < T * C; i++)
-                                if (fabs((double)yB[i] - yA[i]) > 1e-5 * (fabs(yA[i]) + 1.0)) bad++;
-                            runs++;
-                        }
-        CHECK(bad == 0 && runs == 32, "Mamba-2 scan over a block: %d values off the reference in %d runs", bad, runs);
-    }
-
 #if defined(MAMBA__AVX512)
-    /* 7. the chunked SSD form of that scan (mamba__ssd_head, head_dim 64,
+    /* 5b. the chunked SSD form of that scan (mamba__ssd_head, head_dim 64,
           CONFIG: MAMBA_SSD_CHUNK) and the recurrence, both against the scan
           in double: chunks of 16, 64 and 256 tokens, blocks of 5, 70 and 300
           tokens (one short chunk, chunks and a short last one), d_state 16,
@@ -774,6 +735,45 @@ int main(void)
         printf("Mamba-2 scan against double: worst relative error recurrence %.3g, SSD %.3g\n", worst[0], worst[1]);
     }
 #endif
+
+    /* 6. the Mamba-2 scan over a block of tokens (mamba_forward: with
+          AVX-512, 16 channels of a head in lanes, mamba__scan_head16, for
+          head_dim and d_state multiples of 16; else token after token)
+          against the reference, 5 and 260 tokens (a chunk of 256 and a
+          short one), rows ld apart as in the block */
+    {
+        enum { H = 4, PM = 32, NM = 48, TM = 260 };
+        static float SA[H * PM * NM], SB[H * PM * NM], xs[TM * H * PM], bc[TM * 2 * 2 * NM], dl[TM * H];
+        static float yA[TM * H * PM], yB[TM * H * PM];
+        float A[H], Dv[H * PM];
+        mamba__scan_io io;
+        int P, N, G, dpc, T, bad = 0, runs = 0;
+        for (T = 5; T <= TM; T += TM - 5)
+            for (P = 16; P <= PM; P += 16)
+                for (N = 16; N <= NM; N += 32)
+                    for (G = 1; G <= 2; G++)
+                        for (dpc = 0; dpc < 2; dpc++) {
+                            const int C = H * P;
+                            for (i = 0; i < T * C; i++) xs[i] = frand();
+                            for (i = 0; i < T * 2 * G * N; i++) bc[i] = frand();
+                            for (i = 0; i < T * H; i++) dl[i] = 0.001f + 0.3f * (frand() + 1);
+                            for (i = 0; i < H; i++) A[i] = -(float)pow(10.0, 2.2 * (frand() + 1) - 3.0);
+                            for (i = 0; i < C; i++) Dv[i] = frand();
+                            for (i = 0; i < C * N; i++) SA[i] = SB[i] = frand();
+                            mamba__scan_set(&io, H, P, G, N, 0, dpc, A, Dv, SA, xs, dl, bc, bc + G * N, yA);
+                            io.ldx = (size_t)C;
+                            io.ldd = H;
+                            io.ldbc = (size_t)(2 * G * N);
+                            io.ldy = (size_t)C;
+                            scan_both(&io, SB, yB, T, 1);
+                            for (i = 0; i < C * N; i++)
+                                if (fabs((double)SB[i] - SA[i]) > 1e-5 * (fabs(SA[i]) + 1.0)) bad++;
+                            for (i = 0; i < T * C; i++)
+                                if (fabs((double)yB[i] - yA[i]) > 1e-5 * (fabs(yA[i]) + 1.0)) bad++;
+                            runs++;
+                        }
+        CHECK(bad == 0 && runs == 32, "Mamba-2 scan over a block: %d values off the reference in %d runs", bad, runs);
+    }
 
     free(w);
     free(x);
