@@ -1227,8 +1227,8 @@ MAMBA_API size_t mamba_detok_flush(mamba_detok *d, char *out);
 #endif
 /* CONFIG: MAMBA_SSD_CHUNK  0 (default): mamba_forward()'s Mamba-2 scan is
    the exact recurrence; Q (16 .. 256, a multiple of 16): the chunked SSD
-   form in chunks of Q tokens where it applies (AVX-512, head_dim 64,
-   d_state up to 128). Within 1e-5 of the recurrence, but its rounding then
+   form in chunks of Q tokens where it applies (AVX-512 or AVX2, head_dim
+   64, d_state up to 128). Within 1e-5 of the recurrence, but its rounding then
    depends on the block size; >>forward says why it is not the default. */
 #ifndef MAMBA_SSD_CHUNK
 #define MAMBA_SSD_CHUNK 0
@@ -4355,10 +4355,10 @@ static void mamba__scan_head16(const mamba__scan_io *s, int hd, int T)
 }
 #endif
 
-#if defined(MAMBA__AVX512)
+#if defined(MAMBA__AVX512) || defined(MAMBA__AVX2)
 /* The chunked "SSD" form of the same scan (Dao & Gu 2024, ssd_minimal_
    discrete), one Mamba-2 head over T tokens, for head_dim 64 and d_state a
-   multiple of 16 up to 128 (CONFIG: MAMBA_SSD_CHUNK picks it in
+   multiple of 16 up to 128, AVX-512 and AVX2 (CONFIG: MAMBA_SSD_CHUNK picks it in
    mamba_forward; by default the recurrence above runs, see >>forward for
    the measurement). Inside a chunk of q <= Q tokens, with a = A[hd] and
    cum_i = sum_{k <= i} Delta_k a (the chunk's own tokens, in double):
@@ -4389,6 +4389,7 @@ static MAMBA__MAYBE_UNUSED int mamba__ssd_fits(const mamba__scan_io *s, int Q)
     return s->head_dim == MAMBA__SSD_P && s->d_state % 16 == 0 && s->d_state <= MAMBA__SSD_NMAX && Q >= 16 &&
            Q <= MAMBA__SSD_QMAX && Q % 16 == 0 && !s->a_per_state;
 }
+#if defined(MAMBA__AVX512)
 /* acc##r##k: row r (of 4), lanes 16 k .. 16 k + 15 (of 64) */
 #define MAMBA__SSD_REP4(M, r) M(r, 0) M(r, 1) M(r, 2) M(r, 3)
 #define MAMBA__SSD_REP44(M) MAMBA__SSD_REP4(M, 0) MAMBA__SSD_REP4(M, 1) MAMBA__SSD_REP4(M, 2) MAMBA__SSD_REP4(M, 3)
@@ -4532,6 +4533,141 @@ static MAMBA__MAYBE_UNUSED void mamba__ssd_head(const mamba__scan_io *s, int hd,
     for (p = 0; p < P; p++)
         for (n = 0; n < N; n++) hh[(size_t)p * (size_t)N + (size_t)n] = St[(size_t)n * P + (size_t)p];
 }
+#else
+/* AVX2: the same kernel in 8-lane registers. Sixteen of them cannot hold
+   a 4 x 64 tile, so a tile is 4 rows by 16 lanes (8 accumulators, two
+   input vectors, the four rows' broadcasts) and each row group goes over
+   the head's 64 channels in 4 strips; B is transposed by plain copies.
+   The same sums in the same order per output, so the same error bound
+   (tests/test_simd.c). */
+/* acc##r##k: row r (of 4), lanes 8 k .. 8 k + 7 of the strip (of 16) */
+#define MAMBA__SSD8_REP(M) M(0, 0) M(0, 1) M(1, 0) M(1, 1) M(2, 0) M(2, 1) M(3, 0) M(3, 1)
+#define MAMBA__SSD8_DECL(r, k) __m256 acc##r##k = _mm256_setzero_ps();
+#define MAMBA__SSD8_FMA(r, k) acc##r##k = _mm256_fmadd_ps(w##r, v##k, acc##r##k);
+#define MAMBA__SSD8_SCALE(r, k) acc##r##k = _mm256_mul_ps(w##r, acc##r##k);
+#define MAMBA__SSD8_LOAD(r, k) \
+    acc##r##k = _mm256_mul_ps(w##r, _mm256_loadu_ps(St + (size_t)(n + (r)) * P + (size_t)p0 + 8 * (k)));
+#define MAMBA__SSD8_STORE(r, k) _mm256_storeu_ps(St + (size_t)(n + (r)) * P + (size_t)p0 + 8 * (k), acc##r##k);
+#define MAMBA__SSD8_Y(r, k)                                                                                    \
+    if (i + (r) < q) {                                                                                         \
+        const size_t tt = (size_t)t0 + (size_t)(i + (r)), cc = c0 + (size_t)p0 + 8 * (size_t)(k);              \
+        const __m256 x = _mm256_loadu_ps(s->x + tt * s->ldx + cc);                                             \
+        const __m256 D = s->d_per_channel ? _mm256_loadu_ps(s->D + cc) : _mm256_set1_ps(s->D[hd]);             \
+        _mm256_storeu_ps(s->y + tt * s->ldy + cc, _mm256_fmadd_ps(D, x, acc##r##k));                            \
+    }
+static MAMBA__MAYBE_UNUSED void mamba__ssd_head(const mamba__scan_io *s, int hd, int T, int Q)
+{
+    enum { QM = MAMBA__SSD_QMAX, NM = MAMBA__SSD_NMAX, P = MAMBA__SSD_P };
+    float St[NM * P];             /* the state, transposed: St[n][p] */
+    float xd[QM * P], xe[QM * P]; /* Delta_j x_j, and exp(cum_{q-1} - cum_j) Delta_j x_j */
+    float Bt[NM * (QM + 8)];      /* B transposed, Bt[n][j], rows ldb apart */
+    float Mr[4 * QM];             /* 4 rows of exp(cum_i - cum_j) C_i . B_j, 0 above the diagonal */
+    double cd[QM + 8];
+    float E[QM];
+    const int N = s->d_state;
+    const size_t g = (size_t)(hd / (s->n_head / s->n_group)) * (size_t)N, c0 = (size_t)hd * (size_t)P;
+    const double a = (double)s->A[hd];
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    float *hh = s->h + c0 * (size_t)N;
+    int t0, i, j, n, p, p0;
+    for (p = 0; p < P; p++)
+        for (n = 0; n < N; n++) St[(size_t)n * P + (size_t)p] = hh[(size_t)p * (size_t)N + (size_t)n];
+    for (t0 = 0; t0 < T; t0 += Q) {
+        const int q = T - t0 < Q ? T - t0 : Q, q8 = (q + 7) & ~7;
+        const size_t ldb = (size_t)q8 + 8; /* + 8: rows 1 KB apart would share L1 sets */
+        double c = 0.0;
+        float Elast;
+        for (i = 0; i < q; i++) {
+            c += (double)s->delta[((size_t)t0 + (size_t)i) * s->ldd + (size_t)hd] * a;
+            cd[i] = c;
+            E[i] = expf((float)c);
+        }
+        for (; i < q8; i++) cd[i] = c; /* (lanes past the chunk, masked) */
+        Elast = E[q - 1];
+        for (j = 0; j < q; j++) {
+            const size_t tt = (size_t)t0 + (size_t)j;
+            const float dt = s->delta[tt * s->ldd + (size_t)hd], ej = expf((float)(cd[q - 1] - cd[j]));
+            const float *xj = s->x + tt * s->ldx + c0;
+            for (p = 0; p < P; p += 8) {
+                const __m256 v = _mm256_mul_ps(_mm256_set1_ps(dt), _mm256_loadu_ps(xj + p));
+                _mm256_storeu_ps(xd + (size_t)j * P + (size_t)p, v);
+                _mm256_storeu_ps(xe + (size_t)j * P + (size_t)p, _mm256_mul_ps(_mm256_set1_ps(ej), v));
+            }
+        }
+        for (j = 0; j < q8; j++) { /* columns past the chunk repeat its last (masked) */
+            const float *Bj = s->B + ((size_t)t0 + (size_t)(j < q ? j : q - 1)) * s->ldbc + g;
+            for (n = 0; n < N; n++) Bt[(size_t)n * ldb + (size_t)j] = Bj[n];
+        }
+        for (i = 0; i < q; i += 4) { /* y, 4 tokens at a time (a short last group repeats its last row) */
+            const float *Cr[4];
+            int r, jv, nj = (i + 3 < q ? i + 3 : q - 1) / 8 + 1, jn = (i + 3 < q ? i + 3 : q - 1) + 1;
+            for (r = 0; r < 4; r++)
+                Cr[r] = s->C + ((size_t)t0 + (size_t)(i + r < q ? i + r : q - 1)) * s->ldbc + g;
+            for (jv = 0; jv < nj; jv++) { /* Mr[r][j] = exp(cum_i - cum_j) C_i . B_j for j <= i, else 0 */
+                __m256 m0 = _mm256_setzero_ps(), m1 = m0, m2 = m0, m3 = m0;
+                for (n = 0; n < N; n++) {
+                    const __m256 b = _mm256_loadu_ps(Bt + (size_t)n * ldb + (size_t)jv * 8);
+                    m0 = _mm256_fmadd_ps(_mm256_set1_ps(Cr[0][n]), b, m0);
+                    m1 = _mm256_fmadd_ps(_mm256_set1_ps(Cr[1][n]), b, m1);
+                    m2 = _mm256_fmadd_ps(_mm256_set1_ps(Cr[2][n]), b, m2);
+                    m3 = _mm256_fmadd_ps(_mm256_set1_ps(Cr[3][n]), b, m3);
+                }
+                for (r = 0; r < 4; r++) {
+                    const int ir = i + r < q ? i + r : q - 1, j0 = jv * 8;
+                    const __m256 m = r == 0 ? m0 : r == 1 ? m1 : r == 2 ? m2 : m3;
+                    const __m256d ci = _mm256_set1_pd(cd[ir]);
+                    const __m128 lo = _mm256_cvtpd_ps(_mm256_sub_pd(ci, _mm256_loadu_pd(cd + j0)));
+                    const __m128 hi = _mm256_cvtpd_ps(_mm256_sub_pd(ci, _mm256_loadu_pd(cd + j0 + 4)));
+                    /* j <= ir only: above the diagonal exp would overflow, and inf 0 is NaN */
+                    const __m256 k = _mm256_castsi256_ps(
+                        _mm256_cmpgt_epi32(_mm256_set1_epi32(ir - j0 + 1), lane));
+                    const __m256 d = _mm256_and_ps(k, _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1));
+                    _mm256_storeu_ps(Mr + (size_t)r * QM + (size_t)j0, _mm256_and_ps(k, _mm256_mul_ps(mamba__vexp8(d), m)));
+                }
+            }
+            for (p0 = 0; p0 < P; p0 += 16) {
+                MAMBA__SSD8_REP(MAMBA__SSD8_DECL)
+                __m256 v0, v1, w0, w1, w2, w3;
+                for (n = 0; n < N; n++) { /* Y_off before its scale: C_i . S0 */
+                    const float *sn = St + (size_t)n * P + (size_t)p0;
+                    v0 = _mm256_loadu_ps(sn), v1 = _mm256_loadu_ps(sn + 8);
+                    w0 = _mm256_set1_ps(Cr[0][n]), w1 = _mm256_set1_ps(Cr[1][n]);
+                    w2 = _mm256_set1_ps(Cr[2][n]), w3 = _mm256_set1_ps(Cr[3][n]);
+                    MAMBA__SSD8_REP(MAMBA__SSD8_FMA)
+                }
+                w0 = _mm256_set1_ps(E[i]), w1 = _mm256_set1_ps(E[i + 1 < q ? i + 1 : q - 1]);
+                w2 = _mm256_set1_ps(E[i + 2 < q ? i + 2 : q - 1]), w3 = _mm256_set1_ps(E[i + 3 < q ? i + 3 : q - 1]);
+                MAMBA__SSD8_REP(MAMBA__SSD8_SCALE)
+                for (j = 0; j < jn; j++) { /* Y_diag */
+                    const float *xj = xd + (size_t)j * P + (size_t)p0;
+                    v0 = _mm256_loadu_ps(xj), v1 = _mm256_loadu_ps(xj + 8);
+                    w0 = _mm256_set1_ps(Mr[j]), w1 = _mm256_set1_ps(Mr[QM + j]);
+                    w2 = _mm256_set1_ps(Mr[2 * QM + j]), w3 = _mm256_set1_ps(Mr[3 * QM + j]);
+                    MAMBA__SSD8_REP(MAMBA__SSD8_FMA)
+                }
+                MAMBA__SSD8_REP(MAMBA__SSD8_Y)
+            }
+        }
+        /* the state: St[n] = exp(cum_{q-1}) St[n] + sum_j B_j[n] xe_j, 4 states by 16 channels at a time */
+        for (n = 0; n < N; n += 4)
+            for (p0 = 0; p0 < P; p0 += 16) {
+                MAMBA__SSD8_REP(MAMBA__SSD8_DECL)
+                __m256 v0, v1, w0 = _mm256_set1_ps(Elast), w1 = w0, w2 = w0, w3 = w0;
+                MAMBA__SSD8_REP(MAMBA__SSD8_LOAD)
+                for (j = 0; j < q; j++) {
+                    const float *xj = xe + (size_t)j * P + (size_t)p0, *Bj = s->B + ((size_t)t0 + (size_t)j) * s->ldbc + g + n;
+                    v0 = _mm256_loadu_ps(xj), v1 = _mm256_loadu_ps(xj + 8);
+                    w0 = _mm256_set1_ps(Bj[0]), w1 = _mm256_set1_ps(Bj[1]);
+                    w2 = _mm256_set1_ps(Bj[2]), w3 = _mm256_set1_ps(Bj[3]);
+                    MAMBA__SSD8_REP(MAMBA__SSD8_FMA)
+                }
+                MAMBA__SSD8_REP(MAMBA__SSD8_STORE)
+            }
+    }
+    for (p = 0; p < P; p++)
+        for (n = 0; n < N; n++) hh[(size_t)p * (size_t)N + (size_t)n] = St[(size_t)n * P + (size_t)p];
+}
+#endif
 #endif
 
 #if defined(MAMBA__AVX512)
@@ -4604,13 +4740,13 @@ static void mamba__scan(const mamba__scan_io *s, int T, int batched)
         if (!mamba1) {
 #if defined(MAMBA__HAVE_SCAN_HEAD)
             if (!s->a_per_state) { /* Mamba-2: head h0 */
-#if defined(MAMBA__AVX512)
-#if MAMBA_SSD_CHUNK > 0
+#if (defined(MAMBA__AVX512) || defined(MAMBA__AVX2)) && MAMBA_SSD_CHUNK > 0
                 if (batched && mamba__ssd_fits(s, MAMBA_SSD_CHUNK)) {
                     mamba__ssd_head(s, h0, T, MAMBA_SSD_CHUNK);
                     continue;
                 }
 #endif
+#if defined(MAMBA__AVX512)
                 if (batched && s->head_dim % 16 == 0 && N % 16 == 0) {
                     mamba__scan_head16(s, h0, T);
                     continue;

@@ -651,7 +651,7 @@ int main(void)
         CHECK(bad == 0 && runs > 0, "Mamba-2 scan: %d values off the reference in %d runs", bad, runs);
     }
 
-#if defined(MAMBA__AVX512)
+#if defined(MAMBA__AVX512) || defined(MAMBA__AVX2)
     /* 5b. the chunked SSD form of that scan (mamba__ssd_head, head_dim 64,
           CONFIG: MAMBA_SSD_CHUNK) and the recurrence, both against the scan
           in double: chunks of 16, 64 and 256 tokens, blocks of 5, 70 and 300
