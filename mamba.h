@@ -6636,12 +6636,20 @@ MAMBA_API mamba_result mamba_state_copy(mamba_state *dst, const mamba_state *src
    identical for any thread count and any block size.
 
    Mamba-2 (mamba__block_mamba2) is the same plan with two projections
-   (in_proj, out_proj) and its scan per head (mamba__scan_head16, the exact
+   (in_proj, out_proj) and its scan per head (mamba__scan_head16 with
+   AVX-512, mamba__scan_head token by token elsewhere: the exact
    recurrence). Its chunked "SSD" form, the scan as masked matrix products
    over chunks of Q tokens, is mamba__ssd_head, off by default (CONFIG:
-   MAMBA_SSD_CHUNK): its rounding depends on where the chunks start, so on
-   the block size, which the promise above rules out, and it was measured
-   against the recurrence in docs/kernels-notes.md. */
+   MAMBA_SSD_CHUNK), for two reasons. It is not measurably faster: on an
+   AVX2 host (mamba2-130m shapes) it takes 0.81x the scan's time at Q = 32
+   and 0.95x at Q = 64, and the scan is 14% of a 512-token prompt, so it
+   could save under 3%; whole prompts measured 163 tokens per CPU second
+   with the recurrence against 172 (Q 32) and 161 (Q 64) in f32, 166
+   against 140 and 149 in f16, inside a spread of 10%. And its rounding
+   depends on where chunks start, and a block's end is always a chunk's
+   end, so its results depend on the block size, which the promise above
+   rules out (tests/t_mamba2.sh fails on such a build for exactly that).
+   The figures and how to take them: docs/kernels-notes.md. */
 
 
 /* T*n floats rounded up to a 64-byte multiple; 0 on overflow. */
