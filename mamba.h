@@ -3327,6 +3327,53 @@ static float mamba__dot_q4k(const uint8_t *q, const int16_t *MAMBA__RESTRICT xq,
     return v;
 }
 #define mamba__dotn_q4k(out, q, xq, xs, nb) mamba__q4kv(out, q, MAMBA__NR, xq, xs, nb)
+/* mamba__q4kv of one row against ni <= 4 prepared inputs at once, into
+   out[t] (mamba_step_batch): each input's sum by the very operations of
+   mamba__q4kv in its order, so the same bits; the row's nibbles are
+   unpacked and widened once for the ni inputs, and each input's factors
+   made from the row's packed scales. ni is a constant where it is inlined. */
+static MAMBA__INLINE void mamba__q4kv_x(float *out, const uint8_t *q, const mamba__xin *in, int ni, int nb)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m512i ones = _mm512_set1_epi16(1);
+    __m512 acc[4], acc2[4], accm[4];
+    float fa[4][8], fm[4][8];
+    int t, b0, j;
+    MAMBA__ROWS_UNROLLED
+    for (t = 0; t < ni; t++) acc[t] = acc2[t] = accm[t] = _mm512_setzero_ps();
+    for (b0 = 0; b0 < nb; b0 += 8) {
+        const int m = nb - b0 < 8 ? nb - b0 : 8;
+        const size_t off = (size_t)(b0 / 8) * MAMBA__QK_BYTES;
+        MAMBA__WPREFETCH_LINES(q, off, MAMBA__QK_BYTES);
+        MAMBA__ROWS_UNROLLED
+        for (t = 0; t < ni; t++) mamba__q4k_factors8(fa[t], fm[t], q + off, in[t].xs + b0, m);
+        for (j = 0; j < m; j += 2) {
+            const int two = j + 1 < m; /* the odd sub-block is there */
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(q + off + 16 + (size_t)j * 16));
+            const __m512i w0 = _mm512_cvtepu8_epi16(_mm256_and_si256(v, m4));
+            const __m512i w1 = _mm512_cvtepu8_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+            MAMBA__ROWS_UNROLLED
+            for (t = 0; t < ni; t++) {
+                const int16_t *xb = in[t].xq + (size_t)(b0 + j) * MAMBA__Q8_BLOCK;
+                const __m512i x0 = _mm512_loadu_si512((const void *)xb);
+                const __m512 s0 = _mm512_cvtepi32_ps(_mm512_madd_epi16(x0, ones));
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(w0, x0)), _mm512_set1_ps(fa[t][j]), acc[t]);
+                accm[t] = _mm512_fmadd_ps(s0, _mm512_set1_ps(fm[t][j]), accm[t]);
+                if (two) {
+                    const __m512i x1 = _mm512_loadu_si512((const void *)(xb + 32));
+                    const __m512 s1 = _mm512_cvtepi32_ps(_mm512_madd_epi16(x1, ones));
+                    acc2[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(w1, x1)), _mm512_set1_ps(fa[t][j + 1]),
+                                              acc2[t]);
+                    accm[t] = _mm512_fmadd_ps(s1, _mm512_set1_ps(fm[t][j + 1]), accm[t]);
+                }
+            }
+        }
+    }
+    MAMBA__ROWS_UNROLLED
+    for (t = 0; t < ni; t++) acc[t] = _mm512_sub_ps(_mm512_add_ps(acc[t], acc2[t]), accm[t]);
+    mamba__hsum_n(out, acc, ni);
+}
+#define MAMBA__HAVE_Q4K_X 1
 #elif defined(MAMBA__AVX2)
 /* mamba__dot_q4k_scalar: per sub-block its 32 nibbles (one 32-byte load,
    masked or shifted), widened to int16 16 at a time and multiplied with
@@ -3427,6 +3474,30 @@ static void mamba__dot_rows_q4k(float *out, const mamba_matrix *W, const int *r,
     for (k = 0; k < MAMBA__NR; k++) q[k] = mamba__q4k_row(W, r[k]);
     mamba__dotn_q4k(out, q, in->xq, in->xs, mamba__q8_blocks(W->cols));
 }
+#ifdef MAMBA__HAVE_Q4K_X
+/* dot_rows_n of q4_k (mamba_step_batch): a row at a time through the
+   inputs four at a time (mamba__q4kv_x); the same bits as dot_rows */
+static void mamba__dot_rows_n_q4k(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n)
+{
+    const int nb = mamba__q8_blocks(W->cols);
+    int r, j;
+    for (r = r0; r < r1; r++) {
+        const uint8_t *q = mamba__q4k_row(W, r);
+        float v[4];
+        int t;
+        for (j = 0; j < n;) {
+            const int ni = n - j >= 4 ? 4 : n - j >= 2 ? 2 : 1;
+            if (ni == 4) mamba__q4kv_x(v, q, in + j, 4, nb);
+            else if (ni == 2) mamba__q4kv_x(v, q, in + j, 2, nb);
+            else mamba__q4kv_x(v, q, in + j, 1, nb);
+            for (t = 0; t < ni; t++) out[j + t][r] = v[t];
+            j += ni;
+        }
+    }
+}
+#else
+#define mamba__dot_rows_n_q4k mamba__dot_rows_n_each
+#endif
 
 /* Columns [k0, k0 + n) of row r widened to f32 (k0 a multiple of 32):
    (d sc) q - (dmin m), a multiply then a subtraction as ggml's
@@ -3556,7 +3627,7 @@ static const mamba__wtype mamba__wtypes[] = {
      MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16},
     {"iq4_nl", mamba__dot_row_iq4nl, mamba__dot_rows_iq4nl, mamba__dot_rows_n_iq4nl, mamba__dequant_iq4nl, mamba__nonfinite_q4,
      MAMBA_DTYPE_IQ4_NL, MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16},
-    {"q4_k", mamba__dot_row_q4k, mamba__dot_rows_q4k, mamba__dot_rows_n_each, mamba__dequant_q4k, mamba__nonfinite_q4k,
+    {"q4_k", mamba__dot_row_q4k, mamba__dot_rows_q4k, mamba__dot_rows_n_q4k, mamba__dequant_q4k, mamba__nonfinite_q4k,
      MAMBA_DTYPE_Q4_K, MAMBA__QK, MAMBA__QK_BYTES, MAMBA__INPUT_Q16}};
 
 /* The entry of a dtype, or NULL for a dtype this library does not know. */
