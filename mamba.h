@@ -2151,31 +2151,42 @@ static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *M
     return mamba__hsum256(_mm256_add_ps(a0, a1));
 }
 #define MAMBA__HAVE_DOT_Q8X16 1
+/* Block b of one row (qb, scale h) into a[t] for ni <= 4 prepared inputs:
+   the row's int8 loaded and widened once, then per input the very
+   operations of mamba__dot_q8x16 on that block */
+static MAMBA__INLINE void mamba__q8x16_blk(__m256 *a, const int8_t *qb, float h, const int16_t *const *xq,
+                                           const float *const *xs, int b, int ni)
+{
+    const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)qb));
+    const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(qb + 16)));
+    int t;
+    MAMBA__UNROLL8
+    for (t = 0; t < ni; t++) {
+        const int16_t *xb = xq[t] + b * MAMBA__Q8_BLOCK;
+        __m256i p = _mm256_add_epi32(_mm256_madd_epi16(w0, _mm256_loadu_si256((const __m256i *)(const void *)xb)),
+                                     _mm256_madd_epi16(w1, _mm256_loadu_si256((const __m256i *)(const void *)(xb + 16))));
+        a[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(h * xs[t][b]), a[t]);
+    }
+}
 /* mamba__dot_q8x16 of one row against ni <= 4 prepared inputs at once, into
-   out[t] (mamba_step_batch): each input's sum by the very operations of
-   mamba__dot_q8x16 in its order, so the same bits; the row's int8 of a
-   block are loaded and widened once, and its scale converted once, for
-   the ni inputs. ni is a constant where it is inlined. */
+   out[t] (mamba_step_batch): the even blocks into a0, the odd ones into a1,
+   each input's sum by the very operations of mamba__dot_q8x16 in its order,
+   so the same bits; a block's int8 are loaded and widened once, and its
+   scale converted once, for the ni inputs. ni is a constant where it is
+   inlined. */
 static MAMBA__INLINE void mamba__q8x16_x(float *out, const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
                                          const int16_t *const *xq, const float *const *xs, int ni, int nb)
 {
     __m256 a0[4], a1[4];
     int b, t;
+    MAMBA__UNROLL8
     for (t = 0; t < ni; t++) a0[t] = a1[t] = _mm256_setzero_ps();
-    for (b = 0; b < nb; b++) {
-        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
-        const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)qb));
-        const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(qb + 16)));
-        const float h = MAMBA__HALF(d[b]);
-        for (t = 0; t < ni; t++) {
-            const int16_t *xb = xq[t] + b * MAMBA__Q8_BLOCK;
-            __m256i p = _mm256_add_epi32(_mm256_madd_epi16(w0, _mm256_loadu_si256((const __m256i *)(const void *)xb)),
-                                         _mm256_madd_epi16(w1, _mm256_loadu_si256((const __m256i *)(const void *)(xb + 16))));
-            __m256 sc = _mm256_set1_ps(h * xs[t][b]);
-            if (b & 1) a1[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), sc, a1[t]);
-            else a0[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), sc, a0[t]);
-        }
+    for (b = 0; b + 2 <= nb; b += 2) {
+        mamba__q8x16_blk(a0, q + b * MAMBA__Q8_BLOCK, MAMBA__HALF(d[b]), xq, xs, b, ni);
+        mamba__q8x16_blk(a1, q + (b + 1) * MAMBA__Q8_BLOCK, MAMBA__HALF(d[b + 1]), xq, xs, b + 1, ni);
     }
+    if (b < nb) mamba__q8x16_blk(a0, q + b * MAMBA__Q8_BLOCK, MAMBA__HALF(d[b]), xq, xs, b, ni);
+    MAMBA__UNROLL8
     for (t = 0; t < ni; t++) out[t] = mamba__hsum256(_mm256_add_ps(a0[t], a1[t]));
 }
 #define MAMBA__HAVE_Q8X16_X 1
