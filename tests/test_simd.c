@@ -690,6 +690,91 @@ int main(void)
         CHECK(bad == 0 && runs == 32, "Mamba-2 scan over a block: %d values off the reference in %d runs", bad, runs);
     }
 
+#ifdef MAMBA__SIMD
+    /* 7. mamba_forward's tiled product (mamba__fw_matmul) in every dtype,
+          bit for bit against the order the header documents: per (row,
+          token), k in order with fused multiply-adds within chains of 32
+          columns from k = 0, the chains' sums added in order, then the
+          bias. Shapes cross every blocking edge: rows around the 6- and
+          32-row tiles, columns around the chains and the 128-column
+          panels, tokens around the 6-, 16- and 64-token panels; out and X
+          rows wider than the product (ldo, ldx). Weights: random bytes
+          masked with 0x3B, so every f16 scale is finite and below 1. */
+    {
+        static const int dts[7] = {MAMBA_DTYPE_F32, MAMBA_DTYPE_F16, MAMBA_DTYPE_BF16, MAMBA_DTYPE_Q8,
+                                   MAMBA_DTYPE_Q4_0, MAMBA_DTYPE_IQ4_NL, MAMBA_DTYPE_Q4_K};
+        static const int shapes[8][3] = {{1, 1, 1},    {5, 20, 7},     {33, 129, 13}, {70, 300, 70},
+                                         {32, 256, 6}, {31, 33, 65},   {6, 128, 17},  {97, 96, 130}};
+        int d, sh, bad = 0, runs = 0;
+        for (d = 0; d < 7; d++)
+            for (sh = 0; sh < 8; sh++) {
+                const int rows = shapes[sh][0], K = shapes[sh][1], T = shapes[sh][2], ldo = rows + 3, ldx = K + 5;
+                const size_t rb = mamba__row_bytes(dts[d], K);
+                unsigned char *wbytes = (unsigned char *)malloc(rb * (size_t)rows + 64);
+                float *X = (float *)malloc(sizeof(float) * (size_t)T * (size_t)ldx);
+                float *out = (float *)malloc(sizeof(float) * (size_t)T * (size_t)ldo);
+                float *xt = (float *)malloc(sizeof(float) * (size_t)((T + 5 + 15) & ~15) * (size_t)K);
+                float *wrow = (float *)malloc(sizeof(float) * (size_t)K * (size_t)rows);
+                float *bias = (float *)malloc(sizeof(float) * (size_t)rows);
+                mamba_matrix W;
+                int r, t, k, b;
+                if (!wbytes || !X || !out || !xt || !wrow || !bias) {
+                    CHECK(0, "tiled product: out of memory");
+                    free(wbytes); free(X); free(out); free(xt); free(wrow); free(bias);
+                    continue;
+                }
+                if (dts[d] == MAMBA_DTYPE_F32 || dts[d] == MAMBA_DTYPE_F16 || dts[d] == MAMBA_DTYPE_BF16) {
+                    for (i = 0; i < rows * K; i++) {
+                        float v = frand();
+                        if (dts[d] == MAMBA_DTYPE_F32) memcpy(wbytes + 4 * (size_t)i, &v, 4);
+                        else {
+                            uint16_t h16 = dts[d] == MAMBA_DTYPE_F16 ? to_f16(v) : to_bf16(v);
+                            memcpy(wbytes + 2 * (size_t)i, &h16, 2);
+                        }
+                    }
+                } else
+                    for (i = 0; i < (int)(rb * (size_t)rows); i++) wbytes[i] = (unsigned char)(frand() * 128.0f + 128.0f) & 0x3Bu;
+                W.data = wbytes;
+                W.dtype = dts[d];
+                W.rows = rows;
+                W.cols = K;
+                for (r = 0; r < rows; r++) {
+                    mamba__dequant_row(wrow + (size_t)r * (size_t)K, &W, r);
+                    bias[r] = frand();
+                }
+                for (i = 0; i < T * ldx; i++) X[i] = frand();
+                for (b = 0; b < 2; b++) {
+                    for (i = 0; i < T * ldo; i++) out[i] = 7.0f;
+                    mamba__fw_matmul(out, ldo, &W, b ? bias : NULL, X, ldx, T, xt);
+                    for (t = 0; t < T; t++)
+                        for (r = 0; r < ldo; r++) {
+                            float want = 7.0f, got = out[(size_t)t * (size_t)ldo + (size_t)r];
+                            if (r < rows) {
+                                const float *wr = wrow + (size_t)r * (size_t)K, *xr = X + (size_t)t * (size_t)ldx;
+                                float total = 0.0f;
+                                int c;
+                                for (c = 0; c < K; c += 32) {
+                                    float chain = 0.0f;
+                                    for (k = c; k < K && k < c + 32; k++) chain = fmaf(wr[k], xr[k], chain);
+                                    total = c == 0 ? chain : total + chain;
+                                }
+                                want = b ? total + bias[r] : total;
+                            }
+                            if (memcmp(&want, &got, sizeof want) != 0) {
+                                if (bad < 5)
+                                    printf("  dtype %d %dx%d T=%d bias %d: out[%d][%d] %.9g, the documented order gives %.9g\n",
+                                           dts[d], rows, K, T, b, t, r, got, want);
+                                bad++;
+                            }
+                        }
+                    runs++;
+                }
+                free(wbytes); free(X); free(out); free(xt); free(wrow); free(bias);
+            }
+        CHECK(bad == 0 && runs == 112, "tiled product: %d outputs off the documented order in %d runs", bad, runs);
+    }
+#endif
+
     free(w);
     free(x);
     free(h);
