@@ -1684,87 +1684,107 @@ static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRI
    aligned): a copy to vector alignment, which paid when a row at a time
    loaded every input twice per chunk, cost more than the split loads once
    rows came in pairs (790m f16, 8 inputs: 241-244 ms a step copied, 233-234
-   not) */
+   not). With AVX2 the rows go in triples (mamba__dotv_x), so a group is 12
+   (four whole triples) and mamba_step_batch's panels are whole groups: on
+   an AMD EPYC (Zen 3), one in_proj-shaped f16 matrix (6144 x 1536) through
+   8 inputs from memory took 13.5-15.5 ns a 64-byte line of weights, where
+   rows in pairs in groups of 8 took 18.2-21.5 (docs/kernels-notes.md) */
 #ifndef MAMBA_BATCH_ROWS
+#if defined(MAMBA__AVX2) && !defined(MAMBA__AVX512)
+#define MAMBA_BATCH_ROWS 12
+#else
 #define MAMBA_BATCH_ROWS 8
+#endif
 #endif
 #ifndef MAMBA_BATCH_COLS
 #define MAMBA_BATCH_COLS 256
 #endif
-/* The batch's product (mamba_step_batch): rows w0 and w1 (nrow of them)
-   against ni <= MAMBA__XN inputs x[t], over the VN-column chunks of [0, len)
+/* The batch's product (mamba_step_batch): rows w0, w1, w2 (nrow <= MAMBA__XR
+   of them) against ni <= MAMBA__XN inputs x[t], over the VN-column chunks of [0, len)
    of one parity: par 0 takes chunks 0, 2, 4 ..., par 1 chunks 1, 3, 5 ...
    (len is a multiple of 2 * VN). mamba__dotv sums a row's even chunks into
    its a0 and its odd ones into a1, each in column order: acc0[2t + par]
    (row 0, input t) continues exactly that accumulator, as acc1 does for row
-   1, so with mamba__dotv_x_end these are the bits of the decode matvec. One
-   parity at a time keeps 2 rows x 8 inputs in 16 registers: each widened
-   chunk of weights serves the 8 inputs and each load of an input the 2
-   rows (10 loads for 16 FMAs, where a row at a time with both of its
-   accumulators needs 18). The pass of par 0 asks for the bytes from
-   `ahead0` and `ahead1` on as far as it reads its own (the next group of
-   rows: mamba__dot_rows_n_f). ni, nrow and par are constants where it is
+   1 (acc2 for row 2), so with mamba__dotv_x_end these are the bits of the
+   decode matvec. One parity at a time keeps 2 rows x 8 inputs in 16
+   registers (AVX-512, NEON: 32 registers) or 3 rows x 4 inputs in 12 (AVX2:
+   16 registers): each widened chunk of weights serves the inputs and each
+   load of an input the rows (10 loads for 16 FMAs, or 7 for 12, where a
+   row at a time with both of its accumulators needs 18 for 16). The pass of
+   par 0 asks for the bytes from `ahead0` on (row k's from ahead0 + k
+   blocks) as far as it reads its own (the next group of rows:
+   mamba__dot_rows_n_f). ni, nrow and par are constants where it is
    inlined. */
 #if defined(MAMBA__AVX512) || defined(MAMBA__NEON)
 #define MAMBA__XN 8 /* inputs a call takes at most: 2 rows x 8 inputs of accumulators in 32 registers */
+#define MAMBA__XR 2 /* rows a call takes at most */
+#elif defined(MAMBA__AVX2)
+#define MAMBA__XN 4 /* 16 registers (AVX2): 3 rows x 4 inputs of accumulators, 3 widened chunks, 1 input */
+#define MAMBA__XR 3 /* a triple's accumulators: acc2 */
 #else
-#define MAMBA__XN 4 /* 16 registers (AVX2) */
+#define MAMBA__XN 4 /* Helium: the batch takes the one-row kernels (MAMBA__VROWS) */
+#define MAMBA__XR 2
 #endif
-static MAMBA__INLINE void mamba__dotv_x(mamba__vf *acc0, mamba__vf *acc1, const void *w0, const void *w1, int nrow,
-                                        uintptr_t ahead0, uintptr_t ahead1, const float *const *x, int ni, int par, int len,
-                                        int dtype)
+static MAMBA__INLINE void mamba__dotv_x(mamba__vf *acc0, mamba__vf *acc1, mamba__vf *acc2, const void *w0,
+                                        const void *w1, const void *w2, int nrow, uintptr_t ahead0, const float *const *x,
+                                        int ni, int par, int len, int dtype)
 {
     const size_t es = dtype == MAMBA_DTYPE_F32 ? 4 : 2;
-    mamba__vf a0[MAMBA__XN], a1[MAMBA__XN];
+    mamba__vf a0[MAMBA__XN], a1[MAMBA__XN], a2[MAMBA__XN];
     int i, t;
     MAMBA__UNROLL8
     for (t = 0; t < ni; t++) {
         a0[t] = acc0[2 * t + par];
         a1[t] = nrow > 1 ? acc1[2 * t + par] : a0[t];
+        a2[t] = nrow > 2 ? acc2[2 * t + par] : a0[t];
     }
     for (i = par * MAMBA__VN; i < len; i += 2 * MAMBA__VN) {
         const mamba__vf v0 = mamba__vwiden(w0, i, dtype), v1 = nrow > 1 ? mamba__vwiden(w1, i, dtype) : v0;
+        const mamba__vf v2 = nrow > 2 ? mamba__vwiden(w2, i, dtype) : v0;
         if (par == 0) {
-            MAMBA__WPREFETCH_AT(ahead0, (size_t)i * es, 2 * MAMBA__VN * es);
-            if (nrow > 1) MAMBA__WPREFETCH_AT(ahead1, (size_t)i * es, 2 * MAMBA__VN * es);
+            int k;
+            for (k = 0; k < nrow; k++)
+                MAMBA__WPREFETCH_AT(ahead0 + (size_t)k * MAMBA_BATCH_COLS * es, (size_t)i * es, 2 * MAMBA__VN * es);
         }
         MAMBA__UNROLL8
         for (t = 0; t < ni; t++) {
             const mamba__vf xv = MAMBA__VLOAD(x[t] + i);
             a0[t] = MAMBA__VFMA(v0, xv, a0[t]);
             if (nrow > 1) a1[t] = MAMBA__VFMA(v1, xv, a1[t]);
+            if (nrow > 2) a2[t] = MAMBA__VFMA(v2, xv, a2[t]);
         }
     }
     MAMBA__UNROLL8
     for (t = 0; t < ni; t++) {
         acc0[2 * t + par] = a0[t];
         if (nrow > 1) acc1[2 * t + par] = a1[t];
+        if (nrow > 2) acc2[2 * t + par] = a2[t];
     }
 }
 /* mamba__dotv_x for both parities and any ni <= MAMBA__XN: in pieces of
    MAMBA__XN, 4, 2 and 1 inputs, each size a constant in its own copy of
    the loop (a piece after the first finds the weights in L1) */
 #define MAMBA__DOTV_X(m, nrow, par)                                                                                    \
-    mamba__dotv_x(acc0 + 2 * t, acc1 + 2 * t, w0, w1, nrow, ahead0, ahead1, xt, m, par, len, dtype)
+    mamba__dotv_x(acc0 + 2 * t, acc1 + 2 * t, acc2 + 2 * t, w0, w1, w2, nrow, ahead0, xt, m, par, len, dtype)
 #define MAMBA__DOTV_X2(m, nrow) (MAMBA__DOTV_X(m, nrow, 0), MAMBA__DOTV_X(m, nrow, 1))
-static MAMBA__INLINE void mamba__dotv_xn(mamba__vf *acc0, mamba__vf *acc1, const void *w0, const void *w1, int nrow,
-                                         uintptr_t ahead0, uintptr_t ahead1, const float *const *x, int ni, int len, int dtype)
+#define MAMBA__DOTV_XM(nrow)                                                                                           \
+    do {                                                                                                               \
+        if (m == MAMBA__XN) MAMBA__DOTV_X2(MAMBA__XN, nrow);                                                           \
+        else if (m == 4) MAMBA__DOTV_X2(4, nrow);                                                                      \
+        else if (m == 2) MAMBA__DOTV_X2(2, nrow);                                                                      \
+        else MAMBA__DOTV_X2(1, nrow);                                                                                  \
+    } while (0)
+static MAMBA__INLINE void mamba__dotv_xn(mamba__vf *acc0, mamba__vf *acc1, mamba__vf *acc2, const void *w0,
+                                         const void *w1, const void *w2, int nrow, uintptr_t ahead0,
+                                         const float *const *x, int ni, int len, int dtype)
 {
     int t = 0;
     while (t < ni) {
         const int m = ni - t >= MAMBA__XN ? MAMBA__XN : ni - t >= 4 ? 4 : ni - t >= 2 ? 2 : 1;
         const float *const *xt = x + t;
-        if (nrow > 1) {
-            if (m == MAMBA__XN) MAMBA__DOTV_X2(MAMBA__XN, 2);
-            else if (m == 4) MAMBA__DOTV_X2(4, 2);
-            else if (m == 2) MAMBA__DOTV_X2(2, 2);
-            else MAMBA__DOTV_X2(1, 2);
-        } else {
-            if (m == MAMBA__XN) MAMBA__DOTV_X2(MAMBA__XN, 1);
-            else if (m == 4) MAMBA__DOTV_X2(4, 1);
-            else if (m == 2) MAMBA__DOTV_X2(2, 1);
-            else MAMBA__DOTV_X2(1, 1);
-        }
+        if (MAMBA__XR > 2 && nrow > 2) MAMBA__DOTV_XM(3);
+        else if (nrow > 1) MAMBA__DOTV_XM(2);
+        else MAMBA__DOTV_XM(1);
         t += m;
     }
 }
@@ -2368,8 +2388,8 @@ static void mamba__dot_rows_bf16(float *out, const mamba_matrix *W, const int *r
 /* out[j][r] = row r . in[j].x for rows r0 <= r < r1 and inputs j < n, each
    exactly what mamba__matvec_x gives row r (the batch of mamba_step_batch).
    With a vector form: for each group of rows, each group of up to
-   MAMBA__XN inputs, each block of columns, each pair of rows of the group
-   through the inputs' block (mamba__dotv_xn), the
+   MAMBA__XN inputs, each block of columns, each pair (AVX2: triple) of rows
+   of the group through the inputs' block (mamba__dotv_xn), the
    accumulators kept on the stack between blocks; then mamba__dotv_x_end.
    Elsewhere one product after another, from the cache. */
 static MAMBA__INLINE void mamba__dot_rows_n_f(float *const *out, const mamba_matrix *W, int r0, int r1,
@@ -2402,14 +2422,16 @@ static MAMBA__INLINE void mamba__dot_rows_n_f(float *const *out, const mamba_mat
                 const size_t blk = (size_t)(c0 / MAMBA_BATCH_COLS) * (size_t)nr;
                 const float *xp[MAMBA__XN];
                 for (t = 0; t < ni; t++) xp[t] = in[j + t].x + c0;
-                for (k = 0; k < nr; k += 2) {
-                    const int two = nr - k > 1;
+                for (k = 0; k < nr; k += MAMBA__XR) {
+                    const int nk = nr - k < MAMBA__XR ? nr - k : MAMBA__XR;
                     const void *w0 = (const unsigned char *)mamba__frow(W, r + k, es) + (size_t)c0 * es;
-                    const void *w1 = two ? (const unsigned char *)mamba__frow(W, r + k + 1, es) + (size_t)c0 * es : w0;
+                    const void *w1 = nk > 1 ? (const unsigned char *)mamba__frow(W, r + k + 1, es) + (size_t)c0 * es : w0;
+                    const void *w2 = nk > 2 ? (const unsigned char *)mamba__frow(W, r + k + 2, es) + (size_t)c0 * es : w0;
+                    mamba__vf *c1 = acc[k + (nk > 1)], *c2 = acc[k + (nk > 2 ? 2 : 0)];
                     const uintptr_t a0 = next + (blk + (size_t)k) * (size_t)MAMBA_BATCH_COLS * es;
-                    const uintptr_t a1 = a0 + (size_t)MAMBA_BATCH_COLS * es;
-                    if (two) mamba__dotv_xn(acc[k], acc[k + 1], w0, w1, 2, a0, a1, xp, ni, len, dtype);
-                    else mamba__dotv_xn(acc[k], acc[k], w0, w0, 1, a0, a0, xp, ni, len, dtype);
+                    if (nk > 2) mamba__dotv_xn(acc[k], c1, c2, w0, w1, w2, 3, a0, xp, ni, len, dtype);
+                    else if (nk > 1) mamba__dotv_xn(acc[k], c1, c2, w0, w1, w2, 2, a0, xp, ni, len, dtype);
+                    else mamba__dotv_xn(acc[k], c1, c2, w0, w1, w2, 1, a0, xp, ni, len, dtype);
                 }
             }
             for (k = 0; k < nr; k++) {
@@ -6975,6 +6997,15 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
 #ifndef MAMBA_BATCH_PANEL_BYTES
 #define MAMBA_BATCH_PANEL_BYTES 65536
 #endif
+/* rows a panel is a multiple of: whole groups of mamba__dot_rows_n_f where
+   its rows go in triples (AVX2: a panel of 20 rows had left groups ending
+   in a pair of rows, at 2/3 of a triple's FMAs a load), else 4 (the rows
+   of a matvec call) */
+#if defined(MAMBA__XR) && MAMBA__XR == 3
+#define MAMBA__PANEL_UNIT MAMBA_BATCH_ROWS
+#else
+#define MAMBA__PANEL_UNIT 4
+#endif
 
 /* out[j] = W x[j] (+ bias) for j < n, each exactly as mamba__matvec_x()
    computes it: the weight type's own kernels from mamba__wtypes[], the same
@@ -6991,7 +7022,10 @@ static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out,
     const int rows = W->rows;
     size_t rb = mamba__wtype_row_bytes(wt, (size_t)W->cols);
     size_t fit = rb ? (size_t)MAMBA_BATCH_PANEL_BYTES / rb : 4;
-    int panel = fit >= (size_t)rows ? (rows + 3) & ~3 : fit < 4 ? 4 : (int)fit & ~3, np = (rows + panel - 1) / panel;
+    int panel = fit >= (size_t)rows                ? (rows + 3) & ~3
+                : fit < (size_t)MAMBA__PANEL_UNIT ? MAMBA__PANEL_UNIT
+                                                  : (int)(fit / MAMBA__PANEL_UNIT) * MAMBA__PANEL_UNIT,
+        np = (rows + panel - 1) / panel;
     int mamba__par = np > 1 && (size_t)rows * (size_t)W->cols >= MAMBA__PAR_MIN_WORK, p, j;
     mamba__xin in[MAMBA_BATCH_MAX];
     (void)mamba__par;
