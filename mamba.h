@@ -1694,87 +1694,107 @@ static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRI
    aligned): a copy to vector alignment, which paid when a row at a time
    loaded every input twice per chunk, cost more than the split loads once
    rows came in pairs (790m f16, 8 inputs: 241-244 ms a step copied, 233-234
-   not) */
+   not). With AVX2 the rows go in triples (mamba__dotv_x), so a group is 12
+   (four whole triples) and mamba_step_batch's panels are whole groups: on
+   an AMD EPYC (Zen 3), one in_proj-shaped f16 matrix (6144 x 1536) through
+   8 inputs from memory took 13.5-15.5 ns a 64-byte line of weights, where
+   rows in pairs in groups of 8 took 18.2-21.5 (docs/kernels-notes.md) */
 #ifndef MAMBA_BATCH_ROWS
+#if defined(MAMBA__AVX2) && !defined(MAMBA__AVX512)
+#define MAMBA_BATCH_ROWS 12
+#else
 #define MAMBA_BATCH_ROWS 8
+#endif
 #endif
 #ifndef MAMBA_BATCH_COLS
 #define MAMBA_BATCH_COLS 256
 #endif
-/* The batch's product (mamba_step_batch): rows w0 and w1 (nrow of them)
-   against ni <= MAMBA__XN inputs x[t], over the VN-column chunks of [0, len)
+/* The batch's product (mamba_step_batch): rows w0, w1, w2 (nrow <= MAMBA__XR
+   of them) against ni <= MAMBA__XN inputs x[t], over the VN-column chunks of [0, len)
    of one parity: par 0 takes chunks 0, 2, 4 ..., par 1 chunks 1, 3, 5 ...
    (len is a multiple of 2 * VN). mamba__dotv sums a row's even chunks into
    its a0 and its odd ones into a1, each in column order: acc0[2t + par]
    (row 0, input t) continues exactly that accumulator, as acc1 does for row
-   1, so with mamba__dotv_x_end these are the bits of the decode matvec. One
-   parity at a time keeps 2 rows x 8 inputs in 16 registers: each widened
-   chunk of weights serves the 8 inputs and each load of an input the 2
-   rows (10 loads for 16 FMAs, where a row at a time with both of its
-   accumulators needs 18). The pass of par 0 asks for the bytes from
-   `ahead0` and `ahead1` on as far as it reads its own (the next group of
-   rows: mamba__dot_rows_n_f). ni, nrow and par are constants where it is
+   1 (acc2 for row 2), so with mamba__dotv_x_end these are the bits of the
+   decode matvec. One parity at a time keeps 2 rows x 8 inputs in 16
+   registers (AVX-512, NEON: 32 registers) or 3 rows x 4 inputs in 12 (AVX2:
+   16 registers): each widened chunk of weights serves the inputs and each
+   load of an input the rows (10 loads for 16 FMAs, or 7 for 12, where a
+   row at a time with both of its accumulators needs 18 for 16). The pass of
+   par 0 asks for the bytes from `ahead0` on (row k's from ahead0 + k
+   blocks) as far as it reads its own (the next group of rows:
+   mamba__dot_rows_n_f). ni, nrow and par are constants where it is
    inlined. */
 #if defined(MAMBA__AVX512) || defined(MAMBA__NEON)
 #define MAMBA__XN 8 /* inputs a call takes at most: 2 rows x 8 inputs of accumulators in 32 registers */
+#define MAMBA__XR 2 /* rows a call takes at most */
+#elif defined(MAMBA__AVX2)
+#define MAMBA__XN 4 /* 16 registers (AVX2): 3 rows x 4 inputs of accumulators, 3 widened chunks, 1 input */
+#define MAMBA__XR 3 /* a triple's accumulators: acc2 */
 #else
-#define MAMBA__XN 4 /* 16 registers (AVX2) */
+#define MAMBA__XN 4 /* Helium: the batch takes the one-row kernels (MAMBA__VROWS) */
+#define MAMBA__XR 2
 #endif
-static MAMBA__INLINE void mamba__dotv_x(mamba__vf *acc0, mamba__vf *acc1, const void *w0, const void *w1, int nrow,
-                                        uintptr_t ahead0, uintptr_t ahead1, const float *const *x, int ni, int par, int len,
-                                        int dtype)
+static MAMBA__INLINE void mamba__dotv_x(mamba__vf *acc0, mamba__vf *acc1, mamba__vf *acc2, const void *w0,
+                                        const void *w1, const void *w2, int nrow, uintptr_t ahead0, const float *const *x,
+                                        int ni, int par, int len, int dtype)
 {
     const size_t es = dtype == MAMBA_DTYPE_F32 ? 4 : 2;
-    mamba__vf a0[MAMBA__XN], a1[MAMBA__XN];
+    mamba__vf a0[MAMBA__XN], a1[MAMBA__XN], a2[MAMBA__XN];
     int i, t;
     MAMBA__UNROLL8
     for (t = 0; t < ni; t++) {
         a0[t] = acc0[2 * t + par];
         a1[t] = nrow > 1 ? acc1[2 * t + par] : a0[t];
+        a2[t] = nrow > 2 ? acc2[2 * t + par] : a0[t];
     }
     for (i = par * MAMBA__VN; i < len; i += 2 * MAMBA__VN) {
         const mamba__vf v0 = mamba__vwiden(w0, i, dtype), v1 = nrow > 1 ? mamba__vwiden(w1, i, dtype) : v0;
+        const mamba__vf v2 = nrow > 2 ? mamba__vwiden(w2, i, dtype) : v0;
         if (par == 0) {
-            MAMBA__WPREFETCH_AT(ahead0, (size_t)i * es, 2 * MAMBA__VN * es);
-            if (nrow > 1) MAMBA__WPREFETCH_AT(ahead1, (size_t)i * es, 2 * MAMBA__VN * es);
+            int k;
+            for (k = 0; k < nrow; k++)
+                MAMBA__WPREFETCH_AT(ahead0 + (size_t)k * MAMBA_BATCH_COLS * es, (size_t)i * es, 2 * MAMBA__VN * es);
         }
         MAMBA__UNROLL8
         for (t = 0; t < ni; t++) {
             const mamba__vf xv = MAMBA__VLOAD(x[t] + i);
             a0[t] = MAMBA__VFMA(v0, xv, a0[t]);
             if (nrow > 1) a1[t] = MAMBA__VFMA(v1, xv, a1[t]);
+            if (nrow > 2) a2[t] = MAMBA__VFMA(v2, xv, a2[t]);
         }
     }
     MAMBA__UNROLL8
     for (t = 0; t < ni; t++) {
         acc0[2 * t + par] = a0[t];
         if (nrow > 1) acc1[2 * t + par] = a1[t];
+        if (nrow > 2) acc2[2 * t + par] = a2[t];
     }
 }
 /* mamba__dotv_x for both parities and any ni <= MAMBA__XN: in pieces of
    MAMBA__XN, 4, 2 and 1 inputs, each size a constant in its own copy of
    the loop (a piece after the first finds the weights in L1) */
 #define MAMBA__DOTV_X(m, nrow, par)                                                                                    \
-    mamba__dotv_x(acc0 + 2 * t, acc1 + 2 * t, w0, w1, nrow, ahead0, ahead1, xt, m, par, len, dtype)
+    mamba__dotv_x(acc0 + 2 * t, acc1 + 2 * t, acc2 + 2 * t, w0, w1, w2, nrow, ahead0, xt, m, par, len, dtype)
 #define MAMBA__DOTV_X2(m, nrow) (MAMBA__DOTV_X(m, nrow, 0), MAMBA__DOTV_X(m, nrow, 1))
-static MAMBA__INLINE void mamba__dotv_xn(mamba__vf *acc0, mamba__vf *acc1, const void *w0, const void *w1, int nrow,
-                                         uintptr_t ahead0, uintptr_t ahead1, const float *const *x, int ni, int len, int dtype)
+#define MAMBA__DOTV_XM(nrow)                                                                                           \
+    do {                                                                                                               \
+        if (m == MAMBA__XN) MAMBA__DOTV_X2(MAMBA__XN, nrow);                                                           \
+        else if (m == 4) MAMBA__DOTV_X2(4, nrow);                                                                      \
+        else if (m == 2) MAMBA__DOTV_X2(2, nrow);                                                                      \
+        else MAMBA__DOTV_X2(1, nrow);                                                                                  \
+    } while (0)
+static MAMBA__INLINE void mamba__dotv_xn(mamba__vf *acc0, mamba__vf *acc1, mamba__vf *acc2, const void *w0,
+                                         const void *w1, const void *w2, int nrow, uintptr_t ahead0,
+                                         const float *const *x, int ni, int len, int dtype)
 {
     int t = 0;
     while (t < ni) {
         const int m = ni - t >= MAMBA__XN ? MAMBA__XN : ni - t >= 4 ? 4 : ni - t >= 2 ? 2 : 1;
         const float *const *xt = x + t;
-        if (nrow > 1) {
-            if (m == MAMBA__XN) MAMBA__DOTV_X2(MAMBA__XN, 2);
-            else if (m == 4) MAMBA__DOTV_X2(4, 2);
-            else if (m == 2) MAMBA__DOTV_X2(2, 2);
-            else MAMBA__DOTV_X2(1, 2);
-        } else {
-            if (m == MAMBA__XN) MAMBA__DOTV_X2(MAMBA__XN, 1);
-            else if (m == 4) MAMBA__DOTV_X2(4, 1);
-            else if (m == 2) MAMBA__DOTV_X2(2, 1);
-            else MAMBA__DOTV_X2(1, 1);
-        }
+        if (MAMBA__XR > 2 && nrow > 2) MAMBA__DOTV_XM(3);
+        else if (nrow > 1) MAMBA__DOTV_XM(2);
+        else MAMBA__DOTV_XM(1);
         t += m;
     }
 }
@@ -2161,31 +2181,42 @@ static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *M
     return mamba__hsum256(_mm256_add_ps(a0, a1));
 }
 #define MAMBA__HAVE_DOT_Q8X16 1
+/* Block b of one row (qb, scale h) into a[t] for ni <= 4 prepared inputs:
+   the row's int8 loaded and widened once, then per input the very
+   operations of mamba__dot_q8x16 on that block */
+static MAMBA__INLINE void mamba__q8x16_blk(__m256 *a, const int8_t *qb, float h, const int16_t *const *xq,
+                                           const float *const *xs, int b, int ni)
+{
+    const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)qb));
+    const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(qb + 16)));
+    int t;
+    MAMBA__UNROLL8
+    for (t = 0; t < ni; t++) {
+        const int16_t *xb = xq[t] + b * MAMBA__Q8_BLOCK;
+        __m256i p = _mm256_add_epi32(_mm256_madd_epi16(w0, _mm256_loadu_si256((const __m256i *)(const void *)xb)),
+                                     _mm256_madd_epi16(w1, _mm256_loadu_si256((const __m256i *)(const void *)(xb + 16))));
+        a[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(h * xs[t][b]), a[t]);
+    }
+}
 /* mamba__dot_q8x16 of one row against ni <= 4 prepared inputs at once, into
-   out[t] (mamba_step_batch): each input's sum by the very operations of
-   mamba__dot_q8x16 in its order, so the same bits; the row's int8 of a
-   block are loaded and widened once, and its scale converted once, for
-   the ni inputs. ni is a constant where it is inlined. */
+   out[t] (mamba_step_batch): the even blocks into a0, the odd ones into a1,
+   each input's sum by the very operations of mamba__dot_q8x16 in its order,
+   so the same bits; a block's int8 are loaded and widened once, and its
+   scale converted once, for the ni inputs. ni is a constant where it is
+   inlined. */
 static MAMBA__INLINE void mamba__q8x16_x(float *out, const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
                                          const int16_t *const *xq, const float *const *xs, int ni, int nb)
 {
     __m256 a0[4], a1[4];
     int b, t;
+    MAMBA__UNROLL8
     for (t = 0; t < ni; t++) a0[t] = a1[t] = _mm256_setzero_ps();
-    for (b = 0; b < nb; b++) {
-        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
-        const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)qb));
-        const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(qb + 16)));
-        const float h = MAMBA__HALF(d[b]);
-        for (t = 0; t < ni; t++) {
-            const int16_t *xb = xq[t] + b * MAMBA__Q8_BLOCK;
-            __m256i p = _mm256_add_epi32(_mm256_madd_epi16(w0, _mm256_loadu_si256((const __m256i *)(const void *)xb)),
-                                         _mm256_madd_epi16(w1, _mm256_loadu_si256((const __m256i *)(const void *)(xb + 16))));
-            __m256 sc = _mm256_set1_ps(h * xs[t][b]);
-            if (b & 1) a1[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), sc, a1[t]);
-            else a0[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), sc, a0[t]);
-        }
+    for (b = 0; b + 2 <= nb; b += 2) {
+        mamba__q8x16_blk(a0, q + b * MAMBA__Q8_BLOCK, MAMBA__HALF(d[b]), xq, xs, b, ni);
+        mamba__q8x16_blk(a1, q + (b + 1) * MAMBA__Q8_BLOCK, MAMBA__HALF(d[b + 1]), xq, xs, b + 1, ni);
     }
+    if (b < nb) mamba__q8x16_blk(a0, q + b * MAMBA__Q8_BLOCK, MAMBA__HALF(d[b]), xq, xs, b, ni);
+    MAMBA__UNROLL8
     for (t = 0; t < ni; t++) out[t] = mamba__hsum256(_mm256_add_ps(a0[t], a1[t]));
 }
 #define MAMBA__HAVE_Q8X16_X 1
@@ -2367,8 +2398,8 @@ static void mamba__dot_rows_bf16(float *out, const mamba_matrix *W, const int *r
 /* out[j][r] = row r . in[j].x for rows r0 <= r < r1 and inputs j < n, each
    exactly what mamba__matvec_x gives row r (the batch of mamba_step_batch).
    With a vector form: for each group of rows, each group of up to
-   MAMBA__XN inputs, each block of columns, each pair of rows of the group
-   through the inputs' block (mamba__dotv_xn), the
+   MAMBA__XN inputs, each block of columns, each pair (AVX2: triple) of rows
+   of the group through the inputs' block (mamba__dotv_xn), the
    accumulators kept on the stack between blocks; then mamba__dotv_x_end.
    Elsewhere one product after another, from the cache. */
 static MAMBA__INLINE void mamba__dot_rows_n_f(float *const *out, const mamba_matrix *W, int r0, int r1,
@@ -2401,14 +2432,16 @@ static MAMBA__INLINE void mamba__dot_rows_n_f(float *const *out, const mamba_mat
                 const size_t blk = (size_t)(c0 / MAMBA_BATCH_COLS) * (size_t)nr;
                 const float *xp[MAMBA__XN];
                 for (t = 0; t < ni; t++) xp[t] = in[j + t].x + c0;
-                for (k = 0; k < nr; k += 2) {
-                    const int two = nr - k > 1;
+                for (k = 0; k < nr; k += MAMBA__XR) {
+                    const int nk = nr - k < MAMBA__XR ? nr - k : MAMBA__XR;
                     const void *w0 = (const unsigned char *)mamba__frow(W, r + k, es) + (size_t)c0 * es;
-                    const void *w1 = two ? (const unsigned char *)mamba__frow(W, r + k + 1, es) + (size_t)c0 * es : w0;
+                    const void *w1 = nk > 1 ? (const unsigned char *)mamba__frow(W, r + k + 1, es) + (size_t)c0 * es : w0;
+                    const void *w2 = nk > 2 ? (const unsigned char *)mamba__frow(W, r + k + 2, es) + (size_t)c0 * es : w0;
+                    mamba__vf *c1 = acc[k + (nk > 1)], *c2 = acc[k + (nk > 2 ? 2 : 0)];
                     const uintptr_t a0 = next + (blk + (size_t)k) * (size_t)MAMBA_BATCH_COLS * es;
-                    const uintptr_t a1 = a0 + (size_t)MAMBA_BATCH_COLS * es;
-                    if (two) mamba__dotv_xn(acc[k], acc[k + 1], w0, w1, 2, a0, a1, xp, ni, len, dtype);
-                    else mamba__dotv_xn(acc[k], acc[k], w0, w0, 1, a0, a0, xp, ni, len, dtype);
+                    if (nk > 2) mamba__dotv_xn(acc[k], c1, c2, w0, w1, w2, 3, a0, xp, ni, len, dtype);
+                    else if (nk > 1) mamba__dotv_xn(acc[k], c1, c2, w0, w1, w2, 2, a0, xp, ni, len, dtype);
+                    else mamba__dotv_xn(acc[k], c1, c2, w0, w1, w2, 1, a0, xp, ni, len, dtype);
                 }
             }
             for (k = 0; k < nr; k++) {
@@ -3337,6 +3370,53 @@ static float mamba__dot_q4k(const uint8_t *q, const int16_t *MAMBA__RESTRICT xq,
     return v;
 }
 #define mamba__dotn_q4k(out, q, xq, xs, nb) mamba__q4kv(out, q, MAMBA__NR, xq, xs, nb)
+/* mamba__q4kv of one row against ni <= 4 prepared inputs at once, into
+   out[t] (mamba_step_batch): each input's sum by the very operations of
+   mamba__q4kv in its order, so the same bits; the row's nibbles are
+   unpacked and widened once for the ni inputs, and each input's factors
+   made from the row's packed scales. ni is a constant where it is inlined. */
+static MAMBA__INLINE void mamba__q4kv_x(float *out, const uint8_t *q, const mamba__xin *in, int ni, int nb)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m512i ones = _mm512_set1_epi16(1);
+    __m512 acc[4], acc2[4], accm[4];
+    float fa[4][8], fm[4][8];
+    int t, b0, j;
+    MAMBA__ROWS_UNROLLED
+    for (t = 0; t < ni; t++) acc[t] = acc2[t] = accm[t] = _mm512_setzero_ps();
+    for (b0 = 0; b0 < nb; b0 += 8) {
+        const int m = nb - b0 < 8 ? nb - b0 : 8;
+        const size_t off = (size_t)(b0 / 8) * MAMBA__QK_BYTES;
+        MAMBA__WPREFETCH_LINES(q, off, MAMBA__QK_BYTES);
+        MAMBA__ROWS_UNROLLED
+        for (t = 0; t < ni; t++) mamba__q4k_factors8(fa[t], fm[t], q + off, in[t].xs + b0, m);
+        for (j = 0; j < m; j += 2) {
+            const int two = j + 1 < m; /* the odd sub-block is there */
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(q + off + 16 + (size_t)j * 16));
+            const __m512i w0 = _mm512_cvtepu8_epi16(_mm256_and_si256(v, m4));
+            const __m512i w1 = _mm512_cvtepu8_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+            MAMBA__ROWS_UNROLLED
+            for (t = 0; t < ni; t++) {
+                const int16_t *xb = in[t].xq + (size_t)(b0 + j) * MAMBA__Q8_BLOCK;
+                const __m512i x0 = _mm512_loadu_si512((const void *)xb);
+                const __m512 s0 = _mm512_cvtepi32_ps(_mm512_madd_epi16(x0, ones));
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(w0, x0)), _mm512_set1_ps(fa[t][j]), acc[t]);
+                accm[t] = _mm512_fmadd_ps(s0, _mm512_set1_ps(fm[t][j]), accm[t]);
+                if (two) {
+                    const __m512i x1 = _mm512_loadu_si512((const void *)(xb + 32));
+                    const __m512 s1 = _mm512_cvtepi32_ps(_mm512_madd_epi16(x1, ones));
+                    acc2[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(w1, x1)), _mm512_set1_ps(fa[t][j + 1]),
+                                              acc2[t]);
+                    accm[t] = _mm512_fmadd_ps(s1, _mm512_set1_ps(fm[t][j + 1]), accm[t]);
+                }
+            }
+        }
+    }
+    MAMBA__ROWS_UNROLLED
+    for (t = 0; t < ni; t++) acc[t] = _mm512_sub_ps(_mm512_add_ps(acc[t], acc2[t]), accm[t]);
+    mamba__hsum_n(out, acc, ni);
+}
+#define MAMBA__HAVE_Q4K_X 1
 #elif defined(MAMBA__AVX2)
 /* mamba__dot_q4k_scalar: per sub-block its 32 nibbles (one 32-byte load,
    masked or shifted), widened to int16 16 at a time and multiplied with
@@ -3437,6 +3517,30 @@ static void mamba__dot_rows_q4k(float *out, const mamba_matrix *W, const int *r,
     for (k = 0; k < MAMBA__NR; k++) q[k] = mamba__q4k_row(W, r[k]);
     mamba__dotn_q4k(out, q, in->xq, in->xs, mamba__q8_blocks(W->cols));
 }
+#ifdef MAMBA__HAVE_Q4K_X
+/* dot_rows_n of q4_k (mamba_step_batch): a row at a time through the
+   inputs four at a time (mamba__q4kv_x); the same bits as dot_rows */
+static void mamba__dot_rows_n_q4k(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n)
+{
+    const int nb = mamba__q8_blocks(W->cols);
+    int r, j;
+    for (r = r0; r < r1; r++) {
+        const uint8_t *q = mamba__q4k_row(W, r);
+        float v[4];
+        int t;
+        for (j = 0; j < n;) {
+            const int ni = n - j >= 4 ? 4 : n - j >= 2 ? 2 : 1;
+            if (ni == 4) mamba__q4kv_x(v, q, in + j, 4, nb);
+            else if (ni == 2) mamba__q4kv_x(v, q, in + j, 2, nb);
+            else mamba__q4kv_x(v, q, in + j, 1, nb);
+            for (t = 0; t < ni; t++) out[j + t][r] = v[t];
+            j += ni;
+        }
+    }
+}
+#else
+#define mamba__dot_rows_n_q4k mamba__dot_rows_n_each
+#endif
 
 /* Columns [k0, k0 + n) of row r widened to f32 (k0 a multiple of 32):
    (d sc) q - (dmin m), a multiply then a subtraction as ggml's
@@ -3566,7 +3670,7 @@ static const mamba__wtype mamba__wtypes[] = {
      MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16},
     {"iq4_nl", mamba__dot_row_iq4nl, mamba__dot_rows_iq4nl, mamba__dot_rows_n_iq4nl, mamba__dequant_iq4nl, mamba__nonfinite_q4,
      MAMBA_DTYPE_IQ4_NL, MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16},
-    {"q4_k", mamba__dot_row_q4k, mamba__dot_rows_q4k, mamba__dot_rows_n_each, mamba__dequant_q4k, mamba__nonfinite_q4k,
+    {"q4_k", mamba__dot_row_q4k, mamba__dot_rows_q4k, mamba__dot_rows_n_q4k, mamba__dequant_q4k, mamba__nonfinite_q4k,
      MAMBA_DTYPE_Q4_K, MAMBA__QK, MAMBA__QK_BYTES, MAMBA__INPUT_Q16}};
 
 /* The entry of a dtype, or NULL for a dtype this library does not know. */
@@ -7229,6 +7333,15 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
 #ifndef MAMBA_BATCH_PANEL_BYTES
 #define MAMBA_BATCH_PANEL_BYTES 65536
 #endif
+/* rows a panel is a multiple of: whole groups of mamba__dot_rows_n_f where
+   its rows go in triples (AVX2: a panel of 20 rows had left groups ending
+   in a pair of rows, at 2/3 of a triple's FMAs a load), else 4 (the rows
+   of a matvec call) */
+#if defined(MAMBA__XR) && MAMBA__XR == 3
+#define MAMBA__PANEL_UNIT MAMBA_BATCH_ROWS
+#else
+#define MAMBA__PANEL_UNIT 4
+#endif
 
 /* out[j] = W x[j] (+ bias) for j < n, each exactly as mamba__matvec_x()
    computes it: the weight type's own kernels from mamba__wtypes[], the same
@@ -7245,7 +7358,10 @@ static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out,
     const int rows = W->rows;
     size_t rb = mamba__wtype_row_bytes(wt, (size_t)W->cols);
     size_t fit = rb ? (size_t)MAMBA_BATCH_PANEL_BYTES / rb : 4;
-    int panel = fit >= (size_t)rows ? (rows + 3) & ~3 : fit < 4 ? 4 : (int)fit & ~3, np = (rows + panel - 1) / panel;
+    int panel = fit >= (size_t)rows                ? (rows + 3) & ~3
+                : fit < (size_t)MAMBA__PANEL_UNIT ? MAMBA__PANEL_UNIT
+                                                  : (int)(fit / MAMBA__PANEL_UNIT) * MAMBA__PANEL_UNIT,
+        np = (rows + panel - 1) / panel;
     int mamba__par = np > 1 && (size_t)rows * (size_t)W->cols >= MAMBA__PAR_MIN_WORK, p, j;
     mamba__xin in[MAMBA_BATCH_MAX];
     (void)mamba__par;

@@ -115,15 +115,17 @@ static void check_model(const mamba_model *m, const char *name)
 static void check_wide_kernels(void)
 {
     enum { ROWS = 7, NMAX = 13 };
-    static const int dts[] = {MAMBA_DTYPE_Q8, MAMBA_DTYPE_Q4_0, MAMBA_DTYPE_IQ4_NL};
+    static const int dts[] = {MAMBA_DTYPE_Q8, MAMBA_DTYPE_Q4_0, MAMBA_DTYPE_IQ4_NL, MAMBA_DTYPE_Q4_K};
     static const int ns[] = {1, 2, 3, 4, 5, 8, NMAX};
     static const int widths[] = {40 * 32, 39 * 32 - 5};
     unsigned seed = 777u;
     int di, wi, ni, bad = 0, checks = 0;
-    for (di = 0; di < 3; di++)
+    for (di = 0; di < 4; di++)
         for (wi = 0; wi < 2; wi++) {
             const int cols = widths[wi], nb = (cols + 31) / 32;
-            const size_t code = dts[di] == MAMBA_DTYPE_Q8 ? 32 : 16, bytes = (size_t)ROWS * (size_t)nb * (code + 2);
+            const int k = dts[di] == MAMBA_DTYPE_Q4_K, nsb = (cols + 255) / 256; /* q4_k: 144-byte super-blocks */
+            const size_t code = dts[di] == MAMBA_DTYPE_Q8 ? 32 : 16;
+            const size_t bytes = k ? (size_t)ROWS * (size_t)nsb * 144 : (size_t)ROWS * (size_t)nb * (code + 2);
             unsigned char *data = (unsigned char *)malloc(bytes);
             uint16_t *d = (uint16_t *)(void *)(data + (size_t)ROWS * (size_t)nb * code);
             float *x = (float *)malloc(sizeof(float) * (size_t)cols * NMAX), *ref = (float *)malloc(sizeof(float) * ROWS);
@@ -134,8 +136,17 @@ static void check_wide_kernels(void)
             mamba_matrix W;
             size_t i;
             int j, r;
-            for (i = 0; i < (size_t)ROWS * (size_t)nb * code; i++) data[i] = (unsigned char)rnd(&seed);
-            for (i = 0; i < (size_t)ROWS * (size_t)nb; i++) d[i] = (uint16_t)(0x2000u + rnd(&seed) % 0x1000u); /* finite, small */
+            for (i = 0; i < bytes; i++) data[i] = (unsigned char)rnd(&seed);
+            for (i = 0; i < (k ? (size_t)ROWS * (size_t)nsb * 2 : (size_t)ROWS * (size_t)nb); i++) { /* finite, small */
+                uint16_t h = (uint16_t)(0x2000u + rnd(&seed) % 0x1000u);
+                if (k) { /* d, dmin: the first 4 bytes of each super-block */
+                    unsigned char *p = data + i / 2 * 144 + i % 2 * 2;
+                    p[0] = (unsigned char)(h & 0xFF);
+                    p[1] = (unsigned char)(h >> 8);
+                } else {
+                    d[i] = h;
+                }
+            }
             for (i = 0; i < (size_t)cols * NMAX; i++) x[i] = (float)((int)(rnd(&seed) % 2001u) - 1000) / 997.0f;
             W.data = data;
             W.dtype = dts[di];
@@ -164,7 +175,7 @@ static void check_wide_kernels(void)
             free(xs);
         }
     CHECK(bad == 0, "wide quantised kernels: %d of %d (row, input) sums differ from mamba__matvec_x", bad, checks);
-    if (bad == 0) printf("wide quantised kernels (q8, q4_0, iq4_nl; 39-40 blocks a row): %d (row, input) sums bit-identical\n", checks);
+    if (bad == 0) printf("wide quantised kernels (q8, q4_0, iq4_nl, q4_k; 39-40 blocks a row): %d (row, input) sums bit-identical\n", checks);
 }
 
 int main(int argc, char **argv)
