@@ -5256,10 +5256,11 @@ static float *mamba__state_h(const mamba_state *s, int l)
      rest of the call (the first layer of a try of all threads gets twice
      the time: the woken thread starts cold), a try of all threads that ran
      to the end within an eighth of one thread is made again at the next
-     call, once, as the cold start may be all it lost by, and a try of all threads first
-     times one fork/join of the woken threads and is over when that alone
-     costs 1/8 of a layer on one thread (1/32 in a prompt block, which forks
-     4x as often), or when waking them took longer than two calls on one.
+     call, once (the cold start may be all it lost by), and a try of all
+     threads first times one fork/join of the woken threads and is over
+     when that alone costs 1/8 of a layer on one thread (1/32 in a prompt
+     block, which forks 4x as often), or when waking them took longer than
+     two calls on one.
    Results never depend on the choice: every parallel loop splits
    independent outputs (rule 18). The thread count is set with
    omp_set_num_threads() (the calling thread's setting) and restored before
