@@ -430,6 +430,8 @@ typedef struct mamba_thread_choice {
     int use;        /* 0: all of omp_get_max_threads(), 1: one thread */
     int tried;      /* calls seen, up to 3: all on one thread, the first (cold) not timed */
     int streak;     /* tries in a row that confirmed the count in use (0..4) */
+    int again;      /* 1: the next call tries all threads again, a try that came close (its woken
+                       thread started cold) */
 } mamba_thread_choice;
 
 /* The recurrent state of one sequence, plus the scratch space one step
@@ -5687,10 +5689,13 @@ static float *mamba__state_h(const mamba_state *s, int l)
      to 16x (mamba__thr_end); all threads must beat one by a tenth to be
      chosen; a try that is already losing after a layer is given up for the
      rest of the call (the first layer of a try of all threads gets twice
-     the time: the woken thread starts cold), and a try of all threads first
-     times one fork/join of the woken threads and is over when that alone
-     costs 1/8 of a layer on one thread (1/32 in a prompt block, which forks
-     4x as often), or when waking them took longer than two calls on one.
+     the time: the woken thread starts cold), a try of all threads that ran
+     to the end within an eighth of one thread is made again at the next
+     call, once (the cold start may be all it lost by), and a try of all
+     threads first times one fork/join of the woken threads and is over
+     when that alone costs 1/8 of a layer on one thread (1/32 in a prompt
+     block, which forks 4x as often), or when waking them took longer than
+     two calls on one.
    Results never depend on the choice: every parallel loop splits
    independent outputs (rule 18). The thread count is set with
    omp_set_num_threads() (the calling thread's setting) and restored before
@@ -5831,7 +5836,23 @@ static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
             c->use = k->arm;
             c->streak = 0;
             c->strikes = 0.0;
+            c->again = 0;
+        } else if (!k->dropped && k->arm == 0 && !c->again && per < 1.125 * c->sec[1]) {
+            /* a try of all threads that kept pace to the end and came within
+               an eighth of one thread is made again at the next call, once:
+               its woken thread started cold, and the yardstick is the faster
+               of two calls on one thread. A lost try is not made again for
+               16 calls or more, so one close loss kept a prompt on one thread
+               for all of build/bench's calls (the shipped model's 64-token
+               block: 12.06 ms on two threads against 11.13 on one on a loaded
+               host, where its later calls on two took 7.5-8.9; issue 19).
+               The second try is bounded as any try is (mamba__thr_progress),
+               and a loss then backs off as usual. */
+            c->again = 1;
+            c->wait = c->spent = 0.0;
+            return;
         } else {
+            c->again = 0;
             lost = k->wake + el - c->sec[c->use] * k->n_tok; /* what this try cost beside the winner */
             /* at least half a call: a try given up at its first fork costs little,
                and a noisy yardstick (a one-thread call a neighbour slowed) can even
