@@ -29,12 +29,14 @@ $(BUILD)/%: examples/%.c mamba.h examples/cli.h examples/svg.h | $(BUILD)
 $(BUILD)/%: bench/%.c mamba.h examples/svg.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $(OMPFLAGS) -I. $< -o $@ $(LDLIBS)
 
-# the speed table beside the machine's limits: random mamba-130m- and mamba-790m-shaped models
-# in each dtype (generated into build/, not committed), 1 and 2 threads, llama.cpp beside them
-# when LLAMA_BENCH names a llama-bench binary, and MODEL if it exists (bench/run.sh)
+# the speed table beside the machine's limits: random models with the shapes of mamba-130m, mamba-790m,
+# mamba2-130m and mamba2-780m in each dtype (generated into build/, not committed), 1 and 2 threads,
+# llama.cpp beside them when LLAMA_BENCH names a llama-bench binary (and GGUF_DIR holds the GGUFs of
+# the same weights: README, Speed), and MODEL if it exists (bench/run.sh)
 .PHONY: bench
 bench: $(BUILD)/bench $(BUILD)/busy
-	PYTHON="$(PYTHON)" BUILD="$(BUILD)" MODEL="$(MODEL)" LLAMA_BENCH="$(LLAMA_BENCH)" sh bench/run.sh
+	PYTHON="$(PYTHON)" BUILD="$(BUILD)" MODEL="$(MODEL)" LLAMA_BENCH="$(LLAMA_BENCH)" GGUF_DIR="$(GGUF_DIR)" \
+	    sh bench/run.sh
 
 # batched decoding: N = 1..32 sequences at once on the 130m- and 790m-shaped models in every dtype,
 # beside the limits measured in the same run and llama.cpp's parallel decoding when

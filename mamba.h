@@ -427,7 +427,7 @@ typedef struct mamba_thread_choice {
                        that kept pace; 2 switch to one thread */
     int use;        /* 0: all of omp_get_max_threads(), 1: one thread */
     int tried;      /* calls seen, up to 3: all on one thread, the first (cold) not timed */
-    int streak;     /* tries in a row that confirmed the count in use (0..10) */
+    int streak;     /* tries in a row that confirmed the count in use (0..4) */
 } mamba_thread_choice;
 
 /* The recurrent state of one sequence, plus the scratch space one step
@@ -5117,18 +5117,21 @@ static float *mamba__state_h(const mamba_state *s, int l)
      away over 8 calls that kept pace) switch the state to one thread (a
      neighbour came), while one preempted call alone does not;
    - tries recur, spaced so that they cost at most 1/16 of the time and
-     twice as far apart after each try that confirmed the count in use
-     (mamba__thr_end); all threads must beat one by a tenth to be chosen; a
-     try that is already losing after a layer is given up for the rest of
-     the call, and a try of all threads first times one fork/join of the
-     woken threads and is over when that alone costs 1/8 of a layer on one
-     thread (1/32 in a prompt block, which forks 4x as often).
+     twice as far apart after each try that confirmed the count in use, up
+     to 16x (mamba__thr_end); all threads must beat one by a tenth to be
+     chosen; a try that is already losing after a layer is given up for the
+     rest of the call (the first layer of a try of all threads gets twice
+     the time: the woken thread starts cold), and a try of all threads first
+     times one fork/join of the woken threads and is over when that alone
+     costs 1/8 of a layer on one thread (1/32 in a prompt block, which forks
+     4x as often), or when waking them took longer than two calls on one.
    Results never depend on the choice: every parallel loop splits
    independent outputs (rule 18). The thread count is set with
    omp_set_num_threads() (the calling thread's setting) and restored before
    returning. Nothing here allocates: the figures live in the state. */
 #if defined(_OPENMP) && MAMBA_THREADS_ADAPT
-#define MAMBA__THR_WARM 3 /* calls on one thread before the first try */
+#define MAMBA__THR_WARM 3   /* calls on one thread before the first try */
+#define MAMBA__THR_STREAK 4 /* tries that confirmed the count in use space the next up to 2^4 = 16x */
 typedef struct mamba__thr_call {
     double t0;   /* omp_get_wtime() at the start (after a try's probe) */
     double wake; /* seconds the probe's first fork took (waking the threads) */
@@ -5138,6 +5141,20 @@ typedef struct mamba__thr_call {
     int dropped; /* ... or ran on all threads: fell behind and switched part-way */
     int n_tok;   /* tokens this call handles */
 } mamba__thr_call;
+
+/* seconds one fork/join of the pool takes (mamba__thr_begin's probe) */
+static double mamba__thr_fork(void)
+{
+    const double t0 = omp_get_wtime();
+#pragma omp parallel
+    {
+        /* a body the compiler must keep: gcc and clang drop an empty region,
+           and the probe then timed nothing */
+        volatile int id = omp_get_thread_num();
+        (void)id;
+    }
+    return omp_get_wtime() - t0;
+}
 
 /* a call of n_tok tokens in `parts` parts (layers): see mamba__thr_progress */
 static void mamba__thr_begin(mamba_thread_choice *c, mamba__thr_call *k, int n_tok, int parts)
@@ -5175,26 +5192,22 @@ static void mamba__thr_begin(mamba_thread_choice *c, mamba__thr_call *k, int n_t
            wake in what it cost: beside a busy core it can be a time slice). A
            quiet fork costs a microsecond or two; beside a busy core the first
            layer of a 64-token block of the 130m shapes took 500 ms on two
-           threads, 21 ms on one. */
-        double fork;
-        int i;
-        for (i = 0; i < 2; i++) {
-            if (i) k->wake = omp_get_wtime() - k->t0;
+           threads, 21 ms on one. A wake that took longer than two whole calls
+           on one thread is a thread that waited for its core (7-26 ms against
+           a 1.8 ms block of the shipped model, 16 ms against a 0.2 ms step, at
+           load 1-6; 69 us quiet): the try is over then, without a second fork
+           that would wait again. */
+        double fork = mamba__thr_fork();
+        if (fork <= 2.0 * c->sec[1] * k->n_tok) {
+            k->wake = fork;
             k->t0 = omp_get_wtime();
-#pragma omp parallel
-            {
-                /* a body the compiler must keep: gcc and clang drop an empty
-                   region, and the probe then timed nothing */
-                volatile int id = omp_get_thread_num();
-                (void)id;
-            }
+            fork = mamba__thr_fork();
         }
-        fork = omp_get_wtime() - k->t0;
         if (fork > c->sec[1] * k->n_tok / (parts > 0 ? parts : 1) / (k->n_tok > 1 ? 32.0 : 8.0)) {
             c->sec[0] = c->sec[1] + fork / k->n_tok; /* at least that much slower */
             k->dropped = 1;
             k->arm = 1;
-            omp_set_num_threads(1); /* t0 stays before the fork: the call's time includes it */
+            omp_set_num_threads(1); /* t0 stays before the fork (or the wake): the call's time includes it */
         } else {
             k->t0 = omp_get_wtime();
         }
@@ -5206,7 +5219,7 @@ static void mamba__thr_begin(mamba_thread_choice *c, mamba__thr_call *k, int n_t
    the other count for the rest of the call */
 static void mamba__thr_progress(mamba_thread_choice *c, mamba__thr_call *k, int done, int total)
 {
-    double el, pace;
+    double el, pace, slack;
     if (k->n_all <= 1 || c->tried < MAMBA__THR_WARM || k->dropped || (k->arm == 1 && !k->trying)) return;
     pace = c->sec[!k->arm] * k->n_tok; /* the other count's time for the whole call */
     if (pace <= 0.0) return;
@@ -5214,8 +5227,14 @@ static void mamba__thr_progress(mamba_thread_choice *c, mamba__thr_call *k, int 
     /* a call in use gets a tenth of a call of slack: one preemption early
        in a long call (1.5 ms in the first layer of 24) is not a neighbour,
        and a neighbour costs each of the two calls that make the switch at
-       most that tenth more */
-    if (el > pace * (1.5 * done / total + (k->trying ? 0.0 : 0.1))) {
+       most that tenth more. A try of all threads gets its first layer twice:
+       the woken thread starts with cold caches, and on a quiet machine the
+       shipped model's 64-token block took 527 us for its first layer on two
+       threads, 325 for each next one, 365 on one thread; judged at 1.5x
+       there, such tries were given up and the prompt stayed on one thread
+       (issue 19). A neighbour's time slice still ends it there. */
+    slack = !k->trying ? 0.1 : k->arm == 0 && done == 1 ? 1.5 / total : 0.0;
+    if (el > pace * (1.5 * done / total + slack)) {
         if (k->trying) c->sec[k->arm] = el * total / done / k->n_tok; /* what the whole call would have taken */
         k->dropped = 1;
         k->arm = !k->arm;
@@ -5252,11 +5271,14 @@ static void mamba__thr_end(mamba_thread_choice *c, mamba__thr_call *k)
                and a noisy yardstick (a one-thread call a neighbour slowed) can even
                make it negative; the next try then waits 16 calls, 32, 64, ... */
             if (lost < 0.5 * el) lost = 0.5 * el;
-            if (c->streak < 10) c->streak++;
+            if (c->streak < MAMBA__THR_STREAK) c->streak++;
         }
         /* the next try waits 16x what a try costs, twice as long after each try
-           that confirmed the count in use: tries take at most 1/16 of the
-           time, and less while the machine stays the same */
+           that confirmed the count in use, up to 16 times that (256x): tries
+           take at most 1/16 of the time, and 1/256 while the machine stays the
+           same; more saves little and starves a good choice (beside a busy
+           core a lost try of the shipped model's block cost 14 ms, and at
+           1024x the next try came after 4 minutes of calls) */
         c->wait = 16.0 * (lost > 0.0 ? lost : 0.0) * (double)(1 << c->streak);
         c->spent = 0.0;
         return;
@@ -7211,8 +7233,9 @@ MAMBA_API int mamba_sample(const mamba_sampler *smp, mamba_rng *rng, float *logi
    tokens, at most 256, are sorted longest first and tried in turn) and no
    regex: it gets GPT-2's, the program below.
 
-   Every read goes through mamba__tok_u32(), byte by byte: the section needs no
-   alignment and the code runs the same on a big-endian machine. */
+   Every read goes through mamba__rd32() (>>helpers), byte by byte: the
+   section needs no alignment and the code runs the same on a big-endian
+   machine. */
 
 #define MAMBA__TOK_HEADER_V1 128u
 #define MAMBA__TOK_HEADER_V2 256u
@@ -7236,12 +7259,8 @@ static unsigned mamba__tok_hash(unsigned l, unsigned r)
     return (h ^ (h >> 15)) & 0xFFFFFFFFu;
 }
 
-static unsigned mamba__tok_u32(const unsigned char *p)
-{
-    return (unsigned)p[0] | ((unsigned)p[1] << 8) | ((unsigned)p[2] << 16) | ((unsigned)p[3] << 24);
-}
 /* element i (u32) of an array of u32 */
-static unsigned mamba__tok_at(const unsigned char *arr, size_t i) { return mamba__tok_u32(arr + 4 * i); }
+static unsigned mamba__tok_at(const unsigned char *arr, size_t i) { return mamba__rd32(arr + 4 * i); }
 
 static mamba_result mamba__tok_fail(mamba_tokenizer *t, const char *why)
 {
@@ -7255,7 +7274,7 @@ static mamba_result mamba__tok_fail(mamba_tokenizer *t, const char *why)
 static int mamba__tok_array(const unsigned char *s, size_t total, size_t header, unsigned field, size_t count,
                             size_t elem, const unsigned char **out)
 {
-    size_t off = mamba__tok_u32(s + field);
+    size_t off = mamba__rd32(s + field);
     if (off < header || off > total || (off & 3u)) return 0;
     if (count != 0 && elem > ((size_t)-1) / count) return 0;
     if (count * elem > total - off) return 0;
@@ -7341,7 +7360,7 @@ static unsigned mamba__tok_char(const mamba_tokenizer *t, unsigned c)
 static unsigned mamba__tok_child(const mamba_tokenizer *t, unsigned node, unsigned b)
 {
     const unsigned char *nd = t->nodes + 12 * (size_t)node;
-    unsigned lo = mamba__tok_u32(nd), hi = lo + mamba__tok_u32(nd + 4);
+    unsigned lo = mamba__rd32(nd), hi = lo + mamba__rd32(nd + 4);
     while (lo < hi) {
         unsigned mid = lo + (hi - lo) / 2, e = mamba__tok_at(t->edges, mid);
         if ((e >> 24) == b) return e & 0xFFFFFFu;
@@ -7355,19 +7374,19 @@ static unsigned mamba__tok_child(const mamba_tokenizer *t, unsigned node, unsign
 static mamba_result mamba__tok_init_v2(mamba_tokenizer *t, const unsigned char *s, size_t total, size_t ablob)
 {
     const size_t H = MAMBA__TOK_HEADER_V2;
-    unsigned i, unk = mamba__tok_u32(s + 112), bos = mamba__tok_u32(s + 116), eos = mamba__tok_u32(s + 120);
+    unsigned i, unk = mamba__rd32(s + 112), bos = mamba__rd32(s + 116), eos = mamba__rd32(s + 120);
     unsigned edges_seen = 0, terminals = 0;
-    t->prepend = mamba__tok_u32(s + 124);
-    t->n_chars = mamba__tok_u32(s + 128);
-    t->n_nodes = mamba__tok_u32(s + 140);
-    t->n_edges = mamba__tok_u32(s + 148);
-    t->max_added_bytes = mamba__tok_u32(s + 156);
-    t->n_sets = mamba__tok_u32(s + 160);
-    t->n_lits = mamba__tok_u32(s + 168);
-    t->n_alts = mamba__tok_u32(s + 176);
-    t->n_items = mamba__tok_u32(s + 184);
-    t->n_hash = mamba__tok_u32(s + 192);
-    t->max_probe = mamba__tok_u32(s + 200);
+    t->prepend = mamba__rd32(s + 124);
+    t->n_chars = mamba__rd32(s + 128);
+    t->n_nodes = mamba__rd32(s + 140);
+    t->n_edges = mamba__rd32(s + 148);
+    t->max_added_bytes = mamba__rd32(s + 156);
+    t->n_sets = mamba__rd32(s + 160);
+    t->n_lits = mamba__rd32(s + 168);
+    t->n_alts = mamba__rd32(s + 176);
+    t->n_items = mamba__rd32(s + 184);
+    t->n_hash = mamba__rd32(s + 192);
+    t->max_probe = mamba__rd32(s + 200);
     if ((unk != MAMBA__TOK_NONE && unk >= t->n_vocab) || (bos != MAMBA__TOK_NONE && bos >= t->n_vocab) ||
         (eos != MAMBA__TOK_NONE && eos >= t->n_vocab))
         return mamba__tok_fail(t, "tokenizer unk/bos/eos id out of range");
@@ -7413,7 +7432,7 @@ static mamba_result mamba__tok_init_v2(mamba_tokenizer *t, const unsigned char *
         if (used != t->n_merges) return mamba__tok_fail(t, "tokenizer merge hash does not hold every merge once");
         for (i = 0; i < t->n_merges; i++) {
             const unsigned char *m = t->merges + 16 * (size_t)i;
-            unsigned h = mamba__tok_hash(mamba__tok_u32(m), mamba__tok_u32(m + 4)), k;
+            unsigned h = mamba__tok_hash(mamba__rd32(m), mamba__rd32(m + 4)), k;
             for (k = 0; k <= t->max_probe; k++) {
                 unsigned e = mamba__tok_at(t->hash, (h + k) & mask);
                 if (e == i || e == MAMBA__TOK_NONE) break;
@@ -7433,7 +7452,7 @@ static mamba_result mamba__tok_init_v2(mamba_tokenizer *t, const unsigned char *
        so a walk always ends) */
     for (i = 0; i < t->n_nodes; i++) {
         const unsigned char *nd = t->nodes + 12 * (size_t)i;
-        unsigned first = mamba__tok_u32(nd), n = mamba__tok_u32(nd + 4), entry = mamba__tok_u32(nd + 8), k;
+        unsigned first = mamba__rd32(nd), n = mamba__rd32(nd + 4), entry = mamba__rd32(nd + 8), k;
         if (first != edges_seen || n > 256 || n > t->n_edges - edges_seen || (entry != MAMBA__TOK_NONE && entry >= t->n_added))
             return mamba__tok_fail(t, "tokenizer trie node malformed");
         for (k = 0; k < n; k++) {
@@ -7450,18 +7469,18 @@ static mamba_result mamba__tok_init_v2(mamba_tokenizer *t, const unsigned char *
     if (terminals != t->n_added) return mamba__tok_fail(t, "tokenizer trie does not match the added tokens");
     for (i = 0; i < t->n_added; i++) {
         const unsigned char *a = t->added + 16 * (size_t)i;
-        unsigned fl = mamba__tok_u32(a + 4), off = mamba__tok_u32(a + 8), len = mamba__tok_u32(a + 12), k;
+        unsigned fl = mamba__rd32(a + 4), off = mamba__rd32(a + 8), len = mamba__rd32(a + 12), k;
         unsigned node = fl & 1u;
         if (len > t->max_added_bytes) return mamba__tok_fail(t, "tokenizer added token longer than max_added_bytes");
         for (k = 0; k < len && node != MAMBA__TOK_NONE; k++) node = mamba__tok_child(t, node, t->added_blob[off + k]);
-        if (node == MAMBA__TOK_NONE || mamba__tok_u32(t->nodes + 12 * (size_t)node + 8) != i)
+        if (node == MAMBA__TOK_NONE || mamba__rd32(t->nodes + 12 * (size_t)node + 8) != i)
             return mamba__tok_fail(t, "tokenizer trie does not match the added tokens");
     }
     {   /* the first bytes: the roots' edges */
         unsigned r;
         for (r = 0; r < 2; r++) {
             const unsigned char *nd = t->nodes + 12 * (size_t)r;
-            unsigned first = mamba__tok_u32(nd), n = mamba__tok_u32(nd + 4), k;
+            unsigned first = mamba__rd32(nd), n = mamba__rd32(nd + 4), k;
             for (k = 0; k < n; k++) mamba__tok_bitset(r ? t->first_norm : t->first_raw, mamba__tok_at(t->edges, first + k) >> 24);
         }
     }
@@ -7479,7 +7498,7 @@ static mamba_result mamba__tok_init_v2(mamba_tokenizer *t, const unsigned char *
             return mamba__tok_fail(t, "tokenizer regex alternative malformed");
         for (k = first; k < first + n; k++) {
             const unsigned char *it = t->items + 16 * (size_t)k;
-            unsigned set = mamba__tok_u32(it), lo = mamba__tok_u32(it + 4), hi = mamba__tok_u32(it + 8), kind = mamba__tok_u32(it + 12);
+            unsigned set = mamba__rd32(it), lo = mamba__rd32(it + 4), hi = mamba__rd32(it + 8), kind = mamba__rd32(it + 12);
             if (set >= t->n_sets || lo > hi || hi == 0 || kind > 1 || (kind == 1 && (lo != 1 || hi != 1)))
                 return mamba__tok_fail(t, "tokenizer regex item malformed");
         }
@@ -7500,28 +7519,28 @@ MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *sect
     /* 1. header: size, magic, version, sizes */
     if (bytes < MAMBA__TOK_HEADER_V1) return mamba__tok_fail(t, "tokenizer section shorter than its header");
     if (memcmp(s, "MAMBATOK", 8) != 0) return mamba__tok_fail(t, "tokenizer section magic is not MAMBATOK");
-    t->version = mamba__tok_u32(s + 8);
+    t->version = mamba__rd32(s + 8);
     if (t->version != 1 && t->version != 2) return mamba__tok_fail(t, "tokenizer section version is not 1 or 2");
     H = t->version == 1 ? MAMBA__TOK_HEADER_V1 : MAMBA__TOK_HEADER_V2;
-    if (mamba__tok_u32(s + 12) != H) return mamba__tok_fail(t, "tokenizer header_bytes is not 128 (v1) or 256 (v2)");
+    if (mamba__rd32(s + 12) != H) return mamba__tok_fail(t, "tokenizer header_bytes is not 128 (v1) or 256 (v2)");
     if (bytes < H) return mamba__tok_fail(t, "tokenizer section shorter than its header");
-    total = mamba__tok_u32(s + 16);
+    total = mamba__rd32(s + 16);
     if (total < H || total > bytes) return mamba__tok_fail(t, "tokenizer total_bytes exceeds the section");
-    t->flags = mamba__tok_u32(s + 20);
+    t->flags = mamba__rd32(s + 20);
     if (t->flags & ~(t->version == 1 ? 1u : 0x1FFu)) return mamba__tok_fail(t, "tokenizer flags has unknown bits");
     if ((t->flags & (MAMBA_TOK_BYTE_FALLBACK | MAMBA_TOK_STRIP | MAMBA_TOK_META_SPLIT)) && !(t->flags & MAMBA_TOK_SENTENCEPIECE))
         return mamba__tok_fail(t, "tokenizer SentencePiece flags on a byte-level tokenizer");
-    t->n_vocab = mamba__tok_u32(s + 24);
-    t->n_merges = mamba__tok_u32(s + 28);
-    t->n_added = mamba__tok_u32(s + 32);
-    t->n_class = mamba__tok_u32(s + 36);
-    t->n_ccc = mamba__tok_u32(s + 40);
-    t->n_decomp = mamba__tok_u32(s + 44);
-    t->n_decomp_pool = mamba__tok_u32(s + 48);
-    t->n_comp = mamba__tok_u32(s + 52);
-    blob = mamba__tok_u32(s + 56);
-    ablob = mamba__tok_u32(s + 60);
-    t->max_token_bytes = mamba__tok_u32(s + 64);
+    t->n_vocab = mamba__rd32(s + 24);
+    t->n_merges = mamba__rd32(s + 28);
+    t->n_added = mamba__rd32(s + 32);
+    t->n_class = mamba__rd32(s + 36);
+    t->n_ccc = mamba__rd32(s + 40);
+    t->n_decomp = mamba__rd32(s + 44);
+    t->n_decomp_pool = mamba__rd32(s + 48);
+    t->n_comp = mamba__rd32(s + 52);
+    blob = mamba__rd32(s + 56);
+    ablob = mamba__rd32(s + 60);
+    t->max_token_bytes = mamba__rd32(s + 64);
     t->unk_id = t->bos_id = t->eos_id = -1;
     if (t->n_vocab == 0 || t->n_vocab > 0x7FFFFFFFu) return mamba__tok_fail(t, "tokenizer n_vocab is 0 or too large");
     if (t->version == 1 && t->n_added > MAMBA__TOK_MAX_ADDED_V1)
@@ -7556,12 +7575,12 @@ MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *sect
        result spells left's bytes then right's (so decode(encode(x)) == x) */
     for (i = 0; i < t->n_merges; i++) {
         const unsigned char *m = t->merges + 16 * (size_t)i;
-        unsigned l = mamba__tok_u32(m), r = mamba__tok_u32(m + 4), res = mamba__tok_u32(m + 12);
+        unsigned l = mamba__rd32(m), r = mamba__rd32(m + 4), res = mamba__rd32(m + 12);
         unsigned lo, ll, ro, rl, so, sl;
         if (l >= t->n_vocab || r >= t->n_vocab || res >= t->n_vocab)
             return mamba__tok_fail(t, "tokenizer merge id out of range");
         if (i > 0) {
-            unsigned pl = mamba__tok_u32(m - 16), pr = mamba__tok_u32(m - 12);
+            unsigned pl = mamba__rd32(m - 16), pr = mamba__rd32(m - 12);
             if (l < pl || (l == pl && r <= pr)) return mamba__tok_fail(t, "tokenizer merges not sorted");
         }
         lo = mamba__tok_at(t->tok_offsets, l); ll = mamba__tok_at(t->tok_offsets, l + 1) - lo;
@@ -7574,11 +7593,11 @@ MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *sect
     /* 5. added tokens: in range, non-empty (v1: longest first) */
     for (i = 0; i < t->n_added; i++) {
         const unsigned char *a = t->added + 16 * (size_t)i;
-        unsigned id = mamba__tok_u32(a), fl = mamba__tok_u32(a + 4), off = mamba__tok_u32(a + 8), len = mamba__tok_u32(a + 12);
+        unsigned id = mamba__rd32(a), fl = mamba__rd32(a + 4), off = mamba__rd32(a + 8), len = mamba__rd32(a + 12);
         if (id >= t->n_vocab || (fl & ~3u) || len == 0 || off > ablob || len > ablob - off)
             return mamba__tok_fail(t, "tokenizer added token malformed");
         if (t->version == 1) {
-            if (i > 0 && len > mamba__tok_u32(a - 4)) return mamba__tok_fail(t, "tokenizer added tokens not longest first");
+            if (i > 0 && len > mamba__rd32(a - 4)) return mamba__tok_fail(t, "tokenizer added tokens not longest first");
             mamba__tok_bitset((fl & 1u) ? t->first_norm : t->first_raw, t->added_blob[off]);
             if (len > t->max_added_bytes) t->max_added_bytes = len;
         }
@@ -7605,11 +7624,11 @@ MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *sect
     }
     for (i = 0; i < t->n_comp; i++) {
         const unsigned char *c = t->comp + 12 * (size_t)i;
-        unsigned a = mamba__tok_u32(c), b = mamba__tok_u32(c + 4), x = mamba__tok_u32(c + 8);
+        unsigned a = mamba__rd32(c), b = mamba__rd32(c + 4), x = mamba__rd32(c + 8);
         if (a > MAMBA__TOK_MAXCP || b > MAMBA__TOK_MAXCP || x > MAMBA__TOK_MAXCP)
             return mamba__tok_fail(t, "tokenizer composition code point out of range");
         if (i > 0) {
-            unsigned pa = mamba__tok_u32(c - 12), pb = mamba__tok_u32(c - 8);
+            unsigned pa = mamba__rd32(c - 12), pb = mamba__rd32(c - 8);
             if (a < pa || (a == pa && b <= pb)) return mamba__tok_fail(t, "tokenizer compositions not sorted");
         }
         if (b < comp_min2) comp_min2 = b;
@@ -7640,9 +7659,9 @@ MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *sect
         unsigned first = mamba__tok_at(t->alts, 2 * (size_t)i), n = mamba__tok_at(t->alts, 2 * (size_t)i + 1), k;
         for (k = first; k < first + n; k++) {
             const unsigned char *it = t->items + 16 * (size_t)k;
-            if (mamba__tok_u32(it + 12) == 1) { t->alt_first[i] = 0xFFFFFFFFu; break; }
-            t->alt_first[i] |= 1u << mamba__tok_u32(it);
-            if (mamba__tok_u32(it + 4) > 0) break;
+            if (mamba__rd32(it + 12) == 1) { t->alt_first[i] = 0xFFFFFFFFu; break; }
+            t->alt_first[i] |= 1u << mamba__rd32(it);
+            if (mamba__rd32(it + 4) > 0) break;
         }
     }
     t->comp_min_second = comp_min2;
@@ -7650,7 +7669,7 @@ MAMBA_API mamba_result mamba_tokenizer_init(mamba_tokenizer *t, const void *sect
     if ((t->flags & MAMBA_TOK_SENTENCEPIECE) && !(t->flags & MAMBA_TOK_META_SPLIT) && t->ascii_id[MAMBA__TOK_SPACE] != MAMBA__TOK_NONE) {
         t->sp_words = 1;
         for (i = 0; i < t->n_merges && t->sp_words; i++) {
-            unsigned res = mamba__tok_u32(t->merges + 16 * (size_t)i + 12), k;
+            unsigned res = mamba__rd32(t->merges + 16 * (size_t)i + 12), k;
             unsigned a = mamba__tok_at(t->tok_offsets, res), b = mamba__tok_at(t->tok_offsets, res + 1);
             for (k = a + 1; k < b; k++)
                 if (t->tok_blob[k] == ' ' && t->tok_blob[k - 1] != ' ') { t->sp_words = 0; break; }
@@ -7707,8 +7726,8 @@ static unsigned mamba__tok_compose(const mamba_tokenizer *t, unsigned a, unsigne
     while (lo < hi) {
         unsigned mid = lo + (hi - lo) / 2;
         const unsigned char *e = t->comp + 12 * (size_t)mid;
-        unsigned ea = mamba__tok_u32(e), eb = mamba__tok_u32(e + 4);
-        if (ea == a && eb == b) return mamba__tok_u32(e + 8);
+        unsigned ea = mamba__rd32(e), eb = mamba__rd32(e + 4);
+        if (ea == a && eb == b) return mamba__rd32(e + 8);
         if (ea < a || (ea == a && eb < b)) lo = mid + 1; else hi = mid;
     }
     return 0;
@@ -7794,9 +7813,9 @@ static int mamba__tok_merge(const mamba_tokenizer *t, unsigned l, unsigned r, un
             const unsigned char *m;
             if (e == MAMBA__TOK_NONE) return 0;
             m = t->merges + 16 * (size_t)e;
-            if (mamba__tok_u32(m) == l && mamba__tok_u32(m + 4) == r) {
-                *rank = mamba__tok_u32(m + 8);
-                *res = mamba__tok_u32(m + 12);
+            if (mamba__rd32(m) == l && mamba__rd32(m + 4) == r) {
+                *rank = mamba__rd32(m + 8);
+                *res = mamba__rd32(m + 12);
                 return 1;
             }
         }
@@ -7805,8 +7824,8 @@ static int mamba__tok_merge(const mamba_tokenizer *t, unsigned l, unsigned r, un
     while (lo < hi) {
         unsigned mid = lo + (hi - lo) / 2;
         const unsigned char *m = t->merges + 16 * (size_t)mid;
-        unsigned ml = mamba__tok_u32(m), mr = mamba__tok_u32(m + 4);
-        if (ml == l && mr == r) { *rank = mamba__tok_u32(m + 8); *res = mamba__tok_u32(m + 12); return 1; }
+        unsigned ml = mamba__rd32(m), mr = mamba__rd32(m + 4);
+        if (ml == l && mr == r) { *rank = mamba__rd32(m + 8); *res = mamba__rd32(m + 12); return 1; }
         if (ml < l || (ml == l && mr < r)) lo = mid + 1; else hi = mid;
     }
     return 0;
@@ -8022,9 +8041,9 @@ static void mamba__tok_word_sp(mamba__tok_enc *e, const unsigned *cp, size_t a, 
 static int mamba__tok_set_has(const mamba_tokenizer *t, unsigned set, unsigned w)
 {
     const unsigned char *row = t->sets + 12 * (size_t)set;
-    unsigned fl = mamba__tok_u32(row), hit = (fl >> (8 + (w >> 24))) & 1u;
+    unsigned fl = mamba__rd32(row), hit = (fl >> (8 + (w >> 24))) & 1u;
     if (!hit) {
-        unsigned off = mamba__tok_u32(row + 4), n = mamba__tok_u32(row + 8), k, c = MAMBA__TOK_CP(w);
+        unsigned off = mamba__rd32(row + 4), n = mamba__rd32(row + 8), k, c = MAMBA__TOK_CP(w);
         for (k = 0; k < n; k++)
             if (mamba__tok_at(t->lits, off + k) == c) { hit = 1; break; }
     }
@@ -8046,8 +8065,8 @@ static size_t mamba__tok_items(mamba__tok_enc *e, const unsigned *cp, size_t pos
     size_t m = 0;
     if (k == k_end) return pos;
     it = t->items + 16 * (size_t)k;
-    set = mamba__tok_u32(it); lo = mamba__tok_u32(it + 4); hi = mamba__tok_u32(it + 8);
-    if (mamba__tok_u32(it + 12) == 1) { /* (?!set) */
+    set = mamba__rd32(it); lo = mamba__rd32(it + 4); hi = mamba__rd32(it + 8);
+    if (mamba__rd32(it + 12) == 1) { /* (?!set) */
         if (pos < end && MAMBA__TOK_HAS(e, set, cp, pos)) return (size_t)-1;
         return mamba__tok_items(e, cp, pos, end, k + 1, k_end);
     }
@@ -8166,9 +8185,9 @@ static unsigned mamba__tok_added_raw(const mamba_tokenizer *t, const unsigned ch
         for (k = 0; k < t->n_added; k++) {
             ++*steps;
             const unsigned char *a = t->added + 16 * k;
-            size_t al = mamba__tok_u32(a + 12);
-            if (mamba__tok_u32(a + 4) & 1u) continue;
-            if (al <= n && memcmp(s, t->added_blob + mamba__tok_u32(a + 8), al) == 0) { *len = al; return (unsigned)k; }
+            size_t al = mamba__rd32(a + 12);
+            if (mamba__rd32(a + 4) & 1u) continue;
+            if (al <= n && memcmp(s, t->added_blob + mamba__rd32(a + 8), al) == 0) { *len = al; return (unsigned)k; }
         }
         return MAMBA__TOK_NONE;
     }
@@ -8177,7 +8196,7 @@ static unsigned mamba__tok_added_raw(const mamba_tokenizer *t, const unsigned ch
         ++*steps;
         node = mamba__tok_child(t, node, s[k]);
         if (node == MAMBA__TOK_NONE) break;
-        entry = mamba__tok_u32(t->nodes + 12 * (size_t)node + 8);
+        entry = mamba__rd32(t->nodes + 12 * (size_t)node + 8);
         if (entry != MAMBA__TOK_NONE) { best = entry; *len = k + 1; }
     }
     return best;
@@ -8193,11 +8212,11 @@ static unsigned mamba__tok_added_norm(const mamba_tokenizer *t, const unsigned *
     if (t->version == 1) {
         size_t k;
         for (k = 0; k < t->n_added; k++) {
-            const unsigned char *a = t->added + 16 * k, *c = t->added_blob + mamba__tok_u32(a + 8);
-            size_t cl = mamba__tok_u32(a + 12), p = 0, m = 0;
+            const unsigned char *a = t->added + 16 * k, *c = t->added_blob + mamba__rd32(a + 8);
+            size_t cl = mamba__rd32(a + 12), p = 0, m = 0;
             int ok = 1;
             ++*steps;
-            if (!(mamba__tok_u32(a + 4) & 1u)) continue;
+            if (!(mamba__rd32(a + 4) & 1u)) continue;
             while (p < cl && ok) {
                 unsigned x;
                 p += mamba__tok_utf8(c + p, cl - p, &x);
@@ -8217,7 +8236,7 @@ static unsigned mamba__tok_added_norm(const mamba_tokenizer *t, const unsigned *
         *steps += m;
         for (k = 0; k < m && node != MAMBA__TOK_NONE; k++) node = mamba__tok_child(t, node, u[k]);
         if (node == MAMBA__TOK_NONE) break;
-        entry = mamba__tok_u32(t->nodes + 12 * (size_t)node + 8);
+        entry = mamba__rd32(t->nodes + 12 * (size_t)node + 8);
         if (entry != MAMBA__TOK_NONE) { best = entry; *len = i + 1; }
     }
     return best;
@@ -8346,7 +8365,7 @@ static void mamba__tok_segment(mamba__tok_enc *e, const unsigned char *s, size_t
         if (mamba__tok_inset(t->first_norm, lead[0])) k = mamba__tok_added_norm(t, cp + i, n - i, &m, &e->steps);
         if (k != MAMBA__TOK_NONE) {
             mamba__tok_piece(e, cp, start, i, at_start && start == 0, mem, avail);
-            mamba__tok_emit(e, mamba__tok_u32(t->added + 16 * (size_t)k));
+            mamba__tok_emit(e, mamba__rd32(t->added + 16 * (size_t)k));
             i += m;
             start = i;
         } else {
@@ -8397,7 +8416,7 @@ static mamba_result mamba__tok_encode(const mamba_tokenizer *t, const char *text
         if (mamba__tok_inset(t->first_raw, s[i])) k = mamba__tok_added_raw(t, s + i, len - i, &m, &e.steps);
         if (k != MAMBA__TOK_NONE) {
             mamba__tok_segment(&e, s + start, i - start, start == 0);
-            mamba__tok_emit(&e, mamba__tok_u32(t->added + 16 * (size_t)k));
+            mamba__tok_emit(&e, mamba__rd32(t->added + 16 * (size_t)k));
             i += m;
             start = i;
         } else {

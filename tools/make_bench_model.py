@@ -21,11 +21,14 @@ Mamba-2 models (d_model 768 / 1536, 24 / 48 layers, d_state 128, head_dim
 fit in a 260 MiB last-level cache), initialised as mamba2.py does (A_log =
 log U(1, 16) per head, D = 1, dt_bias for a delta in [0.001, 0.1]).
 
-usage: make_bench_model.py OUT_PREFIX [--shape NAME] [--dtype f32,f16,bf16,q8]
+usage: make_bench_model.py OUT_PREFIX [--shape NAME] [--dtype f32,f16,bf16,q8,q4_k]
                             [--seed 0] [--hf DIR]
 writes OUT_PREFIX-f32.mamba, OUT_PREFIX-f16.mamba, ... (one per dtype), all
-from the same weights. --hf DIR also writes those weights as a Hugging Face
-transformers checkpoint (config.json + model.safetensors, MambaForCausalLM),
+from the same weights; a 4-bit dtype (q4_k, q4_0, iq4_nl) is stored as
+convert.py --dtype stores it (the tied embedding q8, rows that are not whole
+blocks f16 or iq4_nl). --hf DIR also writes those weights as a Hugging Face
+transformers checkpoint (config.json + model.safetensors, MambaForCausalLM or,
+for the Mamba-2 shapes, Mamba2ForCausalLM),
 the input of llama.cpp's own convert_hf_to_gguf.py: the GGUF files that
 bench/run.sh hands to llama-bench are made from it (README, "Speed"), so
 both programs run the same numbers.
@@ -38,6 +41,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import convert  # noqa: E402  (matrix_dtype: the 4-bit types' choice per matrix, as convert.py --dtype)
 import mambafile as mf  # noqa: E402
 
 PROG = "make_bench_model.py"
@@ -157,6 +161,37 @@ def write_hf(out_dir, c, tensors):
     mf.write_safetensors(os.path.join(out_dir, "model.safetensors"), w, "F32", metadata={"format": "pt"})
 
 
+def write_hf_mamba2(out_dir, c, tensors):
+    """The same weights as a transformers Mamba2ForCausalLM checkpoint (the
+    names and config.json fields of transformers' Mamba2Config; tied, as the
+    state-spaces mamba2 models are)."""
+    names = {"norm": "norm.weight", "in_proj": "mixer.in_proj.weight", "conv1d": "mixer.conv1d.weight",
+             "conv1d_bias": "mixer.conv1d.bias", "dt_proj_bias": "mixer.dt_bias", "A": "mixer.A_log",
+             "D": "mixer.D", "gate_norm": "mixer.norm.weight", "out_proj": "mixer.out_proj.weight"}
+    w = {}
+    for role, layer, a in tensors:
+        if role == "embedding":
+            w["backbone.embeddings.weight"] = a
+        elif role == "norm_f":
+            w["backbone.norm_f.weight"] = a
+        elif role == "A":
+            w["backbone.layers.%d.mixer.A_log" % layer] = np.log(-a).astype(np.float32)   # A = -exp(A_log)
+        elif role == "conv1d":
+            w["backbone.layers.%d.mixer.conv1d.weight" % layer] = a.reshape(a.shape[0], 1, a.shape[1])
+        else:
+            w["backbone.layers.%d.%s" % (layer, names[role])] = a
+    cfg = {"architectures": ["Mamba2ForCausalLM"], "model_type": "mamba2", "hidden_size": c["d_model"],
+           "num_hidden_layers": c["n_layer"], "vocab_size": c["n_vocab_padded"], "state_size": c["d_state"],
+           "conv_kernel": c["d_conv"], "expand": c["d_inner"] // c["d_model"], "head_dim": c["head_dim"],
+           "num_heads": c["n_heads"], "n_groups": c["n_groups"], "use_bias": False, "use_conv_bias": True,
+           "layer_norm_epsilon": c["norm_eps"], "rms_norm": True, "tie_word_embeddings": True,
+           "bos_token_id": c["bos_id"], "eos_token_id": c["eos_id"], "pad_token_id": c["pad_id"]}
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+    mf.write_safetensors(os.path.join(out_dir, "model.safetensors"), w, "F32", metadata={"format": "pt"})
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog=PROG, description="random model with a real Mamba's shapes, for benchmarks")
     ap.add_argument("prefix", help="output path prefix: PREFIX-DTYPE.mamba is written per dtype")
@@ -165,26 +200,26 @@ def main(argv=None):
     ap.add_argument("--shape", "--shapes", default="130m", choices=sorted(SHAPES) + sorted(MAMBA2_SHAPES),
                     help="the shapes of mamba-130m, mamba-790m, mamba2-130m or mamba2-780m (default 130m)")
     ap.add_argument("--hf", metavar="DIR", help="also write the weights as a transformers checkpoint in DIR "
-                    "(Mamba-1 shapes only)")
+                    "(MambaForCausalLM or Mamba2ForCausalLM)")
     args = ap.parse_args(argv)
     mamba2 = args.shape in MAMBA2_SHAPES
     config = mamba2_config(args.shape) if mamba2 else SHAPES[args.shape]
-    if args.hf and mamba2:
-        sys.stderr.write("%s: error: --hf writes Mamba-1 checkpoints only\n" % PROG)
-        return 1
     dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
     for d in dtypes:
         if d not in mf.DTYPES:
-            sys.stderr.write("%s: error: unknown dtype %r (use f32, f16, bf16, q8)\n" % (PROG, d))
+            sys.stderr.write("%s: error: unknown dtype %r (use f32, f16, bf16, q8, q4_0, iq4_nl, q4_k)\n"
+                             % (PROG, d))
             return 1
     tensors = (make_tensors_mamba2 if mamba2 else make_tensors)(config, args.seed)
     n = sum(a.size for _, _, a in tensors)
     if args.hf:
-        write_hf(args.hf, config, tensors)
+        (write_hf_mamba2 if mamba2 else write_hf)(args.hf, config, tensors)
         sys.stderr.write("%s: wrote %s (transformers checkpoint)\n" % (PROG, args.hf))
     for d in dtypes:
         path = "%s-%s.mamba" % (args.prefix, d)
-        items = [(r, l, a, d if mf.role_number(r) in mf.MATRIX_ROLES else "f32") for r, l, a in tensors]
+        # a 4-bit dtype: convert.py --dtype's choice per matrix (the tied embedding, the output, q8)
+        items = [(r, l, a, convert.matrix_dtype(mf.role_number(r), a.shape[1], d, r == "embedding")
+                  if mf.role_number(r) in mf.MATRIX_ROLES else "f32") for r, l, a in tensors]
         try:
             size = mf.write(path, config, items)
         except (ValueError, OSError) as e:

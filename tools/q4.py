@@ -86,8 +86,19 @@ def _sse(x, mask, d, lv):
     nearest level of 0 either way)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         v = x / np.where(d != 0, d, np.inf)[:, None]
-    idx = _nearest(v, lv)
-    t = _level_values(idx, lv)
+    if lv[0] == -8 and np.array_equal(lv, LEVELS["q4_0"]):
+        # q4_0's levels are the integers -8..7 with midpoints at k + 0.5: the
+        # nearest level (ties to the lower one) is ceil(v - 0.5), clamped, the
+        # same index as _nearest gives (v - 0.5 is exact for |v| < 2^52, and
+        # beyond that v is a whole number), without its table look-ups
+        t = np.subtract(v, 0.5, out=v)
+        np.ceil(t, out=t)
+        np.maximum(t, -8.0, out=t)
+        np.minimum(t, 7.0, out=t)
+        idx = (t + 8.0).astype(np.uint8)
+    else:
+        idx = _nearest(v, lv)
+        t = _level_values(idx, lv)
     t *= d[:, None]
     np.subtract(x, t, out=t)
     t *= t

@@ -47,6 +47,13 @@ def _nearest(v):
     return np.rint(v)
 
 
+def _clamp(v, hi, out=None):
+    """np.clip(v, 0, hi) (NaN stays NaN), without np.clip's slow check of its
+    scalar bounds (numpy 1.24: a third of the quantiser's time)."""
+    v = np.maximum(v, 0, out=out)
+    return np.minimum(v, hi, out=v)
+
+
 def _rowdot(a, b):
     """sum over the last axis of a * b, without the product's temporary."""
     return np.einsum("...i,...i->...", a, b)
@@ -58,24 +65,41 @@ def _qkx2(x, w):
     as ggml's the_min: the value subtracted, >= 0). Each trial's weighted
     squared error is expanded in the sums the refit needs anyway,
         sum w (s l + m - x)^2 = s^2 Sll + 2 s m Sl - 2 s Sxl + m^2 Sw - 2 m Sx + Sxx,
-    which saves a pass over the sub-block a trial."""
-    mn = np.minimum(x.min(axis=1), 0.0)
-    mx = x.max(axis=1)
-    sum_w = w.sum(axis=1)
+    which saves a pass over the sub-block a trial. The work is done on the
+    transposes (32, N): a sub-block's scalar then multiplies a whole row of
+    N at a time and its sums add rows, both in long vector loops, where in
+    (N, 32) each took a loop of 32 per sub-block (12% less time)."""
+    x = np.ascontiguousarray(x.T)
+    w = np.ascontiguousarray(w.T)
+    mn = np.minimum(x.min(axis=0), 0.0)
+    mx = x.max(axis=0)
+    sum_w = w.sum(axis=0)
     wx = w * x
-    sum_x = wx.sum(axis=1)
-    sum_xx = _rowdot(wx, x)
+    sum_x = wx.sum(axis=0)
+    sum_xx = (wx * x).sum(axis=0)
     rng = mx - mn
     flat = rng == 0
     rng_safe = np.where(flat, 1.0, rng).astype(np.float32)
-    xm = x - mn[:, None]
+    xm = x - mn
     La = np.empty_like(x)
+    P = np.empty_like(x)
 
-    def trial(iscale, s=None, m=None):
-        np.multiply(iscale[:, None], xm, out=La)
+    # A trial's levels are rint(iscale * xm) clamped to 0..15. xm >= 0 and
+    # iscale > 0, so they are never below 0; and as xm <= rng (rounding is
+    # monotonic), iscale * xm <= (15 - 1 + 0.1 i) (1 + 2^-23)^2 < 15.5 for
+    # the first trial (15 / rng) and trials i < 15: those never exceed 15
+    # either, and skip the clamp (np.minimum is the slowest pass here).
+    def trial(iscale, s=None, m=None, clamp=False):
+        np.multiply(xm, iscale, out=La)
         np.rint(La, out=La)
-        np.clip(La, 0, 15, out=La)
-        sl, sll, sxl = _rowdot(w, La), _rowdot(w * La, La), _rowdot(wx, La)
+        if clamp:
+            np.minimum(La, 15, out=La)
+        np.multiply(w, La, out=P)
+        sl = P.sum(axis=0)
+        np.multiply(P, La, out=P)
+        sll = P.sum(axis=0)
+        np.multiply(wx, La, out=P)
+        sxl = P.sum(axis=0)
         if s is None:       # the trial's least-squares scale and minimum (a minimum above 0 is 0)
             D = sum_w * sll - sl * sl
             ok = D > 0
@@ -86,14 +110,14 @@ def _qkx2(x, w):
             m = np.where(pos, 0.0, m)
             s = np.where(pos, sxl / np.where(sll > 0, sll, 1.0), s)
         else:
-            ok = np.ones(x.shape[0], bool)
+            ok = np.ones(x.shape[1], bool)
         e = s * s * sll + 2 * s * m * sl - 2 * s * sxl + m * m * sum_w - 2 * m * sum_x + sum_xx
         return ok, s, m, e
 
     iscale = np.float32(15.0) / rng_safe
     _, best_scale, best_min, best = trial(iscale, np.float32(1.0) / iscale, mn)
     for i in range(21):
-        ok, ts, tm, cur = trial((np.float32(-1.0 + 0.1 * i) + np.float32(15.0)) / rng_safe)
+        ok, ts, tm, cur = trial((np.float32(-1.0 + 0.1 * i) + np.float32(15.0)) / rng_safe, clamp=i >= 15)
         better = ok & (cur < best)
         best = np.where(better, cur, best)
         best_scale = np.where(better, ts, best_scale)
@@ -135,15 +159,15 @@ def _quantize_blocks(x, search=True):
     steps = (0, -1, 1) if search else (0,)
     for ds in steps:
         for dm in steps:
-            ls = np.clip(ls0 + ds, 0, 63)
-            lm = np.clip(lm0 + dm, 0, 63)
+            ls = _clamp(ls0 + ds, 63)
+            lm = _clamp(lm0 + dm, 63)
             d1 = (df * ls).astype(np.float32)            # (S, 8)
             m1 = (dmf * lm).astype(np.float32)
             with np.errstate(divide="ignore", invalid="ignore"):
                 np.add(xb, m1[:, :, None], out=L)
                 np.divide(L, d1[:, :, None], out=L)
             np.rint(L, out=L)
-            np.clip(L, 0, 15, out=L)                     # NaN (0 / 0) stays: a zero scale, below
+            _clamp(L, 15, out=L)                         # NaN (0 / 0) stays: a zero scale, below
             zero = d1 == 0
             sl, sll, sxl = _rowdot(wb, L), _rowdot(wb * L, L), _rowdot(wx, L)
             # sum w (d1 l - m1 - x)^2, expanded; a zero scale leaves -m1 whatever l is
@@ -159,7 +183,7 @@ def _quantize_blocks(x, search=True):
     d1 = (df * best_ls).astype(np.float32)
     m1 = (dmf * best_lm).astype(np.float32)
     with np.errstate(divide="ignore", invalid="ignore"):
-        best_L = np.clip(np.rint((xb + m1[:, :, None]) / d1[:, :, None]), 0, 15)
+        best_L = _clamp(np.rint((xb + m1[:, :, None]) / d1[:, :, None]), 15)
     best_L = np.where((d1 == 0)[:, :, None], 0, best_L)
     return d, dmin, best_ls.astype(np.uint8), best_lm.astype(np.uint8), best_L.astype(np.uint8).reshape(S, QK)
 
@@ -201,7 +225,7 @@ def quantize(a, search=True):
     rows, cols = a.shape
     ns = (cols + QK - 1) // QK
     out = np.empty((rows, ns * BYTES), np.uint8)
-    step = max(1, (1 << 16) // (ns * QK))       # rows at a time: 64K weights
+    step = max(1, (1 << 17) // (ns * QK))       # rows at a time: 128K weights (fewer small steps than 64K, still in cache)
     for r0 in range(0, rows, step):
         blk = a[r0:r0 + step]
         n = blk.shape[0]
