@@ -2151,6 +2151,34 @@ static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *M
     return mamba__hsum256(_mm256_add_ps(a0, a1));
 }
 #define MAMBA__HAVE_DOT_Q8X16 1
+/* mamba__dot_q8x16 of one row against ni <= 4 prepared inputs at once, into
+   out[t] (mamba_step_batch): each input's sum by the very operations of
+   mamba__dot_q8x16 in its order, so the same bits; the row's int8 of a
+   block are loaded and widened once, and its scale converted once, for
+   the ni inputs. ni is a constant where it is inlined. */
+static MAMBA__INLINE void mamba__q8x16_x(float *out, const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                                         const int16_t *const *xq, const float *const *xs, int ni, int nb)
+{
+    __m256 a0[4], a1[4];
+    int b, t;
+    for (t = 0; t < ni; t++) a0[t] = a1[t] = _mm256_setzero_ps();
+    for (b = 0; b < nb; b++) {
+        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
+        const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)qb));
+        const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(qb + 16)));
+        const float h = MAMBA__HALF(d[b]);
+        for (t = 0; t < ni; t++) {
+            const int16_t *xb = xq[t] + b * MAMBA__Q8_BLOCK;
+            __m256i p = _mm256_add_epi32(_mm256_madd_epi16(w0, _mm256_loadu_si256((const __m256i *)(const void *)xb)),
+                                         _mm256_madd_epi16(w1, _mm256_loadu_si256((const __m256i *)(const void *)(xb + 16))));
+            __m256 sc = _mm256_set1_ps(h * xs[t][b]);
+            if (b & 1) a1[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), sc, a1[t]);
+            else a0[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), sc, a0[t]);
+        }
+    }
+    for (t = 0; t < ni; t++) out[t] = mamba__hsum256(_mm256_add_ps(a0[t], a1[t]));
+}
+#define MAMBA__HAVE_Q8X16_X 1
 #elif defined(MAMBA__NEON)
 /* mamba__dot_q8x16_scalar: per block eight smlal (int16 x int16 -> int32
    multiply-accumulate, 4 lanes each) into two int32 accumulators, then one
@@ -2179,6 +2207,45 @@ static float mamba__dot_q8x16(const int8_t *MAMBA__RESTRICT q, const uint16_t *M
     return vaddvq_f32(vaddq_f32(a0, a1));
 }
 #define MAMBA__HAVE_DOT_Q8X16 1
+/* mamba__dot_q8x16 of one row against ni <= 4 prepared inputs at once, into
+   out[t] (mamba_step_batch): each input's int32 lanes hold the same exact
+   sums (lane l: the products of the block's columns l mod 4), then the very
+   f32 operations of mamba__dot_q8x16 in its order, so the same bits; the
+   row's int8 of a block are loaded and widened once, and its scale
+   converted once, for the ni inputs. ni is a constant where it is inlined. */
+static MAMBA__INLINE void mamba__q8x16_x(float *out, const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
+                                         const int16_t *const *xq, const float *const *xs, int ni, int nb)
+{
+    float32x4_t a0[4], a1[4];
+    int b, i, t;
+    for (t = 0; t < ni; t++) a0[t] = a1[t] = vdupq_n_f32(0.0f);
+    for (b = 0; b < nb; b++) {
+        const int8_t *qb = q + b * MAMBA__Q8_BLOCK;
+        const float h = MAMBA__HALF(d[b]);
+        int16x8_t w[4];
+        int32x4_t s0[4], s1[4];
+        for (i = 0; i < 2; i++) {
+            int8x16_t v = vld1q_s8(qb + 16 * i);
+            w[2 * i] = vmovl_s8(vget_low_s8(v));
+            w[2 * i + 1] = vmovl_s8(vget_high_s8(v));
+        }
+        for (t = 0; t < ni; t++) {
+            const int16_t *xb = xq[t] + b * MAMBA__Q8_BLOCK;
+            s0[t] = s1[t] = vdupq_n_s32(0);
+            for (i = 0; i < 2; i++) {
+                int16x8_t x0 = vld1q_s16(xb + 16 * i), x1 = vld1q_s16(xb + 16 * i + 8);
+                s0[t] = vmlal_s16(s0[t], vget_low_s16(w[2 * i]), vget_low_s16(x0));
+                s1[t] = vmlal_s16(s1[t], vget_high_s16(w[2 * i]), vget_high_s16(x0));
+                s0[t] = vmlal_s16(s0[t], vget_low_s16(w[2 * i + 1]), vget_low_s16(x1));
+                s1[t] = vmlal_s16(s1[t], vget_high_s16(w[2 * i + 1]), vget_high_s16(x1));
+            }
+            if (b & 1) a1[t] = vfmaq_n_f32(a1[t], vcvtq_f32_s32(vaddq_s32(s0[t], s1[t])), h * xs[t][b]);
+            else a0[t] = vfmaq_n_f32(a0[t], vcvtq_f32_s32(vaddq_s32(s0[t], s1[t])), h * xs[t][b]);
+        }
+    }
+    for (t = 0; t < ni; t++) out[t] = vaddvq_f32(vaddq_f32(a0[t], a1[t]));
+}
+#define MAMBA__HAVE_Q8X16_X 1
 #elif defined(MAMBA__MVE)
 /* mamba__dot_q8x16_scalar: per block four vmladava (8 int8 weights, widened
    by the load, times 8 int16 inputs, summed across the lanes into one int32:
@@ -2454,6 +2521,41 @@ static void mamba__dot_rows_n_q8(float *const *out, const mamba_matrix *W, int r
             j += 2;
         }
         if (j < n) mamba__q8_block_n(out, r, nr, q, d, in, j, 1, nb);
+    }
+}
+#elif defined(MAMBA__HAVE_Q8X16_X)
+/* Blocks [b0, b0 + nb) of one row (q, d: those blocks) against every input
+   j < n into v[j], four inputs at a time (mamba__q8x16_x): each v[j] the
+   bits of mamba__dot_q8x16 of those blocks */
+static void mamba__q8x16_n(float *v, const int8_t *q, const uint16_t *d, const mamba__xin *in, int n, int b0, int nb)
+{
+    const int16_t *xq[4];
+    const float *xs[4];
+    int j = 0, t;
+    while (j < n) {
+        const int ni = n - j >= 4 ? 4 : n - j >= 2 ? 2 : 1;
+        for (t = 0; t < ni; t++) {
+            xq[t] = in[j + t].xq + (size_t)b0 * MAMBA__Q8_BLOCK;
+            xs[t] = in[j + t].xs + b0;
+        }
+        if (ni == 4) mamba__q8x16_x(v + j, q, d, xq, xs, 4, nb);
+        else if (ni == 2) mamba__q8x16_x(v + j, q, d, xq, xs, 2, nb);
+        else mamba__q8x16_x(v + j, q, d, xq, xs, 1, nb);
+        j += ni;
+    }
+}
+/* dot_rows_n of q8 (mamba_step_batch) with AVX2 or NEON: a row at a time
+   through the inputs (mamba__q8x16_n); the same bits as dot_rows */
+static void mamba__dot_rows_n_q8(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n)
+{
+    const int nb = mamba__q8_blocks(W->cols);
+    float v[MAMBA_BATCH_MAX];
+    int r, j;
+    for (r = r0; r < r1; r++) {
+        const uint16_t *d;
+        const int8_t *q = mamba__q8_row(W, r, &d);
+        mamba__q8x16_n(v, q, d, in, n, 0, nb);
+        for (j = 0; j < n; j++) out[j][r] = v[j];
     }
 }
 #else
@@ -2928,6 +3030,35 @@ static void mamba__dot_rows_n_q4(float *const *out, const mamba_matrix *W, int r
         if (j < n) mamba__q4_block_n(out, r, nr, q, d, in, j, 1, nb, lv);
     }
 }
+#define MAMBA__HAVE_Q4_ROWS_N 1
+#elif defined(MAMBA__HAVE_Q8X16_X) && !defined(MAMBA__MVE) /* MVE's dot_q4x16 is not chunked */
+/* dot_rows_n of a 4-bit type (mamba_step_batch) with AVX2 or NEON: a row
+   at a time, MAMBA__Q4_CHUNK blocks unpacked once into L1 for every input
+   and each chunk's sums added in mamba__dot_q4x16's order (mamba__q8x16_n):
+   the same bits as dot_rows */
+static void mamba__dot_rows_n_q4(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n,
+                                 const int8_t *lv)
+{
+    const int nb = mamba__q8_blocks(W->cols);
+    int8_t w[MAMBA__Q4_CHUNK * MAMBA__Q8_BLOCK];
+    float v[MAMBA_BATCH_MAX], sum[MAMBA_BATCH_MAX];
+    int r, j, b;
+    for (r = r0; r < r1; r++) {
+        const uint16_t *d;
+        const uint8_t *q = mamba__q4_row(W, r, &d);
+        for (j = 0; j < n; j++) sum[j] = 0.0f;
+        for (b = 0; b < nb; b += MAMBA__Q4_CHUNK) {
+            const int m = nb - b < MAMBA__Q4_CHUNK ? nb - b : MAMBA__Q4_CHUNK;
+            mamba__q4_unpack(w, q + b * 16, lv, m);
+            mamba__q8x16_n(v, w, d + b, in, n, b, m);
+            for (j = 0; j < n; j++) sum[j] += v[j];
+        }
+        for (j = 0; j < n; j++) out[j][r] = sum[j];
+    }
+}
+#define MAMBA__HAVE_Q4_ROWS_N 1
+#endif
+#ifdef MAMBA__HAVE_Q4_ROWS_N
 #define MAMBA__Q4_ROWS_N(name, lv)                                                                                     \
     static void name(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n)            \
     {                                                                                                                  \

@@ -9,18 +9,18 @@
 # Figures: tokens/s summed over the N sequences, medians (min-max) over
 # ROUNDS rounds, by the CPU time the process got (the host is shared: a
 # neighbour on the core stretches the wall clock, not the CPU time); "xN=1"
-# is the gain over one sequence within each round. llama.cpp's CPU figure
-# is N x GEN tokens over the CPU time a run of 2 x GEN decoded tokens took
-# beyond one of GEN (one process per run: `times` before and after).
-#   env: PYTHON, BUILD (build), SHAPES (130m 790m), DTYPES (f32 f16 bf16 q8 q4_0),
+# is the gain over one sequence within each round. llama.cpp's: its own
+# S_TG (N x GEN decoded tokens over their wall time), by the wall clock and
+# over the share of a core its process got (one process per N).
+#   env: PYTHON, BUILD (build), SHAPES (130m 790m), DTYPES (f32 f16 bf16 q8 q4_0 q4_k),
 #        NMAX (32), GEN (16), ROUNDS (3), MODEL_DIR ($BUILD): bench<shape>-<dtype>.mamba
 #        (made by tools/make_bench_model.py when missing), GGUF_DIR ($BUILD):
-#        bench<shape>-<f32|f16|bf16|q8_0|q4_0>.gguf (README, "Speed"; a missing one: n/a),
+#        bench<shape>-<f32|f16|bf16|q8_0|q4_0|q4_k>.gguf (README, "Speed"; a missing one: n/a),
 #        LLAMA_BATCHED_BENCH (its binary; none: the llama.cpp columns say n/a).
 PYTHON=${PYTHON:-/usr/bin/python3}
 BUILD=${BUILD:-build}
 SHAPES=${SHAPES:-130m 790m}
-DTYPES=${DTYPES:-f32 f16 bf16 q8 q4_0}
+DTYPES=${DTYPES:-f32 f16 bf16 q8 q4_0 q4_k}
 NMAX=${NMAX:-32}
 GEN=${GEN:-16}
 ROUNDS=${ROUNDS:-3}
@@ -34,7 +34,7 @@ for shape in $SHAPES; do
     missing=""
     P="$MODEL_DIR/bench$shape"
     for d in $DTYPES; do
-        case $d in q4_0|iq4_nl) [ -f "$P-$d.mamba" ] || [ -f "$P-f32.mamba" ] || missing="$missing,f32" ;;
+        case $d in q4_0|iq4_nl|q4_k) [ -f "$P-$d.mamba" ] || [ -f "$P-f32.mamba" ] || missing="$missing,f32" ;;
                    *) [ -f "$P-$d.mamba" ] || missing="$missing,$d" ;; esac
     done
     if [ -n "$missing" ]; then
@@ -42,41 +42,35 @@ for shape in $SHAPES; do
         "$PYTHON" tools/make_bench_model.py "$P" --shape "$shape" --dtype "${missing#,}" || exit 1
     fi
     for d in $DTYPES; do # the 4-bit types from the f32 weights (tools/requant.py)
-        case $d in q4_0|iq4_nl) [ -f "$P-$d.mamba" ] ||
+        case $d in q4_0|iq4_nl|q4_k) [ -f "$P-$d.mamba" ] ||
             "$PYTHON" tools/requant.py "$P-f32.mamba" "$P-$d.mamba" --dtype "$d" >/dev/null || exit 1 ;; esac
     done
 done
 gguf_type() { case $1 in q8) echo q8_0 ;; *) echo "$1" ;; esac; }
 
-# llama-batched-bench GGUF N -> "tok/s-per-CPU-s tok/s-wall share", or "n/a". Its process also
-# loads the model and reads the prompt, so the decode's CPU time is the difference between a run
-# of 2 x GEN and one of GEN decoded tokens a sequence (`times` of the children around each):
-# N x GEN tokens. The wall figure is its own speed_tg of the longer run.
-llama_cpu() { # GGUF N NTG -> CPU seconds of the run (its jsonl in $BUILD/llama-batch.out)
-    times > "$BUILD/times.0"
-    "$LLAMA_BATCHED_BENCH" -m "$1" -t 1 -tb 1 -c 8192 -b 2048 -ub 512 -np "$2" -npp 1 -ntg "$3" -npl "$2" \
-        --output-format jsonl > "$BUILD/llama-batch.out" 2>> "$LOG" || return 1
-    times > "$BUILD/times.1"
-    { echo "llama-batched-bench $1 -npl $2 -ntg $3:"; cat "$BUILD/llama-batch.out"; } >> "$LOG"
-    "$PYTHON" - "$(tail -n 1 "$BUILD/times.0")" "$(tail -n 1 "$BUILD/times.1")" <<'EOF'
-import re, sys
-def secs(s):  # the shell's `times` line of the children: "0m1.50s 0m0.20s"
-    return sum(int(m) * 60 + float(x) for m, x in re.findall(r"(\d+)m([\d.]+)s", s))
-print("%.4f" % (secs(sys.argv[2]) - secs(sys.argv[1])))
-EOF
-}
+# llama-batched-bench GGUF N -> "tok/s-per-CPU-s tok/s-wall share", or "n/a": one process per N
+# (N sequences of one prompt token each, then GEN decoded tokens each). The wall figure is its
+# own S_TG (speed_tg: N x GEN tokens over the decode's wall time); the CPU figure is S_TG over
+# the share of a core the process got (its CPU time over its wall time, `times` of the children
+# around it; at most 1), the same correction as the CPU figures of build/bench.
 theirs() {
     if [ -z "$LLAMA_BATCHED_BENCH" ] || [ ! -x "$LLAMA_BATCHED_BENCH" ] || [ ! -f "$1" ]; then echo "n/a"; return; fi
-    c1=$(llama_cpu "$1" "$2" "$GEN") || { echo "n/a"; return; }
+    times > "$BUILD/times.0"
     w0=$(date +%s.%N)
-    c2=$(llama_cpu "$1" "$2" $((2 * GEN))) || { echo "n/a"; return; }
+    "$LLAMA_BATCHED_BENCH" -m "$1" -t 1 -tb 1 -c 8192 -b 2048 -ub 512 -np "$2" -npp 1 -ntg "$GEN" -npl "$2" \
+        --output-format jsonl > "$BUILD/llama-batch.out" 2>> "$LOG" || { echo "n/a"; return; }
     w1=$(date +%s.%N)
-    "$PYTHON" - "$BUILD/llama-batch.out" "$2" "$GEN" "$c1" "$c2" "$w0" "$w1" <<'EOF'
-import json, sys
-path, n, g, c1, c2, w0, w1 = sys.argv[1:8]
+    times > "$BUILD/times.1"
+    { echo "llama-batched-bench $1 -npl $2 -ntg $GEN:"; cat "$BUILD/llama-batch.out"; } >> "$LOG"
+    "$PYTHON" - "$BUILD/llama-batch.out" "$(tail -n 1 "$BUILD/times.0")" "$(tail -n 1 "$BUILD/times.1")" "$w0" "$w1" <<'EOF'
+import json, re, sys
+path, t0, t1, w0, w1 = sys.argv[1:6]
+def secs(s):  # the shell's `times` line of the children: "0m1.50s 0m0.20s"
+    return sum(int(m) * 60 + float(x) for m, x in re.findall(r"(\d+)m([\d.]+)s", s))
 tg = [json.loads(l)["speed_tg"] for l in open(path) if l.startswith("{")]
-d = float(c2) - float(c1)
-print("%.2f %.2f %.2f" % (int(n) * int(g) / d, tg[-1], float(c2) / (float(w1) - float(w0))) if tg and d > 0 else "n/a")
+wall = float(w1) - float(w0)
+share = min(1.0, (secs(t1) - secs(t0)) / wall) if wall > 0 else 0.0
+print("%.2f %.2f %.2f" % (tg[-1] / share, tg[-1], share) if tg and share > 0 else "n/a")
 EOF
 }
 

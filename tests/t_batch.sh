@@ -10,7 +10,8 @@
 # threads; then with the portable kernels (MAMBA_NO_SIMD); then with the
 # AVX2 kernels (-mavx2 -mfma -mf16c, where this CPU runs them: 4 inputs a
 # pass) and the NEON ones (aarch64, under qemu-user, as tests/t_arm.sh; the
-# builder's models, the q8, q4_0 and Mamba-2 ones).
+# builder's models, the q8, q4_0 and Mamba-2 ones). Each build also checks the
+# quantised batch kernels alone on rows of 39-40 blocks (several 4-bit chunks).
 #   env: PYTHON, BUILD, CC (tests/lib.sh), ARM_CC, QEMU, SYSROOT (tests/t_arm.sh)
 . tests/lib.sh
 t_tmp

@@ -107,11 +107,72 @@ static void check_model(const mamba_model *m, const char *name)
     free(sb);
 }
 
+/* The quantised types' batch kernels alone, on matrices wider than the
+   test models (whose rows are at most 12 blocks of 32): 40 blocks a row,
+   so a 4-bit row is unpacked in chunks of 16, 16 and 8 (MAMBA__Q4_CHUNK),
+   and 39 (a ragged last chunk); random codes and scales, random inputs.
+   Each (row, input) must be the bits of mamba__matvec_x for that input. */
+static void check_wide_kernels(void)
+{
+    enum { ROWS = 7, NMAX = 13 };
+    static const int dts[] = {MAMBA_DTYPE_Q8, MAMBA_DTYPE_Q4_0, MAMBA_DTYPE_IQ4_NL};
+    static const int ns[] = {1, 2, 3, 4, 5, 8, NMAX};
+    static const int widths[] = {40 * 32, 39 * 32 - 5};
+    unsigned seed = 777u;
+    int di, wi, ni, bad = 0, checks = 0;
+    for (di = 0; di < 3; di++)
+        for (wi = 0; wi < 2; wi++) {
+            const int cols = widths[wi], nb = (cols + 31) / 32;
+            const size_t code = dts[di] == MAMBA_DTYPE_Q8 ? 32 : 16, bytes = (size_t)ROWS * (size_t)nb * (code + 2);
+            unsigned char *data = (unsigned char *)malloc(bytes);
+            uint16_t *d = (uint16_t *)(void *)(data + (size_t)ROWS * (size_t)nb * code);
+            float *x = (float *)malloc(sizeof(float) * (size_t)cols * NMAX), *ref = (float *)malloc(sizeof(float) * ROWS);
+            float *out[NMAX], *outs = (float *)malloc(sizeof(float) * ROWS * NMAX);
+            int16_t *xq = (int16_t *)malloc(sizeof(int16_t) * 32 * (size_t)nb * (NMAX + 1));
+            float *xs = (float *)malloc(sizeof(float) * (size_t)nb * (NMAX + 1));
+            mamba__xin in[NMAX];
+            mamba_matrix W;
+            size_t i;
+            int j, r;
+            for (i = 0; i < (size_t)ROWS * (size_t)nb * code; i++) data[i] = (unsigned char)rnd(&seed);
+            for (i = 0; i < (size_t)ROWS * (size_t)nb; i++) d[i] = (uint16_t)(0x2000u + rnd(&seed) % 0x1000u); /* finite, small */
+            for (i = 0; i < (size_t)cols * NMAX; i++) x[i] = (float)((int)(rnd(&seed) % 2001u) - 1000) / 997.0f;
+            W.data = data;
+            W.dtype = dts[di];
+            W.rows = ROWS;
+            W.cols = cols;
+            for (j = 0; j < NMAX; j++) {
+                in[j].x = x + (size_t)j * (size_t)cols;
+                in[j].xq = xq + (size_t)j * 32 * (size_t)nb;
+                in[j].xs = xs + (size_t)j * (size_t)nb;
+                mamba__q8_quant_x(xq + (size_t)j * 32 * (size_t)nb, xs + (size_t)j * (size_t)nb, in[j].x, cols);
+                out[j] = outs + (size_t)j * ROWS;
+            }
+            for (ni = 0; ni < (int)(sizeof ns / sizeof ns[0]); ni++) {
+                mamba__wtypes[W.dtype].dot_rows_n(out, &W, 1, ROWS, in, ns[ni]); /* from row 1: r0 > 0 */
+                for (j = 0; j < ns[ni]; j++) {
+                    mamba__matvec_x(ref, &W, in[j].x, NULL, xq + (size_t)NMAX * 32 * (size_t)nb, xs + (size_t)NMAX * (size_t)nb);
+                    for (r = 1; r < ROWS; r++, checks++)
+                        if (memcmp(&out[j][r], &ref[r], sizeof(float)) != 0) bad++;
+                }
+            }
+            free(data);
+            free(x);
+            free(ref);
+            free(outs);
+            free(xq);
+            free(xs);
+        }
+    CHECK(bad == 0, "wide quantised kernels: %d of %d (row, input) sums differ from mamba__matvec_x", bad, checks);
+    if (bad == 0) printf("wide quantised kernels (q8, q4_0, iq4_nl; 39-40 blocks a row): %d (row, input) sums bit-identical\n", checks);
+}
+
 int main(int argc, char **argv)
 {
     static const char *const dt[] = {"f32", "f16", "bf16"};
     mamba_model m, other;
     int d, i;
+    check_wide_kernels();
     for (d = 0; d < 3; d++) {
         mb_file f;
         mb_config c = mb_default();
