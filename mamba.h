@@ -4552,6 +4552,14 @@ static void mamba__gated_norm(float *y, const float *z, const float *w, int n, i
 #define MAMBA__FW_CHAIN 32 /* columns per chain of sums (see Rounding) */
 #define MAMBA__FW_TSUB 256 /* tokens per pass over a chunk (sums: 6 x 256 floats a tile) */
 #define MAMBA__FW_MC 8     /* tiles (of 6 rows) per work item, at most (mamba__fw_rowblock) */
+/* tokens per input panel: 64 (32 KB a chunk, used by 4 tiles side by
+   side), 16 with AVX2 (8 KB, one tile), where a 64-token panel filled the
+   32 KB L1 of the AMD cores this was measured on (docs/kernels-notes.md) */
+#ifdef MAMBA__AVX2
+#define MAMBA__FW_PW 16
+#else
+#define MAMBA__FW_PW 64
+#endif
 
 /* An empty asm that claims to change v: the compiler must keep v in a
    register as it is. mamba__fw_tile64() uses it on its 4 input vectors,
@@ -4594,15 +4602,16 @@ static void mamba__fw_transpose16(__m512 r[16])
 #endif
 
 /* X (T rows, ldx floats apart, K columns) into panels: tokens t0 .. t0+w-1
-   at xt + K*t0 as xt[k*w + j] = X[t0 + j][k]. Panels are w = 64 tokens,
+   at xt + K*t0 as xt[k*w + j] = X[t0 + j][k]. Panels are w = PW tokens,
    then 16-token panels for what is left; tokens past T are zeros. */
 static void mamba__fw_pack_x(float *xt, const float *X, int ldx, int K, int T)
 {
-    const int nfull = T / 64, npanel = nfull + (T - 64 * nfull + 15) / 16;
+    const int nfull = T / MAMBA__FW_PW, npanel = nfull + (T - MAMBA__FW_PW * nfull + 15) / 16;
     int p;
     MAMBA__PARALLEL_FOR_DYN
     for (p = 0; p < npanel; p++) {
-        const int t0 = p < nfull ? 64 * p : 64 * nfull + 16 * (p - nfull), w = p < nfull ? 64 : 16;
+        const int t0 = p < nfull ? MAMBA__FW_PW * p : MAMBA__FW_PW * nfull + 16 * (p - nfull);
+        const int w = p < nfull ? MAMBA__FW_PW : 16;
         float *dst = xt + (size_t)K * (size_t)t0;
         int j, k;
 #ifdef MAMBA__AVX512
@@ -4838,9 +4847,9 @@ static void mamba__fw_rowblock(float *out, int ldo, const mamba_matrix *W, const
         const int kc = K - k0 < MAMBA__FW_KC ? K - k0 : MAMBA__FW_KC;
         if (!direct)
             for (i = 0; i < nrows; i++) mamba__dequant_cols(wb + (size_t)i * MAMBA__FW_KC, W, r0 + i, k0, kc);
-        /* s0 is a multiple of 64, so 64-token steps meet the panels */
+        /* s0 is a multiple of 64, so PW-token steps meet the panels */
         for (t0 = s0; t0 < s0 + ns;) {
-            const int w = T - t0 >= 64 ? 64 : 16;
+            const int w = T - t0 >= MAMBA__FW_PW ? MAMBA__FW_PW : 16;
             const float *xp = xt + (size_t)K * (size_t)t0 + (size_t)k0 * (size_t)w;
             for (g = 0; g < ng; g++) {
                 float *rg = res + (size_t)g * MAMBA__FW_MR * MAMBA__FW_TSUB + (t0 - s0);
@@ -4854,7 +4863,7 @@ static void mamba__fw_rowblock(float *out, int ldo, const mamba_matrix *W, const
                     for (i = 0; i < 64; i += 16) mamba__fw_tile16(rg + i, wp, ldw, xp + i, 64, kc, k0 == 0);
 #endif
                 } else
-                    mamba__fw_tile16(rg, wp, ldw, xp, 16, kc, k0 == 0);
+                    for (i = 0; i < w; i += 16) mamba__fw_tile16(rg + i, wp, ldw, xp + i, w, kc, k0 == 0);
             }
             t0 += w;
         }
