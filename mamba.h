@@ -4536,8 +4536,9 @@ static void mamba__gated_norm(float *y, const float *z, const float *w, int n, i
      (the loop order: mamba__fw_rowblock).
    A step is 4 loads, 6 broadcasts and 24 FMAs: the FMAs set the pace.
    With AVX2 (16 registers of 8 lanes) a tile is 6 rows by 16 tokens, 12
-   registers, and a 64-token panel is four such tiles side by side; NEON
-   does the same with 24 registers of 4 lanes.
+   registers, and the input panels are 16 tokens wide (MAMBA__FW_PW); NEON
+   does the same with 24 registers of 4 lanes, four tiles side by side
+   across a 64-token panel.
 
    Rounding: a (row, token) sum adds k in order within a chain of 32
    columns, then adds the chain sums in order, never one chain of all K:
@@ -4552,9 +4553,7 @@ static void mamba__gated_norm(float *y, const float *z, const float *w, int n, i
 #define MAMBA__FW_CHAIN 32 /* columns per chain of sums (see Rounding) */
 #define MAMBA__FW_TSUB 256 /* tokens per pass over a chunk (sums: 6 x 256 floats a tile) */
 #define MAMBA__FW_MC 8     /* tiles (of 6 rows) per work item, at most (mamba__fw_rowblock) */
-/* tokens per input panel: 64 (32 KB a chunk, used by 4 tiles side by
-   side), 16 with AVX2 (8 KB, one tile), where a 64-token panel filled the
-   32 KB L1 of the AMD cores this was measured on (docs/kernels-notes.md) */
+/* tokens per input panel (mamba__fw_pack_x, mamba__fw_rowblock) */
 #ifdef MAMBA__AVX2
 #define MAMBA__FW_PW 16
 #else
@@ -4818,9 +4817,12 @@ static void mamba__fw_prefetch(const mamba_matrix *W, int r, int n, int k)
    it is read, as BLAS kernels do:
    - for a chunk of KC columns, the item's weights are widened once into
      wb (MC panels of 6 x KC floats, 24 KB, L1 and L2);
-   - a 64-token input panel of those columns, 64 x KC floats (32 KB), is
-     then loaded into L1 once and used by all the item's MC tiles, so the
-     4 input vectors of a step come from L1. Each input is used 6 times
+   - an input panel of those columns, PW x KC floats (64 tokens, 32 KB;
+     16 tokens, 8 KB, with AVX2), is then loaded into L1 once and used by
+     all the item's MC tiles, so the input vectors of a step come from L1
+     (on a 32 KB L1 a 64-token panel did not stay there: the AVX2 product
+     is faster with 16-token panels, docs/kernels-notes.md). Each input is
+     used 6 times
      per load (6 rows a tile); streamed from L2 or beyond for every tile,
      as a loop over all of K for one tile at a time does, it held the FMAs
      back to half their rate (the inputs of a block are 1.5 to 3 MB for
