@@ -4973,8 +4973,9 @@ static void mamba__gated_norm(float *y, const float *z, const float *w, int n, i
      (the loop order: mamba__fw_rowblock).
    A step is 4 loads, 6 broadcasts and 24 FMAs: the FMAs set the pace.
    With AVX2 (16 registers of 8 lanes) a tile is 6 rows by 16 tokens, 12
-   registers, and a 64-token panel is four such tiles side by side; NEON
-   does the same with 24 registers of 4 lanes.
+   registers, and the input panels are 16 tokens wide (MAMBA__FW_PW); NEON
+   does the same with 24 registers of 4 lanes, four tiles side by side
+   across a 64-token panel.
 
    Rounding: a (row, token) sum adds k in order within a chain of 32
    columns, then adds the chain sums in order, never one chain of all K:
@@ -4989,6 +4990,12 @@ static void mamba__gated_norm(float *y, const float *z, const float *w, int n, i
 #define MAMBA__FW_CHAIN 32 /* columns per chain of sums (see Rounding) */
 #define MAMBA__FW_TSUB 256 /* tokens per pass over a chunk (sums: 6 x 256 floats a tile) */
 #define MAMBA__FW_MC 8     /* tiles (of 6 rows) per work item, at most (mamba__fw_rowblock) */
+/* tokens per input panel (mamba__fw_pack_x, mamba__fw_rowblock) */
+#ifdef MAMBA__AVX2
+#define MAMBA__FW_PW 16
+#else
+#define MAMBA__FW_PW 64
+#endif
 
 /* An empty asm that claims to change v: the compiler must keep v in a
    register as it is. mamba__fw_tile64() uses it on its 4 input vectors,
@@ -5031,15 +5038,16 @@ static void mamba__fw_transpose16(__m512 r[16])
 #endif
 
 /* X (T rows, ldx floats apart, K columns) into panels: tokens t0 .. t0+w-1
-   at xt + K*t0 as xt[k*w + j] = X[t0 + j][k]. Panels are w = 64 tokens,
+   at xt + K*t0 as xt[k*w + j] = X[t0 + j][k]. Panels are w = PW tokens,
    then 16-token panels for what is left; tokens past T are zeros. */
 static void mamba__fw_pack_x(float *xt, const float *X, int ldx, int K, int T)
 {
-    const int nfull = T / 64, npanel = nfull + (T - 64 * nfull + 15) / 16;
+    const int nfull = T / MAMBA__FW_PW, npanel = nfull + (T - MAMBA__FW_PW * nfull + 15) / 16;
     int p;
     MAMBA__PARALLEL_FOR_DYN
     for (p = 0; p < npanel; p++) {
-        const int t0 = p < nfull ? 64 * p : 64 * nfull + 16 * (p - nfull), w = p < nfull ? 64 : 16;
+        const int t0 = p < nfull ? MAMBA__FW_PW * p : MAMBA__FW_PW * nfull + 16 * (p - nfull);
+        const int w = p < nfull ? MAMBA__FW_PW : 16;
         float *dst = xt + (size_t)K * (size_t)t0;
         int j, k;
 #ifdef MAMBA__AVX512
@@ -5246,9 +5254,12 @@ static void mamba__fw_prefetch(const mamba_matrix *W, int r, int n, int k)
    it is read, as BLAS kernels do:
    - for a chunk of KC columns, the item's weights are widened once into
      wb (MC panels of 6 x KC floats, 24 KB, L1 and L2);
-   - a 64-token input panel of those columns, 64 x KC floats (32 KB), is
-     then loaded into L1 once and used by all the item's MC tiles, so the
-     4 input vectors of a step come from L1. Each input is used 6 times
+   - an input panel of those columns, PW x KC floats (64 tokens, 32 KB;
+     16 tokens, 8 KB, with AVX2), is then loaded into L1 once and used by
+     all the item's MC tiles, so the input vectors of a step come from L1
+     (on a 32 KB L1 a 64-token panel did not stay there: the AVX2 product
+     is faster with 16-token panels, docs/kernels-notes.md). Each input is
+     used 6 times
      per load (6 rows a tile); streamed from L2 or beyond for every tile,
      as a loop over all of K for one tile at a time does, it held the FMAs
      back to half their rate (the inputs of a block are 1.5 to 3 MB for
@@ -5275,9 +5286,9 @@ static void mamba__fw_rowblock(float *out, int ldo, const mamba_matrix *W, const
         const int kc = K - k0 < MAMBA__FW_KC ? K - k0 : MAMBA__FW_KC;
         if (!direct)
             for (i = 0; i < nrows; i++) mamba__dequant_cols(wb + (size_t)i * MAMBA__FW_KC, W, r0 + i, k0, kc);
-        /* s0 is a multiple of 64, so 64-token steps meet the panels */
+        /* s0 is a multiple of 64, so PW-token steps meet the panels */
         for (t0 = s0; t0 < s0 + ns;) {
-            const int w = T - t0 >= 64 ? 64 : 16;
+            const int w = T - t0 >= MAMBA__FW_PW ? MAMBA__FW_PW : 16;
             const float *xp = xt + (size_t)K * (size_t)t0 + (size_t)k0 * (size_t)w;
             for (g = 0; g < ng; g++) {
                 float *rg = res + (size_t)g * MAMBA__FW_MR * MAMBA__FW_TSUB + (t0 - s0);
@@ -5291,7 +5302,7 @@ static void mamba__fw_rowblock(float *out, int ldo, const mamba_matrix *W, const
                     for (i = 0; i < 64; i += 16) mamba__fw_tile16(rg + i, wp, ldw, xp + i, 64, kc, k0 == 0);
 #endif
                 } else
-                    mamba__fw_tile16(rg, wp, ldw, xp, 16, kc, k0 == 0);
+                    for (i = 0; i < w; i += 16) mamba__fw_tile16(rg + i, wp, ldw, xp + i, w, kc, k0 == 0);
             }
             t0 += w;
         }
