@@ -4120,6 +4120,41 @@ static void mamba__conv16(float *x, size_t ldx, float *window, const float *weig
     }
     for (j = 0; j < d_conv; j++) _mm512_i32scatter_ps(win + j, idx, w[j], 4);
 }
+#elif defined(MAMBA__AVX2)
+/* AVX2: mamba__conv16 in 8 lanes, 8 channels c0..c0+7, the same FMA chain
+   per channel (the scalar loop's rounding differs: tests/t_forward.sh
+   holds forward to step). The windows are copied in and out by plain loops
+   (a gather is no faster for 8 lines). */
+static void mamba__conv8(float *x, size_t ldx, float *window, const float *weight, const float *bias, int c0,
+                         int d_conv, int T)
+{
+    __m256 w[8], k[8], acc, b;
+    float tw[8 * 8], tk[8 * 8];
+    float *win = window + (size_t)c0 * (size_t)d_conv;
+    const float *wk = weight + (size_t)c0 * (size_t)d_conv;
+    int t, j, l;
+    for (l = 0; l < 8; l++) /* tw[j][l]: tap j of channel c0 + l */
+        for (j = 0; j < d_conv; j++) {
+            tw[j * 8 + l] = win[(size_t)l * (size_t)d_conv + (size_t)j];
+            tk[j * 8 + l] = wk[(size_t)l * (size_t)d_conv + (size_t)j];
+        }
+    for (j = 0; j < d_conv; j++) {
+        w[j] = _mm256_loadu_ps(tw + j * 8);
+        k[j] = _mm256_loadu_ps(tk + j * 8);
+    }
+    b = bias ? _mm256_loadu_ps(bias + c0) : _mm256_setzero_ps();
+    for (t = 0; t < T; t++) {
+        float *xc = x + (size_t)t * ldx + c0;
+        for (j = 0; j + 1 < d_conv; j++) w[j] = w[j + 1];
+        w[d_conv - 1] = _mm256_loadu_ps(xc);
+        acc = b;
+        for (j = 0; j < d_conv; j++) acc = _mm256_fmadd_ps(k[j], w[j], acc);
+        _mm256_storeu_ps(xc, acc);
+    }
+    for (j = 0; j < d_conv; j++) _mm256_storeu_ps(tw + j * 8, w[j]);
+    for (l = 0; l < 8; l++)
+        for (j = 0; j < d_conv; j++) win[(size_t)l * (size_t)d_conv + (size_t)j] = tw[j * 8 + l];
+}
 #endif
 
 /* The conv of a block: x is T rows ldx floats apart (channel c of token t
@@ -4140,6 +4175,12 @@ static void mamba__conv(float *x, size_t ldx, float *window, const float *weight
 #if defined(MAMBA__AVX512)
         if (batched && c1 - c0 == 16 && d_conv <= 8) {
             mamba__conv16(x, ldx, window, weight, bias, c0, d_conv, T);
+            continue;
+        }
+#elif defined(MAMBA__AVX2)
+        if (batched && c1 - c0 == 16 && d_conv <= 8) {
+            mamba__conv8(x, ldx, window, weight, bias, c0, d_conv, T);
+            mamba__conv8(x, ldx, window, weight, bias, c0 + 8, d_conv, T);
             continue;
         }
 #endif
