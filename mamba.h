@@ -1730,12 +1730,19 @@ static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRI
 #if defined(MAMBA__AVX512) || defined(MAMBA__NEON)
 #define MAMBA__XN 8 /* inputs a call takes at most: 2 rows x 8 inputs of accumulators in 32 registers */
 #define MAMBA__XR 2 /* rows a call takes at most */
+#define MAMBA__XG 8 /* inputs a sweep over the columns takes (below): one call */
 #elif defined(MAMBA__AVX2)
 #define MAMBA__XN 4 /* 16 registers (AVX2): 3 rows x 4 inputs of accumulators, 3 widened chunks, 1 input */
 #define MAMBA__XR 3 /* a triple's accumulators: acc2 */
+/* inputs one sweep over a group's columns takes (mamba__dot_rows_n_f), in
+   calls of MAMBA__XN: the second call finds the block of weights in L1,
+   where a second sweep re-read the group (36 KB of f16) from L2 (Zen 3,
+   in_proj, 8 inputs from DRAM: 13.3-15.5 ns a line against 15.1-18.4) */
+#define MAMBA__XG 8
 #else
 #define MAMBA__XN 4 /* Helium: the batch takes the one-row kernels (MAMBA__VROWS) */
 #define MAMBA__XR 2
+#define MAMBA__XG 4
 #endif
 static MAMBA__INLINE void mamba__dotv_x(mamba__vf *acc0, mamba__vf *acc1, mamba__vf *acc2, const void *w0,
                                         const void *w1, const void *w2, int nrow, uintptr_t ahead0, const float *const *x,
@@ -2400,7 +2407,7 @@ static void mamba__dot_rows_bf16(float *out, const mamba_matrix *W, const int *r
 /* out[j][r] = row r . in[j].x for rows r0 <= r < r1 and inputs j < n, each
    exactly what mamba__matvec_x gives row r (the batch of mamba_step_batch).
    With a vector form: for each group of rows, each group of up to
-   MAMBA__XN inputs, each block of columns, each pair (AVX2: triple) of rows
+   MAMBA__XG inputs, each block of columns, each pair (AVX2: triple) of rows
    of the group through the inputs' block (mamba__dotv_xn), the
    accumulators kept on the stack between blocks; then mamba__dotv_x_end.
    Elsewhere one product after another, from the cache. */
@@ -2417,7 +2424,7 @@ static MAMBA__INLINE void mamba__dot_rows_n_f(float *const *out, const mamba_mat
     const int vec = dtype != MAMBA_DTYPE_F16; /* AVX2 without F16C widens f16 in the reference only */
 #endif
     const int whole = cols / (2 * MAMBA__VN) * (2 * MAMBA__VN); /* columns in whole chunks */
-    mamba__vf acc[MAMBA_BATCH_ROWS][2 * MAMBA__XN];
+    mamba__vf acc[MAMBA_BATCH_ROWS][2 * MAMBA__XG];
     for (; vec && r < r1; r += MAMBA_BATCH_ROWS) {
         const int nr = r1 - r < MAMBA_BATCH_ROWS ? r1 - r : MAMBA_BATCH_ROWS;
         /* the next group's rows, asked for in the order of their bytes (one
@@ -2425,14 +2432,14 @@ static MAMBA__INLINE void mamba__dot_rows_n_f(float *const *out, const mamba_mat
            (c0 / MAMBA_BATCH_COLS * nr + k) blocks on from `next` */
         const uintptr_t next = (uintptr_t)mamba__frow(W, r, es) + (size_t)nr * (size_t)cols * es;
         int k, t, c0;
-        for (j = 0; j < n; j += MAMBA__XN) {
-            const int ni = n - j < MAMBA__XN ? n - j : MAMBA__XN;
+        for (j = 0; j < n; j += MAMBA__XG) {
+            const int ni = n - j < MAMBA__XG ? n - j : MAMBA__XG;
             for (k = 0; k < nr; k++)
                 for (t = 0; t < 2 * ni; t++) acc[k][t] = MAMBA__VZERO();
             for (c0 = 0; c0 < whole; c0 += MAMBA_BATCH_COLS) {
                 const int len = whole - c0 < MAMBA_BATCH_COLS ? whole - c0 : MAMBA_BATCH_COLS;
                 const size_t blk = (size_t)(c0 / MAMBA_BATCH_COLS) * (size_t)nr;
-                const float *xp[MAMBA__XN];
+                const float *xp[MAMBA__XG];
                 for (t = 0; t < ni; t++) xp[t] = in[j + t].x + c0;
                 for (k = 0; k < nr; k += MAMBA__XR) {
                     const int nk = nr - k < MAMBA__XR ? nr - k : MAMBA__XR;
