@@ -5307,11 +5307,10 @@ static void mamba__fw_prefetch(const mamba_matrix *W, int r, int n, int k)
      all the item's MC tiles, so the input vectors of a step come from L1
      (on a 32 KB L1 a 64-token panel did not stay there: the AVX2 product
      is faster with 16-token panels, docs/kernels-notes.md). Each input is
-     used 6 times
-     per load (6 rows a tile); streamed from L2 or beyond for every tile,
-     as a loop over all of K for one tile at a time does, it held the FMAs
-     back to half their rate (the inputs of a block are 1.5 to 3 MB for
-     mamba-790m's shapes: beyond L2);
+     used 6 times per load (6 rows a tile); streamed from L2 or beyond for
+     every tile, as a loop over all of K for one tile at a time does, it
+     held the FMAs back to half their rate (the inputs of a block are 1.5
+     to 3 MB for mamba-790m's shapes: beyond L2);
    - the running sums res (the item's rows x up to 256 tokens, 48 KB) are read
      and written once per chain of 32 columns, and written to out at the
      end, 48 floats of a token in a row.
@@ -5350,7 +5349,7 @@ static void mamba__fw_rowblock(float *out, int ldo, const mamba_matrix *W, const
                     for (i = 0; i < 64; i += 16) mamba__fw_tile16(rg + i, wp, ldw, xp + i, 64, kc, k0 == 0);
 #endif
                 } else
-                    for (i = 0; i < w; i += 16) mamba__fw_tile16(rg + i, wp, ldw, xp + i, w, kc, k0 == 0);
+                    mamba__fw_tile16(rg, wp, ldw, xp, 16, kc, k0 == 0); /* w = 16 */
             }
             t0 += w;
         }
