@@ -130,13 +130,10 @@ def make_tensors(c, seed):
     return out
 
 
-def write_hf(out_dir, c, tensors):
-    """The same weights as a transformers MambaForCausalLM checkpoint (the
-    names and config.json fields of state-spaces/mamba-*-hf)."""
-    names = {"norm": "norm.weight", "in_proj": "mixer.in_proj.weight", "conv1d": "mixer.conv1d.weight",
-             "conv1d_bias": "mixer.conv1d.bias", "x_proj": "mixer.x_proj.weight",
-             "dt_proj": "mixer.dt_proj.weight", "dt_proj_bias": "mixer.dt_proj.bias", "A": "mixer.A_log",
-             "D": "mixer.D", "out_proj": "mixer.out_proj.weight"}
+def hf_tensors(tensors, names):
+    """The transformers checkpoint's tensors: the roles' arrays under their
+    Hugging Face names (names: role -> name after backbone.layers.N.),
+    A stored as A_log and the conv weight as (channels, 1, width)."""
     w = {}
     for role, layer, a in tensors:
         if role == "embedding":
@@ -149,6 +146,17 @@ def write_hf(out_dir, c, tensors):
             w["backbone.layers.%d.mixer.conv1d.weight" % layer] = a.reshape(a.shape[0], 1, a.shape[1])
         else:
             w["backbone.layers.%d.%s" % (layer, names[role])] = a
+    return w
+
+
+def write_hf(out_dir, c, tensors):
+    """The same weights as a transformers MambaForCausalLM checkpoint (the
+    names and config.json fields of state-spaces/mamba-*-hf)."""
+    names = {"norm": "norm.weight", "in_proj": "mixer.in_proj.weight", "conv1d": "mixer.conv1d.weight",
+             "conv1d_bias": "mixer.conv1d.bias", "x_proj": "mixer.x_proj.weight",
+             "dt_proj": "mixer.dt_proj.weight", "dt_proj_bias": "mixer.dt_proj.bias", "A": "mixer.A_log",
+             "D": "mixer.D", "out_proj": "mixer.out_proj.weight"}
+    w = hf_tensors(tensors, names)
     cfg = {"architectures": ["MambaForCausalLM"], "model_type": "mamba", "hidden_size": c["d_model"],
            "num_hidden_layers": c["n_layer"], "intermediate_size": c["d_inner"], "expand": 2,
            "state_size": c["d_state"], "conv_kernel": c["d_conv"], "time_step_rank": c["dt_rank"],
@@ -168,18 +176,7 @@ def write_hf_mamba2(out_dir, c, tensors):
     names = {"norm": "norm.weight", "in_proj": "mixer.in_proj.weight", "conv1d": "mixer.conv1d.weight",
              "conv1d_bias": "mixer.conv1d.bias", "dt_proj_bias": "mixer.dt_bias", "A": "mixer.A_log",
              "D": "mixer.D", "gate_norm": "mixer.norm.weight", "out_proj": "mixer.out_proj.weight"}
-    w = {}
-    for role, layer, a in tensors:
-        if role == "embedding":
-            w["backbone.embeddings.weight"] = a
-        elif role == "norm_f":
-            w["backbone.norm_f.weight"] = a
-        elif role == "A":
-            w["backbone.layers.%d.mixer.A_log" % layer] = np.log(-a).astype(np.float32)   # A = -exp(A_log)
-        elif role == "conv1d":
-            w["backbone.layers.%d.mixer.conv1d.weight" % layer] = a.reshape(a.shape[0], 1, a.shape[1])
-        else:
-            w["backbone.layers.%d.%s" % (layer, names[role])] = a
+    w = hf_tensors(tensors, names)
     cfg = {"architectures": ["Mamba2ForCausalLM"], "model_type": "mamba2", "hidden_size": c["d_model"],
            "num_hidden_layers": c["n_layer"], "vocab_size": c["n_vocab_padded"], "state_size": c["d_state"],
            "conv_kernel": c["d_conv"], "expand": c["d_inner"] // c["d_model"], "head_dim": c["head_dim"],
