@@ -4543,6 +4543,48 @@ static MAMBA__MAYBE_UNUSED int mamba__ssd_fits(const mamba__scan_io *s, int Q)
     return s->head_dim == MAMBA__SSD_P && s->d_state % 16 == 0 && s->d_state <= MAMBA__SSD_NMAX && Q >= 16 &&
            Q <= MAMBA__SSD_QMAX && Q % 16 == 0 && !s->a_per_state;
 }
+/* The parts of mamba__ssd_head that are the same for every ISA, in plain C
+   (products, no sums: the same bits as the vector code would give).
+   The head's state hh[p][n] in or out of its transposed copy St[n][p]: */
+static MAMBA__MAYBE_UNUSED void mamba__ssd_state_io(float *St, float *hh, int N, int in)
+{
+    size_t p, n;
+    for (p = 0; p < MAMBA__SSD_P; p++)
+        for (n = 0; n < (size_t)N; n++) {
+            if (in)
+                St[n * MAMBA__SSD_P + p] = hh[p * (size_t)N + n];
+            else
+                hh[p * (size_t)N + n] = St[n * MAMBA__SSD_P + p];
+        }
+}
+/* a chunk of q tokens from t0: cd[i] = cum_i in double (lanes i = q .. qpad - 1
+   repeat cum_{q-1}, masked by the caller), E[i] = exp(cum_i), and per token
+   xd_j = Delta_j x_j and xe_j = exp(cum_{q-1} - cum_j) xd_j (64 floats each) */
+static MAMBA__MAYBE_UNUSED void mamba__ssd_chunk_in(const mamba__scan_io *s, int hd, int t0, int q, int qpad,
+                                                    double *cd, float *E, float *xd, float *xe)
+{
+    const double a = (double)s->A[hd];
+    const size_t c0 = (size_t)hd * MAMBA__SSD_P;
+    double c = 0.0;
+    int i;
+    size_t p;
+    for (i = 0; i < q; i++) {
+        c += (double)s->delta[((size_t)t0 + (size_t)i) * s->ldd + (size_t)hd] * a;
+        cd[i] = c;
+        E[i] = expf((float)c);
+    }
+    for (; i < qpad; i++) cd[i] = c;
+    for (i = 0; i < q; i++) {
+        const size_t tt = (size_t)t0 + (size_t)i;
+        const float dt = s->delta[tt * s->ldd + (size_t)hd], e = expf((float)(cd[q - 1] - cd[i]));
+        const float *xi = s->x + tt * s->ldx + c0;
+        for (p = 0; p < MAMBA__SSD_P; p++) {
+            const float v = dt * xi[p];
+            xd[(size_t)i * MAMBA__SSD_P + p] = v;
+            xe[(size_t)i * MAMBA__SSD_P + p] = e * v;
+        }
+    }
+}
 #if defined(MAMBA__AVX512)
 /* acc##r##k: row r (of 4), lanes 16 k .. 16 k + 15 (of 64) */
 #define MAMBA__SSD_REP4(M, r) M(r, 0) M(r, 1) M(r, 2) M(r, 3)
@@ -4574,33 +4616,15 @@ static MAMBA__MAYBE_UNUSED void mamba__ssd_head(const mamba__scan_io *s, int hd,
     float E[QM];
     const int N = s->d_state;
     const size_t g = (size_t)(hd / (s->n_head / s->n_group)) * (size_t)N, c0 = (size_t)hd * (size_t)P;
-    const double a = (double)s->A[hd];
     float *hh = s->h + c0 * (size_t)N;
-    int t0, i, j, n, p;
-    for (p = 0; p < P; p++)
-        for (n = 0; n < N; n++) St[(size_t)n * P + (size_t)p] = hh[(size_t)p * (size_t)N + (size_t)n];
+    int t0, i, j, n;
+    mamba__ssd_state_io(St, hh, N, 1);
     for (t0 = 0; t0 < T; t0 += Q) {
         const int q = T - t0 < Q ? T - t0 : Q, q16 = (q + 15) & ~15;
         const size_t ldb = (size_t)q16 + 16; /* + 16: rows 1 KB apart would share 4 sets of L1 */
-        double c = 0.0;
         float Elast;
-        for (i = 0; i < q; i++) {
-            c += (double)s->delta[((size_t)t0 + (size_t)i) * s->ldd + (size_t)hd] * a;
-            cd[i] = c;
-            E[i] = expf((float)c);
-        }
-        for (; i < q16; i++) cd[i] = c; /* (lanes past the chunk, masked) */
+        mamba__ssd_chunk_in(s, hd, t0, q, q16, cd, E, xd, xe);
         Elast = E[q - 1];
-        for (j = 0; j < q; j++) {
-            const size_t tt = (size_t)t0 + (size_t)j;
-            const float dt = s->delta[tt * s->ldd + (size_t)hd], ej = expf((float)(cd[q - 1] - cd[j]));
-            const float *xj = s->x + tt * s->ldx + c0;
-            for (p = 0; p < P; p += 16) {
-                const __m512 v = _mm512_mul_ps(_mm512_set1_ps(dt), _mm512_loadu_ps(xj + p));
-                _mm512_storeu_ps(xd + (size_t)j * P + (size_t)p, v);
-                _mm512_storeu_ps(xe + (size_t)j * P + (size_t)p, _mm512_mul_ps(_mm512_set1_ps(ej), v));
-            }
-        }
         for (j = 0; j < q16; j += 16) /* Bt by 16 x 16 tiles (rows past the chunk repeat its last: masked) */
             for (n = 0; n < N; n += 16) {
                 __m512 r[16];
@@ -4684,8 +4708,7 @@ static MAMBA__MAYBE_UNUSED void mamba__ssd_head(const mamba__scan_io *s, int hd,
             MAMBA__SSD_REP44(MAMBA__SSD_STORE)
         }
     }
-    for (p = 0; p < P; p++)
-        for (n = 0; n < N; n++) hh[(size_t)p * (size_t)N + (size_t)n] = St[(size_t)n * P + (size_t)p];
+    mamba__ssd_state_io(St, hh, N, 0);
 }
 #else
 /* AVX2: the same kernel in 8-lane registers. Sixteen of them cannot hold
@@ -4720,34 +4743,16 @@ static MAMBA__MAYBE_UNUSED void mamba__ssd_head(const mamba__scan_io *s, int hd,
     float E[QM];
     const int N = s->d_state;
     const size_t g = (size_t)(hd / (s->n_head / s->n_group)) * (size_t)N, c0 = (size_t)hd * (size_t)P;
-    const double a = (double)s->A[hd];
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     float *hh = s->h + c0 * (size_t)N;
-    int t0, i, j, n, p, p0;
-    for (p = 0; p < P; p++)
-        for (n = 0; n < N; n++) St[(size_t)n * P + (size_t)p] = hh[(size_t)p * (size_t)N + (size_t)n];
+    int t0, i, j, n, p0;
+    mamba__ssd_state_io(St, hh, N, 1);
     for (t0 = 0; t0 < T; t0 += Q) {
         const int q = T - t0 < Q ? T - t0 : Q, q8 = (q + 7) & ~7;
         const size_t ldb = (size_t)q8 + 8; /* + 8: rows 1 KB apart would share L1 sets */
-        double c = 0.0;
         float Elast;
-        for (i = 0; i < q; i++) {
-            c += (double)s->delta[((size_t)t0 + (size_t)i) * s->ldd + (size_t)hd] * a;
-            cd[i] = c;
-            E[i] = expf((float)c);
-        }
-        for (; i < q8; i++) cd[i] = c; /* (lanes past the chunk, masked) */
+        mamba__ssd_chunk_in(s, hd, t0, q, q8, cd, E, xd, xe);
         Elast = E[q - 1];
-        for (j = 0; j < q; j++) {
-            const size_t tt = (size_t)t0 + (size_t)j;
-            const float dt = s->delta[tt * s->ldd + (size_t)hd], ej = expf((float)(cd[q - 1] - cd[j]));
-            const float *xj = s->x + tt * s->ldx + c0;
-            for (p = 0; p < P; p += 8) {
-                const __m256 v = _mm256_mul_ps(_mm256_set1_ps(dt), _mm256_loadu_ps(xj + p));
-                _mm256_storeu_ps(xd + (size_t)j * P + (size_t)p, v);
-                _mm256_storeu_ps(xe + (size_t)j * P + (size_t)p, _mm256_mul_ps(_mm256_set1_ps(ej), v));
-            }
-        }
         for (j = 0; j < q8; j++) { /* columns past the chunk repeat its last (masked) */
             const float *Bj = s->B + ((size_t)t0 + (size_t)(j < q ? j : q - 1)) * s->ldbc + g;
             for (n = 0; n < N; n++) Bt[(size_t)n * ldb + (size_t)j] = Bj[n];
@@ -4818,8 +4823,7 @@ static MAMBA__MAYBE_UNUSED void mamba__ssd_head(const mamba__scan_io *s, int hd,
                 MAMBA__SSD8_REP(MAMBA__SSD8_STORE)
             }
     }
-    for (p = 0; p < P; p++)
-        for (n = 0; n < N; n++) hh[(size_t)p * (size_t)N + (size_t)n] = St[(size_t)n * P + (size_t)p];
+    mamba__ssd_state_io(St, hh, N, 0);
 }
 #endif
 #endif
