@@ -1512,6 +1512,24 @@ static int mamba__q8_blocks(int cols)
 #else
 #define MAMBA__WPREFETCH_AT(w, o, bytes) ((void)(w), (void)(o))
 #endif
+/* MAMBA__SPREFETCH(p, bytes): the `bytes` of state at p asked for, to be
+   written. The scan of one token walks a layer's state once, channel after
+   channel (Mamba-1: d_inner x d_state floats, 196 KB a layer of mamba-790m,
+   9.4 MB a sequence), so mamba_step_batch's 8 sequences (75 MB) find their
+   state in DRAM, not in the cache: the scan asks for the channel
+   MAMBA__SCAN_AHEAD on while it updates this one (an AMD EPYC Zen 5, 790m
+   shapes, 8 sequences: the scan 18% of a batch step without, 9% with) */
+#define MAMBA__SCAN_AHEAD 16
+#if MAMBA_PREFETCH_AHEAD > 0 && (defined(__GNUC__) || defined(__clang__))
+#define MAMBA__SPREFETCH(p, bytes)                                                                                     \
+    do {                                                                                                               \
+        size_t mamba__o;                                                                                               \
+        for (mamba__o = 0; mamba__o < (size_t)(bytes); mamba__o += 64)                                                 \
+            __builtin_prefetch((const void *)((const char *)(const void *)(p) + mamba__o), 1, 3);                      \
+    } while (0)
+#else
+#define MAMBA__SPREFETCH(p, bytes) ((void)(p))
+#endif
 
 /* weight i of a row stored as dtype (f32, f16 or bf16), widened */
 static MAMBA__INLINE float mamba__widen(const void *w, int i, int dtype)
@@ -1648,6 +1666,18 @@ static MAMBA__INLINE float32x4_t mamba__load4_mve(const void *w, int i, int dtyp
 #endif
 
 #ifdef MAMBA__VN
+/* MAMBA__VKEEP(v): v stays in a register. With AVX-512, gcc folds each
+   load of an input into every FMA that uses it (a memory operand per row),
+   so the batch kernel's 3 rows x 8 inputs made 24 loads of inputs for 24
+   FMAs, not 8, and the loads, not the FMAs, set its pace (an AMD EPYC Zen
+   5, a 6144 x 1536 f16 matrix through 8 inputs from L2: 3.5 ns a 64-byte
+   line of weights with it, 4.3 without). An empty asm with v as its
+   operand asks for nothing but the register. */
+#if defined(MAMBA__AVX512) && (defined(__GNUC__) || defined(__clang__))
+#define MAMBA__VKEEP(v) __asm__("" : "+v"(v))
+#else
+#define MAMBA__VKEEP(v) ((void)0)
+#endif
 /* rows w[0..nr-1] . x into out[0..nr-1]; nr is a constant where it is
    inlined (1 or MAMBA__NR), so the row loops unroll */
 static MAMBA__INLINE void mamba__dotv(float *out, const void *const *w, int nr, const float *MAMBA__RESTRICT x, int n,
@@ -1702,14 +1732,18 @@ static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRI
    8 inputs from memory took 13.5-15.5 ns a 64-byte line of weights, where
    rows in pairs in groups of 8 took 18.2-21.5 (docs/kernels-notes.md) */
 #ifndef MAMBA_BATCH_ROWS
-#if defined(MAMBA__AVX2) && !defined(MAMBA__AVX512)
+#if defined(MAMBA__AVX2) || defined(MAMBA__AVX512)
 #define MAMBA_BATCH_ROWS 12
 #else
 #define MAMBA_BATCH_ROWS 8
 #endif
 #endif
 #ifndef MAMBA_BATCH_COLS
+#if defined(MAMBA__AVX512)
+#define MAMBA_BATCH_COLS 128
+#else
 #define MAMBA_BATCH_COLS 256
+#endif
 #endif
 /* The batch's product (mamba_step_batch): rows w0, w1, w2 (nrow <= MAMBA__XR
    of them) against ni <= MAMBA__XN inputs x[t], over the VN-column chunks of [0, len)
@@ -1727,7 +1761,11 @@ static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRI
    blocks) as far as it reads its own (the next group of rows:
    mamba__dot_rows_n_f). ni, nrow and par are constants where it is
    inlined. */
-#if defined(MAMBA__AVX512) || defined(MAMBA__NEON)
+#if defined(MAMBA__AVX512)
+#define MAMBA__XN 8 /* inputs a call takes at most: 3 rows x 8 inputs of accumulators in 32 registers */
+#define MAMBA__XR 3 /* rows a call takes at most */
+#define MAMBA__XG 8 /* inputs a sweep over the columns takes (below): one call */
+#elif defined(MAMBA__NEON)
 #define MAMBA__XN 8 /* inputs a call takes at most: 2 rows x 8 inputs of accumulators in 32 registers */
 #define MAMBA__XR 2 /* rows a call takes at most */
 #define MAMBA__XG 8 /* inputs a sweep over the columns takes (below): one call */
@@ -1767,7 +1805,8 @@ static MAMBA__INLINE void mamba__dotv_x(mamba__vf *acc0, mamba__vf *acc1, mamba_
         }
         MAMBA__UNROLL8
         for (t = 0; t < ni; t++) {
-            const mamba__vf xv = MAMBA__VLOAD(x[t] + i);
+            mamba__vf xv = MAMBA__VLOAD(x[t] + i);
+            MAMBA__VKEEP(xv);
             a0[t] = MAMBA__VFMA(v0, xv, a0[t]);
             if (nrow > 1) a1[t] = MAMBA__VFMA(v1, xv, a1[t]);
             if (nrow > 2) a2[t] = MAMBA__VFMA(v2, xv, a2[t]);
@@ -4926,6 +4965,7 @@ static void mamba__scan(const mamba__scan_io *s, int T, int batched)
         for (c = h0; c < h1; c++) {
             float *hc = s->h + (size_t)c * (size_t)N;
             const float *Ac = s->A + (size_t)c * (size_t)N;
+            MAMBA__SPREFETCH(hc + (size_t)MAMBA__SCAN_AHEAD * (size_t)N, (size_t)N * sizeof(float));
             for (t = 0; t < T; t++) {
                 const float xc = s->x[(size_t)t * s->ldx + c];
                 const float v = mamba__scan_channel(hc, Ac, s->delta[(size_t)t * s->ldd + c], xc,
