@@ -1721,7 +1721,7 @@ static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRI
    through columns in blocks of MAMBA_BATCH_COLS (a multiple of 32): a
    block of every input (8 x 256 floats: 8 KB) stays in L1 while the
    group's rows meet it, where whole inputs (8 x 3072 floats, say) would
-   not; so do the group's accumulators (8 rows x 16 vectors: 8 KB with
+   not; so do the group's accumulators (12 rows x 16 vectors: 12 KB with
    AVX-512). The inputs are read where they are (the states' scratch, 16-byte
    aligned): a copy to vector alignment, which paid when a row at a time
    loaded every input twice per chunk, cost more than the split loads once
@@ -1730,7 +1730,12 @@ static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRI
    (four whole triples) and mamba_step_batch's panels are whole groups: on
    an AMD EPYC (Zen 3), one in_proj-shaped f16 matrix (6144 x 1536) through
    8 inputs from memory took 13.5-15.5 ns a 64-byte line of weights, where
-   rows in pairs in groups of 8 took 18.2-21.5 (docs/kernels-notes.md) */
+   rows in pairs in groups of 8 took 18.2-21.5 (docs/kernels-notes.md).
+   AVX-512 takes triples too (32 registers: 3 rows x 8 inputs), in groups
+   of 12, through blocks of 128 columns: on an AMD EPYC (Zen 5) the same
+   matrix from memory took 4.5 ns a line (median of 7 runs; 4.0 at best)
+   where the earlier pairs in groups of 8 and blocks of 256 took 7.1 (6.3),
+   and blocks of 256 with triples 4.5-4.6 against 3.9-4.1 */
 #ifndef MAMBA_BATCH_ROWS
 #if defined(MAMBA__AVX2) || defined(MAMBA__AVX512)
 #define MAMBA_BATCH_ROWS 12
@@ -1752,11 +1757,12 @@ static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRI
    its a0 and its odd ones into a1, each in column order: acc0[2t + par]
    (row 0, input t) continues exactly that accumulator, as acc1 does for row
    1 (acc2 for row 2), so with mamba__dotv_x_end these are the bits of the
-   decode matvec. One parity at a time keeps 2 rows x 8 inputs in 16
-   registers (AVX-512, NEON: 32 registers) or 3 rows x 4 inputs in 12 (AVX2:
-   16 registers): each widened chunk of weights serves the inputs and each
-   load of an input the rows (10 loads for 16 FMAs, or 7 for 12, where a
-   row at a time with both of its accumulators needs 18 for 16). The pass of
+   decode matvec. One parity at a time keeps 3 rows x 8 inputs in 24
+   registers (AVX-512: 32 registers), 2 rows x 8 inputs in 16 (NEON: 32) or
+   3 rows x 4 inputs in 12 (AVX2: 16): each widened chunk of weights serves
+   the inputs and each load of an input the rows (11 loads for 24 FMAs, 10
+   for 16, or 7 for 12, where a row at a time with both of its accumulators
+   needs 18 for 16). The pass of
    par 0 asks for the bytes from `ahead0` on (row k's from ahead0 + k
    blocks) as far as it reads its own (the next group of rows:
    mamba__dot_rows_n_f). ni, nrow and par are constants where it is
