@@ -1499,37 +1499,34 @@ static int mamba__q8_blocks(int cols)
             if ((bytes) >= 64 || ((o) & 63) == 0) MAMBA__WPREFETCH((uintptr_t)(const void *)(w) + (o) + mamba__o);    \
     } while (0)
 
-/* the same for the `bytes` at byte o + ahead (ahead > 0: the batch kernel's
-   own distance, MAMBA_PREFETCH_AHEAD only switching it off) */
+/* one prefetch per 64-byte line of the `bytes` at byte o from w (a
+   shorter span only where it begins a line), for reading (rw 0) or writing
+   (1), into the cache level `loc` names (__builtin_prefetch's 0-3); the
+   address made as an integer, as above. MAMBA_PREFETCH_AHEAD 0 switches
+   these off too. */
 #if MAMBA_PREFETCH_AHEAD > 0 && (defined(__GNUC__) || defined(__clang__))
-#define MAMBA__WPREFETCH_AT(w, o, bytes)                                                                                \
+#define MAMBA__PREFETCH_SPAN(w, o, bytes, rw, loc)                                                                      \
     do {                                                                                                               \
         size_t mamba__o;                                                                                               \
         for (mamba__o = 0; mamba__o < (size_t)(bytes); mamba__o += 64)                                                 \
             if ((bytes) >= 64 || ((o) & 63) == 0)                                                                      \
-                __builtin_prefetch((const void *)((uintptr_t)(const void *)(w) + (o) + mamba__o), 0, 2); /* NOLINT(performance-no-int-to-ptr) */ \
+                __builtin_prefetch((const void *)((uintptr_t)(const void *)(w) + (o) + mamba__o), rw, loc); /* NOLINT(performance-no-int-to-ptr) */ \
     } while (0)
 #else
-#define MAMBA__WPREFETCH_AT(w, o, bytes) ((void)(w), (void)(o))
+#define MAMBA__PREFETCH_SPAN(w, o, bytes, rw, loc) ((void)(w), (void)(o))
 #endif
-/* MAMBA__SPREFETCH(p, bytes): the `bytes` of state at p asked for, to be
-   written. The scan of one token walks a layer's state once, channel after
+/* the `bytes` of weights at byte o + ahead, into L2 (ahead > 0: the batch
+   kernel's own distance) */
+#define MAMBA__WPREFETCH_AT(w, o, bytes) MAMBA__PREFETCH_SPAN(w, o, bytes, 0, 2)
+/* MAMBA__SPREFETCH(p, o, bytes): the `bytes` of state at byte o from p
+   asked for, to be written. The scan of one token walks a layer's state once, channel after
    channel (Mamba-1: d_inner x d_state floats, 196 KB a layer of mamba-790m,
    9.4 MB a sequence), so mamba_step_batch's 8 sequences (75 MB) find their
    state in DRAM, not in the cache: the scan asks for the channel
    MAMBA__SCAN_AHEAD on while it updates this one (an AMD EPYC Zen 5, 790m
    shapes, 8 sequences: the scan 18% of a batch step without, 9% with) */
 #define MAMBA__SCAN_AHEAD 16
-#if MAMBA_PREFETCH_AHEAD > 0 && (defined(__GNUC__) || defined(__clang__))
-#define MAMBA__SPREFETCH(p, bytes)                                                                                     \
-    do {                                                                                                               \
-        size_t mamba__o;                                                                                               \
-        for (mamba__o = 0; mamba__o < (size_t)(bytes); mamba__o += 64)                                                 \
-            __builtin_prefetch((const void *)((const char *)(const void *)(p) + mamba__o), 1, 3);                      \
-    } while (0)
-#else
-#define MAMBA__SPREFETCH(p, bytes) ((void)(p))
-#endif
+#define MAMBA__SPREFETCH(p, o, bytes) MAMBA__PREFETCH_SPAN(p, o, bytes, 1, 3)
 
 /* weight i of a row stored as dtype (f32, f16 or bf16), widened */
 static MAMBA__INLINE float mamba__widen(const void *w, int i, int dtype)
@@ -1668,10 +1665,10 @@ static MAMBA__INLINE float32x4_t mamba__load4_mve(const void *w, int i, int dtyp
 #ifdef MAMBA__VN
 /* MAMBA__VKEEP(v): v stays in a register. With AVX-512, gcc folds each
    load of an input into every FMA that uses it (a memory operand per row),
-   so the batch kernel's 3 rows x 8 inputs made 24 loads of inputs for 24
-   FMAs, not 8, and the loads, not the FMAs, set its pace (an AMD EPYC Zen
-   5, a 6144 x 1536 f16 matrix through 8 inputs from L2: 3.5 ns a 64-byte
-   line of weights with it, 4.3 without). An empty asm with v as its
+   so the batch kernel's rows x inputs made a load of an input per FMA,
+   and the loads, not the FMAs, set its pace (an AMD EPYC Zen 5, a 6144 x
+   1536 f16 matrix through 8 inputs from L2, rows in pairs: 3.8-4.1 ns a
+   64-byte line of weights with it, 4.3-4.6 without). An empty asm with v as its
    operand asks for nothing but the register. */
 #if defined(MAMBA__AVX512) && (defined(__GNUC__) || defined(__clang__))
 #define MAMBA__VKEEP(v) __asm__("" : "+v"(v))
@@ -4971,7 +4968,7 @@ static void mamba__scan(const mamba__scan_io *s, int T, int batched)
         for (c = h0; c < h1; c++) {
             float *hc = s->h + (size_t)c * (size_t)N;
             const float *Ac = s->A + (size_t)c * (size_t)N;
-            MAMBA__SPREFETCH(hc + (size_t)MAMBA__SCAN_AHEAD * (size_t)N, (size_t)N * sizeof(float));
+            MAMBA__SPREFETCH(s->h, ((size_t)c + MAMBA__SCAN_AHEAD) * (size_t)N * sizeof(float), (size_t)N * sizeof(float));
             for (t = 0; t < T; t++) {
                 const float xc = s->x[(size_t)t * s->ldx + c];
                 const float v = mamba__scan_channel(hc, Ac, s->delta[(size_t)t * s->ldd + c], xc,
