@@ -42,7 +42,8 @@
    CONFIG: MAMBA_PAR_MIN_WORK    smallest loop of mamba_step() split across OpenMP threads
    CONFIG: MAMBA_PREFETCH_AHEAD  bytes ahead a decode kernel prefetches its weights (2048; 0 none)
    CONFIG: MAMBA_BATCH_ROWS, MAMBA_BATCH_COLS, MAMBA_BATCH_PANEL_BYTES  how mamba_step_batch()
-                                 cuts a matrix (8 rows x 256 columns; 64 KB panels)
+                                 cuts a matrix (12 rows x 128 columns with AVX-512, 512 columns
+                                 on AMD Zen 4 found at run time; 64 KB panels)
    CONFIG: MAMBA_THREADS_ADAPT   1 (default): each state times its calls with all threads and
                                  with one, and uses the faster (a busy core); 0: always all
    CONFIG: MAMBA_SSD_CHUNK       0 (default): Mamba-2 prompts use the recurrence; Q: the chunked
@@ -462,6 +463,7 @@ typedef struct mamba_state {
     mamba_observer observer; /* mamba_state_observe(); NULL (the default): none */
     void *observer_user;
     mamba_thread_choice threads[2]; /* OpenMP: [0] mamba_step's, [1] mamba_forward's (>>threads) */
+    int batch_cols; /* the column block of mamba_step_batch's product on the CPU mamba_state_init ran on */
 } mamba_state;
 
 /* ---- >>api ----------------------------------------------------------- */
@@ -858,12 +860,14 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
    products). Decoding one sequence is bound by the memory bandwidth (every
    weight read per token); n at once cost little more than one until the
    arithmetic is the limit.
-   How: an f32, f16 or bf16 matrix goes through in groups of 8 rows and
-   blocks of 256 columns (CONFIG: MAMBA_BATCH_ROWS, MAMBA_BATCH_COLS): the
-   inputs' block stays in L1 while the group's rows meet it in pairs, each
-   weight widened once in registers for up to 8 inputs (4 with AVX2), one
-   of mamba_step()'s two accumulators at a time (2 rows x 8 inputs in 16
-   registers); with AVX-512BW a q8 or 4-bit row pair is loaded and unpacked
+   How: an f32, f16 or bf16 matrix goes through in groups of rows (12 with
+   AVX-512 and AVX2, 8 elsewhere) and blocks of columns (AVX-512: 128, or
+   512 on a CPU that runs AVX-512 on 256-bit halves, AMD Zen 4, found by
+   mamba_state_init; 256 elsewhere; CONFIG: MAMBA_BATCH_ROWS,
+   MAMBA_BATCH_COLS): the inputs' block stays in L1 while the group's rows
+   meet it in triples (NEON: pairs), each weight widened once in registers
+   for up to 8 inputs (4 with AVX2), one of mamba_step()'s two accumulators
+   at a time (3 rows x 8 inputs in 24 registers); with AVX-512BW a q8 or 4-bit row pair is loaded and unpacked
    once for 4 inputs; elsewhere a quantised matrix goes through in
    panels of rows that fit in L2 (CONFIG: MAMBA_BATCH_PANEL_BYTES), one
    input after another. n = 1 is mamba_step()'s own matvec.
@@ -1662,6 +1666,66 @@ static MAMBA__INLINE float32x4_t mamba__load4_mve(const void *w, int i, int dtyp
 #endif
 #endif
 
+/* CONFIG: MAMBA_BATCH_ROWS, MAMBA_BATCH_COLS  the register-blocked batch
+   product (mamba__dot_rows_n_f) takes rows in groups of MAMBA_BATCH_ROWS
+   through columns in blocks of MAMBA_BATCH_COLS (a multiple of 32): a
+   block of every input (8 x 256 floats: 8 KB) stays in L1 while the
+   group's rows meet it, where whole inputs (8 x 3072 floats, say) would
+   not; so do the group's accumulators (12 rows x 16 vectors: 12 KB with
+   AVX-512). The inputs are read where they are (the states' scratch, 16-byte
+   aligned): a copy to vector alignment, which paid when a row at a time
+   loaded every input twice per chunk, cost more than the split loads once
+   rows came in pairs (790m f16, 8 inputs: 241-244 ms a step copied, 233-234
+   not). With AVX2 the rows go in triples (mamba__dotv_x), so a group is 12
+   (four whole triples) and mamba_step_batch's panels are whole groups: on
+   an AMD EPYC (Zen 3), one in_proj-shaped f16 matrix (6144 x 1536) through
+   8 inputs from memory took 13.5-15.5 ns a 64-byte line of weights, where
+   rows in pairs in groups of 8 took 18.2-21.5 (docs/kernels-notes.md).
+   AVX-512 takes triples too (32 registers: 3 rows x 8 inputs), in groups
+   of 12, through blocks of 128 columns: on an AMD EPYC (Zen 5) the same
+   matrix from memory took 4.5 ns a line (median of 7 runs; 4.0 at best)
+   where the earlier pairs in groups of 8 and blocks of 256 took 7.1 (6.3),
+   and blocks of 256 with triples 4.5-4.6 against 3.9-4.1.
+   With AVX-512 and no MAMBA_BATCH_COLS of the caller's, each state takes
+   its block from the CPU it is made on (mamba_state_init,
+   mamba__batch_cols_here): 512 where AVX-512 runs on 256-bit halves (AMD
+   family 19h, Zen 4), where a 64-byte load takes both load slots of a cycle
+   and, in blocks of 128, the loads and stores of the 24 accumulators
+   between blocks held the product at the load ports: there the same f16
+   matrix from L2 took 5.8 ns a line against 7.6, and a whole 790m step of 8
+   sequences 10-30% less time (f16 and f32); blocks of 128 everywhere else */
+#ifndef MAMBA_BATCH_ROWS
+#if defined(MAMBA__AVX2) || defined(MAMBA__AVX512)
+#define MAMBA_BATCH_ROWS 12
+#else
+#define MAMBA_BATCH_ROWS 8
+#endif
+#endif
+#ifndef MAMBA_BATCH_COLS
+#if defined(MAMBA__AVX512)
+#define MAMBA_BATCH_COLS 128
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define MAMBA__BATCH_COLS_HALVES 512 /* the block where AVX-512 runs on 256-bit halves */
+#include <cpuid.h>
+#endif
+#else
+#define MAMBA_BATCH_COLS 256
+#endif
+#endif
+/* the column block of the batch product on the CPU this runs on (above):
+   a state keeps it (mamba_state.batch_cols) */
+static int mamba__batch_cols_here(void)
+{
+#ifdef MAMBA__BATCH_COLS_HALVES
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (__get_cpuid(0, &a, &b, &c, &d) && b == signature_AMD_ebx && __get_cpuid(1, &a, &b, &c, &d)) {
+        const unsigned family = ((a >> 8) & 0xFu) == 0xFu ? 0xFu + ((a >> 20) & 0xFFu) : (a >> 8) & 0xFu;
+        if (family == 0x19u) return MAMBA__BATCH_COLS_HALVES;
+    }
+#endif
+    return MAMBA_BATCH_COLS;
+}
+
 #ifdef MAMBA__VN
 /* MAMBA__VKEEP(v): v stays in a register. With AVX-512, gcc folds each
    load of an input into every FMA that uses it (a memory operand per row),
@@ -1713,40 +1777,6 @@ static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRI
     mamba__dotv(&v, &w, 1, x, n, dtype);
     return v;
 }
-/* CONFIG: MAMBA_BATCH_ROWS, MAMBA_BATCH_COLS  the register-blocked batch
-   product (mamba__dot_rows_n_f) takes rows in groups of MAMBA_BATCH_ROWS
-   through columns in blocks of MAMBA_BATCH_COLS (a multiple of 32): a
-   block of every input (8 x 256 floats: 8 KB) stays in L1 while the
-   group's rows meet it, where whole inputs (8 x 3072 floats, say) would
-   not; so do the group's accumulators (12 rows x 16 vectors: 12 KB with
-   AVX-512). The inputs are read where they are (the states' scratch, 16-byte
-   aligned): a copy to vector alignment, which paid when a row at a time
-   loaded every input twice per chunk, cost more than the split loads once
-   rows came in pairs (790m f16, 8 inputs: 241-244 ms a step copied, 233-234
-   not). With AVX2 the rows go in triples (mamba__dotv_x), so a group is 12
-   (four whole triples) and mamba_step_batch's panels are whole groups: on
-   an AMD EPYC (Zen 3), one in_proj-shaped f16 matrix (6144 x 1536) through
-   8 inputs from memory took 13.5-15.5 ns a 64-byte line of weights, where
-   rows in pairs in groups of 8 took 18.2-21.5 (docs/kernels-notes.md).
-   AVX-512 takes triples too (32 registers: 3 rows x 8 inputs), in groups
-   of 12, through blocks of 128 columns: on an AMD EPYC (Zen 5) the same
-   matrix from memory took 4.5 ns a line (median of 7 runs; 4.0 at best)
-   where the earlier pairs in groups of 8 and blocks of 256 took 7.1 (6.3),
-   and blocks of 256 with triples 4.5-4.6 against 3.9-4.1 */
-#ifndef MAMBA_BATCH_ROWS
-#if defined(MAMBA__AVX2) || defined(MAMBA__AVX512)
-#define MAMBA_BATCH_ROWS 12
-#else
-#define MAMBA_BATCH_ROWS 8
-#endif
-#endif
-#ifndef MAMBA_BATCH_COLS
-#if defined(MAMBA__AVX512)
-#define MAMBA_BATCH_COLS 128
-#else
-#define MAMBA_BATCH_COLS 256
-#endif
-#endif
 /* The batch's product (mamba_step_batch): rows w0, w1, w2 (nrow <= MAMBA__XR
    of them) against ni <= MAMBA__XN inputs x[t], over the VN-column chunks of [0, len)
    of one parity: par 0 takes chunks 0, 2, 4 ..., par 1 chunks 1, 3, 5 ...
@@ -1761,7 +1791,7 @@ static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRI
    for 16, or 7 for 12, where a row at a time with both of its accumulators
    needs 18 for 16). The pass of
    par 0 asks for the bytes from `ahead0` on (row k's from ahead0 + k
-   blocks) as far as it reads its own (the next group of rows:
+   astride: a block's bytes) as far as it reads its own (the next group of rows:
    mamba__dot_rows_n_f). ni, nrow and par are constants where it is
    inlined. */
 #if defined(MAMBA__AVX512)
@@ -1786,8 +1816,8 @@ static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRI
 #define MAMBA__XG 4
 #endif
 static MAMBA__INLINE void mamba__dotv_x(mamba__vf *acc0, mamba__vf *acc1, mamba__vf *acc2, const void *w0,
-                                        const void *w1, const void *w2, int nrow, uintptr_t ahead0, const float *const *x,
-                                        int ni, int par, int len, int dtype)
+                                        const void *w1, const void *w2, int nrow, uintptr_t ahead0, size_t astride,
+                                        const float *const *x, int ni, int par, int len, int dtype)
 {
     const size_t es = dtype == MAMBA_DTYPE_F32 ? 4 : 2;
     mamba__vf a0[MAMBA__XN], a1[MAMBA__XN], a2[MAMBA__XN];
@@ -1804,7 +1834,7 @@ static MAMBA__INLINE void mamba__dotv_x(mamba__vf *acc0, mamba__vf *acc1, mamba_
         if (par == 0) {
             int k;
             for (k = 0; k < nrow; k++)
-                MAMBA__WPREFETCH_AT(ahead0 + (size_t)k * MAMBA_BATCH_COLS * es, (size_t)i * es, 2 * MAMBA__VN * es);
+                MAMBA__WPREFETCH_AT(ahead0 + (size_t)k * astride, (size_t)i * es, 2 * MAMBA__VN * es);
         }
         MAMBA__UNROLL8
         for (t = 0; t < ni; t++) {
@@ -1826,7 +1856,7 @@ static MAMBA__INLINE void mamba__dotv_x(mamba__vf *acc0, mamba__vf *acc1, mamba_
    MAMBA__XN, 4, 2 and 1 inputs, each size a constant in its own copy of
    the loop (a piece after the first finds the weights in L1) */
 #define MAMBA__DOTV_X(m, nrow, par)                                                                                    \
-    mamba__dotv_x(acc0 + 2 * t, acc1 + 2 * t, acc2 + 2 * t, w0, w1, w2, nrow, ahead0, xt, m, par, len, dtype)
+    mamba__dotv_x(acc0 + 2 * t, acc1 + 2 * t, acc2 + 2 * t, w0, w1, w2, nrow, ahead0, astride, xt, m, par, len, dtype)
 #define MAMBA__DOTV_X2(m, nrow) (MAMBA__DOTV_X(m, nrow, 0), MAMBA__DOTV_X(m, nrow, 1))
 #define MAMBA__DOTV_XM(nrow)                                                                                           \
     do {                                                                                                               \
@@ -1837,7 +1867,7 @@ static MAMBA__INLINE void mamba__dotv_x(mamba__vf *acc0, mamba__vf *acc1, mamba_
     } while (0)
 static MAMBA__INLINE void mamba__dotv_xn(mamba__vf *acc0, mamba__vf *acc1, mamba__vf *acc2, const void *w0,
                                          const void *w1, const void *w2, int nrow, uintptr_t ahead0,
-                                         const float *const *x, int ni, int len, int dtype)
+                                         size_t astride, const float *const *x, int ni, int len, int dtype)
 {
     int t = 0;
     while (t < ni) {
@@ -2454,11 +2484,12 @@ static void mamba__dot_rows_bf16(float *out, const mamba_matrix *W, const int *r
    accumulators kept on the stack between blocks; then mamba__dotv_x_end.
    Elsewhere one product after another, from the cache. */
 static MAMBA__INLINE void mamba__dot_rows_n_f(float *const *out, const mamba_matrix *W, int r0, int r1,
-                                              const mamba__xin *in, int n, int dtype)
+                                              const mamba__xin *in, int n, int cb, int dtype)
 {
     const size_t es = dtype == MAMBA_DTYPE_F32 ? 4 : 2;
     const int cols = W->cols;
     int r = r0, j;
+    (void)cb; /* the scalar form takes whole rows */
 #if defined(MAMBA__VN) && !(defined(MAMBA__VROWS) && MAMBA__VROWS == 1)
 #ifdef MAMBA__VF16
     const int vec = 1;
@@ -2466,21 +2497,22 @@ static MAMBA__INLINE void mamba__dot_rows_n_f(float *const *out, const mamba_mat
     const int vec = dtype != MAMBA_DTYPE_F16; /* AVX2 without F16C widens f16 in the reference only */
 #endif
     const int whole = cols / (2 * MAMBA__VN) * (2 * MAMBA__VN); /* columns in whole chunks */
+    const size_t bb = (size_t)cb * es; /* a row's bytes in a block */
     mamba__vf acc[MAMBA_BATCH_ROWS][2 * MAMBA__XG];
     for (; vec && r < r1; r += MAMBA_BATCH_ROWS) {
         const int nr = r1 - r < MAMBA_BATCH_ROWS ? r1 - r : MAMBA_BATCH_ROWS;
         /* the next group's rows, asked for in the order of their bytes (one
            stream) as far on as this group reads: its block c0 of row k at
-           (c0 / MAMBA_BATCH_COLS * nr + k) blocks on from `next` */
+           (c0 / cb * nr + k) blocks on from `next` */
         const uintptr_t next = (uintptr_t)mamba__frow(W, r, es) + (size_t)nr * (size_t)cols * es;
         int k, t, c0;
         for (j = 0; j < n; j += MAMBA__XG) {
             const int ni = n - j < MAMBA__XG ? n - j : MAMBA__XG;
             for (k = 0; k < nr; k++)
                 for (t = 0; t < 2 * ni; t++) acc[k][t] = MAMBA__VZERO();
-            for (c0 = 0; c0 < whole; c0 += MAMBA_BATCH_COLS) {
-                const int len = whole - c0 < MAMBA_BATCH_COLS ? whole - c0 : MAMBA_BATCH_COLS;
-                const size_t blk = (size_t)(c0 / MAMBA_BATCH_COLS) * (size_t)nr;
+            for (c0 = 0; c0 < whole; c0 += cb) {
+                const int len = whole - c0 < cb ? whole - c0 : cb;
+                const size_t blk = (size_t)(c0 / cb) * (size_t)nr;
                 const float *xp[MAMBA__XG];
                 for (t = 0; t < ni; t++) xp[t] = in[j + t].x + c0;
                 for (k = 0; k < nr; k += MAMBA__XR) {
@@ -2489,10 +2521,10 @@ static MAMBA__INLINE void mamba__dot_rows_n_f(float *const *out, const mamba_mat
                     const void *w1 = nk > 1 ? (const unsigned char *)mamba__frow(W, r + k + 1, es) + (size_t)c0 * es : w0;
                     const void *w2 = nk > 2 ? (const unsigned char *)mamba__frow(W, r + k + 2, es) + (size_t)c0 * es : w0;
                     mamba__vf *c1 = acc[k + (nk > 1)], *c2 = acc[k + (nk > 2 ? 2 : 0)];
-                    const uintptr_t a0 = next + (blk + (size_t)k) * (size_t)MAMBA_BATCH_COLS * es;
-                    if (nk > 2) mamba__dotv_xn(acc[k], c1, c2, w0, w1, w2, 3, a0, xp, ni, len, dtype);
-                    else if (nk > 1) mamba__dotv_xn(acc[k], c1, c2, w0, w1, w2, 2, a0, xp, ni, len, dtype);
-                    else mamba__dotv_xn(acc[k], c1, c2, w0, w1, w2, 1, a0, xp, ni, len, dtype);
+                    const uintptr_t a0 = next + (blk + (size_t)k) * bb;
+                    if (nk > 2) mamba__dotv_xn(acc[k], c1, c2, w0, w1, w2, 3, a0, bb, xp, ni, len, dtype);
+                    else if (nk > 1) mamba__dotv_xn(acc[k], c1, c2, w0, w1, w2, 2, a0, bb, xp, ni, len, dtype);
+                    else mamba__dotv_xn(acc[k], c1, c2, w0, w1, w2, 1, a0, bb, xp, ni, len, dtype);
                 }
             }
             for (k = 0; k < nr; k++) {
@@ -2513,19 +2545,19 @@ static MAMBA__INLINE void mamba__dot_rows_n_f(float *const *out, const mamba_mat
     }
 }
 static void mamba__dot_rows_n_f32(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in,
-                                  int n)
+                                  int n, int cb)
 {
-    mamba__dot_rows_n_f(out, W, r0, r1, in, n, MAMBA_DTYPE_F32);
+    mamba__dot_rows_n_f(out, W, r0, r1, in, n, cb, MAMBA_DTYPE_F32);
 }
 static void mamba__dot_rows_n_f16(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in,
-                                  int n)
+                                  int n, int cb)
 {
-    mamba__dot_rows_n_f(out, W, r0, r1, in, n, MAMBA_DTYPE_F16);
+    mamba__dot_rows_n_f(out, W, r0, r1, in, n, cb, MAMBA_DTYPE_F16);
 }
 static void mamba__dot_rows_n_bf16(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in,
-                                   int n)
+                                  int n, int cb)
 {
-    mamba__dot_rows_n_f(out, W, r0, r1, in, n, MAMBA_DTYPE_BF16);
+    mamba__dot_rows_n_f(out, W, r0, r1, in, n, cb, MAMBA_DTYPE_BF16);
 }
 
 /* The columns of x a row of an int16-input type quantises at a time when
@@ -2600,9 +2632,11 @@ static void mamba__q8_block_n(float *const *out, int r, int nr, const int8_t *co
 }
 /* dot_rows_n of q8 (mamba_step_batch): rows in pairs through the inputs
    four at a time (mamba__q8v_x); the same bits as dot_rows */
-static void mamba__dot_rows_n_q8(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n)
+static void mamba__dot_rows_n_q8(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n,
+                                 int cb)
 {
     const int nb = mamba__q8_blocks(W->cols);
+    (void)cb;
     int r, j, k;
     for (r = r0; r < r1; r += 2) {
         const int nr = r1 - r < 2 ? 1 : 2;
@@ -2640,9 +2674,11 @@ static void mamba__q8x16_n(float *v, const int8_t *q, const uint16_t *d, const m
 }
 /* dot_rows_n of q8 (mamba_step_batch) with AVX2 or NEON: a row at a time
    through the inputs (mamba__q8x16_n); the same bits as dot_rows */
-static void mamba__dot_rows_n_q8(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n)
+static void mamba__dot_rows_n_q8(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n,
+                                 int cb)
 {
     const int nb = mamba__q8_blocks(W->cols);
+    (void)cb;
     float v[MAMBA_BATCH_MAX];
     int r, j;
     for (r = r0; r < r1; r++) {
@@ -3154,8 +3190,9 @@ static void mamba__dot_rows_n_q4(float *const *out, const mamba_matrix *W, int r
 #endif
 #ifdef MAMBA__HAVE_Q4_ROWS_N
 #define MAMBA__Q4_ROWS_N(name, lv)                                                                                     \
-    static void name(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n)            \
+    static void name(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n, int cb)    \
     {                                                                                                                  \
+        (void)cb;                                                                                                      \
         mamba__dot_rows_n_q4(out, W, r0, r1, in, n, lv);                                                               \
     }
 MAMBA__Q4_ROWS_N(mamba__dot_rows_n_q4_0, mamba__q4_0_levels)
@@ -3571,9 +3608,11 @@ static void mamba__dot_rows_q4k(float *out, const mamba_matrix *W, const int *r,
 #ifdef MAMBA__HAVE_Q4K_X
 /* dot_rows_n of q4_k (mamba_step_batch): a row at a time through the
    inputs four at a time (mamba__q4kv_x); the same bits as dot_rows */
-static void mamba__dot_rows_n_q4k(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n)
+static void mamba__dot_rows_n_q4k(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n,
+                                  int cb)
 {
     const int nb = mamba__q8_blocks(W->cols);
+    (void)cb;
     int r, j;
     for (r = r0; r < r1; r++) {
         const uint8_t *q = mamba__q4k_row(W, r);
@@ -3684,8 +3723,10 @@ typedef struct mamba__wtype {
     void (*dot_rows)(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in);
     /* out[j][r] = row r . the prepared input in[j] for r0 <= r < r1 and
        j < n, each sum exactly what dot_rows gives row r, the rows read
-       from memory once for all n inputs (mamba_step_batch) */
-    void (*dot_rows_n)(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n);
+       from memory once for all n inputs (mamba_step_batch); cb: the
+       columns of a block where the kernel cuts rows into blocks
+       (mamba__dot_rows_n_f: MAMBA_BATCH_COLS), which never changes a sum */
+    void (*dot_rows_n)(float *const *out, const mamba_matrix *W, int r0, int r1, const mamba__xin *in, int n, int cb);
     /* columns [k0, k0+n) of row r widened to f32 (k0 a multiple of block) */
     void (*dequant_cols)(float *MAMBA__RESTRICT out, const mamba_matrix *W, int r, int k0, int n);
     /* 1 if a stored value or scale of a rows x cols matrix at p is not finite */
@@ -3700,9 +3741,10 @@ static void mamba__dot_range(float *out, const mamba_matrix *W, int r0, int r1, 
 /* dot_rows_n of a type without a multi-input kernel: the rows through one
    input after another (mamba_step_batch keeps them in the L2 cache) */
 static MAMBA__MAYBE_UNUSED void mamba__dot_rows_n_each(float *const *out, const mamba_matrix *W, int r0, int r1,
-                                                        const mamba__xin *in, int n)
+                                                        const mamba__xin *in, int n, int cb)
 {
     int j;
+    (void)cb;
     for (j = 0; j < n; j++) mamba__dot_range(out[j], W, r0, r1, &in[j]);
 }
 
@@ -6781,6 +6823,7 @@ MAMBA_API mamba_result mamba_state_init(mamba_state *s, const mamba_model *m, vo
     skip = (size_t)((16u - (a & 15u)) & 15u); /* align the floats to 16 bytes */
     if (bytes < mamba_state_size(m)) return MAMBA_ERR_BUFFER_TOO_SMALL;
     mamba__state_carve(s, &m->config, (float *)(void *)((unsigned char *)mem + skip));
+    s->batch_cols = mamba__batch_cols_here();
     return MAMBA_OK;
 }
 
@@ -7489,6 +7532,7 @@ static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out,
                                                   : (int)(fit / MAMBA__PANEL_UNIT) * MAMBA__PANEL_UNIT,
         np = (rows + panel - 1) / panel;
     int mamba__par = np > 1 && (size_t)rows * (size_t)W->cols >= MAMBA__PAR_MIN_WORK, p, j;
+    const int cb = st[0]->batch_cols >= 32 && st[0]->batch_cols % 32 == 0 ? st[0]->batch_cols : MAMBA_BATCH_COLS;
     mamba__xin in[MAMBA_BATCH_MAX];
     (void)mamba__par;
     if (n == 1) { /* one sequence: mamba_step's own matvec, four streams */
@@ -7504,7 +7548,7 @@ static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out,
     MAMBA__PARALLEL_FOR_IF
     for (p = 0; p < np; p++) {
         const int r0 = p * panel, r1 = r0 + panel < rows ? r0 + panel : rows;
-        wt->dot_rows_n(out, W, r0, r1, in, n);
+        wt->dot_rows_n(out, W, r0, r1, in, n, cb);
         if (bias) {
             int jj, r;
             for (jj = 0; jj < n; jj++)

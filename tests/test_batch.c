@@ -160,7 +160,7 @@ static void check_wide_kernels(void)
                 out[j] = outs + (size_t)j * ROWS;
             }
             for (ni = 0; ni < (int)(sizeof ns / sizeof ns[0]); ni++) {
-                mamba__wtypes[W.dtype].dot_rows_n(out, &W, 1, ROWS, in, ns[ni]); /* from row 1: r0 > 0 */
+                mamba__wtypes[W.dtype].dot_rows_n(out, &W, 1, ROWS, in, ns[ni], MAMBA_BATCH_COLS); /* from row 1: r0 > 0 */
                 for (j = 0; j < ns[ni]; j++) {
                     mamba__matvec_x(ref, &W, in[j].x, NULL, xq + (size_t)NMAX * 32 * (size_t)nb, xs + (size_t)NMAX * (size_t)nb);
                     for (r = 1; r < ROWS; r++, checks++)
@@ -178,12 +178,72 @@ static void check_wide_kernels(void)
     if (bad == 0) printf("wide quantised kernels (q8, q4_0, iq4_nl, q4_k; 39-40 blocks a row): %d (row, input) sums bit-identical\n", checks);
 }
 
+/* The f32, f16 and bf16 batch kernel alone, on rows of several column
+   blocks and a ragged tail, through every block size a state may carry
+   (mamba_state.batch_cols: 128 or 512 found at run time, or any multiple
+   of 32): each (row, input) must be the bits of mamba__matvec_x, whatever
+   the block, the group of rows (29 rows: 12 + 12 + 5) or the inputs (13:
+   8 + 4 + 1). */
+static void check_float_blocks(void)
+{
+    enum { ROWS = 29, NMAX = 13, COLS = 1536 + 40 };
+    static const int dts[] = {MAMBA_DTYPE_F32, MAMBA_DTYPE_F16, MAMBA_DTYPE_BF16};
+    static const int cbs[] = {32, 96, 128, 256, 512, 4096};
+    unsigned seed = 4242u;
+    int di, ci, j, r, bad = 0, checks = 0;
+    float *x = (float *)malloc(sizeof(float) * COLS * NMAX), *ref = (float *)malloc(sizeof(float) * ROWS);
+    float *out[NMAX], *outs = (float *)malloc(sizeof(float) * ROWS * NMAX);
+    void *data = malloc(sizeof(float) * ROWS * COLS);
+    mamba__xin in[NMAX];
+    size_t i;
+    CHECK(x && ref && outs && data, "out of memory");
+    if (!x || !ref || !outs || !data) return;
+    for (i = 0; i < (size_t)COLS * NMAX; i++) x[i] = (float)((int)(rnd(&seed) % 2001u) - 1000) / 997.0f;
+    for (j = 0; j < NMAX; j++) {
+        in[j].x = x + (size_t)j * COLS;
+        in[j].xq = NULL;
+        in[j].xs = NULL;
+        out[j] = outs + (size_t)j * ROWS;
+    }
+    for (di = 0; di < 3; di++) {
+        mamba_matrix W;
+        for (i = 0; i < (size_t)ROWS * COLS; i++) { /* finite, in [-1, 1] */
+            const unsigned v = rnd(&seed), sign = v & 0x8000u;
+            if (dts[di] == MAMBA_DTYPE_F32) ((float *)data)[i] = (float)((int)(v % 2001u) - 1000) / 1000.0f;
+            else if (dts[di] == MAMBA_DTYPE_F16) ((uint16_t *)data)[i] = (uint16_t)(sign | (0x2000u + (v >> 16) % 0x1C00u));
+            else ((uint16_t *)data)[i] = (uint16_t)(sign | (0x3000u + (v >> 16) % 0x0F80u));
+        }
+        W.data = data;
+        W.dtype = dts[di];
+        W.rows = ROWS;
+        W.cols = COLS;
+        for (ci = 0; ci < (int)(sizeof cbs / sizeof cbs[0]); ci++) {
+            memset(outs, 0xFF, sizeof(float) * ROWS * NMAX);
+            mamba__wtypes[W.dtype].dot_rows_n(out, &W, 0, ROWS, in, NMAX, cbs[ci]);
+            for (j = 0; j < NMAX; j++) {
+                mamba__matvec_x(ref, &W, in[j].x, NULL, NULL, NULL);
+                for (r = 0; r < ROWS; r++, checks++)
+                    if (memcmp(&out[j][r], &ref[r], sizeof(float)) != 0) bad++;
+            }
+        }
+    }
+    CHECK(bad == 0, "float batch kernel: %d of %d (row, input) sums differ from mamba__matvec_x", bad, checks);
+    if (bad == 0)
+        printf("float batch kernel (f32, f16, bf16; %d columns, blocks of 32 ... 4096): %d (row, input) sums bit-identical\n",
+               COLS, checks);
+    free(x);
+    free(ref);
+    free(outs);
+    free(data);
+}
+
 int main(int argc, char **argv)
 {
     static const char *const dt[] = {"f32", "f16", "bf16"};
     mamba_model m, other;
     int d, i;
     check_wide_kernels();
+    check_float_blocks();
     for (d = 0; d < 3; d++) {
         mb_file f;
         mb_config c = mb_default();
