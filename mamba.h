@@ -867,10 +867,11 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
    MAMBA_BATCH_COLS): the inputs' block stays in L1 while the group's rows
    meet it in triples (NEON: pairs), each weight widened once in registers
    for up to 8 inputs (4 with AVX2), one of mamba_step()'s two accumulators
-   at a time (3 rows x 8 inputs in 24 registers); with AVX-512BW a q8 or 4-bit row pair is loaded and unpacked
-   once for 4 inputs; elsewhere a quantised matrix goes through in
-   panels of rows that fit in L2 (CONFIG: MAMBA_BATCH_PANEL_BYTES), one
-   input after another. n = 1 is mamba_step()'s own matvec.
+   at a time (3 rows x 8 inputs in 24 registers); with AVX-512BW a q8 or
+   4-bit row pair is loaded and unpacked once for 4 inputs; elsewhere a
+   quantised matrix goes through in panels of rows that fit in L2 (CONFIG:
+   MAMBA_BATCH_PANEL_BYTES), one input after another. n = 1 is
+   mamba_step()'s own matvec.
    Bit-identical to mamba_step(): each (row, sequence) sum is made by the
    same operations in the same order as mamba_step()'s kernel makes it
    (the same two accumulators, chunks, reduction and tail; for the
@@ -1693,7 +1694,8 @@ static MAMBA__INLINE float32x4_t mamba__load4_mve(const void *w, int i, int dtyp
    and, in blocks of 128, the loads and stores of the 24 accumulators
    between blocks held the product at the load ports: there the same f16
    matrix from L2 took 5.8 ns a line against 7.6, and a whole 790m step of 8
-   sequences 10-30% less time (f16 and f32); blocks of 128 everywhere else */
+   sequences made 4-35% more tokens a second in f16 and f32 (alternated
+   runs, docs/kernels-notes.md); blocks of 128 everywhere else */
 #ifndef MAMBA_BATCH_ROWS
 #if defined(MAMBA__AVX2) || defined(MAMBA__AVX512)
 #define MAMBA_BATCH_ROWS 12
