@@ -44,8 +44,13 @@ static void check_model(const mamba_model *m, const char *name)
     snap = mamba_state_snapshot_size(&a[0]);
     sa = (unsigned char *)malloc(snap);
     sb = (unsigned char *)malloc(snap);
-    for (si = 0; si < (int)(sizeof sizes / sizeof sizes[0]); si++) {
-        const int n = sizes[si];
+    for (si = 0; si < 2 * (int)(sizeof sizes / sizeof sizes[0]); si++) {
+        const int n = sizes[si % (int)(sizeof sizes / sizeof sizes[0])];
+        /* every size twice: the float matrices through groups of rows
+           (dot_rows_n), then through mamba_step's four row streams in
+           passes of two inputs (dot_rows_few, where there is one), whichever
+           the CPU would choose (mamba_state.batch_few) */
+        for (j = 0; j < n; j++) a[j].batch_few = si < (int)(sizeof sizes / sizeof sizes[0]) ? 1 : MAMBA_BATCH_MAX;
         for (j = 0; j < n; j++) { /* each at its own position: j tokens of its own history */
             int k;
             mamba_state_reset(&a[j]);
@@ -160,7 +165,7 @@ static void check_wide_kernels(void)
                 out[j] = outs + (size_t)j * ROWS;
             }
             for (ni = 0; ni < (int)(sizeof ns / sizeof ns[0]); ni++) {
-                mamba__wtypes[W.dtype].dot_rows_n(out, &W, 1, ROWS, in, ns[ni], MAMBA_BATCH_COLS); /* from row 1: r0 > 0 */
+                mamba__wtypes[W.dtype].dot_rows_n(out, &W, 1, ROWS, in, ns[ni]); /* from row 1: r0 > 0 */
                 for (j = 0; j < ns[ni]; j++) {
                     mamba__matvec_x(ref, &W, in[j].x, NULL, xq + (size_t)NMAX * 32 * (size_t)nb, xs + (size_t)NMAX * (size_t)nb);
                     for (r = 1; r < ROWS; r++, checks++)
@@ -178,19 +183,18 @@ static void check_wide_kernels(void)
     if (bad == 0) printf("wide quantised kernels (q8, q4_0, iq4_nl, q4_k; 39-40 blocks a row): %d (row, input) sums bit-identical\n", checks);
 }
 
-/* The f32, f16 and bf16 batch kernel alone, on rows of several column
-   blocks and a ragged tail, through every block size a state may carry
-   (mamba_state.batch_cols: 128 or 512 found at run time, or any multiple
-   of 32): each (row, input) must be the bits of mamba__matvec_x, whatever
-   the block, the group of rows (29 rows: 12 + 12 + 5) or the inputs (13:
-   8 + 4 + 1). */
+/* The f32, f16 and bf16 batch kernels alone, on rows of several column
+   blocks (MAMBA_BATCH_COLS) and a ragged tail, which the test models'
+   short rows never reach: each (row, input) must be the bits of
+   mamba__matvec_x, whatever the group of rows (29 rows: 12 + 12 + 5) or of
+   inputs (13: 8 + 4 + 1); and so must dot_rows_few's (four rows through
+   one or two inputs at once). */
 static void check_float_blocks(void)
 {
     enum { ROWS = 29, NMAX = 13, COLS = 1536 + 40 };
     static const int dts[] = {MAMBA_DTYPE_F32, MAMBA_DTYPE_F16, MAMBA_DTYPE_BF16};
-    static const int cbs[] = {32, 96, 128, 256, 512, 4096};
     unsigned seed = 4242u;
-    int di, ci, j, r, bad = 0, checks = 0;
+    int di, j, r, bad = 0, checks = 0;
     float *x = (float *)malloc(sizeof(float) * COLS * NMAX), *ref = (float *)malloc(sizeof(float) * ROWS);
     float *out[NMAX], *outs = (float *)malloc(sizeof(float) * ROWS * NMAX);
     void *data = malloc(sizeof(float) * ROWS * COLS);
@@ -217,19 +221,32 @@ static void check_float_blocks(void)
         W.dtype = dts[di];
         W.rows = ROWS;
         W.cols = COLS;
-        for (ci = 0; ci < (int)(sizeof cbs / sizeof cbs[0]); ci++) {
-            memset(outs, 0xFF, sizeof(float) * ROWS * NMAX);
-            mamba__wtypes[W.dtype].dot_rows_n(out, &W, 0, ROWS, in, NMAX, cbs[ci]);
-            for (j = 0; j < NMAX; j++) {
-                mamba__matvec_x(ref, &W, in[j].x, NULL, NULL, NULL);
-                for (r = 0; r < ROWS; r++, checks++)
-                    if (memcmp(&out[j][r], &ref[r], sizeof(float)) != 0) bad++;
+#ifdef MAMBA__XD
+        { /* dot_rows_few (a few sequences): four rows through 1 ... MAMBA__XD inputs at once */
+            static const int rr[4] = {0, 9, 19, 28};
+            float v[4 * MAMBA__XD];
+            int nf, k;
+            for (nf = 1; nf <= MAMBA__XD; nf++) {
+                mamba__wtypes[W.dtype].dot_rows_few(v, &W, rr, in, nf);
+                for (j = 0; j < nf; j++) {
+                    mamba__matvec_x(ref, &W, in[j].x, NULL, NULL, NULL);
+                    for (k = 0; k < 4; k++, checks++)
+                        if (memcmp(&v[j * 4 + k], &ref[rr[k]], sizeof(float)) != 0) bad++;
+                }
             }
+        }
+#endif
+        memset(outs, 0xFF, sizeof(float) * ROWS * NMAX);
+        mamba__wtypes[W.dtype].dot_rows_n(out, &W, 0, ROWS, in, NMAX);
+        for (j = 0; j < NMAX; j++) {
+            mamba__matvec_x(ref, &W, in[j].x, NULL, NULL, NULL);
+            for (r = 0; r < ROWS; r++, checks++)
+                if (memcmp(&out[j][r], &ref[r], sizeof(float)) != 0) bad++;
         }
     }
     CHECK(bad == 0, "float batch kernel: %d of %d (row, input) sums differ from mamba__matvec_x", bad, checks);
     if (bad == 0)
-        printf("float batch kernel (f32, f16, bf16; %d columns, blocks of 32 ... 4096): %d (row, input) sums bit-identical\n",
+        printf("float batch kernels (f32, f16, bf16; %d columns; groups of rows, and four rows a few inputs at once): %d (row, input) sums bit-identical\n",
                COLS, checks);
     free(x);
     free(ref);
