@@ -1679,12 +1679,12 @@ static MAMBA__INLINE float32x4_t mamba__load4_mve(const void *w, int i, int dtyp
    every input (dot_rows_n). Unset: each state finds it on the CPU it is made
    on (mamba_state_init): every batch (MAMBA_BATCH_MAX) where AVX-512 runs on
    256-bit halves (AMD family 19h, Zen 4), 1 (never) elsewhere. On Zen 4 the
-   groups of rows read memory at half the rate of the four streams (two
-   sequences took as long as two steps of one), and the passes, re-reading
-   four rows from L1 or L2, made 1.4-1.7x the tokens at N = 2 and 1.1-1.4x
-   at N = 8 (790m, f16 and f32, 1 and 2 threads, docs/kernels-notes.md);
-   the groups of rows were measured faster on the 512-bit machines (Zen 5,
-   the Xeon) and the passes have not been measured there. */
+   groups of rows read memory at about half the rate of the four streams
+   (12 against 25-29 GB/s), and the passes, which re-read four rows from L1
+   or L2 for each pair of inputs, made 1.3x the tokens at N = 8 (790m f16,
+   1 and 2 threads; f32 1.1-1.5x; N = 2 and 4 within the spread,
+   docs/kernels-notes.md). The groups of rows were tuned on the 512-bit
+   machines (Zen 5, the Xeon); the passes have not been measured there. */
 #if !defined(MAMBA_BATCH_FEW) && defined(MAMBA__AVX512) && (defined(__GNUC__) || defined(__clang__)) &&              \
     (defined(__x86_64__) || defined(__i386__))
 #define MAMBA__BATCH_FEW_CPUID 1
