@@ -42,7 +42,7 @@
    CONFIG: MAMBA_PAR_MIN_WORK    smallest loop of mamba_step() split across OpenMP threads
    CONFIG: MAMBA_PREFETCH_AHEAD  bytes ahead a decode kernel prefetches its weights (2048; 0 none)
    CONFIG: MAMBA_BATCH_ROWS, MAMBA_BATCH_COLS, MAMBA_BATCH_PANEL_BYTES  how mamba_step_batch()
-                                 cuts a matrix (8 rows x 256 columns; 64 KB panels)
+                                 cuts a matrix (AVX-512: 12 rows x 128 columns; 64 KB panels)
    CONFIG: MAMBA_BATCH_FEW       the most sequences whose f32/f16/bf16 matrices mamba_step_batch()
                                  takes through mamba_step()'s four row streams, two at a time
                                  (AVX-512; default found at run time: all on AMD Zen 4, else none)
@@ -863,12 +863,13 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
    products). Decoding one sequence is bound by the memory bandwidth (every
    weight read per token); n at once cost little more than one until the
    arithmetic is the limit.
-   How: an f32, f16 or bf16 matrix goes through in groups of 8 rows and
-   blocks of 256 columns (CONFIG: MAMBA_BATCH_ROWS, MAMBA_BATCH_COLS): the
-   inputs' block stays in L1 while the group's rows meet it in pairs, each
-   weight widened once in registers for up to 8 inputs (4 with AVX2), one
-   of mamba_step()'s two accumulators at a time (2 rows x 8 inputs in 16
-   registers); with AVX-512BW a q8 or 4-bit row pair is loaded and unpacked
+   How: an f32, f16 or bf16 matrix goes through in groups of rows (12 with
+   AVX-512 and AVX2, 8 elsewhere) and blocks of columns (128 with AVX-512,
+   256 elsewhere; CONFIG: MAMBA_BATCH_ROWS, MAMBA_BATCH_COLS): the inputs'
+   block stays in L1 while the group's rows meet it in triples (NEON:
+   pairs), each weight widened once in registers for up to 8 inputs (4 with
+   AVX2), one of mamba_step()'s two accumulators at a time (3 rows x 8
+   inputs in 24 registers); with AVX-512BW a q8 or 4-bit row pair is loaded and unpacked
    once for 4 inputs; elsewhere a quantised matrix goes through in
    panels of rows that fit in L2 (CONFIG: MAMBA_BATCH_PANEL_BYTES), one
    input after another. n = 1 is mamba_step()'s own matvec. On a CPU that
