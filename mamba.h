@@ -869,10 +869,10 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
    block stays in L1 while the group's rows meet it in triples (NEON:
    pairs), each weight widened once in registers for up to 8 inputs (4 with
    AVX2), one of mamba_step()'s two accumulators at a time (3 rows x 8
-   inputs in 24 registers); with AVX-512BW a q8 or 4-bit row pair is loaded and unpacked
-   once for 4 inputs; elsewhere a quantised matrix goes through in
-   panels of rows that fit in L2 (CONFIG: MAMBA_BATCH_PANEL_BYTES), one
-   input after another. n = 1 is mamba_step()'s own matvec. On a CPU that
+   inputs in 24 registers); with AVX-512BW a q8 or 4-bit row pair is
+   loaded and unpacked once for 4 inputs; elsewhere a quantised matrix goes
+   through in panels of rows that fit in L2 (CONFIG:
+   MAMBA_BATCH_PANEL_BYTES), one input after another. n = 1 is mamba_step()'s own matvec. On a CPU that
    runs AVX-512 on 256-bit halves (AMD Zen 4, found by mamba_state_init;
    CONFIG: MAMBA_BATCH_FEW) an f32/f16/bf16 matrix instead goes through as
    mamba_step() reads it, four distant rows side by side, each group of four
@@ -1720,97 +1720,73 @@ static int mamba__batch_few_here(void)
 #else
 #define MAMBA__VKEEP(v) ((void)0)
 #endif
-/* rows w[0..nr-1] . x into out[0..nr-1]; nr is a constant where it is
-   inlined (1 or MAMBA__NR), so the row loops unroll */
-static MAMBA__INLINE void mamba__dotv(float *out, const void *const *w, int nr, const float *MAMBA__RESTRICT x, int n,
+/* inputs mamba__dotv takes at once: MAMBA__NR rows x 2 inputs x 2
+   accumulators and the inputs' 4 chunks in 20 of AVX-512's 32 registers
+   (mamba__matvec_few); 1 elsewhere */
+#if defined(MAMBA__AVX512)
+#define MAMBA__XD 2
+#else
+#define MAMBA__XD 1
+#endif
+/* rows w[0..nr-1] . x[t] into out[t * nr + k] for ni <= MAMBA__XD inputs;
+   nr and ni are constants where it is inlined (nr 1 or MAMBA__NR), so the
+   loops unroll. A (row, input)'s sum, its two accumulators, chunks,
+   reduction and tail, does not depend on the other rows or inputs: one
+   input is mamba_step's matvec, two are mamba_step_batch's passes. */
+static MAMBA__INLINE void mamba__dotv(float *out, const void *const *w, int nr, const float *const *x, int ni, int n,
                                       int dtype)
 {
     const size_t es = dtype == MAMBA_DTYPE_F32 ? 4 : 2; /* bytes a weight */
-    mamba__vf a0[MAMBA__NR], a1[MAMBA__NR];
-    int i = 0, k, j;
-    MAMBA__ROWS_UNROLLED
-    for (k = 0; k < nr; k++) a0[k] = a1[k] = MAMBA__VZERO();
-    for (; i + 2 * MAMBA__VN <= n; i += 2 * MAMBA__VN) {
-        const mamba__vf x0 = MAMBA__VLOAD(x + i), x1 = MAMBA__VLOAD(x + i + MAMBA__VN);
-        MAMBA__ROWS_UNROLLED
-        for (k = 0; k < nr; k++) {
-            MAMBA__WPREFETCH_LINES(w[k], (size_t)i * es, 2 * MAMBA__VN * es);
-            a0[k] = MAMBA__VFMA(mamba__vwiden(w[k], i, dtype), x0, a0[k]);
-            a1[k] = MAMBA__VFMA(mamba__vwiden(w[k], i + MAMBA__VN, dtype), x1, a1[k]);
-        }
-    }
-    if (i + MAMBA__VN <= n) {
-        const mamba__vf x0 = MAMBA__VLOAD(x + i);
-        MAMBA__ROWS_UNROLLED
-        for (k = 0; k < nr; k++) a0[k] = MAMBA__VFMA(mamba__vwiden(w[k], i, dtype), x0, a0[k]);
-        i += MAMBA__VN;
-    }
-    MAMBA__ROWS_UNROLLED
-    for (k = 0; k < nr; k++) {
-        float sum = MAMBA__VSUM(MAMBA__VADD(a0[k], a1[k]));
-        for (j = i; j < n; j++) sum += mamba__widen(w[k], j, dtype) * x[j];
-        out[k] = sum;
-    }
-}
-static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRICT x, int n, int dtype)
-{
-    float v;
-    mamba__dotv(&v, &w, 1, x, n, dtype);
-    return v;
-}
-/* mamba__dotv's MAMBA__NR rows against ni <= MAMBA__XD inputs x[t] at
-   once, into out[t * MAMBA__NR + k]: the matvec's four streams (distant
-   rows, each asked for ahead) read once for a few sequences, where the
-   batch's groups of adjacent rows read memory at about half that rate
-   (mamba__matvec_batch). Each (row, input) has mamba__dotv's own two
-   accumulators, chunks, reduction and tail: its bits. ni is a constant
-   where it is inlined. */
-#if defined(MAMBA__AVX512)
-#define MAMBA__XD 2 /* inputs a call takes: 4 rows x 2 inputs x 2 accumulators and the inputs' 4 chunks in registers */
-static MAMBA__INLINE void mamba__dotv_few(float *out, const void *const *w, const float *const *x, int ni, int n,
-                                          int dtype)
-{
-    const size_t es = dtype == MAMBA_DTYPE_F32 ? 4 : 2;
     mamba__vf a0[MAMBA__NR][MAMBA__XD], a1[MAMBA__NR][MAMBA__XD];
     int i = 0, k, t, j;
     MAMBA__ROWS_UNROLLED
-    for (k = 0; k < MAMBA__NR; k++)
+    for (k = 0; k < nr; k++)
         for (t = 0; t < ni; t++) a0[k][t] = a1[k][t] = MAMBA__VZERO();
     for (; i + 2 * MAMBA__VN <= n; i += 2 * MAMBA__VN) {
         mamba__vf x0[MAMBA__XD], x1[MAMBA__XD];
         for (t = 0; t < ni; t++) {
             x0[t] = MAMBA__VLOAD(x[t] + i);
             x1[t] = MAMBA__VLOAD(x[t] + i + MAMBA__VN);
-            MAMBA__VKEEP(x0[t]);
-            MAMBA__VKEEP(x1[t]);
+            if (ni > 1) { /* one input stays in registers as it is */
+                MAMBA__VKEEP(x0[t]);
+                MAMBA__VKEEP(x1[t]);
+            }
         }
         MAMBA__ROWS_UNROLLED
-        for (k = 0; k < MAMBA__NR; k++) {
-            const mamba__vf v0 = mamba__vwiden(w[k], i, dtype), v1 = mamba__vwiden(w[k], i + MAMBA__VN, dtype);
+        for (k = 0; k < nr; k++) {
             MAMBA__WPREFETCH_LINES(w[k], (size_t)i * es, 2 * MAMBA__VN * es);
-            for (t = 0; t < ni; t++) {
-                a0[k][t] = MAMBA__VFMA(v0, x0[t], a0[k][t]);
-                a1[k][t] = MAMBA__VFMA(v1, x1[t], a1[k][t]);
+            {
+                const mamba__vf v0 = mamba__vwiden(w[k], i, dtype), v1 = mamba__vwiden(w[k], i + MAMBA__VN, dtype);
+                for (t = 0; t < ni; t++) {
+                    a0[k][t] = MAMBA__VFMA(v0, x0[t], a0[k][t]);
+                    a1[k][t] = MAMBA__VFMA(v1, x1[t], a1[k][t]);
+                }
             }
         }
     }
     if (i + MAMBA__VN <= n) {
         MAMBA__ROWS_UNROLLED
-        for (k = 0; k < MAMBA__NR; k++) {
+        for (k = 0; k < nr; k++) {
             const mamba__vf v0 = mamba__vwiden(w[k], i, dtype);
             for (t = 0; t < ni; t++) a0[k][t] = MAMBA__VFMA(v0, MAMBA__VLOAD(x[t] + i), a0[k][t]);
         }
         i += MAMBA__VN;
     }
     MAMBA__ROWS_UNROLLED
-    for (k = 0; k < MAMBA__NR; k++)
+    for (k = 0; k < nr; k++)
         for (t = 0; t < ni; t++) {
             float sum = MAMBA__VSUM(MAMBA__VADD(a0[k][t], a1[k][t]));
             for (j = i; j < n; j++) sum += mamba__widen(w[k], j, dtype) * x[t][j];
-            out[t * MAMBA__NR + k] = sum;
+            out[t * nr + k] = sum;
         }
 }
-#endif
+static MAMBA__INLINE float mamba__dot1(const void *w, const float *MAMBA__RESTRICT x, int n, int dtype)
+{
+    const float *x1 = x;
+    float v;
+    mamba__dotv(&v, &w, 1, &x1, 1, n, dtype);
+    return v;
+}
 /* CONFIG: MAMBA_BATCH_ROWS, MAMBA_BATCH_COLS  the register-blocked batch
    product (mamba__dot_rows_n_f) takes rows in groups of MAMBA_BATCH_ROWS
    through columns in blocks of MAMBA_BATCH_COLS (a multiple of 32): a
@@ -1973,7 +1949,7 @@ static MAMBA__INLINE void mamba__dotv_each(float *out, const void *const *w, con
 }
 #define MAMBA__DOTN(out, w, x, n, dt) mamba__dotv_each(out, w, x, n, dt)
 #else
-#define MAMBA__DOTN(out, w, x, n, dt) mamba__dotv(out, w, MAMBA__NR, x, n, dt)
+#define MAMBA__DOTN(out, w, x, n, dt) mamba__dotv(out, w, MAMBA__NR, &(x), 1, n, dt)
 #endif
 #define mamba__dotn_f32(out, w, x, n) MAMBA__DOTN(out, w, x, n, MAMBA_DTYPE_F32)
 #define mamba__dotn_bf16(out, w, x, n) MAMBA__DOTN(out, w, x, n, MAMBA_DTYPE_BF16)
@@ -2544,8 +2520,8 @@ static void mamba__dot_rows_bf16(float *out, const mamba_matrix *W, const int *r
     mamba__dotn_bf16(out, w, in->x, W->cols);
 }
 /* dot_rows_few of the float types: dot_rows's rows through n <=
-   MAMBA__XD inputs at once (mamba__dotv_few) */
-#ifdef MAMBA__XD
+   MAMBA__XD inputs at once (mamba__dotv) */
+#if MAMBA__XD > 1
 static MAMBA__INLINE void mamba__dot_rows_few_f(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in,
                                                 int n, int dtype)
 {
@@ -2554,8 +2530,8 @@ static MAMBA__INLINE void mamba__dot_rows_few_f(float *out, const mamba_matrix *
     int t;
     mamba__frows(w, W, r, dtype == MAMBA_DTYPE_F32 ? 4 : 2);
     for (t = 0; t < n; t++) x[t] = in[t].x;
-    if (n == 1) mamba__dotv_few(out, w, x, 1, W->cols, dtype);
-    else mamba__dotv_few(out, w, x, 2, W->cols, dtype);
+    if (n == 1) mamba__dotv(out, w, MAMBA__NR, x, 1, W->cols, dtype);
+    else mamba__dotv(out, w, MAMBA__NR, x, 2, W->cols, dtype);
 }
 #define MAMBA__DOT_ROWS_FEW(name, dt)                                                                                  \
     static void name(float *out, const mamba_matrix *W, const int *r, const mamba__xin *in, int n)                     \
@@ -3838,11 +3814,14 @@ static MAMBA__MAYBE_UNUSED void mamba__dot_rows_n_each(float *const *out, const 
 
 /* In dtype order: entry i is dtype i (mamba__wtype_of() checks). */
 static const mamba__wtype mamba__wtypes[] = {
-    {"f32", mamba__dot_row_f32, mamba__dot_rows_f32, mamba__dot_rows_n_f32, mamba__dot_rows_few_f32, mamba__dequant_f32, mamba__nonfinite_f32,
+    {"f32", mamba__dot_row_f32, mamba__dot_rows_f32, mamba__dot_rows_n_f32,
+     mamba__dot_rows_few_f32, mamba__dequant_f32, mamba__nonfinite_f32,
      MAMBA_DTYPE_F32, 1, 4, MAMBA__INPUT_F32},
-    {"f16", mamba__dot_row_f16, mamba__dot_rows_f16, mamba__dot_rows_n_f16, mamba__dot_rows_few_f16, mamba__dequant_f16, mamba__nonfinite_f16,
+    {"f16", mamba__dot_row_f16, mamba__dot_rows_f16, mamba__dot_rows_n_f16,
+     mamba__dot_rows_few_f16, mamba__dequant_f16, mamba__nonfinite_f16,
      MAMBA_DTYPE_F16, 1, 2, MAMBA__INPUT_F32},
-    {"bf16", mamba__dot_row_bf16, mamba__dot_rows_bf16, mamba__dot_rows_n_bf16, mamba__dot_rows_few_bf16, mamba__dequant_bf16, mamba__nonfinite_bf16,
+    {"bf16", mamba__dot_row_bf16, mamba__dot_rows_bf16, mamba__dot_rows_n_bf16,
+     mamba__dot_rows_few_bf16, mamba__dequant_bf16, mamba__nonfinite_bf16,
      MAMBA_DTYPE_BF16, 1, 2,
      MAMBA__INPUT_F32},
     {"q8", mamba__dot_row_q8, mamba__dot_rows_q8, mamba__dot_rows_n_q8, NULL, mamba__dequant_q8, mamba__nonfinite_q8, MAMBA_DTYPE_Q8,
@@ -7602,10 +7581,11 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
 
 /* out[j] = W x[j] (+ bias) for n <= MAMBA__XD inputs of a type with a
    dot_rows_few: mamba__matvec_x's rows (four distant streams, each asked
-   for ahead) read once for all n. The groups of adjacent rows that
-   dot_rows_n takes keep fewer reads in flight: on an AMD Zen 4, 790m f16,
-   two sequences took as long as two steps of one. */
-#ifdef MAMBA__XD
+   for ahead) read once for all n, each four rows through the inputs
+   MAMBA__XD at a time. The groups of adjacent rows that dot_rows_n takes
+   keep fewer reads in flight: on an AMD Zen 4 they read the 790m weights
+   at about 12 GB/s against these rows' 25-29 (CONFIG: MAMBA_BATCH_FEW). */
+#if defined(MAMBA__XD) && MAMBA__XD > 1
 static void mamba__matvec_few(const mamba__wtype *wt, const mamba_matrix *W, int n, float *const *out,
                               const mamba__xin *in, const float *bias)
 {
@@ -7614,9 +7594,8 @@ static void mamba__matvec_few(const mamba__wtype *wt, const mamba_matrix *W, int
     (void)mamba__par;
     MAMBA__PARALLEL_FOR_IF
     for (g = 0; g < nq; g++) {
-        int r[MAMBA__NR], k, j;
+        int r[MAMBA__NR], k, j, j0;
         float v[MAMBA__NR * MAMBA__XD];
-        int j0;
         for (k = 0; k < MAMBA__NR; k++) r[k] = g + k * nq < rows ? g + k * nq : g;
         for (j0 = 0; j0 < n; j0 += MAMBA__XD) {
             const int m = n - j0 < MAMBA__XD ? n - j0 : MAMBA__XD;
@@ -7662,7 +7641,7 @@ static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out,
         in[j].xs = st[j]->xs;
         if (wt->input == MAMBA__INPUT_Q16) mamba__q8_quant_x((int16_t *)st[j]->xq, st[j]->xs, x[j], W->cols);
     }
-#ifdef MAMBA__XD
+#if defined(MAMBA__XD) && MAMBA__XD > 1
     if (n <= st[0]->batch_few && wt->dot_rows_few) {
         mamba__matvec_few(wt, W, n, out, in, bias);
         return;

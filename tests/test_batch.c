@@ -221,7 +221,7 @@ static void check_float_blocks(void)
         W.dtype = dts[di];
         W.rows = ROWS;
         W.cols = COLS;
-#ifdef MAMBA__XD
+#if defined(MAMBA__XD) && MAMBA__XD > 1
         { /* dot_rows_few (a few sequences): four rows through 1 ... MAMBA__XD inputs at once */
             static const int rr[4] = {0, 9, 19, 28};
             float v[4 * MAMBA__XD];
