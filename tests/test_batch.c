@@ -222,18 +222,20 @@ static void check_float_blocks(void)
         W.rows = ROWS;
         W.cols = COLS;
 #if defined(MAMBA__XD) && MAMBA__XD > 1
-        { /* dot_rows_few (a few sequences): four rows through 1 ... MAMBA__XD inputs at once */
-            static const int rr[4] = {0, 9, 19, 28};
+        { /* dot_rows_few (a few sequences): four rows through 1 ... MAMBA__XD inputs at once,
+             asking for their own rows ahead and for the next rows' share 0 or 1 of 2 */
+            static const int rr[4] = {0, 9, 19, 28}, rn[4] = {1, 10, 20, 29};
             float v[4 * MAMBA__XD];
-            int nf, k;
-            for (nf = 1; nf <= MAMBA__XD; nf++) {
-                mamba__wtypes[W.dtype].dot_rows_few(v, &W, rr, in, nf);
-                for (j = 0; j < nf; j++) {
-                    mamba__matvec_x(ref, &W, in[j].x, NULL, NULL, NULL);
-                    for (k = 0; k < 4; k++, checks++)
-                        if (memcmp(&v[j * 4 + k], &ref[rr[k]], sizeof(float)) != 0) bad++;
+            int nf, k, pl;
+            for (pl = 0; pl < 3; pl++)
+                for (nf = 1; nf <= MAMBA__XD; nf++) {
+                    mamba__wtypes[W.dtype].dot_rows_few(v, &W, rr, in, nf, pl ? rn : NULL, pl - 1, 2);
+                    for (j = 0; j < nf; j++) {
+                        mamba__matvec_x(ref, &W, in[j].x, NULL, NULL, NULL);
+                        for (k = 0; k < 4; k++, checks++)
+                            if (memcmp(&v[j * 4 + k], &ref[rr[k]], sizeof(float)) != 0) bad++;
+                    }
                 }
-            }
         }
 #endif
         memset(outs, 0xFF, sizeof(float) * ROWS * NMAX);
