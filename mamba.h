@@ -1728,11 +1728,6 @@ static int mamba__batch_few_here(void)
 #else
 #define MAMBA__XD 1
 #endif
-/* rows w[0..nr-1] . x[t] into out[t * nr + k] for ni <= MAMBA__XD inputs;
-   nr and ni are constants where it is inlined (nr 1 or MAMBA__NR), so the
-   loops unroll. A (row, input)'s sum, its two accumulators, chunks,
-   reduction and tail, does not depend on the other rows or inputs: one
-   input is mamba_step's matvec, two are mamba_step_batch's passes. */
 /* what a call of mamba__dotv asks memory for while it reads its rows: NULL,
    each row's own bytes MAMBA_PREFETCH_AHEAD on (one pass over the rows);
    else share `part` of `parts` of the rows at next[k], a line pair every
@@ -1743,6 +1738,11 @@ typedef struct {
     const void *next[MAMBA__NR];
     int part, parts;
 } mamba__pfplan;
+/* rows w[0..nr-1] . x[t] into out[t * nr + k] for ni <= MAMBA__XD inputs;
+   nr and ni are constants where it is inlined (nr 1 or MAMBA__NR), so the
+   loops unroll. A (row, input)'s sum, its two accumulators, chunks,
+   reduction and tail, does not depend on the other rows or inputs: one
+   input is mamba_step's matvec, two are mamba_step_batch's passes. */
 static MAMBA__INLINE void mamba__dotv(float *out, const void *const *w, int nr, const float *const *x, int ni, int n,
                                       int dtype, const mamba__pfplan *pf)
 {
