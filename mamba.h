@@ -458,7 +458,8 @@ typedef struct mamba_state {
     float *delta;  /* (d_inner) Delta (Mamba-2: n_heads of it) */
     float *y;      /* (d_inner) SSM output */
     float *xs;     /* (nbx) scale of each block of 32 of a q8 matvec's input, where
-                      nbx = ceil(max(d_model, d_inner, dt_rank) / 32) */
+                      nbx = ceil(max(d_model, d_inner, dt_rank) / 32); with AVX-512 then (nbx) each
+                      block's sum for q4_k (MAMBA__INPUT_Q16T) */
     void *xq;      /* (32 * nbx) int16: that input quantised (q8 weights only) */
     long pos;      /* tokens consumed since the last reset; stops at LONG_MAX, never wraps */
     void *owned;   /* heap block when made by mamba_state_new() */
@@ -531,7 +532,8 @@ MAMBA_API void mamba_model_close(mamba_model *m);
 /* Bytes of memory a state for this model needs (state + scratch):
    4 * (R + 2*d_model + 4*d_inner + dt_rank + 2*d_state + 17*nbx) plus
    alignment, where R is the recurrent part (see mamba_state) and
-   nbx = ceil(max(d_model, d_inner, dt_rank) / 32) (the q8 scratch). */
+   nbx = ceil(max(d_model, d_inner, dt_rank) / 32) (the q8 scratch; 18*nbx
+   where AVX-512 takes q4_k's block terms, MAMBA__INPUT_Q16T). */
 MAMBA_API size_t mamba_state_size(const mamba_model *m);
 
 /* Make a zeroed state in the caller's memory (at least mamba_state_size()
@@ -2104,6 +2106,21 @@ static void mamba__q8_quant_x(int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRIC
 #define mamba__q8_quant_x mamba__q8_quant_x_scalar
 #endif
 
+/* The block terms of a prepared input (MAMBA__INPUT_Q16T): after its nb
+   scales, xs[nb + b] = the sum of block b's 32 int16, exact (below 2^21).
+   A type whose weights carry an offset per block (q4_k's minimum) takes its
+   share of the sum from here, once a row per block, instead of summing xq
+   again in every row. */
+static void mamba__q16_terms(float *MAMBA__RESTRICT xs, const int16_t *MAMBA__RESTRICT xq, int nb)
+{
+    int b, i;
+    for (b = 0; b < nb; b++) {
+        int32_t s = 0;
+        for (i = 0; i < MAMBA__Q8_BLOCK; i++) s += xq[(size_t)b * MAMBA__Q8_BLOCK + i];
+        xs[nb + b] = (float)s;
+    }
+}
+
 /* sum_b (d[b] xs[b]) * (sum_{i in b} q_i xq_i) over nb whole blocks */
 static MAMBA__MAYBE_UNUSED float mamba__dot_q8x16_scalar(const int8_t *MAMBA__RESTRICT q, const uint16_t *MAMBA__RESTRICT d,
                                                          const int16_t *MAMBA__RESTRICT xq,
@@ -2488,7 +2505,8 @@ static const int8_t *mamba__q8_row(const mamba_matrix *W, int r, const uint16_t 
    matvec prepared once, mamba__xin). */
 
 /* The input of a matvec as every row reads it: x itself, and for a type
-   that wants x quantised (MAMBA__INPUT_Q16) xq and xs (mamba__q8_quant_x). */
+   that wants x quantised (MAMBA__INPUT_Q16) xq and xs (mamba__q8_quant_x),
+   and for MAMBA__INPUT_Q16T the block terms after the scales in xs. */
 typedef struct mamba__xin {
     const float *x;
     const int16_t *xq;
@@ -3491,55 +3509,65 @@ static MAMBA__INLINE void mamba__q4k_factors8(float *fa, float *fm, const uint8_
 #endif
 
 #if defined(MAMBA__AVX512BW)
+/* A super-block's 8 block terms (xs + nb, MAMBA__INPUT_Q16T) from b0, m of
+   them there: the factors fm of the blocks past m are 0 */
+static MAMBA__INLINE __m256 mamba__q4k_terms8(const float *xs, int nb, int b0, int m)
+{
+    return _mm256_maskz_loadu_ps((__mmask8)((1u << m) - 1u), xs + nb + b0);
+}
 /* The rows q[k] (k < nr) side by side. Per sub-block a row: its 32 nibbles
    masked (or shifted) out of the 32 bytes it shares with its neighbour,
    widened to int16 (vpmovzxbw) and multiplied with xq by vpmaddwd into 16
    int32 lanes; one conversion and one FMA by the sub-block's factor fa,
-   broadcast from memory. The sums of xq (vpmaddwd with ones, once for all
-   the rows) meet the factors fm in a second accumulator; the factors of a
-   super-block come 8 at a time (mamba__q4k_factors8). */
+   broadcast from memory. The minimum's part, sum_j fm[j] * (sum of block
+   j's xq), is one 8-lane FMA a super-block a row: the factors fm of the
+   super-block's 8 blocks (mamba__q4k_factors8) against the input's block
+   terms (MAMBA__INPUT_Q16T), where an FMA a sub-block summed xq again in
+   every row (790m q4_k, one thread, Zen 4: 19.8-21.0 tokens/s against
+   18.4-19.1, alternated; docs/kernels-notes.md). */
 static MAMBA__INLINE void mamba__q4kv(float *out, const uint8_t *const *q, int nr, const int16_t *MAMBA__RESTRICT xq,
                                       const float *MAMBA__RESTRICT xs, int nb)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m512i ones = _mm512_set1_epi16(1);
-    __m512 acc[MAMBA__NR], acc2[MAMBA__NR], accm[MAMBA__NR];
+    __m512 acc[MAMBA__NR], acc2[MAMBA__NR];
+    __m256 accm[MAMBA__NR];
     float fa[MAMBA__NR][8], fm[MAMBA__NR][8];
     int k, b0, j;
     MAMBA__ROWS_UNROLLED
-    for (k = 0; k < nr; k++) acc[k] = acc2[k] = accm[k] = _mm512_setzero_ps();
+    for (k = 0; k < nr; k++) {
+        acc[k] = acc2[k] = _mm512_setzero_ps();
+        accm[k] = _mm256_setzero_ps();
+    }
     for (b0 = 0; b0 < nb; b0 += 8) {
         const int m = nb - b0 < 8 ? nb - b0 : 8;
         const size_t off = (size_t)(b0 / 8) * MAMBA__QK_BYTES;
+        const __m256 t8 = mamba__q4k_terms8(xs, nb, b0, m);
         MAMBA__ROWS_UNROLLED
         for (k = 0; k < nr; k++) {
             MAMBA__WPREFETCH_LINES(q[k], off, MAMBA__QK_BYTES);
             mamba__q4k_factors8(fa[k], fm[k], q[k] + off, xs + b0, m);
+            accm[k] = _mm256_fmadd_ps(_mm256_loadu_ps(fm[k]), t8, accm[k]);
         }
         for (j = 0; j < m; j += 2) {
             const int two = j + 1 < m; /* the odd sub-block is there */
             const int16_t *xb = xq + (size_t)(b0 + j) * MAMBA__Q8_BLOCK;
             const __m512i x0 = _mm512_loadu_si512((const void *)xb);
             const __m512i x1 = two ? _mm512_loadu_si512((const void *)(xb + 32)) : _mm512_setzero_si512();
-            const __m512 s0 = _mm512_cvtepi32_ps(_mm512_madd_epi16(x0, ones));
-            const __m512 s1 = _mm512_cvtepi32_ps(_mm512_madd_epi16(x1, ones));
             MAMBA__ROWS_UNROLLED
             for (k = 0; k < nr; k++) {
                 const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(q[k] + off + 16 + (size_t)j * 16));
                 const __m512i p0 = _mm512_madd_epi16(_mm512_cvtepu8_epi16(_mm256_and_si256(v, m4)), x0);
                 acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_set1_ps(fa[k][j]), acc[k]);
-                accm[k] = _mm512_fmadd_ps(s0, _mm512_set1_ps(fm[k][j]), accm[k]);
                 if (two) {
                     const __m512i p1 =
                         _mm512_madd_epi16(_mm512_cvtepu8_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4)), x1);
                     acc2[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_set1_ps(fa[k][j + 1]), acc2[k]);
-                    accm[k] = _mm512_fmadd_ps(s1, _mm512_set1_ps(fm[k][j + 1]), accm[k]);
                 }
             }
         }
     }
     MAMBA__ROWS_UNROLLED
-    for (k = 0; k < nr; k++) acc[k] = _mm512_sub_ps(_mm512_add_ps(acc[k], acc2[k]), accm[k]);
+    for (k = 0; k < nr; k++) acc[k] = _mm512_sub_ps(_mm512_add_ps(acc[k], acc2[k]), _mm512_zextps256_ps512(accm[k]));
     mamba__hsum_rows(out, acc, nr);
 }
 static float mamba__dot_q4k(const uint8_t *q, const int16_t *MAMBA__RESTRICT xq, const float *MAMBA__RESTRICT xs, int nb)
@@ -3557,18 +3585,24 @@ static float mamba__dot_q4k(const uint8_t *q, const int16_t *MAMBA__RESTRICT xq,
 static MAMBA__INLINE void mamba__q4kv_x(float *out, const uint8_t *q, const mamba__xin *in, int ni, int nb)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m512i ones = _mm512_set1_epi16(1);
-    __m512 acc[4], acc2[4], accm[4];
+    __m512 acc[4], acc2[4];
+    __m256 accm[4];
     float fa[4][8], fm[4][8];
     int t, b0, j;
     MAMBA__ROWS_UNROLLED
-    for (t = 0; t < ni; t++) acc[t] = acc2[t] = accm[t] = _mm512_setzero_ps();
+    for (t = 0; t < ni; t++) {
+        acc[t] = acc2[t] = _mm512_setzero_ps();
+        accm[t] = _mm256_setzero_ps();
+    }
     for (b0 = 0; b0 < nb; b0 += 8) {
         const int m = nb - b0 < 8 ? nb - b0 : 8;
         const size_t off = (size_t)(b0 / 8) * MAMBA__QK_BYTES;
         MAMBA__WPREFETCH_LINES(q, off, MAMBA__QK_BYTES);
         MAMBA__ROWS_UNROLLED
-        for (t = 0; t < ni; t++) mamba__q4k_factors8(fa[t], fm[t], q + off, in[t].xs + b0, m);
+        for (t = 0; t < ni; t++) {
+            mamba__q4k_factors8(fa[t], fm[t], q + off, in[t].xs + b0, m);
+            accm[t] = _mm256_fmadd_ps(_mm256_loadu_ps(fm[t]), mamba__q4k_terms8(in[t].xs, nb, b0, m), accm[t]);
+        }
         for (j = 0; j < m; j += 2) {
             const int two = j + 1 < m; /* the odd sub-block is there */
             const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(q + off + 16 + (size_t)j * 16));
@@ -3578,21 +3612,17 @@ static MAMBA__INLINE void mamba__q4kv_x(float *out, const uint8_t *q, const mamb
             for (t = 0; t < ni; t++) {
                 const int16_t *xb = in[t].xq + (size_t)(b0 + j) * MAMBA__Q8_BLOCK;
                 const __m512i x0 = _mm512_loadu_si512((const void *)xb);
-                const __m512 s0 = _mm512_cvtepi32_ps(_mm512_madd_epi16(x0, ones));
                 acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(w0, x0)), _mm512_set1_ps(fa[t][j]), acc[t]);
-                accm[t] = _mm512_fmadd_ps(s0, _mm512_set1_ps(fm[t][j]), accm[t]);
                 if (two) {
                     const __m512i x1 = _mm512_loadu_si512((const void *)(xb + 32));
-                    const __m512 s1 = _mm512_cvtepi32_ps(_mm512_madd_epi16(x1, ones));
                     acc2[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(w1, x1)), _mm512_set1_ps(fa[t][j + 1]),
                                               acc2[t]);
-                    accm[t] = _mm512_fmadd_ps(s1, _mm512_set1_ps(fm[t][j + 1]), accm[t]);
                 }
             }
         }
     }
     MAMBA__ROWS_UNROLLED
-    for (t = 0; t < ni; t++) acc[t] = _mm512_sub_ps(_mm512_add_ps(acc[t], acc2[t]), accm[t]);
+    for (t = 0; t < ni; t++) acc[t] = _mm512_sub_ps(_mm512_add_ps(acc[t], acc2[t]), _mm512_zextps256_ps512(accm[t]));
     mamba__hsum_n(out, acc, ni);
 }
 #define MAMBA__HAVE_Q4K_X 1
@@ -3679,12 +3709,15 @@ static void mamba__dotn_q4k(float *out, const uint8_t *const *q, const int16_t *
 static float mamba__dot_row_q4k(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
 {
     int16_t xq[MAMBA__QK];
-    float xs[MAMBA__QK / MAMBA__Q8_BLOCK], sum = 0.0f;
+    float xs[2 * MAMBA__QK / MAMBA__Q8_BLOCK], sum = 0.0f; /* the scales, then the block terms */
     const uint8_t *q = mamba__q4k_row(W, r);
     int c;
     for (c = 0; c < W->cols; c += MAMBA__QK) {
         int len = W->cols - c < MAMBA__QK ? W->cols - c : MAMBA__QK;
         mamba__q8_quant_x(xq, xs, x + c, len);
+#ifdef MAMBA__AVX512BW /* its kernels take the block terms (MAMBA__Q4K_INPUT) */
+        mamba__q16_terms(xs, xq, mamba__q8_blocks(len));
+#endif
         sum += mamba__dot_q4k(q + (size_t)(c / MAMBA__QK) * MAMBA__QK_BYTES, xq, xs, mamba__q8_blocks(len));
     }
     return sum;
@@ -3800,7 +3833,18 @@ static int mamba__nonfinite_q4k(const unsigned char *p, size_t rows, size_t cols
    the x as it is (f32), or x quantised once per matvec into the state's
    scratch (mamba_state.xq/.xs: at most 2 bytes a column and one float per
    32 columns), then read by every row. */
-enum { MAMBA__INPUT_F32 = 0, MAMBA__INPUT_Q16 = 1 /* int16 per block of 32 + f32 scale (mamba__q8_quant_x) */ };
+enum {
+    MAMBA__INPUT_F32 = 0,
+    MAMBA__INPUT_Q16 = 1, /* int16 per block of 32 + f32 scale (mamba__q8_quant_x) */
+    MAMBA__INPUT_Q16T = 2 /* that, and after the nb scales each block's sum (mamba__q16_terms) */
+};
+/* what q4_k's kernels want: the block terms where its AVX-512 kernels take
+   the minimum's part from them (mamba__q4kv); elsewhere they sum xq */
+#ifdef MAMBA__AVX512BW
+#define MAMBA__Q4K_INPUT MAMBA__INPUT_Q16T
+#else
+#define MAMBA__Q4K_INPUT MAMBA__INPUT_Q16
+#endif
 
 typedef struct mamba__wtype {
     const char *name;
@@ -3859,7 +3903,7 @@ static const mamba__wtype mamba__wtypes[] = {
     {"iq4_nl", mamba__dot_row_iq4nl, mamba__dot_rows_iq4nl, mamba__dot_rows_n_iq4nl, NULL, mamba__dequant_iq4nl, mamba__nonfinite_q4,
      MAMBA_DTYPE_IQ4_NL, MAMBA__Q8_BLOCK, 16 + 2, MAMBA__INPUT_Q16},
     {"q4_k", mamba__dot_row_q4k, mamba__dot_rows_q4k, mamba__dot_rows_n_q4k, NULL, mamba__dequant_q4k, mamba__nonfinite_q4k,
-     MAMBA_DTYPE_Q4_K, MAMBA__QK, MAMBA__QK_BYTES, MAMBA__INPUT_Q16}};
+     MAMBA_DTYPE_Q4_K, MAMBA__QK, MAMBA__QK_BYTES, MAMBA__Q4K_INPUT}};
 
 /* The entry of a dtype, or NULL for a dtype this library does not know. */
 static const mamba__wtype *mamba__wtype_of(int dtype)
@@ -3981,7 +4025,7 @@ static void mamba__matvec_x(float *MAMBA__RESTRICT out, const mamba_matrix *W, c
     in.x = x;
     in.xq = xq;
     in.xs = xs;
-    if (wt->input == MAMBA__INPUT_Q16) {
+    if (wt->input != MAMBA__INPUT_F32) {
         if (!xq) {
             MAMBA__PARALLEL_FOR_IF
             for (g = 0; g < rows; g++) {
@@ -3993,6 +4037,7 @@ static void mamba__matvec_x(float *MAMBA__RESTRICT out, const mamba_matrix *W, c
         /* quantise x once, on the calling thread, before the rows fork:
            every thread then reads the same xq and xs */
         mamba__q8_quant_x(xq, xs, x, W->cols);
+        if (wt->input == MAMBA__INPUT_Q16T) mamba__q16_terms(xs, xq, mamba__q8_blocks(W->cols));
     }
     MAMBA__PARALLEL_FOR_IF
     for (g = 0; g < nq; g++) {
@@ -5811,7 +5856,8 @@ typedef struct mamba__state_parts {
 /* Blocks of 32 in the widest input of a matvec in a step (in_proj and
    lm_head read d_model floats, x_proj and out_proj d_inner, dt_proj
    dt_rank): the q8 scratch holds that many scales (floats) and 32 int16 a
-   block (16 floats' worth), 17 floats a block in all. */
+   block (16 floats' worth), 17 floats a block in all; with AVX-512 as many
+   block terms after the scales (q4_k: MAMBA__INPUT_Q16T), 18. */
 static size_t mamba__state_q8_blocks(const mamba_state *s)
 {
     int w = s->d_model > s->d_inner ? s->d_model : s->d_inner;
@@ -5872,7 +5918,11 @@ static void mamba__state_layout(const mamba_state *s, mamba__state_parts *L)
     L->delta = mamba__state_take(&at, di);
     L->y = mamba__state_take(&at, di);
     L->dbc = mamba__state_take(&at, (size_t)s->dt_rank + 2 * (size_t)s->d_state);
+#ifdef MAMBA__AVX512BW
+    L->xs = mamba__state_take(&at, 2 * mamba__state_q8_blocks(s)); /* the scales, then q4_k's block terms */
+#else
     L->xs = mamba__state_take(&at, mamba__state_q8_blocks(s));
+#endif
     L->xq = mamba__state_take(&at, 16 * mamba__state_q8_blocks(s)); /* 4-byte aligned: room for 32 int16 a block */
     L->total = at;
 }
@@ -7677,7 +7727,8 @@ static void mamba__matvec_batch(const mamba_matrix *W, int n, float *const *out,
         in[j].x = x[j];
         in[j].xq = (const int16_t *)st[j]->xq;
         in[j].xs = st[j]->xs;
-        if (wt->input == MAMBA__INPUT_Q16) mamba__q8_quant_x((int16_t *)st[j]->xq, st[j]->xs, x[j], W->cols);
+        if (wt->input != MAMBA__INPUT_F32) mamba__q8_quant_x((int16_t *)st[j]->xq, st[j]->xs, x[j], W->cols);
+        if (wt->input == MAMBA__INPUT_Q16T) mamba__q16_terms(st[j]->xs, (const int16_t *)st[j]->xq, mamba__q8_blocks(W->cols));
     }
 #if defined(MAMBA__XD) && MAMBA__XD > 1
     if (n <= st[0]->batch_few && wt->dot_rows_few) {

@@ -136,7 +136,7 @@ static void check_wide_kernels(void)
             float *x = (float *)malloc(sizeof(float) * (size_t)cols * NMAX), *ref = (float *)malloc(sizeof(float) * ROWS);
             float *out[NMAX], *outs = (float *)malloc(sizeof(float) * ROWS * NMAX);
             int16_t *xq = (int16_t *)malloc(sizeof(int16_t) * 32 * (size_t)nb * (NMAX + 1));
-            float *xs = (float *)malloc(sizeof(float) * (size_t)nb * (NMAX + 1));
+            float *xs = (float *)malloc(sizeof(float) * 2 * (size_t)nb * (NMAX + 1)); /* scales, then block terms */
             mamba__xin in[NMAX];
             mamba_matrix W;
             size_t i;
@@ -160,14 +160,17 @@ static void check_wide_kernels(void)
             for (j = 0; j < NMAX; j++) {
                 in[j].x = x + (size_t)j * (size_t)cols;
                 in[j].xq = xq + (size_t)j * 32 * (size_t)nb;
-                in[j].xs = xs + (size_t)j * (size_t)nb;
-                mamba__q8_quant_x(xq + (size_t)j * 32 * (size_t)nb, xs + (size_t)j * (size_t)nb, in[j].x, cols);
+                in[j].xs = xs + (size_t)j * 2 * (size_t)nb;
+                mamba__q8_quant_x(xq + (size_t)j * 32 * (size_t)nb, xs + (size_t)j * 2 * (size_t)nb, in[j].x, cols);
+                if (mamba__wtypes[W.dtype].input == MAMBA__INPUT_Q16T) /* what mamba__matvec_x prepares too */
+                    mamba__q16_terms(xs + (size_t)j * 2 * (size_t)nb, in[j].xq, nb);
                 out[j] = outs + (size_t)j * ROWS;
             }
             for (ni = 0; ni < (int)(sizeof ns / sizeof ns[0]); ni++) {
                 mamba__wtypes[W.dtype].dot_rows_n(out, &W, 1, ROWS, in, ns[ni]); /* from row 1: r0 > 0 */
                 for (j = 0; j < ns[ni]; j++) {
-                    mamba__matvec_x(ref, &W, in[j].x, NULL, xq + (size_t)NMAX * 32 * (size_t)nb, xs + (size_t)NMAX * (size_t)nb);
+                    mamba__matvec_x(ref, &W, in[j].x, NULL, xq + (size_t)NMAX * 32 * (size_t)nb,
+                                    xs + (size_t)NMAX * 2 * (size_t)nb);
                     for (r = 1; r < ROWS; r++, checks++)
                         if (memcmp(&out[j][r], &ref[r], sizeof(float)) != 0) bad++;
                 }
