@@ -2110,7 +2110,7 @@ static void mamba__q8_quant_x(int16_t *MAMBA__RESTRICT xq, float *MAMBA__RESTRIC
    scales, xs[nb + b] = the sum of block b's 32 int16, exact (below 2^21).
    A type whose weights carry an offset per block (q4_k's minimum) takes its
    share of the sum from here, once a row per block, instead of summing xq
-   again in every row. */
+   again in every row (MAMBA__Q16_TERMS: where a kernel takes them). */
 static void mamba__q16_terms(float *MAMBA__RESTRICT xs, const int16_t *MAMBA__RESTRICT xq, int nb)
 {
     int b, i;
@@ -3508,6 +3508,13 @@ static MAMBA__INLINE void mamba__q4k_factors8(float *fa, float *fm, const uint8_
 #define mamba__q4k_factors_fast mamba__q4k_factors
 #endif
 
+/* MAMBA__Q16_TERMS: 1 where a kernel takes the block terms (q4_k's AVX-512
+   ones, mamba__q4kv), so where q4_k's input and the state's xs carry them */
+#if defined(MAMBA__AVX512BW)
+#define MAMBA__Q16_TERMS 1
+#else
+#define MAMBA__Q16_TERMS 0
+#endif
 #if defined(MAMBA__AVX512BW)
 /* A super-block's 8 block terms (xs + nb, MAMBA__INPUT_Q16T) from b0, m of
    them there: the factors fm of the blocks past m are 0 */
@@ -3709,15 +3716,13 @@ static void mamba__dotn_q4k(float *out, const uint8_t *const *q, const int16_t *
 static float mamba__dot_row_q4k(const mamba_matrix *W, int r, const float *MAMBA__RESTRICT x)
 {
     int16_t xq[MAMBA__QK];
-    float xs[2 * MAMBA__QK / MAMBA__Q8_BLOCK], sum = 0.0f; /* the scales, then the block terms */
+    float xs[(1 + MAMBA__Q16_TERMS) * MAMBA__QK / MAMBA__Q8_BLOCK], sum = 0.0f; /* the scales, then the block terms */
     const uint8_t *q = mamba__q4k_row(W, r);
     int c;
     for (c = 0; c < W->cols; c += MAMBA__QK) {
         int len = W->cols - c < MAMBA__QK ? W->cols - c : MAMBA__QK;
         mamba__q8_quant_x(xq, xs, x + c, len);
-#ifdef MAMBA__AVX512BW /* its kernels take the block terms (MAMBA__Q4K_INPUT) */
-        mamba__q16_terms(xs, xq, mamba__q8_blocks(len));
-#endif
+        if (MAMBA__Q16_TERMS) mamba__q16_terms(xs, xq, mamba__q8_blocks(len)); /* MAMBA__Q4K_INPUT */
         sum += mamba__dot_q4k(q + (size_t)(c / MAMBA__QK) * MAMBA__QK_BYTES, xq, xs, mamba__q8_blocks(len));
     }
     return sum;
@@ -3838,13 +3843,9 @@ enum {
     MAMBA__INPUT_Q16 = 1, /* int16 per block of 32 + f32 scale (mamba__q8_quant_x) */
     MAMBA__INPUT_Q16T = 2 /* that, and after the nb scales each block's sum (mamba__q16_terms) */
 };
-/* what q4_k's kernels want: the block terms where its AVX-512 kernels take
-   the minimum's part from them (mamba__q4kv); elsewhere they sum xq */
-#ifdef MAMBA__AVX512BW
-#define MAMBA__Q4K_INPUT MAMBA__INPUT_Q16T
-#else
-#define MAMBA__Q4K_INPUT MAMBA__INPUT_Q16
-#endif
+/* what q4_k's kernels want: the block terms where they take the
+   minimum's part from them (MAMBA__Q16_TERMS); elsewhere they sum xq */
+#define MAMBA__Q4K_INPUT (MAMBA__Q16_TERMS ? MAMBA__INPUT_Q16T : MAMBA__INPUT_Q16)
 
 typedef struct mamba__wtype {
     const char *name;
@@ -5918,11 +5919,7 @@ static void mamba__state_layout(const mamba_state *s, mamba__state_parts *L)
     L->delta = mamba__state_take(&at, di);
     L->y = mamba__state_take(&at, di);
     L->dbc = mamba__state_take(&at, (size_t)s->dt_rank + 2 * (size_t)s->d_state);
-#ifdef MAMBA__AVX512BW
-    L->xs = mamba__state_take(&at, 2 * mamba__state_q8_blocks(s)); /* the scales, then q4_k's block terms */
-#else
-    L->xs = mamba__state_take(&at, mamba__state_q8_blocks(s));
-#endif
+    L->xs = mamba__state_take(&at, (1 + MAMBA__Q16_TERMS) * mamba__state_q8_blocks(s)); /* scales, q4_k's block terms */
     L->xq = mamba__state_take(&at, 16 * mamba__state_q8_blocks(s)); /* 4-byte aligned: room for 32 int16 a block */
     L->total = at;
 }

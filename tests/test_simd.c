@@ -199,7 +199,7 @@ int main(void)
         int cols = sizes[s], rows = 5, r, nb = (cols + 31) / 32;
         mamba_matrix W;
         unsigned char *buf;
-        float out[5], out2[5], out3[5], row[1600], xs[128], xs2[128];
+        float out[5], out2[5], out3[5], row[1600], xs[64], xs2[64];
         int16_t xq[2048], xq2[2048];
         float *ww = (float *)malloc(sizeof(float) * (size_t)rows * cols);
         const int8_t *q;
@@ -323,7 +323,7 @@ int main(void)
             for (s = 0; s < nsizes; s++) {
                 int cols = sizes[s], rows = 5, r, b, nb = (cols + 31) / 32, j;
                 mamba_matrix W;
-                float out[5], out2[5], out3[5], row[1600], xs[128];
+                float out[5], out2[5], out3[5], row[1600], xs[64];
                 int16_t xq[2048];
                 int8_t u1[2048], u2[2048];
                 float *ww = (float *)malloc(sizeof(float) * (size_t)rows * cols);
