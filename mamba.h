@@ -45,7 +45,8 @@
                                  cuts a matrix (AVX-512: 12 rows x 128 columns; 64 KB panels)
    CONFIG: MAMBA_BATCH_FEW       the most sequences whose f32/f16/bf16 matrices mamba_step_batch()
                                  takes through mamba_step()'s four row streams, two at a time
-                                 (AVX-512; default found at run time: all on AMD Zen 4, else none)
+                                 (AVX-512; default found at run time: all on AMD Zen 4 and Zen 5,
+                                 else none)
    CONFIG: MAMBA_THREADS_ADAPT   1 (default): each state times its calls with all threads and
                                  with one, and uses the faster (a busy core); 0: always all
    CONFIG: MAMBA_SSD_CHUNK       0 (default): Mamba-2 prompts use the recurrence; Q: the chunked
@@ -874,12 +875,13 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
    inputs in 24 registers); with AVX-512BW a q8 or 4-bit row pair is
    loaded and unpacked once for 4 inputs; elsewhere a quantised matrix goes
    through in panels of rows that fit in L2 (CONFIG:
-   MAMBA_BATCH_PANEL_BYTES), one input after another. n = 1 is mamba_step()'s own matvec. On a CPU that
-   runs AVX-512 on 256-bit halves (AMD Zen 4, found by mamba_state_init;
-   CONFIG: MAMBA_BATCH_FEW) an f32/f16/bf16 matrix instead goes through as
+   MAMBA_BATCH_PANEL_BYTES), one input after another. n = 1 is mamba_step()'s own matvec. On
+   an AMD Zen 4 or Zen 5 (found by mamba_state_init; CONFIG:
+   MAMBA_BATCH_FEW) an f32/f16/bf16 matrix instead goes through as
    mamba_step() reads it, four distant rows side by side, each group of four
-   rows through the inputs two at a time: there it read memory twice as
-   fast as the groups of adjacent rows.
+   rows through the inputs two at a time: on Zen 4 it read memory twice as
+   fast as the groups of adjacent rows, on Zen 5 it made 1.1-1.3x their f32
+   tokens at 8 sequences and the same f16 tokens.
    Bit-identical to mamba_step(): each (row, sequence) sum is made by the
    same operations in the same order as mamba_step()'s kernel makes it
    (the same two accumulators, chunks, reduction and tail; for the
@@ -1680,14 +1682,17 @@ static MAMBA__INLINE float32x4_t mamba__load4_mve(const void *w, int i, int dtyp
    distant streams, each asked for ahead) in passes of two inputs
    (mamba__matvec_few, AVX-512) instead of groups of adjacent rows through
    every input (dot_rows_n). Unset: each state finds it on the CPU it is made
-   on (mamba_state_init): every batch (MAMBA_BATCH_MAX) where AVX-512 runs on
-   256-bit halves (AMD family 19h, Zen 4), 1 (never) elsewhere. On Zen 4 the
-   groups of rows read memory at about half the rate of the four streams
-   (12 against 25-29 GB/s), and the passes, which re-read four rows from L1
-   or L2 for each pair of inputs, made 1.3x the tokens at N = 8 (790m f16,
-   1 and 2 threads; f32 1.1-1.5x; N = 2 and 4 within the spread,
-   docs/kernels-notes.md). The groups of rows were tuned on the 512-bit
-   machines (Zen 5, the Xeon); the passes have not been measured there. */
+   on (mamba_state_init): every batch (MAMBA_BATCH_MAX) on AMD families 19h
+   and 1Ah (Zen 4, Zen 5), 1 (never) elsewhere. On Zen 4, whose AVX-512 runs
+   on 256-bit halves, the groups of rows read memory at about half the rate
+   of the four streams (12 against 25-29 GB/s), and the passes, which
+   re-read four rows from L1 or L2 for each pair of inputs, made 1.3x the
+   tokens at N = 8 (790m f16, 1 and 2 threads; f32 1.1-1.5x; N = 2 and 4
+   within the spread). On Zen 5 (a 512-bit datapath) the passes made
+   1.10-1.29x the f32 tokens at N = 8 (790m, one thread, five alternated
+   rounds) and the same f16 tokens within the spread (0.88-1.07x),
+   docs/kernels-notes.md. The Xeon, where the groups of rows were tuned,
+   has not measured the passes. */
 #if !defined(MAMBA_BATCH_FEW) && defined(MAMBA__AVX512) && (defined(__GNUC__) || defined(__clang__)) &&              \
     (defined(__x86_64__) || defined(__i386__))
 #define MAMBA__BATCH_FEW_CPUID 1
@@ -1701,7 +1706,7 @@ static int mamba__batch_few_here(void)
     unsigned a = 0, b = 0, c = 0, d = 0;
     if (__get_cpuid(0, &a, &b, &c, &d) && b == signature_AMD_ebx && __get_cpuid(1, &a, &b, &c, &d)) {
         const unsigned family = ((a >> 8) & 0xFu) == 0xFu ? 0xFu + ((a >> 20) & 0xFFu) : (a >> 8) & 0xFu;
-        if (family == 0x19u) return MAMBA_BATCH_MAX; /* AVX-512 on 256-bit halves: Zen 4 */
+        if (family == 0x19u || family == 0x1Au) return MAMBA_BATCH_MAX; /* Zen 4, Zen 5 */
     }
     return 1;
 #else
@@ -1715,8 +1720,10 @@ static int mamba__batch_few_here(void)
    so the batch kernel's rows x inputs made a load of an input per FMA,
    and the loads, not the FMAs, set its pace (an AMD EPYC Zen 5, a 6144 x
    1536 f16 matrix through 8 inputs from L2, rows in pairs: 3.8-4.1 ns a
-   64-byte line of weights with it, 4.3-4.6 without). An empty asm with v as its
-   operand asks for nothing but the register. */
+   64-byte line of weights with it, 4.3-4.6 without). The same holds for an
+   f32 row's chunk, which needs no widening: mamba__dotv keeps both when it
+   takes two inputs. An empty asm with v as its operand asks for nothing
+   but the register. */
 #if defined(MAMBA__AVX512) && (defined(__GNUC__) || defined(__clang__))
 #define MAMBA__VKEEP(v) __asm__("" : "+v"(v))
 #else
@@ -1776,7 +1783,11 @@ static MAMBA__INLINE void mamba__dotv(float *out, const void *const *w, int nr, 
         for (k = 0; k < nr; k++) {
             if (!pf) MAMBA__WPREFETCH_LINES(w[k], (size_t)i * es, cp);
             {
-                const mamba__vf v0 = mamba__vwiden(w[k], i, dtype), v1 = mamba__vwiden(w[k], i + MAMBA__VN, dtype);
+                mamba__vf v0 = mamba__vwiden(w[k], i, dtype), v1 = mamba__vwiden(w[k], i + MAMBA__VN, dtype);
+                if (ni > 1) { /* so does the row's chunk pair: else each FMA loads it again (f32) */
+                    MAMBA__VKEEP(v0);
+                    MAMBA__VKEEP(v1);
+                }
                 for (t = 0; t < ni; t++) {
                     a0[k][t] = MAMBA__VFMA(v0, x0[t], a0[k][t]);
                     a1[k][t] = MAMBA__VFMA(v1, x1[t], a1[k][t]);
