@@ -879,9 +879,8 @@ MAMBA_API mamba_result mamba_checkpoints_forward(mamba_checkpoints *c, mamba_sta
    an AMD Zen 4 or Zen 5 (found by mamba_state_init; CONFIG:
    MAMBA_BATCH_FEW) an f32/f16/bf16 matrix instead goes through as
    mamba_step() reads it, four distant rows side by side, each group of four
-   rows through the inputs two at a time: on Zen 4 it read memory twice as
-   fast as the groups of adjacent rows, on Zen 5 it made 1.1-1.3x their f32
-   tokens at 8 sequences and the same f16 tokens.
+   rows through the inputs two at a time, which measured faster there (the
+   figures: CONFIG MAMBA_BATCH_FEW).
    Bit-identical to mamba_step(): each (row, sequence) sum is made by the
    same operations in the same order as mamba_step()'s kernel makes it
    (the same two accumulators, chunks, reduction and tail; for the
